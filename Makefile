@@ -1,0 +1,72 @@
+# guardlist - build, test and demo.  `make run` and `make check` work on a
+# fresh Debian 12 machine as root: both install what is missing first.
+
+CC      ?= cc
+PKGS    := libmariadb inih uuid
+WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC    := $(wildcard lib/*.c)
+DAEMON_SRC := $(wildcard daemon/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ    := $(LIB_SRC:%.c=build/obj/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=build/obj/%.o)
+ASAN_OBJ   := $(LIB_SRC:%.c=build/asan/%.o) $(DAEMON_SRC:%.c=build/asan/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
+
+PROGRAMS := bin/guardlistd
+
+.PHONY: all deps run check unit integration asan clean install help
+
+all: $(PROGRAMS)
+
+help:
+	@echo "make            build the programs into bin/"
+	@echo "make run        demo: private MariaDB under var/ and guardlistd on 127.0.0.1:10040"
+	@echo "make check      every test (installs what is missing); ends with 'N passed, N failed'"
+	@echo "make deps       install missing build and test packages (apt-get, as root)"
+	@echo "make install    install the programs under \$$(PREFIX) (default /usr/local)"
+
+deps:
+	@sh scripts/deps.sh
+
+build/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c $(wildcard lib/*.h daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+bin/guardlistd: $(DAEMON_OBJ) $(LIB_OBJ)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+build/asan/guardlistd: $(ASAN_OBJ)
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+asan: build/asan/guardlistd
+
+build/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p build/tests
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+
+run: deps all
+	@sh scripts/run.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all asan unit
+	@sh tests/run-all.sh
+
+install: all
+	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin
+	install -m 755 bin/guardlistd $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/
+
+clean:
+	rm -rf build bin

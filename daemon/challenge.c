@@ -1,0 +1,175 @@
+/*
+ * challenge - guardlistd's challenge writer thread.
+ *
+ * Takes the unknown (sender, recipient) pairs the event loop hands over and
+ * creates or refreshes their one open challenge, many per transaction, on its
+ * own connection, so the event loop never waits for the database.  A job is
+ * reported ok only after COMMIT; on any failure every job of the batch is
+ * reported failed and the loop answers 451 (never an allow).
+ */
+#include "guardlistd.h"
+#include "db.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define QUEUE_MAX 10000
+#define BATCH_MAX 500
+
+struct challenge_writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int wake_fd;
+    struct challenge_job *head, *tail, *done;
+    size_t queued;
+    struct db *db;
+};
+
+static const char sql_upsert[] =
+    "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name) "
+    "VALUES (?, ?, ?, ?, ?) "
+    "ON DUPLICATE KEY UPDATE attempts = attempts + 1, last_seen = CURRENT_TIMESTAMP, "
+    "client_address = VALUES(client_address), client_name = VALUES(client_name)";
+static const char sql_begin[] = "START TRANSACTION";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+
+static int write_batch(struct challenge_writer *w, struct challenge_job *batch, char *err, size_t errlen)
+{
+    if (db_connect(w->db, err, errlen) < 0 || db_exec(w->db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
+        return -1;
+    for (struct challenge_job *j = batch; j; j = j->next) {
+        const char *p[5] = { j->sender, j->recipient, j->protected_key,
+                             j->client_address[0] ? j->client_address : NULL,
+                             j->client_name[0] ? j->client_name : NULL };
+        if (db_exec(w->db, sql_upsert, p, 5, NULL, err, errlen) < 0) {
+            char ignore[64];
+            if (db_connected(w->db))
+                db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
+            return -1;
+        }
+    }
+    return db_exec(w->db, sql_commit, NULL, 0, NULL, err, errlen);
+}
+
+static void *writer_main(void *arg)
+{
+    struct challenge_writer *w = arg;
+    char err[512];
+    int failing = 0;
+
+    for (;;) {
+        struct challenge_job *batch, *last;
+        size_t n = 0;
+
+        pthread_mutex_lock(&w->mu);
+        while (!w->stop && !w->head)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->stop) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        batch = last = w->head;
+        for (n = 1; n < BATCH_MAX && last->next; n++)
+            last = last->next;
+        w->head = last->next;
+        if (!w->head)
+            w->tail = NULL;
+        last->next = NULL;
+        w->queued -= n;
+        pthread_mutex_unlock(&w->mu);
+
+        int ok = write_batch(w, batch, err, sizeof(err)) == 0;
+        if (!ok && !failing)
+            log_error("recording challenges failed, answering 451: %s", err);
+        else if (ok && failing)
+            log_info("recording challenges works again");
+        failing = !ok;
+        for (struct challenge_job *j = batch; j; j = j->next)
+            j->ok = ok;
+
+        pthread_mutex_lock(&w->mu);
+        last->next = w->done;
+        w->done = batch;
+        pthread_mutex_unlock(&w->mu);
+        wake_loop(w->wake_fd);
+    }
+    return NULL;
+}
+
+struct challenge_writer *challenge_writer_start(const struct config_db *dbp, int wake_fd)
+{
+    struct challenge_writer *w = calloc(1, sizeof(*w));
+
+    if (!w)
+        return NULL;
+    w->db = db_new(dbp);
+    w->wake_fd = wake_fd;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (!w->db || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        db_free(w->db);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int challenge_submit(struct challenge_writer *w, struct challenge_job *job)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->queued >= QUEUE_MAX) {
+        pthread_mutex_unlock(&w->mu);
+        return -1;
+    }
+    job->next = NULL;
+    if (w->tail)
+        w->tail->next = job;
+    else
+        w->head = job;
+    w->tail = job;
+    w->queued++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+struct challenge_job *challenge_take_done(struct challenge_writer *w)
+{
+    struct challenge_job *d;
+
+    pthread_mutex_lock(&w->mu);
+    d = w->done;
+    w->done = NULL;
+    pthread_mutex_unlock(&w->mu);
+    return d;
+}
+
+static void free_list(struct challenge_job *j)
+{
+    while (j) {
+        struct challenge_job *next = j->next;
+        free(j);
+        j = next;
+    }
+}
+
+void challenge_writer_stop(struct challenge_writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    free_list(w->head);
+    free_list(w->done);
+    db_free(w->db);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}

@@ -1,0 +1,158 @@
+/*
+ * refresh - guardlistd's rule refresher thread.
+ *
+ * Polls rule_generation every refresh_interval seconds on its own database
+ * connection and, when it moved (or full_reload_interval passed, to catch
+ * TRUNCATE, which fires no trigger), builds a whole new ruleset and hands it
+ * to the event loop.  It never touches a published ruleset again.
+ */
+#include "guardlistd.h"
+#include "db.h"
+#include "log.h"
+#include "rulesdb.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct refresher {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int interval, full_interval;
+    int wake_fd;
+    struct ruleset *ready;          /* built, not yet taken */
+    struct db *db;
+};
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *refresher_main(void *arg)
+{
+    struct refresher *r = arg;
+    unsigned long long loaded_gen = 0;
+    int have = 0, down = 0;
+    double last_full = 0;
+    char err[512];
+
+    for (;;) {
+        unsigned long long gen;
+        int interval, full_interval;
+
+        pthread_mutex_lock(&r->mu);
+        interval = r->interval;
+        full_interval = r->full_interval;
+        pthread_mutex_unlock(&r->mu);
+
+        if (db_connect(r->db, err, sizeof(err)) < 0 || rulesdb_generation(r->db, &gen, err, sizeof(err)) < 0) {
+            if (!down)
+                log_warning("database unreachable, deciding from the rules in memory: %s", err);
+            down = 1;
+        } else {
+            if (down)
+                log_info("database reachable again");
+            down = 0;
+            if (!have || gen != loaded_gen || mono_now() - last_full >= full_interval) {
+                struct rulesdb_skips skips;
+                double t0 = mono_now();
+                struct ruleset *rs = rulesdb_load(r->db, &skips, err, sizeof(err));
+
+                if (!rs) {
+                    log_error("loading rules failed: %s", err);
+                } else {
+                    if (skips.count)
+                        log_warning("skipped %zu unusable rule rows, first: %s", skips.count, skips.first);
+                    log_info("rules loaded: generation=%llu protected=%zu global=%zu per_recipient=%zu "
+                             "closed_challenges=%zu bytes=%zu ms=%.1f",
+                             ruleset_generation(rs), ruleset_count(rs, RS_PROTECTED),
+                             ruleset_count(rs, RS_GLOBAL), ruleset_count(rs, RS_RULE),
+                             ruleset_count(rs, RS_CLOSED), ruleset_bytes(rs), (mono_now() - t0) * 1000);
+                    loaded_gen = ruleset_generation(rs);
+                    have = 1;
+                    last_full = mono_now();
+                    pthread_mutex_lock(&r->mu);
+                    ruleset_free(r->ready);     /* a newer one replaces an untaken one */
+                    r->ready = rs;
+                    pthread_mutex_unlock(&r->mu);
+                    wake_loop(r->wake_fd);
+                }
+            }
+        }
+
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += interval;
+        pthread_mutex_lock(&r->mu);
+        while (!r->stop) {
+            if (pthread_cond_timedwait(&r->cv, &r->mu, &until) == ETIMEDOUT)
+                break;
+        }
+        int stop = r->stop;
+        pthread_mutex_unlock(&r->mu);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+struct refresher *refresher_start(const struct config_db *dbp, int interval, int full_interval, int wake_fd)
+{
+    struct refresher *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->db = db_new(dbp);
+    r->interval = interval;
+    r->full_interval = full_interval;
+    r->wake_fd = wake_fd;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (!r->db || pthread_create(&r->thread, NULL, refresher_main, r) != 0) {
+        db_free(r->db);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void refresher_set_intervals(struct refresher *r, int interval, int full_interval)
+{
+    pthread_mutex_lock(&r->mu);
+    r->interval = interval;
+    r->full_interval = full_interval;
+    pthread_mutex_unlock(&r->mu);
+}
+
+struct ruleset *refresher_take(struct refresher *r)
+{
+    struct ruleset *rs;
+
+    pthread_mutex_lock(&r->mu);
+    rs = r->ready;
+    r->ready = NULL;
+    pthread_mutex_unlock(&r->mu);
+    return rs;
+}
+
+void refresher_stop(struct refresher *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    ruleset_free(r->ready);
+    db_free(r->db);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}

@@ -1,0 +1,279 @@
+/*
+ * addr - envelope addresses: parse, normalise, and list the lookup keys in
+ * Postfix access(5) order.
+ *
+ * Callers: the decision code (policy requests), the rule loader (table keys),
+ * the CLI.  Input comes from the network: every length is checked and any
+ * control character or malformed UTF-8 is an error, never silently dropped.
+ */
+#include "addr.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+int utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + len;
+
+    while (s < end) {
+        unsigned char c = *s;
+        size_t n;
+        unsigned int cp;
+
+        if (c < 0x80) {
+            s++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - s) <= n)
+            return 0;
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff))
+            || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+static int has_control(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+static int domain_check(char *d, char *err, size_t errlen)
+{
+    size_t len = strlen(d);
+
+    if (len > 0 && d[len - 1] == '.')
+        d[--len] = '\0';
+    if (len == 0) {
+        snprintf(err, errlen, "empty domain");
+        return -1;
+    }
+    if (d[0] == '[') {
+        if (d[len - 1] != ']' || len < 3) {
+            snprintf(err, errlen, "malformed address literal");
+            return -1;
+        }
+        for (size_t i = 1; i + 1 < len; i++) {
+            char c = d[i];
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '.' || c == ':'
+                  || (i < 5 && strchr("ipv6", c))))
+                return snprintf(err, errlen, "malformed address literal"), -1;
+        }
+        return 0;
+    }
+    size_t label = 0;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0) {
+                snprintf(err, errlen, "empty label in domain");
+                return -1;
+            }
+            if (label > 63) {
+                snprintf(err, errlen, "domain label longer than 63 bytes");
+                return -1;
+            }
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c >= 0x80)) {
+            snprintf(err, errlen, "invalid character in domain");
+            return -1;
+        }
+        label++;
+    }
+    return 0;
+}
+
+int addr_parse(const char *in, const char *delims, struct addr *a, char *err, size_t errlen)
+{
+    const char *s = in ? in : "", *e;
+    size_t len, llen = 0;
+
+    memset(a, 0, sizeof(*a));
+    len = strlen(s);
+    if (has_control(s, len)) {
+        snprintf(err, errlen, "control character in address");
+        return -1;
+    }
+    if (!utf8_valid(s, len)) {
+        snprintf(err, errlen, "invalid UTF-8 in address");
+        return -1;
+    }
+    while (*s == ' ')
+        s++;
+    e = s + strlen(s);
+    while (e > s && e[-1] == ' ')
+        e--;
+    if (e > s && (*s == '<' || e[-1] == '>')) {
+        if (!(*s == '<' && e[-1] == '>' && e - s >= 2)) {
+            snprintf(err, errlen, "unbalanced angle brackets");
+            return -1;
+        }
+        s++;
+        e--;
+    }
+    if (e == s) {
+        a->is_null = 1;
+        return 0;
+    }
+    if ((size_t)(e - s) > 2 * ADDR_MAX) {
+        snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX);
+        return -1;
+    }
+
+    const char *at;
+    if (*s == '"') {
+        const char *p = s + 1;
+        for (; p < e && *p != '"'; p++) {
+            if (*p == '\\' && p + 1 < e)
+                p++;
+            if (llen >= ADDR_MAX)
+                return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
+            a->local[llen++] = lower(*p);
+        }
+        if (p >= e) {
+            snprintf(err, errlen, "unbalanced quote in local part");
+            return -1;
+        }
+        at = p + 1;
+        if (at < e && *at != '@') {
+            snprintf(err, errlen, "text after quoted local part");
+            return -1;
+        }
+        if (at >= e)
+            at = NULL;
+    } else {
+        at = NULL;
+        for (const char *p = s; p < e; p++)
+            if (*p == '@')
+                at = p;
+        const char *lend = at ? at : e;
+        if ((size_t)(lend - s) > ADDR_MAX)
+            return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
+        for (const char *p = s; p < lend; p++)
+            a->local[llen++] = lower(*p);
+    }
+    a->local[llen] = '\0';
+    if (llen == 0) {
+        snprintf(err, errlen, "empty local part");
+        return -1;
+    }
+    if (at) {
+        size_t dlen = (size_t)(e - at - 1);
+        if (dlen > ADDR_MAX)
+            return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
+        for (size_t i = 0; i < dlen; i++)
+            a->domain[i] = lower(at[1 + i]);
+        a->domain[dlen] = '\0';
+        if (domain_check(a->domain, err, errlen) < 0)
+            return -1;
+        if (llen + 1 + strlen(a->domain) > ADDR_MAX) {
+            snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX);
+            return -1;
+        }
+    }
+    a->base_len = llen;
+    if (delims && *delims) {
+        size_t pos = strcspn(a->local, delims);
+        if (pos > 0 && pos < llen)
+            a->base_len = pos;
+    }
+    return 0;
+}
+
+int addr_format(const struct addr *a, int base, char *out, size_t outlen)
+{
+    int n;
+
+    if (a->is_null)
+        n = snprintf(out, outlen, "<>");
+    else
+        n = snprintf(out, outlen, "%.*s%s%s", (int)(base ? a->base_len : strlen(a->local)),
+                     a->local, a->domain[0] ? "@" : "", a->domain);
+    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+void addr_keys(const struct addr *a, struct addr_keys *k)
+{
+    int has_ext = !a->is_null && a->base_len < strlen(a->local);
+
+    k->n = 0;
+    if (a->is_null) {
+        memcpy(k->full, "<>", 3);
+        k->key[k->n++] = k->full;
+        return;
+    }
+    /* Sizes were checked by addr_parse: these fit. */
+    addr_format(a, 0, k->full, sizeof(k->full));
+    k->key[k->n++] = k->full;
+    if (has_ext) {
+        addr_format(a, 1, k->base, sizeof(k->base));
+        k->key[k->n++] = k->base;
+    }
+    if (a->domain[0]) {
+        const char *d = k->full + strlen(a->local) + 1;
+        k->key[k->n++] = d;
+        if (d[0] != '[')
+            for (const char *p = strchr(d, '.'); p && k->n < ADDR_MAX_KEYS - 2; p = strchr(p + 1, '.'))
+                k->key[k->n++] = p + 1;
+    }
+    snprintf(k->local_at, sizeof(k->local_at), "%s@", a->local);
+    k->key[k->n++] = k->local_at;
+    if (has_ext) {
+        snprintf(k->base_at, sizeof(k->base_at), "%.*s@", (int)a->base_len, a->local);
+        k->key[k->n++] = k->base_at;
+    }
+}
+
+int addr_key_normalize(const char *in, char *out, size_t outlen)
+{
+    const char *s = in, *e;
+    size_t len;
+
+    if (!in)
+        return -1;
+    while (*s == ' ')
+        s++;
+    e = s + strlen(s);
+    while (e > s && e[-1] == ' ')
+        e--;
+    if (e - s > 2 && *s == '<' && e[-1] == '>') {
+        s++;
+        e--;
+    }
+    len = (size_t)(e - s);
+    if (len == 0 || len >= outlen || len > ADDR_MAX + 1 || has_control(s, len) || !utf8_valid(s, len))
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        out[i] = lower(s[i]);
+    out[len] = '\0';
+    return 0;
+}

@@ -1,0 +1,442 @@
+/*
+ * config - reads the one guardlist INI file (inih) over built-in defaults.
+ *
+ * Callers: every program at start-up and guardlistd on SIGHUP.  Strict: an
+ * unknown section or key, or a value out of range, is an error naming
+ * FILE:LINE, never ignored.  Files holding passwords must not be world-readable.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+enum key_type { K_STR, K_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW };
+
+struct key {
+    const char *section, *name;
+    enum key_type type;
+    size_t off, size;           /* size: buffer size for strings */
+    int min, max;               /* K_INT */
+    const char *const *words;   /* K_ENUM, NULL-terminated; index is the value */
+};
+
+static const char *const w_unknown[] = { "defer", "reject", NULL };
+static const char *const w_null[] = { "reject", "allow", "challenge", NULL };
+static const char *const w_tls[] = { "required", "optional", "off", NULL };
+static const char *const w_target[] = { "stderr", "syslog", NULL };
+static const char *const w_level[] = { "debug", "info", "warning", "error", NULL };
+
+#define S(sec, nm, field) { sec, nm, K_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, NULL }
+#define I(sec, nm, field, lo, hi) { sec, nm, K_INT, offsetof(struct config, field), 0, lo, hi, NULL }
+#define E(sec, nm, field, w) { sec, nm, K_ENUM, offsetof(struct config, field), 0, 0, 0, w }
+#define ACCOUNT(sec, acct) S(sec, "user", acct.user), S(sec, "password", acct.password), \
+    S(sec, "password_file", acct.password_file)
+
+static const struct key keys[] = {
+    S("database", "host", db.host),
+    S("database", "socket", db.socket),
+    I("database", "port", db.port, 0, 65535),
+    S("database", "name", db.name),
+    S("database", "user", db.user),
+    S("database", "password", db.password),
+    S("database", "password_file", db.password_file),
+
+    { "policy", "listen", K_LISTEN, offsetof(struct config, policy.listen),
+      sizeof(((struct config *)0)->policy.listen), 0, 0, NULL },
+    E("policy", "unknown_sender", policy.unknown_sender, w_unknown),
+    { "policy", "on_allow", K_ONALLOW, offsetof(struct config, policy.on_allow),
+      sizeof(((struct config *)0)->policy.on_allow), 0, 0, NULL },
+    E("policy", "null_sender", policy.null_sender, w_null),
+    { "policy", "recipient_delimiter", K_DELIM, offsetof(struct config, policy.recipient_delimiter),
+      sizeof(((struct config *)0)->policy.recipient_delimiter), 0, 0, NULL },
+    I("policy", "refresh_interval", policy.refresh_interval, 1, 3600),
+    I("policy", "full_reload_interval", policy.full_reload_interval, 10, 86400),
+    I("policy", "idle_timeout", policy.idle_timeout, 1, 86400),
+    I("policy", "read_timeout", policy.read_timeout, 1, 3600),
+    I("policy", "max_connections", policy.max_connections, 1, 100000),
+    ACCOUNT("policy", policy.account),
+
+    S("notifier", "smtp_host", notifier.smtp_host),
+    I("notifier", "smtp_port", notifier.smtp_port, 1, 65535),
+    E("notifier", "starttls", notifier.starttls, w_tls),
+    S("notifier", "smtp_user", notifier.smtp_user),
+    S("notifier", "smtp_password_file", notifier.smtp_password_file),
+    S("notifier", "from", notifier.from),
+    S("notifier", "approve_url", notifier.approve_url),
+    I("notifier", "max_per_hour", notifier.max_per_hour, 1, 100000),
+    I("notifier", "poll_interval", notifier.poll_interval, 1, 3600),
+    ACCOUNT("notifier", notifier.account),
+
+    I("approver", "token_ttl_days", approver.token_ttl_days, 1, 365),
+    ACCOUNT("approver", approver.account),
+
+    ACCOUNT("admin", admin.account),
+
+    E("log", "target", log.target, w_target),
+    E("log", "level", log.level, w_level),
+};
+
+void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    strcpy(cfg->db.host, "localhost");
+    cfg->db.port = 3306;
+    strcpy(cfg->db.name, "guardlist");
+    strcpy(cfg->db.user, "guardlist_daemon");
+    strcpy(cfg->policy.listen, "inet:127.0.0.1:10040");
+    cfg->policy.unknown_sender = UNKNOWN_DEFER;
+    strcpy(cfg->policy.on_allow, "DUNNO");
+    cfg->policy.null_sender = NULL_REJECT;
+    strcpy(cfg->policy.recipient_delimiter, "+");
+    cfg->policy.refresh_interval = 1;
+    cfg->policy.full_reload_interval = 300;
+    cfg->policy.idle_timeout = 600;
+    cfg->policy.read_timeout = 30;
+    cfg->policy.max_connections = 1000;
+    strcpy(cfg->notifier.smtp_host, "localhost");
+    cfg->notifier.smtp_port = 25;
+    cfg->notifier.starttls = STARTTLS_OPTIONAL;
+    strcpy(cfg->notifier.from, "guardlist@example.org");
+    strcpy(cfg->notifier.approve_url, "https://mail.example.org/guardlist/approve");
+    cfg->notifier.max_per_hour = 10;
+    cfg->notifier.poll_interval = 5;
+    cfg->approver.token_ttl_days = 7;
+    cfg->log.target = LOG_TO_STDERR;
+    cfg->log.level = LOG_LVL_INFO;
+}
+
+const char *config_path(const char *explicit_path)
+{
+    const char *env;
+
+    if (explicit_path && *explicit_path)
+        return explicit_path;
+    env = getenv("GUARDLIST_CONFIG");
+    if (env && *env)
+        return env;
+    return CONFIG_DEFAULT_PATH;
+}
+
+struct parse_ctx {
+    struct config *cfg;
+    char msg[256];          /* the first error, without file:line */
+    int had_error;
+    int has_password;
+    int line;               /* counted by the handler for errors */
+};
+
+/* Validates "inet:HOST:PORT" / "unix:/PATH". */
+static int listen_ok(const char *v, char *why, size_t len)
+{
+    if (strncmp(v, "unix:", 5) == 0) {
+        if (v[5] != '/') {
+            snprintf(why, len, "unix socket path must be absolute");
+            return 0;
+        }
+        if (strlen(v + 5) > 107) {
+            snprintf(why, len, "unix socket path longer than 107 bytes");
+            return 0;
+        }
+        return 1;
+    }
+    if (strncmp(v, "inet:", 5) == 0) {
+        const char *colon = strrchr(v + 5, ':');
+        char *end;
+        long port;
+
+        if (!colon || colon == v + 5) {
+            snprintf(why, len, "expected inet:HOST:PORT");
+            return 0;
+        }
+        errno = 0;
+        port = strtol(colon + 1, &end, 10);
+        if (errno || *end || colon[1] == '\0' || port < 1 || port > 65535) {
+            snprintf(why, len, "port must be a number from 1 to 65535");
+            return 0;
+        }
+        return 1;
+    }
+    snprintf(why, len, "expected inet:HOST:PORT or unix:/PATH");
+    return 0;
+}
+
+static int set_value(struct parse_ctx *ctx, const struct key *k, const char *value)
+{
+    char *field = (char *)ctx->cfg + k->off;
+    char why[100];
+
+    switch (k->type) {
+    case K_STR:
+    case K_LISTEN:
+    case K_DELIM:
+        if (strlen(value) >= k->size) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "value of %s is longer than %zu bytes", k->name, k->size - 1);
+            return 0;
+        }
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+            if (*p < 0x20 || *p == 0x7f) {
+                snprintf(ctx->msg, sizeof(ctx->msg), "value of %s has a control character", k->name);
+                return 0;
+            }
+        if (k->type == K_LISTEN && !listen_ok(value, why, sizeof(why))) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "bad listen value '%.100s': %s", value, why);
+            return 0;
+        }
+        if (k->type == K_DELIM) {
+            for (const char *p = value; *p; p++)
+                if (isalnum((unsigned char)*p) || *p == '@' || *p == ' ' || *p == '.') {
+                    snprintf(ctx->msg, sizeof(ctx->msg),
+                             "recipient_delimiter may not contain letters, digits, '@', '.' or spaces");
+                    return 0;
+                }
+        }
+        strcpy(field, value);
+        if (strcmp(k->name, "password") == 0 && *value)
+            ctx->has_password = 1;
+        return 1;
+    case K_ONALLOW:
+        if (strcasecmp(value, "DUNNO") != 0 && strcasecmp(value, "OK") != 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "on_allow must be DUNNO or OK, not '%.60s'", value);
+            return 0;
+        }
+        strcpy(field, strcasecmp(value, "OK") == 0 ? "OK" : "DUNNO");
+        return 1;
+    case K_INT: {
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(value, &end, 10);
+        if (errno || *value == '\0' || *end || v < k->min || v > k->max) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "%s must be a whole number from %d to %d, not '%.40s'",
+                     k->name, k->min, k->max, value);
+            return 0;
+        }
+        *(int *)(void *)field = (int)v;
+        return 1;
+    }
+    case K_ENUM:
+        for (int i = 0; k->words[i]; i++)
+            if (strcasecmp(value, k->words[i]) == 0) {
+                *(int *)(void *)field = i;
+                return 1;
+            }
+        {
+            size_t o = (size_t)snprintf(ctx->msg, sizeof(ctx->msg), "%s must be one of", k->name);
+            for (int i = 0; k->words[i] && o < sizeof(ctx->msg); i++)
+                o += (size_t)snprintf(ctx->msg + o, sizeof(ctx->msg) - o, "%s %s", i ? "," : "", k->words[i]);
+        }
+        return 0;
+    }
+    return 0;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse_ctx *ctx = user;
+    int known_section = 0;
+
+    if (ctx->had_error)
+        return 1;           /* keep the first error; inih reports its line */
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strcmp(keys[i].section, section) != 0)
+            continue;
+        known_section = 1;
+        if (strcmp(keys[i].name, name) == 0) {
+            if (set_value(ctx, &keys[i], value ? value : ""))
+                return 1;
+            ctx->had_error = 1;
+            return 0;
+        }
+    }
+    if (!known_section)
+        snprintf(ctx->msg, sizeof(ctx->msg), "unknown section [%.60s]", section);
+    else
+        snprintf(ctx->msg, sizeof(ctx->msg), "unknown key '%.60s' in section [%s]", name, section);
+    ctx->had_error = 1;
+    return 0;
+}
+
+static int finish(struct parse_ctx *ctx, const char *name, int rc, char *err, size_t errlen)
+{
+    if (rc == 0)
+        return 0;
+    if (rc > 0 && ctx->had_error)
+        snprintf(err, errlen, "%s:%d: %s", name, rc, ctx->msg);
+    else if (rc > 0)
+        snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", name, rc);
+    else if (rc == -1)
+        snprintf(err, errlen, "%s: cannot open: %s", name, strerror(errno));
+    else
+        snprintf(err, errlen, "%s: out of memory", name);
+    return -1;
+}
+
+static int section_known(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strlen(keys[i].section) == len && strncmp(keys[i].section, name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* inih calls the handler only for keys, so an unknown section with no keys
+ * would pass unseen: look at every [section] line first. */
+static int scan_sections(const char *name, const char *text, char *err, size_t errlen)
+{
+    int line = 1;
+
+    for (const char *p = text; *p; line++) {
+        const char *eol = strchr(p, '\n'), *end = eol ? eol : p + strlen(p);
+        const char *s = p;
+
+        while (s < end && (*s == ' ' || *s == '\t'))
+            s++;
+        if (s < end && *s == '[') {
+            const char *close = memchr(s, ']', (size_t)(end - s));
+            const char *b = s + 1, *e = close ? close : end;
+            while (b < e && *b == ' ')
+                b++;
+            while (e > b && e[-1] == ' ')
+                e--;
+            if (close && !section_known(b, (size_t)(e - b))) {
+                snprintf(err, errlen, "%s:%d: unknown section [%.*s]", name, line,
+                         (int)((e - b) > 60 ? 60 : (e - b)), b);
+                return -1;
+            }
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return 0;
+}
+
+int config_load_string(struct config *cfg, const char *name, const char *text, char *err, size_t errlen)
+{
+    struct parse_ctx ctx = { .cfg = cfg };
+    int rc;
+
+    if (scan_sections(name, text, err, errlen) < 0)
+        return -1;
+    rc = ini_parse_string(text, handler, &ctx);
+    if (finish(&ctx, name, rc, err, errlen) < 0)
+        return -1;
+    snprintf(cfg->path, sizeof(cfg->path), "%s", name);
+    return 0;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    struct parse_ctx ctx = { .cfg = cfg };
+    struct stat st;
+    FILE *f;
+    char *text;
+    size_t n;
+    int rc;
+
+    f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s (give another file with -c or $GUARDLIST_CONFIG)",
+                 path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        snprintf(err, errlen, "%s: not a regular file", path);
+        return -1;
+    }
+    if (st.st_size > 1024 * 1024) {
+        fclose(f);
+        snprintf(err, errlen, "%s: larger than 1 MiB", path);
+        return -1;
+    }
+    text = malloc((size_t)st.st_size + 1);
+    if (!text) {
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    n = fread(text, 1, (size_t)st.st_size, f);
+    fclose(f);
+    text[n] = '\0';
+    if (memchr(text, '\0', n)) {
+        free(text);
+        snprintf(err, errlen, "%s: contains a NUL byte", path);
+        return -1;
+    }
+    if (scan_sections(path, text, err, errlen) < 0) {
+        free(text);
+        return -1;
+    }
+    rc = ini_parse_string(text, handler, &ctx);
+    free(text);
+    if (finish(&ctx, path, rc, err, errlen) < 0)
+        return -1;
+    if (ctx.has_password && (st.st_mode & S_IROTH)) {
+        snprintf(err, errlen, "%s: holds a password but is world-readable (chmod o-r %s, "
+                 "or move the password to a password_file)", path, path);
+        return -1;
+    }
+    snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+    return 0;
+}
+
+int config_read_secret(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open secret file: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        snprintf(err, errlen, "%s: secret file is not a regular file", path);
+        return -1;
+    }
+    if (st.st_mode & (S_IROTH | S_IWOTH)) {
+        fclose(f);
+        snprintf(err, errlen, "%s: secret file is world-accessible (chmod 600 %s)", path, path);
+        return -1;
+    }
+    if (!fgets(out, (int)outlen, f)) {
+        out[0] = '\0';
+    }
+    fclose(f);
+    n = strlen(out);
+    if (n == outlen - 1 && out[n - 1] != '\n') {
+        snprintf(err, errlen, "%s: secret longer than %zu bytes", path, outlen - 2);
+        return -1;
+    }
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+        out[--n] = '\0';
+    return 0;
+}
+
+int config_db_for(const struct config *cfg, const struct config_account *acct,
+                  struct config_db *out, char *err, size_t errlen)
+{
+    *out = cfg->db;
+    if (acct && acct->user[0]) {
+        snprintf(out->user, sizeof(out->user), "%s", acct->user);
+        snprintf(out->password, sizeof(out->password), "%s", acct->password);
+        snprintf(out->password_file, sizeof(out->password_file), "%s", acct->password_file);
+    } else if (acct && (acct->password[0] || acct->password_file[0])) {
+        if (acct->password[0])
+            snprintf(out->password, sizeof(out->password), "%s", acct->password);
+        snprintf(out->password_file, sizeof(out->password_file), "%s", acct->password_file);
+    }
+    if (out->password_file[0]) {
+        if (config_read_secret(out->password_file, out->password, sizeof(out->password), err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}

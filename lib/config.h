@@ -1,0 +1,98 @@
+/* config.h - the one INI file every guardlist program reads (inih). */
+#ifndef GUARDLIST_CONFIG_H
+#define GUARDLIST_CONFIG_H
+
+#include <stddef.h>
+#include "log.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/guardlist/guardlist.ini"
+#define CONFIG_STR_MAX 512
+
+enum unknown_mode { UNKNOWN_DEFER, UNKNOWN_REJECT };
+enum null_mode { NULL_REJECT, NULL_ALLOW, NULL_CHALLENGE };
+enum starttls_mode { STARTTLS_REQUIRED, STARTTLS_OPTIONAL, STARTTLS_OFF };
+
+/* Database account; programs may override user and password per section. */
+struct config_db {
+    char host[CONFIG_STR_MAX];
+    char socket[CONFIG_STR_MAX];
+    int port;
+    char name[CONFIG_STR_MAX];
+    char user[CONFIG_STR_MAX];
+    char password[CONFIG_STR_MAX];
+    char password_file[CONFIG_STR_MAX];
+};
+
+struct config_account {     /* per-program override of [database] */
+    char user[CONFIG_STR_MAX];
+    char password[CONFIG_STR_MAX];
+    char password_file[CONFIG_STR_MAX];
+};
+
+struct config {
+    char path[CONFIG_STR_MAX];
+    struct config_db db;
+    struct {
+        char listen[CONFIG_STR_MAX];
+        enum unknown_mode unknown_sender;
+        char on_allow[8];               /* "DUNNO" or "OK" */
+        enum null_mode null_sender;
+        char recipient_delimiter[16];   /* set of delimiter bytes, may be empty */
+        int refresh_interval;           /* seconds */
+        int full_reload_interval;       /* seconds; reload even without a change */
+        int idle_timeout;               /* seconds */
+        int read_timeout;               /* seconds */
+        int max_connections;
+        struct config_account account;
+    } policy;
+    struct {
+        char smtp_host[CONFIG_STR_MAX];
+        int smtp_port;
+        enum starttls_mode starttls;
+        char smtp_user[CONFIG_STR_MAX];
+        char smtp_password_file[CONFIG_STR_MAX];
+        char from[CONFIG_STR_MAX];
+        char approve_url[CONFIG_STR_MAX];
+        int max_per_hour;
+        int poll_interval;
+        struct config_account account;
+    } notifier;
+    struct {
+        int token_ttl_days;
+        struct config_account account;
+    } approver;
+    struct {
+        struct config_account account;
+    } admin;
+    struct {
+        enum log_target target;
+        enum log_level level;
+    } log;
+};
+
+/* Fills CFG with the defaults of DESIGN.md. */
+void config_defaults(struct config *cfg);
+
+/* The file to read: EXPLICIT (from -c) if not NULL, else $GUARDLIST_CONFIG,
+ * else CONFIG_DEFAULT_PATH. */
+const char *config_path(const char *explicit_path);
+
+/* Reads PATH over the defaults.  Returns 0, or -1 with ERR holding
+ * "FILE:LINE: what is wrong" (or "FILE: reason" when it cannot be read).
+ * A file that holds a password must not be world-readable. */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Same as config_load for an in-memory text (NAME is used in messages). */
+int config_load_string(struct config *cfg, const char *name, const char *text,
+                       char *err, size_t errlen);
+
+/* Database parameters for one program: [database] with SECTION's account
+ * overrides applied.  The password is read from password_file when set; a
+ * password file that is world-readable or unreadable is an error. */
+int config_db_for(const struct config *cfg, const struct config_account *acct,
+                  struct config_db *out, char *err, size_t errlen);
+
+/* Reads the first line of a secret file into OUT; refuses world-readable files. */
+int config_read_secret(const char *path, char *out, size_t outlen, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,321 @@
+/*
+ * db - MariaDB Connector/C behind a small API: prepared statements with
+ * bound string parameters (SQL text is always a constant), a per-connection
+ * statement cache, and reconnection with capped exponential backoff.
+ *
+ * Callers: every program that touches the database.  One handle belongs to
+ * one thread.  Never prints and never exits: errors go to the caller's buffer.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STMT_CACHE 32
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 5000
+#define COLUMN_MAX 65536
+
+struct db {
+    struct config_db p;
+    MYSQL *m;
+    long backoff_ms;
+    struct timespec next_try;
+    struct { const char *sql; MYSQL_STMT *st; } cache[STMT_CACHE];
+    int ncache;
+};
+
+struct db *db_new(const struct config_db *p)
+{
+    struct db *db = calloc(1, sizeof(*db));
+
+    if (db)
+        db->p = *p;
+    return db;
+}
+
+void db_disconnect(struct db *db)
+{
+    for (int i = 0; i < db->ncache; i++)
+        mysql_stmt_close(db->cache[i].st);
+    db->ncache = 0;
+    if (db->m)
+        mysql_close(db->m);
+    db->m = NULL;
+}
+
+void db_free(struct db *db)
+{
+    if (!db)
+        return;
+    db_disconnect(db);
+    explicit_bzero(db->p.password, sizeof(db->p.password));
+    free(db);
+}
+
+int db_connected(const struct db *db)
+{
+    return db->m != NULL;
+}
+
+static long ms_until(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static void schedule_retry(struct db *db)
+{
+    clock_gettime(CLOCK_MONOTONIC, &db->next_try);
+    db->backoff_ms = db->backoff_ms ? db->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (db->backoff_ms > BACKOFF_MAX_MS)
+        db->backoff_ms = BACKOFF_MAX_MS;
+    db->next_try.tv_sec += db->backoff_ms / 1000;
+    db->next_try.tv_nsec += (db->backoff_ms % 1000) * 1000000;
+    if (db->next_try.tv_nsec >= 1000000000) {
+        db->next_try.tv_sec++;
+        db->next_try.tv_nsec -= 1000000000;
+    }
+}
+
+int db_connect(struct db *db, char *err, size_t errlen)
+{
+    unsigned int connect_timeout = 3, io_timeout = 10;
+    my_bool off = 0;
+    long wait;
+
+    if (db->m)
+        return 0;
+    if (db->backoff_ms && (wait = ms_until(&db->next_try)) > 0) {
+        snprintf(err, errlen, "database unreachable, next attempt in %ld ms", wait);
+        return -1;
+    }
+    db->m = mysql_init(NULL);
+    if (!db->m) {
+        snprintf(err, errlen, "mysql_init: out of memory");
+        return -1;
+    }
+    mysql_options(db->m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+    mysql_options(db->m, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+    mysql_options(db->m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+    mysql_options(db->m, MYSQL_OPT_RECONNECT, &off);
+    mysql_options(db->m, MYSQL_OPT_LOCAL_INFILE, &off);
+    mysql_options(db->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    mysql_options(db->m, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+    if (!mysql_real_connect(db->m, db->p.socket[0] ? NULL : db->p.host, db->p.user,
+                            db->p.password, db->p.name, (unsigned int)db->p.port,
+                            db->p.socket[0] ? db->p.socket : NULL, 0)) {
+        snprintf(err, errlen, "cannot connect to database %s as %s via %s: %s", db->p.name,
+                 db->p.user, db->p.socket[0] ? db->p.socket : db->p.host, mysql_error(db->m));
+        mysql_close(db->m);
+        db->m = NULL;
+        schedule_retry(db);
+        return -1;
+    }
+    db->backoff_ms = 0;
+    return 0;
+}
+
+/* Connection-level failures end the connection; statement errors do not. */
+static void check_gone(struct db *db, unsigned int code)
+{
+    if (code >= 2000 || code == 1053 || code == 1927 || code == 4031)
+        db_disconnect(db);
+}
+
+static MYSQL_STMT *stmt_for(struct db *db, const char *sql, char *err, size_t errlen)
+{
+    MYSQL_STMT *st;
+
+    if (db_connect(db, err, errlen) < 0)
+        return NULL;
+    for (int i = 0; i < db->ncache; i++)
+        if (db->cache[i].sql == sql)
+            return db->cache[i].st;
+    st = mysql_stmt_init(db->m);
+    if (!st) {
+        snprintf(err, errlen, "mysql_stmt_init: out of memory");
+        return NULL;
+    }
+    if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+        unsigned int code = mysql_stmt_errno(st);
+        snprintf(err, errlen, "prepare: %s", mysql_stmt_error(st));
+        mysql_stmt_close(st);
+        check_gone(db, code);
+        return NULL;
+    }
+    if (db->ncache == STMT_CACHE) {
+        mysql_stmt_close(db->cache[0].st);
+        memmove(db->cache, db->cache + 1, sizeof(db->cache[0]) * (STMT_CACHE - 1));
+        db->ncache--;
+    }
+    db->cache[db->ncache].sql = sql;
+    db->cache[db->ncache].st = st;
+    db->ncache++;
+    return st;
+}
+
+static int bind_params(struct db *db, MYSQL_STMT *st, const char *const *params, int n,
+                       char *err, size_t errlen)
+{
+    MYSQL_BIND b[16];
+    unsigned long len[16];
+    my_bool is_null[16];
+
+    if (n > 16 || (unsigned long)n != mysql_stmt_param_count(st)) {
+        snprintf(err, errlen, "statement takes %lu parameters, got %d", mysql_stmt_param_count(st), n);
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    memset(b, 0, sizeof(b));
+    for (int i = 0; i < n; i++) {
+        is_null[i] = params[i] == NULL;
+        len[i] = params[i] ? strlen(params[i]) : 0;
+        b[i].buffer_type = MYSQL_TYPE_STRING;
+        b[i].buffer = (void *)(params[i] ? params[i] : "");
+        b[i].buffer_length = len[i];
+        b[i].length = &len[i];
+        b[i].is_null = &is_null[i];
+    }
+    if (mysql_stmt_bind_param(st, b) != 0) {
+        snprintf(err, errlen, "bind: %s", mysql_stmt_error(st));
+        check_gone(db, mysql_stmt_errno(st));
+        return -1;
+    }
+    return 0;
+}
+
+static int run(struct db *db, MYSQL_STMT *st, const char *const *params, int n, char *err, size_t errlen)
+{
+    if (bind_params(db, st, params, n, err, errlen) < 0)
+        return -1;
+    if (mysql_stmt_execute(st) != 0) {
+        unsigned int code = mysql_stmt_errno(st);
+        snprintf(err, errlen, "%s (error %u)", mysql_stmt_error(st), code);
+        check_gone(db, code);
+        return -1;
+    }
+    return 0;
+}
+
+int db_exec(struct db *db, const char *sql, const char *const *params, int n,
+            unsigned long long *affected, char *err, size_t errlen)
+{
+    MYSQL_STMT *st = stmt_for(db, sql, err, errlen);
+
+    if (!st || run(db, st, params, n, err, errlen) < 0)
+        return -1;
+    if (affected)
+        *affected = (unsigned long long)mysql_stmt_affected_rows(st);
+    mysql_stmt_free_result(st);
+    return 0;
+}
+
+long long db_query(struct db *db, const char *sql, const char *const *params, int n,
+                   db_row_fn row, void *arg, char *err, size_t errlen)
+{
+    MYSQL_STMT *st = stmt_for(db, sql, err, errlen);
+    MYSQL_RES *meta;
+    MYSQL_BIND *b = NULL;
+    unsigned long *len = NULL;
+    my_bool *is_null = NULL;
+    char **buf = NULL;
+    const char **col = NULL;
+    unsigned int ncol;
+    long long rows = -1, count = 0;
+
+    if (!st || run(db, st, params, n, err, errlen) < 0)
+        return -1;
+    meta = mysql_stmt_result_metadata(st);
+    if (!meta) {
+        snprintf(err, errlen, "statement returns no rows");
+        goto out;
+    }
+    ncol = mysql_num_fields(meta);
+    b = calloc(ncol, sizeof(*b));
+    len = calloc(ncol, sizeof(*len));
+    is_null = calloc(ncol, sizeof(*is_null));
+    buf = calloc(ncol, sizeof(*buf));
+    col = calloc(ncol, sizeof(*col));
+    if (!b || !len || !is_null || !buf || !col) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (unsigned int i = 0; i < ncol; i++) {
+        MYSQL_FIELD *f = mysql_fetch_field_direct(meta, i);
+        unsigned long size = f->length > COLUMN_MAX ? COLUMN_MAX : f->length;
+        if (size < 64)
+            size = 64;
+        buf[i] = malloc(size + 1);
+        if (!buf[i]) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        b[i].buffer_type = MYSQL_TYPE_STRING;
+        b[i].buffer = buf[i];
+        b[i].buffer_length = size;
+        b[i].length = &len[i];
+        b[i].is_null = &is_null[i];
+    }
+    if (mysql_stmt_bind_result(st, b) != 0) {
+        snprintf(err, errlen, "bind result: %s", mysql_stmt_error(st));
+        goto out;
+    }
+    for (;;) {
+        int r = mysql_stmt_fetch(st);
+        if (r == MYSQL_NO_DATA)
+            break;
+        if (r == MYSQL_DATA_TRUNCATED) {
+            snprintf(err, errlen, "a column value is longer than %d bytes", COLUMN_MAX);
+            goto out;
+        }
+        if (r != 0) {
+            unsigned int code = mysql_stmt_errno(st);
+            snprintf(err, errlen, "fetch: %s (error %u)", mysql_stmt_error(st), code);
+            check_gone(db, code);
+            st = NULL;
+            goto out;
+        }
+        for (unsigned int i = 0; i < ncol; i++) {
+            if (is_null[i]) {
+                col[i] = NULL;
+            } else {
+                buf[i][len[i]] = '\0';
+                col[i] = buf[i];
+            }
+        }
+        count++;
+        if (row && row(arg, (int)ncol, col, len) != 0) {
+            snprintf(err, errlen, "row handler stopped");
+            goto out;
+        }
+    }
+    rows = count;
+out:
+    if (meta)
+        mysql_free_result(meta);
+    if (st && db->m) {
+        mysql_stmt_free_result(st);
+        mysql_stmt_reset(st);
+    }
+    if (buf)
+        for (unsigned int i = 0; meta && i < ncol; i++)
+            free(buf[i]);
+    free(buf);
+    free(col);
+    free(b);
+    free(len);
+    free(is_null);
+    return rows;
+}
+
+unsigned long long db_insert_id(struct db *db)
+{
+    return db->m ? (unsigned long long)mysql_insert_id(db->m) : 0;
+}

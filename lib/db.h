@@ -1,0 +1,39 @@
+/* db.h - MariaDB Connector/C access: prepared statements with bound string
+ * parameters only, and reconnection with backoff.  Never builds SQL from data. */
+#ifndef GUARDLIST_DB_H
+#define GUARDLIST_DB_H
+
+#include <stddef.h>
+#include "config.h"
+
+struct db;
+
+/* Creates a handle for P (copied) without connecting.  NULL when out of memory. */
+struct db *db_new(const struct config_db *p);
+void db_free(struct db *db);
+
+/* Connects if not connected.  While a previous attempt failed less than the
+ * backoff ago (0.25 s doubling to 5 s), fails at once without trying.
+ * Returns 0, or -1 with ERR set. */
+int db_connect(struct db *db, char *err, size_t errlen);
+int db_connected(const struct db *db);
+void db_disconnect(struct db *db);     /* after an error: next call reconnects */
+
+/* Runs SQL with N string parameters (NULL binds SQL NULL).  *AFFECTED (may be
+ * NULL) gets the affected row count.  On a connection error the handle is
+ * disconnected.  Returns 0, or -1 with ERR set. */
+int db_exec(struct db *db, const char *sql, const char *const *params, int n,
+            unsigned long long *affected, char *err, size_t errlen);
+
+/* Runs a query and calls ROW for each row with its columns as strings (NULL
+ * for SQL NULL) and their lengths.  ROW returns 0 to go on, non-zero to stop
+ * with an error.  Rows are streamed, not buffered.  Returns the number of
+ * rows, or -1 with ERR set. */
+typedef int (*db_row_fn)(void *arg, int ncol, const char *const *col, const unsigned long *len);
+long long db_query(struct db *db, const char *sql, const char *const *params, int n,
+                   db_row_fn row, void *arg, char *err, size_t errlen);
+
+/* The id of the last row inserted on this connection. */
+unsigned long long db_insert_id(struct db *db);
+
+#endif

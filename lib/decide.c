@@ -1,0 +1,162 @@
+/*
+ * decide - the decision table of DESIGN.md for one RCPT request.
+ *
+ * Callers: guardlistd (every request) and the admin CLI's `check`, so both
+ * always agree.  Works only on an in-memory ruleset: no I/O, no allocation.
+ * Never fails open: anything it cannot understand for a protected recipient
+ * is refused, and no rules at all is a temporary failure.
+ */
+#include "decide.h"
+#include "action.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static void set_reply(struct decision *d, const char *reply)
+{
+    snprintf(d->reply, sizeof(d->reply), "%s", reply);
+}
+
+static void copy(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src);
+}
+
+/* Reply for a matched rule action. */
+static void rule_reply(struct decision *d, const struct decide_opts *opts, const char *action)
+{
+    char text[ACTION_MAX + 1], err[160];
+    enum action_kind kind;
+
+    if (action_check(action, text, sizeof(text), &kind, err, sizeof(err)) < 0) {
+        /* The loader skips invalid actions; if one gets here, refuse. */
+        set_reply(d, REPLY_ACCESS_DENIED);
+        snprintf(d->detail, sizeof(d->detail), "invalid action in rule: %s", err);
+        return;
+    }
+    if (kind == ACTION_ALLOW) {
+        set_reply(d, opts->on_allow);
+        copy(d->detail, sizeof(d->detail), "sender allowed");
+    } else if (strcasecmp(text, "REJECT") == 0) {
+        set_reply(d, REPLY_ACCESS_DENIED);
+        copy(d->detail, sizeof(d->detail), "sender blocked");
+    } else {
+        set_reply(d, text);
+        copy(d->detail, sizeof(d->detail), kind == ACTION_BLOCK ? "sender blocked" : "rule action");
+    }
+}
+
+void decide(const struct ruleset *rs, const struct decide_opts *opts,
+            const char *protocol_state, const char *sender, const char *recipient,
+            struct decision *d)
+{
+    struct addr ra, sa;
+    struct addr_keys rk, sk;
+    char err[128];
+    const char *v;
+
+    d->kind = DK_NOT_RCPT;
+    d->protected_key[0] = d->rule_scope[0] = d->rule_recipient[0] = d->rule_sender[0] = '\0';
+    d->challenge_sender[0] = d->challenge_recipient[0] = d->detail[0] = '\0';
+
+    if (!protocol_state || strcmp(protocol_state, "RCPT") != 0) {
+        set_reply(d, "DUNNO");
+        copy(d->detail, sizeof(d->detail), "not a RCPT request");
+        return;
+    }
+    if (!rs) {
+        d->kind = DK_NO_RULES;
+        set_reply(d, REPLY_TEMPFAIL);
+        copy(d->detail, sizeof(d->detail), "rules not loaded (database unreachable)");
+        return;
+    }
+    if (addr_parse(recipient, opts->delims, &ra, err, sizeof(err)) < 0 || ra.is_null) {
+        d->kind = DK_BAD_ADDRESS;
+        set_reply(d, REPLY_ACCESS_DENIED);
+        snprintf(d->detail, sizeof(d->detail), "unusable recipient: %s",
+                 ra.is_null ? "empty" : err);
+        return;
+    }
+    addr_keys(&ra, &rk);
+    for (size_t i = 0; i < rk.n; i++) {
+        if (ruleset_get(rs, RS_PROTECTED, rk.key[i], NULL)) {
+            copy(d->protected_key, sizeof(d->protected_key), rk.key[i]);
+            break;
+        }
+    }
+    if (!d->protected_key[0]) {
+        d->kind = DK_NOT_PROTECTED;
+        set_reply(d, "DUNNO");
+        copy(d->detail, sizeof(d->detail), "recipient not protected");
+        return;
+    }
+    if (addr_parse(sender, opts->delims, &sa, err, sizeof(err)) < 0) {
+        d->kind = DK_BAD_ADDRESS;
+        set_reply(d, REPLY_ACCESS_DENIED);
+        snprintf(d->detail, sizeof(d->detail), "unusable sender: %s", err);
+        return;
+    }
+    addr_keys(&sa, &sk);
+
+    /* Per-recipient rules, most specific recipient key first, then global. */
+    for (size_t i = 0; i < rk.n; i++) {
+        if (!ruleset_get(rs, RS_RULE_RCPT, rk.key[i], NULL))
+            continue;
+        for (size_t j = 0; j < sk.n; j++) {
+            if ((v = ruleset_get(rs, RS_RULE, rk.key[i], sk.key[j])) != NULL) {
+                d->kind = DK_RULE;
+                copy(d->rule_scope, sizeof(d->rule_scope), "recipient");
+                copy(d->rule_recipient, sizeof(d->rule_recipient), rk.key[i]);
+                copy(d->rule_sender, sizeof(d->rule_sender), sk.key[j]);
+                rule_reply(d, opts, v);
+                return;
+            }
+        }
+    }
+    for (size_t j = 0; j < sk.n; j++) {
+        if ((v = ruleset_get(rs, RS_GLOBAL, sk.key[j], NULL)) != NULL) {
+            d->kind = DK_RULE;
+            copy(d->rule_scope, sizeof(d->rule_scope), "global");
+            copy(d->rule_sender, sizeof(d->rule_sender), sk.key[j]);
+            rule_reply(d, opts, v);
+            return;
+        }
+    }
+
+    addr_format(&sa, 1, d->challenge_sender, sizeof(d->challenge_sender));
+    addr_format(&ra, 1, d->challenge_recipient, sizeof(d->challenge_recipient));
+    if ((v = ruleset_get(rs, RS_CLOSED, d->challenge_sender, d->challenge_recipient)) != NULL) {
+        d->kind = DK_CLOSED;
+        set_reply(d, REPLY_ACCESS_DENIED);
+        snprintf(d->detail, sizeof(d->detail), "challenge %s", v);
+        d->challenge_sender[0] = d->challenge_recipient[0] = '\0';
+        return;
+    }
+    if (sa.is_null && opts->null_sender != NULL_CHALLENGE) {
+        d->kind = DK_NULL_SENDER;
+        set_reply(d, opts->null_sender == NULL_ALLOW ? opts->on_allow : REPLY_ACCESS_DENIED);
+        copy(d->detail, sizeof(d->detail),
+             opts->null_sender == NULL_ALLOW ? "null sender allowed" : "null sender refused");
+        d->challenge_sender[0] = d->challenge_recipient[0] = '\0';
+        return;
+    }
+    d->kind = DK_CHALLENGE;
+    set_reply(d, opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_DEFER);
+    copy(d->detail, sizeof(d->detail), "unknown sender, challenge recorded");
+}
+
+const char *decision_rule_text(const struct decision *d, char *buf, size_t buflen)
+{
+    if (d->kind == DK_RULE && strcmp(d->rule_scope, "recipient") == 0)
+        snprintf(buf, buflen, "sender_rules:%s/%s", d->rule_recipient, d->rule_sender);
+    else if (d->kind == DK_RULE)
+        snprintf(buf, buflen, "whitelist:%s", d->rule_sender);
+    else if (d->kind == DK_CLOSED)
+        snprintf(buf, buflen, "challenge");
+    else if (d->kind == DK_CHALLENGE)
+        snprintf(buf, buflen, "none");
+    else
+        snprintf(buf, buflen, "-");
+    return buf;
+}

@@ -1,0 +1,53 @@
+/* decide.h - the decision table of DESIGN.md for one policy request, taken
+ * from an in-memory ruleset.  Shared by guardlistd and `guardlist check`. */
+#ifndef GUARDLIST_DECIDE_H
+#define GUARDLIST_DECIDE_H
+
+#include "addr.h"
+#include "config.h"
+#include "ruleset.h"
+
+#define REPLY_ACCESS_DENIED "REJECT Access denied"
+#define REPLY_TEMPFAIL "451 4.3.0 Temporary lookup failure"
+#define REPLY_DEFER "DEFER_IF_PERMIT Sender not yet approved by the recipient's guardian, try again later"
+
+struct decide_opts {
+    enum unknown_mode unknown_sender;
+    const char *on_allow;           /* "DUNNO" or "OK" */
+    enum null_mode null_sender;
+    const char *delims;             /* recipient delimiter bytes */
+};
+
+enum decision_kind {
+    DK_NOT_RCPT,        /* protocol state other than RCPT: DUNNO */
+    DK_NOT_PROTECTED,   /* DUNNO */
+    DK_RULE,            /* a rule matched (see rule_* and action_kind) */
+    DK_CLOSED,          /* denied or expired challenge: REJECT */
+    DK_NULL_SENDER,     /* null sender without a rule, by null_sender */
+    DK_CHALLENGE,       /* unknown sender: record challenge, then reply */
+    DK_BAD_ADDRESS,     /* sender unusable for a protected recipient: REJECT */
+    DK_NO_RULES         /* no ruleset loaded yet: 451 */
+};
+
+struct decision {
+    enum decision_kind kind;
+    char reply[300];
+    char protected_key[ADDR_MAX + 2];   /* protected_users key that matched */
+    char rule_scope[16];                /* "recipient", "global" or "" */
+    char rule_recipient[ADDR_MAX + 2];  /* sender_rules recipient key */
+    char rule_sender[ADDR_MAX + 2];     /* matched sender key */
+    char challenge_sender[ADDR_MAX + 2];    /* for DK_CHALLENGE: pair to record */
+    char challenge_recipient[ADDR_MAX + 2];
+    char detail[256];                   /* why, for logs and `guardlist check` */
+};
+
+/* Decides for one request.  RS may be NULL (no rules loaded: DK_NO_RULES).
+ * Never fails: every input yields a decision and a reply. */
+void decide(const struct ruleset *rs, const struct decide_opts *opts,
+            const char *protocol_state, const char *sender, const char *recipient,
+            struct decision *d);
+
+/* "rule=..." text naming what matched, for logs. */
+const char *decision_rule_text(const struct decision *d, char *buf, size_t buflen);
+
+#endif

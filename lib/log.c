@@ -1,0 +1,97 @@
+/*
+ * log - one line per event, to stderr or syslog.
+ *
+ * Callers: every program.  Text that came from the network must pass through
+ * log_printable() before it reaches a log line, so a hostile client cannot
+ * forge lines or smuggle terminal escapes.  Never exits: fatal is a severity,
+ * stopping is the program's decision.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+static const char *log_program = "guardlist";
+static enum log_target log_target = LOG_TO_STDERR;
+static enum log_level log_level = LOG_LVL_INFO;
+
+static const char *const level_word[] = { "debug", "info", "warning", "error", "fatal" };
+
+void log_init(const char *program, enum log_target target, enum log_level level)
+{
+    log_program = program;
+    log_target = target;
+    log_level = level;
+    if (target == LOG_TO_SYSLOG)
+        openlog(program, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void log_set_level(enum log_level level)
+{
+    log_level = level;
+}
+
+int log_enabled(enum log_level level)
+{
+    return level >= log_level;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    static const int syslog_prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR, LOG_CRIT };
+    char line[4096];
+    va_list ap;
+
+    if (level < log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (log_target == LOG_TO_SYSLOG) {
+        syslog(syslog_prio[level], "%s: %s", level_word[level], line);
+    } else {
+        char stamp[32];
+        struct timespec ts;
+        struct tm tm;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+        fprintf(stderr, "%s.%03ldZ %s: %s: %s\n", stamp, ts.tv_nsec / 1000000L,
+                log_program, level_word[level], line);
+    }
+}
+
+char *log_printable(char *out, size_t outlen, const char *in)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    if (outlen == 0)
+        return out;
+    for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p; p++) {
+        int plain = *p >= 0x20 && *p < 0x7f && *p != '\\' && *p != '"';
+        size_t need = plain ? 1 : 4;
+
+        if (o + need + 4 > outlen) {     /* room for "..." and NUL */
+            if (outlen >= 4) {
+                memcpy(out + (o < outlen - 4 ? o : outlen - 4), "...", 4);
+                return out;
+            }
+            break;
+        }
+        if (plain) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o < outlen ? o : outlen - 1] = '\0';
+    return out;
+}

@@ -1,0 +1,27 @@
+/* log.h - one-line logging to stderr or syslog, and printable copies of network text. */
+#ifndef GUARDLIST_LOG_H
+#define GUARDLIST_LOG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR, LOG_LVL_FATAL };
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
+
+void log_init(const char *program, enum log_target target, enum log_level level);
+void log_set_level(enum log_level level);
+int log_enabled(enum log_level level);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_fatal(...) log_msg(LOG_LVL_FATAL, __VA_ARGS__)
+
+/* Copies IN into OUT (size OUTLEN) with every byte outside printable ASCII,
+ * and the backslash and double quote, written as \xHH.  Always NUL-terminates;
+ * a copy that does not fit ends in "..." (logging only, never for decisions).
+ * Returns OUT. */
+char *log_printable(char *out, size_t outlen, const char *in);
+
+#endif

@@ -1,0 +1,25 @@
+/* rulesdb.h - loads the rule tables from the database into a ruleset, and
+ * reads the change counter the schema's triggers keep. */
+#ifndef GUARDLIST_RULESDB_H
+#define GUARDLIST_RULESDB_H
+
+#include <stddef.h>
+#include "db.h"
+#include "ruleset.h"
+
+/* Reads rule_generation.  Returns 0, or -1 with ERR set. */
+int rulesdb_generation(struct db *db, unsigned long long *gen, char *err, size_t errlen);
+
+struct rulesdb_skips {
+    size_t count;           /* rows skipped for an invalid key or action */
+    char first[300];        /* which row and why, for the caller's warning */
+};
+
+/* Loads protected_users, whitelist, sender_rules and closed challenges in one
+ * consistent read.  Rows with an invalid key or action are skipped and
+ * counted in SKIPS (fail closed: a skipped rule allows nothing).  Where two
+ * rows fold to one key, a blocking action wins over an allowing one.
+ * Returns a new ruleset (caller frees), or NULL with ERR set. */
+struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * ruleset - the rule tables in memory: one open-addressing hash table over a
+ * byte arena, built by the loader and then only read.
+ *
+ * Callers: rulesdb (builds), decide (reads).  A ruleset is never changed once
+ * published, so readers need no locks; a new one replaces it whole.
+ * Entry layout in the arena: kind(1) len1(2) len2(2) value(4) k1 NUL k2 NUL.
+ */
+#include "ruleset.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR 9
+
+struct ruleset {
+    unsigned char *arena;
+    size_t arena_used, arena_cap;
+    uint64_t *slot;             /* (hash >> 32) << 32 | (offset + 1); 0 = empty */
+    size_t nslot, nused;
+    size_t count[RS_VALUE + 1];
+    unsigned long long generation;
+};
+
+static uint64_t hash_key(enum rs_kind kind, const char *k1, size_t l1, const char *k2, size_t l2)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)kind;
+
+    for (size_t i = 0; i < l1; i++)
+        h = (h ^ (unsigned char)k1[i]) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (size_t i = 0; i < l2; i++)
+        h = (h ^ (unsigned char)k2[i]) * 1099511628211ULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return h;
+}
+
+struct ruleset *ruleset_new(void)
+{
+    struct ruleset *rs = calloc(1, sizeof(*rs));
+
+    if (!rs)
+        return NULL;
+    rs->nslot = 1024;
+    rs->slot = calloc(rs->nslot, sizeof(*rs->slot));
+    rs->arena_cap = 64 * 1024;
+    rs->arena = malloc(rs->arena_cap);
+    if (!rs->slot || !rs->arena) {
+        ruleset_free(rs);
+        return NULL;
+    }
+    return rs;
+}
+
+void ruleset_free(struct ruleset *rs)
+{
+    if (!rs)
+        return;
+    free(rs->slot);
+    free(rs->arena);
+    free(rs);
+}
+
+static void entry_lens(const unsigned char *e, uint16_t *l1, uint16_t *l2)
+{
+    memcpy(l1, e + 1, 2);
+    memcpy(l2, e + 3, 2);
+}
+
+/* Slot index of the key, or of the empty slot where it would go. */
+static size_t find_slot(const struct ruleset *rs, uint64_t h, enum rs_kind kind,
+                        const char *k1, size_t l1, const char *k2, size_t l2)
+{
+    size_t mask = rs->nslot - 1, i = (size_t)h & mask;
+    uint64_t tag = h >> 32;
+
+    for (;; i = (i + 1) & mask) {
+        uint64_t s = rs->slot[i];
+        if (s == 0)
+            return i;
+        if ((s >> 32) != tag)
+            continue;
+        const unsigned char *e = rs->arena + (uint32_t)s - 1;
+        uint16_t el1, el2;
+        entry_lens(e, &el1, &el2);
+        if (e[0] == kind && el1 == l1 && el2 == l2 && memcmp(e + HDR, k1, l1) == 0
+            && (l2 == 0 || memcmp(e + HDR + l1 + 1, k2, l2) == 0))
+            return i;
+    }
+}
+
+static int grow_table(struct ruleset *rs)
+{
+    size_t n = rs->nslot * 2;
+    uint64_t *slot = calloc(n, sizeof(*slot));
+
+    if (!slot)
+        return -1;
+    for (size_t i = 0; i < rs->nslot; i++) {
+        uint64_t s = rs->slot[i];
+        if (!s)
+            continue;
+        const unsigned char *e = rs->arena + (uint32_t)s - 1;
+        uint16_t l1, l2;
+        entry_lens(e, &l1, &l2);
+        uint64_t h = hash_key(e[0], (const char *)e + HDR, l1, (const char *)e + HDR + l1 + 1, l2);
+        size_t j = (size_t)h & (n - 1);
+        while (slot[j])
+            j = (j + 1) & (n - 1);
+        slot[j] = s;
+    }
+    free(rs->slot);
+    rs->slot = slot;
+    rs->nslot = n;
+    return 0;
+}
+
+/* Appends an entry; returns its offset, or UINT32_MAX when out of memory. */
+static uint32_t append(struct ruleset *rs, enum rs_kind kind, const char *k1, size_t l1,
+                       const char *k2, size_t l2, uint32_t value)
+{
+    size_t need = HDR + l1 + 1 + l2 + 1;
+
+    if (rs->arena_used + need > UINT32_MAX - 1)
+        return UINT32_MAX;
+    if (rs->arena_used + need > rs->arena_cap) {
+        size_t cap = rs->arena_cap * 2;
+        while (cap < rs->arena_used + need)
+            cap *= 2;
+        unsigned char *a = realloc(rs->arena, cap);
+        if (!a)
+            return UINT32_MAX;
+        rs->arena = a;
+        rs->arena_cap = cap;
+    }
+    unsigned char *e = rs->arena + rs->arena_used;
+    uint16_t s1 = (uint16_t)l1, s2 = (uint16_t)l2;
+    e[0] = (unsigned char)kind;
+    memcpy(e + 1, &s1, 2);
+    memcpy(e + 3, &s2, 2);
+    memcpy(e + 5, &value, 4);
+    memcpy(e + HDR, k1, l1);
+    e[HDR + l1] = '\0';
+    if (l2)
+        memcpy(e + HDR + l1 + 1, k2, l2);
+    e[HDR + l1 + 1 + l2] = '\0';
+    uint32_t off = (uint32_t)rs->arena_used;
+    rs->arena_used += need;
+    return off;
+}
+
+/* Inserts or finds; *off gets the entry offset.  Returns 1 new, 0 found, -1 error. */
+static int put(struct ruleset *rs, enum rs_kind kind, const char *k1, const char *k2,
+               uint32_t value, uint32_t *off)
+{
+    size_t l1 = strlen(k1), l2 = k2 ? strlen(k2) : 0;
+
+    if (l1 > 65535 || l2 > 65535)
+        return -1;
+    if ((rs->nused + 1) * 10 > rs->nslot * 7 && grow_table(rs) < 0)
+        return -1;
+    uint64_t h = hash_key(kind, k1, l1, k2, l2);
+    size_t i = find_slot(rs, h, kind, k1, l1, k2, l2);
+    if (rs->slot[i]) {
+        *off = (uint32_t)rs->slot[i] - 1;
+        return 0;
+    }
+    uint32_t o = append(rs, kind, k1, l1, k2, l2, value);
+    if (o == UINT32_MAX)
+        return -1;
+    rs->slot[i] = ((h >> 32) << 32) | ((uint64_t)o + 1);
+    rs->nused++;
+    rs->count[kind]++;
+    *off = o;
+    return 1;
+}
+
+int ruleset_add(struct ruleset *rs, enum rs_kind kind, const char *k1, const char *k2,
+                const char *value, int replace)
+{
+    uint32_t voff, off;
+    int r;
+
+    if (kind == RS_VALUE || put(rs, RS_VALUE, value ? value : "", NULL, 0, &voff) < 0)
+        return -1;
+    r = put(rs, kind, k1, k2, voff, &off);
+    if (r == 0 && replace)
+        memcpy(rs->arena + off + 5, &voff, 4);
+    return r;
+}
+
+const char *ruleset_get(const struct ruleset *rs, enum rs_kind kind, const char *k1, const char *k2)
+{
+    size_t l1 = strlen(k1), l2 = k2 ? strlen(k2) : 0;
+    uint64_t h = hash_key(kind, k1, l1, k2, l2);
+    size_t i = find_slot(rs, h, kind, k1, l1, k2, l2);
+    uint32_t voff;
+
+    if (!rs->slot[i])
+        return NULL;
+    memcpy(&voff, rs->arena + (uint32_t)rs->slot[i] - 1 + 5, 4);
+    return (const char *)rs->arena + voff + HDR;
+}
+
+size_t ruleset_count(const struct ruleset *rs, enum rs_kind kind)
+{
+    return rs->count[kind];
+}
+
+size_t ruleset_bytes(const struct ruleset *rs)
+{
+    return sizeof(*rs) + rs->arena_cap + rs->nslot * sizeof(*rs->slot);
+}
+
+unsigned long long ruleset_generation(const struct ruleset *rs)
+{
+    return rs->generation;
+}
+
+void ruleset_set_generation(struct ruleset *rs, unsigned long long gen)
+{
+    rs->generation = gen;
+}

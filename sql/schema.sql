@@ -1,0 +1,136 @@
+-- guardlist schema, version 1 (MariaDB 10.3+ / MySQL 8).
+-- Idempotent: safe to load again.  The article's tables `protected_users` and
+-- `whitelist` keep their columns first and in order; the columns guardlist adds
+-- are INVISIBLE, so the article's INSERT statements (with or without a column
+-- list) and its Postfix mysql: lookup files work unchanged.
+-- Every change to a rule table bumps rule_generation.generation through a
+-- trigger, so guardlistd sees raw SQL edits too (TRUNCATE fires no trigger:
+-- the daemon also reloads on a timer).
+
+SET NAMES utf8mb4;
+
+CREATE TABLE IF NOT EXISTS protected_users (
+    recipient VARCHAR(255) NOT NULL,
+    class VARCHAR(64) NOT NULL DEFAULT 'whitelist',
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT INVISIBLE,
+    created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP INVISIBLE,
+    PRIMARY KEY (id),
+    UNIQUE KEY recipient (recipient)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE IF NOT EXISTS whitelist (
+    sender VARCHAR(255) NOT NULL,
+    action VARCHAR(255) NOT NULL,
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT INVISIBLE,
+    created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP INVISIBLE,
+    PRIMARY KEY (id),
+    UNIQUE KEY sender (sender)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE IF NOT EXISTS guardians (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    recipient VARCHAR(255) NOT NULL,          -- a protected_users.recipient key
+    email VARCHAR(255) NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (id),
+    UNIQUE KEY recipient_email (recipient, email)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE IF NOT EXISTS sender_rules (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    recipient VARCHAR(255) NOT NULL,          -- recipient key: address, user@ or domain
+    sender VARCHAR(255) NOT NULL,             -- sender key: address, user@, domain or <>
+    action VARCHAR(255) NOT NULL,             -- access(5) action: OK, REJECT [text], ...
+    created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    created_by VARCHAR(255) NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY recipient_sender (recipient, sender),
+    KEY sender (sender)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+-- One open challenge per (sender, recipient): is_open is 1 while pending and
+-- NULL once closed, and NULLs never collide in the unique key.
+CREATE TABLE IF NOT EXISTS challenges (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    token_sha256 BINARY(32) NULL,
+    sender VARCHAR(255) NOT NULL,             -- normalised, without extension
+    recipient VARCHAR(255) NOT NULL,          -- normalised, without extension
+    protected_key VARCHAR(255) NOT NULL,      -- the protected_users key that matched
+    status ENUM('pending','approved','denied','expired') NOT NULL DEFAULT 'pending',
+    is_open TINYINT NULL DEFAULT 1,
+    client_address VARCHAR(64) NULL,
+    client_name VARCHAR(255) NULL,
+    first_seen TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    last_seen TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    attempts INT UNSIGNED NOT NULL DEFAULT 1,
+    notify_state ENUM('new','claimed','sent','failed','digest') NOT NULL DEFAULT 'new',
+    notify_claimed_until TIMESTAMP NULL,
+    notify_attempts INT UNSIGNED NOT NULL DEFAULT 0,
+    notify_next_at TIMESTAMP NULL,
+    notify_error VARCHAR(255) NULL,
+    notified_at TIMESTAMP NULL,
+    token_expires_at TIMESTAMP NULL,
+    decided_at TIMESTAMP NULL,
+    decided_by VARCHAR(255) NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY open_pair (sender, recipient, is_open),
+    UNIQUE KEY token (token_sha256),
+    KEY status_notify (status, notify_state, notify_next_at),
+    KEY recipient (recipient)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE IF NOT EXISTS audit_log (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    actor VARCHAR(255) NOT NULL,
+    action VARCHAR(64) NOT NULL,
+    detail VARCHAR(1024) NOT NULL,
+    PRIMARY KEY (id),
+    KEY at (at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INT UNSIGNED NOT NULL,
+    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (version)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS rule_generation (
+    id TINYINT UNSIGNED NOT NULL,
+    generation BIGINT UNSIGNED NOT NULL,
+    PRIMARY KEY (id)
+) ENGINE=InnoDB;
+
+INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
+INSERT IGNORE INTO schema_version (version) VALUES (1);
+
+-- Change detection.  One statement per trigger, so no DELIMITER is needed.
+CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS protected_users_au AFTER UPDATE ON protected_users
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS protected_users_ad AFTER DELETE ON protected_users
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS whitelist_ai AFTER INSERT ON whitelist
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS whitelist_au AFTER UPDATE ON whitelist
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS whitelist_ad AFTER DELETE ON whitelist
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS sender_rules_ai AFTER INSERT ON sender_rules
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS sender_rules_au AFTER UPDATE ON sender_rules
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS sender_rules_ad AFTER DELETE ON sender_rules
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+-- Challenges matter to the daemon only when they close (denied/expired pairs
+-- are refused) or disappear; new and refreshed challenges do not bump.
+CREATE TRIGGER IF NOT EXISTS challenges_ai AFTER INSERT ON challenges
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1
+    WHERE id = 1 AND NEW.status IN ('denied', 'expired');
+CREATE TRIGGER IF NOT EXISTS challenges_au AFTER UPDATE ON challenges
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1
+    WHERE id = 1 AND NEW.status <> OLD.status;
+CREATE TRIGGER IF NOT EXISTS challenges_ad AFTER DELETE ON challenges
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1
+    WHERE id = 1 AND OLD.status IN ('denied', 'expired');

@@ -1,0 +1,579 @@
+"""harness.py - integration test harness for guardlist: TAP output, a private
+MariaDB, the guardlistd daemon under test and a Postfix policy client.
+
+Used by tests/integration/*.t (Debian's /usr/bin/python3, standard library only):
+
+    import harness as h
+    def main():
+        db = h.MariaDB(); db.start(); db.load_schema()
+        d = h.Daemon(db); d.start()
+        h.is_(h.query(d.port, sender='a@b.example', recipient='c@d.example'), 'DUNNO', '...')
+        d.stop(); db.stop()
+    h.run(main)
+
+Every server started here listens on 127.0.0.1 only, on a free port outside the
+kernel's ephemeral range, and lives in a temp dir that is removed at exit
+(unless KEEP_TMP is set).  Everything started is stopped at exit, also when a
+test throws or the file's overall time bound (alarm) fires.  Synchronisation is
+by bounded polling of the real condition, never by a fixed sleep.
+"""
+
+import atexit
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / 'sql' / 'schema.sql'
+
+SOCK_TIMEOUT = 10.0          # every socket operation
+DB_START_TIMEOUT = 30.0
+DB_STOP_TIMEOUT = 30.0
+DAEMON_START_TIMEOUT = 20.0  # ASan builds start slower
+DAEMON_STOP_TIMEOUT = 10.0
+POLL = 0.05
+
+ACCESS_DENIED = 'REJECT Access denied'
+TEMPFAIL = '451 4.3.0 Temporary lookup failure'
+SANITIZER_MARKS = ('ERROR: AddressSanitizer', 'runtime error:', 'LeakSanitizer')
+
+
+# --------------------------------------------------------------------- TAP
+
+class _Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+        self.done = False
+
+
+_tap = _Tap()
+
+
+def _out(line):
+    sys.stdout.write(line + '\n')
+    sys.stdout.flush()
+
+
+def diag(*lines):
+    """Prints each line (multi-line strings split) as a TAP diagnostic."""
+    for text in lines:
+        for line in str(text).splitlines() or ['']:
+            _out('# ' + line)
+
+
+def ok(cond, desc, *diagnostics, todo=None):
+    """One test: passes when COND is true.  DIAGNOSTICS are printed on failure.
+    With TODO (a reason), a failure is reported as a TAP TODO (not counted)."""
+    _tap.n += 1
+    desc = str(desc).replace('\n', ' ').replace('#', '\\#')
+    suffix = ' # TODO %s' % todo if todo else ''
+    if cond:
+        _out('ok %d - %s%s' % (_tap.n, desc, suffix))
+    else:
+        if not todo:
+            _tap.failed += 1
+        _out('not ok %d - %s%s' % (_tap.n, desc, suffix))
+        here = os.path.abspath(__file__)
+        for frame in reversed(traceback.extract_stack()):
+            if os.path.abspath(frame.filename) != here:
+                diag('  Failed test at %s line %d.' % (os.path.basename(frame.filename), frame.lineno))
+                break
+        diag(*diagnostics)
+    return bool(cond)
+
+
+def is_(got, want, desc):
+    """Passes when GOT == WANT; on failure prints both."""
+    return ok(got == want, desc, '         got: %r' % (got,), '    expected: %r' % (want,))
+
+
+def like(got, prefix, desc):
+    """Passes when GOT is a string starting with PREFIX."""
+    good = isinstance(got, str) and got.startswith(prefix)
+    return ok(good, desc, '         got: %r' % (got,), '    expected: a string starting with %r' % (prefix,))
+
+
+def done():
+    """Prints the plan (done_testing style).  Returns the exit status to use."""
+    if not _tap.done:
+        _tap.done = True
+        _out('1..%d' % _tap.n)
+        if _tap.failed:
+            diag('Looks like you failed %d test(s) of %d.' % (_tap.failed, _tap.n))
+    return 1 if _tap.failed or _tap.n == 0 else 0
+
+
+class TimeLimit(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise TimeLimit('the test file ran over its overall time bound')
+
+
+def run(main, timeout=300):
+    """Runs MAIN() under an overall time bound, reports an exception as a failed
+    test, stops everything started, prints the plan and exits."""
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(int(timeout))
+    try:
+        main()
+    except BaseException as e:     # noqa: B902 - also SystemExit/KeyboardInterrupt/TimeLimit
+        ok(False, 'test code finished without an exception (%s: %s)' % (type(e).__name__, e),
+           traceback.format_exc())
+    finally:
+        signal.alarm(0)
+        try:
+            cleanup()
+        except BaseException as e:  # noqa: B902
+            ok(False, 'clean-up finished (%s: %s)' % (type(e).__name__, e), traceback.format_exc())
+    sys.exit(done())
+
+
+# ------------------------------------------------------------ resources
+
+_tmpdirs = []
+_procs = []     # MariaDB and Daemon objects still running
+
+
+def tmpdir(prefix='guardlist-it-'):
+    """A new temp dir (mode 0755), removed at exit unless KEEP_TMP is set."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    _tmpdirs.append(d)
+    return d
+
+
+def cleanup():
+    """Stops every daemon and MariaDB still running; removes temp dirs."""
+    while _procs:
+        p = _procs[-1]
+        try:
+            p.stop(check=isinstance(p, Daemon))
+        finally:
+            if p in _procs:
+                _procs.remove(p)
+    if os.environ.get('KEEP_TMP'):
+        for d in _tmpdirs:
+            diag('KEEP_TMP: kept ' + d)
+    else:
+        for d in _tmpdirs:
+            shutil.rmtree(d, ignore_errors=True)
+    del _tmpdirs[:]
+
+
+def _atexit_kill():
+    # Last resort if run() was not used or was bypassed: no TAP, just kill.
+    for p in list(_procs):
+        proc = getattr(p, 'proc', None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+    if not os.environ.get('KEEP_TMP'):
+        for d in _tmpdirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_atexit_kill)
+
+_ports_given = set()
+
+
+def free_port():
+    """A random TCP port outside ip_local_port_range that binds on 127.0.0.1 now."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    ranges = [(r0, r1) for r0, r1 in ((10000, lo - 1), (hi + 1, 65535)) if r1 >= r0]
+    weights = [r1 - r0 + 1 for r0, r1 in ranges]
+    for _ in range(500):
+        r0, r1 = random.choices(ranges, weights)[0]
+        port = random.randint(r0, r1)
+        if port in _ports_given:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(('127.0.0.1', port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _ports_given.add(port)
+        return port
+    raise RuntimeError('no free port found outside the ephemeral range')
+
+
+def poll_until(fn, pred, timeout, interval=POLL):
+    """Calls FN() every INTERVAL seconds until PRED(value) holds or TIMEOUT
+    passes.  Returns (success, last value, seconds elapsed).  Exceptions from FN
+    count as a value (the exception object) that PRED sees."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            v = fn()
+        except Exception as e:   # noqa: B902
+            v = e
+        elapsed = time.monotonic() - t0
+        try:
+            good = pred(v)
+        except Exception:        # noqa: B902
+            good = False
+        if good:
+            return True, v, elapsed
+        if elapsed >= timeout:
+            return False, v, elapsed
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------- MariaDB
+
+class MariaDB:
+    """A private MariaDB server: its own datadir, socket and loopback port."""
+
+    def __init__(self):
+        self.dir = tmpdir('guardlist-db-')
+        self.datadir = os.path.join(self.dir, 'data')
+        self.socket = os.path.join(self.dir, 'sock')
+        self.errlog = os.path.join(self.dir, 'err.log')
+        self.port = free_port()
+        self.proc = None
+        self.installed = False
+
+    def _install(self):
+        r = subprocess.run(
+            ['mariadb-install-db', '--no-defaults', '--user=root', '--datadir=' + self.datadir,
+             '--auth-root-authentication-method=normal', '--skip-test-db'],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120, text=True)
+        if r.returncode != 0:
+            raise RuntimeError('mariadb-install-db failed (%d):\n%s' % (r.returncode, r.stdout))
+        self.installed = True
+
+    def start(self):
+        """Starts mariadbd (installing the datadir the first time) and waits,
+        at most 30 s, until it answers on its socket."""
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        if not self.installed:
+            self._install()
+        self.proc = subprocess.Popen(
+            ['mariadbd', '--no-defaults', '--user=root', '--datadir=' + self.datadir,
+             '--socket=' + self.socket, '--port=%d' % self.port, '--bind-address=127.0.0.1',
+             '--skip-log-bin', '--log-error=' + self.errlog],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self not in _procs:
+            _procs.insert(0, self)     # stopped after the daemons that use it
+        t0 = time.monotonic()
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError('mariadbd exited with %s:\n%s' % (self.proc.returncode, self.log_tail()))
+            r = subprocess.run(self._client() + ['-e', 'select 1'], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=10)
+            if r.returncode == 0:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > DB_START_TIMEOUT:
+                raise RuntimeError('mariadbd did not answer within %ds:\n%s' % (DB_START_TIMEOUT, self.log_tail()))
+            time.sleep(0.1)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, check=False):
+        """SIGTERM, then wait (bounded); SIGKILL if it does not stop."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(DB_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self in _procs:
+            _procs.remove(self)
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.errlog, errors='replace') as f:
+                return ''.join(f.readlines()[-n:])
+        except OSError:
+            return '(no error log)'
+
+    def _client(self, db=None):
+        cmd = ['mariadb', '--no-defaults', '-uroot', '-S', self.socket]
+        if db:
+            cmd.append(db)
+        return cmd
+
+    def sql(self, statement, db='guardlist'):
+        """Runs STATEMENT; returns the rows as lists of strings (NULL as None)."""
+        r = subprocess.run(self._client(db) + ['-N', '-B', '-e', statement],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, text=True)
+        if r.returncode != 0:
+            raise RuntimeError('SQL failed: %s\n%s' % (statement, r.stderr.strip()))
+        rows = []
+        for line in r.stdout.splitlines():
+            rows.append([None if c == 'NULL' else c for c in line.split('\t')])
+        return rows
+
+    def value(self, statement, db='guardlist'):
+        """The single value of a one-row, one-column query (None if no row)."""
+        rows = self.sql(statement, db)
+        return rows[0][0] if rows else None
+
+    def load_schema(self, name='guardlist'):
+        """Creates database NAME and loads sql/schema.sql into it."""
+        self.sql('CREATE DATABASE IF NOT EXISTS `%s`' % name, db=None)
+        with open(SCHEMA, 'rb') as f:
+            r = subprocess.run(self._client(name), stdin=f, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError('loading %s failed: %s' % (SCHEMA, r.stderr.decode(errors='replace')))
+
+
+# ---------------------------------------------------------------- daemon
+
+def daemon_binary():
+    return os.environ.get('GUARDLISTD') or str(ROOT / 'bin' / 'guardlistd')
+
+
+DEFAULT_POLICY = {
+    'unknown_sender': 'defer',
+    'on_allow': 'DUNNO',
+    'null_sender': 'reject',
+    'recipient_delimiter': '+',
+    'refresh_interval': '1',
+}
+
+
+class Daemon:
+    """guardlistd run in the foreground with its own config file."""
+
+    def __init__(self, db, **policy):
+        self.db = db
+        self.dir = tmpdir('guardlist-d-')
+        self.config = os.path.join(self.dir, 'guardlist.ini')
+        self.errfile = os.path.join(self.dir, 'stderr.log')
+        self.port = free_port()
+        self.policy = dict(DEFAULT_POLICY)
+        self.policy.update(policy)
+        self.extra = {}
+        self.proc = None
+        self.binary = daemon_binary()
+        self.write_config()
+
+    def write_config(self, **policy):
+        """(Re)writes the config file; POLICY updates [policy] keys."""
+        self.policy.update(policy)
+        lines = ['[database]',
+                 'socket = ' + self.db.socket,
+                 'name = guardlist',
+                 'user = root',
+                 '',
+                 '[policy]',
+                 'listen = inet:127.0.0.1:%d' % self.port]
+        for k, v in self.policy.items():
+            lines.append('%s = %s' % (k, v))
+        lines += ['', '[log]', 'target = stderr', 'level = info', '']
+        tmp = self.config + '.new'
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write('\n'.join(lines))
+        os.rename(tmp, self.config)
+
+    def start(self):
+        """Starts `guardlistd -f -c CONFIG` and waits (bounded) until its port
+        accepts connections.  Returns the seconds it took."""
+        if not os.access(self.binary, os.X_OK):
+            raise RuntimeError('daemon binary %s missing or not executable (make, or set GUARDLISTD)'
+                               % self.binary)
+        self.errfh = open(self.errfile, 'ab')
+        env = dict(os.environ)
+        env.setdefault('ASAN_OPTIONS', 'detect_leaks=1')
+        self.proc = subprocess.Popen([self.binary, '-f', '-c', self.config],
+                                     stdin=subprocess.DEVNULL, stdout=self.errfh, stderr=self.errfh,
+                                     env=env)
+        _procs.append(self)
+        t0 = time.monotonic()
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError('guardlistd exited with %s during start-up:\n%s'
+                                   % (self.proc.returncode, self.log()[-3000:]))
+            try:
+                s = socket.create_connection(('127.0.0.1', self.port), timeout=1)
+                s.close()
+                return time.monotonic() - t0
+            except OSError:
+                pass
+            if time.monotonic() - t0 > DAEMON_START_TIMEOUT:
+                raise RuntimeError('guardlistd did not accept on port %d within %ds:\n%s'
+                                   % (self.port, DAEMON_START_TIMEOUT, self.log()[-3000:]))
+            time.sleep(POLL)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        """Everything the daemon wrote to stderr so far."""
+        try:
+            with open(self.errfile, 'rb') as f:
+                return f.read().decode('utf-8', errors='replace')
+        except OSError:
+            return ''
+
+    def hup(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def sanitizer_report(self):
+        text = self.log()
+        return [m for m in SANITIZER_MARKS if m in text]
+
+    def stop(self, check=True):
+        """SIGTERM; waits at most 10 s.  With CHECK, one test for a clean exit
+        (status 0) and one for a stderr free of sanitizer reports."""
+        if self.proc is None:
+            return None
+        if self in _procs:
+            _procs.remove(self)
+        killed = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(DAEMON_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                killed = True
+                self.proc.kill()
+                self.proc.wait(10)
+        self.errfh.close()
+        rc = self.proc.returncode
+        if check:
+            tail = self.log()[-3000:]
+            ok(rc == 0 and not killed,
+               'guardlistd exits 0 on SIGTERM within %ds' % DAEMON_STOP_TIMEOUT,
+               'exit status %s%s' % (rc, ' (killed after the timeout)' if killed else ''),
+               'stderr tail:', tail)
+            marks = self.sanitizer_report()
+            ok(not marks, 'guardlistd stderr has no sanitizer report',
+               'found: %s' % ', '.join(marks), 'stderr tail:', tail)
+        self.proc = None
+        return rc
+
+
+# ---------------------------------------------------------- policy client
+
+class PolicyError(Exception):
+    pass
+
+
+class Closed(PolicyError):
+    """The server closed the connection (DATA is what came before the close)."""
+
+    def __init__(self, msg, data=b''):
+        super().__init__(msg)
+        self.data = data
+
+
+def request_bytes(**attrs):
+    """A policy request.  Order: request, protocol_state, sender, recipient,
+    client_address, client_name, then any other attributes in the order given.
+    A value of None leaves the attribute out."""
+    base = {'request': 'smtpd_access_policy', 'protocol_state': 'RCPT', 'sender': '',
+            'recipient': '', 'client_address': '192.0.2.10', 'client_name': 'mx.example.net'}
+    base.update(attrs)
+    out = []
+    for k, v in base.items():
+        if v is None:
+            continue
+        out.append('%s=%s\n' % (k, v))
+    out.append('\n')
+    return ''.join(out).encode('utf-8', errors='surrogateescape')
+
+
+class PolicyConnection:
+    """One connection to the policy server, many requests in turn."""
+
+    def __init__(self, port, host='127.0.0.1', timeout=SOCK_TIMEOUT):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b''
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def read_reply(self):
+        """Reads one reply `action=TEXT\\n\\n`; returns TEXT."""
+        while b'\n\n' not in self.buf:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b''
+            if not chunk:
+                raise Closed('connection closed by the server before a whole reply', self.buf)
+            self.buf += chunk
+        reply, self.buf = self.buf.split(b'\n\n', 1)
+        text = reply.decode('utf-8', errors='replace')
+        if not text.startswith('action=') or '\n' in text:
+            raise PolicyError('malformed reply: %r' % text)
+        return text[len('action='):]
+
+    def request(self, **attrs):
+        self.send_raw(request_bytes(**attrs))
+        return self.read_reply()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def query(port, **attrs):
+    """One request on a fresh connection; returns the action text."""
+    with PolicyConnection(port) as c:
+        return c.request(**attrs)
+
+
+def raw_exchange(port, data, timeout=SOCK_TIMEOUT):
+    """Sends DATA on a fresh connection, then reads until the server closes it
+    or TIMEOUT passes.  Returns (bytes received, closed: bool)."""
+    s = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+    s.settimeout(timeout)
+    got = b''
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return got, True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return got, True
+            except socket.timeout:
+                return got, False
+            if not chunk:
+                return got, True
+            got += chunk
+        return got, False
+    finally:
+        s.close()

@@ -38,7 +38,7 @@ static void *refresher_main(void *arg)
 {
     struct refresher *r = arg;
     unsigned long long loaded_gen = 0;
-    int have = 0, down = 0;
+    int have = 0, down = 0, load_failing = 0;
     double last_full = 0;
     char err[512];
 
@@ -65,8 +65,11 @@ static void *refresher_main(void *arg)
                 struct ruleset *rs = rulesdb_load(r->db, &skips, err, sizeof(err));
 
                 if (!rs) {
-                    log_error("loading rules failed: %s", err);
+                    if (!load_failing)      /* once per failure, not every second */
+                        log_error("loading rules failed (will keep trying): %s", err);
+                    load_failing = 1;
                 } else {
+                    load_failing = 0;
                     if (skips.count)
                         log_warning("skipped %zu unusable rule rows, first: %s", skips.count, skips.first);
                     log_info("rules loaded: generation=%llu protected=%zu global=%zu per_recipient=%zu "

@@ -68,7 +68,7 @@ void decide(const struct ruleset *rs, const struct decide_opts *opts,
     if (!rs) {
         d->kind = DK_NO_RULES;
         set_reply(d, REPLY_TEMPFAIL);
-        copy(d->detail, sizeof(d->detail), "rules not loaded (database unreachable)");
+        copy(d->detail, sizeof(d->detail), "rules not loaded yet (database unreachable or failing)");
         return;
     }
     if (addr_parse(recipient, opts->delims, &ra, err, sizeof(err)) < 0 || ra.is_null) {
@@ -143,7 +143,7 @@ void decide(const struct ruleset *rs, const struct decide_opts *opts,
     }
     d->kind = DK_CHALLENGE;
     set_reply(d, opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_DEFER);
-    copy(d->detail, sizeof(d->detail), "unknown sender, challenge recorded");
+    copy(d->detail, sizeof(d->detail), "unknown sender: challenge");
 }
 
 const char *decision_rule_text(const struct decision *d, char *buf, size_t buflen)

@@ -577,3 +577,77 @@ def raw_exchange(port, data, timeout=SOCK_TIMEOUT):
         return got, False
     finally:
         s.close()
+
+
+# ------------------------------------------------------------ conveniences
+
+DEFER_PREFIX = 'DEFER_IF_PERMIT '
+
+
+def is_defer(reply):
+    """True for `DEFER_IF_PERMIT <some text>`."""
+    return isinstance(reply, str) and reply.startswith(DEFER_PREFIX) and bool(reply[len(DEFER_PREFIX):].strip())
+
+
+def defer_ok(got, desc):
+    return ok(is_defer(got), desc, '         got: %r' % (got,),
+              '    expected: %r followed by a reason' % DEFER_PREFIX)
+
+
+def start_db(*statements):
+    """A running private MariaDB with the schema loaded and STATEMENTS run."""
+    db = MariaDB()
+    db.start()
+    db.load_schema()
+    for st in statements:
+        db.sql(st)
+    return db
+
+
+def start_daemon(db, **policy):
+    d = Daemon(db, **policy)
+    d.start()
+    return d
+
+
+CHALLENGE_COLS = ('id', 'sender', 'recipient', 'protected_key', 'status', 'is_open', 'attempts',
+                  'client_address', 'client_name', 'first_seen', 'last_seen')
+
+
+def sql_str(s):
+    """A quoted SQL string literal for test-controlled values."""
+    return "'" + s.replace('\\', '\\\\').replace("'", "''") + "'"
+
+
+def challenges(db, sender=None, recipient=None):
+    """Challenge rows (dicts of CHALLENGE_COLS), optionally for one pair."""
+    where = []
+    if sender is not None:
+        where.append('sender = ' + sql_str(sender))
+    if recipient is not None:
+        where.append('recipient = ' + sql_str(recipient))
+    q = 'SELECT %s FROM challenges%s ORDER BY id' % (
+        ', '.join(CHALLENGE_COLS), (' WHERE ' + ' AND '.join(where)) if where else '')
+    return [dict(zip(CHALLENGE_COLS, r)) for r in db.sql(q)]
+
+
+def wait_reply(port, pred, timeout, **attrs):
+    """Sends the request every 50 ms on one connection (reconnecting after an
+    error) until PRED(reply) holds or TIMEOUT passes.
+    Returns (success, last reply or exception, seconds)."""
+    state = {'c': None}
+
+    def once():
+        if state['c'] is None:
+            state['c'] = PolicyConnection(port)
+        try:
+            return state['c'].request(**attrs)
+        except Exception:
+            state['c'].close()
+            state['c'] = None
+            raise
+    try:
+        return poll_until(once, pred, timeout)
+    finally:
+        if state['c'] is not None:
+            state['c'].close()

@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""Rule matching: user@ protection keys in any domain, domain keys, case and
++extension handling, per-recipient rules beating global ones (both ways),
+blocks, domain rules, other actions verbatim, the null sender, non-RCPT
+states, unprotected recipients, and denied/expired challenges."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
+import harness as h  # noqa: E402
+
+KID1 = 'kid1@family.example'
+KID2 = 'kid2@family.example'
+DENIED = h.ACCESS_DENIED
+
+RULES = [
+    # protection keys: a user@ key (the article's vague@), addresses, a stored
+    # mixed-case key, and a whole domain
+    "INSERT INTO protected_users VALUES ('vague@','whitelist')",
+    "INSERT INTO protected_users VALUES ('kid1@family.example','whitelist')",
+    "INSERT INTO protected_users VALUES ('kid2@family.example','whitelist')",
+    "INSERT INTO protected_users VALUES ('MixedCase@Family.Example','whitelist')",
+    "INSERT INTO protected_users VALUES ('school.example','whitelist')",
+    # global rules (the article's whitelist table)
+    "INSERT INTO whitelist VALUES ('grandma@example.com','OK')",
+    "INSERT INTO whitelist VALUES ('friend@x.example','OK')",
+    "INSERT INTO whitelist VALUES ('bad@y.example','REJECT')",
+    "INSERT INTO whitelist VALUES ('spammer@evil.example','REJECT')",
+    "INSERT INTO whitelist VALUES ('trusted.example','OK')",
+    "INSERT INTO whitelist VALUES ('Cousin@Example.ORG','OK')",
+    # per-recipient rules
+    "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid1@family.example','friend@x.example','REJECT')",
+    "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid1@family.example','bad@y.example','OK')",
+    "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid2@family.example','uncle.example','OK')",
+    "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid2@family.example','holdme@z.example','HOLD')",
+    "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid1@family.example','<>','OK')",
+    "INSERT INTO sender_rules (recipient, sender, action) VALUES ('vague@','teacher@school.example','OK')",
+]
+
+
+def main():
+    db = h.start_db(*RULES)
+    d = h.start_daemon(db)
+
+    def q(sender, recipient, **a):
+        return h.query(d.port, sender=sender, recipient=recipient, **a)
+
+    # --- user@ protection in any domain, case, +extension
+    h.defer_ok(q('stranger@example.net', 'vague@imprecise.info'),
+               'vague@ protects vague@imprecise.info: stranger deferred')
+    h.defer_ok(q('stranger@example.net', 'vague@other.example'),
+               'vague@ protects vague in any domain: vague@other.example deferred')
+    h.is_(q('grandma@example.com', 'vague@other.example'), 'DUNNO',
+          'grandma -> vague@other.example: DUNNO')
+    h.is_(q('GrandMa+News@EXAMPLE.com', 'Vague+Homework@Other.Example'), 'DUNNO',
+          'mixed case and +ext on both sides: grandma still allowed')
+    h.is_(q('stranger@example.net', 'notvague@other.example'), 'DUNNO',
+          'vague@ does not protect notvague@: DUNNO')
+    h.defer_ok(q('Stranger+Tag@Example.NET', 'VAGUE+x@Another.Example'),
+               'mixed case and +ext: stranger -> vague@another.example deferred')
+    rows = h.challenges(db, recipient='vague@another.example')
+    h.is_([(r['sender'], r['recipient'], r['protected_key']) for r in rows],
+          [('stranger@example.net', 'vague@another.example', 'vague@')],
+          'challenge row stores lower-case addresses without +ext and the vague@ key')
+    h.defer_ok(q('stranger@example.net', 'MIXEDCASE@family.example'),
+               'a mixed-case protected_users key protects the lower-case address')
+    h.is_(q('cousin@example.org', KID1), 'DUNNO', 'a mixed-case whitelist key allows the lower-case sender')
+    h.defer_ok(q('stranger@example.net', 'pupil@school.example'),
+               'a domain key protects addresses in that domain')
+    h.defer_ok(q('stranger@example.net', 'pupil@sub.school.example'),
+               'a domain key protects addresses in subdomains')
+    h.is_(q('stranger@example.net', 'pupil@notschool.example'), 'DUNNO',
+          'a domain key does not protect notschool.example (label boundary)')
+
+    # --- per-recipient rules beat global ones, both ways
+    h.is_(q('friend@x.example', KID1), DENIED, 'per-recipient REJECT beats global OK (kid1)')
+    h.is_(q('friend@x.example', KID2), 'DUNNO', 'global OK still applies to kid2')
+    h.is_(q('bad@y.example', KID1), 'DUNNO', 'per-recipient OK beats global REJECT (kid1)')
+    h.is_(q('bad@y.example', KID2), DENIED, 'global REJECT still applies to kid2')
+    h.is_(q('Friend+list@X.Example', 'Kid1+pics@Family.Example'), DENIED,
+          'per-recipient rule matches with mixed case and +ext')
+    h.is_(q('teacher@school.example', 'vague@any.example'), 'DUNNO',
+          'a per-recipient rule on the vague@ key applies in any domain')
+    h.defer_ok(q('teacher@school.example', KID1), 'the vague@ rule does not leak to kid1')
+
+    # --- blocks, domain rules, other actions
+    h.is_(q('spammer@evil.example', KID2), DENIED, 'a blocked sender: REJECT Access denied')
+    h.is_(h.challenges(db, sender='spammer@evil.example'), [], 'a blocked sender leaves no challenge')
+    h.is_(q('anyone@trusted.example', KID2), 'DUNNO', 'global domain rule: anyone@trusted.example allowed')
+    h.is_(q('x@mail.trusted.example', KID2), 'DUNNO', 'global domain rule covers subdomains')
+    h.defer_ok(q('x@untrusted.example', KID2), 'global domain rule does not cover untrusted.example')
+    h.is_(q('aunt@uncle.example', KID2), 'DUNNO', 'per-recipient domain rule: aunt@uncle.example -> kid2 allowed')
+    h.defer_ok(q('aunt@uncle.example', KID1), 'per-recipient domain rule does not apply to kid1')
+    h.is_(q('holdme@z.example', KID2), 'HOLD', 'another access(5) action is returned verbatim (HOLD)')
+
+    # --- null sender
+    h.is_(q('', KID2), DENIED, 'null sender, null_sender = reject: REJECT Access denied')
+    h.is_(q('', KID1), 'DUNNO', 'null sender with a <> rule for kid1: DUNNO')
+
+    # --- states other than RCPT, unprotected recipients
+    for state in ('CONNECT', 'MAIL', 'DATA', 'END-OF-MESSAGE'):
+        h.is_(q('state-test@example.net', KID1, protocol_state=state), 'DUNNO',
+              'protocol_state=%s for a protected recipient: DUNNO' % state)
+    h.is_(q('state-test@example.net', '', protocol_state='MAIL'), 'DUNNO',
+          'protocol_state=MAIL with an empty recipient (as Postfix sends it): DUNNO')
+    h.is_(h.challenges(db, sender='state-test@example.net'), [], 'non-RCPT requests leave no challenge')
+    h.is_(q('stranger2@example.net', 'someone@elsewhere.example'), 'DUNNO', 'unprotected recipient: DUNNO')
+    h.is_(h.challenges(db, sender='stranger2@example.net'), [], 'an unprotected recipient leaves no challenge')
+
+    # --- denied and expired challenges
+    for status in ('denied', 'expired'):
+        sender = 'pest-%s@example.net' % status
+        h.defer_ok(q(sender, KID1), '%s: first a challenge (deferred)' % sender)
+        db.sql("UPDATE challenges SET status = '%s', is_open = NULL WHERE sender = %s"
+               % (status, h.sql_str(sender)))
+        good, got, secs = h.wait_reply(d.port, lambda r: r == DENIED, 2.0, sender=sender, recipient=KID1)
+        h.ok(good, 'a %s challenge makes the pair REJECT Access denied (within 2 s)' % status,
+             'last reply: %r after %.2fs' % (got, secs))
+        h.diag('%s challenge in force after %.3f s' % (status, secs))
+        h.is_(q(sender.upper().replace('@', '+x@'), 'Kid1+y@family.example'), DENIED,
+              '%s pair matched with mixed case and +ext' % status)
+        h.defer_ok(q(sender, KID2), 'the %s challenge is for kid1 only: kid2 still deferred' % status)
+        open_rows = db.value("SELECT COUNT(*) FROM challenges WHERE sender = %s AND recipient = %s "
+                             "AND is_open = 1" % (h.sql_str(sender), h.sql_str(KID1)))
+        h.is_(open_rows, '0', 'no new open challenge for the %s pair' % status)
+
+    h.ok(d.running(), 'guardlistd is still running')
+    d.stop()
+    db.stop()
+
+
+h.run(main, timeout=180)

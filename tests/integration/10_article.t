@@ -26,6 +26,14 @@ def main():
           [['junior@imprecise.info', 'whitelist'], [VAGUE, 'whitelist']],
           "the article's protected_users rows are stored as written")
 
+    # Postfix connects as soon as the port accepts: the very first request
+    # must already be decided from the rules (the database is up).
+    d = h.Daemon(db)
+    first, secs = d.first_reply(sender=GRANDMA, recipient=VAGUE)
+    h.is_(first, 'DUNNO', 'the first request, sent the moment the port accepts (%.3f s after '
+          'spawn), is answered from the rules: grandma -> vague: DUNNO' % secs)
+    d.stop()
+
     d = h.start_daemon(db)
     q = lambda **a: h.query(d.port, **a)  # noqa: E731
 

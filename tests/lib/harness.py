@@ -394,9 +394,7 @@ class Daemon:
             f.write('\n'.join(lines))
         os.rename(tmp, self.config)
 
-    def start(self):
-        """Starts `guardlistd -f -c CONFIG` and waits (bounded) until its port
-        accepts connections.  Returns the seconds it took."""
+    def _spawn(self):
         if not os.access(self.binary, os.X_OK):
             raise RuntimeError('daemon binary %s missing or not executable (make, or set GUARDLISTD)'
                                % self.binary)
@@ -407,6 +405,9 @@ class Daemon:
                                      stdin=subprocess.DEVNULL, stdout=self.errfh, stderr=self.errfh,
                                      env=env)
         _procs.append(self)
+
+    def _connect_when_up(self, interval):
+        """Connects as soon as the port accepts; returns (socket, seconds)."""
         t0 = time.monotonic()
         while True:
             if self.proc.poll() is not None:
@@ -414,14 +415,46 @@ class Daemon:
                                    % (self.proc.returncode, self.log()[-3000:]))
             try:
                 s = socket.create_connection(('127.0.0.1', self.port), timeout=1)
-                s.close()
-                return time.monotonic() - t0
+                s.settimeout(SOCK_TIMEOUT)
+                return s, time.monotonic() - t0
             except OSError:
                 pass
             if time.monotonic() - t0 > DAEMON_START_TIMEOUT:
                 raise RuntimeError('guardlistd did not accept on port %d within %ds:\n%s'
                                    % (self.port, DAEMON_START_TIMEOUT, self.log()[-3000:]))
-            time.sleep(POLL)
+            time.sleep(interval)
+
+    def start(self, ready=True):
+        """Starts `guardlistd -f -c CONFIG` and waits (bounded) until its port
+        accepts connections.  With READY, also waits (bounded) until a probe
+        request to an unprotected address is answered with something other
+        than the 451 given before the first rules are loaded (the start-up
+        window itself is tested by first_reply()).  Returns the seconds taken."""
+        self._spawn()
+        t0 = time.monotonic()
+        s, _ = self._connect_when_up(POLL)
+        s.close()
+        if ready:
+            good, got, secs = wait_reply(
+                self.port, lambda r: isinstance(r, str) and r != TEMPFAIL, DAEMON_START_TIMEOUT,
+                sender='harness-probe@probe.invalid', recipient='harness-probe@probe.invalid')
+            if not good:
+                raise RuntimeError('guardlistd answered no probe within %ds (last: %r):\n%s'
+                                   % (DAEMON_START_TIMEOUT, got, self.log()[-3000:]))
+        return time.monotonic() - t0
+
+    def first_reply(self, **attrs):
+        """Starts the daemon, connects the moment its port accepts and sends
+        ATTRS as the very first request.  Returns (reply, seconds from spawn
+        to the first accepted connection)."""
+        self._spawn()
+        s, secs = self._connect_when_up(0.002)
+        c = PolicyConnection.__new__(PolicyConnection)
+        c.sock, c.buf = s, b''
+        try:
+            return c.request(**attrs), secs
+        finally:
+            c.close()
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -633,6 +634,14 @@ int main(int argc, char **argv)
     }
     if (!foreground)
         daemonize();
+
+    /* Every Postfix smtpd process may hold a connection: make room for them. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)cfg.policy.max_connections + 64) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t)cfg.policy.max_connections + 64
+            ? rl.rlim_max : (rlim_t)cfg.policy.max_connections + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     sigset_t mask;
     sigemptyset(&mask);

@@ -65,6 +65,17 @@ static int has_control(const char *s, size_t len)
     return 0;
 }
 
+/* Sets [*b, *e) to S without leading and trailing spaces. */
+static void trim_spaces(const char *s, const char **b, const char **e)
+{
+    while (*s == ' ')
+        s++;
+    *b = s;
+    *e = s + strlen(s);
+    while (*e > s && (*e)[-1] == ' ')
+        (*e)--;
+}
+
 static int domain_check(char *d, char *err, size_t errlen)
 {
     size_t len = strlen(d);
@@ -127,11 +138,7 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
         snprintf(err, errlen, "invalid UTF-8 in address");
         return -1;
     }
-    while (*s == ' ')
-        s++;
-    e = s + strlen(s);
-    while (e > s && e[-1] == ' ')
-        e--;
+    trim_spaces(s, &s, &e);
     if (e > s && (*s == '<' || e[-1] == '>')) {
         if (!(*s == '<' && e[-1] == '>' && e - s >= 2)) {
             snprintf(err, errlen, "unbalanced angle brackets");
@@ -260,11 +267,7 @@ int addr_key_normalize(const char *in, char *out, size_t outlen)
 
     if (!in)
         return -1;
-    while (*s == ' ')
-        s++;
-    e = s + strlen(s);
-    while (e > s && e[-1] == ' ')
-        e--;
+    trim_spaces(in, &s, &e);
     if (e - s > 2 && *s == '<' && e[-1] == '>') {
         s++;
         e--;

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -673,6 +674,24 @@ int main(int argc, char **argv)
     if (!refresher || !writer) {
         log_fatal("cannot start worker threads");
         return 1;
+    }
+    /* Give the first load a moment, so the first requests (held in the
+     * listen backlog meanwhile) are decided from rules, not answered 451. */
+    {
+        struct pollfd pfd = { .fd = wake_fd, .events = POLLIN };
+        time_t give_up = time(NULL) + 5;
+
+        while (!rules && time(NULL) < give_up) {
+            if (poll(&pfd, 1, 200) > 0) {
+                uint64_t v;
+                ssize_t r = read(wake_fd, &v, sizeof(v));
+                (void)r;
+                wake_loop(wake_fd);     /* the loop still takes challenge results */
+            }
+            rules = refresher_take(refresher);
+        }
+        if (!rules)
+            log_warning("no rules loaded yet: answering 451 until the database can be read");
     }
     log_info("guardlistd %s listening on %s (unknown_sender=%s, on_allow=%s)", VERSION,
              cfg.policy.listen, cfg.policy.unknown_sender == UNKNOWN_REJECT ? "reject" : "defer",

@@ -29,13 +29,14 @@ void policy_reset(struct policy_req *r)
 {
     r->line_len = 0;
     r->nattr = 0;
+    r->complete = 0;
     r->keep_used = 0;
     memset(r->val, 0, sizeof(r->val));
 }
 
 int policy_in_progress(const struct policy_req *r)
 {
-    return r->line_len > 0 || r->nattr > 0;
+    return !r->complete && (r->line_len > 0 || r->nattr > 0);
 }
 
 const char *policy_get(const struct policy_req *r, enum policy_attr a)
@@ -136,6 +137,7 @@ enum policy_status policy_feed(struct policy_req *r, const char *data, size_t le
                 snprintf(err, errlen, "unsupported request type");
                 return POLICY_ERROR;
             }
+            r->complete = 1;
             return POLICY_DONE;
         }
         if (take_line(r, err, errlen) < 0) {

@@ -23,6 +23,7 @@ struct policy_req {
     char line[POLICY_LINE_MAX + 2];     /* room for a CR and the NUL */
     size_t line_len;
     int nattr;
+    int complete;                       /* a whole request is in here */
     const char *val[PA_COUNT];          /* NULL when absent */
     char keep[POLICY_KEEP_MAX];
     size_t keep_used;

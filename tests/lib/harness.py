@@ -59,8 +59,15 @@ _tap = _Tap()
 
 
 def _out(line):
-    sys.stdout.write(line + '\n')
-    sys.stdout.flush()
+    # A reader that went away (prove killed, `| head`) must not stop clean-up.
+    try:
+        sys.stdout.write(line + '\n')
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        try:
+            sys.stdout = open(os.devnull, 'w')
+        except OSError:
+            pass
 
 
 def diag(*lines):
@@ -120,10 +127,19 @@ def _alarm(signum, frame):
     raise TimeLimit('the test file ran over its overall time bound')
 
 
+class Terminated(Exception):
+    pass
+
+
+def _terminated(signum, frame):
+    raise Terminated('the test file got signal %d' % signum)
+
+
 def run(main, timeout=300):
     """Runs MAIN() under an overall time bound, reports an exception as a failed
     test, stops everything started, prints the plan and exits."""
     signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGTERM, _terminated)
     signal.alarm(int(timeout))
     try:
         main()
@@ -187,6 +203,16 @@ def _atexit_kill():
 
 
 atexit.register(_atexit_kill)
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM if this test process dies (even by SIGKILL)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)     # PR_SET_PDEATHSIG
+    except Exception:   # noqa: B902 - best effort
+        pass
 
 _ports_given = set()
 
@@ -273,7 +299,8 @@ class MariaDB:
             ['mariadbd', '--no-defaults', '--user=root', '--datadir=' + self.datadir,
              '--socket=' + self.socket, '--port=%d' % self.port, '--bind-address=127.0.0.1',
              '--skip-log-bin', '--log-error=' + self.errlog],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)
         if self not in _procs:
             _procs.insert(0, self)     # stopped after the daemons that use it
         t0 = time.monotonic()
@@ -347,7 +374,16 @@ class MariaDB:
 # ---------------------------------------------------------------- daemon
 
 def daemon_binary():
-    return os.environ.get('GUARDLISTD') or str(ROOT / 'bin' / 'guardlistd')
+    """$GUARDLISTD (relative to the current dir, else to the repo root), else bin/guardlistd."""
+    env = os.environ.get('GUARDLISTD')
+    if not env:
+        return str(ROOT / 'bin' / 'guardlistd')
+    if os.path.isabs(env) or os.path.exists(env):
+        return os.path.abspath(env)
+    return str(ROOT / env)
+
+
+_announced = set()
 
 
 DEFAULT_POLICY = {
@@ -383,8 +419,12 @@ class Daemon:
                  'name = guardlist',
                  'user = root',
                  '',
-                 '[policy]',
-                 'listen = inet:127.0.0.1:%d' % self.port]
+                 '[policy]']
+        if 'listen' in self.policy:     # e.g. unix:/path: then self.port is that path
+            spec = self.policy['listen']
+            self.port = spec[5:] if spec.startswith('unix:') else self.port
+        else:
+            lines.append('listen = inet:127.0.0.1:%d' % self.port)
         for k, v in self.policy.items():
             lines.append('%s = %s' % (k, v))
         lines += ['', '[log]', 'target = stderr', 'level = info', '']
@@ -398,12 +438,13 @@ class Daemon:
         if not os.access(self.binary, os.X_OK):
             raise RuntimeError('daemon binary %s missing or not executable (make, or set GUARDLISTD)'
                                % self.binary)
+        self._announce()
         self.errfh = open(self.errfile, 'ab')
         env = dict(os.environ)
         env.setdefault('ASAN_OPTIONS', 'detect_leaks=1')
         self.proc = subprocess.Popen([self.binary, '-f', '-c', self.config],
                                      stdin=subprocess.DEVNULL, stdout=self.errfh, stderr=self.errfh,
-                                     env=env)
+                                     env=env, preexec_fn=_die_with_parent)
         _procs.append(self)
 
     def _connect_when_up(self, interval):
@@ -414,15 +455,47 @@ class Daemon:
                 raise RuntimeError('guardlistd exited with %s during start-up:\n%s'
                                    % (self.proc.returncode, self.log()[-3000:]))
             try:
-                s = socket.create_connection(('127.0.0.1', self.port), timeout=1)
-                s.settimeout(SOCK_TIMEOUT)
-                return s, time.monotonic() - t0
+                return PolicyConnection(self.port, timeout=1).sock, time.monotonic() - t0
             except OSError:
                 pass
             if time.monotonic() - t0 > DAEMON_START_TIMEOUT:
-                raise RuntimeError('guardlistd did not accept on port %d within %ds:\n%s'
+                raise RuntimeError('guardlistd did not accept on %s within %ds:\n%s'
                                    % (self.port, DAEMON_START_TIMEOUT, self.log()[-3000:]))
             time.sleep(interval)
+
+    def write_raw(self, text, mode=0o600):
+        """Replaces the config file with TEXT (for tests of bad configs)."""
+        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+        os.chmod(self.config, mode)
+
+    def config_text(self):
+        with open(self.config) as f:
+            return f.read()
+
+    def _announce(self):
+        if self.binary not in _announced:
+            _announced.add(self.binary)
+            diag('guardlistd under test: ' + self.binary)
+
+    def run_to_exit(self, args=None, timeout=DAEMON_STOP_TIMEOUT):
+        """Runs guardlistd ARGS (default -f -c CONFIG) expecting it to exit by
+        itself.  Returns (exit status or None if it was still running after
+        TIMEOUT and got killed, stderr text)."""
+        self._announce()
+        if args is None:
+            args = ['-f', '-c', self.config]
+        with open(self.errfile, 'wb') as errfh:
+            p = subprocess.Popen([self.binary] + args, stdin=subprocess.DEVNULL, stdout=errfh,
+                                 stderr=errfh, preexec_fn=_die_with_parent)
+            try:
+                rc = p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+                rc = None
+        return rc, self.log()
 
     def start(self, ready=True):
         """Starts `guardlistd -f -c CONFIG` and waits (bounded) until its port
@@ -449,6 +522,7 @@ class Daemon:
         to the first accepted connection)."""
         self._spawn()
         s, secs = self._connect_when_up(0.002)
+        s.settimeout(SOCK_TIMEOUT)
         c = PolicyConnection.__new__(PolicyConnection)
         c.sock, c.buf = s, b''
         try:
@@ -539,7 +613,13 @@ class PolicyConnection:
     """One connection to the policy server, many requests in turn."""
 
     def __init__(self, port, host='127.0.0.1', timeout=SOCK_TIMEOUT):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        """PORT is a TCP port on HOST, or a str path of a unix-domain socket."""
+        if isinstance(port, str):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(port)
+        else:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.settimeout(timeout)
         self.buf = b''
 

@@ -386,7 +386,7 @@ static struct utf8_row utf8_rows[] = {
     {"utf8: 3-byte euro sign", "\xe2\x82\xac", 3, 1},
     {"utf8: 4-byte emoji", "\xf0\x9f\x98\x80", 4, 1},
     {"utf8: U+10FFFF", "\xf4\x8f\xbf\xbf", 4, 1},
-    {"utf8: mixed", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 13, 1},
+    {"utf8: mixed", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, 1},
     {"utf8: overlong C0 80", "\xc0\x80", 2, 0},
     {"utf8: overlong C1 BF", "\xc1\xbf", 2, 0},
     {"utf8: overlong 3-byte E0 80 80", "\xe0\x80\x80", 3, 0},

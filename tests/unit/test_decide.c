@@ -1,0 +1,392 @@
+/* test_decide.c - unit tests of lib/decide.c: every row of the decision table
+ * of DESIGN.md ("Decision" and "Matching") against a ruleset built here.
+ * One table row a case: protocol state, sender, recipient, options, and the
+ * expected decision kind, reply and matched keys. */
+#include "unit.h"
+#include "decide.h"
+
+#include <strings.h>
+
+/* ---- the rules every row is decided against ---- */
+
+struct rule {
+    enum rs_kind kind;
+    const char *k1, *k2, *value;
+};
+
+static const struct rule rules[] = {
+    /* protected_users */
+    {RS_PROTECTED, "kid@family.test", NULL, "whitelist"},
+    {RS_PROTECTED, "sis@family.test", NULL, "whitelist"},
+    {RS_PROTECTED, "vague@", NULL, "whitelist"},
+    {RS_PROTECTED, "school.test", NULL, "whitelist"},
+    /* whitelist (global rules) */
+    {RS_GLOBAL, "grandma@example.com", NULL, "OK"},
+    {RS_GLOBAL, "bad@spam.test", NULL, "REJECT"},
+    {RS_GLOBAL, "blocked@example.net", NULL, "REJECT"},
+    {RS_GLOBAL, "postmaster@", NULL, "OK"},
+    /* sender_rules (per recipient) */
+    {RS_RULE, "kid@family.test", "bad@spam.test", "OK"},
+    {RS_RULE, "sis@family.test", "grandma@example.com", "REJECT"},
+    {RS_RULE, "kid@family.test", "rude@example.net", "REJECT go away"},
+    {RS_RULE, "kid@family.test", "code@example.net", "554 5.7.1 no"},
+    {RS_RULE, "kid@family.test", "held@example.net", "HOLD"},
+    {RS_RULE, "kid@family.test", "example.org", "OK"},
+    {RS_RULE, "sis@family.test", "<>", "OK"},
+    {RS_RULE, "vague@", "friend@example.net", "OK"},
+    {RS_RULE_RCPT, "kid@family.test", NULL, ""},
+    {RS_RULE_RCPT, "sis@family.test", NULL, ""},
+    {RS_RULE_RCPT, "vague@", NULL, ""},
+    /* denied or expired challenges, keyed (sender base, recipient base) */
+    {RS_CLOSED, "denied@example.net", "kid@family.test", "denied"},
+    {RS_CLOSED, "bad@spam.test", "kid@family.test", "denied"},
+    {RS_CLOSED, "gone@example.net", "vague@a.test", "expired"},
+    {RS_CLOSED, "<>", "pupil@school.test", "denied"},
+};
+
+static struct ruleset *rs;
+
+static int build_rules(void **state)
+{
+    (void)state;
+    rs = ruleset_new();
+    if (rs == NULL)
+        return -1;
+    for (size_t i = 0; i < UNIT_LEN(rules); i++)
+        if (ruleset_add(rs, rules[i].kind, rules[i].k1, rules[i].k2, rules[i].value, 0) != 1) {
+            fprintf(stderr, "ruleset_add(%s) failed\n", rules[i].k1);
+            return -1;
+        }
+    return 0;
+}
+
+static int free_rules(void **state)
+{
+    (void)state;
+    ruleset_free(rs);
+    return 0;
+}
+
+/* ---- the table ---- */
+
+enum reply_check {
+    R_EXACT,        /* reply equals .reply */
+    R_REJECT,       /* a permanent refusal: starts with REJECT or 5 */
+    R_NOT_ALLOW     /* neither DUNNO nor OK: REJECT, DEFER..., 4NN or 5NN */
+};
+
+struct decide_row {
+    const char *name;
+    const char *state;
+    const char *sender, *recipient;
+    enum unknown_mode unknown;      /* default UNKNOWN_DEFER */
+    const char *on_allow;           /* NULL: "DUNNO" */
+    enum null_mode null_mode;       /* default NULL_REJECT */
+    int no_rules;                   /* decide with rs == NULL */
+    int kind_unchecked;
+    enum decision_kind kind;
+    enum reply_check check;
+    const char *reply;
+    const char *protected_key;      /* NULL: not checked */
+    const char *scope;
+    const char *rule_sender;
+    const char *ch_sender;          /* for DK_CHALLENGE */
+    const char *ch_recipient;
+};
+
+#define X10 "xxxxxxxxxx"
+#define X100 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10
+
+static struct decide_row rows[] = {
+    /* other protocol states */
+    {.name = "DATA state -> DUNNO", .state = "DATA", .sender = "stranger@unknown.test",
+     .recipient = "kid@family.test", .kind = DK_NOT_RCPT, .reply = "DUNNO"},
+    {.name = "END-OF-MESSAGE state -> DUNNO", .state = "END-OF-MESSAGE",
+     .sender = "stranger@unknown.test", .recipient = "kid@family.test", .kind = DK_NOT_RCPT,
+     .reply = "DUNNO"},
+    {.name = "VRFY state -> DUNNO", .state = "VRFY", .sender = "",
+     .recipient = "kid@family.test", .kind = DK_NOT_RCPT, .reply = "DUNNO"},
+
+    /* protection */
+    {.name = "unprotected recipient -> DUNNO", .state = "RCPT",
+     .sender = "stranger@unknown.test", .recipient = "someone@else.test",
+     .kind = DK_NOT_PROTECTED, .reply = "DUNNO"},
+    {.name = "unprotected recipient, null sender -> DUNNO", .state = "RCPT", .sender = "",
+     .recipient = "someone@else.test", .kind = DK_NOT_PROTECTED, .reply = "DUNNO"},
+    {.name = "unprotected domain sibling of a protected address -> DUNNO", .state = "RCPT",
+     .sender = "stranger@unknown.test", .recipient = "dad@family.test",
+     .kind = DK_NOT_PROTECTED, .reply = "DUNNO"},
+
+    /* rules */
+    {.name = "global OK -> DUNNO", .state = "RCPT", .sender = "grandma@example.com",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "DUNNO",
+     .protected_key = "kid@family.test", .scope = "global", .rule_sender = "grandma@example.com"},
+    {.name = "global OK with on_allow OK -> OK", .state = "RCPT",
+     .sender = "grandma@example.com", .recipient = "kid@family.test", .on_allow = "OK",
+     .kind = DK_RULE, .reply = "OK", .scope = "global"},
+    {.name = "sender case, <> and +ext folded", .state = "RCPT",
+     .sender = "<Grandma+News@Example.COM>", .recipient = "kid@family.test", .kind = DK_RULE,
+     .reply = "DUNNO", .rule_sender = "grandma@example.com"},
+    {.name = "recipient +ext and case folded", .state = "RCPT", .sender = "grandma@example.com",
+     .recipient = "Kid+School@Family.TEST", .kind = DK_RULE, .reply = "DUNNO",
+     .protected_key = "kid@family.test"},
+    {.name = "global user@ key (postmaster@) matches any domain", .state = "RCPT",
+     .sender = "postmaster@anywhere.test", .recipient = "kid@family.test", .kind = DK_RULE,
+     .reply = "DUNNO", .rule_sender = "postmaster@"},
+    {.name = "per-recipient OK beats global REJECT", .state = "RCPT", .sender = "bad@spam.test",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "DUNNO", .scope = "recipient",
+     .rule_sender = "bad@spam.test"},
+    {.name = "per-recipient REJECT beats global OK", .state = "RCPT",
+     .sender = "grandma@example.com", .recipient = "sis@family.test", .kind = DK_RULE,
+     .reply = REPLY_ACCESS_DENIED, .scope = "recipient"},
+    {.name = "global REJECT -> REJECT Access denied", .state = "RCPT",
+     .sender = "bad@spam.test", .recipient = "sis@family.test", .kind = DK_RULE,
+     .reply = REPLY_ACCESS_DENIED, .scope = "global"},
+    {.name = "rule REJECT -> REJECT Access denied", .state = "RCPT",
+     .sender = "blocked@example.net", .recipient = "kid@family.test", .kind = DK_RULE,
+     .reply = REPLY_ACCESS_DENIED},
+    {.name = "rule REJECT go away -> verbatim", .state = "RCPT", .sender = "rude@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "REJECT go away"},
+    {.name = "rule 554 5.7.1 no -> verbatim", .state = "RCPT", .sender = "code@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "554 5.7.1 no"},
+    {.name = "rule HOLD -> verbatim", .state = "RCPT", .sender = "held@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "HOLD"},
+    {.name = "per-recipient rule does not apply to another recipient", .state = "RCPT",
+     .sender = "rude@example.net", .recipient = "sis@family.test", .kind = DK_CHALLENGE,
+     .reply = REPLY_DEFER, .ch_sender = "rude@example.net", .ch_recipient = "sis@family.test"},
+    {.name = "domain rule example.org matches a@sub.example.org", .state = "RCPT",
+     .sender = "a@sub.example.org", .recipient = "kid@family.test", .kind = DK_RULE,
+     .reply = "DUNNO", .scope = "recipient", .rule_sender = "example.org"},
+    {.name = "domain rule example.org matches a@example.org", .state = "RCPT",
+     .sender = "a@example.org", .recipient = "kid@family.test", .kind = DK_RULE,
+     .reply = "DUNNO", .rule_sender = "example.org"},
+    {.name = "domain rule does not match a longer domain (notexample.org)", .state = "RCPT",
+     .sender = "a@notexample.org", .recipient = "kid@family.test", .kind = DK_CHALLENGE,
+     .reply = REPLY_DEFER},
+    {.name = "rule keyed on the protected key vague@ applies", .state = "RCPT",
+     .sender = "friend@example.net", .recipient = "vague@x.test", .kind = DK_RULE,
+     .reply = "DUNNO", .protected_key = "vague@", .scope = "recipient"},
+    {.name = "a rule beats a closed challenge of the same pair", .state = "RCPT",
+     .sender = "bad@spam.test", .recipient = "kid@family.test", .kind = DK_RULE,
+     .reply = "DUNNO"},
+
+    /* user@ and domain protection */
+    {.name = "vague@ protects vague@anything.example", .state = "RCPT",
+     .sender = "stranger@unknown.test", .recipient = "vague@anything.example",
+     .kind = DK_CHALLENGE, .reply = REPLY_DEFER, .protected_key = "vague@",
+     .ch_sender = "stranger@unknown.test", .ch_recipient = "vague@anything.example"},
+    {.name = "vague@ protects Vague+tag@Other.Test", .state = "RCPT",
+     .sender = "stranger@unknown.test", .recipient = "Vague+tag@Other.Test",
+     .kind = DK_CHALLENGE, .reply = REPLY_DEFER, .protected_key = "vague@",
+     .ch_recipient = "vague@other.test"},
+    {.name = "global OK applies to a vague@ recipient", .state = "RCPT",
+     .sender = "grandma@example.com", .recipient = "vague@anything.example", .kind = DK_RULE,
+     .reply = "DUNNO", .scope = "global"},
+    {.name = "domain key school.test protects pupil@class1.school.test", .state = "RCPT",
+     .sender = "stranger@unknown.test", .recipient = "pupil@class1.school.test",
+     .kind = DK_CHALLENGE, .reply = REPLY_DEFER, .protected_key = "school.test"},
+
+    /* unknown senders */
+    {.name = "unknown sender, defer -> challenge, normalised pair without +ext",
+     .state = "RCPT", .sender = "<Stranger+Promo@Unknown.TEST>",
+     .recipient = "Kid+tag@Family.Test", .kind = DK_CHALLENGE, .reply = REPLY_DEFER,
+     .protected_key = "kid@family.test", .ch_sender = "stranger@unknown.test",
+     .ch_recipient = "kid@family.test"},
+    {.name = "unknown sender, reject -> challenge and REJECT Access denied", .state = "RCPT",
+     .sender = "stranger@unknown.test", .recipient = "kid@family.test",
+     .unknown = UNKNOWN_REJECT, .kind = DK_CHALLENGE, .reply = REPLY_ACCESS_DENIED,
+     .ch_sender = "stranger@unknown.test", .ch_recipient = "kid@family.test"},
+    {.name = "unknown sender, on_allow OK does not change the defer", .state = "RCPT",
+     .sender = "stranger@unknown.test", .recipient = "kid@family.test", .on_allow = "OK",
+     .kind = DK_CHALLENGE, .reply = REPLY_DEFER},
+
+    /* closed (denied or expired) challenges */
+    {.name = "denied pair -> closed, REJECT Access denied", .state = "RCPT",
+     .sender = "denied@example.net", .recipient = "kid@family.test", .kind = DK_CLOSED,
+     .reply = REPLY_ACCESS_DENIED},
+    {.name = "denied pair matched by base addresses", .state = "RCPT",
+     .sender = "Denied+x@Example.NET", .recipient = "kid+y@family.test", .kind = DK_CLOSED,
+     .reply = REPLY_ACCESS_DENIED},
+    {.name = "denied pair does not close another recipient", .state = "RCPT",
+     .sender = "denied@example.net", .recipient = "sis@family.test", .kind = DK_CHALLENGE,
+     .reply = REPLY_DEFER},
+    {.name = "expired pair keyed by the recipient address, not the protected key",
+     .state = "RCPT", .sender = "gone@example.net", .recipient = "vague@a.test",
+     .kind = DK_CLOSED, .reply = REPLY_ACCESS_DENIED},
+    {.name = "expired pair does not close the same user@ in another domain", .state = "RCPT",
+     .sender = "gone@example.net", .recipient = "vague@b.test", .kind = DK_CHALLENGE,
+     .reply = REPLY_DEFER, .ch_recipient = "vague@b.test"},
+
+    /* the null sender */
+    {.name = "null sender \"\", null_sender reject -> REJECT Access denied", .state = "RCPT",
+     .sender = "", .recipient = "kid@family.test", .kind = DK_NULL_SENDER,
+     .reply = REPLY_ACCESS_DENIED},
+    {.name = "null sender <>, null_sender reject -> REJECT Access denied", .state = "RCPT",
+     .sender = "<>", .recipient = "kid@family.test", .kind = DK_NULL_SENDER,
+     .reply = REPLY_ACCESS_DENIED},
+    {.name = "null sender, null_sender allow -> DUNNO", .state = "RCPT", .sender = "",
+     .recipient = "kid@family.test", .null_mode = NULL_ALLOW, .kind = DK_NULL_SENDER,
+     .reply = "DUNNO"},
+    {.name = "null sender, null_sender challenge -> challenge from <>", .state = "RCPT",
+     .sender = "", .recipient = "Kid+x@family.test", .null_mode = NULL_CHALLENGE,
+     .kind = DK_CHALLENGE, .reply = REPLY_DEFER, .ch_sender = "<>",
+     .ch_recipient = "kid@family.test"},
+    {.name = "null sender, challenge with unknown_sender reject -> REJECT", .state = "RCPT",
+     .sender = "<>", .recipient = "kid@family.test", .null_mode = NULL_CHALLENGE,
+     .unknown = UNKNOWN_REJECT, .kind = DK_CHALLENGE, .reply = REPLY_ACCESS_DENIED,
+     .ch_sender = "<>"},
+    {.name = "null sender, challenge already denied -> closed", .state = "RCPT", .sender = "",
+     .recipient = "pupil@school.test", .null_mode = NULL_CHALLENGE, .kind = DK_CLOSED,
+     .reply = REPLY_ACCESS_DENIED},
+    {.name = "rule for <> beats null_sender reject", .state = "RCPT", .sender = "",
+     .recipient = "sis@family.test", .kind = DK_RULE, .reply = "DUNNO", .rule_sender = "<>"},
+    {.name = "rule for <> beats null_sender challenge", .state = "RCPT", .sender = "<>",
+     .recipient = "sis@family.test", .null_mode = NULL_CHALLENGE, .kind = DK_RULE,
+     .reply = "DUNNO"},
+
+    /* unusable addresses: never a silent allow */
+    {.name = "sender with control char, protected recipient -> bad address REJECT",
+     .state = "RCPT", .sender = "a\x01" "b@example.com", .recipient = "kid@family.test",
+     .kind = DK_BAD_ADDRESS, .check = R_REJECT},
+    {.name = "sender with invalid UTF-8, protected recipient -> bad address REJECT",
+     .state = "RCPT", .sender = "\xc0\x80@example.com", .recipient = "kid@family.test",
+     .kind = DK_BAD_ADDRESS, .check = R_REJECT},
+    {.name = "sender over 255 bytes, protected recipient -> bad address REJECT",
+     .state = "RCPT", .sender = X100 X100 X100 "@example.com", .recipient = "kid@family.test",
+     .kind = DK_BAD_ADDRESS, .check = R_REJECT},
+    {.name = "bad sender with a rule-matching domain is still refused", .state = "RCPT",
+     .sender = "a\rb@example.org", .recipient = "kid@family.test", .kind = DK_BAD_ADDRESS,
+     .check = R_REJECT},
+    {.name = "bad sender, unprotected recipient -> DUNNO", .state = "RCPT",
+     .sender = "a\x01" "b@example.com", .recipient = "someone@else.test",
+     .kind = DK_NOT_PROTECTED, .reply = "DUNNO"},
+    {.name = "recipient with control char -> not allowed", .state = "RCPT",
+     .sender = "grandma@example.com", .recipient = "kid\x01@family.test",
+     .kind_unchecked = 1, .check = R_NOT_ALLOW},
+    {.name = "recipient with empty domain label -> not allowed", .state = "RCPT",
+     .sender = "grandma@example.com", .recipient = "kid@family..test", .kind_unchecked = 1,
+     .check = R_NOT_ALLOW},
+    {.name = "recipient with invalid UTF-8 -> not allowed", .state = "RCPT",
+     .sender = "grandma@example.com", .recipient = "kid\xed\xa0\x80@family.test",
+     .kind_unchecked = 1, .check = R_NOT_ALLOW},
+    {.name = "empty recipient at RCPT -> not allowed", .state = "RCPT",
+     .sender = "grandma@example.com", .recipient = "", .kind_unchecked = 1,
+     .check = R_NOT_ALLOW},
+    {.name = "absent (NULL) recipient at RCPT -> not allowed", .state = "RCPT",
+     .sender = "grandma@example.com", .recipient = NULL, .kind_unchecked = 1,
+     .check = R_NOT_ALLOW},
+    {.name = "absent (NULL) sender to a protected recipient -> not allowed", .state = "RCPT",
+     .sender = NULL, .recipient = "kid@family.test", .kind_unchecked = 1,
+     .check = R_NOT_ALLOW},
+
+    /* no rules loaded yet */
+    {.name = "no ruleset at RCPT -> 451", .state = "RCPT", .sender = "grandma@example.com",
+     .recipient = "kid@family.test", .no_rules = 1, .kind = DK_NO_RULES,
+     .reply = REPLY_TEMPFAIL},
+    {.name = "no ruleset at RCPT, any recipient -> 451", .state = "RCPT", .sender = "",
+     .recipient = "someone@else.test", .no_rules = 1, .kind = DK_NO_RULES,
+     .reply = REPLY_TEMPFAIL},
+    {.name = "no ruleset at DATA -> DUNNO", .state = "DATA", .sender = "grandma@example.com",
+     .recipient = "kid@family.test", .no_rules = 1, .kind_unchecked = 1, .reply = "DUNNO"},
+    {.name = "no ruleset at END-OF-MESSAGE -> DUNNO", .state = "END-OF-MESSAGE",
+     .sender = "grandma@example.com", .recipient = "kid@family.test", .no_rules = 1,
+     .kind_unchecked = 1, .reply = "DUNNO"},
+};
+
+static const char *kind_name(enum decision_kind k)
+{
+    static const char *const names[] = {"DK_NOT_RCPT", "DK_NOT_PROTECTED", "DK_RULE",
+                                        "DK_CLOSED", "DK_NULL_SENDER", "DK_CHALLENGE",
+                                        "DK_BAD_ADDRESS", "DK_NO_RULES"};
+    return (unsigned)k < UNIT_LEN(names) ? names[k] : "?";
+}
+
+static int is_refusal(const char *reply)
+{
+    return strncmp(reply, "REJECT", 6) == 0 || strncmp(reply, "reject", 6) == 0 ||
+           (reply[0] == '5' && reply[1] >= '0' && reply[1] <= '9');
+}
+
+static void test_decide(void **state)
+{
+    const struct decide_row *row = *state;
+    struct decide_opts opts = {
+        .unknown_sender = row->unknown,
+        .on_allow = row->on_allow ? row->on_allow : "DUNNO",
+        .null_sender = row->null_mode,
+        .delims = "+",
+    };
+    struct decision d;
+
+    memset(&d, 0x5a, sizeof d);
+    d.reply[sizeof d.reply - 1] = '\0';
+    decide(row->no_rules ? NULL : rs, &opts, row->state, row->sender, row->recipient, &d);
+
+    assert_non_null(memchr(d.reply, '\0', sizeof d.reply));
+    if (!row->kind_unchecked && d.kind != row->kind)
+        fail_msg("kind %s, expected %s (reply \"%s\", detail \"%.100s\")", kind_name(d.kind),
+                 kind_name(row->kind), d.reply, d.detail);
+    switch (row->check) {
+    case R_EXACT:
+        assert_string_equal(d.reply, row->reply);
+        break;
+    case R_REJECT:
+        if (!is_refusal(d.reply))
+            fail_msg("reply \"%s\" is not a permanent refusal", d.reply);
+        break;
+    case R_NOT_ALLOW:
+        if (strcasecmp(d.reply, "DUNNO") == 0 || strcasecmp(d.reply, "OK") == 0 ||
+            !(is_refusal(d.reply) || strncmp(d.reply, "DEFER", 5) == 0 ||
+              (d.reply[0] == '4' && d.reply[1] >= '0' && d.reply[1] <= '9')))
+            fail_msg("reply \"%s\" lets the message through", d.reply);
+        break;
+    }
+    if (row->protected_key)
+        assert_string_equal(d.protected_key, row->protected_key);
+    if (row->scope)
+        assert_string_equal(d.rule_scope, row->scope);
+    if (row->rule_sender)
+        assert_string_equal(d.rule_sender, row->rule_sender);
+    if (row->ch_sender)
+        assert_string_equal(d.challenge_sender, row->ch_sender);
+    if (row->ch_recipient)
+        assert_string_equal(d.challenge_recipient, row->ch_recipient);
+    if (d.kind == DK_CHALLENGE && !row->kind_unchecked) {
+        /* a challenge always names the pair to record */
+        assert_true(d.challenge_sender[0] != '\0');
+        assert_true(d.challenge_recipient[0] != '\0');
+        assert_null(strchr(d.challenge_recipient, '+'));
+    }
+}
+
+/* decision_rule_text names the matched rule for logs. */
+static void test_rule_text(void **state)
+{
+    struct decide_opts opts = {UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+"};
+    struct decision d;
+    char buf[512];
+    const char *text;
+
+    (void)state;
+    decide(rs, &opts, "RCPT", "rude@example.net", "kid@family.test", &d);
+    assert_int_equal(d.kind, DK_RULE);
+    text = decision_rule_text(&d, buf, sizeof buf);
+    assert_non_null(text);
+    assert_contains(text, "rude@example.net");
+    /* a tiny buffer is still NUL-terminated */
+    text = decision_rule_text(&d, buf, 8);
+    assert_non_null(text);
+    assert_true(strlen(text) < 8 || text != buf);
+}
+
+static struct CMUnitTest tests[UNIT_LEN(rows) + 1];
+
+int main(void)
+{
+    size_t n = 0;
+
+    UNIT_ADD_ROWS(tests, n, test_decide, rows);
+    UNIT_ADD(tests, n, test_rule_text);
+    UNIT_CHECK_COUNT(tests, n);
+    return cmocka_run_group_tests(tests, build_rules, free_rules);
+}

@@ -6,6 +6,7 @@
  * one line of printable text that Postfix understands; anything else is refused.
  */
 #include "action.h"
+#include "addr.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -65,6 +66,10 @@ int action_check(const char *in, char *out, size_t outlen, enum action_kind *kin
             snprintf(err, errlen, "action contains a control character (0x%02x)", c);
             return -1;
         }
+    }
+    if (!utf8_valid(s, len)) {
+        snprintf(err, errlen, "action is not valid UTF-8");
+        return -1;
     }
     for (wlen = 0; s + wlen < e && s[wlen] != ' ' && s[wlen] != '\t'; wlen++)
         ;

@@ -287,45 +287,88 @@ static int section_known(const char *name, size_t len)
     return 0;
 }
 
-/* inih calls the handler only for keys, so an unknown section with no keys
- * would pass unseen: look at every [section] line first. */
-static int scan_sections(const char *name, const char *text, char *err, size_t errlen)
+/* inih (as Debian builds it) reads at most 199 bytes a line and would take
+ * the rest of a longer line as a new line; it also treats an indented line
+ * as the continuation of the previous value.  Neither may change what a
+ * file means, so before inih sees the text: lines over CONFIG_LINE_MAX are
+ * an error, leading blanks are removed, and, because inih calls the handler
+ * only for keys, [section] names are checked here.  Returns a copy to parse
+ * (caller frees), or NULL with *ERR_LINE and MSG set to the first problem. */
+#define CONFIG_LINE_MAX 198
+
+static char *prepare_text(const char *text, int *err_line, char *msg, size_t msglen)
 {
+    char *copy = malloc(strlen(text) + 1), *o = copy;
     int line = 1;
 
+    if (!copy) {
+        *err_line = 0;
+        snprintf(msg, msglen, "out of memory");
+        return NULL;
+    }
     for (const char *p = text; *p; line++) {
         const char *eol = strchr(p, '\n'), *end = eol ? eol : p + strlen(p);
-        const char *s = p;
 
-        while (s < end && (*s == ' ' || *s == '\t'))
-            s++;
-        if (s < end && *s == '[') {
-            const char *close = memchr(s, ']', (size_t)(end - s));
-            const char *b = s + 1, *e = close ? close : end;
+        if (end - p > CONFIG_LINE_MAX) {
+            *err_line = line;
+            snprintf(msg, msglen, "line longer than %d bytes", CONFIG_LINE_MAX);
+            free(copy);
+            return NULL;
+        }
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < end && *p == '[') {
+            const char *close = memchr(p, ']', (size_t)(end - p));
+            const char *b = p + 1, *e = close ? close : end;
             while (b < e && *b == ' ')
                 b++;
             while (e > b && e[-1] == ' ')
                 e--;
             if (close && !section_known(b, (size_t)(e - b))) {
-                snprintf(err, errlen, "%s:%d: unknown section [%.*s]", name, line,
-                         (int)((e - b) > 60 ? 60 : (e - b)), b);
-                return -1;
+                *err_line = line;
+                snprintf(msg, msglen, "unknown section [%.*s]", (int)((e - b) > 60 ? 60 : (e - b)), b);
+                free(copy);
+                return NULL;
             }
         }
+        memcpy(o, p, (size_t)(end - p));
+        o += end - p;
+        if (eol)
+            *o++ = '\n';
         p = eol ? eol + 1 : end;
     }
-    return 0;
+    *o = '\0';
+    return copy;
+}
+
+static int parse_text(struct config *cfg, const char *name, const char *text, int *has_password,
+                      char *err, size_t errlen)
+{
+    struct parse_ctx ctx = { .cfg = cfg };
+    char msg[256];
+    int pre_line = 0, rc;
+    char *copy = prepare_text(text, &pre_line, msg, sizeof(msg));
+
+    if (copy) {
+        rc = ini_parse_string(copy, handler, &ctx);
+        free(copy);
+    } else {
+        /* Parse the original up to its problem line, so an earlier error
+         * in a key still wins: the first error is the one reported. */
+        rc = pre_line > 0 ? ini_parse_string(text, handler, &ctx) : -2;
+        if (rc <= 0 || rc >= pre_line) {
+            snprintf(err, errlen, "%s:%d: %s", name, pre_line, msg);
+            return -1;
+        }
+    }
+    if (has_password)
+        *has_password = ctx.has_password;
+    return finish(&ctx, name, rc, err, errlen);
 }
 
 int config_load_string(struct config *cfg, const char *name, const char *text, char *err, size_t errlen)
 {
-    struct parse_ctx ctx = { .cfg = cfg };
-    int rc;
-
-    if (scan_sections(name, text, err, errlen) < 0)
-        return -1;
-    rc = ini_parse_string(text, handler, &ctx);
-    if (finish(&ctx, name, rc, err, errlen) < 0)
+    if (parse_text(cfg, name, text, NULL, err, errlen) < 0)
         return -1;
     snprintf(cfg->path, sizeof(cfg->path), "%s", name);
     return 0;
@@ -333,12 +376,11 @@ int config_load_string(struct config *cfg, const char *name, const char *text, c
 
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-    struct parse_ctx ctx = { .cfg = cfg };
     struct stat st;
     FILE *f;
     char *text;
     size_t n;
-    int rc;
+    int rc, has_password = 0;
 
     f = fopen(path, "r");
     if (!f) {
@@ -370,15 +412,11 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: contains a NUL byte", path);
         return -1;
     }
-    if (scan_sections(path, text, err, errlen) < 0) {
-        free(text);
-        return -1;
-    }
-    rc = ini_parse_string(text, handler, &ctx);
+    rc = parse_text(cfg, path, text, &has_password, err, errlen);
     free(text);
-    if (finish(&ctx, path, rc, err, errlen) < 0)
+    if (rc < 0)
         return -1;
-    if (ctx.has_password && (st.st_mode & S_IROTH)) {
+    if (has_password && (st.st_mode & S_IROTH)) {
         snprintf(err, errlen, "%s: holds a password but is world-readable (chmod o-r %s, "
                  "or move the password to a password_file)", path, path);
         return -1;

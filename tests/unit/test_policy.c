@@ -5,6 +5,7 @@
 #include "policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -396,34 +397,44 @@ struct read_row {
     int rc2;                    /* expected return of a second policy_read (9: none) */
     const char *sender2;
     double min_ms, max_ms;      /* bounds on the first read's duration (0: not checked) */
+    size_t gen_line;            /* with written == NULL: a request with a line this long */
+    int nonblock;               /* read from a non-blocking socket */
 };
 
 static struct read_row read_rows[] = {
     {"read: one request", "", REQ_MIN "sender=a@example.com\n\n", 1, 1000, 1000,
-     1, "a@example.com", "", 0, NULL, 0, 0},
+     1, "a@example.com", "", 0, NULL, 0, 0, 0, 0},
     {"read: clean EOF before any byte returns 0", "", "", 1, 1000, 1000,
-     0, NULL, NULL, 9, NULL, 0, 0},
+     0, NULL, NULL, 9, NULL, 0, 0, 0, 0},
     {"read: EOF mid-request returns -1", "", REQ_MIN "sender=a@example.com\n", 1, 1000, 1000,
-     -1, NULL, NULL, 9, NULL, 0, 0},
+     -1, NULL, NULL, 9, NULL, 0, 0, 0, 0},
     {"read: EOF mid-line returns -1", "", REQ_MIN "sender=a@exa", 1, 1000, 1000,
-     -1, NULL, NULL, 9, NULL, 0, 0},
+     -1, NULL, NULL, 9, NULL, 0, 0, 0, 0},
     {"read: idle timeout returns -1", "", "", 0, 100, 5000,
-     -1, NULL, NULL, 9, NULL, 80, 1500},
+     -1, NULL, NULL, 9, NULL, 80, 1500, 0, 0},
     {"read: read timeout mid-request returns -1", "", REQ_MIN "sender=a@", 0, 5000, 100,
-     -1, NULL, NULL, 9, NULL, 80, 1500},
+     -1, NULL, NULL, 9, NULL, 80, 1500, 0, 0},
     {"read: extra bytes after a request stay in carry", "",
      REQ_MIN "sender=a@example.com\n\nrequest=smtpd_", 0, 1000, 1000,
-     1, "a@example.com", "request=smtpd_", 9, NULL, 0, 0},
+     1, "a@example.com", "request=smtpd_", 9, NULL, 0, 0, 0, 0},
     {"read: two requests in one write are read one by one", "",
      REQ_MIN "sender=a@example.com\n\n" REQ_MIN "sender=b@example.com\n\n", 1, 1000, 1000,
-     1, "a@example.com", REQ_MIN "sender=b@example.com\n\n", 1, "b@example.com", 0, 0},
+     1, "a@example.com", REQ_MIN "sender=b@example.com\n\n", 1, "b@example.com", 0, 0, 0, 0},
     {"read: request completed from carry and the socket", REQ_MIN "sender=c@ex",
-     "ample.com\n\n", 1, 1000, 1000, 1, "c@example.com", "", 0, NULL, 0, 0},
+     "ample.com\n\n", 1, 1000, 1000, 1, "c@example.com", "", 0, NULL, 0, 0, 0, 0},
     {"read: whole request already in carry, no read needed",
      REQ_MIN "sender=d@example.com\n\n", "", 0, 100, 100, 1, "d@example.com", "", -1, NULL,
-     0, 90},
+     0, 90, 0, 0},
     {"read: over-long line returns -1", "", NULL, 1, 1000, 1000,
-     -1, NULL, NULL, 9, NULL, 0, 0},
+     -1, NULL, NULL, 9, NULL, 0, 0, POLICY_LINE_MAX + 100, 0},
+    {"read: request larger than one read (2048-byte line)", "", NULL, 1, 1000, 1000,
+     1, "a@example.com", "", 0, NULL, 0, 0, POLICY_LINE_MAX, 0},
+    {"read: non-blocking socket, one request", "", REQ_MIN "sender=a@example.com\n\n", 1,
+     1000, 1000, 1, "a@example.com", "", 0, NULL, 0, 0, 0, 1},
+    {"read: non-blocking socket, idle timeout", "", "", 0, 100, 5000,
+     -1, NULL, NULL, 9, NULL, 80, 1500, 0, 1},
+    {"read: non-blocking socket, clean EOF", "", "", 1, 1000, 1000,
+     0, NULL, NULL, 9, NULL, 0, 0, 0, 1},
 };
 
 static void test_read(void **state)
@@ -441,7 +452,7 @@ static void test_read(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     memcpy(carry, row->carry_in, carry_len);
     if (row->written == NULL) {
-        size_t n = make_long_line(longreq, sizeof longreq, POLICY_LINE_MAX + 100);
+        size_t n = make_long_line(longreq, sizeof longreq, row->gen_line);
         write_all(sv[1], longreq, n);
     } else {
         write_all(sv[1], row->written, strlen(row->written));
@@ -451,6 +462,8 @@ static void test_read(void **state)
         sv[1] = -1;
     }
 
+    if (row->nonblock)
+        assert_int_equal(fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK), 0);
     policy_reset(&r);
     t0 = now_ms();
     rc = policy_read(sv[0], &r, carry, &carry_len, row->idle_ms, row->read_ms, err, sizeof err);

@@ -2,9 +2,9 @@
  * refresh - guardlistd's rule refresher thread.
  *
  * Polls rule_generation every refresh_interval seconds on its own database
- * connection and, when it moved (or full_reload_interval passed, to catch
- * TRUNCATE, which fires no trigger), builds a whole new ruleset and hands it
- * to the event loop.  It never touches a published ruleset again.
+ * connection and, when it moved, when a table's AUTO_INCREMENT went down
+ * (TRUNCATE fires no trigger), or when full_reload_interval passed, builds a
+ * whole new ruleset and hands it to the event loop.  It never touches a published ruleset again.
  */
 #include "guardlistd.h"
 #include "db.h"
@@ -38,7 +38,8 @@ static void *refresher_main(void *arg)
 {
     struct refresher *r = arg;
     unsigned long long loaded_gen = 0;
-    int have = 0, down = 0, load_failing = 0;
+    int have = 0, down = 0, load_failing = 0, truncated = 0;
+    struct rulesdb_stamp stamp = { .valid = 0 };
     double last_full = 0;
     char err[512];
 
@@ -51,7 +52,8 @@ static void *refresher_main(void *arg)
         full_interval = r->full_interval;
         pthread_mutex_unlock(&r->mu);
 
-        if (db_connect(r->db, err, sizeof(err)) < 0 || rulesdb_generation(r->db, &gen, err, sizeof(err)) < 0) {
+        if (db_connect(r->db, err, sizeof(err)) < 0 || rulesdb_generation(r->db, &gen, err, sizeof(err)) < 0
+            || rulesdb_truncated(r->db, &stamp, &truncated, err, sizeof(err)) < 0) {
             if (!down)
                 log_warning("database unreachable, deciding from the rules in memory: %s", err);
             down = 1;
@@ -59,7 +61,9 @@ static void *refresher_main(void *arg)
             if (down)
                 log_info("database reachable again");
             down = 0;
-            if (!have || gen != loaded_gen || mono_now() - last_full >= full_interval) {
+            if (truncated)
+                log_info("a table was truncated: reloading the rules");
+            if (!have || gen != loaded_gen || truncated || mono_now() - last_full >= full_interval) {
                 struct rulesdb_skips skips;
                 double t0 = mono_now();
                 struct ruleset *rs = rulesdb_load(r->db, &skips, err, sizeof(err));

@@ -156,6 +156,39 @@ int rulesdb_generation(struct db *db, unsigned long long *gen, char *err, size_t
     return 0;
 }
 
+static const char sql_auto_inc[] =
+    "SELECT table_name, auto_increment FROM information_schema.tables "
+    "WHERE table_schema = DATABASE() "
+    "AND table_name IN ('protected_users', 'whitelist', 'sender_rules', 'challenges')";
+
+static int row_auto_inc(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    static const char *const names[4] = { "protected_users", "whitelist", "sender_rules", "challenges" };
+    unsigned long long *v = arg;
+
+    (void)ncol;
+    (void)len;
+    for (int i = 0; i < 4; i++)
+        if (col[0] && strcmp(col[0], names[i]) == 0)
+            v[i] = col[1] ? strtoull(col[1], NULL, 10) : 0;
+    return 0;
+}
+
+int rulesdb_truncated(struct db *db, struct rulesdb_stamp *stamp, int *truncated, char *err, size_t errlen)
+{
+    unsigned long long now[4] = { 0, 0, 0, 0 };
+
+    *truncated = 0;
+    if (db_query(db, sql_auto_inc, NULL, 0, row_auto_inc, now, err, errlen) < 0)
+        return -1;
+    for (int i = 0; i < 4 && stamp->valid; i++)
+        if (now[i] < stamp->auto_inc[i])
+            *truncated = 1;
+    memcpy(stamp->auto_inc, now, sizeof(now));
+    stamp->valid = 1;
+    return 0;
+}
+
 struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, char *err, size_t errlen)
 {
     struct load_ctx c = { .skips = skips };

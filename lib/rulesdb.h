@@ -10,6 +10,17 @@
 /* Reads rule_generation.  Returns 0, or -1 with ERR set. */
 int rulesdb_generation(struct db *db, unsigned long long *gen, char *err, size_t errlen);
 
+/* TRUNCATE fires no trigger, but it resets a table's AUTO_INCREMENT: a value
+ * that went down since the last look means rows vanished unseen. */
+struct rulesdb_stamp {
+    unsigned long long auto_inc[4];     /* protected_users, whitelist, sender_rules, challenges */
+    int valid;
+};
+
+/* Reads the tables' AUTO_INCREMENT values into STAMP; *TRUNCATED is set to 1
+ * when one went down since the previous call.  Returns 0, or -1 with ERR. */
+int rulesdb_truncated(struct db *db, struct rulesdb_stamp *stamp, int *truncated, char *err, size_t errlen);
+
 struct rulesdb_skips {
     size_t count;           /* rows skipped for an invalid key or action */
     char first[300];        /* which row and why, for the caller's warning */

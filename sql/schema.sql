@@ -4,8 +4,9 @@
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
 -- list) and its Postfix mysql: lookup files work unchanged.
 -- Every change to a rule table bumps rule_generation.generation through a
--- trigger, so guardlistd sees raw SQL edits too (TRUNCATE fires no trigger:
--- the daemon also reloads on a timer).
+-- trigger, so guardlistd sees raw SQL edits too.  TRUNCATE fires no trigger;
+-- guardlistd notices it by the table's AUTO_INCREMENT going down (and reloads
+-- everything every full_reload_interval regardless).
 
 SET NAMES utf8mb4;
 

@@ -146,6 +146,10 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
         }
         s++;
         e--;
+        while (s < e && *s == ' ')
+            s++;
+        while (e > s && e[-1] == ' ')
+            e--;
     }
     if (e == s) {
         a->is_null = 1;

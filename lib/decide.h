@@ -25,7 +25,7 @@ enum decision_kind {
     DK_CLOSED,          /* denied or expired challenge: REJECT */
     DK_NULL_SENDER,     /* null sender without a rule, by null_sender */
     DK_CHALLENGE,       /* unknown sender: record challenge, then reply */
-    DK_BAD_ADDRESS,     /* sender unusable for a protected recipient: REJECT */
+    DK_BAD_ADDRESS,     /* unusable recipient, or unusable sender for a protected one: REJECT */
     DK_NO_RULES         /* no ruleset loaded yet: 451 */
 };
 

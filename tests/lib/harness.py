@@ -275,6 +275,10 @@ class MariaDB:
         self.datadir = os.path.join(self.dir, 'data')
         self.socket = os.path.join(self.dir, 'sock')
         self.errlog = os.path.join(self.dir, 'err.log')
+        # Its own tmpdir: at start-up mariadbd deletes every #sql* file in its
+        # tmpdir, which breaks other instances sharing /tmp (parallel prove -j).
+        self.tmp = os.path.join(self.dir, 'tmp')
+        os.mkdir(self.tmp)
         self.port = free_port()
         self.proc = None
         self.installed = False
@@ -282,7 +286,7 @@ class MariaDB:
     def _install(self):
         r = subprocess.run(
             ['mariadb-install-db', '--no-defaults', '--user=root', '--datadir=' + self.datadir,
-             '--auth-root-authentication-method=normal', '--skip-test-db'],
+             '--auth-root-authentication-method=normal', '--skip-test-db', '--tmpdir=' + self.tmp],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120, text=True)
         if r.returncode != 0:
             raise RuntimeError('mariadb-install-db failed (%d):\n%s' % (r.returncode, r.stdout))
@@ -298,7 +302,7 @@ class MariaDB:
         self.proc = subprocess.Popen(
             ['mariadbd', '--no-defaults', '--user=root', '--datadir=' + self.datadir,
              '--socket=' + self.socket, '--port=%d' % self.port, '--bind-address=127.0.0.1',
-             '--skip-log-bin', '--log-error=' + self.errlog],
+             '--skip-log-bin', '--log-error=' + self.errlog, '--tmpdir=' + self.tmp],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent)
         if self not in _procs:

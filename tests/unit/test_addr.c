@@ -41,6 +41,7 @@ static struct parse_row parse_rows[] = {
      "+ext", "example.com", 4, "+ext@example.com", "+ext@example.com"},
     {"parse: null sender <>", "<>", "+", 1, "", "", NOCHECK, "<>", "<>"},
     {"parse: null sender empty string", "", "+", 1, "", "", NOCHECK, "<>", "<>"},
+    {"parse: blanks inside <> are the null sender", "< >", "+", 1, "", "", NOCHECK, "<>", "<>"},
     {"parse: quoted local part with space", "\"John Doe\"@Example.com", "+", 0,
      "john doe", "example.com", 8, NULL, NULL},
     {"parse: quoted local part with escaped quote", "\"a\\\"b\"@x.org", "+", 0,

@@ -6,6 +6,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 import harness as h  # noqa: E402
 

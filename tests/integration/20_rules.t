@@ -7,6 +7,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 import harness as h  # noqa: E402
 
@@ -36,6 +37,18 @@ RULES = [
     "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid2@family.example','holdme@z.example','HOLD')",
     "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid1@family.example','<>','OK')",
     "INSERT INTO sender_rules (recipient, sender, action) VALUES ('vague@','teacher@school.example','OK')",
+    # the most specific recipient key wins
+    "INSERT INTO sender_rules (recipient, sender, action) VALUES ('vague@','coach@school.example','OK')",
+    "INSERT INTO sender_rules (recipient, sender, action) VALUES ('vague@imprecise.info','coach@school.example','REJECT')",
+    # a per-recipient rule on a domain key covers every address of the domain
+    "INSERT INTO sender_rules (recipient, sender, action) VALUES ('family.example','nanny@care.example','OK')",
+    # actions in lower case (access(5) is case-insensitive), and an invalid one
+    "INSERT INTO whitelist VALUES ('lower@example.com','ok')",
+    "INSERT INTO whitelist VALUES ('lowerblock@example.com','reject')",
+    "INSERT INTO whitelist VALUES ('weird@example.com','MAYBE')",
+    # UTF-8 addresses
+    "INSERT INTO protected_users VALUES ('kïd@exämple.org','whitelist')",
+    "INSERT INTO whitelist VALUES ('grössmutter@exämple.org','OK')",
 ]
 
 
@@ -84,6 +97,13 @@ def main():
           'a per-recipient rule on the vague@ key applies in any domain')
     h.defer_ok(q('teacher@school.example', KID1), 'the vague@ rule does not leak to kid1')
 
+    h.is_(q('coach@school.example', 'vague@imprecise.info'), DENIED,
+          'the rule on vague@imprecise.info beats the one on vague@ (most specific recipient key first)')
+    h.is_(q('coach@school.example', 'vague@other.example'), 'DUNNO', 'the vague@ rule applies elsewhere')
+    h.is_(q('nanny@care.example', KID1), 'DUNNO', 'a per-recipient rule on a domain key: kid1 allowed')
+    h.is_(q('nanny@care.example', KID2), 'DUNNO', 'a per-recipient rule on a domain key: kid2 allowed')
+    h.defer_ok(q('nanny@care.example', 'vague@other.example'), 'the domain-key rule does not apply outside it')
+
     # --- blocks, domain rules, other actions
     h.is_(q('spammer@evil.example', KID2), DENIED, 'a blocked sender: REJECT Access denied')
     h.is_(h.challenges(db, sender='spammer@evil.example'), [], 'a blocked sender leaves no challenge')
@@ -93,6 +113,21 @@ def main():
     h.is_(q('aunt@uncle.example', KID2), 'DUNNO', 'per-recipient domain rule: aunt@uncle.example -> kid2 allowed')
     h.defer_ok(q('aunt@uncle.example', KID1), 'per-recipient domain rule does not apply to kid1')
     h.is_(q('holdme@z.example', KID2), 'HOLD', 'another access(5) action is returned verbatim (HOLD)')
+    h.is_(q('lower@example.com', KID2), 'DUNNO', "action 'ok' in lower case allows")
+    h.is_(q('lowerblock@example.com', KID2), DENIED, "action 'reject' in lower case blocks")
+    got = q('weird@example.com', KID2)
+    h.ok(h.is_defer(got), "an invalid action ('MAYBE') allows nothing: the sender is treated as unknown",
+         'got %r' % got)
+    h.ok('weird@example.com' in d.log() or 'MAYBE' in d.log(), 'the invalid rule row is reported in the log',
+         'log tail: %r' % d.log()[-800:])
+
+    # --- UTF-8 addresses
+    h.defer_ok(q('stranger@example.net', 'kïd@exämple.org'), 'a UTF-8 protected address is protected')
+    h.is_(q('grössmutter@exämple.org', 'kïd@exämple.org'), 'DUNNO', 'a UTF-8 whitelisted sender is allowed')
+    h.defer_ok(q('stranger@example.net', 'KÏD@EXÄMPLE.ORG'),
+               'UTF-8 protected address in upper case is protected (compared case-insensitively)')
+    h.is_(q('GRÖSSMUTTER@EXÄMPLE.ORG', 'kïd@exämple.org'), 'DUNNO',
+          'UTF-8 whitelisted sender in upper case is allowed (compared case-insensitively)')
 
     # --- null sender
     h.is_(q('', KID2), DENIED, 'null sender, null_sender = reject: REJECT Access denied')
@@ -137,6 +172,24 @@ def main():
         h.is_(q(probe, KID1), DENIED, 'the probe pair is refused as well')
 
     h.ok(d.running(), 'guardlistd is still running')
+    d.stop()
+
+    # --- null_sender = challenge / allow, and another recipient_delimiter
+    d = h.start_daemon(db, null_sender='challenge', recipient_delimiter='+-')
+    h.defer_ok(h.query(d.port, sender='', recipient=KID2), 'null_sender = challenge: <> -> kid2 deferred')
+    rows = h.challenges(db, recipient=KID2)
+    h.is_([r['sender'] for r in rows if r['sender'] in ('<>', '')], ['<>'],
+          'null_sender = challenge: the challenge row has sender <>')
+    h.is_(h.query(d.port, sender='', recipient=KID1), 'DUNNO', 'null_sender = challenge: the <> rule still allows')
+    h.is_(h.query(d.port, sender='grandma-news@example.com', recipient='kid2-x@family.example'), 'DUNNO',
+          'recipient_delimiter = +-: "-" extensions are removed on both sides')
+    h.is_(h.query(d.port, sender='grandma+news@example.com', recipient=KID2), 'DUNNO',
+          'recipient_delimiter = +-: "+" still works')
+    d.stop()
+    d = h.start_daemon(db, null_sender='allow', recipient_delimiter='')
+    h.is_(h.query(d.port, sender='', recipient=KID2), 'DUNNO', 'null_sender = allow: <> -> kid2 allowed')
+    h.defer_ok(h.query(d.port, sender='grandma+news@example.com', recipient=KID2),
+               'recipient_delimiter empty: grandma+news is a different sender')
     d.stop()
     db.stop()
 

@@ -2,18 +2,21 @@
 """MariaDB stopped: known pairs are still answered from memory, an unknown
 sender (whose challenge cannot be written) gets exactly
 "451 4.3.0 Temporary lookup failure" (never an allow), and after MariaDB
-restarts decisions and rule changes resume with no daemon restart."""
+restarts decisions and rule changes resume with no daemon restart.  A hung
+database (SIGSTOP) delays only unknown senders, which get the 451."""
 import os
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 import harness as h  # noqa: E402
 
 VAGUE = 'vague@imprecise.info'
 GRANDMA = 'grandma@example.com'
 RESUME_BOUND = 15.0
+HUNG_BOUND = 30
 
 
 def main():
@@ -76,6 +79,36 @@ def main():
         h.diag('cycle %d: a rule inserted after the restart was in force after %.3f s' % (cycle, secs))
         h.ok(good, 'cycle %d: rule changes are seen again after the restart' % cycle,
              'last reply: %r after %.3f s' % (got, secs))
+
+    # A hung database (SIGSTOP: connections are accepted, nothing is answered).
+    db.freeze()
+    try:
+        t0 = time.monotonic()
+        got = q(GRANDMA, VAGUE)
+        secs = time.monotonic() - t0
+        h.diag('hung database: grandma answered %r in %.3f s' % (got, secs))
+        h.ok(got == 'DUNNO' and secs < 1.0, 'hung database: a known pair is answered from memory at once',
+             'got %r in %.3f s' % (got, secs))
+        t0 = time.monotonic()
+        try:    # Postfix waits up to smtpd_policy_service_timeout (100 s); allow 30 s here
+            with h.PolicyConnection(d.port, timeout=HUNG_BOUND) as c:
+                got = c.request(sender='hung@example.net', recipient=VAGUE)
+        except Exception as e:   # noqa: B902
+            got = 'error: %s' % e
+        secs = time.monotonic() - t0
+        h.diag('hung database: unknown sender answered %r in %.3f s' % (got, secs))
+        h.is_(got, h.TEMPFAIL, 'hung database: an unknown sender gets the 451 (within %ds)' % HUNG_BOUND)
+        t0 = time.monotonic()
+        got = q(GRANDMA, VAGUE)
+        secs = time.monotonic() - t0
+        h.ok(got == 'DUNNO' and secs < 1.0, 'hung database: known pairs are still answered at once afterwards',
+             'got %r in %.3f s' % (got, secs))
+    finally:
+        db.thaw()
+    good, got, secs = h.wait_reply(d.port, h.is_defer, RESUME_BOUND, sender='thawed@example.net', recipient=VAGUE)
+    h.diag('database answering again: challenges resumed after %.3f s' % secs)
+    h.ok(good, 'after the database answers again, unknown senders are deferred within %ds' % RESUME_BOUND,
+         'last reply: %r' % (got,))
 
     h.is_(d.proc.pid if d.running() else None, pid, 'the same daemon process answered throughout')
     d.stop()

@@ -8,12 +8,83 @@
  */
 #include "addr.h"
 
+#include <locale.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <wctype.h>
 
 static char lower(char c)
 {
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static locale_t utf8_locale;
+static pthread_once_t utf8_locale_once = PTHREAD_ONCE_INIT;
+
+static void utf8_locale_init(void)
+{
+    utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* Lower-cases valid UTF-8 IN (LEN bytes) into OUT, one code point at a time
+ * (simple case mapping, as Postfix's SMTPUTF8 lookups fold).  ASCII needs no
+ * locale; without the C.UTF-8 locale non-ASCII is an error, never left
+ * unfolded, since an unfolded key could miss a protection.  Returns the
+ * output length, or -1 if it does not fit or the locale is missing. */
+static long utf8_lower(const char *in, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)in[i];
+        unsigned int cp;
+        size_t n;
+
+        if (c < 0x80) {
+            if (o + 1 >= outlen)
+                return -1;
+            out[o++] = lower((char)c);
+            i++;
+            continue;
+        }
+        pthread_once(&utf8_locale_once, utf8_locale_init);
+        if (utf8_locale == (locale_t)0)
+            return -1;
+        n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+        cp = c & (0x3f >> n);
+        for (size_t k = 1; k <= n; k++)
+            cp = (cp << 6) | ((unsigned char)in[i + k] & 0x3f);
+        i += n + 1;
+        cp = (unsigned int)towlower_l((wint_t)cp, utf8_locale);
+        unsigned char buf[4];
+        size_t m;
+        if (cp < 0x80) {
+            buf[0] = (unsigned char)cp;
+            m = 1;
+        } else if (cp < 0x800) {
+            buf[0] = (unsigned char)(0xc0 | (cp >> 6));
+            buf[1] = (unsigned char)(0x80 | (cp & 0x3f));
+            m = 2;
+        } else if (cp < 0x10000) {
+            buf[0] = (unsigned char)(0xe0 | (cp >> 12));
+            buf[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+            buf[2] = (unsigned char)(0x80 | (cp & 0x3f));
+            m = 3;
+        } else {
+            buf[0] = (unsigned char)(0xf0 | (cp >> 18));
+            buf[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+            buf[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+            buf[3] = (unsigned char)(0x80 | (cp & 0x3f));
+            m = 4;
+        }
+        if (o + m >= outlen)
+            return -1;
+        memcpy(out + o, buf, m);
+        o += m;
+    }
+    out[o] = '\0';
+    return (long)o;
 }
 
 int utf8_valid(const char *str, size_t len)
@@ -161,6 +232,7 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
     }
 
     const char *at;
+    char raw[ADDR_MAX + 1];
     if (*s == '"') {
         const char *p = s + 1;
         for (; p < e && *p != '"'; p++) {
@@ -168,7 +240,7 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
                 p++;
             if (llen >= ADDR_MAX)
                 return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
-            a->local[llen++] = lower(*p);
+            raw[llen++] = *p;
         }
         if (p >= e) {
             snprintf(err, errlen, "unbalanced quote in local part");
@@ -189,8 +261,14 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
         const char *lend = at ? at : e;
         if ((size_t)(lend - s) > ADDR_MAX)
             return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
-        for (const char *p = s; p < lend; p++)
-            a->local[llen++] = lower(*p);
+        memcpy(raw, s, (size_t)(lend - s));
+        llen = (size_t)(lend - s);
+    }
+    if (llen > 0) {
+        long folded = utf8_lower(raw, llen, a->local, sizeof(a->local));
+        if (folded < 0)
+            return snprintf(err, errlen, "address longer than %d bytes, or not foldable", ADDR_MAX), -1;
+        llen = (size_t)folded;
     }
     a->local[llen] = '\0';
     if (llen == 0) {
@@ -201,9 +279,8 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
         size_t dlen = (size_t)(e - at - 1);
         if (dlen > ADDR_MAX)
             return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
-        for (size_t i = 0; i < dlen; i++)
-            a->domain[i] = lower(at[1 + i]);
-        a->domain[dlen] = '\0';
+        if (utf8_lower(at + 1, dlen, a->domain, sizeof(a->domain)) < 0)
+            return snprintf(err, errlen, "address longer than %d bytes, or not foldable", ADDR_MAX), -1;
         if (domain_check(a->domain, err, errlen) < 0)
             return -1;
         if (llen + 1 + strlen(a->domain) > ADDR_MAX) {
@@ -279,8 +356,5 @@ int addr_key_normalize(const char *in, char *out, size_t outlen)
     len = (size_t)(e - s);
     if (len == 0 || len >= outlen || len > ADDR_MAX + 1 || has_control(s, len) || !utf8_valid(s, len))
         return -1;
-    for (size_t i = 0; i < len; i++)
-        out[i] = lower(s[i]);
-    out[len] = '\0';
-    return 0;
+    return utf8_lower(s, len, out, outlen) < 0 ? -1 : 0;
 }

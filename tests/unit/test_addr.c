@@ -23,6 +23,10 @@ struct parse_row {
 static struct parse_row parse_rows[] = {
     {"parse: case folding", "Kid@Family.TEST", "+", 0,
      "kid", "family.test", 3, "kid@family.test", "kid@family.test"},
+    {"parse: non-ASCII case folding (SMTPUTF8)", "K\xc3\x8f" "D@EX\xc3\x84MPLE.ORG", "+", 0,
+     "k\xc3\xaf" "d", "ex\xc3\xa4mple.org", 4, "k\xc3\xaf" "d@ex\xc3\xa4mple.org", NULL},
+    {"parse: folding that shrinks (U+0130 to i)", "\xc4\xb0" "nes@example.org", "+", 0,
+     "ines", "example.org", 4, "ines@example.org", NULL},
     {"parse: surrounding <> removed", "<Kid@Family.TEST>", "+", 0,
      "kid", "family.test", 3, "kid@family.test", "kid@family.test"},
     {"parse: +ext with delimiter +", "User+Ext@Example.COM", "+", 0,

@@ -28,9 +28,15 @@ struct challenge_writer {
     struct db *db;
 };
 
+/* Creates or refreshes the open challenge, unless the pair was denied or
+ * expired meanwhile (the ruleset in memory can be up to a refresh behind):
+ * then nothing is written and the pair is refused, and the guardian is not
+ * asked a second time. */
 static const char sql_upsert[] =
     "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name) "
-    "VALUES (?, ?, ?, ?, ?) "
+    "SELECT ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS ("
+    "SELECT 1 FROM challenges WHERE sender = ? AND recipient = ? "
+    "AND status IN ('denied', 'expired') AND is_open IS NULL) "
     "ON DUPLICATE KEY UPDATE attempts = attempts + 1, last_seen = CURRENT_TIMESTAMP, "
     "client_address = VALUES(client_address), client_name = VALUES(client_name)";
 static const char sql_begin[] = "START TRANSACTION";
@@ -42,15 +48,18 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
     if (db_connect(w->db, err, errlen) < 0 || db_exec(w->db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
         return -1;
     for (struct challenge_job *j = batch; j; j = j->next) {
-        const char *p[5] = { j->sender, j->recipient, j->protected_key,
+        const char *p[7] = { j->sender, j->recipient, j->protected_key,
                              j->client_address[0] ? j->client_address : NULL,
-                             j->client_name[0] ? j->client_name : NULL };
-        if (db_exec(w->db, sql_upsert, p, 5, NULL, err, errlen) < 0) {
+                             j->client_name[0] ? j->client_name : NULL, j->sender, j->recipient };
+        unsigned long long affected = 0;
+
+        if (db_exec(w->db, sql_upsert, p, 7, &affected, err, errlen) < 0) {
             char ignore[64];
             if (db_connected(w->db))
                 db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
             return -1;
         }
+        j->closed = affected == 0;
     }
     return db_exec(w->db, sql_commit, NULL, 0, NULL, err, errlen);
 }

@@ -438,7 +438,7 @@ static void take_challenge_results(time_t now)
 
         if (c && c->id == j->conn_id && c->waiting) {
             c->waiting = 0;
-            conn_reply(c, j->ok ? c->pending_reply : REPLY_TEMPFAIL,
+            conn_reply(c, !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED : c->pending_reply,
                        c->pending_log[0] ? c->pending_log : NULL);
             c->last_active = now;
             conn_process(c, now);

@@ -22,7 +22,8 @@ struct challenge_job {
     struct challenge_job *next;
     int fd;
     uint64_t conn_id;
-    int ok;                                 /* set by the writer */
+    int ok;                                 /* set by the writer: recorded */
+    int closed;                             /* set by the writer: pair denied/expired */
     char sender[ADDR_MAX + 2];
     char recipient[ADDR_MAX + 2];
     char protected_key[ADDR_MAX + 2];

@@ -5,20 +5,22 @@ CC      ?= cc
 PKGS    := libmariadb inih uuid
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC    := $(wildcard lib/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
+ADMIN_SRC  := $(wildcard admin/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=build/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=build/obj/%.o)
+ADMIN_OBJ  := $(ADMIN_SRC:%.c=build/obj/%.o) build/obj/gen/sqltext.o
 ASAN_OBJ   := $(LIB_SRC:%.c=build/asan/%.o) $(DAEMON_SRC:%.c=build/asan/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
-PROGRAMS := bin/guardlistd
+PROGRAMS := bin/guardlistd bin/guardlist
 
 .PHONY: all deps run check unit integration asan clean install help
 
@@ -34,7 +36,15 @@ help:
 deps:
 	@sh scripts/deps.sh
 
-build/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h)
+build/gen/sqltext.c: sql/schema.sql sql/grants.sql scripts/embed.sh
+	@mkdir -p build/gen
+	sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql
+
+build/obj/gen/sqltext.o: build/gen/sqltext.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h admin/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -43,6 +53,10 @@ build/asan/%.o: %.c $(wildcard lib/*.h daemon/*.h)
 	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
 
 bin/guardlistd: $(DAEMON_OBJ) $(LIB_OBJ)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+bin/guardlist: $(ADMIN_OBJ) $(LIB_OBJ)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
@@ -66,7 +80,9 @@ check: deps
 
 install: all
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin
-	install -m 755 bin/guardlistd $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/
+	install -m 755 bin/guardlistd bin/guardlist $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/
+	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man1
+	install -m 644 admin/guardlist.1 $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man1/
 
 clean:
 	rm -rf build bin

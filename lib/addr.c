@@ -358,3 +358,115 @@ int addr_key_normalize(const char *in, char *out, size_t outlen)
         return -1;
     return utf8_lower(s, len, out, outlen) < 0 ? -1 : 0;
 }
+
+int addr_key_check(const char *in, int allow_null, char *out, size_t outlen,
+                   enum addr_key_kind *kind, char *err, size_t errlen)
+{
+    struct addr a;
+    const char *s, *e;
+    size_t len;
+
+    if (!in) {
+        snprintf(err, errlen, "address is missing");
+        return -1;
+    }
+    len = strlen(in);
+    if (has_control(in, len)) {
+        snprintf(err, errlen, "address contains a control character");
+        return -1;
+    }
+    if (!utf8_valid(in, len)) {
+        snprintf(err, errlen, "address is not valid UTF-8");
+        return -1;
+    }
+    trim_spaces(in, &s, &e);
+    if (e == s) {
+        snprintf(err, errlen, "address is empty");
+        return -1;
+    }
+    if ((e - s == 2 && s[0] == '<' && s[1] == '>')) {
+        if (!allow_null) {
+            snprintf(err, errlen, "the null sender <> is not valid here");
+            return -1;
+        }
+        *kind = AK_NULL;
+        return snprintf(out, outlen, "<>") >= (int)outlen ? -1 : 0;
+    }
+    if (e - s > 254 + 2) {
+        snprintf(err, errlen, "address is longer than 254 bytes");
+        return -1;
+    }
+    char buf[ADDR_MAX + 4];
+    memcpy(buf, s, (size_t)(e - s));
+    buf[e - s] = '\0';
+    size_t blen = strlen(buf);
+    if (blen >= 2 && buf[0] == '<' && buf[blen - 1] == '>') {
+        memmove(buf, buf + 1, blen - 2);
+        buf[blen - 2] = '\0';
+        blen -= 2;
+    }
+    if (strchr(buf, ' ') && buf[0] != '"') {
+        snprintf(err, errlen, "address contains a space");
+        return -1;
+    }
+    if (blen > 0 && buf[blen - 1] == '@') {
+        /* user@ key: the local part alone */
+        buf[blen - 1] = '\0';
+        if (blen - 1 == 0 || strchr(buf, '@')) {
+            snprintf(err, errlen, "a user@ key needs exactly one local part before '@'");
+            return -1;
+        }
+        if (blen - 1 > 64) {
+            snprintf(err, errlen, "local part is longer than 64 bytes");
+            return -1;
+        }
+        if (utf8_lower(buf, blen - 1, out, outlen - 1) < 0) {
+            snprintf(err, errlen, "key too long");
+            return -1;
+        }
+        strcat(out, "@");
+        *kind = AK_USER;
+        return 0;
+    }
+    if (!strchr(buf, '@')) {
+        char dom[ADDR_MAX + 2];
+        if (blen > 255) {
+            snprintf(err, errlen, "domain is longer than 255 bytes");
+            return -1;
+        }
+        if (utf8_lower(buf, blen, dom, sizeof(dom)) < 0 || domain_check(dom, err, errlen) < 0)
+            return -1;
+        if (dom[0] == '[') {
+            snprintf(err, errlen, "an address literal is not a valid key");
+            return -1;
+        }
+        if (snprintf(out, outlen, "%s", dom) >= (int)outlen)
+            return -1;
+        *kind = AK_DOMAIN;
+        return 0;
+    }
+    if (addr_parse(buf, "", &a, err, errlen) < 0)
+        return -1;
+    if (!a.domain[0]) {
+        snprintf(err, errlen, "domain is empty");
+        return -1;
+    }
+    if (strchr(a.local, '@')) {
+        snprintf(err, errlen, "local part contains '@'");
+        return -1;
+    }
+    if (strlen(a.local) > 64) {
+        snprintf(err, errlen, "local part is longer than 64 bytes");
+        return -1;
+    }
+    if (strlen(a.local) + 1 + strlen(a.domain) > 254) {
+        snprintf(err, errlen, "address is longer than 254 bytes");
+        return -1;
+    }
+    if (addr_format(&a, 0, out, outlen) < 0) {
+        snprintf(err, errlen, "address too long");
+        return -1;
+    }
+    *kind = AK_ADDRESS;
+    return 0;
+}

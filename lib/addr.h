@@ -47,4 +47,16 @@ int addr_key_normalize(const char *in, char *out, size_t outlen);
 /* 1 if S is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int utf8_valid(const char *s, size_t len);
 
+
+/* What a table key names. */
+enum addr_key_kind { AK_ADDRESS, AK_USER, AK_DOMAIN, AK_NULL };
+
+/* Checks a key typed by a person (CLI, web) against RFC 5321 limits and
+ * writes its stored form (lower case, no <>) to OUT: a full address
+ * (local part <= 64 bytes, domain <= 255, whole <= 254), a "user@" key, a
+ * domain, or "<>" when ALLOW_NULL.  Returns 0, or -1 with ERR saying what
+ * is wrong. */
+int addr_key_check(const char *in, int allow_null, char *out, size_t outlen,
+                   enum addr_key_kind *kind, char *err, size_t errlen);
+
 #endif

@@ -77,6 +77,7 @@ static const struct key keys[] = {
     I("approver", "token_ttl_days", approver.token_ttl_days, 1, 365),
     ACCOUNT("approver", approver.account),
 
+    I("admin", "purge_after_days", admin.purge_after_days, 1, 3650),
     ACCOUNT("admin", admin.account),
 
     E("log", "target", log.target, w_target),
@@ -108,6 +109,7 @@ void config_defaults(struct config *cfg)
     cfg->notifier.max_per_hour = 10;
     cfg->notifier.poll_interval = 5;
     cfg->approver.token_ttl_days = 7;
+    cfg->admin.purge_after_days = 30;
     cfg->log.target = LOG_TO_STDERR;
     cfg->log.level = LOG_LVL_INFO;
 }

@@ -62,6 +62,7 @@ struct config {
         struct config_account account;
     } approver;
     struct {
+        int purge_after_days;           /* closed challenges are deleted after this */
         struct config_account account;
     } admin;
     struct {

@@ -19,6 +19,7 @@
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
 #define COLUMN_MAX 65536
+#define DB_MAX_PARAMS 32
 
 struct db {
     struct config_db p;
@@ -163,11 +164,11 @@ static MYSQL_STMT *stmt_for(struct db *db, const char *sql, char *err, size_t er
 static int bind_params(struct db *db, MYSQL_STMT *st, const char *const *params, int n,
                        char *err, size_t errlen)
 {
-    MYSQL_BIND b[16];
-    unsigned long len[16];
-    my_bool is_null[16];
+    MYSQL_BIND b[DB_MAX_PARAMS];
+    unsigned long len[DB_MAX_PARAMS];
+    my_bool is_null[DB_MAX_PARAMS];
 
-    if (n > 16 || (unsigned long)n != mysql_stmt_param_count(st)) {
+    if (n > DB_MAX_PARAMS || (unsigned long)n != mysql_stmt_param_count(st)) {
         snprintf(err, errlen, "statement takes %lu parameters, got %d", mysql_stmt_param_count(st), n);
         return -1;
     }
@@ -313,6 +314,47 @@ out:
     free(len);
     free(is_null);
     return rows;
+}
+
+int db_exec_script(struct db *db, const char *script, char *err, size_t errlen)
+{
+    int rc = 0, status;
+
+    if (db_connect(db, err, errlen) < 0)
+        return -1;
+    if (mysql_set_server_option(db->m, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0) {
+        snprintf(err, errlen, "cannot enable multiple statements: %s", mysql_error(db->m));
+        return -1;
+    }
+    status = mysql_real_query(db->m, script, strlen(script));
+    for (;;) {
+        if (status != 0) {
+            snprintf(err, errlen, "%s (error %u)", mysql_error(db->m), mysql_errno(db->m));
+            rc = -1;
+            break;
+        }
+        MYSQL_RES *res = mysql_store_result(db->m);
+        if (res)
+            mysql_free_result(res);
+        status = mysql_next_result(db->m);
+        if (status == -1) {
+            status = 0;
+            break;
+        }
+    }
+    /* Drain what is left after an error so the connection stays usable. */
+    while (rc < 0 && db->m && mysql_more_results(db->m) && mysql_next_result(db->m) == 0) {
+        MYSQL_RES *res = mysql_store_result(db->m);
+        if (res)
+            mysql_free_result(res);
+    }
+    if (db->m) {
+        unsigned int code = mysql_errno(db->m);
+        mysql_set_server_option(db->m, MYSQL_OPTION_MULTI_STATEMENTS_OFF);
+        if (rc < 0)
+            check_gone(db, code);
+    }
+    return rc;
 }
 
 unsigned long long db_insert_id(struct db *db)

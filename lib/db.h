@@ -33,6 +33,11 @@ typedef int (*db_row_fn)(void *arg, int ncol, const char *const *col, const unsi
 long long db_query(struct db *db, const char *sql, const char *const *params, int n,
                    db_row_fn row, void *arg, char *err, size_t errlen);
 
+/* Runs a trusted, constant SQL script (schema, grants: text that is part of
+ * guardlist, never data) that may hold several statements.  Returns 0, or -1
+ * with ERR naming the failing statement's error. */
+int db_exec_script(struct db *db, const char *script, char *err, size_t errlen);
+
 /* The id of the last row inserted on this connection. */
 unsigned long long db_insert_id(struct db *db);
 

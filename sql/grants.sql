@@ -1,13 +1,40 @@
--- Least-privilege accounts.  Passwords are set separately (make run and
--- `guardlist db init` generate them); replace `guardlist` if your database
--- has another name.
+-- Least-privilege accounts, one per program.  `guardlist db init` runs this
+-- (with the database name in place of `guardlist`) and sets each password
+-- from a generated secret file; by hand, also run
+--   ALTER USER 'guardlist_daemon'@'localhost' IDENTIFIED BY '...';  (and so on)
+
+-- guardlistd: reads the rule tables, records challenges.
 CREATE USER IF NOT EXISTS 'guardlist_daemon'@'localhost';
 GRANT SELECT ON guardlist.protected_users TO 'guardlist_daemon'@'localhost';
 GRANT SELECT ON guardlist.whitelist TO 'guardlist_daemon'@'localhost';
 GRANT SELECT ON guardlist.sender_rules TO 'guardlist_daemon'@'localhost';
 GRANT SELECT ON guardlist.rule_generation TO 'guardlist_daemon'@'localhost';
-GRANT SELECT, INSERT (sender, recipient, protected_key,
-      client_address, client_name),
-      -- INSERT ... ON DUPLICATE KEY UPDATE needs UPDATE on the inserted columns too.
+-- INSERT ... ON DUPLICATE KEY UPDATE needs SELECT and UPDATE on the inserted columns too.
+GRANT SELECT, INSERT (sender, recipient, protected_key, client_address, client_name),
       UPDATE (sender, recipient, protected_key, attempts, last_seen, client_address, client_name)
       ON guardlist.challenges TO 'guardlist_daemon'@'localhost';
+
+-- guardlist-notify: reads guardians, claims and marks challenges.
+CREATE USER IF NOT EXISTS 'guardlist_notifier'@'localhost';
+GRANT SELECT ON guardlist.guardians TO 'guardlist_notifier'@'localhost';
+GRANT SELECT ON guardlist.protected_users TO 'guardlist_notifier'@'localhost';
+GRANT SELECT, UPDATE (token_sha256, token_expires_at, notify_state, notify_claimed_until,
+      notify_attempts, notify_next_at, notify_error, notified_at)
+      ON guardlist.challenges TO 'guardlist_notifier'@'localhost';
+
+-- guardlist-approve: closes challenges and inserts rules.
+CREATE USER IF NOT EXISTS 'guardlist_approver'@'localhost';
+GRANT SELECT, UPDATE (status, is_open, decided_at, decided_by)
+      ON guardlist.challenges TO 'guardlist_approver'@'localhost';
+GRANT SELECT, INSERT, UPDATE (action, created_by) ON guardlist.sender_rules TO 'guardlist_approver'@'localhost';
+GRANT INSERT ON guardlist.audit_log TO 'guardlist_approver'@'localhost';
+
+-- guardlist-web: edits rules, guardians and the pending queue.
+CREATE USER IF NOT EXISTS 'guardlist_web'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE ON guardlist.protected_users TO 'guardlist_web'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE ON guardlist.whitelist TO 'guardlist_web'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE ON guardlist.guardians TO 'guardlist_web'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE ON guardlist.sender_rules TO 'guardlist_web'@'localhost';
+GRANT SELECT, UPDATE (status, is_open, decided_at, decided_by)
+      ON guardlist.challenges TO 'guardlist_web'@'localhost';
+GRANT SELECT, INSERT ON guardlist.audit_log TO 'guardlist_web'@'localhost';

@@ -779,3 +779,92 @@ def wait_reply(port, pred, timeout, **attrs):
     finally:
         if state['c'] is not None:
             state['c'].close()
+
+
+# ------------------------------------------------------------ admin CLI
+
+def cli_binary():
+    """$GUARDLIST (relative to the current dir, else to the repo root), else bin/guardlist."""
+    env = os.environ.get('GUARDLIST')
+    if not env:
+        return str(ROOT / 'bin' / 'guardlist')
+    if os.path.isabs(env) or os.path.exists(env):
+        return os.path.abspath(env)
+    return str(ROOT / env)
+
+
+def cli_config(db, name='guardlist', directory=None, **sections):
+    """Writes a guardlist.ini (mode 0600) for the admin CLI into DIRECTORY (a
+    new temp dir by default): [database] on DB's socket, database NAME, user
+    root with no password.  SECTIONS add or extend sections, e.g.
+    admin={'purge_after_days': '10'}.  Returns the file's path."""
+    directory = directory or tmpdir('guardlist-cli-')
+    conf = {'database': {'socket': db.socket, 'name': name, 'user': 'root'}}
+    for sec, keys in sections.items():
+        conf.setdefault(sec, {}).update(keys)
+    lines = []
+    for sec, keys in conf.items():
+        lines.append('[%s]' % sec)
+        lines += ['%s = %s' % kv for kv in keys.items()]
+        lines.append('')
+    path = os.path.join(directory, 'guardlist.ini')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write('\n'.join(lines))
+    return path
+
+
+def cli(config, *args, actor=None, env=None, timeout=60, stdin=None):
+    """Runs `guardlist [-c CONFIG] [--actor ACTOR] ARGS...` (CONFIG None: no
+    -c).  ENV updates the environment (a value of None removes the variable).
+    Returns (exit status, stdout, stderr), the output as text."""
+    binary = cli_binary()
+    if not os.access(binary, os.X_OK):
+        raise RuntimeError('CLI binary %s missing or not executable (make, or set GUARDLIST)' % binary)
+    if binary not in _announced:
+        _announced.add(binary)
+        diag('guardlist under test: ' + binary)
+    cmd = [binary]
+    if config is not None:
+        cmd += ['-c', config]
+    if actor is not None:
+        cmd += ['--actor', actor]
+    cmd += list(args)
+    e = dict(os.environ)
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    r = subprocess.run(cmd, input=stdin.encode() if isinstance(stdin, str) else stdin,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                       env=e, stdin=None if stdin is not None else subprocess.DEVNULL)
+    return (r.returncode, r.stdout.decode('utf-8', errors='replace'),
+            r.stderr.decode('utf-8', errors='replace'))
+
+
+def snapshot(db, name='guardlist', tables=None):
+    """Every row of every base table of database NAME (or of TABLES), all
+    columns including invisible ones, binary columns as hex: a dict
+    table -> sorted list of row tuples.  For "nothing changed" checks."""
+    cols = db.sql("SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+                  "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION" % sql_str(name),
+                  db=None)
+    bytable = {}
+    for t, c, typ in cols:
+        if tables is not None and t not in tables:
+            continue
+        expr = '`%s`' % c
+        if typ in ('binary', 'varbinary', 'blob', 'tinyblob', 'mediumblob', 'longblob'):
+            expr = 'HEX(%s)' % expr
+        bytable.setdefault(t, []).append(expr)
+    out = {t: [] for t in bytable}
+    if not bytable:
+        return out
+    q = '; '.join("SELECT %s, %s FROM `%s`.`%s`" % (sql_str(t), ', '.join(e), name, t)
+                  for t, e in bytable.items())
+    for row in db.sql(q, db=None):
+        out[row[0]].append(tuple(row[1:]))
+    for t in out:
+        out[t].sort(key=lambda r: tuple('' if v is None else v for v in r))
+    return out

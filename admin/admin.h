@@ -1,0 +1,74 @@
+/* admin.h - the guardlist CLI's commands and the helpers they share. */
+#ifndef GUARDLIST_ADMIN_H
+#define GUARDLIST_ADMIN_H
+
+#include <stdio.h>
+#include "config.h"
+#include "db.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+struct cli {
+    struct config cfg;
+    const char *actor;
+    const char *config_file;
+    struct db *db;          /* opened on first use */
+};
+
+/* One command: argv[0] is the command's own name. */
+typedef int (*cmd_fn)(struct cli *cli, int argc, char **argv);
+
+/* Prints "guardlist: error: ..." and returns CODE. */
+int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The database handle with the [admin] account (exits with an error if it
+ * cannot connect: returns NULL and prints the reason). */
+struct db *cli_db(struct cli *cli);
+
+/* Maps a store_ return code to an exit status, printing ERR when it failed. */
+int store_exit(int rc, const char *err);
+
+/* Parses a challenge id; returns 0 or -1. */
+int parse_id(const char *s, unsigned long long *id);
+
+/* Generic getopt helper: prints the command's usage for --help. */
+int want_help(int argc, char **argv, const char *usage);
+
+int cmd_db(struct cli *cli, int argc, char **argv);
+int cmd_protect(struct cli *cli, int argc, char **argv);
+int cmd_unprotect(struct cli *cli, int argc, char **argv);
+int cmd_guardian(struct cli *cli, int argc, char **argv);
+int cmd_allow(struct cli *cli, int argc, char **argv);
+int cmd_block(struct cli *cli, int argc, char **argv);
+int cmd_rule(struct cli *cli, int argc, char **argv);
+int cmd_list(struct cli *cli, int argc, char **argv);
+int cmd_pending(struct cli *cli, int argc, char **argv);
+int cmd_approve(struct cli *cli, int argc, char **argv);
+int cmd_deny(struct cli *cli, int argc, char **argv);
+int cmd_expire(struct cli *cli, int argc, char **argv);
+int cmd_check(struct cli *cli, int argc, char **argv);
+int cmd_import_article(struct cli *cli, int argc, char **argv);
+int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_import(struct cli *cli, int argc, char **argv);
+int cmd_postfix_config(struct cli *cli, int argc, char **argv);
+
+/* Rows of a query held in memory (the connection streams, so nested queries
+ * have to wait until a result is read whole). */
+struct rows {
+    size_t n, cap;
+    int ncol;
+    char **v;                   /* n * ncol strings, NULL for SQL NULL */
+};
+int row_collect(void *arg, int ncol, const char *const *col, const unsigned long *len);
+const char *cell(const struct rows *r, size_t row, int col);
+void rows_free(struct rows *r);
+
+/* Embedded SQL (generated from sql/). */
+extern const char sql_schema[];
+extern const char sql_grants[];
+
+/* Schema work shared by db init/migrate and import-article. */
+int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,338 @@
+/*
+ * backup - guardlist export / import: every table as plain text, restored
+ * exactly (same ids, times and token hashes).
+ *
+ * Format: "# guardlist export" header, then per table a line
+ * "@table NAME COLUMN..." followed by one line per row, values separated by
+ * TAB with \\ \t \n \r escaped and \N for NULL; "@end" last.  Import checks
+ * the whole file before it changes anything, then replaces every table in
+ * one transaction.
+ */
+#include "admin.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER "# guardlist export, schema version 1"
+#define MAX_COLS 24
+
+struct table_spec {
+    const char *name;
+    const char *columns;        /* as written in the file */
+    int ncol;
+    const char *select;         /* constant SQL: values as text */
+    const char *insert;         /* constant SQL with ncol parameters */
+};
+
+static const struct table_spec tables[] = {
+    { "protected_users", "id recipient class created_at", 4,
+      "SELECT id, recipient, class, created_at FROM protected_users ORDER BY id",
+      "INSERT INTO protected_users (id, recipient, class, created_at) VALUES (?, ?, ?, ?)" },
+    { "whitelist", "id sender action created_at", 4,
+      "SELECT id, sender, action, created_at FROM whitelist ORDER BY id",
+      "INSERT INTO whitelist (id, sender, action, created_at) VALUES (?, ?, ?, ?)" },
+    { "guardians", "id recipient email created_at", 4,
+      "SELECT id, recipient, email, created_at FROM guardians ORDER BY id",
+      "INSERT INTO guardians (id, recipient, email, created_at) VALUES (?, ?, ?, ?)" },
+    { "sender_rules", "id recipient sender action created_at created_by", 6,
+      "SELECT id, recipient, sender, action, created_at, created_by FROM sender_rules ORDER BY id",
+      "INSERT INTO sender_rules (id, recipient, sender, action, created_at, created_by) "
+      "VALUES (?, ?, ?, ?, ?, ?)" },
+    { "challenges",
+      "id token_sha256 sender recipient protected_key status is_open client_address client_name "
+      "first_seen last_seen attempts notify_state notify_claimed_until notify_attempts notify_next_at "
+      "notify_error notified_at token_expires_at decided_at decided_by", 21,
+      "SELECT id, HEX(token_sha256), sender, recipient, protected_key, status, is_open, client_address, "
+      "client_name, first_seen, last_seen, attempts, notify_state, notify_claimed_until, notify_attempts, "
+      "notify_next_at, notify_error, notified_at, token_expires_at, decided_at, decided_by "
+      "FROM challenges ORDER BY id",
+      "INSERT INTO challenges (id, token_sha256, sender, recipient, protected_key, status, is_open, "
+      "client_address, client_name, first_seen, last_seen, attempts, notify_state, notify_claimed_until, "
+      "notify_attempts, notify_next_at, notify_error, notified_at, token_expires_at, decided_at, decided_by) "
+      "VALUES (?, UNHEX(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" },
+    { "audit_log", "id at actor action detail", 5,
+      "SELECT id, at, actor, action, detail FROM audit_log ORDER BY id",
+      "INSERT INTO audit_log (id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)" },
+};
+#define NTABLES (sizeof(tables) / sizeof(tables[0]))
+
+/* Deleting in this order, inserting in the reverse, keeps any future
+ * foreign keys happy; DELETE (not TRUNCATE) so it is one transaction. */
+static const char *const deletes[NTABLES] = {
+    "DELETE FROM audit_log", "DELETE FROM challenges", "DELETE FROM sender_rules",
+    "DELETE FROM guardians", "DELETE FROM whitelist", "DELETE FROM protected_users",
+};
+
+static void put_escaped(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("\\N", f);
+        return;
+    }
+    for (; *s; s++) {
+        switch (*s) {
+        case '\\': fputs("\\\\", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static int row_export(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    FILE *f = arg;
+
+    (void)len;
+    for (int i = 0; i < ncol; i++) {
+        if (i)
+            fputc('\t', f);
+        /* HEX() of NULL is NULL; an empty hex string stays empty. */
+        put_escaped(f, col[i]);
+    }
+    fputc('\n', f);
+    return ferror(f) ? 1 : 0;
+}
+
+int cmd_export(struct cli *cli, int argc, char **argv)
+{
+    static const char usage[] = "Usage: guardlist export [FILE]\n"
+        "Writes every guardlist table to FILE (mode 0600) or standard output, as plain\n"
+        "text that guardlist import restores exactly.\n";
+    char err[800];
+    FILE *f = stdout;
+
+    if (want_help(argc, argv, usage))
+        return 0;
+    if (argc > 2)
+        return fail(EXIT_USAGE, "export takes at most one file name");
+    struct db *db = cli_db(cli);
+    if (!db)
+        return EXIT_RUNTIME;
+    if (argc == 2 && strcmp(argv[1], "-") != 0) {
+        int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || !(f = fdopen(fd, "w"))) {
+            if (fd >= 0)
+                close(fd);
+            return fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
+        }
+    }
+    /* One consistent snapshot of all tables. */
+    int rc = 0;
+    if (db_exec(db, "START TRANSACTION READ ONLY", NULL, 0, NULL, err, sizeof(err)) < 0) {
+        rc = fail(EXIT_RUNTIME, "database: %s", err);
+        goto out;
+    }
+    fprintf(f, "%s\n", HEADER);
+    for (size_t t = 0; t < NTABLES; t++) {
+        fprintf(f, "@table %s %s\n", tables[t].name, tables[t].columns);
+        if (db_query(db, tables[t].select, NULL, 0, row_export, f, err, sizeof(err)) < 0) {
+            rc = fail(EXIT_RUNTIME, "exporting %s: %s", tables[t].name, err);
+            goto out;
+        }
+    }
+    fprintf(f, "@end\n");
+    db_exec(db, "COMMIT", NULL, 0, NULL, err, sizeof(err));
+out:
+    if (f != stdout) {
+        if (fclose(f) != 0 && rc == 0)
+            rc = fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
+    } else if (fflush(stdout) != 0 && rc == 0) {
+        rc = fail(EXIT_RUNTIME, "cannot write the export: %s", strerror(errno));
+    }
+    return rc;
+}
+
+/* Splits LINE in place into fields, unescaping; a field that is exactly \N
+ * becomes NULL.  Returns the field count, or -1 on a bad escape. */
+static int split_fields(char *line, char **field, int max)
+{
+    int n = 0, is_null = 0;
+    char *o = line, *start = line;
+
+    for (char *p = line;; p++) {
+        if (*p == '\t' || *p == '\0') {
+            int end = *p == '\0';
+            *o = '\0';
+            if (n == max)
+                return -1;
+            field[n++] = is_null ? NULL : start;
+            if (end)
+                break;
+            start = o = p + 1;
+            is_null = 0;
+            continue;
+        }
+        if (is_null || *p == '\r')     /* \N must be the whole field; CR is always escaped */
+            return -1;
+        if (*p != '\\') {
+            *o++ = *p;
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case '\\': *o++ = '\\'; break;
+        case 't': *o++ = '\t'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 'N':
+            if (o != start)
+                return -1;
+            is_null = 1;
+            break;
+        default: return -1;
+        }
+    }
+    return n;
+}
+
+struct parsed_row {
+    int table;
+    char *field[MAX_COLS];
+};
+
+int cmd_import(struct cli *cli, int argc, char **argv)
+{
+    static const char usage[] = "Usage: guardlist import FILE\n"
+        "Replaces the contents of every guardlist table with FILE (made by guardlist\n"
+        "export), in one transaction.  The whole file is checked first: a damaged\n"
+        "file changes nothing.\n";
+    char err[800], detail[256], where[128] = "";
+    struct stat st;
+
+    if (want_help(argc, argv, usage))
+        return 0;
+    if (argc != 2)
+        return fail(EXIT_USAGE, "import takes one file name");
+    FILE *f = fopen(argv[1], "r");
+    if (!f)
+        return fail(EXIT_RUNTIME, "cannot read %s: %s", argv[1], strerror(errno));
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 1024L * 1024 * 1024) {
+        fclose(f);
+        return fail(EXIT_USAGE, "%s: not a regular file of at most 1 GiB", argv[1]);
+    }
+    char *text = malloc((size_t)st.st_size + 1);
+    size_t len = text ? fread(text, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (!text)
+        return fail(EXIT_RUNTIME, "out of memory");
+    text[len] = '\0';
+    if (memchr(text, '\0', len)) {
+        free(text);
+        return fail(EXIT_USAGE, "%s: contains a NUL byte; not an export file", argv[1]);
+    }
+
+    /* Parse and check everything before touching the database. */
+    size_t nrows = 0, cap = 1024;
+    struct parsed_row *rows = malloc(cap * sizeof(*rows));
+    int current = -1, seen_end = 0, lineno = 0, rc = 0;
+    int seen[NTABLES] = { 0 };
+    char *save = NULL;
+    if (!rows) {
+        free(text);
+        return fail(EXIT_RUNTIME, "out of memory");
+    }
+    if (strncmp(text, HEADER "\n", strlen(HEADER) + 1) != 0) {
+        rc = fail(EXIT_USAGE, "%s:1: not a guardlist export (expected \"%s\")", argv[1], HEADER);
+        goto out;
+    }
+    for (char *line = strtok_r(text + strlen(HEADER) + 1, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        if (seen_end) {
+            rc = fail(EXIT_USAGE, "%s:%d: text after @end", argv[1], lineno + 1);
+            goto out;
+        }
+        if (strcmp(line, "@end") == 0) {
+            seen_end = 1;
+            continue;
+        }
+        if (strncmp(line, "@table ", 7) == 0) {
+            current = -1;
+            for (size_t t = 0; t < NTABLES; t++) {
+                size_t nl = strlen(tables[t].name);
+                if (strncmp(line + 7, tables[t].name, nl) == 0 && line[7 + nl] == ' '
+                    && strcmp(line + 8 + nl, tables[t].columns) == 0)
+                    current = (int)t;
+            }
+            if (current < 0 || seen[current]++) {
+                rc = fail(EXIT_USAGE, "%s:%d: unknown or repeated table line", argv[1], lineno + 1);
+                goto out;
+            }
+            continue;
+        }
+        if (current < 0) {
+            rc = fail(EXIT_USAGE, "%s:%d: row before any @table line", argv[1], lineno + 1);
+            goto out;
+        }
+        if (nrows == cap) {
+            struct parsed_row *more = realloc(rows, 2 * cap * sizeof(*rows));
+            if (!more) {
+                rc = fail(EXIT_RUNTIME, "out of memory");
+                goto out;
+            }
+            rows = more;
+            cap *= 2;
+        }
+        int n = split_fields(line, rows[nrows].field, MAX_COLS);
+        if (n != tables[current].ncol) {
+            rc = fail(EXIT_USAGE, "%s:%d: expected %d fields for %s", argv[1], lineno + 1,
+                      tables[current].ncol, tables[current].name);
+            goto out;
+        }
+        rows[nrows].table = current;
+        nrows++;
+    }
+    for (size_t t = 0; t < NTABLES; t++)
+        if (!seen[t]) {
+            rc = fail(EXIT_USAGE, "%s: table %s is missing; not a whole export", argv[1], tables[t].name);
+            goto out;
+        }
+    if (!seen_end) {
+        rc = fail(EXIT_USAGE, "%s: no @end line; the file is cut short", argv[1]);
+        goto out;
+    }
+
+    struct db *db = cli_db(cli);
+    if (!db) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, sizeof(err)) < 0) {
+        rc = fail(EXIT_RUNTIME, "database: %s", err);
+        goto out;
+    }
+    for (size_t t = 0; t < NTABLES; t++)
+        if (db_exec(db, deletes[t], NULL, 0, NULL, err, sizeof(err)) < 0)
+            goto db_fail;
+    for (size_t i = 0; i < nrows; i++) {
+        const struct table_spec *ts = &tables[rows[i].table];
+        if (db_exec(db, ts->insert, (const char *const *)rows[i].field, ts->ncol, NULL, err, sizeof(err)) < 0) {
+            snprintf(where, sizeof(where), " (%s, row %zu of the file)", ts->name, i + 1);
+            goto db_fail;
+        }
+    }
+    snprintf(detail, sizeof(detail), "restored %zu rows from %s", nrows, argv[1]);
+    if (store_audit(db, cli->actor, "import", detail, err, sizeof(err)) < 0
+        || db_exec(db, "COMMIT", NULL, 0, NULL, err, sizeof(err)) < 0)
+        goto db_fail;
+    printf("imported %zu rows\n", nrows);
+    goto out;
+db_fail:
+    {
+        char ignore[64];
+        if (db_connected(db))
+            db_exec(db, "ROLLBACK", NULL, 0, NULL, ignore, sizeof(ignore));
+    }
+    rc = fail(EXIT_RUNTIME, "import failed, nothing changed%s: %s", where, err);
+out:
+    free(rows);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,216 @@
+/*
+ * guardlist - the admin CLI: schema, protection, rules, the pending queue,
+ * explaining a decision, backups and Postfix snippets.
+ *
+ * Every change goes through lib/store.c (validation, one transaction with
+ * its audit row); decisions are explained with lib/decide.c, the daemon's
+ * own code.  Exit status: 0 ok, 1 runtime failure or not found, 2 usage or
+ * invalid input (then nothing was written).
+ */
+#include "admin.h"
+#include "store.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define VERSION "0.1.0"
+
+static const char usage_text[] =
+    "Usage: guardlist [-c FILE] [--actor NAME] COMMAND [ARGS]\n"
+    "\n"
+    "Manage guardlist: protected recipients, sender rules and the pending queue.\n"
+    "\n"
+    "Commands:\n"
+    "  db init [--secrets-dir DIR]     create or upgrade the schema and the program accounts\n"
+    "  db migrate | db status          upgrade the schema / show its state\n"
+    "  protect ADDR [--guardian EMAIL]...   protect a recipient key\n"
+    "  unprotect ADDR                  stop protecting it\n"
+    "  guardian add|remove RCPT EMAIL  change who approves for a protected key\n"
+    "  guardian list [RCPT] [--json]\n"
+    "  allow SENDER [--to RCPT]        let a sender through (everywhere, or to RCPT)\n"
+    "  block SENDER [--to RCPT] [--message TEXT]\n"
+    "  rule set SENDER ACTION [--to RCPT]   any access(5) action\n"
+    "  rule rm SENDER [--to RCPT]\n"
+    "  list [--to RCPT] [--json]       protected recipients and rules\n"
+    "  pending [--all] [--json]        challenges waiting for a guardian\n"
+    "  approve ID [--domain]           allow the challenge's sender (or its domain)\n"
+    "  deny ID                         refuse it\n"
+    "  expire                          expire old challenges, purge old closed ones\n"
+    "  check SENDER RCPT [--json]      what the daemon decides right now, and why\n"
+    "  import-article [--dsn DSN]      convert the article's database in place\n"
+    "  export [FILE] | import FILE     plain text backup and exact restore\n"
+    "  postfix-config [--lookup-tables [--dir DIR]]   main.cf lines for Postfix\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE   configuration (default $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH ")\n"
+    "      --actor NAME    who is named in the audit log (default: the login user)\n"
+    "  -h, --help          this help; `guardlist COMMAND --help` for one command\n"
+    "  -V, --version\n"
+    "\n"
+    "Addresses: a full address, a user@ key (that user in every domain), a domain\n"
+    "(and its subdomains), or <> (the null sender).  Exit status: 0 ok, 1 failure\n"
+    "or not found, 2 usage or invalid input (nothing written).\n";
+
+int fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("guardlist: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+struct db *cli_db(struct cli *cli)
+{
+    struct config_db p;
+    char err[600];
+
+    if (cli->db)
+        return cli->db;
+    if (config_db_for(&cli->cfg, &cli->cfg.admin.account, &p, err, sizeof(err)) < 0) {
+        fail(EXIT_USAGE, "%s", err);
+        return NULL;
+    }
+    cli->db = db_new(&p);
+    explicit_bzero(&p, sizeof(p));
+    if (!cli->db) {
+        fail(EXIT_RUNTIME, "out of memory");
+        return NULL;
+    }
+    if (db_connect(cli->db, err, sizeof(err)) < 0) {
+        fail(EXIT_RUNTIME, "%s", err);
+        db_free(cli->db);
+        cli->db = NULL;
+        return NULL;
+    }
+    return cli->db;
+}
+
+int store_exit(int rc, const char *err)
+{
+    switch (rc) {
+    case STORE_DONE:
+        return 0;
+    case STORE_INVALID:
+        return fail(EXIT_USAGE, "%s", err);
+    case STORE_NOTFOUND:
+        return fail(EXIT_RUNTIME, "%s", err);
+    default:
+        return fail(EXIT_RUNTIME, "database: %s", err);
+    }
+}
+
+int parse_id(const char *s, unsigned long long *id)
+{
+    char *end;
+
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 19)
+        return -1;
+    errno = 0;
+    *id = strtoull(s, &end, 10);
+    return (errno || *end || *id == 0) ? -1 : 0;
+}
+
+int want_help(int argc, char **argv, const char *usage)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    cmd_fn fn;
+} commands[] = {
+    { "db", cmd_db },
+    { "protect", cmd_protect },
+    { "unprotect", cmd_unprotect },
+    { "guardian", cmd_guardian },
+    { "allow", cmd_allow },
+    { "block", cmd_block },
+    { "rule", cmd_rule },
+    { "list", cmd_list },
+    { "pending", cmd_pending },
+    { "approve", cmd_approve },
+    { "deny", cmd_deny },
+    { "expire", cmd_expire },
+    { "check", cmd_check },
+    { "import-article", cmd_import_article },
+    { "export", cmd_export },
+    { "import", cmd_import },
+    { "postfix-config", cmd_postfix_config },
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "actor", required_argument, NULL, 'a' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct cli cli = { 0 };
+    char err[600];
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': cli.config_file = optarg; break;
+        case 'a': cli.actor = optarg; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        case 'V': printf("guardlist %s\n", VERSION); return 0;
+        default: fputs(usage_text, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    if (!cli.actor) {
+        struct passwd *pw = getpwuid(getuid());
+        cli.actor = pw ? pw->pw_name : "unknown";
+    }
+    for (const unsigned char *p = (const unsigned char *)cli.actor; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return fail(EXIT_USAGE, "--actor contains a control character");
+    if (strlen(cli.actor) == 0 || strlen(cli.actor) > 255)
+        return fail(EXIT_USAGE, "--actor must be 1 to 255 bytes");
+
+    const char *name = argv[optind];
+    cmd_fn fn = NULL;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            fn = commands[i].fn;
+    if (!fn)
+        return fail(EXIT_USAGE, "unknown command '%s' (see guardlist --help)", name);
+
+    config_defaults(&cli.cfg);
+    /* A command's --help needs no configuration. */
+    int cargc = argc - optind;
+    char **cargv = argv + optind;
+    int asks_help = 0;
+    for (int i = 1; i < cargc; i++)
+        if (strcmp(cargv[i], "--help") == 0 || strcmp(cargv[i], "-h") == 0)
+            asks_help = 1;
+    if (!asks_help && config_load(&cli.cfg, config_path(cli.config_file), err, sizeof(err)) < 0)
+        return fail(EXIT_USAGE, "%s", err);
+    optind = 0;     /* the command parses its own options */
+    rc = fn(&cli, cargc, cargv);
+    db_free(cli.db);
+    return rc;
+}

@@ -1,0 +1,139 @@
+/*
+ * postfix - guardlist postfix-config: the main.cf lines for policy mode, or
+ * the article's pure-Postfix lookup-table setup made complete (the two
+ * mysql: maps and the check_recipient_access line the article leaves out).
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void policy_lines(const struct config *cfg)
+{
+    const char *listen = cfg->policy.listen;
+    const char *priv = strstr(listen, "/private/");
+    char service[CONFIG_STR_MAX + 16];
+
+    /* A socket in Postfix's queue directory is named relative to it, which
+     * also works for a chrooted smtpd. */
+    if (strncmp(listen, "unix:", 5) == 0 && priv)
+        snprintf(service, sizeof(service), "unix:%s", priv + 1);
+    else
+        snprintf(service, sizeof(service), "%s", listen);
+
+    printf("# guardlist policy mode: add to main.cf, then `postfix reload`.\n"
+           "# guardlistd must listen on %s (see [policy] listen).\n"
+           "smtpd_recipient_restrictions =\n"
+           "    permit_mynetworks,\n"
+           "    reject_unauth_destination,\n"
+           "    check_policy_service %s\n"
+           "# Never accept when guardlistd cannot be asked:\n"
+           "smtpd_policy_service_default_action = 451 4.3.5 Policy service unavailable, try again later\n"
+           "smtpd_policy_service_timeout = 100s\n"
+           "smtpd_policy_service_max_idle = 300s\n"
+           "smtpd_policy_service_max_ttl = 1000s\n"
+           "smtpd_policy_service_try_limit = 2\n",
+           listen, service);
+}
+
+/* Writes one mysql_table(5) file, or prints it with a placeholder password. */
+static int map_file(const char *dir, const char *name, const struct config_db *p, const char *query,
+                    char *path, size_t pathlen)
+{
+    char hosts[CONFIG_STR_MAX + 32];
+    FILE *f = stdout;
+
+    if (p->socket[0])
+        snprintf(hosts, sizeof(hosts), "unix:%s", p->socket);
+    else if (p->port)
+        snprintf(hosts, sizeof(hosts), "inet:%s:%d", p->host, p->port);
+    else
+        snprintf(hosts, sizeof(hosts), "%s", p->host);
+    snprintf(path, pathlen, "%s/%s", dir ? dir : "/etc/postfix", name);
+    if (dir) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        if (fd < 0 || fchmod(fd, 0640) < 0 || !(f = fdopen(fd, "w"))) {
+            if (fd >= 0)
+                close(fd);
+            return fail(EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+        }
+    } else {
+        printf("\n# ---- %s (mode 0640, owner root, group postfix) ----\n", path);
+    }
+    fprintf(f, "# guardlist: the article's lookup table for Postfix (mysql_table(5)).\n"
+               "hosts = %s\nuser = %s\npassword = %s\ndbname = %s\nquery = %s\n",
+            hosts, p->user, dir ? p->password : "<the password of this account>", p->name, query);
+    if (dir && fclose(f) != 0)
+        return fail(EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int cmd_postfix_config(struct cli *cli, int argc, char **argv)
+{
+    static const char usage[] = "Usage: guardlist postfix-config\n"
+        "       guardlist postfix-config --lookup-tables [--dir DIR]\n"
+        "Prints the main.cf lines for policy mode (guardlistd).  With --lookup-tables,\n"
+        "the article's setup without a daemon: two mysql: maps and the main.cf lines\n"
+        "(restriction class, check_recipient_access, proxy:, proxy_read_maps).  With\n"
+        "--dir the maps are written there (mode 0640, with the real password of the\n"
+        "[policy] database account) and main.cf refers to them; without it they are\n"
+        "printed with a placeholder password.  Lookup-table mode knows no per-recipient\n"
+        "rules, challenges or approval emails.\n";
+    static const struct option lo[] = { { "lookup-tables", no_argument, NULL, 'l' },
+                                        { "dir", required_argument, NULL, 'd' },
+                                        { "help", no_argument, NULL, 'h' }, { 0 } };
+    int lookup = 0, opt;
+    const char *dir = NULL;
+    char err[800], prot[1100], white[1100];
+    struct config_db p;
+
+    while ((opt = getopt_long(argc, argv, "ld:h", lo, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        } else if (opt == 'l') {
+            lookup = 1;
+        } else if (opt == 'd') {
+            dir = optarg;
+        } else {
+            return fail(EXIT_USAGE, "see guardlist postfix-config --help");
+        }
+    }
+    if (optind != argc)
+        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (dir && !lookup)
+        return fail(EXIT_USAGE, "--dir goes with --lookup-tables");
+    if (dir && dir[0] != '/')
+        return fail(EXIT_USAGE, "--dir must be an absolute path (Postfix reads the maps from there)");
+    if (!lookup) {
+        policy_lines(&cli->cfg);
+        return 0;
+    }
+    if (config_db_for(&cli->cfg, &cli->cfg.policy.account, &p, err, sizeof(err)) < 0)
+        return fail(EXIT_USAGE, "%s", err);
+    int rc = map_file(dir, "guardlist-protected.cf", &p,
+                      "SELECT class FROM protected_users WHERE recipient = '%s'", prot, sizeof(prot));
+    if (rc == 0)
+        rc = map_file(dir, "guardlist-whitelist.cf", &p,
+                      "SELECT action FROM whitelist WHERE sender = '%s'", white, sizeof(white));
+    explicit_bzero(&p, sizeof(p));
+    if (rc)
+        return rc;
+    if (!dir)
+        printf("\n# ---- main.cf ----\n");
+    printf("# guardlist lookup-table mode (the article's setup, complete).\n"
+           "# protected_users.class names a restriction class; its rows say 'whitelist'.\n"
+           "smtpd_restriction_classes = whitelist\n"
+           "whitelist = check_sender_access proxy:mysql:%s, reject\n"
+           "smtpd_recipient_restrictions =\n"
+           "    permit_mynetworks,\n"
+           "    reject_unauth_destination,\n"
+           "    check_recipient_access proxy:mysql:%s\n"
+           "proxy_read_maps = $proxy_read_maps proxy:mysql:%s proxy:mysql:%s\n",
+           white, prot, prot, white);
+    return 0;
+}

@@ -1,0 +1,303 @@
+/*
+ * queue - guardlist pending/approve/deny/expire, and check (the daemon's
+ * decision for a pair right now, computed by the daemon's own decide()).
+ */
+#include "admin.h"
+#include "decide.h"
+#include "json.h"
+#include "rulesdb.h"
+#include "store.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void format_age(long long secs, char *out, size_t outlen)
+{
+    if (secs < 0)
+        secs = 0;
+    if (secs < 60)
+        snprintf(out, outlen, "%llds", secs);
+    else if (secs < 3600)
+        snprintf(out, outlen, "%lldm", secs / 60);
+    else if (secs < 86400)
+        snprintf(out, outlen, "%lldh%02lldm", secs / 3600, secs % 3600 / 60);
+    else
+        snprintf(out, outlen, "%lldd%02lldh", secs / 86400, secs % 86400 / 3600);
+}
+
+int cmd_pending(struct cli *cli, int argc, char **argv)
+{
+    static const char usage[] = "Usage: guardlist pending [--all] [--json]\n"
+        "Lists challenges waiting for a guardian (with --all: every challenge), with\n"
+        "first and last attempt, attempts, age and the notification state.\n";
+    static const struct option lo[] = { { "all", no_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' },
+                                        { "help", no_argument, NULL, 'h' }, { 0 } };
+    int all = 0, json = 0, opt;
+    char err[600];
+
+    while ((opt = getopt_long(argc, argv, "ajh", lo, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        } else if (opt == 'a') {
+            all = 1;
+        } else if (opt == 'j') {
+            json = 1;
+        } else {
+            return fail(EXIT_USAGE, "see guardlist pending --help");
+        }
+    }
+    if (optind != argc)
+        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+    struct db *db = cli_db(cli);
+    if (!db)
+        return EXIT_RUNTIME;
+    struct rows r = { 0 };
+    static const char q_pending[] =
+        "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
+        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error "
+        "FROM challenges WHERE status = 'pending' ORDER BY id";
+    static const char q_all[] =
+        "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
+        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error "
+        "FROM challenges ORDER BY id";
+    if (db_query(db, all ? q_all : q_pending, NULL, 0, row_collect, &r, err, sizeof(err)) < 0) {
+        rows_free(&r);
+        return fail(EXIT_RUNTIME, "database: %s", err);
+    }
+    if (json) {
+        printf("[");
+        for (size_t i = 0; i < r.n; i++) {
+            printf("%s{\"id\":%s,\"sender\":", i ? "," : "", cell(&r, i, 0));
+            json_string(stdout, cell(&r, i, 1));
+            printf(",\"recipient\":");
+            json_string(stdout, cell(&r, i, 2));
+            printf(",\"first_seen\":");
+            json_string(stdout, cell(&r, i, 3));
+            printf(",\"last_seen\":");
+            json_string(stdout, cell(&r, i, 4));
+            printf(",\"attempts\":%s,\"status\":", cell(&r, i, 5));
+            json_string(stdout, cell(&r, i, 6));
+            printf(",\"age_seconds\":%s,\"notify_state\":", cell(&r, i, 7) ? cell(&r, i, 7) : "0");
+            json_string(stdout, cell(&r, i, 8));
+            printf(",\"notify_error\":");
+            json_string(stdout, cell(&r, i, 9));
+            printf("}");
+        }
+        printf("]\n");
+    } else if (r.n == 0) {
+        printf(all ? "no challenges\n" : "no pending challenges\n");
+    } else {
+        printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %s\n", "ID", "SENDER", "RECIPIENT", "FIRST SEEN",
+               "LAST SEEN", "ATTEMPTS", "STATUS", "AGE", "NOTIFY");
+        for (size_t i = 0; i < r.n; i++) {
+            char age[32];
+            format_age(cell(&r, i, 7) ? atoll(cell(&r, i, 7)) : 0, age, sizeof(age));
+            printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %s%s%s\n", cell(&r, i, 0), cell(&r, i, 1),
+                   cell(&r, i, 2), cell(&r, i, 3), cell(&r, i, 4), cell(&r, i, 5), cell(&r, i, 6), age,
+                   cell(&r, i, 8), cell(&r, i, 9) ? ": " : "", cell(&r, i, 9) ? cell(&r, i, 9) : "");
+        }
+    }
+    rows_free(&r);
+    return 0;
+}
+
+static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage, int deny)
+{
+    static const struct option lo[] = { { "domain", no_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+    unsigned long long id;
+    int domain = 0, opt;
+    char err[600], result[1500];
+
+    while ((opt = getopt_long(argc, argv, deny ? "h" : "dh", lo, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        } else if (opt == 'd' && !deny) {
+            domain = 1;
+        } else {
+            return fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
+        }
+    }
+    if (argc - optind != 1)
+        return fail(EXIT_USAGE, "%s takes one challenge id (see guardlist pending)", argv[0]);
+    if (parse_id(argv[optind], &id) < 0)
+        return fail(EXIT_USAGE, "'%s' is not a challenge id (a positive number)", argv[optind]);
+    struct db *db = cli_db(cli);
+    if (!db)
+        return EXIT_RUNTIME;
+    int rc = store_challenge_decide(db, cli->actor, id,
+                                    deny ? STORE_DENY : domain ? STORE_APPROVE_DOMAIN : STORE_APPROVE,
+                                    result, sizeof(result), err, sizeof(err));
+    if (rc == STORE_DONE)
+        printf("%s\n", result);
+    return store_exit(rc, err);
+}
+
+int cmd_approve(struct cli *cli, int argc, char **argv)
+{
+    return decide_cmd(cli, argc, argv, "Usage: guardlist approve ID [--domain]\n"
+                      "Allows the challenge's sender (with --domain: everyone at its domain) to\n"
+                      "write to the protected recipient; its next retry is delivered.\n", 0);
+}
+
+int cmd_deny(struct cli *cli, int argc, char **argv)
+{
+    return decide_cmd(cli, argc, argv, "Usage: guardlist deny ID\n"
+                      "Refuses the challenge's sender for that recipient from now on.\n", 1);
+}
+
+int cmd_expire(struct cli *cli, int argc, char **argv)
+{
+    static const char usage[] = "Usage: guardlist expire\n"
+        "Pending challenges older than [approver] token_ttl_days become expired;\n"
+        "closed challenges older than [admin] purge_after_days are deleted.\n";
+    unsigned long long expired, purged;
+    char err[600];
+
+    if (want_help(argc, argv, usage))
+        return 0;
+    if (argc != 1)
+        return fail(EXIT_USAGE, "expire takes no arguments");
+    struct db *db = cli_db(cli);
+    if (!db)
+        return EXIT_RUNTIME;
+    int rc = store_expire(db, cli->actor, cli->cfg.approver.token_ttl_days, cli->cfg.admin.purge_after_days,
+                          &expired, &purged, err, sizeof(err));
+    if (rc == STORE_DONE || rc == STORE_NOTFOUND) {
+        printf("expired %llu pending challenge(s), purged %llu closed one(s)\n", expired, purged);
+        return 0;
+    }
+    return store_exit(rc, err);
+}
+
+/* What Postfix shows the SMTP client for a policy reply (smtpd_check.c). */
+static void smtp_view(const char *action, const char *rcpt, char *out, size_t outlen)
+{
+    const char *text = strchr(action, ' ');
+    text = text ? text + 1 : "";
+    size_t wlen = strcspn(action, " ");
+
+    if (strncasecmp(action, "DUNNO", wlen) == 0 && wlen == 5)
+        snprintf(out, outlen, "250 2.1.5 Ok (unless a later restriction refuses)");
+    else if (strncasecmp(action, "OK", wlen) == 0 && wlen == 2)
+        snprintf(out, outlen, "250 2.1.5 Ok");
+    else if (wlen == 6 && strncasecmp(action, "REJECT", 6) == 0)
+        snprintf(out, outlen, "554 5.7.1 <%s>: Recipient address rejected: %s", rcpt,
+                 *text ? text : "Access denied");
+    else if (wlen == 15 && strncasecmp(action, "DEFER_IF_PERMIT", 15) == 0)
+        snprintf(out, outlen, "450 4.7.1 <%s>: Recipient address rejected: %s", rcpt, text);
+    else if (wlen == 5 && strncasecmp(action, "DEFER", 5) == 0)
+        snprintf(out, outlen, "450 4.7.1 <%s>: Recipient address rejected: %s", rcpt, text);
+    else if (wlen == 3 && (action[0] == '4' || action[0] == '5')) {
+        const char *rest = text;
+        char code[16] = "";
+        /* "451 4.3.0 text": Postfix keeps the code and enhanced status. */
+        if (rest[0] >= '2' && rest[0] <= '5' && rest[1] == '.') {
+            size_t clen = strcspn(rest, " ");
+            snprintf(code, sizeof(code), " %.*s", (int)(clen < 12 ? clen : 12), rest);
+            rest += clen;
+            while (*rest == ' ')
+                rest++;
+        }
+        snprintf(out, outlen, "%.3s%s <%s>: Recipient address rejected: %s", action, code, rcpt, rest);
+    } else {
+        snprintf(out, outlen, "depends on the action (%.*s)", (int)wlen, action);
+    }
+}
+
+static const char *kind_name(enum decision_kind k)
+{
+    static const char *const names[] = { "not-rcpt", "not-protected", "rule", "closed-challenge",
+                                         "null-sender", "challenge", "bad-address", "no-rules" };
+    return names[k];
+}
+
+int cmd_check(struct cli *cli, int argc, char **argv)
+{
+    static const char usage[] = "Usage: guardlist check SENDER RCPT [--json]\n"
+        "Shows what guardlistd would answer right now for SENDER writing to RCPT: the\n"
+        "protecting key, the rule that matched, the policy reply and what the SMTP\n"
+        "client sees.  Uses the daemon's own decision code; writes nothing.\n";
+    static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+    int json = 0, opt;
+    char err[600], smtp[900], rule[800];
+    struct decision d;
+    struct rulesdb_skips skips;
+
+    while ((opt = getopt_long(argc, argv, "jh", lo, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        } else if (opt == 'j') {
+            json = 1;
+        } else {
+            return fail(EXIT_USAGE, "see guardlist check --help");
+        }
+    }
+    if (argc - optind != 2)
+        return fail(EXIT_USAGE, "check takes SENDER and RCPT (use '' or '<>' for the null sender)");
+    const char *sender = argv[optind], *rcpt = argv[optind + 1];
+    for (const char *p = sender; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return fail(EXIT_USAGE, "sender contains a control character");
+    struct db *db = cli_db(cli);
+    if (!db)
+        return EXIT_RUNTIME;
+    struct ruleset *rs = rulesdb_load(db, &skips, err, sizeof(err));
+    if (!rs)
+        return fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
+    if (skips.count)
+        fprintf(stderr, "guardlist: warning: %zu unusable rule rows are ignored, first: %s\n", skips.count,
+                skips.first);
+    struct decide_opts o = {
+        .unknown_sender = cli->cfg.policy.unknown_sender,
+        .on_allow = cli->cfg.policy.on_allow,
+        .null_sender = cli->cfg.policy.null_sender,
+        .delims = cli->cfg.policy.recipient_delimiter,
+    };
+    decide(rs, &o, "RCPT", sender, rcpt, &d);
+    smtp_view(d.reply, rcpt, smtp, sizeof(smtp));
+    decision_rule_text(&d, rule, sizeof(rule));
+    if (json) {
+        printf("{\"action\":");
+        json_string(stdout, d.reply);
+        printf(",\"kind\":");
+        json_string(stdout, kind_name(d.kind));
+        printf(",\"protected_key\":");
+        json_string(stdout, d.protected_key[0] ? d.protected_key : NULL);
+        printf(",\"rule_scope\":");
+        json_string(stdout, d.rule_scope[0] ? d.rule_scope : NULL);
+        printf(",\"rule_recipient\":");
+        json_string(stdout, d.rule_recipient[0] ? d.rule_recipient : NULL);
+        printf(",\"rule_sender\":");
+        json_string(stdout, d.rule_sender[0] ? d.rule_sender : NULL);
+        printf(",\"rule\":");
+        json_string(stdout, rule);
+        printf(",\"smtp\":");
+        json_string(stdout, smtp);
+        printf(",\"detail\":");
+        json_string(stdout, d.detail);
+        printf(",\"challenge\":%s}\n", d.kind == DK_CHALLENGE ? "true" : "false");
+    } else {
+        printf("recipient:   %s\n", rcpt);
+        printf("protected:   %s\n", d.protected_key[0] ? d.protected_key : "no");
+        printf("sender:      %s\n", *sender ? sender : "<>");
+        if (d.kind == DK_RULE && strcmp(d.rule_scope, "recipient") == 0)
+            printf("matched:     sender_rules row recipient='%s' sender='%s'\n", d.rule_recipient, d.rule_sender);
+        else if (d.kind == DK_RULE)
+            printf("matched:     whitelist row sender='%s'\n", d.rule_sender);
+        else
+            printf("matched:     no rule\n");
+        printf("decision:    %s (%s)\n", kind_name(d.kind), d.detail);
+        if (d.kind == DK_CHALLENGE)
+            printf("             the daemon would record a challenge for %s -> %s\n", d.challenge_sender,
+                   d.challenge_recipient);
+        printf("policy reply: %s\n", d.reply);
+        printf("client sees: %s\n", smtp);
+    }
+    ruleset_free(rs);
+    return 0;
+}

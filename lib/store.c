@@ -1,0 +1,351 @@
+/*
+ * store - the changes people make, shared by the CLI, the web admin page and
+ * the approval page, so there is one copy of each rule.
+ *
+ * Every function validates its input first (STORE_INVALID, nothing written),
+ * then makes the change and its audit_log row in one transaction: either
+ * both are written or neither.
+ */
+#include "store.h"
+#include "action.h"
+#include "addr.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char sql_begin[] = "START TRANSACTION";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+static const char sql_audit[] = "INSERT INTO audit_log (actor, action, detail) VALUES (?, ?, ?)";
+
+static int begin(struct db *db, char *err, size_t errlen)
+{
+    return db_exec(db, sql_begin, NULL, 0, NULL, err, errlen) < 0 ? STORE_ERROR : 0;
+}
+
+/* Rolls back and returns RC (the error text in ERR is kept). */
+static int rollback(struct db *db, int rc)
+{
+    char ignore[128];
+
+    if (db_connected(db))
+        db_exec(db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
+    return rc;
+}
+
+static int commit_with_audit(struct db *db, const char *actor, const char *action,
+                             const char *detail, char *err, size_t errlen)
+{
+    if (store_audit(db, actor, action, detail, err, errlen) < 0
+        || db_exec(db, sql_commit, NULL, 0, NULL, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    return STORE_DONE;
+}
+
+int store_audit(struct db *db, const char *actor, const char *action, const char *detail,
+                char *err, size_t errlen)
+{
+    const char *p[3] = { actor, action, detail };
+    return db_exec(db, sql_audit, p, 3, NULL, err, errlen);
+}
+
+static int check_key(const char *what, const char *in, int allow_null, char *out, size_t outlen,
+                     enum addr_key_kind *kind, char *err, size_t errlen)
+{
+    char why[160];
+    enum addr_key_kind k;
+
+    if (addr_key_check(in, allow_null, out, outlen, kind ? kind : &k, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "invalid %s '%.80s': %s", what, in ? in : "", why);
+        return STORE_INVALID;
+    }
+    return 0;
+}
+
+static int check_email(const char *in, char *out, size_t outlen, char *err, size_t errlen)
+{
+    enum addr_key_kind kind;
+
+    if (check_key("guardian address", in, 0, out, outlen, &kind, err, errlen) < 0)
+        return STORE_INVALID;
+    if (kind != AK_ADDRESS) {
+        snprintf(err, errlen, "invalid guardian address '%.80s': a full address (user@domain) is needed", in);
+        return STORE_INVALID;
+    }
+    return 0;
+}
+
+int store_protect(struct db *db, const char *actor, const char *key, const char *const *guardians,
+                  int nguardians, char *err, size_t errlen)
+{
+    char k[ADDR_MAX + 2], g[16][ADDR_MAX + 2], detail[1024];
+    size_t o;
+
+    if (nguardians > 16) {
+        snprintf(err, errlen, "at most 16 guardians at a time");
+        return STORE_INVALID;
+    }
+    if (check_key("recipient", key, 0, k, sizeof(k), NULL, err, errlen) < 0)
+        return STORE_INVALID;
+    for (int i = 0; i < nguardians; i++)
+        if (check_email(guardians[i], g[i], sizeof(g[i]), err, errlen) < 0)
+            return STORE_INVALID;
+    if (begin(db, err, errlen) < 0)
+        return STORE_ERROR;
+    const char *p[2] = { k, NULL };
+    unsigned long long n = 0, changed = 0;
+    if (db_exec(db, "INSERT IGNORE INTO protected_users (recipient, class) VALUES (?, 'whitelist')",
+                p, 1, &n, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    changed += n;
+    o = (size_t)snprintf(detail, sizeof(detail), "recipient=%s%s", k, n ? "" : " (already protected)");
+    for (int i = 0; i < nguardians; i++) {
+        p[1] = g[i];
+        if (db_exec(db, "INSERT IGNORE INTO guardians (recipient, email) VALUES (?, ?)", p, 2, &n,
+                    err, errlen) < 0)
+            return rollback(db, STORE_ERROR);
+        changed += n;
+        if (n && o < sizeof(detail))
+            o += (size_t)snprintf(detail + o, sizeof(detail) - o, " guardian=%s", g[i]);
+    }
+    if (changed == 0) {
+        snprintf(err, errlen, "%s is already protected%s", k, nguardians ? " by these guardians" : "");
+        return rollback(db, STORE_NOTFOUND);
+    }
+    return commit_with_audit(db, actor, "protect", detail, err, errlen);
+}
+
+int store_unprotect(struct db *db, const char *actor, const char *key, char *err, size_t errlen)
+{
+    char k[ADDR_MAX + 2], detail[300];
+    unsigned long long n = 0;
+    const char *p[1];
+
+    if (check_key("recipient", key, 0, k, sizeof(k), NULL, err, errlen) < 0)
+        return STORE_INVALID;
+    p[0] = k;
+    if (begin(db, err, errlen) < 0)
+        return STORE_ERROR;
+    if (db_exec(db, "DELETE FROM protected_users WHERE recipient = ?", p, 1, &n, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    if (n == 0) {
+        snprintf(err, errlen, "%s is not protected", k);
+        return rollback(db, STORE_NOTFOUND);
+    }
+    if (db_exec(db, "DELETE FROM guardians WHERE recipient = ?", p, 1, NULL, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    snprintf(detail, sizeof(detail), "recipient=%s", k);
+    return commit_with_audit(db, actor, "unprotect", detail, err, errlen);
+}
+
+static int guardian_change(struct db *db, const char *actor, const char *rcpt, const char *email,
+                           int add, char *err, size_t errlen)
+{
+    char k[ADDR_MAX + 2], e[ADDR_MAX + 2], detail[600];
+    unsigned long long n = 0;
+
+    if (check_key("recipient", rcpt, 0, k, sizeof(k), NULL, err, errlen) < 0
+        || check_email(email, e, sizeof(e), err, errlen) < 0)
+        return STORE_INVALID;
+    const char *p[2] = { k, e };
+    if (begin(db, err, errlen) < 0)
+        return STORE_ERROR;
+    if (add) {
+        long long found = db_query(db, "SELECT 1 FROM protected_users WHERE recipient = ?", p, 1,
+                                   NULL, NULL, err, errlen);
+        if (found < 0)
+            return rollback(db, STORE_ERROR);
+        if (found == 0) {
+            snprintf(err, errlen, "%s is not protected (guardlist protect %s first)", k, k);
+            return rollback(db, STORE_NOTFOUND);
+        }
+    }
+    if (db_exec(db, add ? "INSERT IGNORE INTO guardians (recipient, email) VALUES (?, ?)"
+                        : "DELETE FROM guardians WHERE recipient = ? AND email = ?",
+                p, 2, &n, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    if (n == 0) {
+        snprintf(err, errlen, add ? "%s already guards %s" : "%s does not guard %s", e, k);
+        return rollback(db, STORE_NOTFOUND);
+    }
+    snprintf(detail, sizeof(detail), "recipient=%s guardian=%s", k, e);
+    return commit_with_audit(db, actor, add ? "guardian-add" : "guardian-remove", detail, err, errlen);
+}
+
+int store_guardian_add(struct db *db, const char *actor, const char *rcpt, const char *email,
+                       char *err, size_t errlen)
+{
+    return guardian_change(db, actor, rcpt, email, 1, err, errlen);
+}
+
+int store_guardian_remove(struct db *db, const char *actor, const char *rcpt, const char *email,
+                          char *err, size_t errlen)
+{
+    return guardian_change(db, actor, rcpt, email, 0, err, errlen);
+}
+
+int store_rule_set(struct db *db, const char *actor, const char *rcpt, const char *sender,
+                   const char *action, char *err, size_t errlen)
+{
+    char r[ADDR_MAX + 2], s[ADDR_MAX + 2], a[ACTION_MAX + 1], why[200], detail[900];
+    enum action_kind kind;
+
+    if (rcpt && check_key("recipient", rcpt, 0, r, sizeof(r), NULL, err, errlen) < 0)
+        return STORE_INVALID;
+    if (check_key("sender", sender, 1, s, sizeof(s), NULL, err, errlen) < 0)
+        return STORE_INVALID;
+    if (action_check(action, a, sizeof(a), &kind, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "invalid action: %s", why);
+        return STORE_INVALID;
+    }
+    if (begin(db, err, errlen) < 0)
+        return STORE_ERROR;
+    if (rcpt) {
+        const char *p[4] = { r, s, a, actor };
+        if (db_exec(db, "INSERT INTO sender_rules (recipient, sender, action, created_by) "
+                        "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE action = VALUES(action), "
+                        "created_by = VALUES(created_by)", p, 4, NULL, err, errlen) < 0)
+            return rollback(db, STORE_ERROR);
+        snprintf(detail, sizeof(detail), "recipient=%s sender=%s action=%s", r, s, a);
+    } else {
+        const char *p[2] = { s, a };
+        if (db_exec(db, "INSERT INTO whitelist (sender, action) VALUES (?, ?) "
+                        "ON DUPLICATE KEY UPDATE action = VALUES(action)", p, 2, NULL, err, errlen) < 0)
+            return rollback(db, STORE_ERROR);
+        snprintf(detail, sizeof(detail), "global sender=%s action=%s", s, a);
+    }
+    return commit_with_audit(db, actor, "rule-set", detail, err, errlen);
+}
+
+int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char *sender,
+                  char *err, size_t errlen)
+{
+    char r[ADDR_MAX + 2], s[ADDR_MAX + 2], detail[600];
+    unsigned long long n = 0;
+
+    if (rcpt && check_key("recipient", rcpt, 0, r, sizeof(r), NULL, err, errlen) < 0)
+        return STORE_INVALID;
+    if (check_key("sender", sender, 1, s, sizeof(s), NULL, err, errlen) < 0)
+        return STORE_INVALID;
+    if (begin(db, err, errlen) < 0)
+        return STORE_ERROR;
+    const char *p[2] = { rcpt ? r : s, s };
+    int rc = rcpt ? db_exec(db, "DELETE FROM sender_rules WHERE recipient = ? AND sender = ?", p, 2, &n, err, errlen)
+                  : db_exec(db, "DELETE FROM whitelist WHERE sender = ?", p, 1, &n, err, errlen);
+    if (rc < 0)
+        return rollback(db, STORE_ERROR);
+    if (n == 0) {
+        if (rcpt)
+            snprintf(err, errlen, "no rule for sender %s and recipient %s", s, r);
+        else
+            snprintf(err, errlen, "no global rule for sender %s", s);
+        return rollback(db, STORE_NOTFOUND);
+    }
+    if (rcpt)
+        snprintf(detail, sizeof(detail), "recipient=%s sender=%s", r, s);
+    else
+        snprintf(detail, sizeof(detail), "global sender=%s", s);
+    return commit_with_audit(db, actor, "rule-rm", detail, err, errlen);
+}
+
+struct challenge_row {
+    int found;
+    char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], key[ADDR_MAX + 2], status[16];
+};
+
+static int row_challenge(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct challenge_row *c = arg;
+
+    (void)ncol;
+    (void)len;
+    c->found = 1;
+    snprintf(c->sender, sizeof(c->sender), "%s", col[0] ? col[0] : "");
+    snprintf(c->recipient, sizeof(c->recipient), "%s", col[1] ? col[1] : "");
+    snprintf(c->key, sizeof(c->key), "%s", col[2] ? col[2] : "");
+    snprintf(c->status, sizeof(c->status), "%s", col[3] ? col[3] : "");
+    return 0;
+}
+
+int store_challenge_decide(struct db *db, const char *actor, unsigned long long id,
+                           enum store_decision how, char *result, size_t resultlen,
+                           char *err, size_t errlen)
+{
+    struct challenge_row c = { 0 };
+    char idbuf[24], detail[1400], rule_sender[ADDR_MAX + 2];
+    const char *verb = how == STORE_DENY ? "deny" : "approve";
+
+    snprintf(idbuf, sizeof(idbuf), "%llu", id);
+    const char *pid[1] = { idbuf };
+    if (begin(db, err, errlen) < 0)
+        return STORE_ERROR;
+    if (db_query(db, "SELECT sender, recipient, protected_key, status FROM challenges "
+                     "WHERE id = ? FOR UPDATE", pid, 1, row_challenge, &c, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    if (!c.found) {
+        snprintf(err, errlen, "no challenge with id %s", idbuf);
+        return rollback(db, STORE_NOTFOUND);
+    }
+    if (strcmp(c.status, "pending") != 0) {
+        snprintf(err, errlen, "challenge %s is already %s", idbuf, c.status);
+        return rollback(db, STORE_NOTFOUND);
+    }
+    if (how != STORE_DENY) {
+        const char *at = strrchr(c.sender, '@');
+        if (how == STORE_APPROVE_DOMAIN) {
+            if (!at || !at[1]) {
+                snprintf(err, errlen, "sender %s has no domain to approve", c.sender);
+                return rollback(db, STORE_INVALID);
+            }
+            snprintf(rule_sender, sizeof(rule_sender), "%s", at + 1);
+        } else {
+            snprintf(rule_sender, sizeof(rule_sender), "%s", c.sender);
+        }
+        const char *p[3] = { c.key, rule_sender, actor };
+        if (db_exec(db, "INSERT INTO sender_rules (recipient, sender, action, created_by) "
+                        "VALUES (?, ?, 'OK', ?) ON DUPLICATE KEY UPDATE action = 'OK', "
+                        "created_by = VALUES(created_by)", p, 3, NULL, err, errlen) < 0)
+            return rollback(db, STORE_ERROR);
+    }
+    const char *pu[3] = { how == STORE_DENY ? "denied" : "approved", actor, idbuf };
+    if (db_exec(db, "UPDATE challenges SET status = ?, is_open = NULL, decided_at = CURRENT_TIMESTAMP, "
+                    "decided_by = ? WHERE id = ?", pu, 3, NULL, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    if (how == STORE_DENY)
+        snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s denied", idbuf, c.sender,
+                 c.recipient);
+    else
+        snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s OK", idbuf,
+                 c.sender, c.recipient, c.key, rule_sender);
+    if (result)
+        snprintf(result, resultlen, "%s", detail);
+    return commit_with_audit(db, actor, verb, detail, err, errlen);
+}
+
+int store_expire(struct db *db, const char *actor, int ttl_days, int purge_days,
+                 unsigned long long *expired, unsigned long long *purged, char *err, size_t errlen)
+{
+    char ttl[16], purge[16], detail[128];
+
+    snprintf(ttl, sizeof(ttl), "%d", ttl_days);
+    snprintf(purge, sizeof(purge), "%d", purge_days);
+    const char *p1[1] = { ttl }, *p2[1] = { purge };
+    *expired = *purged = 0;
+    if (begin(db, err, errlen) < 0)
+        return STORE_ERROR;
+    if (db_exec(db, "UPDATE challenges SET status = 'expired', is_open = NULL, "
+                    "decided_at = CURRENT_TIMESTAMP, decided_by = 'expire' "
+                    "WHERE status = 'pending' AND first_seen < CURRENT_TIMESTAMP - INTERVAL ? DAY",
+                p1, 1, expired, err, errlen) < 0
+        || db_exec(db, "DELETE FROM challenges WHERE status <> 'pending' "
+                       "AND COALESCE(decided_at, last_seen) < CURRENT_TIMESTAMP - INTERVAL ? DAY",
+                   p2, 1, purged, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    if (*expired == 0 && *purged == 0) {
+        if (db_exec(db, sql_commit, NULL, 0, NULL, err, errlen) < 0)
+            return rollback(db, STORE_ERROR);
+        return STORE_NOTFOUND;
+    }
+    snprintf(detail, sizeof(detail), "expired=%llu purged=%llu", *expired, *purged);
+    return commit_with_audit(db, actor, "expire", detail, err, errlen);
+}

@@ -1,0 +1,490 @@
+"""postfix.py - a private Postfix instance for guardlist's integration tests.
+
+    import harness as h
+    from postfix import PrivatePostfix
+    pf = PrivatePostfix(['smtpd_recipient_restrictions = permit_mynetworks,',
+                         '    reject_unauth_destination, check_policy_service inet:127.0.0.1:%d' % port])
+    pf.start()                          # postfix check, postfix start; waits for the SMTP port
+    code, transcript = pf.swaks('grandma@example.com', 'kid@family.test')   # RCPT reply code
+    code, reply, transcript = pf.rcpt('grandma@example.com', 'kid@family.test')
+    pf.stop()                           # postfix stop; waits (bounded) until its processes are gone
+
+Everything lives in one temp dir (mode 0755, removed at exit by the harness):
+conf/ (main.cf, master.cf), queue/, data/, log/maillog, mail/ (virtual(8)
+mailboxes: one Maildir mail/maildir/ for every recipient, owned by nobody:nogroup).  Every service runs
+with chroot = n; the instance has its own syslog_name and multi_instance_name
+and logs to log/maillog through postlogd (no syslog needed).  smtpd listens on
+127.0.0.1:PORT only (a free port from harness.free_port()).  mynetworks is
+127.0.0.2/32, so the test client on 127.0.0.1 is NOT trusted and every
+restriction applies to it.  The DOMAINS (default family.test) are virtual
+mailbox domains: every local part there is a valid recipient, delivered by
+virtual(8) to the one Maildir (mailbox(ADDRESS) picks by Delivered-To).
+
+EXTRA main.cf lines from the caller (a str or a list of lines; continuation
+lines start with blanks, as in main.cf) are appended after the instance's own
+lines; a parameter the caller sets replaces the instance's default of that
+name (e.g. smtpd_recipient_restrictions), so no parameter is defined twice.
+
+The master process is stopped by stop(), by harness.cleanup() (the instance
+registers itself like the daemons do, so harness.run() stops it on failure,
+on the file's time bound and on SIGTERM), at interpreter exit, and, if the
+test process is killed outright (SIGKILL), by a watchdog shell that runs
+`postfix stop` when the pipe only the test process holds closes.  Every
+wait is bounded.
+"""
+
+import atexit
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import harness as h
+
+POSTFIX = shutil.which('postfix') or '/usr/sbin/postfix'
+SWAKS = shutil.which('swaks') or '/usr/bin/swaks'
+START_TIMEOUT = 30.0      # postfix check / start, and the port accepting
+STOP_TIMEOUT = 15.0       # postfix stop until the master and its children are gone
+SWAKS_TIMEOUT = 30        # one swaks run (its own SMTP timeout is 10 s)
+DELIVERY_TIMEOUT = 20.0
+MAILDIR = 'maildir'       # under mail/: every virtual recipient's messages
+
+# Debian: the virtual(8) mailbox owner (virtual_minimum_uid is 100, so not root).
+try:
+    import pwd
+    import grp
+    NOBODY_UID = pwd.getpwnam('nobody').pw_uid
+    NOGROUP_GID = grp.getgrnam('nogroup').gr_gid
+except (ImportError, KeyError):
+    NOBODY_UID = NOGROUP_GID = 65534
+
+_masters = set()    # pids of master processes started here and not yet seen gone
+
+
+def _atexit_kill_masters():
+    # Last resort when stop() was never reached: kill what we started, by pid.
+    for pid in list(_masters):
+        for pid2 in [pid] + _children(pid):
+            try:
+                os.kill(pid2, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+atexit.register(_atexit_kill_masters)
+
+
+def _alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    # A zombie (state Z) is gone for our purposes.
+    return stat.rsplit(')', 1)[1].split()[0] != 'Z'
+
+
+def _children(ppid):
+    """Pids whose parent is PPID (the master's service processes)."""
+    kids = []
+    try:
+        names = os.listdir('/proc')
+    except OSError:
+        return kids
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == ppid:
+            kids.append(int(name))
+    return kids
+
+
+def split_main_cf(text):
+    """main.cf TEXT (str or list of lines) -> list of (name, whole logical line
+    including its continuation lines).  Comments and blank lines are dropped."""
+    if not isinstance(text, str):
+        text = '\n'.join(text)
+    entries = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith('#'):
+            continue
+        if line[0] in ' \t':
+            if not entries:
+                raise ValueError('main.cf continuation line without a parameter: %r' % line)
+            name, whole = entries[-1]
+            entries[-1] = (name, whole + '\n' + line)
+            continue
+        m = re.match(r'([A-Za-z0-9_.-]+)\s*=', line)
+        if not m:
+            raise ValueError('not a main.cf parameter line: %r' % line)
+        entries.append((m.group(1), line))
+    return entries
+
+
+class PrivatePostfix:
+    """One private Postfix instance (see the module doc)."""
+
+    def __init__(self, extra_main_cf=(), domains=('family.test',), port=None):
+        self.dir = h.tmpdir('guardlist-pf-')           # 0755: the postfix user must enter it
+        self.conf = os.path.join(self.dir, 'conf')
+        self.queue = os.path.join(self.dir, 'queue')
+        self.data = os.path.join(self.dir, 'data')
+        self.logdir = os.path.join(self.dir, 'log')
+        self.maillog = os.path.join(self.logdir, 'maillog')
+        self.mail = os.path.join(self.dir, 'mail')
+        self.port = port or h.free_port()
+        self.name = 'postfix-gltest%d' % self.port
+        self.domains = tuple(domains)
+        self.extra = extra_main_cf
+        self.master_pid = None
+        self.watchdog = None
+        for d in (self.conf, self.queue, self.logdir):
+            os.mkdir(d, 0o755)
+        os.mkdir(self.mail, 0o755)
+        os.chown(self.mail, NOBODY_UID, NOGROUP_GID)
+        os.mkdir(self.data, 0o700)
+        os.chown(self.data, h_uid('postfix'), -1)
+        self.write_config()
+
+    # ------------------------------------------------------------ config
+
+    def own_main_cf(self):
+        """The instance's plumbing, one (name, line) per parameter."""
+        lines = [
+            'compatibility_level = 3.6',
+            'queue_directory = ' + self.queue,
+            'data_directory = ' + self.data,
+            'syslog_name = ' + self.name,
+            'multi_instance_name = ' + self.name,
+            'maillog_file = ' + self.maillog,
+            'maillog_file_prefixes = /var, /dev/stdout, ' + self.logdir,
+            'myhostname = mx.guardlist.test',
+            'mydomain = guardlist.test',
+            'myorigin = $myhostname',
+            'mydestination =',
+            'inet_interfaces = loopback-only',
+            'inet_protocols = ipv4',
+            'mynetworks = 127.0.0.2/32',
+            'relay_domains =',
+            'relayhost =',
+            'alias_maps =',
+            'alias_database =',
+            'local_recipient_maps =',
+            'biff = no',
+            'append_dot_mydomain = no',
+            'smtpd_banner = $myhostname ESMTP guardlist test instance',
+            'in_flow_delay = 0',
+            'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination',
+            'smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination',
+            'virtual_mailbox_domains = ' + ', '.join(self.domains),
+            'virtual_mailbox_base = ' + self.mail,
+            # virtual(8) allows no regexp substitution: one Maildir for all.
+            'virtual_mailbox_maps = static:' + MAILDIR + '/',
+            'virtual_minimum_uid = 100',
+            'virtual_uid_maps = static:%d' % NOBODY_UID,
+            'virtual_gid_maps = static:%d' % NOGROUP_GID,
+            # A test wants answers, not retries spread over minutes.
+            'queue_run_delay = 1s',
+            'minimal_backoff_time = 1s',
+            'maximal_backoff_time = 2s',
+        ]
+        return split_main_cf(lines)
+
+    def main_cf_text(self):
+        extra = split_main_cf(self.extra)
+        names = {n for n, _ in extra}
+        out = ['# private test instance (tests/lib/postfix.py)']
+        out += [line for n, line in self.own_main_cf() if n not in names]
+        out += ['', '# from the test'] + [line for _, line in extra]
+        return '\n'.join(out) + '\n'
+
+    def master_cf_text(self):
+        smtpd = '%s:%d' % ('127.0.0.1', self.port)
+        rows = [
+            (smtpd, 'inet', 'n', '-', 'n', '-', '-', 'smtpd'),
+            ('pickup', 'unix', 'n', '-', 'n', '60', '1', 'pickup'),
+            ('cleanup', 'unix', 'n', '-', 'n', '-', '0', 'cleanup'),
+            ('qmgr', 'unix', 'n', '-', 'n', '300', '1', 'qmgr'),
+            ('rewrite', 'unix', '-', '-', 'n', '-', '-', 'trivial-rewrite'),
+            ('bounce', 'unix', '-', '-', 'n', '-', '0', 'bounce'),
+            ('defer', 'unix', '-', '-', 'n', '-', '0', 'bounce'),
+            ('trace', 'unix', '-', '-', 'n', '-', '0', 'bounce'),
+            ('verify', 'unix', '-', '-', 'n', '-', '1', 'verify'),
+            ('flush', 'unix', 'n', '-', 'n', '1000?', '0', 'flush'),
+            ('proxymap', 'unix', '-', '-', 'n', '-', '-', 'proxymap'),
+            ('proxywrite', 'unix', '-', '-', 'n', '-', '1', 'proxymap'),
+            ('smtp', 'unix', '-', '-', 'n', '-', '-', 'smtp'),
+            ('relay', 'unix', '-', '-', 'n', '-', '-', 'smtp'),
+            ('showq', 'unix', 'n', '-', 'n', '-', '-', 'showq'),
+            ('error', 'unix', '-', '-', 'n', '-', '-', 'error'),
+            ('retry', 'unix', '-', '-', 'n', '-', '-', 'error'),
+            ('discard', 'unix', '-', '-', 'n', '-', '-', 'discard'),
+            ('local', 'unix', '-', 'n', 'n', '-', '-', 'local'),
+            ('virtual', 'unix', '-', 'n', 'n', '-', '-', 'virtual'),
+            ('lmtp', 'unix', '-', '-', 'n', '-', '-', 'lmtp'),
+            ('anvil', 'unix', '-', '-', 'n', '-', '1', 'anvil'),
+            ('scache', 'unix', '-', '-', 'n', '-', '1', 'scache'),
+            ('postlog', 'unix-dgram', 'n', '-', 'n', '-', '1', 'postlogd'),
+        ]
+        return ''.join('%-16s %-10s %-2s %-2s %-2s %-6s %-2s %s\n' % r for r in rows)
+
+    def write_config(self):
+        """(Re)writes main.cf and master.cf."""
+
+        for name, text in (('main.cf', self.main_cf_text()), ('master.cf', self.master_cf_text())):
+            path = os.path.join(self.conf, name)
+            with open(path, 'w') as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+
+    def set_extra(self, extra_main_cf):
+        """Replaces the caller's main.cf lines (takes effect at the next start)."""
+        self.extra = extra_main_cf
+        self.write_config()
+
+    # ------------------------------------------------------------ running
+
+    def _postfix(self, *args, timeout=START_TIMEOUT):
+        """Runs `postfix -c CONF ARGS`; returns (exit status or None on timeout, output).
+        Output goes to a file, not a pipe: the master must not hold our pipe open."""
+        out = os.path.join(self.dir, 'postfix-cmd.out')
+        with open(out, 'wb') as fh:
+            try:
+                r = subprocess.run([POSTFIX, '-c', self.conf] + list(args), stdin=subprocess.DEVNULL,
+                                   stdout=fh, stderr=subprocess.STDOUT, timeout=timeout)
+                rc = r.returncode
+            except subprocess.TimeoutExpired:
+                rc = None
+        with open(out, 'rb') as fh:
+            return rc, fh.read().decode('utf-8', errors='replace')
+
+    def _why(self, *args):
+        """Fatal errors reach stderr only on a terminal: rerun under script(1)."""
+        out = os.path.join(self.dir, 'postfix-why.out')
+        cmd = ' '.join([POSTFIX, '-c', self.conf] + list(args))
+        with open(out, 'wb') as fh:
+            try:
+                subprocess.run(['script', '-qec', cmd, '/dev/null'], stdin=subprocess.DEVNULL,
+                               stdout=fh, stderr=subprocess.STDOUT, timeout=START_TIMEOUT)
+            except (subprocess.TimeoutExpired, OSError) as e:
+                fh.write(('\n(%s)' % e).encode())
+        with open(out, 'rb') as fh:
+            text = fh.read().decode('utf-8', errors='replace')
+        return text + '\n--- maillog tail ---\n' + self.log()[-2000:]
+
+    def _start_watchdog(self):
+        # The master is not our child (postfix start daemonises it), so it would
+        # outlive a test process killed by SIGKILL.  This shell reads a pipe only
+        # we hold: when we are gone, for any reason, it stops the instance.
+        if self.watchdog is not None and self.watchdog.poll() is None:
+            return
+        self.watchdog = subprocess.Popen(
+            ['/bin/sh', '-c', 'read _ || exec "$0" -c "$1" stop', POSTFIX, self.conf],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+
+    def _stop_watchdog(self):
+        w, self.watchdog = self.watchdog, None
+        if w is None:
+            return
+        if w.poll() is None:
+            w.kill()
+        try:
+            w.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            w.stdin.close()
+        except OSError:
+            pass
+
+    def pidfile_pid(self):
+        try:
+            with open(os.path.join(self.queue, 'pid', 'master.pid')) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def start(self):
+        """`postfix check`, then `postfix start`; waits (bounded) until the
+        SMTP port accepts.  Raises RuntimeError with the reason on failure.
+        Returns the seconds taken."""
+        t0 = time.monotonic()
+        self.write_config()
+        rc, out = self._postfix('check')
+        if rc != 0:
+            raise RuntimeError('postfix -c %s check failed (exit %s): %s\n%s'
+                               % (self.conf, rc, out, self._why('check')))
+        if self not in h._procs:
+            h._procs.append(self)      # harness.cleanup() stops it, also on failure
+        self._start_watchdog()
+        rc, out = self._postfix('start')
+        self.master_pid = self.pidfile_pid()
+        if self.master_pid:
+            _masters.add(self.master_pid)
+        if rc != 0:
+            raise RuntimeError('postfix -c %s start failed (exit %s): %s\n%s'
+                               % (self.conf, rc, out, self._why('start')))
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
+                break
+            except OSError:
+                pass
+            if time.monotonic() - t0 > START_TIMEOUT:
+                raise RuntimeError('postfix SMTP port %d does not accept within %ds\n%s'
+                                   % (self.port, START_TIMEOUT, self.log()[-3000:]))
+            time.sleep(h.POLL)
+        if not self.master_pid:
+            self.master_pid = self.pidfile_pid()
+            if self.master_pid:
+                _masters.add(self.master_pid)
+        return time.monotonic() - t0
+
+    def running(self):
+        return self.master_pid is not None and _alive(self.master_pid)
+
+    def stop(self, check=False):
+        """`postfix stop`; waits at most STOP_TIMEOUT until the master and
+        its service processes are gone, then kills what is left (by pid).
+        With CHECK, one test that the stop was clean.  Returns True if clean."""
+        if self in h._procs:
+            h._procs.remove(self)
+        self._stop_watchdog()
+        pid = self.master_pid or self.pidfile_pid()
+        if pid is None or not _alive(pid):
+            self.master_pid = None
+            return True
+        kids = _children(pid)
+        rc, out = self._postfix('stop', timeout=STOP_TIMEOUT)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        left = [pid] + kids
+        while time.monotonic() < deadline:
+            left = [p for p in left if _alive(p)]
+            if not left:
+                break
+            time.sleep(h.POLL)
+        left = [p for p in left if _alive(p)]
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        _masters.discard(pid)
+        self.master_pid = None
+        clean = rc == 0 and not left
+        if check:
+            h.ok(clean, 'postfix stop: exit 0 and the master and its processes gone within %ds'
+                 % STOP_TIMEOUT, 'exit %s, output %r, still alive (killed): %r' % (rc, out, left))
+        return clean
+
+    def restart(self):
+        """stop() then start(); returns the seconds start() took."""
+        self.stop()
+        return self.start()
+
+    def log(self):
+        try:
+            with open(self.maillog, 'rb') as f:
+                return f.read().decode('utf-8', errors='replace')
+        except OSError:
+            return ''
+
+    # ------------------------------------------------------------ clients
+
+    def swaks(self, sender, recipient, quit_after='RCPT', extra_args=()):
+        """Runs swaks against the instance.  Returns (the RCPT reply code as
+        an int, or None if there was none; the full transcript)."""
+        args = [SWAKS, '--server', '127.0.0.1:%d' % self.port, '--from', sender, '--to', recipient,
+                '--helo', 'client.guardlist.test', '--timeout', '10s']
+        if quit_after:
+            args += ['--quit-after', quit_after]
+        args += list(extra_args)
+        try:
+            r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=SWAKS_TIMEOUT)
+            transcript = r.stdout.decode('utf-8', errors='replace')
+            transcript += '\n(swaks exit %d)' % r.returncode
+        except subprocess.TimeoutExpired as e:
+            transcript = (e.stdout or b'').decode('utf-8', errors='replace') + \
+                '\n(swaks killed after %ds)' % SWAKS_TIMEOUT
+        code, _ = parse_rcpt(transcript)
+        return code, transcript
+
+    def rcpt(self, sender, recipient):
+        """(RCPT reply code or None, the RCPT reply text as one line (lines of a
+        multi-line reply joined by a blank), the transcript)."""
+        code, transcript = self.swaks(sender, recipient)
+        _, text = parse_rcpt(transcript)
+        return code, text, transcript
+
+    def mailbox(self, address):
+        """Files delivered to ADDRESS (by their Delivered-To header, which
+        virtual(8) adds), sorted by name (Maildir new/ and cur/)."""
+        base = os.path.join(self.mail, MAILDIR)
+        files = []
+        for sub in ('new', 'cur'):
+            try:
+                names = os.listdir(os.path.join(base, sub))
+            except OSError:
+                continue
+            for n in names:
+                path = os.path.join(base, sub, n)
+                try:
+                    with open(path, 'rb') as f:
+                        head = f.read(65536).split(b'\n\n', 1)[0].decode('utf-8', errors='replace')
+                except OSError:
+                    continue
+                if re.search(r'^Delivered-To:\s*%s\s*$' % re.escape(address), head, re.I | re.M):
+                    files.append(path)
+        return sorted(files)
+
+    def wait_delivery(self, address, count=1, timeout=DELIVERY_TIMEOUT):
+        """Waits (bounded) until ADDRESS's mailbox holds COUNT messages.
+        Returns (success, files, seconds)."""
+        return h.poll_until(lambda: self.mailbox(address), lambda f: len(f) >= count, timeout)
+
+
+def h_uid(user):
+    try:
+        import pwd
+        return pwd.getpwnam(user).pw_uid
+    except (ImportError, KeyError):
+        return -1
+
+
+_REPLY = re.compile(r'^\s*<[-~*]+\s+(\d{3})([ -])(.*)$')
+_RCPT = re.compile(r'^\s*[-~*]+>\s+RCPT TO:', re.I)
+
+
+def parse_rcpt(transcript):
+    """From a swaks transcript: (code as int, reply text) of the reply to
+    RCPT TO, or (None, '') if there was none.  A multi-line reply is joined
+    with single blanks ('250-a', '250 b' -> '250 a b')."""
+    lines = transcript.splitlines()
+    for i, line in enumerate(lines):
+        if not _RCPT.match(line):
+            continue
+        parts, code = [], None
+        for nxt in lines[i + 1:]:
+            m = _REPLY.match(nxt)
+            if not m:
+                if parts:
+                    break
+                continue
+            code = int(m.group(1))
+            parts.append(m.group(3))
+            if m.group(2) == ' ':
+                break
+        if code is not None:
+            return code, '%d %s' % (code, ' '.join(parts))
+        return None, ''
+    return None, ''

@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="build-essential pkg-config default-libmysqlclient-dev libmariadb-dev libinih-dev
 uuid-dev libesmtp-dev libcmocka-dev mariadb-server mariadb-client swaks
-libtest-harness-perl netcat-openbsd python3 clang"
+libtest-harness-perl netcat-openbsd python3 clang postfix postfix-mysql"
 
 missing=""
 for p in $PACKAGES; do

@@ -57,21 +57,6 @@ until $MYSQL -e 'select 1' >/dev/null 2>&1; do
 done
 
 $MYSQL -e 'CREATE DATABASE IF NOT EXISTS guardlist CHARACTER SET utf8mb4'
-$MYSQL guardlist < "$ROOT/sql/schema.sql"
-
-SECRET="$VAR/db-daemon.secret"
-if [ ! -s "$SECRET" ]; then
-    (umask 077; od -An -N24 -tx1 /dev/urandom | tr -d ' \n' > "$SECRET")
-fi
-$MYSQL < "$ROOT/sql/grants.sql"
-$MYSQL -e "ALTER USER 'guardlist_daemon'@'localhost' IDENTIFIED BY '$(cat "$SECRET")'"
-
-# The example household: the article's own statements, plus a guardian.
-$MYSQL guardlist <<'SQL'
-INSERT IGNORE INTO protected_users (recipient, class) VALUES ('kid@family.test', 'whitelist');
-INSERT IGNORE INTO whitelist (sender, action) VALUES ('grandma@example.com', 'OK');
-INSERT IGNORE INTO guardians (recipient, email) VALUES ('kid@family.test', 'parent@family.test');
-SQL
 
 CONF="$VAR/guardlist.ini"
 cat > "$CONF" <<EOF2
@@ -80,17 +65,27 @@ cat > "$CONF" <<EOF2
 socket = $SOCK
 name = guardlist
 user = guardlist_daemon
-password_file = $SECRET
+password_file = $VAR/db-daemon.secret
 
 [policy]
 listen = inet:127.0.0.1:$LISTEN_PORT
 unknown_sender = defer
+
+[admin]
+user = root                 ; the private instance's root: no password, socket only
 
 [log]
 target = stderr
 level = info
 EOF2
 chmod 600 "$CONF"
+
+GL="$ROOT/bin/guardlist -c $CONF --actor make-run"
+# Schema, program accounts (passwords in var/db-*.secret), and the example
+# household.  All idempotent: a second run changes nothing.
+$GL db init --secrets-dir "$VAR" >/dev/null
+$GL protect kid@family.test --guardian parent@family.test >/dev/null
+$GL allow grandma@example.com >/dev/null
 
 q() {
     printf "printf 'request=smtpd_access_policy\\\\nprotocol_state=RCPT\\\\nsender=%s\\\\nrecipient=kid@family.test\\\\n\\\\n' | nc -N 127.0.0.1 %s" "$1" "$LISTEN_PORT"
@@ -108,7 +103,8 @@ Try, from another terminal:
       -> action=DUNNO (grandma is whitelisted; Postfix goes on and delivers)
   $(q stranger@example.net)
       -> action=DEFER_IF_PERMIT ... and a pending challenge:
-  $MYSQL guardlist -e 'SELECT id, sender, recipient, status, attempts FROM challenges'
+  bin/guardlist -c $CONF pending
+  bin/guardlist -c $CONF check stranger@example.net kid@family.test
 
 Postfix main.cf lines for this service are in README.md.  Ctrl-C stops everything.
 

@@ -2,6 +2,7 @@
 # fresh Debian 12 machine as root: both install what is missing first.
 
 CC      ?= cc
+Q       ?= @            # make Q= shows the full commands
 PKGS    := libmariadb inih uuid
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
@@ -38,36 +39,43 @@ deps:
 
 build/gen/sqltext.c: sql/schema.sql sql/grants.sql scripts/embed.sh
 	@mkdir -p build/gen
-	sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql
+	$(Q)sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql
 
 build/obj/gen/sqltext.o: build/gen/sqltext.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 build/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h admin/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 build/asan/%.o: %.c $(wildcard lib/*.h daemon/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+	@echo "  CC asan $<"
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
 
 bin/guardlistd: $(DAEMON_OBJ) $(LIB_OBJ)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 bin/guardlist: $(ADMIN_OBJ) $(LIB_OBJ)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 build/asan/guardlistd: $(ASAN_OBJ)
-	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
 asan: build/asan/guardlistd
 
 build/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p build/tests
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 

@@ -7,6 +7,7 @@ follows a CLI change within 2 s."""
 import json
 import os
 import pwd
+import re
 import sys
 import time
 
@@ -59,9 +60,10 @@ class Cli:
         h.is_(rows, [[want]], '%s: exactly one new audit_log row, actor %r' % (desc, want))
         return out
 
-    def refused(self, desc, args, code, words=None, one_line=True):
+    def refused(self, desc, args, code, words=None, one_line=True, usage_ok=False):
         """ARGS must exit CODE with one "guardlist: error: ..." line on stderr
-        (naming one of WORDS, if given) and leave every table unchanged."""
+        (naming one of WORDS, if given), printable, and leave every table
+        unchanged.  USAGE_OK: the usage text instead of an error line will do."""
         before = h.snapshot(self.db)
         rc, out, err = self.run(*args, actor='tester')
         h.is_(rc, code, '%s: exit %d' % (desc, code)) or h.diag('stderr: ' + err)
@@ -69,6 +71,12 @@ class Cli:
         if one_line:
             h.ok(len(lines) == 1 and lines[0].startswith(ERR),
                  '%s: one "%s..." line on stderr' % (desc, ERR), 'stderr: %r' % err)
+            h.ok(not re.search('[\x00-\x1f\x7f]', err[:-1] if err.endswith('\n') else err),
+                 '%s: the message is printable (input with control characters is not echoed raw)' % desc,
+                 'stderr: %r' % err)
+        elif usage_ok:
+            h.ok(any(ln.startswith(ERR) for ln in lines) or 'usage' in err.lower(),
+                 '%s: an error line or the usage on stderr' % desc, 'stderr: %r' % err)
         else:
             h.ok(any(ln.startswith(ERR) for ln in lines),
                  '%s: a "%s..." line on stderr' % (desc, ERR), 'stderr: %r' % err)
@@ -333,6 +341,7 @@ def main():
     bad = [
         ('control character', 'a\x01b@example.com', ('control',)),
         ('tab', 'a\tb@example.com', ('control',)),
+        ('escape sequence', 'a\x1b[31mred@example.com', ('control',)),
         ('trailing newline', 'user@example.com\n', ('control',)),
         ('local part of 65 bytes', 'a' * 65 + '@example.com', ('local', '64')),
         ('domain of 256 bytes', 'user@' + d256, ('domain', '255', 'long')),
@@ -352,14 +361,16 @@ def main():
         c.refused('allow: %s' % what, ['allow', key], 2, words)
         c.refused('block --to: %s' % what, ['block', 'x@ok.example', '--to', key], 2, words)
         c.refused('rule set: %s' % what, ['rule', 'set', key, 'OK', '--to', KID], 2, words)
-    for what, key, words in bad[:5] + bad[7:11]:
+    for what, key, words in [b for b in bad if b[0] not in ('domain key of 256 bytes', 'address of 255 bytes',
+                                                            'blank in domain', 'empty domain label',
+                                                            'unbalanced <', 'invalid UTF-8')]:
         c.refused('guardian add, email: %s' % what, ['guardian', 'add', KID, key], 2, words)
     c.refused('protect <> (the null sender is a sender key only)', ['protect', '<>'], 2)
     c.refused('allow --to <> (not a recipient key)', ['allow', 'x@ok.example', '--to', '<>'], 2)
     c.change('allow an address of 254 bytes (the limit)', 'allow', 'a' * 64 + '@' + mkdomain(189))
 
     # ---------------------------------------------------------- usage errors
-    c.refused('no command', [], 2, one_line=False)
+    c.refused('no command', [], 2, one_line=False, usage_ok=True)
     c.refused('unknown command', ['frobnicate'], 2, one_line=False)
     c.refused('protect without ADDR', ['protect'], 2, one_line=False)
     c.refused('rule set without ACTION', ['rule', 'set', 'x@ok.example'], 2, one_line=False)

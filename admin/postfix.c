@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,6 +63,11 @@ static int map_file(const char *dir, const char *name, const struct config_db *p
                 close(fd);
             return fail(EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
         }
+        /* proxymap reads the map after it dropped root: group postfix. */
+        struct group *gr = getgrnam("postfix");
+        if (!gr || fchown(fd, (uid_t)-1, gr->gr_gid) < 0)
+            fprintf(stderr, "guardlist: warning: could not give %s to group postfix (%s); "
+                    "Postfix must be able to read it\n", path, gr ? strerror(errno) : "no such group");
     } else {
         printf("\n# ---- %s (mode 0640, owner root, group postfix) ----\n", path);
     }
@@ -69,6 +76,46 @@ static int map_file(const char *dir, const char *name, const struct config_db *p
             hosts, p->user, dir ? p->password : "<the password of this account>", p->name, query);
     if (dir && fclose(f) != 0)
         return fail(EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Postfix's built-in proxy_read_maps, from `postconf -dh` (a parameter cannot
+ * name itself, so the default has to be spelled out).  Returns 0 or -1. */
+static int default_proxy_read_maps(char *out, size_t outlen)
+{
+    int pfd[2];
+    pid_t pid;
+    size_t n = 0;
+    ssize_t r;
+    int status;
+
+    if (pipe(pfd) < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        int nul = open("/dev/null", O_WRONLY);
+        if (nul >= 0)
+            dup2(nul, 2);
+        execlp("postconf", "postconf", "-dh", "proxy_read_maps", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    while (n + 1 < outlen && (r = read(pfd[0], out + n, outlen - 1 - n)) > 0)
+        n += (size_t)r;
+    close(pfd[0]);
+    out[n] = '\0';
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || n == 0)
+        return -1;
     return 0;
 }
 
@@ -132,8 +179,14 @@ int cmd_postfix_config(struct cli *cli, int argc, char **argv)
            "smtpd_recipient_restrictions =\n"
            "    permit_mynetworks,\n"
            "    reject_unauth_destination,\n"
-           "    check_recipient_access proxy:mysql:%s\n"
-           "proxy_read_maps = $proxy_read_maps proxy:mysql:%s proxy:mysql:%s\n",
-           white, prot, prot, white);
+           "    check_recipient_access proxy:mysql:%s\n",
+           white, prot);
+    char defaults[4096];
+    if (default_proxy_read_maps(defaults, sizeof(defaults)) == 0)
+        printf("proxy_read_maps = %s proxy:mysql:%s proxy:mysql:%s\n", defaults, prot, white);
+    else
+        printf("# postconf was not found: add both maps to Postfix's default proxy_read_maps:\n"
+               "#   postconf -e \"proxy_read_maps = $(postconf -dh proxy_read_maps) proxy:mysql:%s proxy:mysql:%s\"\n",
+               prot, white);
     return 0;
 }

@@ -49,7 +49,21 @@ def describe_file(path):
     return '%s: mode %04o, owner %s, group %s' % (path, stat.S_IMODE(st.st_mode), owner, group)
 
 
+def postfix_gid():
+    import grp
+    try:
+        return grp.getgrnam('postfix').gr_gid
+    except KeyError:
+        return -1
+
+
 def main():
+    needed = (('postfix', postfix.POSTFIX), ('swaks', postfix.SWAKS),
+              ('postfix-mysql', '/usr/lib/postfix/postfix-mysql.so'))
+    missing = [pkg for pkg, path in needed if not os.path.exists(path)]
+    if not h.ok(not missing, 'Postfix with MySQL maps and swaks are installed',
+                'missing Debian packages: %s (make deps)' % ' '.join(missing)):
+        return
     db = h.start_db(
         # The article's rows: kid@family.test protected, grandma whitelisted.
         "INSERT INTO protected_users (recipient, class) VALUES ('kid@family.test','whitelist')",
@@ -89,6 +103,12 @@ def main():
         path = os.path.join(pfdir, name)
         mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else None
         h.ok(mode == 0o640, '%s written with mode 0640' % name, describe_file(path))
+        # proxymap(8) opens the map after dropping privileges: only the
+        # group can make a 0640 file readable to it (the CLI's own printed
+        # hint says "owner root, group postfix").
+        gid = os.stat(path).st_gid if os.path.exists(path) else None
+        h.ok(gid == postfix_gid(), '%s belongs to group postfix (readable by proxymap)' % name,
+             describe_file(path))
         h.ok(path in lines, 'the printed main.cf lines use %s' % path)
     for name in MAPS:
         try:

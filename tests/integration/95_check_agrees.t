@@ -84,6 +84,8 @@ DEFAULT_CASES = [
     ('GRÖSSMUTTER@EXÄMPLE.ORG', 'KÏD@EXÄMPLE.ORG', 'UTF-8, upper case', 'DUNNO', False),
     ('', KID2, 'null sender, null_sender = reject', DENIED, False),
     ('', KID1, 'null sender with a <> rule', 'DUNNO', False),
+    ('', KID1, "null sender given to check as ''", 'DUNNO', False, ''),
+    ('', KID2, "null sender given to check as '', null_sender = reject", DENIED, False, ''),
     ('someone@example.com', 'other@imprecise.info', 'unprotected recipient', 'DUNNO', False),
     ('stranger@example.net', 'notvague@other.example', 'vague@ does not protect notvague@', 'DUNNO', False),
     ('stranger@example.net', 'pupil@notschool.example', 'domain key stops at the label boundary', 'DUNNO', False),
@@ -180,10 +182,13 @@ class Run:
         self.unexpected = []         # daemon replies unlike the suite's expectation
         self.cases = 0
 
-    def case(self, d, mode, sender, rcpt, what, want, writes):
-        """One case: `check` first (it must write nothing), then the daemon."""
+    def case(self, d, mode, sender, rcpt, what, want, writes, cli_sender=None):
+        """One case: `check` first (it must write nothing), then the daemon.
+        The daemon gets SENDER ('' for the null sender, as Postfix sends it);
+        check gets CLI_SENDER, by default SENDER or '<>' for the null sender."""
         self.cases += 1
-        cli_sender = sender if sender else '<>'
+        if cli_sender is None:
+            cli_sender = sender if sender else '<>'
         label = '%s -> %s' % (cli_sender, rcpt)
         before = db_state(self.db)
         action, rc, out, err = check_json(d.config, cli_sender, rcpt)
@@ -228,6 +233,16 @@ def main():
         h.ok(good, 'the %s challenge is in force in guardlistd within 2 s' % status, 'last reply %r' % (got,))
         for c in closed_cases(status, sender):
             run.case(d, 'defer', *c)
+    # The same, compared at once after the UPDATE, before the daemon's
+    # refresh: the daemon refuses the very next request (its challenge writer
+    # checks in SQL), and check reads the database as it is now.
+    for status, sender in CLOSED:
+        sender = sender.replace('pest-', 'quick-')
+        h.defer_ok(h.query(d.port, sender=sender, recipient=KID1), '%s: first a challenge (deferred)' % sender)
+        h.poll_until(lambda: h.challenges(db, sender=sender, recipient=KID1), lambda r: len(r) == 1, WRITE_WAIT)
+        db.sql("UPDATE challenges SET status = '%s', is_open = NULL WHERE sender = %s"
+               % (status, h.sql_str(sender)))
+        run.case(d, 'defer', sender, KID1, '%s challenge, right after the UPDATE' % status, DENIED, False)
     d.stop()
 
     d = h.start_daemon(db, unknown_sender='reject', on_allow='OK', null_sender='allow')

@@ -10,8 +10,9 @@
     pf.stop()                           # postfix stop; waits (bounded) until its processes are gone
 
 Everything lives in one temp dir (mode 0755, removed at exit by the harness):
-conf/ (main.cf, master.cf), queue/, data/, log/maillog, mail/ (virtual(8)
-mailboxes: one Maildir mail/maildir/ for every recipient, owned by nobody:nogroup).  Every service runs
+conf/ (main.cf, master.cf), queue/, data/, log/maillog and mail/ (virtual(8)
+mailboxes: one Maildir, mail/maildir/, for every recipient, owned by
+nobody:nogroup, as virtual_minimum_uid rules out root).  Every service runs
 with chroot = n; the instance has its own syslog_name and multi_instance_name
 and logs to log/maillog through postlogd (no syslog needed).  smtpd listens on
 127.0.0.1:PORT only (a free port from harness.free_port()).  mynetworks is
@@ -34,7 +35,9 @@ wait is bounded.
 """
 
 import atexit
+import grp
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -52,14 +55,25 @@ SWAKS_TIMEOUT = 30        # one swaks run (its own SMTP timeout is 10 s)
 DELIVERY_TIMEOUT = 20.0
 MAILDIR = 'maildir'       # under mail/: every virtual recipient's messages
 
+
+
+def _uid(user, default=-1):
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return default
+
+
+def _gid(group, default=-1):
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return default
+
+
 # Debian: the virtual(8) mailbox owner (virtual_minimum_uid is 100, so not root).
-try:
-    import pwd
-    import grp
-    NOBODY_UID = pwd.getpwnam('nobody').pw_uid
-    NOGROUP_GID = grp.getgrnam('nogroup').gr_gid
-except (ImportError, KeyError):
-    NOBODY_UID = NOGROUP_GID = 65534
+NOBODY_UID = _uid('nobody', 65534)
+NOGROUP_GID = _gid('nogroup', 65534)
 
 _masters = set()    # pids of master processes started here and not yet seen gone
 
@@ -151,7 +165,7 @@ class PrivatePostfix:
         os.mkdir(self.mail, 0o755)
         os.chown(self.mail, NOBODY_UID, NOGROUP_GID)
         os.mkdir(self.data, 0o700)
-        os.chown(self.data, h_uid('postfix'), -1)
+        os.chown(self.data, _uid('postfix'), -1)
         self.write_config()
 
     # ------------------------------------------------------------ config
@@ -238,7 +252,6 @@ class PrivatePostfix:
 
     def write_config(self):
         """(Re)writes main.cf and master.cf."""
-
         for name, text in (('main.cf', self.main_cf_text()), ('master.cf', self.master_cf_text())):
             path = os.path.join(self.conf, name)
             with open(path, 'w') as f:
@@ -402,7 +415,11 @@ class PrivatePostfix:
 
     def swaks(self, sender, recipient, quit_after='RCPT', extra_args=()):
         """Runs swaks against the instance.  Returns (the RCPT reply code as
-        an int, or None if there was none; the full transcript)."""
+        an int, or None if there was none; the full transcript).  SENDER ''
+        or '<>' is the null sender (swaks itself would turn '' into its
+        default sender, user@host)."""
+        if sender == '':
+            sender = '<>'
         args = [SWAKS, '--server', '127.0.0.1:%d' % self.port, '--from', sender, '--to', recipient,
                 '--helo', 'client.guardlist.test', '--timeout', '10s']
         if quit_after:
@@ -453,16 +470,9 @@ class PrivatePostfix:
         return h.poll_until(lambda: self.mailbox(address), lambda f: len(f) >= count, timeout)
 
 
-def h_uid(user):
-    try:
-        import pwd
-        return pwd.getpwnam(user).pw_uid
-    except (ImportError, KeyError):
-        return -1
-
-
 _REPLY = re.compile(r'^\s*<[-~*]+\s+(\d{3})([ -])(.*)$')
 _RCPT = re.compile(r'^\s*[-~*]+>\s+RCPT TO:', re.I)
+_CLIENT = re.compile(r'^\s*[-~*]+>')
 
 
 def parse_rcpt(transcript):
@@ -477,8 +487,8 @@ def parse_rcpt(transcript):
         for nxt in lines[i + 1:]:
             m = _REPLY.match(nxt)
             if not m:
-                if parts:
-                    break
+                if parts or _CLIENT.match(nxt):
+                    break       # the reply ended, or the client spoke first
                 continue
             code = int(m.group(1))
             parts.append(m.group(3))

@@ -141,70 +141,98 @@ static int valid_name(const char *s)
     return 1;
 }
 
-/* Reads DIR/db-ROLE.secret, or creates it (0600) with a fresh password. */
-static int role_secret(const char *dir, const char *role, char *pw, size_t pwlen, int *created,
-                       char *err, size_t errlen)
+/* A password is put into CREATE/ALTER USER as a quoted literal (these cannot
+ * take bound parameters), so it must be plain printable ASCII without quote
+ * or backslash: generated ones are hex; an admin's own choice is checked. */
+static int password_ok(const char *pw)
 {
-    char path[1024], tmp[1100];
-    unsigned char raw[24];
+    size_t n = strlen(pw);
+
+    if (n < 12 || n > 100)
+        return 0;
+    for (const char *p = pw; *p; p++)
+        if (*p < 0x21 || *p > 0x7e || *p == '\'' || *p == '\\')
+            return 0;
+    return 1;
+}
+
+/* Reads DIR/db-ROLE.secret if it exists (*exists = 1), checking it. */
+static int read_role_secret(const char *dir, const char *role, char *pw, size_t pwlen, int *exists,
+                            char *err, size_t errlen)
+{
+    char path[700];
 
     snprintf(path, sizeof(path), "%s/db-%s.secret", dir, role);
-    *created = 0;
-    if (access(path, F_OK) == 0) {
-        if (config_read_secret(path, pw, pwlen, err, errlen) < 0)
-            return -1;
-        if (strlen(pw) < 16 || strspn(pw, "0123456789abcdef") != strlen(pw)) {
-            snprintf(err, errlen, "%.400s: expected a generated password (16 or more hex digits); "
-                     "remove the file to make a new one", path);
-            return -1;
-        }
+    *exists = access(path, F_OK) == 0;
+    if (!*exists)
         return 0;
+    if (config_read_secret(path, pw, pwlen, err, errlen) < 0)
+        return -1;
+    if (!password_ok(pw)) {
+        snprintf(err, errlen, "%.600s: the password must be 12 to 100 printable ASCII characters "
+                 "without spaces, quotes or backslashes", path);
+        return -1;
     }
+    return 0;
+}
+
+/* Creates DIR/db-ROLE.secret (0600) with a fresh random password. */
+static int new_role_secret(const char *dir, const char *role, char *pw, size_t pwlen, char *err, size_t errlen)
+{
+    char path[700], tmp[720];
+    unsigned char raw[24];
+
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
         snprintf(err, errlen, "getrandom: %s", strerror(errno));
         return -1;
     }
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(pw + 2 * i, pwlen - 2 * i, "%02x", raw[i]);
+    snprintf(path, sizeof(path), "%s/db-%s.secret", dir, role);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot create %.400s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "cannot create %.600s: %s", tmp, strerror(errno));
         return -1;
     }
     size_t n = strlen(pw);
     int ok = write(fd, pw, n) == (ssize_t)n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
     if (!ok || rename(tmp, path) < 0) {
-        snprintf(err, errlen, "cannot write %.400s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot write %.600s: %s", path, strerror(errno));
         unlink(tmp);
         return -1;
     }
-    *created = 1;
     return 0;
 }
 
 static int create_accounts(struct db *db, const char *dbname, const char *dir, const char *host,
                            char *err, size_t errlen)
 {
-    char pw[128], sql[1024];
-    int created;
+    char pw[4][128], sql[1024];
+    int exists[4];
 
+    /* Check every existing secret before anything changes, so a bad one
+     * leaves all accounts (and the programs using them) as they were. */
+    for (size_t i = 0; i < 4; i++)
+        if (read_role_secret(dir, roles[i], pw[i], sizeof(pw[i]), &exists[i], err, errlen) < 0)
+            goto fail;
+    for (size_t i = 0; i < 4; i++)
+        if (!exists[i] && new_role_secret(dir, roles[i], pw[i], sizeof(pw[i]), err, errlen) < 0)
+            goto fail;
     for (size_t i = 0; i < 4; i++) {
-        if (role_secret(dir, roles[i], pw, sizeof(pw), &created, err, errlen) < 0)
-            return -1;
         snprintf(sql, sizeof(sql),
                  "CREATE USER IF NOT EXISTS 'guardlist_%s'@'%s' IDENTIFIED BY '%s';"
                  "ALTER USER 'guardlist_%s'@'%s' IDENTIFIED BY '%s'",
-                 roles[i], host, pw, roles[i], host, pw);
-        explicit_bzero(pw, sizeof(pw));
+                 roles[i], host, pw[i], roles[i], host, pw[i]);
         int rc = db_exec_script(db, sql, err, errlen);
         explicit_bzero(sql, sizeof(sql));
         if (rc < 0)
-            return -1;
+            goto fail;
         printf("account guardlist_%s@%s: password in %s/db-%s.secret%s\n", roles[i], host, dir, roles[i],
-               created ? " (new)" : "");
+               exists[i] ? "" : " (new)");
     }
+    explicit_bzero(pw, sizeof(pw));
     /* grants.sql names database `guardlist` and host localhost: put ours in. */
     size_t cap = strlen(sql_grants) * 2 + 1024;
     char *g = malloc(cap), *o = g;
@@ -227,6 +255,9 @@ static int create_accounts(struct db *db, const char *dbname, const char *dir, c
     int rc = db_exec_script(db, g, err, errlen);
     free(g);
     return rc;
+fail:
+    explicit_bzero(pw, sizeof(pw));
+    return -1;
 }
 
 static int db_init(struct cli *cli, int argc, char **argv)
@@ -272,9 +303,21 @@ static int db_init(struct cli *cli, int argc, char **argv)
     struct stat st;
     if (accounts && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
         return fail(EXIT_USAGE, "secrets folder %s does not exist", dir);
-    struct db *db = cli_db(cli);
-    if (!db)
-        return EXIT_RUNTIME;
+    /* On a new server the database may not exist yet: connect without one,
+     * create it if missing, then use it. */
+    struct config_db p;
+    char sql[256];
+    if (config_db_for(&cli->cfg, &cli->cfg.admin.account, &p, err, sizeof(err)) < 0)
+        return fail(EXIT_USAGE, "%s", err);
+    p.name[0] = '\0';
+    struct db *db = cli->db = db_new(&p);
+    explicit_bzero(&p, sizeof(p));
+    if (!db || db_connect(db, err, sizeof(err)) < 0)
+        return fail(EXIT_RUNTIME, "%s", db ? err : "out of memory");
+    snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 "
+             "COLLATE utf8mb4_general_ci; USE `%s`", cli->cfg.db.name, cli->cfg.db.name);
+    if (db_exec_script(db, sql, err, sizeof(err)) < 0)
+        return fail(EXIT_RUNTIME, "cannot create or use database %s: %s", cli->cfg.db.name, err);
     if (schema_migrate(db, cli->cfg.db.name, &from, &to, err, sizeof(err)) < 0)
         return fail(EXIT_RUNTIME, "schema: %s", err);
     if (from == -1)

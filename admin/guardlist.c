@@ -58,12 +58,21 @@ static const char usage_text[] =
 
 int fail(int code, const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
 
-    fputs("guardlist: error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Messages quote what was typed: keep control characters (escape
+     * sequences, newlines) out of the terminal and the one-line format. */
+    fputs("guardlist: error: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
     fputc('\n', stderr);
     return code;
 }

@@ -220,7 +220,8 @@ def main():
     out = c.readonly('guardian list (text)', 'guardian', 'list')
     h.ok(all(x in out for x in (KID, MOM, DAD, KID2, AUNT)),
          'guardian list (text) names every protected key and guardian', 'output: %r' % out)
-    c.change('guardian remove kid dad', 'guardian', 'remove', KID, DAD)
+    c.change('guardian remove Kid@C.example DAD@home.example (other case)', 'guardian', 'remove',
+             'Kid@C.example', 'DAD@home.example')
     h.is_(db_guardians(db, KID), {(KID, MOM)}, 'guardian remove: dad gone, mom kept')
     c.refused('guardian remove of a guardian that is not there', ['guardian', 'remove', KID, DAD], 1)
 
@@ -246,6 +247,15 @@ def main():
     c.change('allow spam@bad.example (was blocked)', 'allow', 'spam@bad.example')
     h.is_(sql("SELECT action FROM whitelist WHERE sender = 'spam@bad.example'"), [['OK']],
           'allow on a blocked sender replaces the action (one row, OK)')
+    c.change('allow <Auntie@Example.COM> (angle brackets)', 'allow', '<Auntie@Example.COM>')
+    h.is_(sql("SELECT sender FROM whitelist WHERE sender LIKE '%auntie%'"), [['auntie@example.com']],
+          'allow <Auntie@Example.COM>: stored as auntie@example.com')
+    c.change('allow --to a domain key', 'allow', 'teacher@staff.example', '--to', 'School.Example')
+    h.is_(sql("SELECT recipient, action FROM sender_rules WHERE sender = 'teacher@staff.example'"),
+          [['school.example', 'OK']], 'allow --to school.example: per-recipient rule for the domain key')
+    c.change('rm <Auntie@...> again', 'rule', 'rm', '<AUNTIE@example.com>')
+    c.refused('block --message making the action longer than 255 bytes',
+              ['block', 'x@bad.example', '--message', 'm' * 300], 2)
     c.refused('block --message with a newline', ['block', 'x@bad.example', '--message', 'a\nb'], 2)
     c.refused('block --message with a control character',
               ['block', 'x@bad.example', '--message', 'a\x07b'], 2)
@@ -377,6 +387,16 @@ def main():
     c.refused('allow --to without its value', ['allow', 'x@ok.example', '--to'], 2, one_line=False)
     c.refused('unknown option', ['allow', 'x@ok.example', '--frob'], 2, one_line=False)
     c.refused('guardian with an unknown subcommand', ['guardian', 'frob', KID, MOM], 2, one_line=False)
+
+    # ---------------------------------------------------------- odd actors
+    for what, actor in (('empty', ''), ('newline', 'eve\nforged line'), ('escape', 'eve\x1b[2J')):
+        last = c.audit_max()
+        rc, out, err = c.run('allow', 'actor-%s@ok.example' % what, actor=actor)
+        rows = [r[0] for r in sql('SELECT actor FROM audit_log WHERE id > %d' % last)]
+        h.ok(all(r and not re.search('[\x00-\x1f\x7f]', r) for r in rows) and (rc == 0) == (len(rows) == 1)
+             and (rc == 0 or rc == 2),
+             '--actor %s: refused (exit 2, nothing written) or recorded as a non-empty printable name' % what,
+             'exit %s, stderr %r, audit actors %r' % (rc, err, rows))
 
     # ---------------------------------------------------------- daemon follows
     d = h.start_daemon(db)

@@ -180,7 +180,13 @@ def main():
 
     j = pending_json('pending --json after the decisions')
     if j is not None:
-        h.is_(set(o.get('id') for o in j), {b, s9}, 'pending --json: only the undecided challenges are left')
+        got = set(o.get('id') for o in j)
+        # (Polling the daemon until it followed a decision may have recorded
+        # new challenges in the meantime: the table says which are open.)
+        h.is_(got, set(int(r[0]) for r in db.sql("SELECT id FROM challenges WHERE status = 'pending'")),
+              'pending --json: exactly the challenges still pending')
+        h.ok({b, s9} <= got and not got & {a, c3, dn, e},
+             'pending --json: the decided challenges are gone, the undecided ones are left', 'got: %r' % got)
     j = pending_json('pending --all --json', '--all')
     if j is not None:
         got = {o.get('id'): o.get('status') for o in j}
@@ -200,6 +206,49 @@ def main():
     refused('deny "abc" (not a number)', ['deny', 'abc'], 2)
     refused('approve without ID', ['approve'], 2)
     h.is_(status(b), [['pending', '1']], 'the refused commands left the open challenge pending')
+
+    # ------------------------------------------------------------ edge cases
+    def raw_challenge(sender, recipient='kid@c.example', key='kid@c.example'):
+        db.sql("INSERT INTO challenges (sender, recipient, protected_key) VALUES (%s, %s, %s)"
+               % (h.sql_str(sender), h.sql_str(recipient), h.sql_str(key)))
+        return int(db.value('SELECT MAX(id) FROM challenges'))
+
+    n = raw_challenge('<>')
+    refused('approve --domain of a null-sender challenge (no domain)', ['approve', str(n), '--domain'], 2)
+    change('approve a null-sender challenge', 'approve', str(n))
+    h.is_(db.sql("SELECT recipient, action FROM sender_rules WHERE sender = '<>'"), [[KID, 'OK']],
+          'approve (null sender): rule for the key <>')
+
+    rc, out, err = run('block', 'flip@ext.example', '--to', KID)
+    h.is_(rc, 0, 'block flip --to kid (a rule made after the challenge)') or h.diag(err)
+    n = raw_challenge('flip@ext.example')
+    change('approve a challenge whose sender has a per-recipient REJECT meanwhile', 'approve', str(n))
+    h.is_(db.sql("SELECT action FROM sender_rules WHERE sender = 'flip@ext.example' AND recipient = %s"
+                 % h.sql_str(KID)), [['OK']], 'approve: the guardian\'s approval replaces the REJECT (one row, OK)')
+
+    import threading
+    for kinds in (('approve',) * 5, ('approve', 'deny', 'approve', 'deny')):
+        n = raw_challenge('race-%s@ext.example' % len(kinds))
+        last = audit_max()
+        results = [None] * len(kinds)
+
+        def worker(i, k):
+            results[i] = run(k, str(n))[0]
+        ts = [threading.Thread(target=worker, args=(i, k)) for i, k in enumerate(kinds)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        winners = [k for k, r in zip(kinds, results) if r == 0]
+        h.ok(len(winners) == 1 and sorted(results).count(1) == len(kinds) - 1,
+             '%d concurrent %s of one challenge: exactly one succeeds, the others exit 1'
+             % (len(kinds), '/'.join(sorted(set(kinds)))), 'exit codes: %r' % list(zip(kinds, results)))
+        h.is_(len(db.sql('SELECT id FROM audit_log WHERE id > %d' % last)), 1,
+              'concurrent decisions: exactly one audit row')
+        st = db.sql('SELECT status, is_open FROM challenges WHERE id = %d' % n)
+        if len(winners) == 1:
+            h.is_(st, [['approved' if winners[0] == 'approve' else 'denied', None]],
+                  'concurrent decisions: the challenge has the winner\'s status')
 
     # ------------------------------------------------------------ expire
     p8 = challenge('old8@exp.example', KID)

@@ -17,7 +17,7 @@ import harness as h  # noqa: E402
 
 DATA_TABLES = ['protected_users', 'whitelist', 'guardians', 'sender_rules', 'challenges', 'audit_log']
 AWKWARD = 'line1\nline2\ttab \\ backslash \'single\' "double" \u00e9\u00fc \U0001F600 NULL \\N ;--'
-TOKEN_ODD = '000A090D5C27221A' + 'FF' * 8 + '80' * 8 + '2C3B' * 2    # 32 bytes incl. NUL, LF, TAB, CR, \ ' "
+TOKEN_ODD = '000A090D5C27221A' + 'FF' * 8 + '80' * 8 + '2C3B' * 4    # 32 bytes incl. NUL, LF, TAB, CR, \ ' "
 
 
 def diff_snap(a, b):
@@ -96,7 +96,7 @@ def main():
            "(UNHEX(SHA2('token-one', 256)), 'stranger@ext.example', 'kid@c.example', 'kid@c.example', "
            "'pending', 1, '198.51.100.7', 'mail.ext.example', '2026-01-02 03:04:05', '2026-01-03 04:05:06', 3, "
            "'sent', 1, NULL, NULL, '2026-01-02 03:05:00', '2026-01-09 03:05:00')")
-    db.sql("INSERT INTO challenges (token_sha256, sender, recipient, protected_key, status, is_open, "
+    db.sql("SET NAMES utf8mb4; INSERT INTO challenges (token_sha256, sender, recipient, protected_key, status, is_open, "
            "client_address, client_name, attempts, notify_state, notify_error, decided_at, decided_by) VALUES "
            "(UNHEX('%s'), 'odd@ext.example', 'kid2@c.example', 'kid2@c.example', 'approved', NULL, "
            "'\\\\N', 'NULL', 7, 'failed', %s, NOW(), 'mom@home.example')" % (TOKEN_ODD, h.sql_str(AWKWARD)))
@@ -106,8 +106,17 @@ def main():
            "'new', '')")
     db.sql("INSERT INTO challenges (sender, recipient, protected_key, status, is_open, notify_state) VALUES "
            "('<>', 'teen@x.example', 'teen@', 'expired', NULL, 'digest')")
-    db.sql("INSERT INTO audit_log (at, actor, action, detail) VALUES ('2020-01-02 03:04:05', "
+    db.sql("SET NAMES utf8mb4; INSERT INTO audit_log (at, actor, action, detail) VALUES ('2020-01-02 03:04:05', "
            "'weird actor \u00e9', 'edit', %s)" % h.sql_str(AWKWARD))
+    # Long values (lines of several KiB), leading and trailing blanks.
+    db.sql("SET NAMES utf8mb4; INSERT INTO audit_log (actor, action, detail) VALUES ('long', 'edit', %s), "
+           "('long', 'edit', %s)" % (h.sql_str('\u00e9' * 1024), h.sql_str('x' * 1023 + '\\')))
+    db.sql("SET NAMES utf8mb4; INSERT INTO guardians (recipient, email) VALUES ('kid2@c.example', %s)"
+           % h.sql_str('\U0001F600' * 255))
+    db.sql("SET NAMES utf8mb4; INSERT INTO whitelist (sender, action) VALUES (%s, %s)"
+           % (h.sql_str('w' * 255), h.sql_str('REJECT ' + '\u00fc' * 248)))
+    db.sql("INSERT INTO challenges (sender, recipient, protected_key, status, is_open, client_name, decided_by) "
+           "VALUES ('spaced@ext.example', 'kid@c.example', 'kid@c.example', 'denied', NULL, '  spaced  ', ' ')")
     counts = dict((t, int(db.value('SELECT COUNT(*) FROM `%s`' % t))) for t in DATA_TABLES)
     h.ok(all(counts.values()), 'every table has rows', 'counts: %r' % counts)
     h.is_(db.value("SELECT HEX(token_sha256) FROM challenges WHERE sender = 'odd@ext.example'"), TOKEN_ODD,
@@ -178,13 +187,26 @@ def main():
         ('random bytes', bytes(range(256)) * 4),
         ('empty', b''),
     ]
-    dup = [ln for ln in body if 'grandma@example.com' in ln]
+    def enc(ls):
+        return ('\n'.join(ls) + '\n').encode('utf-8', errors='surrogateescape')
+    # Lines that are rows: a field is exactly the value (the format is the CLI's own).
+    dup = [ln for ln in body if 'grandma@example.com' in re.split(r'[\t,;|]', ln)]
     if len(dup) == 1:
         i = body.index(dup[0])
-        variants.append(('a row twice (unique key)', ('\n'.join(body[:i + 1] + [dup[0]] + body[i + 1:]) + '\n')
-                         .encode('utf-8', errors='surrogateescape')))
+        variants.append(('a row twice (unique key)', enc(body[:i + 1] + [dup[0]] + body[i + 1:])))
+        if '\t' in dup[0]:
+            variants.append(('a row with a field missing', enc(body[:i] + [dup[0].rsplit('\t', 1)[0]] + body[i + 1:])))
+            variants.append(('a row with a field too many', enc(body[:i] + [dup[0] + '\textra'] + body[i + 1:])))
     else:
-        h.diag('no single line with grandma@example.com: the duplicate-row variant is skipped')
+        h.diag('no single row line with grandma@example.com: the row-level variants are skipped')
+    pend = [i for i, ln in enumerate(body) if '\tpending\t' in ln]
+    if len(pend) == 1:
+        i = pend[0]
+        variants.append(('an invalid status value', enc(body[:i] + [body[i].replace('\tpending\t', '\tbogus\t')]
+                                                        + body[i + 1:])))
+    if body and re.search(r'schema version \d+', body[0]):
+        variants.append(('a newer schema version in the header',
+                         enc([re.sub(r'schema version \d+', 'schema version 99', body[0])] + body[1:])))
     target_before = h.snapshot(db, name='restore')
     for what, data in variants:
         p = os.path.join(tmp, 'corrupt.txt')
@@ -202,6 +224,45 @@ def main():
     h.ok(h.snapshot(db, name='restore') == target_before, 'import of a missing file: database unchanged')
     rc, out, err = h.cli(rcfg, 'import', actor='backup-test')
     h.is_(rc, 2, 'import without FILE: exit 2')
+
+    # ------------------------------------------------------------ export of a busy database
+    # Each transaction adds a whitelist row and its audit row together; an
+    # export is a backup only if it is one consistent snapshot of all tables.
+    n = 2000
+    script = os.path.join(tmp, 'writer.sql')
+    with open(script, 'w') as f:
+        for i in range(n):
+            f.write("START TRANSACTION; INSERT INTO whitelist (sender, action) VALUES ('race%d@r.example', 'OK'); "
+                    "INSERT INTO audit_log (actor, action, detail) VALUES ('race', 'rule-set', 'race%d'); COMMIT;\n"
+                    % (i, i))
+    import subprocess
+    with open(script) as f:
+        writer = subprocess.Popen(['mariadb', '--no-defaults', '-uroot', '-S', db.socket, 'guardlist'],
+                                  stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    files = []
+    while writer.poll() is None and len(files) < 12:
+        p = os.path.join(tmp, 'busy%d.txt' % len(files))
+        rc, out, err = h.cli(cfg, 'export', p, actor='backup-test')
+        if rc != 0:
+            h.ok(False, 'export while another client writes: exit 0', 'stderr: ' + err)
+            break
+        files.append(p)
+    writer.wait(120)
+    h.is_(writer.returncode, 0, 'the concurrent writer finished')
+    db.load_schema('scratch')
+    scfg = h.cli_config(db, name='scratch')
+    mid = 0
+    for p in files:
+        rc, out, err = h.cli(scfg, 'import', p, actor='backup-test')
+        if rc != 0:
+            h.ok(False, 'an export taken under load imports', 'stderr: ' + err)
+            continue
+        w = int(db.value("SELECT COUNT(*) FROM whitelist WHERE sender LIKE 'race%'", db='scratch'))
+        a = int(db.value("SELECT COUNT(*) FROM audit_log WHERE actor = 'race'", db='scratch'))
+        mid += 0 < w < n
+        h.is_(a, w, 'an export taken while rows were being written is one consistent snapshot '
+              '(%s: race rules %d, their audit rows %d)' % (os.path.basename(p), w, a))
+    h.diag('%d exports under load, %d of them taken in the middle of the writes' % (len(files), mid))
     db.stop()
 
 

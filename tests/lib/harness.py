@@ -861,8 +861,8 @@ def snapshot(db, name='guardlist', tables=None):
     out = {t: [] for t in bytable}
     if not bytable:
         return out
-    q = '; '.join("SELECT %s, %s FROM `%s`.`%s`" % (sql_str(t), ', '.join(e), name, t)
-                  for t, e in bytable.items())
+    q = 'SET NAMES utf8mb4; ' + '; '.join("SELECT %s, %s FROM `%s`.`%s`" % (sql_str(t), ', '.join(e), name, t)
+                                          for t, e in bytable.items())
     for row in db.sql(q, db=None):
         out[row[0]].append(tuple(row[1:]))
     for t in out:

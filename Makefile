@@ -18,7 +18,9 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=build/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=build/obj/%.o)
 ADMIN_OBJ  := $(ADMIN_SRC:%.c=build/obj/%.o) build/obj/gen/sqltext.o
-ASAN_OBJ   := $(LIB_SRC:%.c=build/asan/%.o) $(DAEMON_SRC:%.c=build/asan/%.o)
+ASAN_LIB   := $(LIB_SRC:%.c=build/asan/%.o)
+ASAN_OBJ   := $(ASAN_LIB) $(DAEMON_SRC:%.c=build/asan/%.o)
+ASAN_ADMIN := $(ASAN_LIB) $(ADMIN_SRC:%.c=build/asan/%.o) build/asan/gen/sqltext.o
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
 PROGRAMS := bin/guardlistd bin/guardlist
@@ -70,7 +72,15 @@ build/asan/guardlistd: $(ASAN_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
-asan: build/asan/guardlistd
+build/asan/gen/sqltext.o: build/gen/sqltext.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+build/asan/guardlist: $(ASAN_ADMIN)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+asan: build/asan/guardlistd build/asan/guardlist
 
 build/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p build/tests

@@ -306,7 +306,7 @@ static int db_init(struct cli *cli, int argc, char **argv)
     /* On a new server the database may not exist yet: connect without one,
      * create it if missing, then use it. */
     struct config_db p;
-    char sql[256];
+    char sql[1200];
     if (config_db_for(&cli->cfg, &cli->cfg.admin.account, &p, err, sizeof(err)) < 0)
         return fail(EXIT_USAGE, "%s", err);
     p.name[0] = '\0';

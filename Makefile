@@ -3,27 +3,29 @@
 
 CC      ?= cc
 Q       ?= @            # make Q= shows the full commands
-PKGS    := libmariadb inih uuid
+PKGS    := libmariadb inih uuid libesmtp-1.0
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC    := $(wildcard lib/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
 ADMIN_SRC  := $(wildcard admin/*.c)
+NOTIFY_SRC := $(wildcard notifier/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=build/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=build/obj/%.o)
 ADMIN_OBJ  := $(ADMIN_SRC:%.c=build/obj/%.o) build/obj/gen/sqltext.o
+NOTIFY_OBJ := $(NOTIFY_SRC:%.c=build/obj/%.o)
 ASAN_LIB   := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_OBJ   := $(ASAN_LIB) $(DAEMON_SRC:%.c=build/asan/%.o)
 ASAN_ADMIN := $(ASAN_LIB) $(ADMIN_SRC:%.c=build/asan/%.o) build/asan/gen/sqltext.o
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
-PROGRAMS := bin/guardlistd bin/guardlist
+PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify
 
 .PHONY: all deps run check unit integration asan clean install help
 
@@ -68,6 +70,11 @@ bin/guardlist: $(ADMIN_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+bin/guardlist-notify: $(NOTIFY_OBJ) $(LIB_OBJ)
+	@mkdir -p bin
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
 build/asan/guardlistd: $(ASAN_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
@@ -98,7 +105,9 @@ check: deps
 
 install: all
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin
-	install -m 755 bin/guardlistd bin/guardlist $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/
+	install -m 755 bin/guardlistd bin/guardlist bin/guardlist-notify $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/
+	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/guardlist/templates
+	install -m 644 templates/* $(DESTDIR)$(or $(PREFIX),/usr/local)/share/guardlist/templates/
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man1
 	install -m 644 admin/guardlist.1 $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man1/
 

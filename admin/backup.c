@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEADER "# guardlist export, schema version 1"
+#define HEADER "# guardlist export, schema version 2"
 #define MAX_COLS 24
 
 struct table_spec {
@@ -55,6 +55,10 @@ static const struct table_spec tables[] = {
       "client_address, client_name, first_seen, last_seen, attempts, notify_state, notify_claimed_until, "
       "notify_attempts, notify_next_at, notify_error, notified_at, token_expires_at, decided_at, decided_by) "
       "VALUES (?, UNHEX(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" },
+    { "notifications", "id challenge_id guardian kind digest_of message_id sent_at", 7,
+      "SELECT id, challenge_id, guardian, kind, digest_of, message_id, sent_at FROM notifications ORDER BY id",
+      "INSERT INTO notifications (id, challenge_id, guardian, kind, digest_of, message_id, sent_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)" },
     { "audit_log", "id at actor action detail", 5,
       "SELECT id, at, actor, action, detail FROM audit_log ORDER BY id",
       "INSERT INTO audit_log (id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)" },
@@ -64,7 +68,7 @@ static const struct table_spec tables[] = {
 /* Deleting in this order, inserting in the reverse, keeps any future
  * foreign keys happy; DELETE (not TRUNCATE) so it is one transaction. */
 static const char *const deletes[NTABLES] = {
-    "DELETE FROM audit_log", "DELETE FROM challenges", "DELETE FROM sender_rules",
+    "DELETE FROM audit_log", "DELETE FROM notifications", "DELETE FROM challenges", "DELETE FROM sender_rules",
     "DELETE FROM guardians", "DELETE FROM whitelist", "DELETE FROM protected_users",
 };
 

@@ -19,10 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
-/* Upgrades past version 1 go here, oldest first: each runs once, in order,
- * when the database is older, and records its version. */
+/* sql/schema.sql creates whatever is missing (new tables such as version 2's
+ * notifications included) and records the versions it brings.  Changes to
+ * existing tables go here, oldest first; each runs once, when the database
+ * is older, and must record its version. */
 static const struct { int version; const char *sql; } migrations[] = {
     { 0, NULL },
 };

@@ -72,6 +72,7 @@ static const struct key keys[] = {
     S("notifier", "approve_url", notifier.approve_url),
     I("notifier", "max_per_hour", notifier.max_per_hour, 1, 100000),
     I("notifier", "poll_interval", notifier.poll_interval, 1, 3600),
+    S("notifier", "template_dir", notifier.template_dir),
     ACCOUNT("notifier", notifier.account),
 
     I("approver", "token_ttl_days", approver.token_ttl_days, 1, 365),
@@ -108,6 +109,7 @@ void config_defaults(struct config *cfg)
     strcpy(cfg->notifier.approve_url, "https://mail.example.org/guardlist/approve");
     cfg->notifier.max_per_hour = 10;
     cfg->notifier.poll_interval = 5;
+    strcpy(cfg->notifier.template_dir, "/usr/local/share/guardlist/templates");
     cfg->approver.token_ttl_days = 7;
     cfg->admin.purge_after_days = 30;
     cfg->log.target = LOG_TO_STDERR;

@@ -55,6 +55,7 @@ struct config {
         char approve_url[CONFIG_STR_MAX];
         int max_per_hour;
         int poll_interval;
+        char template_dir[CONFIG_STR_MAX];
         struct config_account account;
     } notifier;
     struct {

@@ -21,6 +21,7 @@ GRANT SELECT ON guardlist.protected_users TO 'guardlist_notifier'@'localhost';
 GRANT SELECT, UPDATE (token_sha256, token_expires_at, notify_state, notify_claimed_until,
       notify_attempts, notify_next_at, notify_error, notified_at)
       ON guardlist.challenges TO 'guardlist_notifier'@'localhost';
+GRANT SELECT, INSERT ON guardlist.notifications TO 'guardlist_notifier'@'localhost';
 
 -- guardlist-approve: closes challenges and inserts rules.
 CREATE USER IF NOT EXISTS 'guardlist_approver'@'localhost';

@@ -1,4 +1,4 @@
--- guardlist schema, version 1 (MariaDB 10.3+ / MySQL 8).
+-- guardlist schema, version 2 (MariaDB 10.3+).
 -- Idempotent: safe to load again.  The article's tables `protected_users` and
 -- `whitelist` keep their columns first and in order; the columns guardlist adds
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
@@ -80,6 +80,22 @@ CREATE TABLE IF NOT EXISTS challenges (
     KEY recipient (recipient)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
+-- Approval emails sent: one row per (challenge, guardian), so a retry never
+-- mails a guardian twice, and the hourly cap per guardian can be counted.
+-- Added in schema version 2.
+CREATE TABLE IF NOT EXISTS notifications (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    challenge_id BIGINT UNSIGNED NOT NULL,
+    guardian VARCHAR(255) NOT NULL,
+    kind ENUM('single','digest') NOT NULL,
+    digest_of INT UNSIGNED NOT NULL DEFAULT 1,   -- challenges in that email
+    message_id VARCHAR(255) NOT NULL,
+    sent_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (id),
+    UNIQUE KEY challenge_guardian (challenge_id, guardian),
+    KEY guardian_sent (guardian, sent_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
 CREATE TABLE IF NOT EXISTS audit_log (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
     at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
@@ -103,7 +119,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users

@@ -1,0 +1,29 @@
+/*
+ * notifyplan - the rules that keep a guardian informed but never flooded.
+ * Pure functions (no I/O), so the unit tests can pin every case down.
+ */
+#include "notifyplan.h"
+
+void notify_plan(int max_per_hour, int singles_sent, int digests_sent, size_t n,
+                 enum plan_action *actions)
+{
+    long room = (long)max_per_hour - singles_sent;
+
+    for (size_t i = 0; i < n; i++) {
+        if (room > 0) {
+            actions[i] = PLAN_SINGLE;
+            room--;
+        } else {
+            actions[i] = digests_sent > 0 ? PLAN_WAIT : PLAN_DIGEST;
+        }
+    }
+}
+
+long notify_backoff(int attempts)
+{
+    long s = 60;
+
+    for (int i = 1; i < attempts && s < 3600; i++)
+        s *= 2;
+    return s > 3600 ? 3600 : s;
+}

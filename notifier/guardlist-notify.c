@@ -1,0 +1,732 @@
+/*
+ * guardlist-notify - emails guardians about new challenges, through a
+ * smarthost, exactly once per (challenge, guardian).
+ *
+ * Each cycle claims due challenges (FOR UPDATE SKIP LOCKED, with a lease so
+ * a crashed notifier's claim is taken up again), gives each a fresh token
+ * (only its SHA-256 is stored), plans per guardian (hourly cap, one digest
+ * for the overflow), sends in one SMTP session (libesmtp), and records a
+ * notification only after the smarthost accepted the message.  Failures are
+ * retried with backoff (4xx, no connection) or recorded (5xx).
+ *
+ * The one window for a duplicate: a crash between the smarthost's 250 and
+ * the COMMIT that records it.  Nothing else sends twice or loses a message.
+ */
+#include "buf.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "notifyplan.h"
+#include "template.h"
+#include "token.h"
+#include "addr.h"
+
+#include <auth-client.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libesmtp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid.h>
+
+#define VERSION "0.1.0"
+#define CLAIM_MAX 200
+#define LEASE_SECONDS "300"
+#define MAX_GUARDIANS 16
+
+struct challenge {
+    unsigned long long id;
+    char id_text[24];
+    char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], key[ADDR_MAX + 2];
+    char first_seen[32], last_seen[32], attempts[16], client[340];
+    int notify_attempts;
+    char token[TOKEN_CHARS + 1];
+    /* outcome of this cycle, per guardian */
+    int nguardians;
+    char guardian[MAX_GUARDIANS][ADDR_MAX + 2];
+    int done[MAX_GUARDIANS];        /* 1 sent before or now, 0 pending */
+    int temp_fail, perm_fail, waiting, sent_now;
+    char error[256];
+};
+
+/* One email of this cycle: a single or a digest for one guardian. */
+struct mail {
+    char guardian[ADDR_MAX + 2];
+    int digest;
+    size_t nitems;
+    struct challenge **items;
+    char message_id[160];
+    struct buf text;
+    smtp_message_t msg;
+    smtp_recipient_t rcpt;
+};
+
+static volatile sig_atomic_t stopping;
+static struct config cfg;
+static struct template *t_subject, *t_text, *t_html, *t_dsubject, *t_dtext, *t_dhtml, *t_itext, *t_ihtml;
+static char smtp_password[CONFIG_STR_MAX];
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: guardlist-notify [-c FILE] [--once] [--dry-run]\n"
+            "\n"
+            "Emails each new challenge's guardians a link to approve or block the sender,\n"
+            "once per challenge, through the smarthost of [notifier].\n"
+            "\n"
+            "  -c, --config FILE   configuration (default $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH ")\n"
+            "      --once          send what is due now and exit (for cron and tests)\n"
+            "      --dry-run       print the emails that are due instead of sending them;\n"
+            "                      changes nothing (the links in them do not work)\n"
+            "  -h, --help          this help\n"
+            "  -V, --version\n"
+            "\n"
+            "Without --once it polls every [notifier] poll_interval seconds until SIGTERM.\n"
+            "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
+}
+
+/* ---- templates ---- */
+
+static const char *const single_names[] = { "sender", "child", "protected", "first_seen", "last_seen",
+                                            "attempts", "client", "link", "guardian", "ttl_days", NULL };
+static const char *const digest_names[] = { "count", "items", "guardian", "ttl_days", NULL };
+
+static int load_templates(char *err, size_t errlen)
+{
+    static const struct { const char *file; const char *const *names; struct template **t; } list[] = {
+        { "notify.subject", single_names, &t_subject }, { "notify.txt", single_names, &t_text },
+        { "notify.html", single_names, &t_html }, { "digest.subject", digest_names, &t_dsubject },
+        { "digest.txt", digest_names, &t_dtext }, { "digest.html", digest_names, &t_dhtml },
+        { "digest-item.txt", single_names, &t_itext }, { "digest-item.html", single_names, &t_ihtml },
+    };
+    char path[CONFIG_STR_MAX + 64];
+
+    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", cfg.notifier.template_dir, list[i].file);
+        if (!(*list[i].t = template_load(path, list[i].names, err, errlen)))
+            return -1;
+    }
+    return 0;
+}
+
+static void free_templates(void)
+{
+    struct template **all[] = { &t_subject, &t_text, &t_html, &t_dsubject, &t_dtext, &t_dhtml, &t_itext, &t_ihtml };
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        template_free(*all[i]);
+        *all[i] = NULL;
+    }
+}
+
+/* ---- composing ---- */
+
+static void fill_values(struct tpl_value *v, const struct challenge *c, const char *guardian,
+                        char *link, size_t linklen, char *ttl, size_t ttllen)
+{
+    snprintf(link, linklen, "%s?t=%s", cfg.notifier.approve_url, c->token);
+    snprintf(ttl, ttllen, "%d", cfg.approver.token_ttl_days);
+    const char *vals[] = { c->sender, c->recipient, c->key, c->first_seen, c->last_seen, c->attempts,
+                           c->client, link, guardian, ttl };
+    for (int i = 0; i < 10; i++)
+        v[i] = (struct tpl_value){ single_names[i], vals[i], 0 };
+}
+
+static void rfc5322_date(char *out, size_t outlen)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    gmtime_r(&now, &tm);
+    snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Builds M->text: headers and a multipart/alternative body.  Returns 0 or -1. */
+static int compose(struct mail *m, char *err, size_t errlen)
+{
+    struct buf subject = { 0 }, text = { 0 }, html = { 0 };
+    char date[64], uuid_text[37], boundary[64], link[CONFIG_STR_MAX + 64], ttl[16], count[16];
+    uuid_t u;
+    const char *at = strrchr(cfg.notifier.from, '@');
+    int rc = -1;
+
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, uuid_text);
+    snprintf(m->message_id, sizeof(m->message_id), "<%s@%s>", uuid_text, at ? at + 1 : "guardlist.invalid");
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, uuid_text);
+    snprintf(boundary, sizeof(boundary), "=_guardlist_%s", uuid_text);
+    rfc5322_date(date, sizeof(date));
+
+    if (!m->digest) {
+        struct tpl_value v[10];
+        fill_values(v, m->items[0], m->guardian, link, sizeof(link), ttl, sizeof(ttl));
+        if (template_render(t_subject, TPL_HEADER, v, 10, &subject, err, errlen) < 0
+            || template_render(t_text, TPL_TEXT, v, 10, &text, err, errlen) < 0
+            || template_render(t_html, TPL_HTML, v, 10, &html, err, errlen) < 0)
+            goto out;
+    } else {
+        struct buf itext = { 0 }, ihtml = { 0 };
+        for (size_t i = 0; i < m->nitems; i++) {
+            struct tpl_value v[10];
+            fill_values(v, m->items[i], m->guardian, link, sizeof(link), ttl, sizeof(ttl));
+            if (template_render(t_itext, TPL_TEXT, v, 10, &itext, err, errlen) < 0
+                || template_render(t_ihtml, TPL_HTML, v, 10, &ihtml, err, errlen) < 0) {
+                buf_free(&itext);
+                buf_free(&ihtml);
+                goto out;
+            }
+        }
+        snprintf(count, sizeof(count), "%zu", m->nitems);
+        snprintf(ttl, sizeof(ttl), "%d", cfg.approver.token_ttl_days);
+        struct tpl_value dt[4] = { { "count", count, 0 }, { "items", itext.p ? itext.p : "", 1 },
+                                   { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
+        struct tpl_value dh[4] = { { "count", count, 0 }, { "items", ihtml.p ? ihtml.p : "", 1 },
+                                   { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
+        int r = template_render(t_dsubject, TPL_HEADER, dt, 4, &subject, err, errlen) < 0
+             || template_render(t_dtext, TPL_TEXT, dt, 4, &text, err, errlen) < 0
+             || template_render(t_dhtml, TPL_HTML, dh, 4, &html, err, errlen) < 0;
+        buf_free(&itext);
+        buf_free(&ihtml);
+        if (r)
+            goto out;
+    }
+    struct buf *o = &m->text;
+    buf_addf(o, "From: guardlist <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\n"
+                "Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
+                "This is a message in MIME format.\r\n\r\n--%s\r\n"
+                "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
+             cfg.notifier.from, m->guardian, subject.p, date, m->message_id, boundary, boundary);
+    qp_encode(o, text.p);
+    buf_addf(o, "\r\n--%s\r\nContent-Type: text/html; charset=UTF-8\r\n"
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary);
+    qp_encode(o, html.p);
+    buf_addf(o, "\r\n--%s--\r\n", boundary);
+    if (o->oom) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    buf_free(&subject);
+    buf_free(&text);
+    buf_free(&html);
+    return rc;
+}
+
+/* ---- database ---- */
+
+static const char sql_due[] =
+    "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, "
+    "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges "
+    "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL "
+    "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' "
+    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED";
+static const char sql_due_dry[] =
+    "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, "
+    "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges "
+    "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL "
+    "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' "
+    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT 200";
+static const char sql_claim[] =
+    "UPDATE challenges SET notify_state = 'claimed', "
+    "notify_claimed_until = CURRENT_TIMESTAMP + INTERVAL " LEASE_SECONDS " SECOND, "
+    "token_sha256 = UNHEX(?), token_expires_at = CURRENT_TIMESTAMP + INTERVAL ? DAY WHERE id = ?";
+
+struct claim_ctx {
+    struct challenge *c;
+    size_t n;
+};
+
+static int row_due(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct claim_ctx *cc = arg;
+    struct challenge *c = &cc->c[cc->n++];
+
+    (void)ncol;
+    (void)len;
+    memset(c, 0, sizeof(*c));
+    c->id = strtoull(col[0], NULL, 10);
+    snprintf(c->id_text, sizeof(c->id_text), "%s", col[0]);
+    snprintf(c->sender, sizeof(c->sender), "%s", col[1]);
+    snprintf(c->recipient, sizeof(c->recipient), "%s", col[2]);
+    snprintf(c->key, sizeof(c->key), "%s", col[3]);
+    snprintf(c->first_seen, sizeof(c->first_seen), "%s", col[4]);
+    snprintf(c->last_seen, sizeof(c->last_seen), "%s", col[5]);
+    snprintf(c->attempts, sizeof(c->attempts), "%s", col[6]);
+    if (col[7][0])
+        snprintf(c->client, sizeof(c->client), "%.255s [%.64s]", col[7], col[8][0] ? col[8] : "?");
+    else
+        snprintf(c->client, sizeof(c->client), "%.64s", col[8][0] ? col[8] : "unknown");
+    c->notify_attempts = atoi(col[9]);
+    return cc->n >= CLAIM_MAX;
+}
+
+/* Claims due challenges and gives each a fresh token.  Returns the count or -1. */
+static long claim(struct db *db, struct challenge *c, int dry_run, char *err, size_t errlen)
+{
+    struct claim_ctx cc = { c, 0 };
+    char hashhex[2 * SHA256_LEN + 1], ttl[16];
+    unsigned char hash[SHA256_LEN];
+
+    if (dry_run) {
+        if (db_query(db, sql_due_dry, NULL, 0, row_due, &cc, err, errlen) < 0)
+            return -1;
+        for (size_t i = 0; i < cc.n; i++)
+            if (token_new(c[i].token, hash) < 0)
+                return -1;
+        return (long)cc.n;
+    }
+    if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, errlen) < 0)
+        return -1;
+    if (db_query(db, sql_due, NULL, 0, row_due, &cc, err, errlen) < 0)
+        goto fail;
+    snprintf(ttl, sizeof(ttl), "%d", cfg.approver.token_ttl_days);
+    for (size_t i = 0; i < cc.n; i++) {
+        if (token_new(c[i].token, hash) < 0) {
+            snprintf(err, errlen, "getrandom: %s", strerror(errno));
+            goto fail;
+        }
+        hex_encode(hash, SHA256_LEN, hashhex);
+        const char *p[3] = { hashhex, ttl, c[i].id_text };
+        if (db_exec(db, sql_claim, p, 3, NULL, err, errlen) < 0)
+            goto fail;
+    }
+    if (db_exec(db, "COMMIT", NULL, 0, NULL, err, errlen) < 0)
+        goto fail;
+    return (long)cc.n;
+fail:
+    {
+        char ignore[64];
+        if (db_connected(db))
+            db_exec(db, "ROLLBACK", NULL, 0, NULL, ignore, sizeof(ignore));
+    }
+    return -1;
+}
+
+static int row_guardian(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct challenge *c = arg;
+
+    (void)ncol;
+    (void)len;
+    if (c->nguardians == MAX_GUARDIANS)
+        return 0;
+    snprintf(c->guardian[c->nguardians], sizeof(c->guardian[0]), "%s", col[0]);
+    c->done[c->nguardians] = col[1] != NULL;
+    c->nguardians++;
+    return 0;
+}
+
+static int row_long(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    (void)ncol;
+    (void)len;
+    *(long *)arg = col[0] ? atol(col[0]) : 0;
+    return 0;
+}
+
+/* ---- sending ---- */
+
+static int auth_interact(auth_client_request_t req, char **result, int fields, void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < fields; i++) {
+        if (req[i].flags & AUTH_PASS)
+            result[i] = smtp_password;
+        else if (req[i].flags & AUTH_USER)
+            result[i] = cfg.notifier.smtp_user;
+        else
+            result[i] = NULL;
+    }
+    return 1;
+}
+
+/* Sends every mail in one session.  Sets each mail's outcome in *STATUS:
+ * 2 accepted, 1 temporary failure, 0 permanent failure, with TEXT. */
+static void send_all(struct mail *mails, size_t n, int *status, char (*text)[256])
+{
+    smtp_session_t s = smtp_create_session();
+    auth_context_t actx = NULL;
+    char hostport[CONFIG_STR_MAX + 16], ebuf[128];
+
+    for (size_t i = 0; i < n; i++) {
+        status[i] = 1;
+        snprintf(text[i], 256, "not sent");
+    }
+    if (!s)
+        return;
+    snprintf(hostport, sizeof(hostport), "%s:%d", cfg.notifier.smtp_host, cfg.notifier.smtp_port);
+    smtp_set_server(s, hostport);
+    smtp_starttls_enable(s, cfg.notifier.starttls == STARTTLS_REQUIRED ? Starttls_REQUIRED
+                            : cfg.notifier.starttls == STARTTLS_OPTIONAL ? Starttls_ENABLED : Starttls_DISABLED);
+    smtp_set_timeout(s, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, 30);
+    smtp_set_timeout(s, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, 30);
+    smtp_set_timeout(s, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, 30);
+    smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, 30);
+    smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, 60);
+    if (cfg.notifier.smtp_user[0]) {
+        auth_client_init();
+        actx = auth_create_context();
+        auth_set_mechanism_flags(actx, AUTH_PLUGIN_PLAIN, 0);
+        auth_set_interact_cb(actx, auth_interact, NULL);
+        smtp_auth_set_context(s, actx);
+    }
+    for (size_t i = 0; i < n; i++) {
+        mails[i].msg = smtp_add_message(s);
+        smtp_set_reverse_path(mails[i].msg, cfg.notifier.from);
+        smtp_set_message_str(mails[i].msg, mails[i].text.p);
+        mails[i].rcpt = smtp_add_recipient(mails[i].msg, mails[i].guardian);
+    }
+    if (!smtp_start_session(s)) {
+        smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf));
+        for (size_t i = 0; i < n; i++)
+            snprintf(text[i], 256, "smarthost %.100s: %.120s", hostport, ebuf);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const smtp_status_t *rs = smtp_recipient_status(mails[i].rcpt);
+            const smtp_status_t *ms = smtp_message_transfer_status(mails[i].msg);
+            const smtp_status_t *st = (rs && rs->code >= 400) ? rs : ms;
+            int code = st ? st->code : 0;
+            if (code >= 200 && code < 300 && (!rs || rs->code < 300))
+                status[i] = 2;
+            else if (code >= 500)
+                status[i] = 0;
+            else
+                status[i] = 1;
+            snprintf(text[i], 256, "%d %.200s", code, st && st->text ? st->text : "no reply");
+            size_t tl = strlen(text[i]);
+            while (tl > 0 && (text[i][tl - 1] == '\n' || text[i][tl - 1] == '\r'))
+                text[i][--tl] = '\0';
+        }
+    }
+    smtp_destroy_session(s);
+    if (actx) {
+        auth_destroy_context(actx);
+        auth_client_exit();
+    }
+}
+
+/* ---- one cycle ---- */
+
+static const char sql_guardians[] =
+    "SELECT g.email, n.id FROM guardians g LEFT JOIN notifications n "
+    "ON n.challenge_id = ? AND n.guardian = g.email WHERE g.recipient = ? ORDER BY g.email";
+static const char sql_singles[] =
+    "SELECT COUNT(*) FROM notifications WHERE guardian = ? AND kind = 'single' "
+    "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
+static const char sql_digests[] =
+    "SELECT COUNT(DISTINCT message_id) FROM notifications WHERE guardian = ? AND kind = 'digest' "
+    "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
+static const char sql_record[] =
+    "INSERT IGNORE INTO notifications (challenge_id, guardian, kind, digest_of, message_id) "
+    "VALUES (?, ?, ?, ?, ?)";
+static const char sql_sent[] =
+    "UPDATE challenges SET notify_state = 'sent', notified_at = CURRENT_TIMESTAMP, "
+    "notify_claimed_until = NULL, notify_error = ? WHERE id = ?";
+static const char sql_retry[] =
+    "UPDATE challenges SET notify_state = 'new', notify_claimed_until = NULL, notify_attempts = ?, "
+    "notify_next_at = CURRENT_TIMESTAMP + INTERVAL ? SECOND, notify_error = ? WHERE id = ?";
+static const char sql_failed[] =
+    "UPDATE challenges SET notify_state = 'failed', notify_claimed_until = NULL, notify_error = ? "
+    "WHERE id = ?";
+
+static int cycle(struct db *db, int dry_run, long *sent_total)
+{
+    static struct challenge ch[CLAIM_MAX];
+    char err[600];
+    long n = claim(db, ch, dry_run, err, sizeof(err));
+
+    *sent_total = 0;
+    if (n < 0) {
+        log_error("claiming challenges: %s", err);
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+
+    /* Guardians of each challenge, and who already had its email. */
+    for (long i = 0; i < n; i++) {
+        const char *p[2] = { ch[i].id_text, ch[i].key };
+        if (db_query(db, sql_guardians, p, 2, row_guardian, &ch[i], err, sizeof(err)) < 0) {
+            log_error("reading guardians: %s", err);
+            return -1;       /* claims expire and are taken again */
+        }
+    }
+
+    /* Plan per guardian, oldest challenge first. */
+    size_t cap = (size_t)n * MAX_GUARDIANS, nm = 0;
+    struct mail *mails = calloc(cap, sizeof(*mails));
+    struct challenge **items = calloc(cap, sizeof(*items));
+    enum plan_action *act = calloc(cap, sizeof(*act));
+    char (*done_guardian)[ADDR_MAX + 2] = calloc(cap, sizeof(*done_guardian));
+    size_t ndone = 0, used = 0;
+    if (!mails || !items || !act || !done_guardian) {
+        free(mails);
+        free(items);
+        free(act);
+        free(done_guardian);
+        log_error("out of memory");
+        return -1;
+    }
+    for (long i = 0; i < n; i++) {
+        for (int g = 0; g < ch[i].nguardians; g++) {
+            if (ch[i].done[g])
+                continue;
+            const char *gname = ch[i].guardian[g];
+            int seen = 0;
+            for (size_t k = 0; k < ndone; k++)
+                if (strcmp(done_guardian[k], gname) == 0)
+                    seen = 1;
+            if (seen)
+                continue;
+            snprintf(done_guardian[ndone++], sizeof(done_guardian[0]), "%s", gname);
+            /* All of this guardian's waiting challenges in this cycle. */
+            size_t first = used;
+            for (long j = i; j < n; j++)
+                for (int h = 0; h < ch[j].nguardians; h++)
+                    if (!ch[j].done[h] && strcmp(ch[j].guardian[h], gname) == 0)
+                        items[used++] = &ch[j];
+            size_t count = used - first;
+            long singles = 0, digests = 0;
+            const char *pg[1] = { gname };
+            if (!dry_run && (db_query(db, sql_singles, pg, 1, row_long, &singles, err, sizeof(err)) < 0
+                             || db_query(db, sql_digests, pg, 1, row_long, &digests, err, sizeof(err)) < 0)) {
+                log_error("counting emails to %s: %s", gname, err);
+                singles = cfg.notifier.max_per_hour;
+                digests = 1;        /* unknown: wait rather than flood */
+            }
+            notify_plan(cfg.notifier.max_per_hour, (int)singles, (int)digests, count, act + first);
+            struct mail *digest = NULL;
+            for (size_t k = first; k < used; k++) {
+                if (act[k] == PLAN_WAIT) {
+                    items[k]->waiting++;
+                } else if (act[k] == PLAN_SINGLE) {
+                    struct mail *m = &mails[nm++];
+                    snprintf(m->guardian, sizeof(m->guardian), "%s", gname);
+                    m->items = &items[k];
+                    m->nitems = 1;
+                } else {
+                    if (!digest) {
+                        digest = &mails[nm++];
+                        snprintf(digest->guardian, sizeof(digest->guardian), "%s", gname);
+                        digest->digest = 1;
+                        digest->items = &items[k];
+                    }
+                    digest->nitems++;       /* digest items are contiguous from here */
+                }
+            }
+        }
+    }
+    /* Digest items must be contiguous: PLAN_DIGEST entries always follow the singles. */
+
+    for (size_t k = 0; k < nm; k++) {
+        if (compose(&mails[k], err, sizeof(err)) < 0) {
+            log_error("composing the email to %s: %s", mails[k].guardian, err);
+            for (size_t j = 0; j < mails[k].nitems; j++) {
+                mails[k].items[j]->perm_fail++;
+                snprintf(mails[k].items[j]->error, sizeof(mails[k].items[j]->error), "template: %.200s", err);
+            }
+            buf_free(&mails[k].text);
+        }
+    }
+
+    if (dry_run) {
+        for (size_t k = 0; k < nm; k++)
+            if (mails[k].text.p)
+                printf("==== %s to %s (%zu challenge(s)) ====\n%s\n", mails[k].digest ? "digest" : "email",
+                       mails[k].guardian, mails[k].nitems, mails[k].text.p);
+        *sent_total = (long)nm;
+    } else {
+        /* Send what composed. */
+        struct mail *ok_mails = calloc(nm ? nm : 1, sizeof(*ok_mails));
+        int *status = calloc(nm ? nm : 1, sizeof(*status));
+        char (*text)[256] = calloc(nm ? nm : 1, sizeof(*text));
+        size_t nok = 0;
+        size_t *index = calloc(nm ? nm : 1, sizeof(*index));
+        for (size_t k = 0; k < nm; k++)
+            if (mails[k].text.p) {
+                ok_mails[nok] = mails[k];
+                index[nok++] = k;
+            }
+        if (nok)
+            send_all(ok_mails, nok, status, text);
+        for (size_t q = 0; q < nok; q++) {
+            struct mail *m = &mails[index[q]];
+            if (status[q] == 2) {
+                char kind[8], of[16];
+                snprintf(kind, sizeof(kind), "%s", m->digest ? "digest" : "single");
+                snprintf(of, sizeof(of), "%zu", m->nitems);
+                for (size_t j = 0; j < m->nitems; j++) {
+                    const char *p[5] = { m->items[j]->id_text, m->guardian, kind, of, m->message_id };
+                    if (db_exec(db, sql_record, p, 5, NULL, err, sizeof(err)) < 0) {
+                        /* Sent but not recorded: the one duplicate window. */
+                        log_error("recording the email to %s for challenge %s: %s", m->guardian,
+                                  m->items[j]->id_text, err);
+                        m->items[j]->temp_fail++;
+                        continue;
+                    }
+                    m->items[j]->sent_now++;
+                }
+                log_info("sent %s to %s for %zu challenge(s) message_id=%s reply=\"%s\"",
+                         m->digest ? "digest" : "email", m->guardian, m->nitems, m->message_id, text[q]);
+                (*sent_total)++;
+            } else {
+                log_warning("%s failure sending to %s: %s", status[q] == 0 ? "permanent" : "temporary",
+                            m->guardian, text[q]);
+                for (size_t j = 0; j < m->nitems; j++) {
+                    if (status[q] == 0)
+                        m->items[j]->perm_fail++;
+                    else
+                        m->items[j]->temp_fail++;
+                    snprintf(m->items[j]->error, sizeof(m->items[j]->error), "%.100s: %.140s", m->guardian, text[q]);
+                }
+            }
+        }
+        free(ok_mails);
+        free(status);
+        free(text);
+        free(index);
+
+        /* Record each challenge's state. */
+        for (long i = 0; i < n; i++) {
+            struct challenge *c = &ch[i];
+            int rc;
+            if (c->nguardians == 0) {
+                snprintf(c->error, sizeof(c->error), "no guardian for %s", c->key);
+                const char *p[2] = { c->error, c->id_text };
+                rc = db_exec(db, sql_failed, p, 2, NULL, err, sizeof(err));
+                log_warning("challenge %s: %s (guardlist guardian add %s EMAIL)", c->id_text, c->error, c->key);
+            } else if (c->temp_fail || c->waiting) {
+                char attempts[16], delay[16];
+                int a = c->notify_attempts + (c->temp_fail ? 1 : 0);
+                snprintf(attempts, sizeof(attempts), "%d", a);
+                snprintf(delay, sizeof(delay), "%ld", c->temp_fail ? notify_backoff(a) : 600L);
+                const char *p[4] = { attempts, delay, c->temp_fail ? c->error : "waiting: hourly cap reached",
+                                     c->id_text };
+                rc = db_exec(db, sql_retry, p, 4, NULL, err, sizeof(err));
+            } else if (c->perm_fail && !c->sent_now) {
+                int any_before = 0;
+                for (int g = 0; g < c->nguardians; g++)
+                    any_before |= c->done[g];
+                const char *p[2] = { c->error, c->id_text };
+                rc = any_before ? db_exec(db, sql_sent, p, 2, NULL, err, sizeof(err))
+                                : db_exec(db, sql_failed, p, 2, NULL, err, sizeof(err));
+            } else {
+                const char *p[2] = { c->perm_fail ? c->error : NULL, c->id_text };
+                rc = db_exec(db, sql_sent, p, 2, NULL, err, sizeof(err));
+            }
+            if (rc < 0)
+                log_error("updating challenge %s: %s (its claim expires and it is tried again)", c->id_text, err);
+        }
+    }
+    for (size_t k = 0; k < nm; k++)
+        buf_free(&mails[k].text);
+    free(mails);
+    free(items);
+    free(act);
+    free(done_guardian);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' }, { "once", no_argument, NULL, 'o' },
+        { "dry-run", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
+    };
+    const char *config_arg = NULL;
+    int once = 0, dry_run = 0, opt;
+    char err[800];
+    struct config_db dbp;
+    struct addr from;
+
+    while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_arg = optarg; break;
+        case 'o': once = 1; break;
+        case 'n': dry_run = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("guardlist-notify %s\n", VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "guardlist-notify: error: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    config_defaults(&cfg);
+    if (config_load(&cfg, config_path(config_arg), err, sizeof(err)) < 0
+        || config_db_for(&cfg, &cfg.notifier.account, &dbp, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlist-notify: error: %s\n", err);
+        return 2;
+    }
+    if (addr_parse(cfg.notifier.from, "", &from, err, sizeof(err)) < 0 || from.is_null || !from.domain[0]) {
+        fprintf(stderr, "guardlist-notify: error: [notifier] from = '%s' is not an address\n", cfg.notifier.from);
+        return 2;
+    }
+    if (strncmp(cfg.notifier.approve_url, "https://", 8) != 0 && strncmp(cfg.notifier.approve_url, "http://", 7) != 0) {
+        fprintf(stderr, "guardlist-notify: error: [notifier] approve_url must start with https:// (or http://)\n");
+        return 2;
+    }
+    if (cfg.notifier.smtp_user[0]) {
+        if (!cfg.notifier.smtp_password_file[0]) {
+            fprintf(stderr, "guardlist-notify: error: smtp_user needs smtp_password_file\n");
+            return 2;
+        }
+        if (config_read_secret(cfg.notifier.smtp_password_file, smtp_password, sizeof(smtp_password), err, sizeof(err)) < 0) {
+            fprintf(stderr, "guardlist-notify: error: %s\n", err);
+            return 2;
+        }
+    }
+    if (load_templates(err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlist-notify: error: %s\n", err);
+        free_templates();
+        return 2;
+    }
+    log_init("guardlist-notify", cfg.log.target, cfg.log.level);
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    struct db *db = db_new(&dbp);
+    explicit_bzero(&dbp, sizeof(dbp));
+    int rc = 0;
+    if (!once && !dry_run)
+        log_info("guardlist-notify %s: smarthost %s:%d, every %d s", VERSION, cfg.notifier.smtp_host,
+                 cfg.notifier.smtp_port, cfg.notifier.poll_interval);
+    while (!stopping) {
+        long sent = 0;
+        if (db_connect(db, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            rc = 1;
+        } else {
+            rc = cycle(db, dry_run, &sent) < 0 ? 1 : 0;
+        }
+        if (once || dry_run)
+            break;
+        if (sent > 0)
+            continue;           /* more may be due right away */
+        for (int i = 0; i < cfg.notifier.poll_interval * 10 && !stopping; i++)
+            usleep(100000);
+    }
+    db_free(db);
+    free_templates();
+    explicit_bzero(smtp_password, sizeof(smtp_password));
+    return rc;
+}

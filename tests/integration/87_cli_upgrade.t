@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""Schema upgrades: a database at schema version 1 (before the notifications
+table of version 2) is brought to the current version by `guardlist db
+migrate`, keeping every row; `db status` tells an old schema apart; a schema
+newer than the program is refused with exit 1 and nothing changed."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True     # no __pycache__ in the work tree
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
+import harness as h  # noqa: E402
+
+
+def main():
+    db = h.start_db(
+        "INSERT INTO protected_users (recipient, class) VALUES ('kid@family.test', 'whitelist')",
+        "INSERT INTO whitelist (sender, action) VALUES ('grandma@example.com', 'OK')",
+        "INSERT INTO guardians (recipient, email) VALUES ('kid@family.test', 'parent@family.test')",
+    )
+    cfg = h.cli_config(db)
+    current = db.value('SELECT MAX(version) FROM schema_version')
+    h.ok(int(current) >= 2, 'the schema loaded is version 2 or later (got %s)' % current)
+
+    # Make it a version 1 database: no notifications table, no version 2 row.
+    db.sql('DROP TABLE notifications')
+    db.sql('DELETE FROM schema_version WHERE version >= 2')
+    before = h.snapshot(db)
+
+    rc, out, err = h.cli(cfg, 'db', 'status')
+    h.is_(rc, 0, 'db status on a version 1 schema: exit 0') or h.diag(err)
+    h.ok('schema version 1' in out and 'migrate' in out,
+         'db status says version 1 and to run db migrate', out)
+
+    rc, out, err = h.cli(cfg, 'db', 'migrate', actor='upgrader')
+    h.is_(rc, 0, 'db migrate from version 1: exit 0') or h.diag(err)
+    h.ok('was' in out, 'db migrate says what it upgraded from', out)
+    h.is_(db.value('SELECT MAX(version) FROM schema_version'), current, 'schema_version is current again')
+    h.is_(db.value("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'guardlist' "
+                   "AND table_name = 'notifications'"), '1', 'the notifications table exists')
+    after = h.snapshot(db, tables=[t for t in before if t not in ('schema_version', 'audit_log',
+                                                                  'notifications')])
+    h.is_(after, {t: v for t, v in before.items() if t not in ('schema_version', 'audit_log')},
+          'every row of every other table kept')
+    h.is_(db.sql("SELECT actor, action FROM audit_log WHERE action = 'db-migrate'"),
+          [['upgrader', 'db-migrate']], 'one audit row for the upgrade, naming the actor')
+
+    rc, out, err = h.cli(cfg, 'db', 'migrate')
+    h.is_((rc, 'up to date' in out), (0, True), 'db migrate again: up to date')
+
+    # A schema newer than this program: refused, nothing changed.
+    db.sql('INSERT INTO schema_version (version) VALUES (999)')
+    snap = h.snapshot(db)
+    rc, out, err = h.cli(cfg, 'db', 'migrate')
+    h.is_(rc, 1, 'db migrate on a newer schema: exit 1')
+    h.ok('newer' in err, 'the message says the schema is newer', err)
+    h.is_(h.snapshot(db), snap, 'nothing changed')
+    rc, out, err = h.cli(cfg, 'db', 'status')
+    h.ok('newer than this guardlist' in out, 'db status says the schema is newer', out)
+    db.stop()
+
+
+h.run(main)

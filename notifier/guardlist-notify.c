@@ -35,6 +35,7 @@
 
 #define VERSION "0.1.0"
 #define CLAIM_MAX 200
+#define CLAIM_MAX_TEXT "200"
 #define LEASE_SECONDS "300"
 #define MAX_GUARDIANS 16
 
@@ -234,13 +235,13 @@ static const char sql_due[] =
     "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges "
     "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL "
     "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' "
-    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED";
+    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT " CLAIM_MAX_TEXT " FOR UPDATE SKIP LOCKED";
 static const char sql_due_dry[] =
     "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, "
     "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges "
     "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL "
     "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' "
-    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT 200";
+    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT " CLAIM_MAX_TEXT;
 static const char sql_claim[] =
     "UPDATE challenges SET notify_state = 'claimed', "
     "notify_claimed_until = CURRENT_TIMESTAMP + INTERVAL " LEASE_SECONDS " SECOND, "
@@ -254,10 +255,12 @@ struct claim_ctx {
 static int row_due(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct claim_ctx *cc = arg;
-    struct challenge *c = &cc->c[cc->n++];
 
     (void)ncol;
     (void)len;
+    if (cc->n >= CLAIM_MAX)         /* cannot happen: the query has LIMIT CLAIM_MAX */
+        return 0;
+    struct challenge *c = &cc->c[cc->n++];
     memset(c, 0, sizeof(*c));
     c->id = strtoull(col[0], NULL, 10);
     snprintf(c->id_text, sizeof(c->id_text), "%s", col[0]);
@@ -272,7 +275,7 @@ static int row_due(void *arg, int ncol, const char *const *col, const unsigned l
     else
         snprintf(c->client, sizeof(c->client), "%.64s", col[8][0] ? col[8] : "unknown");
     c->notify_attempts = atoi(col[9]);
-    return cc->n >= CLAIM_MAX;
+    return 0;
 }
 
 /* Claims due challenges and gives each a fresh token.  Returns the count or -1. */

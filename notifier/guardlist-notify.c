@@ -230,18 +230,14 @@ out:
 
 /* ---- database ---- */
 
-static const char sql_due[] =
-    "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, "
-    "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges "
-    "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL "
-    "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' "
-    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT " CLAIM_MAX_TEXT " FOR UPDATE SKIP LOCKED";
-static const char sql_due_dry[] =
-    "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, "
-    "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges "
-    "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL "
-    "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' "
-    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT " CLAIM_MAX_TEXT;
+#define DUE_QUERY \
+    "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, " \
+    "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges " \
+    "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL " \
+    "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' " \
+    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT " CLAIM_MAX_TEXT
+static const char sql_due[] = DUE_QUERY " FOR UPDATE SKIP LOCKED";
+static const char sql_due_dry[] = DUE_QUERY;
 static const char sql_claim[] =
     "UPDATE challenges SET notify_state = 'claimed', "
     "notify_claimed_until = CURRENT_TIMESTAMP + INTERVAL " LEASE_SECONDS " SECOND, "

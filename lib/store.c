@@ -273,7 +273,8 @@ int store_challenge_decide(struct db *db, const char *actor, unsigned long long 
 {
     struct challenge_row c = { 0 };
     char idbuf[24], detail[1400], rule_sender[ADDR_MAX + 2];
-    const char *verb = how == STORE_DENY ? "deny" : "approve";
+    int refuse = how == STORE_DENY || how == STORE_BLOCK;
+    const char *verb = how == STORE_BLOCK ? "block" : refuse ? "deny" : "approve";
 
     snprintf(idbuf, sizeof(idbuf), "%llu", id);
     const char *pid[1] = { idbuf };
@@ -292,6 +293,7 @@ int store_challenge_decide(struct db *db, const char *actor, unsigned long long 
     }
     if (how != STORE_DENY) {
         const char *at = strrchr(c.sender, '@');
+        const char *action = how == STORE_BLOCK ? "REJECT" : "OK";
         if (how == STORE_APPROVE_DOMAIN) {
             if (!at || !at[1]) {
                 snprintf(err, errlen, "sender %s has no domain to approve", c.sender);
@@ -301,13 +303,13 @@ int store_challenge_decide(struct db *db, const char *actor, unsigned long long 
         } else {
             snprintf(rule_sender, sizeof(rule_sender), "%s", c.sender);
         }
-        const char *p[3] = { c.key, rule_sender, actor };
+        const char *p[4] = { c.key, rule_sender, action, actor };
         if (db_exec(db, "INSERT INTO sender_rules (recipient, sender, action, created_by) "
-                        "VALUES (?, ?, 'OK', ?) ON DUPLICATE KEY UPDATE action = 'OK', "
-                        "created_by = VALUES(created_by)", p, 3, NULL, err, errlen) < 0)
+                        "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE action = VALUES(action), "
+                        "created_by = VALUES(created_by)", p, 4, NULL, err, errlen) < 0)
             return rollback(db, STORE_ERROR);
     }
-    const char *pu[3] = { how == STORE_DENY ? "denied" : "approved", actor, idbuf };
+    const char *pu[3] = { refuse ? "denied" : "approved", actor, idbuf };
     if (db_exec(db, "UPDATE challenges SET status = ?, is_open = NULL, decided_at = CURRENT_TIMESTAMP, "
                     "decided_by = ? WHERE id = ?", pu, 3, NULL, err, errlen) < 0)
         return rollback(db, STORE_ERROR);
@@ -315,8 +317,8 @@ int store_challenge_decide(struct db *db, const char *actor, unsigned long long 
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s denied", idbuf, c.sender,
                  c.recipient);
     else
-        snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s OK", idbuf,
-                 c.sender, c.recipient, c.key, rule_sender);
+        snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s %s", idbuf,
+                 c.sender, c.recipient, c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK");
     if (result)
         snprintf(result, resultlen, "%s", detail);
     return commit_with_audit(db, actor, verb, detail, err, errlen);

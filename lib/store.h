@@ -12,7 +12,10 @@
 #define STORE_NOTFOUND 0        /* nothing to change (ERR says why) */
 #define STORE_DONE 1
 
-enum store_decision { STORE_APPROVE, STORE_APPROVE_DOMAIN, STORE_DENY };
+/* APPROVE: rule OK for the sender; APPROVE_DOMAIN: rule OK for its domain;
+ * DENY: the challenge is refused (the pair stays blocked); BLOCK: DENY plus
+ * a REJECT rule for the sender, so it is refused for that key everywhere. */
+enum store_decision { STORE_APPROVE, STORE_APPROVE_DOMAIN, STORE_DENY, STORE_BLOCK };
 
 /* Writes one audit_log row (inside the caller's transaction, if any). */
 int store_audit(struct db *db, const char *actor, const char *action, const char *detail,

@@ -14,18 +14,20 @@ LIB_SRC    := $(wildcard lib/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
 ADMIN_SRC  := $(wildcard admin/*.c)
 NOTIFY_SRC := $(wildcard notifier/*.c)
+APPROVE_SRC := $(wildcard approver/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=build/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=build/obj/%.o)
 ADMIN_OBJ  := $(ADMIN_SRC:%.c=build/obj/%.o) build/obj/gen/sqltext.o
 NOTIFY_OBJ := $(NOTIFY_SRC:%.c=build/obj/%.o)
+APPROVE_OBJ := $(APPROVE_SRC:%.c=build/obj/%.o)
 ASAN_LIB   := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_OBJ   := $(ASAN_LIB) $(DAEMON_SRC:%.c=build/asan/%.o)
 ASAN_ADMIN := $(ASAN_LIB) $(ADMIN_SRC:%.c=build/asan/%.o) build/asan/gen/sqltext.o
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
-PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify
+PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve
 
 .PHONY: all deps run check unit integration asan clean install help
 
@@ -75,6 +77,11 @@ bin/guardlist-notify: $(NOTIFY_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+bin/guardlist-approve: $(APPROVE_OBJ) $(LIB_OBJ)
+	@mkdir -p bin
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
 build/asan/guardlistd: $(ASAN_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
@@ -106,6 +113,8 @@ check: deps
 install: all
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin
 	install -m 755 bin/guardlistd bin/guardlist bin/guardlist-notify $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/
+	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/lib/cgi-bin
+	install -m 755 bin/guardlist-approve $(DESTDIR)$(or $(PREFIX),/usr/local)/lib/cgi-bin/
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/guardlist/templates
 	install -m 644 templates/* $(DESTDIR)$(or $(PREFIX),/usr/local)/share/guardlist/templates/
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man1

@@ -76,6 +76,7 @@ static const struct key keys[] = {
     ACCOUNT("notifier", notifier.account),
 
     I("approver", "token_ttl_days", approver.token_ttl_days, 1, 365),
+    S("approver", "template_dir", approver.template_dir),
     ACCOUNT("approver", approver.account),
 
     I("admin", "purge_after_days", admin.purge_after_days, 1, 3650),
@@ -112,6 +113,7 @@ void config_defaults(struct config *cfg)
     strcpy(cfg->notifier.template_dir, "/usr/local/share/guardlist/templates");
     cfg->approver.token_ttl_days = 7;
     cfg->admin.purge_after_days = 30;
+    strcpy(cfg->approver.template_dir, "/usr/local/share/guardlist/templates");
     cfg->log.target = LOG_TO_STDERR;
     cfg->log.level = LOG_LVL_INFO;
 }

@@ -60,6 +60,7 @@ struct config {
     } notifier;
     struct {
         int token_ttl_days;
+        char template_dir[CONFIG_STR_MAX];
         struct config_account account;
     } approver;
     struct {

@@ -868,3 +868,151 @@ def snapshot(db, name='guardlist', tables=None):
     for t in out:
         out[t].sort(key=lambda r: tuple('' if v is None else v for v in r))
     return out
+
+
+# ------------------------------------------------- notifier and smarthost
+
+SINK_START_TIMEOUT = 10.0
+
+
+def notify_binary():
+    """$GUARDLIST_NOTIFY (relative to the current dir, else to the repo root), else bin/guardlist-notify."""
+    env = os.environ.get('GUARDLIST_NOTIFY')
+    if not env:
+        return str(ROOT / 'bin' / 'guardlist-notify')
+    if os.path.isabs(env) or os.path.exists(env):
+        return os.path.abspath(env)
+    return str(ROOT / env)
+
+
+NOTIFIER_DEFAULTS = {
+    'smtp_host': '127.0.0.1',
+    'starttls': 'off',
+    'from': 'guardlist@guardlist.test',
+    'approve_url': 'https://guardlist.test/approve',
+    'template_dir': str(ROOT / 'templates'),
+    'max_per_hour': '10',
+    'poll_interval': '1',
+}
+
+
+def notify_config(db, smtp_port, directory=None, notifier=None, **sections):
+    """Writes a guardlist.ini (mode 0600) for guardlist-notify: cli_config()'s
+    [database], [notifier] with NOTIFIER_DEFAULTS and smtp_port SMTP_PORT,
+    updated by NOTIFIER (a value of None drops the key), [approver]
+    token_ttl_days 7 and [log] to stderr, unless SECTIONS say otherwise."""
+    keys = dict(NOTIFIER_DEFAULTS, smtp_port=str(smtp_port))
+    keys.update(notifier or {})
+    keys = {k: v for k, v in keys.items() if v is not None}
+    conf = {'notifier': keys, 'approver': {'token_ttl_days': '7'},
+            'log': {'target': 'stderr', 'level': 'info'}}
+    for sec, kv in sections.items():
+        conf.setdefault(sec, {}).update(kv)
+    return cli_config(db, directory=directory, **conf)
+
+
+def notify(config, *args, timeout=120, env=None):
+    """Runs `guardlist-notify -c CONFIG ARGS...` (CONFIG None: no -c) to its
+    exit, at most TIMEOUT seconds.  Returns (exit status, stdout, stderr)."""
+    binary = notify_binary()
+    if not os.access(binary, os.X_OK):
+        raise RuntimeError('notifier binary %s missing or not executable (make, or set GUARDLIST_NOTIFY)'
+                           % binary)
+    if binary not in _announced:
+        _announced.add(binary)
+        diag('guardlist-notify under test: ' + binary)
+    cmd = [binary] + (['-c', config] if config is not None else []) + list(args)
+    e = dict(os.environ)
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, env=e, preexec_fn=_die_with_parent)
+    return (r.returncode, r.stdout.decode('utf-8', errors='replace'),
+            r.stderr.decode('utf-8', errors='replace'))
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on 127.0.0.1 as a smarthost: one file per message
+    accepted in DIR (its own smtp-sink headers X-Client-Addr ... Received:
+    first, then the message as received).  OPTIONS are extra smtp-sink
+    arguments, e.g. ['-f', 'RCPT'] (5xx to every RCPT) or ['-r', 'RCPT'] (4xx)."""
+
+    def __init__(self, port=None, options=()):
+        self.dir = tmpdir('guardlist-sink-')
+        self.maildir = os.path.join(self.dir, 'mail')
+        os.mkdir(self.maildir)
+        self.errfile = os.path.join(self.dir, 'stderr.log')
+        self.port = port or free_port()
+        self.options = list(options)
+        self.proc = None
+
+    def start(self):
+        """Starts smtp-sink and waits (bounded) for its 220 greeting."""
+        self.errfh = open(self.errfile, 'ab')
+        self.proc = subprocess.Popen(
+            ['smtp-sink', '-u', 'root', '-d', os.path.join(self.maildir, '%Y%m%d%H%M%S.')] + self.options
+            + ['127.0.0.1:%d' % self.port, '64'],
+            stdin=subprocess.DEVNULL, stdout=self.errfh, stderr=self.errfh, preexec_fn=_die_with_parent)
+        _procs.append(self)
+        t0 = time.monotonic()
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError('smtp-sink exited with %s:\n%s' % (self.proc.returncode, self.log()))
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), timeout=1) as s:
+                    if s.recv(512).startswith(b'220'):
+                        s.sendall(b'QUIT\r\n')
+                        return time.monotonic() - t0
+            except OSError:
+                pass
+            if time.monotonic() - t0 > SINK_START_TIMEOUT:
+                raise RuntimeError('smtp-sink gave no greeting on %d within %ds:\n%s'
+                                   % (self.port, SINK_START_TIMEOUT, self.log()))
+            time.sleep(POLL)
+
+    def files(self):
+        """Paths of the message files so far, sorted by name."""
+        out = []
+        for base, _, names in os.walk(self.maildir):
+            out += [os.path.join(base, n) for n in names]
+        return sorted(out)
+
+    def messages(self):
+        """The message files' contents (bytes), sorted by file name."""
+        out = []
+        for p in self.files():
+            with open(p, 'rb') as f:
+                out.append(f.read())
+        return out
+
+    def clear(self):
+        """Removes the message files received so far."""
+        for p in self.files():
+            os.unlink(p)
+
+    def log(self):
+        try:
+            with open(self.errfile, 'rb') as f:
+                return f.read().decode('utf-8', errors='replace')[-3000:]
+        except OSError:
+            return ''
+
+    def stop(self, check=False):
+        """SIGTERM, bounded wait, SIGKILL if needed."""
+        if self in _procs:
+            _procs.remove(self)
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(DAEMON_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.errfh.close()
+        rc, self.proc = self.proc.returncode, None
+        return rc

@@ -1,0 +1,364 @@
+/*
+ * guardlist-approve - the approval page a guardian reaches from the email
+ * link: a CGI program for any web server.
+ *
+ * GET and HEAD only show (mail scanners and link previewers fetch every
+ * link before a person does); POST decides, through lib/store.c, in one
+ * transaction with its rule and audit row.  The token's exact shape is
+ * checked before anything else, then only its SHA-256 is looked up.
+ *
+ * SECURITY: every input is bounded and strictly parsed (lib/form.c); every
+ * value on a page is HTML-escaped (lib/template.c); pages carry CSP,
+ * X-Frame-Options, Referrer-Policy and no-store; errors say what happened in
+ * plain words and nothing about the internals.
+ */
+#include "addr.h"
+#include "buf.h"
+#include "config.h"
+#include "db.h"
+#include "form.h"
+#include "store.h"
+#include "template.h"
+#include "token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define VERSION "0.1.0"
+#define QUERY_MAX 256
+#define BODY_MAX 1024
+
+static struct config cfg;
+static int head_only;
+
+static const char *const page_names[] = { "title", "body", NULL };
+static const char *const show_names[] = { "sender", "child", "first_seen", "last_seen", "attempts",
+                                          "token", "action", "domain_button", NULL };
+static const char *const message_names[] = { "message", "detail", NULL };
+static struct template *t_page, *t_show, *t_message;
+
+static const char *status_text(int code)
+{
+    switch (code) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 410: return "Gone";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+static void headers(int code, const char *extra)
+{
+    printf("Status: %d %s\r\n"
+           "Content-Type: text/html; charset=utf-8\r\n"
+           "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+           "frame-ancestors 'none'; base-uri 'none'\r\n"
+           "X-Frame-Options: DENY\r\n"
+           "X-Content-Type-Options: nosniff\r\n"
+           "Referrer-Policy: no-referrer\r\n"
+           "Cache-Control: no-store\r\n"
+           "%s\r\n", code, status_text(code), extra ? extra : "");
+}
+
+/* A whole page: BODY is HTML already escaped. */
+static int page(int code, const char *title, const char *body, const char *extra)
+{
+    struct buf out = { 0 };
+    char err[200];
+    struct tpl_value v[2] = { { "title", title, 0 }, { "body", body, 1 } };
+
+    if (!t_page || template_render(t_page, TPL_HTML, v, 2, &out, err, sizeof(err)) < 0) {
+        /* Without templates: a minimal page, still with every header. */
+        buf_free(&out);
+        headers(code == 200 ? 500 : code, extra);
+        if (!head_only)
+            printf("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>guardlist</title>"
+                   "</head><body><p>This page cannot be shown right now. Please try again later.</p></body></html>\n");
+        return 0;
+    }
+    headers(code, extra);
+    if (!head_only)
+        fwrite(out.p, 1, out.len, stdout);
+    buf_free(&out);
+    return 0;
+}
+
+static int message_page(int code, const char *title, const char *message, const char *detail)
+{
+    struct buf body = { 0 };
+    char err[200];
+    struct tpl_value v[2] = { { "message", message, 0 }, { "detail", detail ? detail : "", 0 } };
+
+    if (!t_message || template_render(t_message, TPL_HTML, v, 2, &body, err, sizeof(err)) < 0) {
+        buf_free(&body);
+        return page(500, "Something went wrong", "", NULL);
+    }
+    page(code, title, body.p, code == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL);
+    buf_free(&body);
+    return 0;
+}
+
+struct challenge {
+    int found;
+    char id[24], sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], status[16];
+    char first_seen[32], last_seen[32], attempts[16], expired[4], decided_by[256], decided_at[32];
+};
+
+static int row_challenge(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct challenge *c = arg;
+
+    (void)ncol;
+    (void)len;
+    c->found = 1;
+    snprintf(c->id, sizeof(c->id), "%s", col[0]);
+    snprintf(c->sender, sizeof(c->sender), "%s", col[1]);
+    snprintf(c->recipient, sizeof(c->recipient), "%s", col[2]);
+    snprintf(c->status, sizeof(c->status), "%s", col[3]);
+    snprintf(c->first_seen, sizeof(c->first_seen), "%s", col[4]);
+    snprintf(c->last_seen, sizeof(c->last_seen), "%s", col[5]);
+    snprintf(c->attempts, sizeof(c->attempts), "%s", col[6]);
+    snprintf(c->expired, sizeof(c->expired), "%s", col[7] ? col[7] : "1");
+    snprintf(c->decided_by, sizeof(c->decided_by), "%s", col[8] ? col[8] : "");
+    snprintf(c->decided_at, sizeof(c->decided_at), "%s", col[9] ? col[9] : "");
+    return 0;
+}
+
+static int lookup(struct db *db, const char *token, struct challenge *c, char *err, size_t errlen)
+{
+    unsigned char hash[SHA256_LEN];
+    char hex[2 * SHA256_LEN + 1];
+
+    token_hash(token, hash);
+    hex_encode(hash, SHA256_LEN, hex);
+    const char *p[1] = { hex };
+    memset(c, 0, sizeof(*c));
+    return db_query(db, "SELECT id, sender, recipient, status, first_seen, last_seen, attempts, "
+                        "token_expires_at IS NULL OR token_expires_at < CURRENT_TIMESTAMP, "
+                        "decided_by, decided_at FROM challenges WHERE token_sha256 = UNHEX(?)",
+                    p, 1, row_challenge, c, err, errlen) < 0 ? -1 : 0;
+}
+
+static int decided_page(const struct challenge *c)
+{
+    char msg[700], detail[400];
+    const char *what = strcmp(c->status, "approved") == 0 ? "allowed"
+                     : strcmp(c->status, "denied") == 0 ? "blocked" : "expired";
+
+    if (strcmp(c->status, "expired") == 0)
+        snprintf(msg, sizeof(msg), "This request from %s to %s has expired.", c->sender, c->recipient);
+    else
+        snprintf(msg, sizeof(msg), "This request was already answered: %s is %s for %s.", c->sender, what,
+                 c->recipient);
+    snprintf(detail, sizeof(detail), "%s%s%s", c->decided_at[0] ? "Decided on " : "", c->decided_at,
+             c->decided_at[0] ? " UTC. Nothing was changed now." : "Nothing was changed now.");
+    return message_page(410, "Already decided", msg, detail);
+}
+
+static int show(const struct challenge *c, const char *token)
+{
+    struct buf body = { 0 }, button = { 0 };
+    char err[200];
+    const char *script = getenv("SCRIPT_NAME");
+    const char *at = strrchr(c->sender, '@');
+
+    if (!script || !*script || strlen(script) > 200 || script[0] != '/')
+        script = "";        /* form-action 'self' with an empty action posts to this URL */
+    if (at && at[1]) {
+        buf_adds(&button, "<button type=\"submit\" name=\"choice\" value=\"allow-domain\">Allow everyone at ");
+        html_escape(&button, at + 1);
+        buf_adds(&button, "</button>");
+    }
+    struct tpl_value v[8] = {
+        { "sender", c->sender, 0 }, { "child", c->recipient, 0 }, { "first_seen", c->first_seen, 0 },
+        { "last_seen", c->last_seen, 0 }, { "attempts", c->attempts, 0 }, { "token", token, 0 },
+        { "action", script, 0 }, { "domain_button", button.p ? button.p : "", 1 },
+    };
+    int rc = template_render(t_show, TPL_HTML, v, 8, &body, err, sizeof(err));
+    if (rc == 0)
+        page(200, "Someone wants to write to your child", body.p, NULL);
+    else
+        message_page(500, "Something went wrong", "This page cannot be shown right now.", NULL);
+    buf_free(&body);
+    buf_free(&button);
+    return 0;
+}
+
+static int load_templates(void)
+{
+    char path[CONFIG_STR_MAX + 40], err[600];
+    const char *dir = cfg.approver.template_dir;
+
+    snprintf(path, sizeof(path), "%s/page.html", dir);
+    t_page = template_load(path, page_names, err, sizeof(err));
+    if (t_page) {
+        snprintf(path, sizeof(path), "%s/approve-show.html", dir);
+        t_show = template_load(path, show_names, err, sizeof(err));
+    }
+    if (t_show) {
+        snprintf(path, sizeof(path), "%s/approve-message.html", dir);
+        t_message = template_load(path, message_names, err, sizeof(err));
+    }
+    if (!t_message) {
+        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int run(void)
+{
+    const char *method = getenv("REQUEST_METHOD");
+    char err[800];
+    struct form f;
+    static const char *const get_fields[] = { "t", NULL };
+    static const char *const post_fields[] = { "t", "choice", NULL };
+    const char *token, *choice = NULL;
+
+    head_only = strcmp(method, "HEAD") == 0;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && strcmp(method, "POST") != 0)
+        return message_page(405, "Not allowed", "This page only answers GET, HEAD and POST.", NULL);
+
+    if (strcmp(method, "POST") != 0) {
+        const char *q = getenv("QUERY_STRING");
+        q = q ? q : "";
+        if (strlen(q) > QUERY_MAX)
+            return message_page(414, "Link too long", "This is not a guardlist approval link.", NULL);
+        if (form_parse(q, strlen(q), get_fields, &f, err, sizeof(err)) < 0)
+            return message_page(400, "Not a valid link", "This is not a guardlist approval link.", NULL);
+    } else {
+        const char *cl = getenv("CONTENT_LENGTH"), *ct = getenv("CONTENT_TYPE");
+        char body[BODY_MAX + 1];
+        char *end;
+        long n = cl && *cl ? strtol(cl, &end, 10) : -1;
+
+        if (n < 0 || (cl && *end))
+            return message_page(400, "Bad request", "The form could not be read.", NULL);
+        if (n > BODY_MAX)
+            return message_page(413, "Request too large", "The form was larger than this page accepts.", NULL);
+        if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0
+            || (ct[33] != '\0' && ct[33] != ';'))
+            return message_page(415, "Bad request", "The form was not sent the way this page expects.", NULL);
+        size_t got = 0;
+        while (got < (size_t)n) {
+            ssize_t r = read(0, body + got, (size_t)n - got);
+            if (r <= 0)
+                return message_page(400, "Bad request", "The form arrived incomplete.", NULL);
+            got += (size_t)r;
+        }
+        body[got] = '\0';
+        if (memchr(body, '\0', got) || form_parse(body, got, post_fields, &f, err, sizeof(err)) < 0)
+            return message_page(400, "Bad request", "The form could not be read.", NULL);
+        choice = form_get(&f, "choice");
+        if (!choice || (strcmp(choice, "allow") != 0 && strcmp(choice, "allow-domain") != 0
+                        && strcmp(choice, "block") != 0))
+            return message_page(400, "Bad request", "Please use one of the buttons on the page.", NULL);
+    }
+    token = form_get(&f, "t");
+    if (!token_valid(token))
+        return message_page(400, "Not a valid link", "This is not a guardlist approval link. "
+                            "Please open the link from the email exactly as it is.", NULL);
+
+    struct config_db p;
+    if (config_db_for(&cfg, &cfg.approver.account, &p, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
+    }
+    struct db *db = db_new(&p);
+    explicit_bzero(&p, sizeof(p));
+    struct challenge c;
+    if (!db || lookup(db, token, &c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlist-approve: error: %s\n", db ? err : "out of memory");
+        db_free(db);
+        return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
+    }
+    int rc;
+    if (!c.found)
+        rc = message_page(404, "Unknown link", "This approval link is not known. It may have been "
+                          "replaced by a newer email, or mistyped.", NULL);
+    else if (strcmp(c.status, "pending") != 0)
+        rc = decided_page(&c);
+    else if (strcmp(c.expired, "0") != 0)
+        rc = message_page(410, "Link expired", "This approval link has expired. The sender stays blocked; "
+                          "if they write again, you will get a new email.", NULL);
+    else if (!choice)
+        rc = show(&c, token);
+    else {
+        char result[1500], msg[700], title[64];
+        enum store_decision how = strcmp(choice, "allow") == 0 ? STORE_APPROVE
+                                : strcmp(choice, "allow-domain") == 0 ? STORE_APPROVE_DOMAIN : STORE_BLOCK;
+        unsigned long long id = strtoull(c.id, NULL, 10);
+        int s = store_challenge_decide(db, "approval-link", id, how, result, sizeof(result), err, sizeof(err));
+        if (s == STORE_DONE) {
+            const char *at = strrchr(c.sender, '@');
+            if (how == STORE_BLOCK) {
+                snprintf(title, sizeof(title), "Sender blocked");
+                snprintf(msg, sizeof(msg), "Done: %s is blocked and cannot send email to %s.", c.sender, c.recipient);
+            } else {
+                snprintf(title, sizeof(title), "Sender allowed");
+                snprintf(msg, sizeof(msg), "Done: %s%s may now send email to %s.",
+                         how == STORE_APPROVE_DOMAIN ? "everyone at " : "",
+                         how == STORE_APPROVE_DOMAIN && at ? at + 1 : c.sender, c.recipient);
+            }
+            fprintf(stderr, "guardlist-approve: info: %s\n", result);
+            rc = message_page(200, title, msg, how == STORE_BLOCK ? "Their further attempts are refused."
+                              : "The sender's next retry will be delivered; mail servers usually retry within the hour.");
+        } else if (s == STORE_NOTFOUND && lookup(db, token, &c, err, sizeof(err)) == 0 && c.found) {
+            rc = decided_page(&c);      /* someone decided first */
+        } else {
+            fprintf(stderr, "guardlist-approve: error: %s\n", err);
+            rc = message_page(503, "Not available", "Your choice could not be saved. Please try again later.", NULL);
+        }
+    }
+    db_free(db);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    char err[800];
+
+    if (argc > 1) {
+        if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+            printf("guardlist-approve %s\n", VERSION);
+            return 0;
+        }
+        printf("Usage: guardlist-approve   (run by a web server as a CGI program)\n"
+               "\n"
+               "The approval page behind the link in guardlist's emails: GET ?t=TOKEN shows\n"
+               "who wants to write to whom; POST t=TOKEN&choice=allow|allow-domain|block\n"
+               "decides.  Configuration: $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH "\n"
+               "(section [approver]: its database account, token_ttl_days, template_dir).\n");
+        return strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ? 0 : 2;
+    }
+    if (!getenv("REQUEST_METHOD")) {
+        fprintf(stderr, "guardlist-approve: error: REQUEST_METHOD is not set: run me from a web server "
+                        "as a CGI program (see --help)\n");
+        return 2;
+    }
+    config_defaults(&cfg);
+    if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        head_only = strcmp(getenv("REQUEST_METHOD"), "HEAD") == 0;
+        return page(503, "Not available", "", NULL);
+    }
+    if (load_templates() < 0) {
+        head_only = strcmp(getenv("REQUEST_METHOD"), "HEAD") == 0;
+        return page(503, "Not available", "", NULL);
+    }
+    run();
+    fflush(stdout);
+    template_free(t_page);
+    template_free(t_show);
+    template_free(t_message);
+    return 0;
+}

@@ -896,7 +896,7 @@ NOTIFIER_DEFAULTS = {
 }
 
 
-def notify_config(db, smtp_port, directory=None, notifier=None, **sections):
+def notify_config(db, smtp_port, directory=None, notifier=None, name='guardlist', **sections):
     """Writes a guardlist.ini (mode 0600) for guardlist-notify: cli_config()'s
     [database], [notifier] with NOTIFIER_DEFAULTS and smtp_port SMTP_PORT,
     updated by NOTIFIER (a value of None drops the key), [approver]
@@ -908,7 +908,7 @@ def notify_config(db, smtp_port, directory=None, notifier=None, **sections):
             'log': {'target': 'stderr', 'level': 'info'}}
     for sec, kv in sections.items():
         conf.setdefault(sec, {}).update(kv)
-    return cli_config(db, directory=directory, **conf)
+    return cli_config(db, name=name, directory=directory, **conf)
 
 
 def notify(config, *args, timeout=120, env=None):
@@ -988,6 +988,30 @@ class SmtpSink:
                 out.append(f.read())
         return out
 
+    @staticmethod
+    def split(raw):
+        """Splits one message file into (envelope, message bytes): envelope is
+        {'mail': X-Mail-Args, 'rcpt': [X-Rcpt-Args...]}; the message is what
+        the client sent, smtp-sink's own header lines removed."""
+        lines = raw.split(b'\n')
+        env = {'mail': None, 'rcpt': []}
+        i = 0
+        while i < len(lines):
+            ln = lines[i]
+            if ln.startswith(b'X-Mail-Args: '):
+                env['mail'] = ln[13:].decode('utf-8', 'replace').strip()
+            elif ln.startswith(b'X-Rcpt-Args: '):
+                env['rcpt'].append(ln[13:].decode('utf-8', 'replace').strip())
+            elif ln.startswith(b'Received: '):
+                i += 1
+                while i < len(lines) and lines[i][:1] in (b' ', b'\t'):
+                    i += 1
+                break
+            elif not ln.startswith(b'X-'):
+                break
+            i += 1
+        return env, b'\n'.join(lines[i:])
+
     def clear(self):
         """Removes the message files received so far."""
         for p in self.files():
@@ -1016,3 +1040,53 @@ class SmtpSink:
         self.errfh.close()
         rc, self.proc = self.proc.returncode, None
         return rc
+
+
+class Notifier:
+    """guardlist-notify running in the background (polling, no --once) with
+    CONFIG; stopped at exit like the daemons."""
+
+    def __init__(self, config, *args):
+        self.config = config
+        self.args = list(args)
+        self.dir = tmpdir('guardlist-n-')
+        self.errfile = os.path.join(self.dir, 'stderr.log')
+        self.proc = None
+
+    def start(self):
+        binary = notify_binary()
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError('notifier binary %s missing or not executable' % binary)
+        self.errfh = open(self.errfile, 'ab')
+        self.proc = subprocess.Popen([binary, '-c', self.config] + self.args, stdin=subprocess.DEVNULL,
+                                     stdout=self.errfh, stderr=self.errfh, preexec_fn=_die_with_parent)
+        _procs.append(self)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        try:
+            with open(self.errfile, 'rb') as f:
+                return f.read().decode('utf-8', errors='replace')
+        except OSError:
+            return ''
+
+    def stop(self, check=False):
+        """SIGTERM; waits at most 10 s, then SIGKILL.  Returns (exit status, killed)."""
+        if self in _procs:
+            _procs.remove(self)
+        if self.proc is None:
+            return None, False
+        killed = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(DAEMON_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                killed = True
+                self.proc.kill()
+                self.proc.wait(10)
+        self.errfh.close()
+        rc, self.proc = self.proc.returncode, None
+        return rc, killed

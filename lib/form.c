@@ -70,6 +70,13 @@ int form_parse(const char *in, size_t len, const char *const *allowed, struct fo
             snprintf(err, errlen, nl == -2 ? "field name too long" : "bad %%-escape in a field name");
             return -1;
         }
+        for (long i = 0; i < nl; i++) {
+            unsigned char c = (unsigned char)name[i];
+            if (c < 0x20 || c >= 0x7f) {     /* a NUL would cut the name short */
+                snprintf(err, errlen, "bad character in a field name");
+                return -1;
+            }
+        }
         int known = 0;
         for (int i = 0; allowed[i]; i++)
             if (strcmp(allowed[i], name) == 0)
@@ -93,7 +100,8 @@ int form_parse(const char *in, size_t len, const char *const *allowed, struct fo
         }
         for (long i = 0; i < vl; i++) {
             unsigned char c = (unsigned char)f->value[f->n][i];
-            if (c < 0x20 || c == 0x7f) {
+            unsigned char d = i + 1 < vl ? (unsigned char)f->value[f->n][i + 1] : 0;
+            if (c < 0x20 || c == 0x7f || (c == 0xc2 && d >= 0x80 && d <= 0x9f)) {   /* C0, DEL, C1 */
                 snprintf(err, errlen, "control character in %s", name);
                 return -1;
             }

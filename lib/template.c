@@ -148,11 +148,15 @@ void html_escape(struct buf *out, const char *s)
     }
 }
 
+/* C0 controls, DEL, and the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F). */
 static int has_control(const char *s, int allow_newline)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if ((*p < 0x20 && !(allow_newline && (*p == '\n' || *p == '\t'))) || *p == 0x7f)
             return 1;
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            return 1;
+    }
     return 0;
 }
 
@@ -232,12 +236,15 @@ int header_encode(struct buf *out, const char *s)
         return 0;
     }
     /* Encoded words of at most 45 input bytes (60 base64 characters, 72 with
-     * the =?UTF-8?B?...?= frame), split on UTF-8 character boundaries and
-     * folded onto continuation lines. */
+     * the =?UTF-8?B?...?= frame; 30 bytes for the first, which follows the
+     * header name), split on UTF-8 character boundaries and folded onto
+     * continuation lines. */
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     int first = 1;
     while (p < end) {
-        const unsigned char *q = p + 45 < end ? p + 45 : end;
+        /* The first word shares its line with the header name ("Subject: "). */
+        size_t chunk = first ? 30 : 45;
+        const unsigned char *q = (size_t)(end - p) > chunk ? p + chunk : end;
         while (q < end && q > p && (*q & 0xc0) == 0x80)
             q--;
         if (!first)
@@ -264,7 +271,10 @@ void qp_encode(struct buf *out, const char *s)
         }
         if (*p == '\r')
             continue;
-        int next_is_eol = p[1] == '\n' || p[1] == '\0';
+        const unsigned char *nx = p + 1;
+        while (*nx == '\r')            /* CRs are dropped: look past them */
+            nx++;
+        int next_is_eol = *nx == '\n' || *nx == '\0';
         int plain = (*p >= 33 && *p <= 126 && *p != '=') || ((*p == ' ' || *p == '\t') && !next_is_eol);
         /* Dots at the start of a line are plain text but SMTP-sensitive;
          * libesmtp stuffs them, so they stay. */

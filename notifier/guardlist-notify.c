@@ -324,7 +324,16 @@ static int row_guardian(void *arg, int ncol, const char *const *col, const unsig
     (void)len;
     if (c->nguardians == MAX_GUARDIANS)
         return 0;
-    snprintf(c->guardian[c->nguardians], sizeof(c->guardian[0]), "%s", col[0]);
+    /* Rows may come from raw SQL: an address that is not one (a CR/LF would
+     * inject headers) is never mailed. */
+    char checked[ADDR_MAX + 2], why[160], shown[300];
+    enum addr_key_kind kind = AK_DOMAIN;
+    if (addr_key_check(col[0], 0, checked, sizeof(checked), &kind, why, sizeof(why)) < 0 || kind != AK_ADDRESS) {
+        log_warning("challenge %s: guardian '%s' of %s is not a usable address; skipped",
+                    c->id_text, log_printable(shown, sizeof(shown), col[0]), c->key);
+        return 0;
+    }
+    snprintf(c->guardian[c->nguardians], sizeof(c->guardian[0]), "%s", checked);
     c->done[c->nguardians] = col[1] != NULL;
     c->nguardians++;
     return 0;
@@ -502,8 +511,8 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
             size_t count = used - first;
             long singles = 0, digests = 0;
             const char *pg[1] = { gname };
-            if (!dry_run && (db_query(db, sql_singles, pg, 1, row_long, &singles, err, sizeof(err)) < 0
-                             || db_query(db, sql_digests, pg, 1, row_long, &digests, err, sizeof(err)) < 0)) {
+            if (db_query(db, sql_singles, pg, 1, row_long, &singles, err, sizeof(err)) < 0
+                || db_query(db, sql_digests, pg, 1, row_long, &digests, err, sizeof(err)) < 0) {
                 log_error("counting emails to %s: %s", gname, err);
                 singles = cfg.notifier.max_per_hour;
                 digests = 1;        /* unknown: wait rather than flood */
@@ -652,7 +661,6 @@ int main(int argc, char **argv)
     int once = 0, dry_run = 0, opt;
     char err[800];
     struct config_db dbp;
-    struct addr from;
 
     while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         switch (opt) {
@@ -674,10 +682,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "guardlist-notify: error: %s\n", err);
         return 2;
     }
-    if (addr_parse(cfg.notifier.from, "", &from, err, sizeof(err)) < 0 || from.is_null || !from.domain[0]) {
-        fprintf(stderr, "guardlist-notify: error: [notifier] from = '%s' is not an address\n", cfg.notifier.from);
+    enum addr_key_kind kind = AK_ADDRESS;
+    char from[ADDR_MAX + 2];
+    if (addr_key_check(cfg.notifier.from, 0, from, sizeof(from), &kind, err, sizeof(err)) < 0 || kind != AK_ADDRESS) {
+        fprintf(stderr, "guardlist-notify: error: [notifier] from = '%s' is not an address (%s)\n",
+                cfg.notifier.from, kind != AK_ADDRESS ? "need user@domain" : err);
         return 2;
     }
+    snprintf(cfg.notifier.from, sizeof(cfg.notifier.from), "%s", from);
     if (strncmp(cfg.notifier.approve_url, "https://", 8) != 0 && strncmp(cfg.notifier.approve_url, "http://", 7) != 0) {
         fprintf(stderr, "guardlist-notify: error: [notifier] approve_url must start with https:// (or http://)\n");
         return 2;

@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// approve.js - opens a guardlist approval link in Debian's chromium (headless,
+// driven by playwright-core), takes a screenshot, presses one button, reads
+// the confirmation and takes a second screenshot, as a guardian on a phone
+// would.  Used by tests/integration/112_approve_browser.t.
+//
+//   node approve.js --url URL --out-dir DIR [--name NAME] [--click "Allow this sender"]
+//                   [--viewport 390x844] [--chromium PATH] [--profile-dir DIR] [--timeout SECONDS]
+//
+// Prints one JSON object on stdout: what the page showed before and after the
+// click (status, title, heading, text, buttons, layout facts), the screenshot
+// paths, every request the page made, console messages and page errors.  Exit
+// status 0 when the script ran to the end (the test judges what it saw), 2 for
+// a usage error, 3 when something failed or the overall time bound passed
+// (the JSON then has "error").  Everything is bounded: each step by Playwright's
+// timeout, the whole run by --timeout; the browser's profile is a fresh
+// directory that is removed at the end.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+function usage(msg) {
+  process.stderr.write('approve.js: ' + msg + '\n' +
+    'usage: node approve.js --url URL --out-dir DIR [--name NAME] [--click TEXT] [--viewport WxH]\n' +
+    '                       [--chromium PATH] [--profile-dir DIR] [--timeout SECONDS]\n');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = { name: 'approve', click: 'Allow this sender', viewport: '390x844', timeout: '60' };
+  const known = ['url', 'out-dir', 'name', 'click', 'viewport', 'chromium', 'profile-dir', 'timeout'];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--') || !known.includes(a.slice(2)) || i + 1 >= argv.length)
+      usage('unexpected argument ' + JSON.stringify(a));
+    opts[a.slice(2)] = argv[++i];
+  }
+  if (!opts.url || !opts['out-dir'])
+    usage('--url and --out-dir are required');
+  const m = /^(\d+)x(\d+)$/.exec(opts.viewport);
+  if (!m)
+    usage('--viewport must be WIDTHxHEIGHT');
+  opts.width = Number(m[1]);
+  opts.height = Number(m[2]);
+  opts.timeoutMs = Math.round(Number(opts.timeout) * 1000);
+  if (!(opts.timeoutMs > 0))
+    usage('--timeout must be a positive number of seconds');
+  return opts;
+}
+
+function findChromium(explicit) {
+  const candidates = [explicit, process.env.CHROMIUM, '/usr/lib/chromium/chromium', '/usr/bin/chromium']
+    .filter(Boolean);
+  for (const c of candidates) {
+    try {
+      fs.accessSync(c, fs.constants.X_OK);
+      return c;
+    } catch (e) {
+      // next
+    }
+  }
+  throw new Error('no chromium found (tried ' + candidates.join(', ') + '); apt-get install chromium');
+}
+
+// What a person sees on the page now, and layout facts for a small screen.
+async function describe(page) {
+  return page.evaluate(() => {
+    const text = (sel) => {
+      const el = document.querySelector(sel);
+      return el ? el.innerText.trim() : null;
+    };
+    const vw = document.documentElement.clientWidth;
+    const buttons = Array.from(document.querySelectorAll('button')).map((b) => {
+      const r = b.getBoundingClientRect();
+      return { text: b.innerText.trim(), name: b.name, value: b.value, type: b.type,
+               left: r.left, right: r.right, top: r.top, width: r.width, height: r.height };
+    });
+    return {
+      url: location.href,
+      title: document.title,
+      heading: text('h1'),
+      main: text('main'),
+      buttons,
+      forms: Array.from(document.forms).map((f) => ({ method: f.method, action: f.action })),
+      viewportWidth: vw,
+      scrollWidth: document.documentElement.scrollWidth,
+      horizontalOverflow: document.documentElement.scrollWidth > vw,
+      fontSizePx: parseFloat(getComputedStyle(document.body).fontSize),
+    };
+  });
+}
+
+async function main(opts, result) {
+  const { chromium } = require('playwright-core');
+  const executablePath = findChromium(opts.chromium);
+  result.chromium = executablePath;
+  fs.mkdirSync(opts['out-dir'], { recursive: true });
+  const profileParent = opts['profile-dir'] || os.tmpdir();
+  fs.mkdirSync(profileParent, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(profileParent, 'chromium-profile-'));
+  let context = null;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+             '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+      viewport: { width: opts.width, height: opts.height },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      locale: 'en-US',
+      timeout: opts.timeoutMs,
+    });
+    result.browserVersion = context.browser() ? context.browser().version() : null;
+    const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(Math.min(20000, opts.timeoutMs));
+    page.setDefaultNavigationTimeout(Math.min(20000, opts.timeoutMs));
+    page.on('console', (m) => result.console.push({ type: m.type(), text: m.text() }));
+    page.on('pageerror', (e) => result.pageErrors.push(String(e)));
+    page.on('request', (r) => result.requests.push({ method: r.method(), url: r.url() }));
+    page.on('requestfailed', (r) => result.failedRequests.push({ url: r.url(), error: r.failure() && r.failure().errorText }));
+
+    // 1. The link from the email.
+    const resp = await page.goto(opts.url, { waitUntil: 'load' });
+    result.before = await describe(page);
+    result.before.status = resp ? resp.status() : null;
+    result.before.headers = resp ? await resp.allHeaders() : {};
+    result.screenshots.push(path.join(opts['out-dir'], opts.name + '-1-challenge.png'));
+    await page.screenshot({ path: result.screenshots[0], fullPage: true });
+
+    // 2. The guardian presses the button.
+    const button = page.getByRole('button', { name: opts.click, exact: true });
+    const count = await button.count();
+    if (count !== 1)
+      throw new Error('expected one button named ' + JSON.stringify(opts.click) + ', found ' + count);
+    const [post] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      button.tap(),
+    ]);
+    await page.waitForLoadState('load');
+    result.post = { status: post.status(), url: post.url(), body: post.request().postData(),
+                    headers: await post.allHeaders() };
+    result.after = await describe(page);
+    result.screenshots.push(path.join(opts['out-dir'], opts.name + '-2-decided.png'));
+    await page.screenshot({ path: result.screenshots[1], fullPage: true });
+  } finally {
+    if (context)
+      await context.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const result = { ok: false, screenshots: [], console: [], pageErrors: [], requests: [], failedRequests: [] };
+const watchdog = setTimeout(() => {
+  result.error = 'approve.js ran over its time bound of ' + opts.timeout + ' s';
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(3);
+}, opts.timeoutMs + 5000);
+
+main(opts, result).then(() => {
+  result.ok = true;
+  clearTimeout(watchdog);
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(0);
+}, (e) => {
+  result.error = String(e && e.stack || e);
+  clearTimeout(watchdog);
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(3);
+});

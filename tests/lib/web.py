@@ -1,0 +1,340 @@
+"""web.py - a private lighttpd running guardlist's CGI programs, for the
+integration tests (Debian's /usr/bin/python3, standard library only).
+
+    import harness as h
+    import web
+    www = web.Lighttpd(web.approve_binary(), {'GUARDLIST_CONFIG': conf})
+    www.start()                       # waits (bounded) until the port answers HTTP
+    r = www.request('GET', '/approve?t=' + token)
+    r.status, r.header('Content-Security-Policy'), r.text
+    www.stop()                        # SIGTERM, bounded wait, SIGKILL if needed
+
+lighttpd runs in the foreground (`lighttpd -D -f CONF`) as a child of the test,
+bound to 127.0.0.1 on a free port outside the ephemeral range, with its own
+temp dir (mode 0755) holding lighttpd.conf, an empty document root, the upload
+dir and the error log (where the CGI's stderr goes as well).  The CGI binary is
+copied into that dir, so a repository the web server's user cannot enter (a
+clone under /root) still works.  URL_PATH (default /approve) is aliased to the
+copy (mod_alias) and the copy is run as a CGI (mod_cgi) with ENV added to its
+environment (mod_setenv).
+
+Started as root, lighttpd switches to www-data (server.username) before it
+runs a CGI: whatever the CGI reads must be readable by that user.
+share_with_cgi() gives a file to CGI_USER's group (mode 0640 by default), so a
+config file or password file stays unreadable by others, as guardlist demands.
+
+The instance registers itself with the harness like the daemons do, so
+harness.run() stops it on failure, on the file's time bound and on SIGTERM;
+if the test process dies outright, PR_SET_PDEATHSIG stops it.
+"""
+
+import grp
+import http.client
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import harness as h
+
+LIGHTTPD = shutil.which('lighttpd') or '/usr/sbin/lighttpd'
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+HTTP_TIMEOUT = 20.0        # one request: the CGI connects to MariaDB
+
+# The user lighttpd runs CGIs as: www-data when started as root, else ourselves.
+if os.geteuid() == 0:
+    CGI_USER = 'www-data'
+else:
+    CGI_USER = pwd.getpwuid(os.geteuid()).pw_name
+
+
+def approve_binary():
+    """$GUARDLIST_APPROVE (relative to the current dir, else to the repo root),
+    else bin/guardlist-approve."""
+    env = os.environ.get('GUARDLIST_APPROVE')
+    if not env:
+        return str(h.ROOT / 'bin' / 'guardlist-approve')
+    if os.path.isabs(env) or os.path.exists(env):
+        return os.path.abspath(env)
+    return str(h.ROOT / env)
+
+
+def share_with_cgi(path, mode=0o640):
+    """Makes PATH readable by the CGI's user and nobody else: group CGI_USER's
+    group (when running as root), mode MODE."""
+    if os.geteuid() == 0:
+        gid = grp.getgrnam(CGI_USER).gr_gid if _has_group(CGI_USER) else pwd.getpwnam(CGI_USER).pw_gid
+        os.chown(path, 0, gid)
+    os.chmod(path, mode)
+
+
+def _has_group(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def copy_templates(directory=None):
+    """A copy of the repository's templates/ in a temp dir the CGI user can
+    read (dir 0755, files 0644).  Returns its path."""
+    directory = directory or os.path.join(h.tmpdir('guardlist-tpl-'), 'templates')
+    os.makedirs(directory, exist_ok=True)
+    os.chmod(directory, 0o755)
+    src = h.ROOT / 'templates'
+    for name in sorted(os.listdir(src)):
+        p = os.path.join(directory, name)
+        shutil.copyfile(src / name, p)
+        os.chmod(p, 0o644)
+    return directory
+
+
+def _quote(s):
+    """A lighttpd config string literal."""
+    if '"' in s or '\\' in s or '\n' in s:
+        raise ValueError('unexpected character in a lighttpd config value: %r' % s)
+    return '"%s"' % s
+
+
+class Response:
+    """One HTTP response: status, reason, headers (list of (name, value)) and body bytes."""
+
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        """The value of header NAME (case-insensitive), None if absent; several joined by ', '."""
+        vals = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ', '.join(vals) if vals else None
+
+    def header_count(self, name):
+        return sum(1 for k, _ in self.headers if k.lower() == name.lower())
+
+    @property
+    def text(self):
+        return self.body.decode('utf-8', errors='replace')
+
+    def __repr__(self):
+        return '<Response %d %s, %d bytes>' % (self.status, self.reason, len(self.body))
+
+
+class Lighttpd:
+    """One private lighttpd serving CGI_PATH at URL_PATH (see the module doc)."""
+
+    def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True):
+        self.dir = h.tmpdir('guardlist-www-')
+        self.docroot = os.path.join(self.dir, 'htdocs')
+        self.uploads = os.path.join(self.dir, 'uploads')
+        self.conf = os.path.join(self.dir, 'lighttpd.conf')
+        self.errorlog = os.path.join(self.dir, 'error.log')
+        self.outfile = os.path.join(self.dir, 'stdout.log')
+        for d in (self.docroot, self.uploads):
+            os.mkdir(d)
+            os.chmod(d, 0o755)
+        # lighttpd opens its error log and writes request bodies to the upload
+        # dir after it switched to CGI_USER: give both to that user.
+        with open(self.errorlog, 'ab'):
+            pass
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(CGI_USER)
+            for p in (self.errorlog, self.uploads):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        os.chmod(self.errorlog, 0o640)
+        os.chmod(self.uploads, 0o700)
+        if copy:
+            self.cgi = os.path.join(self.dir, os.path.basename(cgi_path))
+            shutil.copyfile(cgi_path, self.cgi)
+            os.chmod(self.cgi, 0o755)
+        else:
+            self.cgi = os.path.abspath(cgi_path)
+        self.env = dict(env or {})
+        self.port = port or h.free_port()
+        self.url_path = url_path
+        self.proc = None
+        self.outfh = None
+        self.write_config()
+
+    def write_config(self):
+        lines = [
+            'server.modules = ("mod_alias", "mod_setenv", "mod_cgi")',
+            'server.bind = "127.0.0.1"',
+            'server.port = %d' % self.port,
+            'server.document-root = ' + _quote(self.docroot),
+            'server.upload-dirs = (%s)' % _quote(self.uploads),
+            'server.errorlog = ' + _quote(self.errorlog),
+            'server.tag = "lighttpd"',
+            'alias.url = (%s => %s)' % (_quote(self.url_path), _quote(self.cgi)),
+            'cgi.assign = (%s => "")' % _quote('/' + os.path.basename(self.cgi)),
+        ]
+        if os.geteuid() == 0:
+            lines += ['server.username = ' + _quote(CGI_USER),
+                      'server.groupname = ' + _quote(grp.getgrgid(pwd.getpwnam(CGI_USER).pw_gid).gr_name)]
+        if self.env:
+            lines.append('setenv.add-environment = (%s)'
+                         % ', '.join('%s => %s' % (_quote(k), _quote(v)) for k, v in self.env.items()))
+        with open(self.conf, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        os.chmod(self.conf, 0o644)
+
+    def start(self):
+        """Checks the config (lighttpd -tt), starts `lighttpd -D -f CONF` and
+        waits, at most START_TIMEOUT seconds, until it answers an HTTP request.
+        Returns the seconds taken."""
+        r = subprocess.run([LIGHTTPD, '-tt', '-f', self.conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30, text=True)
+        if r.returncode != 0:
+            raise RuntimeError('lighttpd -tt refused %s:\n%s\n%s' % (self.conf, r.stdout, self.config_text()))
+        self.outfh = open(self.outfile, 'ab')
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen([LIGHTTPD, '-D', '-f', self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=self.outfh, stderr=self.outfh, preexec_fn=h._die_with_parent)
+        h._procs.append(self)
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError('lighttpd exited with %s during start-up:\n%s'
+                                   % (self.proc.returncode, self.log()))
+            try:
+                self.request('GET', '/', timeout=1)
+                return time.monotonic() - t0
+            except (OSError, http.client.HTTPException):
+                pass
+            if time.monotonic() - t0 > START_TIMEOUT:
+                raise RuntimeError('lighttpd did not answer on port %d within %ds:\n%s'
+                                   % (self.port, START_TIMEOUT, self.log()))
+            time.sleep(h.POLL)
+
+    def url(self, path=None):
+        return 'http://127.0.0.1:%d%s' % (self.port, self.url_path if path is None else path)
+
+    def request(self, method, path=None, body=None, headers=None, timeout=HTTP_TIMEOUT):
+        """One request on a fresh connection; returns a Response.  PATH
+        defaults to URL_PATH; BODY (str or bytes) is sent as is with a
+        Content-Length; HEADERS are added (a value of None leaves it out)."""
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout)
+        try:
+            if isinstance(body, str):
+                body = body.encode('utf-8')
+            hdrs = {}
+            for k, v in (headers or {}).items():
+                if v is not None:
+                    hdrs[k] = v
+            conn.request(method, self.url_path if path is None else path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            data = resp.read()
+            return Response(resp.status, resp.reason, resp.getheaders(), data)
+        finally:
+            conn.close()
+
+    def raw(self, data, timeout=HTTP_TIMEOUT):
+        """Sends DATA (bytes) on a fresh connection, reads until the server
+        closes it or TIMEOUT passes; returns the bytes received."""
+        s = socket.create_connection(('127.0.0.1', self.port), timeout=timeout)
+        s.settimeout(timeout)
+        got = b''
+        try:
+            s.sendall(data)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    chunk = s.recv(65536)
+                except (ConnectionResetError, socket.timeout):
+                    break
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            s.close()
+        return got
+
+    def config_text(self):
+        with open(self.conf) as f:
+            return f.read()
+
+    def log(self, tail=4000):
+        """lighttpd's error log (with the CGI's stderr) and its own output, the last TAIL characters."""
+        out = ''
+        for p in (self.errorlog, self.outfile):
+            try:
+                with open(p, 'rb') as f:
+                    out += f.read().decode('utf-8', errors='replace')
+            except OSError:
+                pass
+        return out[-tail:] if tail else out
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, check=False):
+        """SIGTERM, waits at most STOP_TIMEOUT seconds, then SIGKILL.
+        Returns (exit status, killed)."""
+        if self in h._procs:
+            h._procs.remove(self)
+        if self.proc is None:
+            return None, False
+        killed = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                killed = True
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.outfh:
+            self.outfh.close()
+            self.outfh = None
+        rc, self.proc = self.proc.returncode, None
+        return rc, killed
+
+
+# ------------------------------------------------------ the approval page
+
+def init_accounts(db, name='guardlist'):
+    """Runs `guardlist db init --secrets-dir DIR` on DB as root: the schema
+    and the least-privilege accounts, their passwords in DIR/db-ROLE.secret.
+    The approver's secret is given to the CGI user (share_with_cgi, 0640).
+    Returns DIR."""
+    secrets = h.tmpdir('guardlist-secrets-')
+    rc, out, err = h.cli(h.cli_config(db, name=name), 'db', 'init', '--secrets-dir', secrets)
+    if rc != 0:
+        raise RuntimeError('guardlist db init failed (%d):\n%s%s' % (rc, out, err))
+    share_with_cgi(os.path.join(secrets, 'db-approver.secret'))
+    return secrets
+
+
+def approver_config(db, secrets, template_dir=None, directory=None, name='guardlist', **sections):
+    """Writes a guardlist.ini for guardlist-approve run by the web server:
+    [database] on DB's socket with no account of its own, [approver] with the
+    guardlist_approver account (password file SECRETS/db-approver.secret),
+    TEMPLATE_DIR (default: a readable copy of templates/) and token_ttl_days 7,
+    [log] to stderr (lighttpd's error log).  SECTIONS add or extend sections.
+    The file is given to the CGI user (0640).  Returns its path."""
+    directory = directory or h.tmpdir('guardlist-approve-')
+    conf = {
+        'database': {'socket': db.socket, 'name': name},
+        'approver': {'user': 'guardlist_approver',
+                     'password_file': os.path.join(secrets, 'db-approver.secret'),
+                     'template_dir': template_dir or copy_templates(),
+                     'token_ttl_days': '7'},
+        'log': {'target': 'stderr', 'level': 'info'},
+    }
+    for sec, keys in sections.items():
+        conf.setdefault(sec, {}).update(keys)
+    lines = []
+    for sec, keys in conf.items():
+        lines.append('[%s]' % sec)
+        lines += ['%s = %s' % kv for kv in keys.items()]
+        lines.append('')
+    path = os.path.join(directory, 'guardlist.ini')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines))
+    share_with_cgi(path)
+    return path

@@ -25,6 +25,8 @@ APPROVE_OBJ := $(APPROVE_SRC:%.c=build/obj/%.o)
 ASAN_LIB   := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_OBJ   := $(ASAN_LIB) $(DAEMON_SRC:%.c=build/asan/%.o)
 ASAN_ADMIN := $(ASAN_LIB) $(ADMIN_SRC:%.c=build/asan/%.o) build/asan/gen/sqltext.o
+ASAN_NOTIFY := $(ASAN_LIB) $(NOTIFY_SRC:%.c=build/asan/%.o)
+ASAN_APPROVE := $(ASAN_LIB) $(APPROVE_SRC:%.c=build/asan/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
 PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve
@@ -94,7 +96,15 @@ build/asan/guardlist: $(ASAN_ADMIN)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
-asan: build/asan/guardlistd build/asan/guardlist
+build/asan/guardlist-notify: $(ASAN_NOTIFY)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+build/asan/guardlist-approve: $(ASAN_APPROVE)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+asan: build/asan/guardlistd build/asan/guardlist build/asan/guardlist-notify build/asan/guardlist-approve
 
 build/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p build/tests

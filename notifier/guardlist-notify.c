@@ -614,7 +614,9 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
             struct challenge *c = &ch[i];
             int rc;
             if (c->nguardians == 0) {
-                snprintf(c->error, sizeof(c->error), "no guardian for %s", c->key);
+                char key[ADDR_MAX + 2];
+                memcpy(key, c->key, sizeof(key));
+                snprintf(c->error, sizeof(c->error), "no guardian for %.200s", key);
                 const char *p[2] = { c->error, c->id_text };
                 rc = db_exec(db, sql_failed, p, 2, NULL, err, sizeof(err));
                 log_warning("challenge %s: %s (guardlist guardian add %s EMAIL)", c->id_text, c->error, c->key);

@@ -3,7 +3,7 @@
 # summing them all.  Exit status 0 only when nothing failed.
 # Suites: unit (cmocka, TAP output), integration (real MariaDB, guardlistd,
 # the guardlist CLI and a private Postfix), and the integration suite again
-# against the ASan+UBSan builds of guardlistd and guardlist.
+# against the ASan+UBSan builds of every program.
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +38,7 @@ run_suite() {
 run_suite unit CMOCKA_MESSAGE_OUTPUT=TAP prove -v build/tests/test_*
 run_suite integration GUARDLISTD="$ROOT/bin/guardlistd" prove -v tests/integration/
 run_suite integration-asan GUARDLISTD="$ROOT/build/asan/guardlistd" GUARDLIST="$ROOT/build/asan/guardlist" \
+    GUARDLIST_NOTIFY="$ROOT/build/asan/guardlist-notify" GUARDLIST_APPROVE="$ROOT/build/asan/guardlist-approve" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     prove -v tests/integration/
 

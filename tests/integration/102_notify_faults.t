@@ -36,6 +36,7 @@ LINK_RE = re.compile(re.escape(APPROVE) + r'\?t=([^\s"<>&]*)')
 TOKEN_RE = re.compile(r'[0-9a-f]{32}\Z')
 MARK = 'guardlist-test-marker-7f3a'
 HUNG_BOUND = 75.0       # seconds a --once run may take against a silent smarthost
+SLOW = 3.0              # seconds a slow but working smarthost takes to answer
 
 
 # ------------------------------------------------------- a scriptable smarthost
@@ -52,6 +53,8 @@ class MiniSmtp:
         self.port = h.free_port()
         self.rules = {}
         self.mode = None
+        self.greet_delay = 0.0    # seconds before the 220 greeting
+        self.dot_delay = 0.0      # seconds before the reply to the final dot
         self.messages = []
         self.dropped = []
         self.sessions = 0
@@ -73,6 +76,8 @@ class MiniSmtp:
                     while self.rfile.readline():
                         pass
                     return
+                if outer.greet_delay:
+                    time.sleep(outer.greet_delay)
                 self.reply('220 mini.test ESMTP')
                 mail, rcpts = None, []
                 while True:
@@ -112,6 +117,8 @@ class MiniSmtp:
                                 break
                             data.append(ln[1:] if ln.startswith(b'..') else ln)
                         entry = (mail, list(rcpts), b''.join(data))
+                        if outer.dot_delay:
+                            time.sleep(outer.dot_delay)     # a content filter at work
                         with outer.lock:
                             drop = outer.mode == 'drop'
                             (outer.dropped if drop else outer.messages).append(entry)
@@ -242,6 +249,7 @@ def main():
         srv.take()
         srv.rules.clear()
         srv.mode = None
+        srv.greet_delay = srv.dot_delay = 0.0
 
     # ============================ one guardian refused (5xx), the others still served
     srv.rules['bad@home.test'] = '550 5.1.1 <bad@home.test>: Recipient address rejected: %s' % MARK
@@ -400,7 +408,35 @@ def main():
          'a silent smarthost: the challenge is retried later (new, notify_attempts 1, error, next time ahead)',
          repr(st))
 
+    # ============================ a slow but working smarthost
+    # Real relays greet late under load and answer the final dot only after
+    # their content filter: a few seconds must not count as a failure.
+    reset()
+    srv.greet_delay = SLOW
+    cs = challenge('slowgreet@ext.example', 'g@kids.test')
+    err, secs = run_once('a smarthost that greets after %.0f s' % SLOW)
+    h.diag('greeting after %.0f s: --once took %.1f s' % (SLOW, secs))
+    h.is_(len(srv.take()), 1, 'a smarthost that greets after %.0f s: the email is accepted' % SLOW)
+    st = state(cs)
+    h.is_((st['state'], st['error']), ('sent', None), 'a smarthost that greets after %.0f s: sent, no error' % SLOW) \
+        or h.diag(err[-1500:])
+    reset()
+    srv.dot_delay = SLOW
+    cs = challenge('slowdot@ext.example', 'g@kids.test')
+    err, secs = run_once('a smarthost that answers the final dot after %.0f s' % SLOW)
+    h.diag('reply to the final dot after %.0f s: --once took %.1f s' % (SLOW, secs))
+    time.sleep(SLOW + 0.5)      # the server finishes its side
+    st = state(cs)
+    h.is_((st['state'], st['error']), ('sent', None),
+          'a smarthost that answers the final dot after %.0f s: sent, no error' % SLOW) or h.diag(err[-1500:])
+    db.sql('UPDATE challenges SET notify_next_at = NOW() WHERE id = %d AND notify_state = \'new\'' % cs)
+    run_once('the next run')
+    time.sleep(SLOW + 0.5)
+    h.is_(len(srv.take()), 1, 'a smarthost that answers the final dot after %.0f s: the guardian gets exactly '
+          'one email (the next run does not send it again)' % SLOW)
+
     # ============================ the connection drops after the message, before the reply
+    srv.dot_delay = 0.0
     srv.mode = 'drop'
     db.sql('UPDATE challenges SET notify_next_at = NOW() WHERE id = %d' % cg)
     run_once('connection dropped after the final dot')

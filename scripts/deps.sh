@@ -6,7 +6,8 @@ set -eu
 
 PACKAGES="build-essential pkg-config default-libmysqlclient-dev libmariadb-dev libinih-dev
 uuid-dev libesmtp-dev libcmocka-dev mariadb-server mariadb-client swaks
-libtest-harness-perl netcat-openbsd python3 clang postfix postfix-mysql"
+libtest-harness-perl netcat-openbsd python3 clang postfix postfix-mysql
+lighttpd chromium nodejs npm"
 
 missing=""
 for p in $PACKAGES; do

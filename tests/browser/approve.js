@@ -136,8 +136,11 @@ async function main(opts, result) {
     const count = await button.count();
     if (count !== 1)
       throw new Error('expected one button named ' + JSON.stringify(opts.click) + ', found ' + count);
+    // The answer to the POST is a new document: wait for the main frame to
+    // commit it, then for its load event, before reading it.
     const [post] = await Promise.all([
       page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame() }),
       button.tap(),
     ]);
     await page.waitForLoadState('load');

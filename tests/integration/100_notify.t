@@ -10,7 +10,8 @@ Covered: one well-formed multipart/alternative message per challenge whose
 link token hashes to that challenge; retries of one sender never mail twice;
 the hourly cap with exactly one digest whose links each redeem their own
 challenge, then waiting; smarthost down then up (backoff, then exactly one
-message); two notifiers on one queue (each message once); a 5xx recorded as
+message); two notifiers on one queue (each message once); 250 due
+challenges all go out in one --once run ("send what is due now"); a 5xx recorded as
 'failed' and not retried; --dry-run changes nothing; start-up errors exit 2;
 a key without a guardian fails naming the key; HTML escaping end to end."""
 import email
@@ -38,6 +39,24 @@ TOKEN_RE = re.compile(r'[0-9a-f]{32}\Z')
 ERR = 'guardlist-notify: error: '
 NOTIFY_COLS = ('status', 'notify_state', 'notify_attempts', 'notify_error', 'notify_next_in',
                'notified_at', 'notify_claimed_until')
+
+
+NOTIFY_LOGS = []     # stderr of every guardlist-notify run, checked for sanitizer reports at the end
+
+
+def notify(*args, **kw):
+    """h.notify(), keeping its stderr for the sanitizer check."""
+    rc, out, err = h.notify(*args, **kw)
+    NOTIFY_LOGS.append(err)
+    return rc, out, err
+
+
+def no_sanitizer_reports(extra=()):
+    logs = NOTIFY_LOGS + list(extra)
+    found = sorted(set(m for text in logs for m in h.SANITIZER_MARKS if m in text))
+    h.ok(not found, 'guardlist-notify: no sanitizer report in any of its %d runs' % len(logs),
+         'found: %s' % ', '.join(found),
+         *[text[-3000:] for text in logs if any(m in text for m in h.SANITIZER_MARKS)][:2])
 
 
 # ------------------------------------------------------------ helpers
@@ -157,7 +176,7 @@ def main():
 
     def run_once(desc, *args, config=None, want_rc=0):
         t0 = time.monotonic()
-        rc, out, err = h.notify(config or cfg, '--once', *args)
+        rc, out, err = notify(config or cfg, '--once', *args)
         secs = time.monotonic() - t0
         h.is_(rc, want_rc, '%s: guardlist-notify --once exits %d' % (desc, want_rc)) \
             or h.diag('stderr: ' + err[-3000:])
@@ -264,8 +283,8 @@ def main():
         if i > 1:
             h.query(d.port, sender=retry, recipient='kid2@family.test')
         if i in (1, 2, 5, 10, 15, 20):
-            good, _, _ = h.poll_until(lambda: h.challenges(db, sender=retry)[0]['attempts'], lambda a: a == str(i), 10)
-            h.notify(cfg, '--once')
+            h.poll_until(lambda: h.challenges(db, sender=retry)[0]['attempts'], lambda a: a == str(i), 10)
+            notify(cfg, '--once')
     h.is_(h.challenges(db, sender=retry)[0]['attempts'], '20', '20 retries: the challenge counts 20 attempts')
     h.is_(len(h.challenges(db, sender=retry)), 1, '20 retries: still one challenge')
     mails = sink_mails(sink)
@@ -335,7 +354,7 @@ def main():
     # a new stranger that hour: nothing goes out, it waits
     late = challenge('late@stranger31.example', 'kid3@family.test')
     snap = h.snapshot(db)
-    rc, dout, derr = h.notify(cfg, '--dry-run')
+    rc, dout, derr = notify(cfg, '--dry-run')
     h.is_(rc, 0, 'cap reached, new stranger: --dry-run exits 0')
     h.is_([(k, g, n) for k, g, n, _ in dry_run_mails(dout)], [],
           'cap reached: --dry-run shows what a real run would send now (nothing: the hour\'s '
@@ -407,6 +426,7 @@ def main():
                 p.kill()
                 o, e = p.communicate()
             results.append((p.returncode, e.decode(errors='replace')))
+            NOTIFY_LOGS.append(results[-1][1])
         secs = time.monotonic() - t0
         split = [len(re.findall(r'info: sent ', e)) for _, e in results]
         mails = sink_mails(sink)
@@ -441,12 +461,13 @@ def main():
     h.diag('2 polling notifiers, 40 challenges over %.1f s: all sent %.3f s after the last one'
            % (t_last - t0, time.monotonic() - t_last))
     h.ok(good, 'two polling notifiers: all 40 challenges end sent within 30 s')
-    time.sleep(1.5)    # let a late duplicate, if any, arrive
+    # (stopping lets a cycle in progress finish: every send is in the sink afterwards)
     for i, n in enumerate(ns):
         rc, killed = n.stop()
         h.ok(rc == 0 and not killed, 'polling notifier %d exits 0 on SIGTERM within 10 s' % (i + 1),
              'rc %r killed %r' % (rc, killed), n.log()[-2000:])
     h.diag('messages sent per polling notifier: %r' % [len(re.findall(r'info: sent ', n.log())) for n in ns])
+    NOTIFY_LOGS.extend(n.log() for n in ns)
     mails = sink_mails(sink)
     owners = [token_owner(t) for m in mails for t in m['tokens_text']]
     dups = sorted(set(i for i in owners if owners.count(i) > 1))
@@ -455,6 +476,23 @@ def main():
          'messages %d, duplicated %r, missing %r' % (len(mails), dups, sorted(set(live) - set(owners))))
     h.is_(db.value('SELECT COUNT(*) FROM notifications WHERE challenge_id IN (%s)' % ','.join(map(str, live))),
           '40', 'two polling notifiers: 40 notifications rows')
+
+    # ================================================= more due than one claim takes
+    reset()
+    # SQL: 250 rows at once
+    db.sql('INSERT INTO challenges (sender, recipient, protected_key) VALUES '
+           + ', '.join("('bulk%03d@bulk.example', 'kid5@family.test', 'kid5@family.test')" % i for i in range(250)))
+    bulk = [int(r[0]) for r in db.sql("SELECT id FROM challenges WHERE sender LIKE 'bulk%'")]
+    out, err, secs = run_once('250 due challenges', config=cfg_many)
+    mails = sink_mails(sink)
+    h.diag('250 due challenges: one --once run sent %d messages in %.3f s (%.0f messages/s)'
+           % (len(mails), secs, len(mails) / secs if secs else 0))
+    owners = [token_owner(t) for m in mails for t in m['tokens_text']]
+    h.ok(len(mails) == 250 and sorted(owners) == sorted(bulk),
+         '250 due challenges: --once ("send what is due now") sends all 250, each once',
+         'messages %d, distinct challenges %d' % (len(mails), len(set(owners))))
+    h.is_(db.sql("SELECT notify_state, COUNT(*) FROM challenges GROUP BY notify_state"), [['sent', '250']],
+          '250 due challenges: all sent after one --once run')
 
     # ================================================= permanent failure (5xx)
     reset()
@@ -497,7 +535,7 @@ def main():
     dr = [challenge('dry%d@ext.example' % i, 'kid7@family.test') for i in (1, 2)]
     snap = h.snapshot(db)
     before = len(sink.files())
-    rc, out, err = h.notify(cfg, '--dry-run')
+    rc, out, err = notify(cfg, '--dry-run')
     h.is_(rc, 0, '--dry-run exits 0') or h.diag(err)
     shown = dry_run_mails(out)
     h.is_(sorted((k, g, n) for k, g, n, _ in shown), [('email', 'parent7@family.test', 1)] * 2,
@@ -563,7 +601,7 @@ def main():
         make_due()
         snap = h.snapshot(db)
         before = len(sink.files())
-        rc, out, err = h.notify(config, '--once', timeout=30)
+        rc, out, err = notify(config, '--once', timeout=30)
         h.is_(rc, 2, '%s: exit 2' % desc) or h.diag('stderr: ' + err)
         lines = err.splitlines()
         h.ok(len(lines) == 1 and lines[0].startswith(ERR) and all(w in lines[0] for w in words),
@@ -593,7 +631,7 @@ def main():
     os.chmod(pw, 0o600)
     cfg_pw = h.notify_config(db, sink.port, directory=h.tmpdir(),
                              notifier={'smtp_user': 'relay', 'smtp_password_file': pw})
-    rc, out, err = h.notify(cfg_pw, '--dry-run', timeout=30)
+    rc, out, err = notify(cfg_pw, '--dry-run', timeout=30)
     h.is_(rc, 0, 'smtp_user with a 0600 smtp_password_file: starts (--dry-run exits 0)') or h.diag(err)
     os.chmod(pw, 0o644)
     refused('smtp_user with a world-readable (0644) smtp_password_file', cfg_pw, pw, 'chmod')
@@ -604,7 +642,7 @@ def main():
     # In angle brackets: refusing it or sending a well-formed From: are both fine; <<...>> is not.
     cfg_br = h.notify_config(db, sink.port, directory=h.tmpdir(), notifier={'from': '<%s>' % FROM})
     make_due()
-    rc, out, err = h.notify(cfg_br, '--dry-run', timeout=30)
+    rc, out, err = notify(cfg_br, '--dry-run', timeout=30)
     shown = dry_run_mails(out)
     froms = [(addr_of(m, 'From'), [ln for ln in out.splitlines() if ln.startswith('From:')]) for _, _, _, m in shown]
     h.ok((rc == 2 and err.startswith(ERR) and not shown) or (rc == 0 and froms and all(f == FROM for f, _ in froms)),
@@ -613,6 +651,7 @@ def main():
 
     d.stop()
     sink.stop()
+    no_sanitizer_reports()
     h.diag('100_notify.t total: %.1f s' % (time.monotonic() - t_all))
 
 

@@ -5,8 +5,10 @@ recipient with a 5xx or 4xx, never greet, or drop the connection after the
 message.  Covered: a 5xx for one guardian does not stop the others; several
 guardians of one challenge each get one email and every link sent redeems
 the challenge, also when one guardian's email had to be retried or waited
-for the hourly cap; header injection through a stored value; UTF-8 in the
-Subject (RFC 2047); a hung smarthost is given up within a bound; a notifier
+for the hourly cap; header injection through a stored value or a guardian
+row; UTF-8 in the Subject (RFC 2047); a hung smarthost is given up within a
+bound, but one that takes a few seconds to greet or to accept the message
+is a success, not a retry (and no duplicate); a notifier
 killed mid-send leaves a claim that expires and is taken up once; the
 hourly cap holds with two notifiers; the database being down is an exit 1.
 
@@ -157,6 +159,24 @@ class MiniSmtp:
         self.server.server_close()
 
 
+NOTIFY_LOGS = []     # stderr of every guardlist-notify run, checked for sanitizer reports at the end
+
+
+def notify(*args, **kw):
+    """h.notify(), keeping its stderr for the sanitizer check."""
+    rc, out, err = h.notify(*args, **kw)
+    NOTIFY_LOGS.append(err)
+    return rc, out, err
+
+
+def no_sanitizer_reports(extra=()):
+    logs = NOTIFY_LOGS + list(extra)
+    found = sorted(set(m for text in logs for m in h.SANITIZER_MARKS if m in text))
+    h.ok(not found, 'guardlist-notify: no sanitizer report in any of its %d runs' % len(logs),
+         'found: %s' % ', '.join(found),
+         *[text[-3000:] for text in logs if any(m in text for m in h.SANITIZER_MARKS)][:2])
+
+
 # ------------------------------------------------------------ helpers
 
 def parse(entry):
@@ -202,8 +222,13 @@ def main():
     cli('protect', 'd@kids.test', '--guardian', 'd1@home.test', '--guardian', 'd2@home.test')
     cli('protect', 'e@kids.test', '--guardian', 'e1@home.test', '--guardian', 'e2@home.test')
     cli('protect', 'f@kids.test', '--guardian', 'f1@home.test', '--guardian', 'f2@home.test')
-    for k in ('g', 'u', 'l', 'x', 'r'):
+    for k in ('g', 'u', 'l', 'x', 'r', 'i'):
         cli('protect', '%s@kids.test' % k, '--guardian', '%s-parent@home.test' % k)
+    cli('protect', 'j@kids.test')
+    # SQL: guardian rows no CLI would write, one beside a good guardian, one alone
+    db.sql("INSERT INTO guardians (recipient, email) VALUES "
+           "('i@kids.test', 'i-evil@home.test\r\nRCPT TO:<victim3@evil.example>'), "
+           "('j@kids.test', 'j-evil@home.test>\r\nBcc: victim4@evil.example')")
     d = h.start_daemon(db)
 
     def challenge(sender, child):
@@ -232,7 +257,7 @@ def main():
 
     def run_once(desc, config=None, want_rc=0, timeout=120):
         t0 = time.monotonic()
-        rc, out, err = h.notify(config or cfg, '--once', timeout=timeout)
+        rc, out, err = notify(config or cfg, '--once', timeout=timeout)
         secs = time.monotonic() - t0
         h.is_(rc, want_rc, '%s: --once exits %d' % (desc, want_rc)) or h.diag('stderr: ' + err[-3000:])
         return err, secs
@@ -368,6 +393,20 @@ def main():
              'CR/LF in the %s: the challenge is settled (failed or sent), not left claimed' % what, repr(st))
         h.diag('CR/LF in the %s: %r' % (what, st))
 
+    # ============================ guardian rows with CR/LF (raw SQL)
+    reset()
+    ci = challenge('gi@ext.example', 'i@kids.test')
+    cj = challenge('gj@ext.example', 'j@kids.test')
+    run_once('guardian rows with CR/LF')
+    mails = [parse(e) for e in srv.take()]
+    h.is_(sorted(r for m in mails for r in m['rcpts']), ['i-parent@home.test'],
+          'a guardian row with CR/LF is never an SMTP recipient; the good guardian beside it is mailed')
+    h.ok(not any(b'victim' in m['raw'] for m in mails), 'no message mentions the injected victims')
+    h.is_(state(ci)['state'], 'sent', 'the challenge with one good guardian is sent')
+    st = state(cj)
+    h.ok(st['state'] == 'failed' and st['error'] and 'j@kids.test' in st['error'],
+         'a key whose only guardian row is unusable: failed, naming the key', repr(st))
+
     # ============================ UTF-8 in the Subject
     reset()
     # SQL: an internationalised sender (SMTPUTF8)
@@ -425,28 +464,28 @@ def main():
     cs = challenge('slowdot@ext.example', 'g@kids.test')
     err, secs = run_once('a smarthost that answers the final dot after %.0f s' % SLOW)
     h.diag('reply to the final dot after %.0f s: --once took %.1f s' % (SLOW, secs))
-    time.sleep(SLOW + 0.5)      # the server finishes its side
+    h.poll_until(lambda: len(srv.messages), lambda n: n >= 1, SLOW + 2)     # the server finishes its side
     st = state(cs)
     h.is_((st['state'], st['error']), ('sent', None),
           'a smarthost that answers the final dot after %.0f s: sent, no error' % SLOW) or h.diag(err[-1500:])
     db.sql('UPDATE challenges SET notify_next_at = NOW() WHERE id = %d AND notify_state = \'new\'' % cs)
     run_once('the next run')
-    time.sleep(SLOW + 0.5)
+    h.poll_until(lambda: len(srv.messages), lambda n: n >= 2, SLOW + 2)     # a second copy, if any, arrives
     h.is_(len(srv.take()), 1, 'a smarthost that answers the final dot after %.0f s: the guardian gets exactly '
           'one email (the next run does not send it again)' % SLOW)
 
     # ============================ the connection drops after the message, before the reply
-    srv.dot_delay = 0.0
+    reset()
     srv.mode = 'drop'
-    db.sql('UPDATE challenges SET notify_next_at = NOW() WHERE id = %d' % cg)
+    cg = challenge('dropped@ext.example', 'g@kids.test')
     run_once('connection dropped after the final dot')
     st = state(cg)
-    h.ok(st['state'] == 'new' and st['attempts'] == '2' and int(st['next_in'] or 0) > 0,
-         'no reply to the final dot: not counted as sent, retried later (notify_attempts 2)', repr(st))
+    h.ok(st['state'] == 'new' and st['attempts'] == '1' and st['error'] and int(st['next_in'] or 0) > 0,
+         'no reply to the final dot: not counted as sent, retried later (new, notify_attempts 1, error)', repr(st))
     h.is_(db.value('SELECT COUNT(*) FROM notifications WHERE challenge_id = %d' % cg), '0',
           'no reply to the final dot: no notifications row')
     srv.mode = None
-    db.sql('UPDATE challenges SET notify_next_at = NOW() WHERE id = %d' % cg)
+    db.sql('UPDATE challenges SET notify_next_at = NOW() WHERE id = %d' % cg)     # instead of the backoff
     run_once('the smarthost answers again')
     h.is_(len(srv.take()), 1, 'the smarthost answers again: the email is accepted once')
     h.is_(state(cg)['state'], 'sent', 'and the challenge is sent')
@@ -459,7 +498,6 @@ def main():
                          stderr=subprocess.DEVNULL, preexec_fn=h._die_with_parent)
     good, _, _ = h.poll_until(lambda: state(ck)['state'], lambda s: s == 'claimed', 10)
     h.ok(good, 'while the notifier waits for the smarthost the challenge is claimed', repr(state(ck)))
-    time.sleep(0.3)
     p.send_signal(signal.SIGKILL)
     p.wait(10)
     srv.mode = None
@@ -488,10 +526,15 @@ def main():
     for i in range(30):
         ids.append(challenge('t%02d@trickle%02d.example' % (i, i), 'x@kids.test'))
         time.sleep(0.15)
-    time.sleep(3)       # both notifiers have had a turn at the last ones
+    # until every challenge is sent or waiting for the cap (bounded)
+    good, left, _ = h.poll_until(
+        lambda: db.value("SELECT COUNT(*) FROM challenges WHERE notify_state = 'claimed' OR (notify_state = 'new' "
+                         "AND (notify_next_at IS NULL OR notify_next_at <= NOW()))"), lambda v: v == '0', 30)
+    h.ok(good, 'two notifiers: within 30 s every challenge is sent or waiting', '%s still due' % left)
     for i, n in enumerate(ns):
         rc, killed = n.stop()
         h.ok(rc == 0 and not killed, 'polling notifier %d exits 0 on SIGTERM' % (i + 1), n.log()[-2000:])
+        NOTIFY_LOGS.append(n.log())
     mails = [parse(e) for e in srv.take()]
     singles = [m for m in mails if 'more senders' not in str(m['msg'].get('Subject') if m['msg'] else '')]
     digests = [m for m in mails if m not in singles]
@@ -514,7 +557,7 @@ def main():
     cz = challenge('dbdown@ext.example', 'x@kids.test')
     d.stop()
     db.stop()
-    rc, out, err = h.notify(cfg, '--once', timeout=60)
+    rc, out, err = notify(cfg, '--once', timeout=60)
     h.is_(rc, 1, 'database down: --once exits 1')
     h.ok('error' in err and len(err) < 2000, 'database down: an error on stderr', err[-1000:])
     h.is_(srv.take(), [], 'database down: nothing sent')
@@ -524,6 +567,7 @@ def main():
     h.is_(state(cz)['state'], 'sent', 'database up again: the challenge is sent')
 
     srv.stop()
+    no_sanitizer_reports()
     h.diag('102_notify_faults.t total: %.1f s' % (time.monotonic() - t_all))
 
 

@@ -16,7 +16,8 @@ dir and the error log (where the CGI's stderr goes as well).  The CGI binary is
 copied into that dir, so a repository the web server's user cannot enter (a
 clone under /root) still works.  URL_PATH (default /approve) is aliased to the
 copy (mod_alias) and the copy is run as a CGI (mod_cgi) with ENV added to its
-environment (mod_setenv).
+environment (mod_setenv).  lighttpd's URL checks are its defaults except that
+%-encoded control characters are passed on to the CGI, which must refuse them.
 
 Started as root, lighttpd switches to www-data (server.username) before it
 runs a CGI: whatever the CGI reads must be readable by that user.
@@ -156,6 +157,9 @@ class Lighttpd:
         else:
             self.cgi = os.path.abspath(cgi_path)
         self.env = dict(env or {})
+        for k in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):     # a sanitizer build of the CGI
+            if k in os.environ and k not in self.env:
+                self.env[k] = os.environ[k]
         self.port = port or h.free_port()
         self.url_path = url_path
         self.proc = None
@@ -171,6 +175,13 @@ class Lighttpd:
             'server.upload-dirs = (%s)' % _quote(self.uploads),
             'server.errorlog = ' + _quote(self.errorlog),
             'server.tag = "lighttpd"',
+            # lighttpd's own defaults, except that %-encoded control characters
+            # (%00, %0a) in a URL reach the CGI: the program under test must
+            # refuse them itself (another web server may pass them on).
+            'server.http-parseopts = ("header-strict" => "enable", "host-strict" => "enable", '
+            '"host-normalize" => "enable", "url-normalize-unreserved" => "enable", '
+            '"url-normalize-required" => "enable", "url-ctrls-reject" => "disable", '
+            '"url-path-2f-decode" => "disable", "url-path-dotseg-remove" => "enable")',
             'alias.url = (%s => %s)' % (_quote(self.url_path), _quote(self.cgi)),
             'cgi.assign = (%s => "")' % _quote('/' + os.path.basename(self.cgi)),
         ]
@@ -268,6 +279,12 @@ class Lighttpd:
             except OSError:
                 pass
         return out[-tail:] if tail else out
+
+    def sanitizer_report(self):
+        """The sanitizer marks (harness.SANITIZER_MARKS) found in the error log,
+        where a sanitizer build of the CGI reports."""
+        text = self.log(0)
+        return [m for m in h.SANITIZER_MARKS if m in text]
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

@@ -55,10 +55,11 @@ static const struct table_spec tables[] = {
       "client_address, client_name, first_seen, last_seen, attempts, notify_state, notify_claimed_until, "
       "notify_attempts, notify_next_at, notify_error, notified_at, token_expires_at, decided_at, decided_by) "
       "VALUES (?, UNHEX(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" },
-    { "notifications", "id challenge_id guardian kind digest_of message_id sent_at", 7,
-      "SELECT id, challenge_id, guardian, kind, digest_of, message_id, sent_at FROM notifications ORDER BY id",
-      "INSERT INTO notifications (id, challenge_id, guardian, kind, digest_of, message_id, sent_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)" },
+    { "notifications", "id challenge_id guardian kind digest_of message_id sent_at token_sha256 token_expires_at", 9,
+      "SELECT id, challenge_id, guardian, kind, digest_of, message_id, sent_at, HEX(token_sha256), "
+      "token_expires_at FROM notifications ORDER BY id",
+      "INSERT INTO notifications (id, challenge_id, guardian, kind, digest_of, message_id, sent_at, "
+      "token_sha256, token_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, UNHEX(?), ?)" },
     { "audit_log", "id at actor action detail", 5,
       "SELECT id, at, actor, action, detail FROM audit_log ORDER BY id",
       "INSERT INTO audit_log (id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)" },

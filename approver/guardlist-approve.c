@@ -111,6 +111,7 @@ struct challenge {
     int found;
     char id[24], sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], status[16];
     char first_seen[32], last_seen[32], attempts[16], expired[4], decided_by[256], decided_at[32];
+    char guardian[ADDR_MAX + 2];        /* whose link it is, when known */
 };
 
 static int row_challenge(void *arg, int ncol, const char *const *col, const unsigned long *len)
@@ -130,9 +131,12 @@ static int row_challenge(void *arg, int ncol, const char *const *col, const unsi
     snprintf(c->expired, sizeof(c->expired), "%s", col[7] ? col[7] : "1");
     snprintf(c->decided_by, sizeof(c->decided_by), "%s", col[8] ? col[8] : "");
     snprintf(c->decided_at, sizeof(c->decided_at), "%s", col[9] ? col[9] : "");
+    snprintf(c->guardian, sizeof(c->guardian), "%s", col[10] ? col[10] : "");
     return 0;
 }
 
+/* A token is a guardian's own link (notifications.token_sha256) or, for
+ * links made by other tools, the challenge's (challenges.token_sha256). */
 static int lookup(struct db *db, const char *token, struct challenge *c, char *err, size_t errlen)
 {
     unsigned char hash[SHA256_LEN];
@@ -140,12 +144,18 @@ static int lookup(struct db *db, const char *token, struct challenge *c, char *e
 
     token_hash(token, hash);
     hex_encode(hash, SHA256_LEN, hex);
-    const char *p[1] = { hex };
+    const char *p[2] = { hex, hex };
     memset(c, 0, sizeof(*c));
-    return db_query(db, "SELECT id, sender, recipient, status, first_seen, last_seen, attempts, "
+    return db_query(db, "SELECT c.id, c.sender, c.recipient, c.status, c.first_seen, c.last_seen, c.attempts, "
+                        "n.token_expires_at IS NULL OR n.token_expires_at < CURRENT_TIMESTAMP, "
+                        "c.decided_by, c.decided_at, n.guardian "
+                        "FROM notifications n JOIN challenges c ON c.id = n.challenge_id "
+                        "WHERE n.token_sha256 = UNHEX(?) "
+                        "UNION ALL "
+                        "SELECT id, sender, recipient, status, first_seen, last_seen, attempts, "
                         "token_expires_at IS NULL OR token_expires_at < CURRENT_TIMESTAMP, "
-                        "decided_by, decided_at FROM challenges WHERE token_sha256 = UNHEX(?)",
-                    p, 1, row_challenge, c, err, errlen) < 0 ? -1 : 0;
+                        "decided_by, decided_at, NULL FROM challenges WHERE token_sha256 = UNHEX(?) LIMIT 1",
+                    p, 2, row_challenge, c, err, errlen) < 0 ? -1 : 0;
 }
 
 static int decided_page(const struct challenge *c)
@@ -297,7 +307,9 @@ static int run(void)
         enum store_decision how = strcmp(choice, "allow") == 0 ? STORE_APPROVE
                                 : strcmp(choice, "allow-domain") == 0 ? STORE_APPROVE_DOMAIN : STORE_BLOCK;
         unsigned long long id = strtoull(c.id, NULL, 10);
-        int s = store_challenge_decide(db, "approval-link", id, how, result, sizeof(result), err, sizeof(err));
+        char actor[ADDR_MAX + 32];
+        snprintf(actor, sizeof(actor), "approval-link%s%s", c.guardian[0] ? ":" : "", c.guardian);
+        int s = store_challenge_decide(db, actor, id, how, result, sizeof(result), err, sizeof(err));
         if (s == STORE_DONE) {
             const char *at = strrchr(c.sender, '@');
             if (how == STORE_BLOCK) {
@@ -314,6 +326,8 @@ static int run(void)
                               : "The sender's next retry will be delivered; mail servers usually retry within the hour.");
         } else if (s == STORE_NOTFOUND && lookup(db, token, &c, err, sizeof(err)) == 0 && c.found) {
             rc = decided_page(&c);      /* someone decided first */
+        } else if (s == STORE_INVALID) {
+            rc = message_page(400, "Not possible", "This choice is not possible for this sender.", err);
         } else {
             fprintf(stderr, "guardlist-approve: error: %s\n", err);
             rc = message_page(503, "Not available", "Your choice could not be saved. Please try again later.", NULL);

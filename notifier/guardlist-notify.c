@@ -3,10 +3,10 @@
  * smarthost, exactly once per (challenge, guardian).
  *
  * Each cycle claims due challenges (FOR UPDATE SKIP LOCKED, with a lease so
- * a crashed notifier's claim is taken up again), gives each a fresh token
- * (only its SHA-256 is stored), plans per guardian (hourly cap, one digest
- * for the overflow), sends in one SMTP session (libesmtp), and records a
- * notification only after the smarthost accepted the message.  Failures are
+ * a crashed notifier's claim is taken up again), plans per guardian (hourly
+ * cap, one digest for the overflow), gives every link a fresh token, sends
+ * in one SMTP session (libesmtp), and records each notification, with the
+ * SHA-256 of its token, only after the smarthost accepted the message.  Failures are
  * retried with backoff (4xx, no connection) or recorded (5xx).
  *
  * The one window for a duplicate: a crash between the smarthost's 250 and
@@ -45,7 +45,6 @@ struct challenge {
     char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], key[ADDR_MAX + 2];
     char first_seen[32], last_seen[32], attempts[16], client[340];
     int notify_attempts;
-    char token[TOKEN_CHARS + 1];
     /* outcome of this cycle, per guardian */
     int nguardians;
     char guardian[MAX_GUARDIANS][ADDR_MAX + 2];
@@ -61,6 +60,8 @@ struct mail {
     size_t nitems;
     struct challenge **items;
     char message_id[160];
+    char (*token)[TOKEN_CHARS + 1];     /* one per item: this guardian's own links */
+    char (*token_hash)[2 * SHA256_LEN + 1];
     struct buf text;
     smtp_message_t msg;
     smtp_recipient_t rcpt;
@@ -131,10 +132,10 @@ static void free_templates(void)
 
 /* ---- composing ---- */
 
-static void fill_values(struct tpl_value *v, const struct challenge *c, const char *guardian,
+static void fill_values(struct tpl_value *v, const struct challenge *c, const char *guardian, const char *token,
                         char *link, size_t linklen, char *ttl, size_t ttllen)
 {
-    snprintf(link, linklen, "%s?t=%s", cfg.notifier.approve_url, c->token);
+    snprintf(link, linklen, "%s?t=%s", cfg.notifier.approve_url, token);
     snprintf(ttl, ttllen, "%d", cfg.approver.token_ttl_days);
     const char *vals[] = { c->sender, c->recipient, c->key, c->first_seen, c->last_seen, c->attempts,
                            c->client, link, guardian, ttl };
@@ -171,9 +172,26 @@ static int compose(struct mail *m, char *err, size_t errlen)
     snprintf(boundary, sizeof(boundary), "=_guardlist_%s", uuid_text);
     rfc5322_date(date, sizeof(date));
 
+    /* A fresh token for every link: only its hash is recorded, with the
+     * notification, once the smarthost has accepted the message. */
+    m->token = calloc(m->nitems, sizeof(*m->token));
+    m->token_hash = calloc(m->nitems, sizeof(*m->token_hash));
+    if (!m->token || !m->token_hash) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < m->nitems; i++) {
+        unsigned char hash[SHA256_LEN];
+        if (token_new(m->token[i], hash) < 0) {
+            snprintf(err, errlen, "getrandom: %s", strerror(errno));
+            return -1;
+        }
+        hex_encode(hash, SHA256_LEN, m->token_hash[i]);
+    }
+
     if (!m->digest) {
         struct tpl_value v[10];
-        fill_values(v, m->items[0], m->guardian, link, sizeof(link), ttl, sizeof(ttl));
+        fill_values(v, m->items[0], m->guardian, m->token[0], link, sizeof(link), ttl, sizeof(ttl));
         if (template_render(t_subject, TPL_HEADER, v, 10, &subject, err, errlen) < 0
             || template_render(t_text, TPL_TEXT, v, 10, &text, err, errlen) < 0
             || template_render(t_html, TPL_HTML, v, 10, &html, err, errlen) < 0)
@@ -182,7 +200,7 @@ static int compose(struct mail *m, char *err, size_t errlen)
         struct buf itext = { 0 }, ihtml = { 0 };
         for (size_t i = 0; i < m->nitems; i++) {
             struct tpl_value v[10];
-            fill_values(v, m->items[i], m->guardian, link, sizeof(link), ttl, sizeof(ttl));
+            fill_values(v, m->items[i], m->guardian, m->token[i], link, sizeof(link), ttl, sizeof(ttl));
             if (template_render(t_itext, TPL_TEXT, v, 10, &itext, err, errlen) < 0
                 || template_render(t_ihtml, TPL_HTML, v, 10, &ihtml, err, errlen) < 0) {
                 buf_free(&itext);
@@ -240,8 +258,7 @@ static const char sql_due[] = DUE_QUERY " FOR UPDATE SKIP LOCKED";
 static const char sql_due_dry[] = DUE_QUERY;
 static const char sql_claim[] =
     "UPDATE challenges SET notify_state = 'claimed', "
-    "notify_claimed_until = CURRENT_TIMESTAMP + INTERVAL " LEASE_SECONDS " SECOND, "
-    "token_sha256 = UNHEX(?), token_expires_at = CURRENT_TIMESTAMP + INTERVAL ? DAY WHERE id = ?";
+    "notify_claimed_until = CURRENT_TIMESTAMP + INTERVAL " LEASE_SECONDS " SECOND WHERE id = ?";
 
 struct claim_ctx {
     struct challenge *c;
@@ -274,34 +291,20 @@ static int row_due(void *arg, int ncol, const char *const *col, const unsigned l
     return 0;
 }
 
-/* Claims due challenges and gives each a fresh token.  Returns the count or -1. */
+/* Claims due challenges.  Returns the count or -1. */
 static long claim(struct db *db, struct challenge *c, int dry_run, char *err, size_t errlen)
 {
     struct claim_ctx cc = { c, 0 };
-    char hashhex[2 * SHA256_LEN + 1], ttl[16];
-    unsigned char hash[SHA256_LEN];
 
-    if (dry_run) {
-        if (db_query(db, sql_due_dry, NULL, 0, row_due, &cc, err, errlen) < 0)
-            return -1;
-        for (size_t i = 0; i < cc.n; i++)
-            if (token_new(c[i].token, hash) < 0)
-                return -1;
-        return (long)cc.n;
-    }
+    if (dry_run)
+        return db_query(db, sql_due_dry, NULL, 0, row_due, &cc, err, errlen) < 0 ? -1 : (long)cc.n;
     if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, errlen) < 0)
         return -1;
     if (db_query(db, sql_due, NULL, 0, row_due, &cc, err, errlen) < 0)
         goto fail;
-    snprintf(ttl, sizeof(ttl), "%d", cfg.approver.token_ttl_days);
     for (size_t i = 0; i < cc.n; i++) {
-        if (token_new(c[i].token, hash) < 0) {
-            snprintf(err, errlen, "getrandom: %s", strerror(errno));
-            goto fail;
-        }
-        hex_encode(hash, SHA256_LEN, hashhex);
-        const char *p[3] = { hashhex, ttl, c[i].id_text };
-        if (db_exec(db, sql_claim, p, 3, NULL, err, errlen) < 0)
+        const char *p[1] = { c[i].id_text };
+        if (db_exec(db, sql_claim, p, 1, NULL, err, errlen) < 0)
             goto fail;
     }
     if (db_exec(db, "COMMIT", NULL, 0, NULL, err, errlen) < 0)
@@ -381,11 +384,14 @@ static void send_all(struct mail *mails, size_t n, int *status, char (*text)[256
     smtp_set_server(s, hostport);
     smtp_starttls_enable(s, cfg.notifier.starttls == STARTTLS_REQUIRED ? Starttls_REQUIRED
                             : cfg.notifier.starttls == STARTTLS_OPTIONAL ? Starttls_ENABLED : Starttls_DISABLED);
-    smtp_set_timeout(s, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, 30);
-    smtp_set_timeout(s, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, 30);
-    smtp_set_timeout(s, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, 30);
-    smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, 30);
-    smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, 60);
+    /* libesmtp takes milliseconds.  Shorter than RFC 5321's minutes, so a
+     * dead smarthost does not hold the queue; the final-dot wait stays long,
+     * since giving up there after the server accepted would mean a duplicate. */
+    smtp_set_timeout(s, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
+    smtp_set_timeout(s, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
+    smtp_set_timeout(s, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
+    smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, 60000);
+    smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, 300000);
     if (cfg.notifier.smtp_user[0]) {
         auth_client_init();
         actx = auth_create_context();
@@ -440,8 +446,8 @@ static const char sql_digests[] =
     "SELECT COUNT(DISTINCT message_id) FROM notifications WHERE guardian = ? AND kind = 'digest' "
     "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
 static const char sql_record[] =
-    "INSERT IGNORE INTO notifications (challenge_id, guardian, kind, digest_of, message_id) "
-    "VALUES (?, ?, ?, ?, ?)";
+    "INSERT IGNORE INTO notifications (challenge_id, guardian, kind, digest_of, message_id, "
+    "token_sha256, token_expires_at) VALUES (?, ?, ?, ?, ?, UNHEX(?), CURRENT_TIMESTAMP + INTERVAL ? DAY)";
 static const char sql_sent[] =
     "UPDATE challenges SET notify_state = 'sent', notified_at = CURRENT_TIMESTAMP, "
     "notify_claimed_until = NULL, notify_error = ? WHERE id = ?";
@@ -465,6 +471,7 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
     }
     if (n == 0)
         return 0;
+    int claimed = (int)n;
 
     /* Guardians of each challenge, and who already had its email. */
     for (long i = 0; i < n; i++) {
@@ -575,12 +582,14 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
         for (size_t q = 0; q < nok; q++) {
             struct mail *m = &mails[index[q]];
             if (status[q] == 2) {
-                char kind[8], of[16];
+                char kind[8], of[16], ttl[16];
                 snprintf(kind, sizeof(kind), "%s", m->digest ? "digest" : "single");
                 snprintf(of, sizeof(of), "%zu", m->nitems);
+                snprintf(ttl, sizeof(ttl), "%d", cfg.approver.token_ttl_days);
                 for (size_t j = 0; j < m->nitems; j++) {
-                    const char *p[5] = { m->items[j]->id_text, m->guardian, kind, of, m->message_id };
-                    if (db_exec(db, sql_record, p, 5, NULL, err, sizeof(err)) < 0) {
+                    const char *p[7] = { m->items[j]->id_text, m->guardian, kind, of, m->message_id,
+                                         m->token_hash[j], ttl };
+                    if (db_exec(db, sql_record, p, 7, NULL, err, sizeof(err)) < 0) {
                         /* Sent but not recorded: the one duplicate window. */
                         log_error("recording the email to %s for challenge %s: %s", m->guardian,
                                   m->items[j]->id_text, err);
@@ -643,13 +652,18 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                 log_error("updating challenge %s: %s (its claim expires and it is tried again)", c->id_text, err);
         }
     }
-    for (size_t k = 0; k < nm; k++)
+    for (size_t k = 0; k < nm; k++) {
         buf_free(&mails[k].text);
+        if (mails[k].token)
+            explicit_bzero(mails[k].token, mails[k].nitems * sizeof(*mails[k].token));
+        free(mails[k].token);
+        free(mails[k].token_hash);
+    }
     free(mails);
     free(items);
     free(act);
     free(done_guardian);
-    return 0;
+    return claimed;
 }
 
 int main(int argc, char **argv)
@@ -729,7 +743,11 @@ int main(int argc, char **argv)
             log_error("%s", err);
             rc = 1;
         } else {
-            rc = cycle(db, dry_run, &sent) < 0 ? 1 : 0;
+            int claimed = cycle(db, dry_run, &sent);
+            rc = claimed < 0 ? 1 : 0;
+            /* --once sends everything due: go on while a claim came back full. */
+            if (once && !dry_run && claimed == CLAIM_MAX)
+                continue;
         }
         if (once || dry_run)
             break;

@@ -7,7 +7,7 @@ set -eu
 PACKAGES="build-essential pkg-config default-libmysqlclient-dev libmariadb-dev libinih-dev
 uuid-dev libesmtp-dev libcmocka-dev mariadb-server mariadb-client swaks
 libtest-harness-perl netcat-openbsd python3 clang postfix postfix-mysql
-lighttpd chromium nodejs npm"
+lighttpd chromium"
 
 missing=""
 for p in $PACKAGES; do
@@ -15,6 +15,11 @@ for p in $PACKAGES; do
         missing="$missing $p"
     fi
 done
+
+# node and npm may come from elsewhere (NodeSource's nodejs bundles npm and
+# conflicts with Debian's npm package): look for the commands.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 if [ -z "$missing" ]; then
     exit 0

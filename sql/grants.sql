@@ -27,7 +27,10 @@ GRANT SELECT, INSERT ON guardlist.notifications TO 'guardlist_notifier'@'localho
 CREATE USER IF NOT EXISTS 'guardlist_approver'@'localhost';
 GRANT SELECT, UPDATE (status, is_open, decided_at, decided_by)
       ON guardlist.challenges TO 'guardlist_approver'@'localhost';
-GRANT SELECT, INSERT, UPDATE (action, created_by) ON guardlist.sender_rules TO 'guardlist_approver'@'localhost';
+-- INSERT ... ON DUPLICATE KEY UPDATE needs UPDATE on the inserted columns too.
+GRANT SELECT, INSERT, UPDATE (recipient, sender, action, created_by)
+      ON guardlist.sender_rules TO 'guardlist_approver'@'localhost';
+GRANT SELECT ON guardlist.notifications TO 'guardlist_approver'@'localhost';
 GRANT INSERT ON guardlist.audit_log TO 'guardlist_approver'@'localhost';
 
 -- guardlist-web: edits rules, guardians and the pending queue.

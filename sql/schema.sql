@@ -82,6 +82,8 @@ CREATE TABLE IF NOT EXISTS challenges (
 
 -- Approval emails sent: one row per (challenge, guardian), so a retry never
 -- mails a guardian twice, and the hourly cap per guardian can be counted.
+-- Each guardian's link has its own token (only its SHA-256 is here), so a
+-- later email to another guardian never invalidates a link already sent.
 -- Added in schema version 2.
 CREATE TABLE IF NOT EXISTS notifications (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
@@ -91,8 +93,11 @@ CREATE TABLE IF NOT EXISTS notifications (
     digest_of INT UNSIGNED NOT NULL DEFAULT 1,   -- challenges in that email
     message_id VARCHAR(255) NOT NULL,
     sent_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    token_sha256 BINARY(32) NULL,               -- this guardian's own approval link
+    token_expires_at TIMESTAMP NULL,
     PRIMARY KEY (id),
     UNIQUE KEY challenge_guardian (challenge_id, guardian),
+    UNIQUE KEY token (token_sha256),
     KEY guardian_sent (guardian, sent_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 

@@ -168,10 +168,11 @@ def main():
         return dict(zip(NOTIFY_COLS, rows[0])) if rows else None
 
     def token_owner(tok):
-        """The id of the challenge whose token_sha256 is SHA-256(TOK), as MariaDB computes it."""
+        """The id of the challenge whose link has SHA-256(TOK) recorded, as MariaDB computes it."""
         if not TOKEN_RE.match(tok or ''):
             return None
-        v = db.value("SELECT id FROM challenges WHERE token_sha256 = UNHEX(SHA2('%s', 256))" % tok)
+        # A link's token is recorded with its notification (one per guardian).
+        v = db.value("SELECT challenge_id FROM notifications WHERE token_sha256 = UNHEX(SHA2('%s', 256))" % tok)
         return int(v) if v is not None else None
 
     def run_once(desc, *args, config=None, want_rc=0):
@@ -243,15 +244,15 @@ def main():
              'text: %r' % m['tokens_text'], 'html: %r' % m['tokens_html'])
         tok = m['tokens_text'][0] if m['tokens_text'] else ''
         h.ok(TOKEN_RE.match(tok), 'the token is 32 lowercase hex digits', 'token %r' % tok)
-        h.is_(token_owner(tok), cid, "SELECT id FROM challenges WHERE token_sha256 = UNHEX(SHA2(TOKEN, 256)) "
-              "is the challenge")
-        h.is_(db.value('SELECT LOWER(HEX(token_sha256)) FROM challenges WHERE id = %d' % cid),
-              hashlib.sha256(tok.encode()).hexdigest(), 'token_sha256 = SHA-256(token) (Python hashlib)')
+        h.is_(token_owner(tok), cid, "SELECT challenge_id FROM notifications WHERE token_sha256 = "
+              "UNHEX(SHA2(TOKEN, 256)) is the challenge")
+        h.is_(db.value('SELECT LOWER(HEX(token_sha256)) FROM notifications WHERE challenge_id = %d' % cid),
+              hashlib.sha256(tok.encode()).hexdigest(), 'notifications.token_sha256 = SHA-256(token) (Python hashlib)')
         rows = h.snapshot(db)
         h.ok(tok and not any(tok in (v or '').lower() for t in rows.values() for r in t for v in r),
              'the token itself is stored nowhere in the database (not even as hex)')
-        ttl = db.value('SELECT TIMESTAMPDIFF(SECOND, CURRENT_TIMESTAMP, token_expires_at) FROM challenges '
-                       'WHERE id = %d' % cid)
+        ttl = db.value('SELECT TIMESTAMPDIFF(SECOND, CURRENT_TIMESTAMP, token_expires_at) FROM notifications '
+                       'WHERE challenge_id = %d' % cid)
         h.ok(ttl is not None and 7 * 86400 - 120 <= int(ttl) <= 7 * 86400,
              'token_expires_at is token_ttl_days (7) ahead', 'seconds ahead: %r' % ttl)
         long_lines = [ln for ln in m['raw'].split(b'\n') if len(ln.rstrip(b'\r')) > 998]

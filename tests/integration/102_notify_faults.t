@@ -252,7 +252,8 @@ def main():
     def token_owner(tok):
         if not TOKEN_RE.match(tok or ''):
             return None
-        v = db.value("SELECT id FROM challenges WHERE token_sha256 = UNHEX(SHA2('%s', 256))" % tok)
+        # A link's token is recorded with its notification (one per guardian).
+        v = db.value("SELECT challenge_id FROM notifications WHERE token_sha256 = UNHEX(SHA2('%s', 256))" % tok)
         return int(v) if v is not None else None
 
     def run_once(desc, config=None, want_rc=0, timeout=120):

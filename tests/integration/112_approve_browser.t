@@ -153,8 +153,8 @@ def main():
     link = links[0]
     h.ok(('href="%s"' % link) in html, 'the HTML part links to the same URL', html[:3000])
     token = link.rsplit('=', 1)[1]
-    h.is_(db.value("SELECT COUNT(*) FROM challenges WHERE id = %s AND token_sha256 = UNHEX(SHA2('%s', 256)) "
-                   "AND token_expires_at > NOW() + INTERVAL 6 DAY" % (cid, token)), '1',
+    h.is_(db.value("SELECT COUNT(*) FROM notifications WHERE challenge_id = %s AND token_sha256 = "
+                   "UNHEX(SHA2('%s', 256)) AND token_expires_at > NOW() + INTERVAL 6 DAY" % (cid, token)), '1',
           'the database holds the SHA-256 of the link\'s token, valid for 7 days')
 
     # ---------------------------------------------------- the browser
@@ -238,8 +238,9 @@ def main():
 
     # ------------------------------------------------- what it changed
 
-    h.is_(db.sql('SELECT status, decided_by FROM challenges WHERE id = %s' % cid), [['approved', 'approval-link']],
-          'the challenge is approved by the approval link')
+    h.is_(db.sql('SELECT status, decided_by FROM challenges WHERE id = %s' % cid),
+          [['approved', 'approval-link:parent@family.test']],
+          'the challenge is approved by the approval link, naming whose link it was')
     h.is_(db.sql("SELECT action FROM sender_rules WHERE recipient = '%s' AND sender = '%s'" % (KID, SENDER)),
           [['OK']], 'the rule (kid, sender, OK) exists')
     h.is_(int(db.sql('SELECT COUNT(*) FROM sender_rules')[0][0]), int(before_rules) + 1, 'one rule was added')

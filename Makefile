@@ -45,9 +45,10 @@ help:
 deps:
 	@sh scripts/deps.sh
 
-build/gen/sqltext.c: sql/schema.sql sql/grants.sql scripts/embed.sh
+build/gen/sqltext.c: sql/schema.sql sql/grants.sql $(wildcard sql/migrations/*.sql) scripts/embed.sh
 	@mkdir -p build/gen
-	$(Q)sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql
+	$(Q)sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql \
+	    sql_migration_3=sql/migrations/003_notification_tokens.sql
 
 build/obj/gen/sqltext.o: build/gen/sqltext.c
 	@mkdir -p $(dir $@)

@@ -19,14 +19,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* sql/schema.sql creates whatever is missing (new tables such as version 2's
  * notifications included) and records the versions it brings.  Changes to
  * existing tables go here, oldest first; each runs once, when the database
  * is older, and must record its version. */
 static const struct { int version; const char *sql; } migrations[] = {
-    { 0, NULL },
+    { 3, sql_migration_3 },
 };
 
 static int row_count(void *arg, int ncol, const char *const *col, const unsigned long *len)
@@ -118,11 +118,13 @@ int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *
                  *from, SCHEMA_VERSION);
         return -1;
     }
-    /* Creates what is missing, including triggers; records version 1. */
+    /* schema.sql creates what is missing (tables in their newest form,
+     * triggers) and records the versions; then the upgrades of tables that
+     * already existed.  Every upgrade is idempotent (IF NOT EXISTS). */
     if (db_exec_script(db, sql_schema, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
-        if (!migrations[i].sql || migrations[i].version <= *from)
+        if (migrations[i].version <= *from || *from < 1)
             continue;
         if (db_exec_script(db, migrations[i].sql, err, errlen) < 0)
             return -1;

@@ -10,10 +10,13 @@ VAR="$ROOT/var"
 DATA="$VAR/mysql"
 SOCK="$VAR/mysql.sock"
 LISTEN_PORT=${GUARDLIST_PORT:-10040}
+SMTP_PORT=${GUARDLIST_SMTP_PORT:-2525}
+HTTP_PORT=${GUARDLIST_HTTP_PORT:-8080}
+PF="$VAR/postfix"
 MYSQL="mariadb --no-defaults -uroot -S $SOCK"
 
 mkdir -p "$VAR"
-chmod 700 "$VAR"
+chmod 711 "$VAR"        # traversable, not listable: the web server reads two files here
 
 if [ ! -d "$DATA/mysql" ]; then
     echo "run: creating a private MariaDB in $DATA"
@@ -30,13 +33,19 @@ mariadbd --no-defaults --user="$(id -un)" --datadir="$DATA" --socket="$SOCK" \
     --skip-networking --skip-log-bin --log-error="$VAR/mariadb.err" --pid-file="$VAR/mariadb.pid" &
 DB_PID=$!
 DAEMON_PID=""
+NOTIFY_PID=""
+HTTPD_PID=""
+POSTFIX_UP=""
 
 stop_all() {
     trap - INT TERM EXIT
-    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-        kill -TERM "$DAEMON_PID" 2>/dev/null || true
-        wait "$DAEMON_PID" 2>/dev/null || true
-    fi
+    [ -n "$POSTFIX_UP" ] && postfix -c "$PF/conf" stop >/dev/null 2>&1
+    for pid in $NOTIFY_PID $HTTPD_PID $DAEMON_PID; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     if kill -0 "$DB_PID" 2>/dev/null; then
         echo "run: stopping MariaDB"
         kill -TERM "$DB_PID" 2>/dev/null || true
@@ -71,6 +80,22 @@ password_file = $VAR/db-daemon.secret
 listen = inet:127.0.0.1:$LISTEN_PORT
 unknown_sender = defer
 
+[notifier]
+user = guardlist_notifier
+password_file = $VAR/db-notifier.secret
+smtp_host = 127.0.0.1
+smtp_port = $SMTP_PORT
+starttls = off
+from = guardlist@family.test
+approve_url = http://127.0.0.1:$HTTP_PORT/approve
+template_dir = $ROOT/templates
+poll_interval = 2
+
+[approver]
+user = guardlist_approver
+password_file = $VAR/db-approver.secret
+template_dir = $VAR/www/templates
+
 [admin]
 user = root                 ; the private instance's root: no password, socket only
 
@@ -87,29 +112,148 @@ $GL db init --secrets-dir "$VAR" >/dev/null
 $GL protect kid@family.test --guardian parent@family.test >/dev/null
 $GL allow grandma@example.com >/dev/null
 
-q() {
-    printf "printf 'request=smtpd_access_policy\\\\nprotocol_state=RCPT\\\\nsender=%s\\\\nrecipient=kid@family.test\\\\n\\\\n' | nc -N 127.0.0.1 %s" "$1" "$LISTEN_PORT"
+# ---- the approval page: lighttpd runs it as www-data, so it gets copies it
+# can read, and the two files it needs are given to group www-data.
+mkdir -p "$VAR/www/templates"
+cp "$ROOT"/templates/*.html "$VAR/www/templates/"
+cp "$ROOT/bin/guardlist-approve" "$VAR/www/guardlist-approve"
+chmod 755 "$VAR/www" "$VAR/www/templates" "$VAR/www/guardlist-approve"
+chmod 644 "$VAR"/www/templates/*
+chgrp www-data "$CONF" "$VAR/db-approver.secret"
+chmod 640 "$CONF" "$VAR/db-approver.secret"
+cat > "$VAR/lighttpd.conf" <<EOF2
+server.modules = ( "mod_alias", "mod_cgi", "mod_setenv" )
+server.bind = "127.0.0.1"
+server.port = $HTTP_PORT
+server.document-root = "$VAR/www"
+server.username = "www-data"
+server.groupname = "www-data"
+server.pid-file = "$VAR/lighttpd.pid"
+alias.url = ( "/approve" => "$VAR/www/guardlist-approve" )
+\$HTTP["url"] =~ "^/approve" {
+    cgi.assign = ( "" => "" )
+    setenv.add-environment = ( "GUARDLIST_CONFIG" => "$CONF" )
 }
+EOF2
+
+# ---- Postfix on 127.0.0.1:$SMTP_PORT: asks guardlistd at RCPT, delivers
+# family.test into Maildirs under var/mail/ (the kid's and the guardian's).
+mkdir -p "$PF/conf" "$PF/queue" "$PF/data" "$VAR/mail"
+chmod 755 "$PF" "$PF/conf" "$PF/queue"
+chown postfix "$PF/data"
+chown nobody:nogroup "$VAR/mail"
+chmod 755 "$VAR/mail"
+cat > "$PF/vmailbox" <<EOF2
+kid@family.test       kid/
+parent@family.test    parent/
+other@family.test     other/
+EOF2
+cat > "$PF/conf/main.cf" <<EOF2
+# written by make run: a private Postfix for the guardlist demo
+compatibility_level = 3.6
+queue_directory = $PF/queue
+data_directory = $PF/data
+syslog_name = postfix-guardlist-demo
+multi_instance_name = postfix-guardlist-demo
+maillog_file = $PF/maillog
+maillog_file_prefixes = $PF
+myhostname = mx.family.test
+mydomain = family.test
+myorigin = family.test
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.2/32
+relay_domains =
+alias_maps =
+alias_database =
+smtpd_banner = \$myhostname ESMTP guardlist demo
+virtual_mailbox_domains = family.test
+virtual_mailbox_base = $VAR/mail
+virtual_mailbox_maps = texthash:$PF/vmailbox
+virtual_minimum_uid = 1
+virtual_uid_maps = static:$(id -u nobody)
+virtual_gid_maps = static:$(getent group nogroup | cut -d: -f3)
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions =
+    permit_mynetworks,
+    reject_unauth_destination,
+    check_policy_service inet:127.0.0.1:$LISTEN_PORT
+smtpd_policy_service_default_action = 451 4.3.5 Policy service unavailable, try again later
+EOF2
+cat > "$PF/conf/master.cf" <<EOF2
+127.0.0.1:$SMTP_PORT inet n - n - - smtpd
+pickup    unix n - n 60 1 pickup
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+rewrite   unix - - n - - trivial-rewrite
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+verify    unix - - n - 1 verify
+flush     unix n - n 1000? 0 flush
+proxymap  unix - - n - - proxymap
+smtp      unix - - n - - smtp
+relay     unix - - n - - smtp
+showq     unix n - n - - showq
+error     unix - - n - - error
+retry     unix - - n - - error
+discard   unix - - n - - discard
+local     unix - n n - - local
+virtual   unix - n n - - virtual
+anvil     unix - - n - 1 anvil
+scache    unix - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+EOF2
+
+"$ROOT/bin/guardlistd" -f -c "$CONF" 2>"$VAR/guardlistd.log" &
+DAEMON_PID=$!
+if ! postfix -c "$PF/conf" start >"$VAR/postfix-start.log" 2>&1; then
+    echo "run: error: Postfix did not start; the reason:" >&2
+    script -qec "postfix -c $PF/conf check" /dev/null >&2 || true
+    exit 1
+fi
+POSTFIX_UP=1
+lighttpd -D -f "$VAR/lighttpd.conf" 2>"$VAR/lighttpd.log" &
+HTTPD_PID=$!
+"$ROOT/bin/guardlist-notify" -c "$CONF" 2>"$VAR/guardlist-notify.log" &
+NOTIFY_PID=$!
+
 cat <<EOF2
 
-guardlist demo
-  MariaDB     socket $SOCK (data in $DATA)
-              inspect: $MYSQL guardlist
-  guardlistd  policy service on 127.0.0.1:$LISTEN_PORT, config $CONF
-  protected   kid@family.test (guardian parent@family.test); whitelisted grandma@example.com
+guardlist demo: everything runs on 127.0.0.1 and keeps its state in var/.
 
-Try, from another terminal:
-  $(q grandma@example.com)
-      -> action=DUNNO (grandma is whitelisted; Postfix goes on and delivers)
-  $(q stranger@example.net)
-      -> action=DEFER_IF_PERMIT ... and a pending challenge:
-  bin/guardlist -c $CONF pending
-  bin/guardlist -c $CONF check stranger@example.net kid@family.test
+  MariaDB            socket $SOCK (inspect: $MYSQL guardlist)
+  guardlistd         policy service on 127.0.0.1:$LISTEN_PORT   (log: var/guardlistd.log)
+  Postfix            SMTP on 127.0.0.1:$SMTP_PORT, asks guardlistd at RCPT; mailboxes in var/mail/
+  guardlist-notify   emails guardians through that Postfix       (log: var/guardlist-notify.log)
+  approval page      http://127.0.0.1:$HTTP_PORT/approve          (lighttpd, CGI guardlist-approve)
+  config             $CONF
 
-Postfix main.cf lines for this service are in README.md.  Ctrl-C stops everything.
+  kid@family.test is protected; its guardian is parent@family.test; grandma@example.com is allowed.
+
+Try it, from another terminal:
+  1. A stranger writes to the kid, and is held off (450):
+       swaks --server 127.0.0.1:$SMTP_PORT --from stranger@example.net --to kid@family.test
+  2. The guardian's email arrives within a few seconds in var/mail/parent/new/:
+       ls var/mail/parent/new/
+     Open the link in it (http://127.0.0.1:$HTTP_PORT/approve?t=...) in a browser and press
+     "Allow this sender" (or: bin/guardlist -c $CONF pending, then ... approve ID).
+  3. The stranger's server retries: the same command now gets 250 and the message lands in
+     var/mail/kid/new/.
+  Grandma gets through at once:
+       swaks --server 127.0.0.1:$SMTP_PORT --from grandma@example.com --to kid@family.test
+  Why a sender gets what it gets:
+       bin/guardlist -c $CONF check stranger@example.net kid@family.test
+
+Postfix main.cf lines for a real server: bin/guardlist -c $CONF postfix-config
+Ctrl-C stops everything.
 
 EOF2
 
-"$ROOT/bin/guardlistd" -f -c "$CONF" &
-DAEMON_PID=$!
-wait "$DAEMON_PID" || true
+# Runs until Ctrl-C, or until a service dies.
+while kill -0 "$DAEMON_PID" 2>/dev/null && kill -0 "$HTTPD_PID" 2>/dev/null && kill -0 "$NOTIFY_PID" 2>/dev/null; do
+    sleep 1
+done
+echo "run: a service stopped; see the logs in var/" >&2
+exit 1

@@ -1,4 +1,4 @@
--- guardlist schema, version 2 (MariaDB 10.3+).
+-- guardlist schema, version 3 (MariaDB 10.3+).
 -- Idempotent: safe to load again.  The article's tables `protected_users` and
 -- `whitelist` keep their columns first and in order; the columns guardlist adds
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
@@ -124,7 +124,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users

@@ -48,6 +48,16 @@ def main():
     rc, out, err = h.cli(cfg, 'db', 'migrate')
     h.is_((rc, 'up to date' in out), (0, True), 'db migrate again: up to date')
 
+    # A version 2 database: notifications without the per-guardian token columns.
+    db.sql('ALTER TABLE notifications DROP INDEX token, DROP COLUMN token_sha256, DROP COLUMN token_expires_at')
+    db.sql('DELETE FROM schema_version WHERE version >= 3')
+    rc, out, err = h.cli(cfg, 'db', 'migrate')
+    h.is_(rc, 0, 'db migrate from version 2: exit 0') or h.diag(err)
+    h.is_(db.sql("SELECT column_name FROM information_schema.columns WHERE table_schema = 'guardlist' "
+                 "AND table_name = 'notifications' AND column_name LIKE 'token%' ORDER BY column_name"),
+          [['token_expires_at'], ['token_sha256']], 'version 3 added the token columns to notifications')
+    h.is_(db.value('SELECT MAX(version) FROM schema_version'), current, 'schema_version is current')
+
     # A schema newer than this program: refused, nothing changed.
     db.sql('INSERT INTO schema_version (version) VALUES (999)')
     snap = h.snapshot(db)

@@ -112,13 +112,18 @@ build/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
+build/bench/policyload: tests/bench/policyload.c
+	@mkdir -p build/bench
+	@echo "  CC/LD   $@"
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $<
+
 unit: $(UNIT_BIN)
 
 run: deps all
 	@sh scripts/run.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all asan unit
+	@$(MAKE) --no-print-directory all asan unit build/bench/policyload
 	@sh tests/run-all.sh
 
 install: all

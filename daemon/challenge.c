@@ -28,17 +28,32 @@ struct challenge_writer {
     struct db *db;
 };
 
-/* Creates or refreshes the open challenge, unless the pair was denied or
- * expired meanwhile (the ruleset in memory can be up to a refresh behind):
- * then nothing is written and the pair is refused, and the guardian is not
- * asked a second time. */
+/* Creates or refreshes the open challenge, unless the pair was closed
+ * meanwhile (the ruleset in memory can be up to a refresh behind): denied or
+ * expired (then the pair is refused), or approved in the last ten minutes
+ * (its rule is about to be in force).  Either way the guardian is not asked
+ * a second time. */
 static const char sql_upsert[] =
     "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name) "
     "SELECT ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS ("
-    "SELECT 1 FROM challenges WHERE sender = ? AND recipient = ? "
-    "AND status IN ('denied', 'expired') AND is_open IS NULL) "
+    "SELECT 1 FROM challenges WHERE sender = ? AND recipient = ? AND is_open IS NULL "
+    "AND (status IN ('denied', 'expired') OR (status = 'approved' "
+    "AND decided_at > CURRENT_TIMESTAMP - INTERVAL 10 MINUTE))) "
     "ON DUPLICATE KEY UPDATE attempts = attempts + 1, last_seen = CURRENT_TIMESTAMP, "
     "client_address = VALUES(client_address), client_name = VALUES(client_name)";
+/* After the upsert wrote nothing: refused (denied/expired) or just approved? */
+static const char sql_closed[] =
+    "SELECT COUNT(*) FROM challenges WHERE sender = ? AND recipient = ? AND is_open IS NULL "
+    "AND status IN ('denied', 'expired')";
+
+static int row_count(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    (void)ncol;
+    (void)len;
+    *(long *)arg = col[0] ? atol(col[0]) : 0;
+    return 0;
+}
+
 static const char sql_begin[] = "START TRANSACTION";
 static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
@@ -59,7 +74,18 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
                 db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
             return -1;
         }
-        j->closed = affected == 0;
+        j->closed = 0;
+        if (affected == 0) {
+            long refused = 0;
+            const char *pc[2] = { j->sender, j->recipient };
+            if (db_query(w->db, sql_closed, pc, 2, row_count, &refused, err, errlen) < 0) {
+                char ignore[64];
+                if (db_connected(w->db))
+                    db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
+                return -1;
+            }
+            j->closed = refused > 0;    /* else just approved: the usual reply, no new challenge */
+        }
     }
     return db_exec(w->db, sql_commit, NULL, 0, NULL, err, errlen);
 }

@@ -23,7 +23,7 @@ struct challenge_job {
     int fd;
     uint64_t conn_id;
     int ok;                                 /* set by the writer: recorded */
-    int closed;                             /* set by the writer: pair denied/expired */
+    int closed;                             /* set by the writer: pair denied/expired, refuse */
     char sender[ADDR_MAX + 2];
     char recipient[ADDR_MAX + 2];
     char protected_key[ADDR_MAX + 2];

@@ -27,8 +27,38 @@ static void utf8_locale_init(void)
     utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 }
 
-/* Lower-cases valid UTF-8 IN (LEN bytes) into OUT, one code point at a time
- * (simple case mapping, as Postfix's SMTPUTF8 lookups fold).  ASCII needs no
+/* The code points whose Unicode full case folding (CaseFolding.txt, status
+ * F, plus the S/C entries towlower does not cover) is not their simple
+ * lower case, for the letters that can occur in addresses. */
+static const char *full_fold(unsigned int cp)
+{
+    switch (cp) {
+    case 0x00df: return "ss";               /* ß */
+    case 0x0130: return "i\xcc\x87";        /* İ -> i + combining dot above */
+    case 0x0149: return "\xca\xbcn";        /* ŉ */
+    case 0x017f: return "s";                /* ſ long s */
+    case 0x01f0: return "j\xcc\x8c";        /* ǰ */
+    case 0x03c2: return "\xcf\x83";         /* ς final sigma -> σ */
+    case 0x1e96: return "h\xcc\xb1";
+    case 0x1e97: return "t\xcc\x88";
+    case 0x1e98: return "w\xcc\x8a";
+    case 0x1e99: return "y\xcc\x8a";
+    case 0x1e9a: return "a\xca\xbe";
+    case 0x1e9b: return "\xe1\xb9\xa1";     /* ẛ -> ṡ */
+    case 0x1e9e: return "ss";               /* ẞ capital sharp s */
+    case 0xfb00: return "ff";
+    case 0xfb01: return "fi";
+    case 0xfb02: return "fl";
+    case 0xfb03: return "ffi";
+    case 0xfb04: return "ffl";
+    case 0xfb05: return "st";
+    case 0xfb06: return "st";
+    default: return NULL;
+    }
+}
+
+/* Case-folds valid UTF-8 IN (LEN bytes) into OUT, one code point at a time
+ * (towlower, and full_fold() where full folding differs).  ASCII needs no
  * locale; without the C.UTF-8 locale non-ASCII is an error, never left
  * unfolded, since an unfolded key could miss a protection.  Returns the
  * output length, or -1 if it does not fit or the locale is missing. */
@@ -56,6 +86,18 @@ static long utf8_lower(const char *in, size_t len, char *out, size_t outlen)
         for (size_t k = 1; k <= n; k++)
             cp = (cp << 6) | ((unsigned char)in[i + k] & 0x3f);
         i += n + 1;
+        /* Full case folding, as Postfix's casefold() (ICU) does, where it
+         * differs from simple lower-casing: else "ſam@" or "ﬁx@" would
+         * miss the key of "sam@" or "fix@" that Postfix delivers to. */
+        const char *special = full_fold(cp);
+        if (special) {
+            size_t sl = strlen(special);
+            if (o + sl >= outlen)
+                return -1;
+            memcpy(out + o, special, sl);
+            o += sl;
+            continue;
+        }
         cp = (unsigned int)towlower_l((wint_t)cp, utf8_locale);
         unsigned char buf[4];
         size_t m;

@@ -78,6 +78,18 @@ void decide(const struct ruleset *rs, const struct decide_opts *opts,
                  ra.is_null ? "empty" : err);
         return;
     }
+    /* Postfix hands the policy service the address as the client sent it and
+     * rewrites it later: "kid" gets @myorigin, "kid%family.test@host" and
+     * "family.test!kid@host" become kid@family.test.  guardlist cannot know
+     * what they will become, so it refuses them rather than guess: no real
+     * sender needs these forms to reach a protected child. */
+    if (!ra.domain[0] || strpbrk(ra.local, "%!")) {
+        d->kind = DK_BAD_ADDRESS;
+        set_reply(d, REPLY_ACCESS_DENIED);
+        snprintf(d->detail, sizeof(d->detail), "recipient %s",
+                 !ra.domain[0] ? "without a domain" : "with a %-hack or !-path local part");
+        return;
+    }
     addr_keys(&ra, &rk);
     for (size_t i = 0; i < rk.n; i++) {
         if (ruleset_get(rs, RS_PROTECTED, rk.key[i], NULL)) {
@@ -95,6 +107,14 @@ void decide(const struct ruleset *rs, const struct decide_opts *opts,
         d->kind = DK_BAD_ADDRESS;
         set_reply(d, REPLY_ACCESS_DENIED);
         snprintf(d->detail, sizeof(d->detail), "unusable sender: %s", err);
+        return;
+    }
+    /* A sender without a domain would match domain rules ("gmail.com") and
+     * make a challenge whose approval allows a whole domain. */
+    if (!sa.is_null && !sa.domain[0]) {
+        d->kind = DK_BAD_ADDRESS;
+        set_reply(d, REPLY_ACCESS_DENIED);
+        snprintf(d->detail, sizeof(d->detail), "sender without a domain");
         return;
     }
     addr_keys(&sa, &sk);

@@ -8,6 +8,7 @@
 #include "rulesdb.h"
 #include "action.h"
 #include "addr.h"
+#include "decide.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,14 @@ static int add_rule(struct load_ctx *c, enum rs_kind kind, const char *k1, const
     const char *old;
 
     if (action_check(raw_action, action, sizeof(action), &ak, err, sizeof(err)) < 0) {
+        /* Not dropped: a less specific allow would then match.  The row
+         * keeps its place and refuses, temporarily, until it is fixed. */
         skip(c, k2 ? k2 : k1, err);
-        return 0;
+        snprintf(action, sizeof(action), "%s", REPLY_TEMPFAIL);
+        ak = ACTION_OTHER;
+        if (ruleset_get(c->rs, kind, k1, k2))
+            return add(c, kind, k1, k2, action, 1);
+        return add(c, kind, k1, k2, action, 0);
     }
     old = ruleset_get(c->rs, kind, k1, k2);
     if (old) {

@@ -27,9 +27,10 @@ struct rulesdb_skips {
 };
 
 /* Loads protected_users, whitelist, sender_rules and closed challenges in one
- * consistent read.  Rows with an invalid key or action are skipped and
- * counted in SKIPS (fail closed: a skipped rule allows nothing).  Where two
- * rows fold to one key, a blocking action wins over an allowing one.
+ * consistent read.  A row with an invalid action keeps its key but answers
+ * 451 (so a less specific allow cannot take its place); a row with an
+ * unusable key (which no address can match) is skipped; both are counted in
+ * SKIPS.  Where two rows fold to one key, a blocking action wins.
  * Returns a new ruleset (caller frees), or NULL with ERR set. */
 struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, char *err, size_t errlen);
 

@@ -301,7 +301,16 @@ int store_challenge_decide(struct db *db, const char *actor, unsigned long long 
             }
             snprintf(rule_sender, sizeof(rule_sender), "%s", at + 1);
         } else {
-            snprintf(rule_sender, sizeof(rule_sender), "%s", c.sender);
+            /* Only a whole address (or <>) makes a one-sender rule; anything
+             * else would be a key for many senders. */
+            char why[160];
+            enum addr_key_kind kind = AK_DOMAIN;
+            if (addr_key_check(c.sender, 1, rule_sender, sizeof(rule_sender), &kind, why, sizeof(why)) < 0
+                || (kind != AK_ADDRESS && kind != AK_NULL)) {
+                snprintf(err, errlen, "sender %s is not a single address; approve it with guardlist rule set",
+                         c.sender);
+                return rollback(db, STORE_INVALID);
+            }
         }
         const char *p[4] = { c.key, rule_sender, action, actor };
         if (db_exec(db, "INSERT INTO sender_rules (recipient, sender, action, created_by) "

@@ -231,6 +231,10 @@ int header_encode(struct buf *out, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p >= 0x80)
             ascii = 0;
+    /* Text that looks like an encoded word would be decoded by mail
+     * programs into whatever the sender chose: encode it ourselves. */
+    if (strstr(s, "=?"))
+        ascii = 0;
     if (ascii) {
         buf_adds(out, s);
         return 0;

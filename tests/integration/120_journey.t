@@ -27,7 +27,9 @@ journey-asan-* for the sanitizer build of the CGI).
      the unprotected one only; unknown_sender = reject (SIGHUP): exactly
      `554 5.7.1 <kid@family.test>: Recipient address rejected: Access denied`;
   6. guardlistd stopped: Postfix answers the default action 451 4.3.5 (never
-     250 for a stranger); guardlistd started again: decisions resume.
+     250 for a stranger); guardlistd started again: decisions resume;
+  7. a retry inside the refresh window right after an approval must open no
+     new challenge and mail the guardian no second time (TODO: known bug).
 
 Every wait is a bounded poll; timings are printed as diagnostics."""
 import email
@@ -408,10 +410,12 @@ def main():
     h.ok((data or '').startswith('250 '), 'mixed message: DATA accepted for the remaining recipient',
          'DATA reply %r' % data)
     good, found, _ = h.poll_until(lambda: with_marker(pf, OTHER, mmark), lambda f: len(f) >= 1, DELIVERY_WAIT)
-    wait_queue_empty(pf)
+    empty, left, _ = wait_queue_empty(pf)
     timed('5. mixed message', t0)
     h.ok(good and len(found) == 1, 'mixed message: other@family.test got it', pf.log()[-2000:])
-    h.is_(with_marker(pf, KID, mmark), [], 'mixed message: the kid did not get it (queue empty)')
+    kid_copy = with_marker(pf, KID, mmark)
+    h.ok(empty and not kid_copy, 'mixed message: the kid did not get it (and nothing is left in the queue)',
+         'kid copies %r, queue %r' % (kid_copy, left))
     h.is_(len(h.challenges(db, sender=mixed, recipient=KID)), 1,
           'mixed message: a challenge (newcomer, kid) is recorded')
 
@@ -503,7 +507,7 @@ def main():
         h.diag('challenges of (%s, kid) now:' % hit, *['  %r' % r for r in rows])
         open_rows = [r for r in rows if r['is_open'] == '1']
         h.ok(not open_rows, 'a retry right after the approval opens no new challenge for the approved pair',
-             'open: %r' % (open_rows,), todo='bug: the challenge writer reopens an approved pair (daemon/challenge.c sql_upsert)')
+             'open: %r' % (open_rows,))
         rc, out, err = h.notify(nconf, '--once')
         wait_queue_empty(pf)
         about = []
@@ -513,7 +517,7 @@ def main():
             if hit in str(m['Subject']):
                 about.append(str(m['Subject']))
         h.ok(not about, 'the guardian is not asked again about the sender they just allowed',
-             'emails about %s: %r' % (hit, about), todo='bug: a second approval email for an approved sender')
+             'emails about %s: %r' % (hit, about))
         replies, _, _ = send(pf, hit, [KID], quit_after='RCPT')
         h.is_(replies[0][1] if replies else None, 250, 'after the reload the approved sender gets 250')
     timed('7. retry right after an approval', t0)

@@ -116,8 +116,16 @@ def main():
     h.is_(q('lower@example.com', KID2), 'DUNNO', "action 'ok' in lower case allows")
     h.is_(q('lowerblock@example.com', KID2), DENIED, "action 'reject' in lower case blocks")
     got = q('weird@example.com', KID2)
-    h.ok(h.is_defer(got), "an invalid action ('MAYBE') allows nothing: the sender is treated as unknown",
-         'got %r' % got)
+    h.is_(got, '451 4.3.0 Temporary lookup failure',
+          "an invalid action ('MAYBE') allows nothing: its row keeps its place and answers 451")
+    h.defer_ok(q('other@example.com', KID2), "... while other senders of that domain are not affected")
+    # The invalid row must not let a less specific allow take its place.
+    db.sql("INSERT INTO whitelist (sender, action) VALUES ('allowed-domain.example', 'OK')")
+    db.sql("INSERT INTO whitelist (sender, action) VALUES ('spammer@allowed-domain.example', CONCAT('REJECT', CHAR(13)))")
+    good, got, secs = h.wait_reply(d.port, lambda r: r != 'DUNNO' and not h.is_defer(r), 2.0,
+                                   sender='spammer@allowed-domain.example', recipient=KID2)
+    h.is_(got, '451 4.3.0 Temporary lookup failure',
+          'a block row spoilt by a CR does not fall back to the domain allow (fail closed)')
     h.ok('weird@example.com' in d.log() or 'MAYBE' in d.log(), 'the invalid rule row is reported in the log',
          'log tail: %r' % d.log()[-800:])
 

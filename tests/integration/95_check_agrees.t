@@ -98,7 +98,7 @@ DEFAULT_CASES = [
     ('stranger@example.net', 'KÏD@EXÄMPLE.ORG', 'unknown sender, UTF-8 recipient', DEFER, True),
     ('teacher@school.example', KID1, 'the vague@ rule does not leak to kid1', DEFER, True),
     ('x@untrusted.example', KID2, 'global domain rule does not cover untrusted.example', DEFER, True),
-    ('weird@example.com', KID2, "invalid action 'MAYBE': an unknown sender", DEFER, True),
+    ('weird@example.com', KID2, "invalid action 'MAYBE': its row answers 451", '451 4.3.0 Temporary lookup failure', False),
 ]
 
 # Closed challenges, made in the suite's way (a challenge, then an UPDATE).

@@ -244,6 +244,18 @@ static struct decide_row rows[] = {
      .recipient = "sis@family.test", .null_mode = NULL_CHALLENGE, .kind = DK_RULE,
      .reply = "DUNNO"},
 
+    /* forms Postfix rewrites after the policy check: refused, never a silent allow */
+    {.name = "recipient without a domain (Postfix adds @myorigin later) -> REJECT", .state = "RCPT",
+     .sender = "stranger@example.net", .recipient = "kid", .kind = DK_BAD_ADDRESS, .check = R_REJECT},
+    {.name = "percent-hack recipient kid%family.test@mx.local -> REJECT", .state = "RCPT",
+     .sender = "stranger@example.net", .recipient = "kid%family.test@mx.local", .kind = DK_BAD_ADDRESS,
+     .check = R_REJECT},
+    {.name = "bang-path recipient family.test!kid@mx.local -> REJECT", .state = "RCPT",
+     .sender = "stranger@example.net", .recipient = "family.test!kid@mx.local", .kind = DK_BAD_ADDRESS,
+     .check = R_REJECT},
+    {.name = "sender without a domain (would match a domain rule) -> REJECT", .state = "RCPT",
+     .sender = "example.com", .recipient = "kid@family.test", .kind = DK_BAD_ADDRESS, .check = R_REJECT},
+
     /* unusable addresses: never a silent allow */
     {.name = "sender with control char, protected recipient -> bad address REJECT",
      .state = "RCPT", .sender = "a\x01" "b@example.com", .recipient = "kid@family.test",

@@ -300,8 +300,10 @@ int store_challenge_decide(struct db *db, const char *actor, unsigned long long 
                 return rollback(db, STORE_INVALID);
             }
             snprintf(rule_sender, sizeof(rule_sender), "%s", at + 1);
+        } else if (how == STORE_BLOCK) {
+            snprintf(rule_sender, sizeof(rule_sender), "%s", c.sender);    /* refusing is always safe */
         } else {
-            /* Only a whole address (or <>) makes a one-sender rule; anything
+            /* Only a whole address (or <>) makes a one-sender allow; anything
              * else would be a key for many senders. */
             char why[160];
             enum addr_key_kind kind = AK_DOMAIN;

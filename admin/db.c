@@ -29,22 +29,13 @@ static const struct { int version; const char *sql; } migrations[] = {
     { 3, sql_migration_3 },
 };
 
-static int row_count(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    (void)ncol;
-    (void)len;
-    *(long long *)arg = col[0] ? atoll(col[0]) : -1;
-    return 0;
-}
-
+/* One number, or -1 when there is no row or it is NULL; -2 on error. */
 static long long scalar(struct db *db, const char *sql, const char *param, char *err, size_t errlen)
 {
-    long long v = -1;
+    long long v;
     const char *p[1] = { param };
 
-    if (db_query(db, sql, p, param ? 1 : 0, row_count, &v, err, errlen) < 0)
-        return -2;
-    return v;
+    return db_query_number(db, sql, p, param ? 1 : 0, &v, err, errlen) < 0 ? -2 : v;
 }
 
 static int table_exists(struct db *db, const char *table, char *err, size_t errlen)

@@ -46,14 +46,6 @@ static const char sql_closed[] =
     "SELECT COUNT(*) FROM challenges WHERE sender = ? AND recipient = ? AND is_open IS NULL "
     "AND status IN ('denied', 'expired')";
 
-static int row_count(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    (void)ncol;
-    (void)len;
-    *(long *)arg = col[0] ? atol(col[0]) : 0;
-    return 0;
-}
-
 static const char sql_begin[] = "START TRANSACTION";
 static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
@@ -76,9 +68,9 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
         }
         j->closed = 0;
         if (affected == 0) {
-            long refused = 0;
+            long long refused = 0;
             const char *pc[2] = { j->sender, j->recipient };
-            if (db_query(w->db, sql_closed, pc, 2, row_count, &refused, err, errlen) < 0) {
+            if (db_query_number(w->db, sql_closed, pc, 2, &refused, err, errlen) < 0) {
                 char ignore[64];
                 if (db_connected(w->db))
                     db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));

@@ -316,6 +316,33 @@ out:
     return rows;
 }
 
+struct number {
+    long long value;
+    int rows;
+};
+
+static int row_number(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct number *num = arg;
+
+    (void)ncol;
+    (void)len;
+    if (num->rows++ == 0)
+        num->value = col[0] ? strtoll(col[0], NULL, 10) : -1;
+    return 0;
+}
+
+int db_query_number(struct db *db, const char *sql, const char *const *params, int n,
+                    long long *out, char *err, size_t errlen)
+{
+    struct number num = { -1, 0 };
+
+    if (db_query(db, sql, params, n, row_number, &num, err, errlen) < 0)
+        return -1;
+    *out = num.value;
+    return num.rows > 0;
+}
+
 int db_exec_script(struct db *db, const char *script, char *err, size_t errlen)
 {
     int rc = 0, status;

@@ -33,6 +33,12 @@ typedef int (*db_row_fn)(void *arg, int ncol, const char *const *col, const unsi
 long long db_query(struct db *db, const char *sql, const char *const *params, int n,
                    db_row_fn row, void *arg, char *err, size_t errlen);
 
+/* Runs a query for one number (COUNT, MAX, a counter): *OUT gets the first
+ * column of the first row, or -1 when there is no row or it is NULL.
+ * Returns 1 (a row), 0 (no row), or -1 with ERR set. */
+int db_query_number(struct db *db, const char *sql, const char *const *params, int n,
+                    long long *out, char *err, size_t errlen);
+
 /* Runs a trusted, constant SQL script (schema, grants: text that is part of
  * guardlist, never data) that may hold several statements.  Returns 0, or -1
  * with ERR naming the failing statement's error. */

@@ -132,14 +132,6 @@ static int row_closed(void *arg, int ncol, const char *const *col, const unsigne
     return add(c, RS_CLOSED, s, r, col[2] ? col[2] : "closed", 0);
 }
 
-static int row_generation(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    (void)ncol;
-    (void)len;
-    *(unsigned long long *)arg = col[0] ? strtoull(col[0], NULL, 10) : 0;
-    return 0;
-}
-
 static const char sql_generation[] = "SELECT generation FROM rule_generation WHERE id = 1";
 static const char sql_begin[] = "START TRANSACTION READ ONLY";
 static const char sql_commit[] = "COMMIT";
@@ -152,14 +144,16 @@ static const char sql_closed[] =
 
 int rulesdb_generation(struct db *db, unsigned long long *gen, char *err, size_t errlen)
 {
-    long long n = db_query(db, sql_generation, NULL, 0, row_generation, gen, err, errlen);
+    long long v;
+    int rc = db_query_number(db, sql_generation, NULL, 0, &v, err, errlen);
 
-    if (n < 0)
+    if (rc < 0)
         return -1;
-    if (n == 0) {
+    if (rc == 0 || v < 0) {
         snprintf(err, errlen, "rule_generation has no row (load sql/schema.sql)");
         return -1;
     }
+    *gen = (unsigned long long)v;
     return 0;
 }
 

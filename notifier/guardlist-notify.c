@@ -342,14 +342,6 @@ static int row_guardian(void *arg, int ncol, const char *const *col, const unsig
     return 0;
 }
 
-static int row_long(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    (void)ncol;
-    (void)len;
-    *(long *)arg = col[0] ? atol(col[0]) : 0;
-    return 0;
-}
-
 /* ---- sending ---- */
 
 static int auth_interact(auth_client_request_t req, char **result, int fields, void *arg)
@@ -516,10 +508,10 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                     if (!ch[j].done[h] && strcmp(ch[j].guardian[h], gname) == 0)
                         items[used++] = &ch[j];
             size_t count = used - first;
-            long singles = 0, digests = 0;
+            long long singles = 0, digests = 0;
             const char *pg[1] = { gname };
-            if (db_query(db, sql_singles, pg, 1, row_long, &singles, err, sizeof(err)) < 0
-                || db_query(db, sql_digests, pg, 1, row_long, &digests, err, sizeof(err)) < 0) {
+            if (db_query_number(db, sql_singles, pg, 1, &singles, err, sizeof(err)) < 0
+                || db_query_number(db, sql_digests, pg, 1, &digests, err, sizeof(err)) < 0) {
                 log_error("counting emails to %s: %s", gname, err);
                 singles = cfg.notifier.max_per_hour;
                 digests = 1;        /* unknown: wait rather than flood */

@@ -24,6 +24,7 @@
 #include <auth-client.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <libesmtp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -385,7 +386,6 @@ static void send_all(struct mail *mails, size_t n, int *status, char (*text)[256
     smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, 60000);
     smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, 300000);
     if (cfg.notifier.smtp_user[0]) {
-        auth_client_init();
         actx = auth_create_context();
         auth_set_mechanism_flags(actx, AUTH_PLUGIN_PLAIN, 0);
         auth_set_interact_cb(actx, auth_interact, NULL);
@@ -420,10 +420,57 @@ static void send_all(struct mail *mails, size_t n, int *status, char (*text)[256
         }
     }
     smtp_destroy_session(s);
-    if (actx) {
+    if (actx)
         auth_destroy_context(actx);
-        auth_client_exit();
+}
+
+/* Each SMTP session waits for the smarthost's reply to every message's final
+ * dot (tens of milliseconds on a TCP delayed ACK), so several sessions in
+ * parallel carry a burst: up to SESSIONS_MAX, at least 8 messages each
+ * (Postfix allows 50 connections per client by default). */
+#define SESSIONS_MAX 16
+
+struct send_job {
+    pthread_t thread;
+    struct mail *mails;
+    size_t n;
+    int *status;
+    char (*text)[256];
+};
+
+static void *send_thread(void *arg)
+{
+    struct send_job *j = arg;
+    send_all(j->mails, j->n, j->status, j->text);
+    return NULL;
+}
+
+static void send_parallel(struct mail *mails, size_t n, int *status, char (*text)[256])
+{
+    struct send_job jobs[SESSIONS_MAX];
+    size_t sessions = n / 8 + 1, start = 0, started = 0;
+
+    if (sessions > SESSIONS_MAX)
+        sessions = SESSIONS_MAX;
+    if (sessions == 1) {
+        send_all(mails, n, status, text);
+        return;
     }
+    for (size_t k = 0; k < sessions; k++) {
+        size_t count = n / sessions + (k < n % sessions ? 1 : 0);
+        jobs[k] = (struct send_job){ .mails = mails + start, .n = count, .status = status + start,
+                                     .text = text + start };
+        start += count;
+        if (pthread_create(&jobs[k].thread, NULL, send_thread, &jobs[k]) != 0) {
+            send_all(jobs[k].mails, jobs[k].n, jobs[k].status, jobs[k].text);   /* no thread: do it here */
+            jobs[k].n = 0;
+        } else {
+            started |= (size_t)1 << k;
+        }
+    }
+    for (size_t k = 0; k < sessions; k++)
+        if (started & ((size_t)1 << k))
+            pthread_join(jobs[k].thread, NULL);
 }
 
 /* ---- one cycle ---- */
@@ -570,7 +617,7 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                 index[nok++] = k;
             }
         if (nok)
-            send_all(ok_mails, nok, status, text);
+            send_parallel(ok_mails, nok, status, text);
         for (size_t q = 0; q < nok; q++) {
             struct mail *m = &mails[index[q]];
             if (status[q] == 2) {
@@ -718,6 +765,8 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("guardlist-notify", cfg.log.target, cfg.log.level);
+    if (cfg.notifier.smtp_user[0])
+        auth_client_init();         /* once: it is global to libesmtp's SASL client */
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGTERM, &sa, NULL);
@@ -750,6 +799,8 @@ int main(int argc, char **argv)
     }
     db_free(db);
     free_templates();
+    if (cfg.notifier.smtp_user[0])
+        auth_client_exit();
     explicit_bzero(smtp_password, sizeof(smtp_password));
     return rc;
 }

@@ -48,8 +48,7 @@ deps:
 build/gen/sqltext.c: sql/schema.sql sql/grants.sql $(wildcard sql/migrations/*.sql) scripts/embed.sh
 	@mkdir -p build/gen
 	$(Q)sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql \
-	    sql_migration_3=sql/migrations/003_notification_tokens.sql \
-	    sql_migration_4=sql/migrations/004_challenge_caps.sql
+	    sql_migration_3=sql/migrations/003_notification_tokens.sql
 
 build/obj/gen/sqltext.o: build/gen/sqltext.c
 	@mkdir -p $(dir $@)

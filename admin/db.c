@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 3
 
 /* sql/schema.sql creates whatever is missing (new tables such as version 2's
  * notifications included) and records the versions it brings.  Changes to
@@ -27,7 +27,6 @@
  * is older, and must record its version. */
 static const struct { int version; const char *sql; } migrations[] = {
     { 3, sql_migration_3 },
-    { 4, sql_migration_4 },
 };
 
 /* One number, or -1 when there is no row or it is NULL; -2 on error. */

@@ -25,7 +25,6 @@ struct challenge_writer {
     int wake_fd;
     struct challenge_job *head, *tail, *done;
     size_t queued;
-    int cap_recipient, cap_client;      /* under mu */
     struct db *db;
 };
 
@@ -47,68 +46,15 @@ static const char sql_closed[] =
     "SELECT COUNT(*) FROM challenges WHERE sender = ? AND recipient = ? AND is_open IS NULL "
     "AND status IN ('denied', 'expired')";
 
-/* A flood of strangers (or one client making up senders) may neither fill
- * the table nor the guardian's inbox: new pairs past an hourly cap are
- * refused with no challenge; known open pairs are still refreshed. */
-static const char sql_open[] =
-    "SELECT COUNT(*) FROM challenges WHERE sender = ? AND recipient = ? AND is_open = 1";
-static const char sql_new_for_key[] =
-    "SELECT COUNT(*) FROM challenges WHERE protected_key = ? "
-    "AND first_seen > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
-static const char sql_new_from_client[] =
-    "SELECT COUNT(*) FROM challenges WHERE client_address = ? "
-    "AND first_seen > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
-
-/* 1 if J is a new pair past a cap, 0 if not, -1 on a database error. */
-static int over_cap(struct challenge_writer *w, const struct challenge_job *j, int cap_recipient,
-                    int cap_client, char *err, size_t errlen)
-{
-    long long n;
-    const char *pair[2] = { j->sender, j->recipient };
-    const char *key[1] = { j->protected_key };
-    const char *client[1] = { j->client_address };
-
-    if (db_query_number(w->db, sql_open, pair, 2, &n, err, errlen) < 0)
-        return -1;
-    if (n > 0)
-        return 0;
-    if (db_query_number(w->db, sql_new_for_key, key, 1, &n, err, errlen) < 0)
-        return -1;
-    if (n >= cap_recipient)
-        return 1;
-    if (!j->client_address[0])
-        return 0;
-    if (db_query_number(w->db, sql_new_from_client, client, 1, &n, err, errlen) < 0)
-        return -1;
-    return n >= cap_client;
-}
-
 static const char sql_begin[] = "START TRANSACTION";
 static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
 
 static int write_batch(struct challenge_writer *w, struct challenge_job *batch, char *err, size_t errlen)
 {
-    int cap_recipient, cap_client;
-
-    pthread_mutex_lock(&w->mu);
-    cap_recipient = w->cap_recipient;
-    cap_client = w->cap_client;
-    pthread_mutex_unlock(&w->mu);
     if (db_connect(w->db, err, errlen) < 0 || db_exec(w->db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
         return -1;
     for (struct challenge_job *j = batch; j; j = j->next) {
-        int capped = over_cap(w, j, cap_recipient, cap_client, err, errlen);
-        if (capped < 0) {
-            char ignore[64];
-            if (db_connected(w->db))
-                db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
-            return -1;
-        }
-        j->capped = capped;
-        j->closed = 0;
-        if (capped)
-            continue;
         const char *p[7] = { j->sender, j->recipient, j->protected_key,
                              j->client_address[0] ? j->client_address : NULL,
                              j->client_name[0] ? j->client_name : NULL, j->sender, j->recipient };
@@ -120,6 +66,7 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
                 db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
             return -1;
         }
+        j->closed = 0;
         if (affected == 0) {
             long long refused = 0;
             const char *pc[2] = { j->sender, j->recipient };
@@ -180,22 +127,12 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-void challenge_writer_set_caps(struct challenge_writer *w, int per_recipient, int per_client)
-{
-    pthread_mutex_lock(&w->mu);
-    w->cap_recipient = per_recipient;
-    w->cap_client = per_client;
-    pthread_mutex_unlock(&w->mu);
-}
-
 struct challenge_writer *challenge_writer_start(const struct config_db *dbp, int wake_fd)
 {
     struct challenge_writer *w = calloc(1, sizeof(*w));
 
     if (!w)
         return NULL;
-    w->cap_recipient = 100;
-    w->cap_client = 200;
     w->db = db_new(dbp);
     w->wake_fd = wake_fd;
     pthread_mutex_init(&w->mu, NULL);

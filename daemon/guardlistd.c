@@ -438,12 +438,7 @@ static void take_challenge_results(time_t now)
 
         if (c && c->id == j->conn_id && c->waiting) {
             c->waiting = 0;
-            if (j->ok && j->capped) {
-                char pk[300];
-                log_warning("hourly cap on new challenges reached for %s (or its client): refusing a new sender",
-                            log_printable(pk, sizeof(pk), j->protected_key));
-            }
-            conn_reply(c, !j->ok ? REPLY_TEMPFAIL : (j->closed || j->capped) ? REPLY_ACCESS_DENIED : c->pending_reply,
+            conn_reply(c, !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED : c->pending_reply,
                        c->pending_log[0] ? c->pending_log : NULL);
             c->last_active = now;
             conn_process(c, now);
@@ -491,7 +486,6 @@ static void reload_config(void)
     cfg = fresh;
     apply_options();
     refresher_set_intervals(refresher, cfg.policy.refresh_interval, cfg.policy.full_reload_interval);
-    challenge_writer_set_caps(writer, cfg.policy.max_new_per_recipient, cfg.policy.max_new_per_client);
     log_info("configuration reloaded from %s", cfg.path);
 }
 
@@ -676,8 +670,6 @@ int main(int argc, char **argv)
 
     refresher = refresher_start(&dbp, cfg.policy.refresh_interval, cfg.policy.full_reload_interval, wake_fd);
     writer = challenge_writer_start(&dbp, wake_fd);
-    if (writer)
-        challenge_writer_set_caps(writer, cfg.policy.max_new_per_recipient, cfg.policy.max_new_per_client);
     explicit_bzero(&dbp, sizeof(dbp));
     if (!refresher || !writer) {
         log_fatal("cannot start worker threads");

@@ -24,7 +24,6 @@ struct challenge_job {
     uint64_t conn_id;
     int ok;                                 /* set by the writer: recorded */
     int closed;                             /* set by the writer: pair denied/expired, refuse */
-    int capped;                             /* set by the writer: over an hourly cap, refuse */
     char sender[ADDR_MAX + 2];
     char recipient[ADDR_MAX + 2];
     char protected_key[ADDR_MAX + 2];
@@ -33,8 +32,6 @@ struct challenge_job {
 };
 struct challenge_writer;
 struct challenge_writer *challenge_writer_start(const struct config_db *dbp, int wake_fd);
-/* Hourly caps on new challenges (per protected key, per client address). */
-void challenge_writer_set_caps(struct challenge_writer *w, int per_recipient, int per_client);
 /* Queues JOB (ownership passes).  Returns -1 if the queue is full. */
 int challenge_submit(struct challenge_writer *w, struct challenge_job *job);
 struct challenge_job *challenge_take_done(struct challenge_writer *w);  /* list, caller frees */

@@ -1,4 +1,4 @@
--- guardlist schema, version 4 (MariaDB 10.3+).
+-- guardlist schema, version 3 (MariaDB 10.3+).
 -- Idempotent: safe to load again.  The article's tables `protected_users` and
 -- `whitelist` keep their columns first and in order; the columns guardlist adds
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
@@ -77,9 +77,7 @@ CREATE TABLE IF NOT EXISTS challenges (
     UNIQUE KEY open_pair (sender, recipient, is_open),
     UNIQUE KEY token (token_sha256),
     KEY status_notify (status, notify_state, notify_next_at),
-    KEY recipient (recipient),
-    KEY protected_first (protected_key, first_seen),
-    KEY client_first (client_address, first_seen)
+    KEY recipient (recipient)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
 -- Approval emails sent: one row per (challenge, guardian), so a retry never
@@ -126,7 +124,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,12 +35,12 @@ struct challenge_writer {
  * (its rule is about to be in force).  Either way the guardian is not asked
  * a second time. */
 static const char sql_upsert[] =
-    "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name) "
-    "SELECT ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS ("
+    "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name, attempts) "
+    "SELECT ?, ?, ?, ?, ?, CAST(? AS UNSIGNED) FROM DUAL WHERE NOT EXISTS ("
     "SELECT 1 FROM challenges WHERE sender = ? AND recipient = ? AND is_open IS NULL "
     "AND (status IN ('denied', 'expired') OR (status = 'approved' "
     "AND decided_at > CURRENT_TIMESTAMP - INTERVAL 10 MINUTE))) "
-    "ON DUPLICATE KEY UPDATE attempts = attempts + 1, last_seen = CURRENT_TIMESTAMP, "
+    "ON DUPLICATE KEY UPDATE attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, "
     "client_address = VALUES(client_address), client_name = VALUES(client_name)";
 /* After the upsert wrote nothing: refused (denied/expired) or just approved? */
 static const char sql_closed[] =
@@ -55,12 +56,15 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
     if (db_connect(w->db, err, errlen) < 0 || db_exec(w->db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
         return -1;
     for (struct challenge_job *j = batch; j; j = j->next) {
-        const char *p[7] = { j->sender, j->recipient, j->protected_key,
+        char attempts[16];
+        snprintf(attempts, sizeof(attempts), "%u", j->attempts ? j->attempts : 1);
+        const char *p[9] = { j->sender, j->recipient, j->protected_key,
                              j->client_address[0] ? j->client_address : NULL,
-                             j->client_name[0] ? j->client_name : NULL, j->sender, j->recipient };
+                             j->client_name[0] ? j->client_name : NULL, attempts, j->sender, j->recipient,
+                             attempts };
         unsigned long long affected = 0;
 
-        if (db_exec(w->db, sql_upsert, p, 7, &affected, err, errlen) < 0) {
+        if (db_exec(w->db, sql_upsert, p, 9, &affected, err, errlen) < 0) {
             char ignore[64];
             if (db_connected(w->db))
                 db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));

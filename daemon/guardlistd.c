@@ -7,6 +7,11 @@
  * the refresher (new rulesets) and the challenge writer (unknown senders).
  * Requests on one connection are answered strictly in order.
  *
+ * A new unknown pair is answered only once its challenge is committed.  A
+ * pair already recorded (pairset.c) is answered at once and its refresh is
+ * written behind the reply, one write per pair at a time, so retrying
+ * strangers cost the loop no database wait.
+ *
  * SECURITY: clients are untrusted: policy.c bounds every read, a malformed
  * request closes its connection, and nothing is ever allowed when the answer
  * is unknown (451 4.3.0 instead).
@@ -16,6 +21,7 @@
 #include "decide.h"
 #include "guardlistd.h"
 #include "log.h"
+#include "pairset.h"
 #include "policy.h"
 
 #include <errno.h>
@@ -40,6 +46,7 @@
 #define VERSION "0.1.0"
 #define IN_BUF 4096
 #define OUT_BUF 4096
+#define PAIRS_MAX 100000            /* recorded pairs remembered (~100 bytes each) */
 
 struct conn {
     int fd;
@@ -67,6 +74,7 @@ static uint64_t next_conn_id = 1;
 static int epfd, listen_fd = -1, wake_fd, sig_fd;
 static struct refresher *refresher;
 static struct challenge_writer *writer;
+static struct pairset *pairs;
 static char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 void wake_loop(int fd)
@@ -260,6 +268,48 @@ static void build_logline(char *out, size_t outlen, const struct policy_req *r, 
              decision_rule_text(d, rule, sizeof(rule)), d->detail);
 }
 
+/* A challenge write for the pair of D, asked for by the request on C.  NULL
+ * when out of memory. */
+static struct challenge_job *new_job(const struct conn *c, const struct decision *d)
+{
+    const struct policy_req *r = &c->req;
+    struct challenge_job *job = calloc(1, sizeof(*job));
+
+    if (!job)
+        return NULL;
+    job->fd = c->fd;
+    job->conn_id = c->id;
+    job->attempts = 1;
+    snprintf(job->sender, sizeof(job->sender), "%s", d->challenge_sender);
+    snprintf(job->recipient, sizeof(job->recipient), "%s", d->challenge_recipient);
+    snprintf(job->protected_key, sizeof(job->protected_key), "%s", d->protected_key);
+    const char *ca = policy_get(r, PA_CLIENT_ADDRESS), *cn = policy_get(r, PA_CLIENT_NAME);
+    if (ca && strlen(ca) < sizeof(job->client_address) && utf8_valid(ca, strlen(ca)))
+        snprintf(job->client_address, sizeof(job->client_address), "%s", ca);
+    if (cn && strlen(cn) < sizeof(job->client_name) && utf8_valid(cn, strlen(cn)))
+        snprintf(job->client_name, sizeof(job->client_name), "%s", cn);
+    return job;
+}
+
+/* Hands the writer a refresh of a recorded pair that nobody waits for,
+ * carrying every retry answered since the last one.  If it cannot be queued
+ * the retries stay counted in E for the next. */
+static void submit_refresh(struct pair_entry *e, const struct conn *c, const struct decision *d)
+{
+    struct challenge_job *job = new_job(c, d);
+
+    if (!job)
+        return;
+    job->fd = -1;
+    job->attempts = e->hits;
+    if (challenge_submit(writer, job) < 0) {
+        free(job);
+        return;
+    }
+    e->hits = 0;
+    e->refresh_out = 1;
+}
+
 static void handle_request(struct conn *c)
 {
     struct decision d;
@@ -278,21 +328,21 @@ static void handle_request(struct conn *c)
         conn_reply(c, d.reply, want_log ? logline : NULL);
         return;
     }
-    struct challenge_job *job = calloc(1, sizeof(*job));
+    struct pair_entry *e = pairset_get(pairs, d.challenge_sender, d.challenge_recipient);
+    if (e && e->recorded) {
+        conn_reply(c, e->closed ? REPLY_ACCESS_DENIED : d.reply, want_log ? logline : NULL);
+        if (!e->closed) {
+            e->hits++;
+            if (!e->refresh_out)
+                submit_refresh(e, c, &d);
+        }
+        return;
+    }
+    struct challenge_job *job = new_job(c, &d);
     if (!job) {
         conn_reply(c, REPLY_TEMPFAIL, want_log ? logline : NULL);
         return;
     }
-    job->fd = c->fd;
-    job->conn_id = c->id;
-    snprintf(job->sender, sizeof(job->sender), "%s", d.challenge_sender);
-    snprintf(job->recipient, sizeof(job->recipient), "%s", d.challenge_recipient);
-    snprintf(job->protected_key, sizeof(job->protected_key), "%s", d.protected_key);
-    const char *ca = policy_get(r, PA_CLIENT_ADDRESS), *cn = policy_get(r, PA_CLIENT_NAME);
-    if (ca && strlen(ca) < sizeof(job->client_address) && utf8_valid(ca, strlen(ca)))
-        snprintf(job->client_address, sizeof(job->client_address), "%s", ca);
-    if (cn && strlen(cn) < sizeof(job->client_name) && utf8_valid(cn, strlen(cn)))
-        snprintf(job->client_name, sizeof(job->client_name), "%s", cn);
     if (challenge_submit(writer, job) < 0) {
         free(job);
         log_warning("challenge queue full, answering 451");
@@ -428,6 +478,23 @@ static void accept_all(time_t now)
     }
 }
 
+/* Sends the retries counted in E (the pair of J) to the writer in J, a
+ * write-behind refresh nobody waits for.  Returns 1 if J went, 0 if the
+ * caller still owns it. */
+static int send_counted_retries(struct pair_entry *e, struct challenge_job *j)
+{
+    if (!e || e->closed || !e->recorded || e->refresh_out || e->hits == 0)
+        return 0;
+    j->fd = -1;
+    j->attempts = e->hits;
+    j->ok = j->closed = 0;
+    if (challenge_submit(writer, j) < 0)
+        return 0;
+    e->hits = 0;
+    e->refresh_out = 1;
+    return 1;
+}
+
 static void take_challenge_results(time_t now)
 {
     struct challenge_job *j = challenge_take_done(writer);
@@ -436,6 +503,21 @@ static void take_challenge_results(time_t now)
         struct challenge_job *next = j->next;
         struct conn *c = (j->fd >= 0 && (size_t)j->fd < conns_cap) ? conns[j->fd] : NULL;
 
+        /* A pair found closed means the rules in memory are behind a denial
+         * or expiry: forget every pair, so each is checked by the writer again
+         * until the refresh brings the closed challenges. */
+        if (j->ok && j->closed)
+            pairset_clear(pairs);
+        struct pair_entry *e = j->ok ? pairset_put(pairs, j->sender, j->recipient)
+                                     : pairset_get(pairs, j->sender, j->recipient);
+        if (e) {
+            if (j->fd < 0)
+                e->refresh_out = 0;
+            e->recorded = j->ok;
+            e->closed = j->ok && j->closed;
+            if (!j->ok && j->fd < 0)
+                e->hits += j->attempts;     /* not written: goes with the next write */
+        }
         if (c && c->id == j->conn_id && c->waiting) {
             c->waiting = 0;
             conn_reply(c, !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED : c->pending_reply,
@@ -443,7 +525,9 @@ static void take_challenge_results(time_t now)
             c->last_active = now;
             conn_process(c, now);
         }
-        free(j);
+        /* Retries answered while this write was out go in one more. */
+        if (!send_counted_retries(pairset_get(pairs, j->sender, j->recipient), j))
+            free(j);
         j = next;
     }
 }
@@ -515,6 +599,7 @@ static int event_loop(void)
                 if (fresh) {
                     ruleset_free(rules);
                     rules = fresh;
+                    pairset_clear(pairs);   /* approvals and closes are in the new rules */
                 }
                 take_challenge_results(now);
             } else if (fd == sig_fd) {
@@ -670,8 +755,9 @@ int main(int argc, char **argv)
 
     refresher = refresher_start(&dbp, cfg.policy.refresh_interval, cfg.policy.full_reload_interval, wake_fd);
     writer = challenge_writer_start(&dbp, wake_fd);
+    pairs = pairset_new(PAIRS_MAX);
     explicit_bzero(&dbp, sizeof(dbp));
-    if (!refresher || !writer) {
+    if (!refresher || !writer || !pairs) {
         log_fatal("cannot start worker threads");
         return 1;
     }
@@ -707,6 +793,7 @@ int main(int argc, char **argv)
             conn_close(conns[fd], NULL);
     refresher_stop(refresher);
     challenge_writer_stop(writer);
+    pairset_free(pairs);
     ruleset_free(rules);
     free(conns);
     close(epfd);

@@ -20,8 +20,9 @@ void refresher_stop(struct refresher *r);
 /* challenge.c: records challenges off the event loop, in batches. */
 struct challenge_job {
     struct challenge_job *next;
-    int fd;
+    int fd;                                 /* -1: a write-behind refresh, nobody waits */
     uint64_t conn_id;
+    unsigned int attempts;                  /* tries this write accounts for (0 = 1) */
     int ok;                                 /* set by the writer: recorded */
     int closed;                             /* set by the writer: pair denied/expired, refuse */
     char sender[ADDR_MAX + 2];

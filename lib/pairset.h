@@ -1,0 +1,38 @@
+/* pairset.h - guardlistd's memory of the (sender, recipient) pairs whose open
+ * challenge it has recorded, so a sender that keeps retrying is answered at
+ * once while the refresh of its challenge is written behind the reply. */
+#ifndef GUARDLIST_PAIRSET_H
+#define GUARDLIST_PAIRSET_H
+
+#include <stddef.h>
+
+struct pair_entry {
+    int recorded;           /* the writer committed this pair's challenge */
+    int closed;             /* ... and found it denied or expired */
+    int refresh_out;        /* a write-behind refresh is with the writer */
+    unsigned int hits;      /* retries answered, not yet written */
+};
+
+struct pairset;
+
+/* A set holding at most MAX pairs, or NULL when out of memory.  Free with
+ * pairset_free(). */
+struct pairset *pairset_new(size_t max);
+void pairset_free(struct pairset *ps);
+
+/* The entry of (SENDER, RECIPIENT), or NULL.  Valid until the next
+ * pairset_put() or pairset_clear(). */
+struct pair_entry *pairset_get(struct pairset *ps, const char *sender, const char *recipient);
+
+/* The entry of (SENDER, RECIPIENT), added zeroed if absent.  When the set is
+ * full it is emptied first (it only saves work; forgetting is safe).  NULL when
+ * out of memory or when the pair's bucket is crowded (hostile input cannot make
+ * a lookup slow). */
+struct pair_entry *pairset_put(struct pairset *ps, const char *sender, const char *recipient);
+
+/* Forgets every pair: the rules changed, so what was learned may be stale. */
+void pairset_clear(struct pairset *ps);
+
+size_t pairset_count(const struct pairset *ps);
+
+#endif

@@ -31,7 +31,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
 PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve
 
-.PHONY: all deps run check unit integration asan clean install help
+.PHONY: all deps run check unit integration asan clean install help bench
 
 all: $(PROGRAMS)
 
@@ -40,6 +40,7 @@ help:
 	@echo "make run        demo: private MariaDB under var/ and guardlistd on 127.0.0.1:10040"
 	@echo "make check      every test (installs what is missing); ends with 'N passed, N failed'"
 	@echo "make deps       install missing build and test packages (apt-get, as root)"
+	@echo "make bench      benchmark against postgrey and the targets; table in var/bench/results.md"
 	@echo "make install    install the programs under \$$(PREFIX) (default /usr/local)"
 
 deps:
@@ -48,7 +49,8 @@ deps:
 build/gen/sqltext.c: sql/schema.sql sql/grants.sql $(wildcard sql/migrations/*.sql) scripts/embed.sh
 	@mkdir -p build/gen
 	$(Q)sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql \
-	    sql_migration_3=sql/migrations/003_notification_tokens.sql
+	    sql_migration_3=sql/migrations/003_notification_tokens.sql \
+	    sql_migration_4=sql/migrations/004_change_counters.sql
 
 build/obj/gen/sqltext.o: build/gen/sqltext.c
 	@mkdir -p $(dir $@)
@@ -125,6 +127,15 @@ run: deps all
 check: deps
 	@$(MAKE) --no-print-directory all asan unit build/bench/policyload
 	@sh tests/run-all.sh
+
+# Benchmarks: everything private on 127.0.0.1, a few minutes; one table on
+# stdout and in var/bench/results.md (and .json).  postgrey is the peer.
+# deps.sh bench installs what `make deps` does and postgrey; the build comes
+# after it (as in check), so make -j never compiles before the headers exist.
+bench:
+	@sh scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all build/bench/policyload
+	@/usr/bin/python3 tests/bench/bench.py
 
 install: all
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin

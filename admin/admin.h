@@ -68,6 +68,7 @@ void rows_free(struct rows *r);
 extern const char sql_schema[];
 extern const char sql_grants[];
 extern const char sql_migration_3[];
+extern const char sql_migration_4[];
 
 /* Schema work shared by db init/migrate and import-article. */
 int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *err, size_t errlen);

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* sql/schema.sql creates whatever is missing (new tables such as version 2's
  * notifications included) and records the versions it brings.  Changes to
@@ -27,6 +27,7 @@
  * is older, and must record its version. */
 static const struct { int version; const char *sql; } migrations[] = {
     { 3, sql_migration_3 },
+    { 4, sql_migration_4 },
 };
 
 /* One number, or -1 when there is no row or it is NULL; -2 on error. */
@@ -114,12 +115,17 @@ int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *
      * already existed.  Every upgrade is idempotent (IF NOT EXISTS). */
     if (db_exec_script(db, sql_schema, err, errlen) < 0)
         return -1;
+    int migrated = 0;
     for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
         if (migrations[i].version <= *from || *from < 1)
             continue;
         if (db_exec_script(db, migrations[i].sql, err, errlen) < 0)
             return -1;
+        migrated = 1;
     }
+    /* Again, for what a migration dropped to be recreated in its new form. */
+    if (migrated && db_exec_script(db, sql_schema, err, errlen) < 0)
+        return -1;
     *to = SCHEMA_VERSION;
     return 0;
 }

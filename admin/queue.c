@@ -246,7 +246,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
     struct db *db = cli_db(cli);
     if (!db)
         return EXIT_RUNTIME;
-    struct ruleset *rs = rulesdb_load(db, &skips, err, sizeof(err));
+    struct ruleset *rs = rulesdb_load(db, &skips, NULL, err, sizeof(err));
     if (!rs)
         return fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
     if (skips.count)

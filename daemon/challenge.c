@@ -35,8 +35,8 @@ struct challenge_writer {
  * (its rule is about to be in force).  Either way the guardian is not asked
  * a second time. */
 static const char sql_upsert[] =
-    "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name, attempts) "
-    "SELECT ?, ?, ?, ?, ?, CAST(? AS UNSIGNED) FROM DUAL WHERE NOT EXISTS ("
+    "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name) "
+    "SELECT ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS ("
     "SELECT 1 FROM challenges WHERE sender = ? AND recipient = ? AND is_open IS NULL "
     "AND (status IN ('denied', 'expired') OR (status = 'approved' "
     "AND decided_at > CURRENT_TIMESTAMP - INTERVAL 10 MINUTE))) "
@@ -58,13 +58,12 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
     for (struct challenge_job *j = batch; j; j = j->next) {
         char attempts[16];
         snprintf(attempts, sizeof(attempts), "%u", j->attempts ? j->attempts : 1);
-        const char *p[9] = { j->sender, j->recipient, j->protected_key,
+        const char *p[8] = { j->sender, j->recipient, j->protected_key,
                              j->client_address[0] ? j->client_address : NULL,
-                             j->client_name[0] ? j->client_name : NULL, attempts, j->sender, j->recipient,
-                             attempts };
+                             j->client_name[0] ? j->client_name : NULL, j->sender, j->recipient, attempts };
         unsigned long long affected = 0;
 
-        if (db_exec(w->db, sql_upsert, p, 9, &affected, err, errlen) < 0) {
+        if (db_exec(w->db, sql_upsert, p, 8, &affected, err, errlen) < 0) {
             char ignore[64];
             if (db_connected(w->db))
                 db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));

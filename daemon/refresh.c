@@ -2,9 +2,13 @@
  * refresh - guardlistd's rule refresher thread.
  *
  * Polls rule_generation every refresh_interval seconds on its own database
- * connection and, when it moved, when a table's AUTO_INCREMENT went down
- * (TRUNCATE fires no trigger), or when full_reload_interval passed, builds a
- * whole new ruleset and hands it to the event loop.  It never touches a published ruleset again.
+ * connection.  When it moved by inserts and closed challenges only, the rows
+ * inserted since are added to a copy of the published ruleset (a copy costs
+ * milliseconds; reading a million rules again costs seconds).  Anything else
+ * (an update or delete, a table's AUTO_INCREMENT going down after a TRUNCATE,
+ * which fires no trigger, or full_reload_interval passing) reads every table
+ * again.  Either way a new ruleset is handed to the event loop; a published
+ * one is never changed.
  */
 #include "guardlistd.h"
 #include "db.h"
@@ -24,6 +28,7 @@ struct refresher {
     int interval, full_interval;
     int wake_fd;
     struct ruleset *ready;          /* built, not yet taken */
+    struct ruleset *last;           /* the newest built, kept to copy from */
     struct db *db;
 };
 
@@ -40,6 +45,7 @@ static void *refresher_main(void *arg)
     unsigned long long loaded_gen = 0;
     int have = 0, down = 0, load_failing = 0, truncated = 0;
     struct rulesdb_stamp stamp = { .valid = 0 };
+    struct rulesdb_mark mark;
     double last_full = 0;
     char err[512];
 
@@ -63,11 +69,29 @@ static void *refresher_main(void *arg)
             down = 0;
             if (truncated)
                 log_info("a table was truncated: reloading the rules");
-            if (!have || gen != loaded_gen || truncated || mono_now() - last_full >= full_interval) {
+            int full = !have || truncated || mono_now() - last_full >= full_interval;
+            if (full || gen != loaded_gen) {
                 struct rulesdb_skips skips;
                 double t0 = mono_now();
-                struct ruleset *rs = rulesdb_load(r->db, &skips, err, sizeof(err));
-
+                struct ruleset *rs = NULL;
+                const char *how = "all rows";
+                if (!full) {
+                    rs = ruleset_clone(r->last);
+                    int rc = rs ? rulesdb_delta(r->db, rs, &mark, &skips, err, sizeof(err)) : 0;
+                    if (rc != 1) {
+                        if (rc < 0)
+                            log_warning("reading the new rule rows failed, reading all: %s", err);
+                        ruleset_free(rs);
+                        rs = NULL;
+                    } else {
+                        how = "new rows";
+                    }
+                }
+                if (!rs) {
+                    rs = rulesdb_load(r->db, &skips, &mark, err, sizeof(err));
+                    if (rs)
+                        last_full = mono_now();
+                }
                 if (!rs) {
                     if (!load_failing)      /* once per failure, not every second */
                         log_error("loading rules failed (will keep trying): %s", err);
@@ -76,14 +100,15 @@ static void *refresher_main(void *arg)
                     load_failing = 0;
                     if (skips.count)
                         log_warning("skipped %zu unusable rule rows, first: %s", skips.count, skips.first);
-                    log_info("rules loaded: generation=%llu protected=%zu global=%zu per_recipient=%zu "
-                             "closed_challenges=%zu bytes=%zu ms=%.1f",
+                    log_info("rules loaded (%s): generation=%llu protected=%zu global=%zu per_recipient=%zu "
+                             "closed_challenges=%zu bytes=%zu ms=%.1f", how,
                              ruleset_generation(rs), ruleset_count(rs, RS_PROTECTED),
                              ruleset_count(rs, RS_GLOBAL), ruleset_count(rs, RS_RULE),
                              ruleset_count(rs, RS_CLOSED), ruleset_bytes(rs), (mono_now() - t0) * 1000);
                     loaded_gen = ruleset_generation(rs);
                     have = 1;
-                    last_full = mono_now();
+                    ruleset_free(r->last);
+                    r->last = ruleset_ref(rs);
                     pthread_mutex_lock(&r->mu);
                     ruleset_free(r->ready);     /* a newer one replaces an untaken one */
                     r->ready = rs;
@@ -92,7 +117,6 @@ static void *refresher_main(void *arg)
                 }
             }
         }
-
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += interval;
@@ -158,6 +182,7 @@ void refresher_stop(struct refresher *r)
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);
     ruleset_free(r->ready);
+    ruleset_free(r->last);
     db_free(r->db);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);

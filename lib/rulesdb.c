@@ -19,7 +19,24 @@ struct load_ctx {
     struct rulesdb_skips *skips;
     const char *table;
     int oom;
+    int id_col;                     /* column holding the row id, or -1 */
+    unsigned long long max_id, rows;
 };
+
+/* Notes the id of a delta row (the last column); 1 when it is unusable. */
+static int note_id(struct load_ctx *c, const char *const *col)
+{
+    c->rows++;
+    if (c->id_col < 0)
+        return 0;
+    const char *v = col[c->id_col];
+    if (!v)
+        return 1;
+    unsigned long long id = strtoull(v, NULL, 10);
+    if (id > c->max_id)
+        c->max_id = id;
+    return 0;
+}
 
 static void skip(struct load_ctx *c, const char *key, const char *why)
 {
@@ -70,6 +87,9 @@ static int add_rule(struct load_ctx *c, enum rs_kind kind, const char *k1, const
 static int row_protected(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct load_ctx *c = arg;
+
+    if (note_id(c, col))
+        return 1;
     char key[ADDR_MAX + 2];
 
     (void)ncol;
@@ -86,6 +106,9 @@ static int row_protected(void *arg, int ncol, const char *const *col, const unsi
 static int row_global(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct load_ctx *c = arg;
+
+    if (note_id(c, col))
+        return 1;
     char key[ADDR_MAX + 2];
 
     (void)ncol;
@@ -100,6 +123,9 @@ static int row_global(void *arg, int ncol, const char *const *col, const unsigne
 static int row_rule(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct load_ctx *c = arg;
+
+    if (note_id(c, col))
+        return 1;
     char rkey[ADDR_MAX + 2], skey[ADDR_MAX + 2];
 
     (void)ncol;
@@ -133,6 +159,16 @@ static int row_closed(void *arg, int ncol, const char *const *col, const unsigne
 }
 
 static const char sql_generation[] = "SELECT generation FROM rule_generation WHERE id = 1";
+static const char sql_counters[] =
+    "SELECT generation, destructive, closes FROM rule_generation WHERE id = 1";
+static const char sql_max_ids[] =
+    "SELECT (SELECT COALESCE(MAX(id), 0) FROM protected_users), (SELECT COALESCE(MAX(id), 0) FROM whitelist), "
+    "(SELECT COALESCE(MAX(id), 0) FROM sender_rules)";
+static const char *const sql_new_rows[3] = {
+    "SELECT recipient, class, id FROM protected_users WHERE id > ?",
+    "SELECT sender, action, id FROM whitelist WHERE id > ?",
+    "SELECT recipient, sender, action, id FROM sender_rules WHERE id > ?",
+};
 static const char sql_begin[] = "START TRANSACTION READ ONLY";
 static const char sql_commit[] = "COMMIT";
 static const char sql_protected[] = "SELECT recipient, class FROM protected_users";
@@ -190,10 +226,49 @@ int rulesdb_truncated(struct db *db, struct rulesdb_stamp *stamp, int *truncated
     return 0;
 }
 
-struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, char *err, size_t errlen)
+static int row_numbers(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
-    struct load_ctx c = { .skips = skips };
-    unsigned long long gen = 0;
+    unsigned long long *v = arg;
+
+    (void)len;
+    for (int i = 0; i < ncol && i < 3; i++)
+        v[i] = col[i] ? strtoull(col[i], NULL, 10) : 0;
+    return 0;
+}
+
+/* Reads the three counters and (if IDS) the tables' highest ids into MARK. */
+static int read_mark(struct db *db, struct rulesdb_mark *mark, int ids, char *err, size_t errlen)
+{
+    unsigned long long v[3] = { 0, 0, 0 };
+    long long n = db_query(db, sql_counters, NULL, 0, row_numbers, v, err, errlen);
+
+    if (n < 0)
+        return -1;
+    if (n == 0) {
+        snprintf(err, errlen, "rule_generation has no row (load sql/schema.sql)");
+        return -1;
+    }
+    mark->generation = v[0];
+    mark->destructive = v[1];
+    mark->closes = v[2];
+    if (ids && db_query(db, sql_max_ids, NULL, 0, row_numbers, mark->max_id, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+static void end_tx(struct db *db)
+{
+    if (db_connected(db)) {
+        char ignore[64];
+        db_exec(db, sql_commit, NULL, 0, NULL, ignore, sizeof(ignore));
+    }
+}
+
+struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, struct rulesdb_mark *mark,
+                             char *err, size_t errlen)
+{
+    struct load_ctx c = { .skips = skips, .id_col = -1 };
+    struct rulesdb_mark m;
     static const struct { const char *table, *sql; db_row_fn fn; } steps[] = {
         { "protected_users", sql_protected, row_protected },
         { "whitelist", sql_global, row_global },
@@ -208,10 +283,10 @@ struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, char *e
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    /* One snapshot (REPEATABLE READ): the generation read first matches the rows. */
+    /* One snapshot (REPEATABLE READ): the counters read first match the rows. */
     if (db_exec(db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
         goto fail;
-    if (rulesdb_generation(db, &gen, err, errlen) < 0)
+    if (read_mark(db, &m, 1, err, errlen) < 0)
         goto fail_tx;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         c.table = steps[i].table;
@@ -223,14 +298,73 @@ struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, char *e
     }
     if (db_exec(db, sql_commit, NULL, 0, NULL, err, errlen) < 0)
         goto fail;
-    ruleset_set_generation(c.rs, gen);
+    ruleset_set_generation(c.rs, m.generation);
+    if (mark)
+        *mark = m;
     return c.rs;
 fail_tx:
-    if (db_connected(db)) {
-        char ignore[64];
-        db_exec(db, sql_commit, NULL, 0, NULL, ignore, sizeof(ignore));
-    }
+    end_tx(db);
 fail:
     ruleset_free(c.rs);
     return NULL;
+}
+
+int rulesdb_delta(struct db *db, struct ruleset *rs, struct rulesdb_mark *mark, struct rulesdb_skips *skips,
+                  char *err, size_t errlen)
+{
+    static const char *const tables[3] = { "protected_users", "whitelist", "sender_rules" };
+    static const db_row_fn fns[3] = { row_protected, row_global, row_rule };
+    struct rulesdb_mark now;
+    unsigned long long rows = 0;
+    int rc = 1;
+
+    skips->count = 0;
+    skips->first[0] = '\0';
+    if (db_exec(db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
+        return -1;
+    if (read_mark(db, &now, 0, err, errlen) < 0)
+        goto fail_tx;
+    if (now.destructive != mark->destructive || now.generation < mark->generation
+        || now.closes < mark->closes || now.generation - mark->generation < now.closes - mark->closes) {
+        end_tx(db);
+        return 0;
+    }
+    for (int t = 0; t < 3; t++) {
+        struct load_ctx c = { .rs = rs, .skips = skips, .table = tables[t], .id_col = t == 2 ? 3 : 2,
+                              .max_id = mark->max_id[t] };
+        char since[24];
+        const char *p[1] = { since };
+
+        snprintf(since, sizeof(since), "%llu", mark->max_id[t]);
+        if (db_query(db, sql_new_rows[t], p, 1, fns[t], &c, err, errlen) < 0) {
+            if (c.oom)
+                snprintf(err, errlen, "out of memory loading %s", c.table);
+            goto fail_tx;
+        }
+        now.max_id[t] = c.max_id;
+        rows += c.rows;
+    }
+    /* Each inserted row bumped the generation once, each close once: any
+     * other difference is a row not yet visible by id order, or a change
+     * made with the triggers off. */
+    if (rows != (now.generation - mark->generation) - (now.closes - mark->closes))
+        rc = 0;
+    if (rc == 1 && now.closes != mark->closes) {
+        struct load_ctx c = { .rs = rs, .skips = skips, .table = "challenges", .id_col = -1 };
+        if (db_query(db, sql_closed, NULL, 0, row_closed, &c, err, errlen) < 0) {
+            if (c.oom)
+                snprintf(err, errlen, "out of memory loading challenges");
+            goto fail_tx;
+        }
+    }
+    if (db_exec(db, sql_commit, NULL, 0, NULL, err, errlen) < 0)
+        return -1;
+    if (rc == 1) {
+        *mark = now;
+        ruleset_set_generation(rs, now.generation);
+    }
+    return rc;
+fail_tx:
+    end_tx(db);
+    return -1;
 }

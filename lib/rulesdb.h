@@ -26,12 +26,32 @@ struct rulesdb_skips {
     char first[300];        /* which row and why, for the caller's warning */
 };
 
+/* Where a loaded ruleset stands: the change counters the triggers keep
+ * (rule_generation: every change; destructive: updates and deletes; closes:
+ * challenges closed) and the highest row id of each rule table, all from the
+ * snapshot the rows came from. */
+struct rulesdb_mark {
+    unsigned long long generation, destructive, closes;
+    unsigned long long max_id[3];       /* protected_users, whitelist, sender_rules */
+};
+
 /* Loads protected_users, whitelist, sender_rules and closed challenges in one
  * consistent read.  A row with an invalid action keeps its key but answers
  * 451 (so a less specific allow cannot take its place); a row with an
  * unusable key (which no address can match) is skipped; both are counted in
  * SKIPS.  Where two rows fold to one key, a blocking action wins.
  * Returns a new ruleset (caller frees), or NULL with ERR set. */
-struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, char *err, size_t errlen);
+struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, struct rulesdb_mark *mark,
+                             char *err, size_t errlen);
+
+/* Brings RS (a private copy of the set loaded at MARK) up to date by adding
+ * the rows inserted since, when inserts are all that happened: no update or
+ * delete of a rule (those need a full load), and exactly as many new rows as
+ * the counter says (an insert committed out of id order would be missed).
+ * Closed challenges are read again when one closed.  Rows are judged as by
+ * rulesdb_load.  Returns 1 done (MARK and RS advanced), 0 a full load is
+ * needed (RS half-updated: discard it), -1 error with ERR. */
+int rulesdb_delta(struct db *db, struct ruleset *rs, struct rulesdb_mark *mark, struct rulesdb_skips *skips,
+                  char *err, size_t errlen);
 
 #endif

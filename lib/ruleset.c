@@ -3,7 +3,9 @@
  * byte arena, built by the loader and then only read.
  *
  * Callers: rulesdb (builds), decide (reads).  A ruleset is never changed once
- * published, so readers need no locks; a new one replaces it whole.
+ * published, so readers need no locks; a new one (a fresh load, or a copy
+ * with the rows inserted since) replaces it whole.  The reference count lets
+ * the refresher keep the published set to copy from while the loop reads it.
  * Entry layout in the arena: kind(1) len1(2) len2(2) value(4) k1 NUL k2 NUL.
  */
 #include "ruleset.h"
@@ -21,6 +23,7 @@ struct ruleset {
     size_t nslot, nused;
     size_t count[RS_VALUE + 1];
     unsigned long long generation;
+    unsigned int refs;          /* atomic: holders; freed at 0 */
 };
 
 static uint64_t hash_key(enum rs_kind kind, const char *k1, size_t l1, const char *k2, size_t l2)
@@ -44,6 +47,7 @@ struct ruleset *ruleset_new(void)
 
     if (!rs)
         return NULL;
+    rs->refs = 1;
     rs->nslot = 1024;
     rs->slot = calloc(rs->nslot, sizeof(*rs->slot));
     rs->arena_cap = 64 * 1024;
@@ -55,9 +59,36 @@ struct ruleset *ruleset_new(void)
     return rs;
 }
 
+struct ruleset *ruleset_ref(struct ruleset *rs)
+{
+    __atomic_add_fetch(&rs->refs, 1, __ATOMIC_RELAXED);
+    return rs;
+}
+
+struct ruleset *ruleset_clone(const struct ruleset *src)
+{
+    struct ruleset *rs = calloc(1, sizeof(*rs));
+
+    if (!rs)
+        return NULL;
+    *rs = *src;
+    rs->refs = 1;
+    rs->slot = malloc(src->nslot * sizeof(*rs->slot));
+    rs->arena = malloc(src->arena_cap);
+    if (!rs->slot || !rs->arena) {
+        free(rs->slot);
+        free(rs->arena);
+        free(rs);
+        return NULL;
+    }
+    memcpy(rs->slot, src->slot, src->nslot * sizeof(*rs->slot));
+    memcpy(rs->arena, src->arena, src->arena_used);
+    return rs;
+}
+
 void ruleset_free(struct ruleset *rs)
 {
-    if (!rs)
+    if (!rs || __atomic_sub_fetch(&rs->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     free(rs->slot);
     free(rs->arena);

@@ -18,7 +18,13 @@ struct ruleset;
 
 /* Returns a new empty set, or NULL when out of memory.  Free with ruleset_free(). */
 struct ruleset *ruleset_new(void);
+/* Drops one reference (the creator holds the first); the last frees. */
 void ruleset_free(struct ruleset *rs);
+/* Takes one more reference to RS (thread-safe); returns RS. */
+struct ruleset *ruleset_ref(struct ruleset *rs);
+/* A private copy of SRC with one reference, to add to before it is
+ * published, or NULL when out of memory. */
+struct ruleset *ruleset_clone(const struct ruleset *src);
 
 /* Adds (KIND, K1, K2) -> VALUE; K2 may be NULL.  An existing key keeps its
  * first value unless REPLACE is set.  Returns 1 added, 0 already present,

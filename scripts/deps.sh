@@ -2,12 +2,29 @@
 # Installs the Debian packages guardlist needs to build, run and test, and
 # only those that are missing.  Idempotent; needs root only when something
 # is missing.
+#
+#   sh scripts/deps.sh          build, run and test packages
+#   sh scripts/deps.sh bench    those, and postgrey (the peer `make bench`
+#                               measures guardlistd against)
+#
+# postgrey's package would start its own service on port 10023; the benchmark
+# runs a private postgrey instead, so the install keeps services from starting
+# (policy-rc.d) and the system service is never used.
 set -eu
+
+case "${1:-}" in
+    "") with_bench=0 ;;
+    bench) with_bench=1 ;;
+    *) echo "usage: sh scripts/deps.sh [bench]" >&2; exit 2 ;;
+esac
 
 PACKAGES="build-essential pkg-config default-libmysqlclient-dev libmariadb-dev libinih-dev
 uuid-dev libesmtp-dev libcmocka-dev mariadb-server mariadb-client swaks
 libtest-harness-perl netcat-openbsd python3 clang postfix postfix-mysql
 lighttpd chromium"
+if [ "$with_bench" = 1 ]; then
+    PACKAGES="$PACKAGES postgrey"
+fi
 
 missing=""
 for p in $PACKAGES; do
@@ -33,6 +50,17 @@ fi
 
 echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+# postgrey's package starts its service on 10023 at install: while postgrey
+# is installed, a policy-rc.d answering 101 ("action forbidden") keeps every
+# service of that install from starting (unless a policy-rc.d is there already).
+policy=/usr/sbin/policy-rc.d
+case " $missing " in *" postgrey "*) need_policy=1 ;; *) need_policy=0 ;; esac
+if [ "$need_policy" = 1 ] && [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# guardlist deps.sh: no service starts during this install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+    trap 'rm -f "$policy"; exit 1' HUP INT TERM
+fi
 # Postfix (used by later suites) asks a question at install; answer it up front.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq

@@ -1,4 +1,4 @@
--- guardlist schema, version 3 (MariaDB 10.3+).
+-- guardlist schema, version 4 (MariaDB 10.3+).
 -- Idempotent: safe to load again.  The article's tables `protected_users` and
 -- `whitelist` keep their columns first and in order; the columns guardlist adds
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
@@ -117,42 +117,58 @@ CREATE TABLE IF NOT EXISTS schema_version (
     PRIMARY KEY (version)
 ) ENGINE=InnoDB;
 
+-- generation counts every change the daemon must see; destructive the
+-- updates and deletes among them; closes the challenges that closed.  When
+-- only inserts and closes happened, guardlistd adds the new rows (by id) to
+-- the rules it holds instead of reading every table again (version 4).
 CREATE TABLE IF NOT EXISTS rule_generation (
     id TINYINT UNSIGNED NOT NULL,
     generation BIGINT UNSIGNED NOT NULL,
+    destructive BIGINT UNSIGNED NOT NULL DEFAULT 0,
+    closes BIGINT UNSIGNED NOT NULL DEFAULT 0,
     PRIMARY KEY (id)
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users
     FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
 CREATE TRIGGER IF NOT EXISTS protected_users_au AFTER UPDATE ON protected_users
-    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
+    WHERE id = 1;
 CREATE TRIGGER IF NOT EXISTS protected_users_ad AFTER DELETE ON protected_users
-    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
+    WHERE id = 1;
 CREATE TRIGGER IF NOT EXISTS whitelist_ai AFTER INSERT ON whitelist
     FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
 CREATE TRIGGER IF NOT EXISTS whitelist_au AFTER UPDATE ON whitelist
-    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
+    WHERE id = 1;
 CREATE TRIGGER IF NOT EXISTS whitelist_ad AFTER DELETE ON whitelist
-    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
+    WHERE id = 1;
 CREATE TRIGGER IF NOT EXISTS sender_rules_ai AFTER INSERT ON sender_rules
     FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
 CREATE TRIGGER IF NOT EXISTS sender_rules_au AFTER UPDATE ON sender_rules
-    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
+    WHERE id = 1;
 CREATE TRIGGER IF NOT EXISTS sender_rules_ad AFTER DELETE ON sender_rules
-    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
+    WHERE id = 1;
 -- Challenges matter to the daemon only when they close (denied/expired pairs
--- are refused) or disappear; new and refreshed challenges do not bump.
+-- are refused) or stop being closed; new, refreshed and approved challenges
+-- do not bump.
 CREATE TRIGGER IF NOT EXISTS challenges_ai AFTER INSERT ON challenges
-    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, closes = closes + 1
     WHERE id = 1 AND NEW.status IN ('denied', 'expired');
 CREATE TRIGGER IF NOT EXISTS challenges_au AFTER UPDATE ON challenges
-    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1
-    WHERE id = 1 AND NEW.status <> OLD.status;
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1,
+    closes = closes + (NEW.status IN ('denied', 'expired')),
+    destructive = destructive + (OLD.status IN ('denied', 'expired'))
+    WHERE id = 1 AND NEW.status <> OLD.status
+    AND (NEW.status IN ('denied', 'expired') OR OLD.status IN ('denied', 'expired'));
 CREATE TRIGGER IF NOT EXISTS challenges_ad AFTER DELETE ON challenges
-    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
     WHERE id = 1 AND OLD.status IN ('denied', 'expired');

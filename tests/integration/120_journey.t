@@ -166,7 +166,7 @@ def wait_queue_empty(pf, timeout=DELIVERY_WAIT):
     return h.poll_until(lambda: queue_files(pf), lambda q: not q, timeout)
 
 
-_LOADED = re.compile(r'rules loaded: generation=(\d+)')
+_LOADED = re.compile(r'rules loaded \([a-z ]+\): generation=(\d+)')
 
 
 def wait_daemon_follows(d, db, timeout=5.0):

@@ -58,6 +58,23 @@ def main():
           [['token_expires_at'], ['token_sha256']], 'version 3 added the token columns to notifications')
     h.is_(db.value('SELECT MAX(version) FROM schema_version'), current, 'schema_version is current')
 
+    # A version 3 database: rule_generation without the destructive/closes
+    # counters, triggers that bump only the generation.
+    db.sql('DROP TRIGGER whitelist_ad')
+    db.sql('CREATE TRIGGER whitelist_ad AFTER DELETE ON whitelist FOR EACH ROW '
+           'UPDATE rule_generation SET generation = generation + 1 WHERE id = 1')
+    db.sql('ALTER TABLE rule_generation DROP COLUMN destructive, DROP COLUMN closes')
+    db.sql('DELETE FROM schema_version WHERE version >= 4')
+    rc, out, err = h.cli(cfg, 'db', 'migrate')
+    h.is_(rc, 0, 'db migrate from version 3: exit 0') or h.diag(err)
+    h.is_(db.sql('SELECT destructive, closes FROM rule_generation WHERE id = 1'), [['0', '0']],
+          'version 4 added the destructive and closes counters')
+    db.sql("INSERT INTO whitelist (sender, action) VALUES ('gone@example.com', 'OK')")
+    db.sql("DELETE FROM whitelist WHERE sender = 'gone@example.com'")
+    h.is_(db.value('SELECT destructive FROM rule_generation WHERE id = 1'), '1',
+          'version 4 triggers: a DELETE counts as destructive (the old trigger was replaced)')
+    h.is_(db.value('SELECT MAX(version) FROM schema_version'), current, 'schema_version is current')
+
     # A schema newer than this program: refused, nothing changed.
     db.sql('INSERT INTO schema_version (version) VALUES (999)')
     snap = h.snapshot(db)

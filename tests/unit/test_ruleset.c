@@ -233,7 +233,45 @@ static void test_free_null(void **state)
     ruleset_free(NULL);
 }
 
-static struct CMUnitTest tests[UNIT_LEN(set_rows) + 6];
+/* A clone answers like its source, grows on its own, and leaves the source
+ * (which the event loop may be reading) untouched; references keep a set
+ * alive until the last holder frees it. */
+static void test_clone(void **state)
+{
+    (void)state;
+    struct ruleset *rs = ruleset_new();
+    char k[64];
+
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof(k), "s%d@x.test", i);
+        assert_int_equal(ruleset_add(rs, RS_GLOBAL, k, NULL, i % 2 ? "OK" : "REJECT", 0), 1);
+    }
+    ruleset_set_generation(rs, 41);
+    struct ruleset *c = ruleset_clone(rs);
+    assert_non_null(c);
+    assert_string_equal(ruleset_get(c, RS_GLOBAL, "s7@x.test", NULL), "OK");
+    assert_string_equal(ruleset_get(c, RS_GLOBAL, "s4998@x.test", NULL), "REJECT");
+    assert_int_equal(ruleset_count(c, RS_GLOBAL), 5000);
+    assert_int_equal(ruleset_generation(c), 41);
+    for (int i = 5000; i < 20000; i++) {        /* enough to grow the clone's table and arena */
+        snprintf(k, sizeof(k), "s%d@x.test", i);
+        assert_int_equal(ruleset_add(c, RS_GLOBAL, k, NULL, "OK", 0), 1);
+    }
+    assert_int_equal(ruleset_add(c, RS_GLOBAL, "s8@x.test", NULL, "DISCARD", 1), 0);
+    assert_string_equal(ruleset_get(c, RS_GLOBAL, "s8@x.test", NULL), "DISCARD");
+    assert_string_equal(ruleset_get(rs, RS_GLOBAL, "s8@x.test", NULL), "REJECT");
+    assert_null(ruleset_get(rs, RS_GLOBAL, "s19999@x.test", NULL));
+    assert_int_equal(ruleset_count(rs, RS_GLOBAL), 5000);
+    assert_int_equal(ruleset_count(c, RS_GLOBAL), 20000);
+
+    assert_ptr_equal(ruleset_ref(rs), rs);
+    ruleset_free(rs);                           /* one holder left */
+    assert_string_equal(ruleset_get(rs, RS_GLOBAL, "s1@x.test", NULL), "OK");
+    ruleset_free(rs);
+    ruleset_free(c);
+}
+
+static struct CMUnitTest tests[UNIT_LEN(set_rows) + 7];
 
 int main(void)
 {
@@ -246,6 +284,7 @@ int main(void)
     UNIT_ADD(tests, n, test_key_too_long);
     UNIT_ADD(tests, n, test_generation);
     UNIT_ADD(tests, n, test_free_null);
+    UNIT_ADD(tests, n, test_clone);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -230,6 +230,8 @@ int main(int argc, char **argv)
         int n = epoll_wait(ep, ev, 256, timeout);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n == 0 && now() < end)
+            continue;   /* woke a little before the end */
         if (n <= 0)
             break;      /* no answer in 2 s after the end: counted below */
         for (int k = 0; k < n; k++) {

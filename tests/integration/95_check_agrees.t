@@ -233,15 +233,21 @@ def main():
         h.ok(good, 'the %s challenge is in force in guardlistd within 2 s' % status, 'last reply %r' % (got,))
         for c in closed_cases(status, sender):
             run.case(d, 'defer', *c)
-    # The same, compared at once after the UPDATE, before the daemon's
-    # refresh: the daemon refuses the very next request (its challenge writer
-    # checks in SQL), and check reads the database as it is now.
+    # The same, right after the UPDATE, before the daemon's refresh: the
+    # pair is recorded in the daemon's memory, so the next retry is answered
+    # at once (deferred, never allowed) while its refresh, written behind the
+    # reply, finds the pair closed; from then on both refuse.
     for status, sender in CLOSED:
         sender = sender.replace('pest-', 'quick-')
         h.defer_ok(h.query(d.port, sender=sender, recipient=KID1), '%s: first a challenge (deferred)' % sender)
         h.poll_until(lambda: h.challenges(db, sender=sender, recipient=KID1), lambda r: len(r) == 1, WRITE_WAIT)
         db.sql("UPDATE challenges SET status = '%s', is_open = NULL WHERE sender = %s"
                % (status, h.sql_str(sender)))
+        got = h.query(d.port, sender=sender, recipient=KID1)
+        h.ok(got == DENIED or h.is_defer(got), '%s: right after the UPDATE: refused or deferred, never allowed'
+             % sender, 'got %r' % (got,))
+        good, got, secs = h.wait_reply(d.port, lambda r: r == DENIED, 2.0, sender=sender, recipient=KID1)
+        h.ok(good, '%s: refused %.3f s after the UPDATE' % (sender, secs), 'last reply %r' % (got,))
         run.case(d, 'defer', sender, KID1, '%s challenge, right after the UPDATE' % status, DENIED, False)
     d.stop()
 

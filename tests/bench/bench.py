@@ -435,8 +435,9 @@ def section_postfix(res, ctx):
         res.row('postfix', 'end to end', 'not measured (tests/bench/postfix_e2e.py absent)')
         return
     import postfix_e2e
-    rows = postfix_e2e.run_all({k: ctx[k] for k in ('db', 'guardlistd_port', 'postgrey_port',
-                                                    'cli_config', 'tmp')})
+    pctx = {k: ctx[k] for k in ('db', 'guardlistd_port', 'postgrey_port', 'cli_config', 'tmp')}
+    pctx['guardlistd'] = ctx['daemon']     # lets it confirm guardlistd decided every message
+    rows = postfix_e2e.run_all(pctx)
     # ---- end of the Postfix call site ----
     res.data['postfix'] = rows
     base = None

@@ -42,6 +42,10 @@ static const char sql_upsert[] =
     "AND decided_at > CURRENT_TIMESTAMP - INTERVAL 10 MINUTE))) "
     "ON DUPLICATE KEY UPDATE attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, "
     "client_address = VALUES(client_address), client_name = VALUES(client_name)";
+/* Past a cap: only a challenge already open is refreshed. */
+static const char sql_refresh_open[] =
+    "UPDATE challenges SET attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, "
+    "client_address = ?, client_name = ? WHERE sender = ? AND recipient = ? AND is_open = 1";
 /* After the upsert wrote nothing: refused (denied/expired) or just approved? */
 static const char sql_closed[] =
     "SELECT COUNT(*) FROM challenges WHERE sender = ? AND recipient = ? AND is_open IS NULL "
@@ -61,15 +65,19 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
         const char *p[8] = { j->sender, j->recipient, j->protected_key,
                              j->client_address[0] ? j->client_address : NULL,
                              j->client_name[0] ? j->client_name : NULL, j->sender, j->recipient, attempts };
+        const char *pr[5] = { attempts, p[3], p[4], j->sender, j->recipient };
         unsigned long long affected = 0;
 
-        if (db_exec(w->db, sql_upsert, p, 8, &affected, err, errlen) < 0) {
+        if (j->capped ? db_exec(w->db, sql_refresh_open, pr, 5, &affected, err, errlen) < 0
+                      : db_exec(w->db, sql_upsert, p, 8, &affected, err, errlen) < 0) {
             char ignore[64];
             if (db_connected(w->db))
                 db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
             return -1;
         }
         j->closed = 0;
+        j->created = !j->capped && affected == 1;   /* 1 inserted, 2 updated (ON DUPLICATE KEY) */
+        j->none = 0;
         if (affected == 0) {
             long long refused = 0;
             const char *pc[2] = { j->sender, j->recipient };
@@ -80,6 +88,7 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
                 return -1;
             }
             j->closed = refused > 0;    /* else just approved: the usual reply, no new challenge */
+            j->none = j->capped && !j->closed;
         }
     }
     return db_exec(w->db, sql_commit, NULL, 0, NULL, err, errlen);

@@ -47,6 +47,7 @@
 #define IN_BUF 4096
 #define OUT_BUF 4096
 #define PAIRS_MAX 100000            /* recorded pairs remembered (~100 bytes each) */
+#define CAP_KEYS_MAX 100000         /* protected keys / client addresses counted for the caps */
 
 struct conn {
     int fd;
@@ -75,6 +76,8 @@ static int epfd, listen_fd = -1, wake_fd, sig_fd;
 static struct refresher *refresher;
 static struct challenge_writer *writer;
 static struct pairset *pairs;
+static struct pairset *cap_rcpt, *cap_client;  /* new challenges this hour: ("", key) -> hits */
+static time_t cap_window;
 static char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 void wake_loop(int fd)
@@ -268,6 +271,41 @@ static void build_logline(char *out, size_t outlen, const struct policy_req *r, 
              decision_rule_text(d, rule, sizeof(rule)), d->detail);
 }
 
+/* The hourly caps on new challenges.  Counted here, per daemon, from the
+ * writer's reports of rows it created; the window restarts every hour.  A
+ * set that fills up is emptied, which can only let a few more through. */
+static void caps_roll(time_t now)
+{
+    if (now - cap_window >= 3600 || now < cap_window) {
+        pairset_clear(cap_rcpt);
+        pairset_clear(cap_client);
+        cap_window = now;
+    }
+}
+
+static int cap_reached(const char *protected_key, const char *client)
+{
+    const struct pair_entry *e = pairset_get(cap_rcpt, "", protected_key);
+
+    if (e && e->hits >= (unsigned int)cfg.policy.max_new_per_recipient)
+        return 1;
+    e = client && client[0] ? pairset_get(cap_client, "", client) : NULL;
+    return e && e->hits >= (unsigned int)cfg.policy.max_new_per_client;
+}
+
+static void cap_count(const struct challenge_job *j)
+{
+    struct pair_entry *e = pairset_put(cap_rcpt, "", j->protected_key);
+
+    if (e && ++e->hits == (unsigned int)cfg.policy.max_new_per_recipient)
+        log_warning("hourly cap of %d new challenges reached for protected=\"%s\": new senders are deferred "
+                    "with no challenge until the hour is over", cfg.policy.max_new_per_recipient, j->protected_key);
+    e = j->client_address[0] ? pairset_put(cap_client, "", j->client_address) : NULL;
+    if (e && ++e->hits == (unsigned int)cfg.policy.max_new_per_client)
+        log_warning("hourly cap of %d new challenges reached for client=%s: its new senders are deferred "
+                    "with no challenge until the hour is over", cfg.policy.max_new_per_client, j->client_address);
+}
+
 /* A challenge write for the pair of D, asked for by the request on C.  NULL
  * when out of memory. */
 static struct challenge_job *new_job(const struct conn *c, const struct decision *d)
@@ -343,6 +381,8 @@ static void handle_request(struct conn *c)
         conn_reply(c, REPLY_TEMPFAIL, want_log ? logline : NULL);
         return;
     }
+    caps_roll(time(NULL));
+    job->capped = cap_reached(job->protected_key, job->client_address);
     if (challenge_submit(writer, job) < 0) {
         free(job);
         log_warning("challenge queue full, answering 451");
@@ -508,20 +548,24 @@ static void take_challenge_results(time_t now)
          * until the refresh brings the closed challenges. */
         if (j->ok && j->closed)
             pairset_clear(pairs);
-        struct pair_entry *e = j->ok ? pairset_put(pairs, j->sender, j->recipient)
-                                     : pairset_get(pairs, j->sender, j->recipient);
+        if (j->ok && j->created)
+            cap_count(j);
+        struct pair_entry *e = j->ok && !j->none ? pairset_put(pairs, j->sender, j->recipient)
+                                                 : pairset_get(pairs, j->sender, j->recipient);
         if (e) {
             if (j->fd < 0)
                 e->refresh_out = 0;
-            e->recorded = j->ok;
+            e->recorded = j->ok && !j->none;
             e->closed = j->ok && j->closed;
             if (!j->ok && j->fd < 0)
                 e->hits += j->attempts;     /* not written: goes with the next write */
         }
         if (c && c->id == j->conn_id && c->waiting) {
             c->waiting = 0;
-            conn_reply(c, !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED : c->pending_reply,
-                       c->pending_log[0] ? c->pending_log : NULL);
+            const char *reply = !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED
+                              : !j->none ? c->pending_reply
+                              : opts.unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_CAPPED;
+            conn_reply(c, reply, c->pending_log[0] ? c->pending_log : NULL);
             c->last_active = now;
             conn_process(c, now);
         }
@@ -756,8 +800,11 @@ int main(int argc, char **argv)
     refresher = refresher_start(&dbp, cfg.policy.refresh_interval, cfg.policy.full_reload_interval, wake_fd);
     writer = challenge_writer_start(&dbp, wake_fd);
     pairs = pairset_new(PAIRS_MAX);
+    cap_rcpt = pairset_new(CAP_KEYS_MAX);
+    cap_client = pairset_new(CAP_KEYS_MAX);
+    cap_window = time(NULL);
     explicit_bzero(&dbp, sizeof(dbp));
-    if (!refresher || !writer || !pairs) {
+    if (!refresher || !writer || !pairs || !cap_rcpt || !cap_client) {
         log_fatal("cannot start worker threads");
         return 1;
     }
@@ -794,6 +841,8 @@ int main(int argc, char **argv)
     refresher_stop(refresher);
     challenge_writer_stop(writer);
     pairset_free(pairs);
+    pairset_free(cap_rcpt);
+    pairset_free(cap_client);
     ruleset_free(rules);
     free(conns);
     close(epfd);

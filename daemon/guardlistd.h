@@ -25,6 +25,9 @@ struct challenge_job {
     unsigned int attempts;                  /* tries this write accounts for (0 = 1) */
     int ok;                                 /* set by the writer: recorded */
     int closed;                             /* set by the writer: pair denied/expired, refuse */
+    int capped;                             /* a cap is reached: refresh an open challenge, create none */
+    int created;                            /* set by the writer: a new challenge row */
+    int none;                               /* set by the writer: capped and no open challenge */
     char sender[ADDR_MAX + 2];
     char recipient[ADDR_MAX + 2];
     char protected_key[ADDR_MAX + 2];

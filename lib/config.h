@@ -43,6 +43,8 @@ struct config {
         int idle_timeout;               /* seconds */
         int read_timeout;               /* seconds */
         int max_connections;
+        int max_new_per_recipient;      /* new challenges per protected key per hour */
+        int max_new_per_client;         /* new challenges per client address per hour */
         struct config_account account;
     } policy;
     struct {

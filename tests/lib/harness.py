@@ -407,6 +407,10 @@ DEFAULT_POLICY = {
     'null_sender': 'reject',
     'recipient_delimiter': '+',
     'refresh_interval': '1',
+    # Tests make hundreds of strangers from one client address on purpose;
+    # the abuse caps have their own test (45_caps.t).
+    'max_new_challenges_per_recipient': '100000',
+    'max_new_challenges_per_client': '100000',
 }
 
 

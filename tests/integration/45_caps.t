@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Abuse limits on new challenges: past max_new_challenges_per_recipient new
+unknown senders an hour for one protected key, or max_new_challenges_per_client
+from one SMTP client address, a new sender is refused with no challenge (so no
+email): deferred ("Too many new senders", so a real sender gets through once
+the hour is over), or REJECT Access denied with unknown_sender = reject.
+Senders already waiting are still refreshed; other recipients and clients are
+not affected; SIGHUP changes the caps."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True     # no __pycache__ in the work tree
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
+import harness as h  # noqa: E402
+
+KID = 'kid@family.test'
+SIS = 'sis@family.test'
+CAPPED = 'DEFER_IF_PERMIT Too many new senders for this recipient, try again later'
+
+
+def count(db, where):
+    return int(db.value('SELECT COUNT(*) FROM challenges WHERE ' + where))
+
+
+def main():
+    db = h.start_db(
+        "INSERT INTO protected_users (recipient, class) VALUES ('kid@family.test', 'whitelist')",
+        "INSERT INTO protected_users (recipient, class) VALUES ('sis@family.test', 'whitelist')",
+        "INSERT INTO whitelist (sender, action) VALUES ('grandma@example.com', 'OK')",
+    )
+    d = h.start_daemon(db, max_new_challenges_per_recipient='3', max_new_challenges_per_client='5')
+    q = lambda s, r, ip: h.query(d.port, sender=s, recipient=r, client_address=ip)  # noqa: E731
+
+    # Per recipient: 3 new strangers an hour for kid, from different clients.
+    for i in range(3):
+        h.defer_ok(q('flood%d@spam.example' % i, KID, '192.0.2.%d' % (10 + i)),
+                   'new stranger %d of 3 for kid: deferred with a challenge' % (i + 1))
+    h.is_(count(db, "protected_key = 'kid@family.test'"), 3, 'three challenges for kid')
+    h.is_(q('flood3@spam.example', KID, '192.0.2.13'), CAPPED,
+          'the 4th new stranger for kid within the hour: deferred as too many')
+    h.is_(count(db, "sender = 'flood3@spam.example'"), 0, '... and no challenge for it (so no email)')
+    h.ok('hourly cap' in d.log(), 'the cap is logged')
+    h.defer_ok(q('flood0@spam.example', KID, '192.0.2.10'),
+               'a stranger already waiting is still deferred (its challenge refreshed)')
+    h.is_(db.value("SELECT attempts FROM challenges WHERE sender = 'flood0@spam.example'"), '2',
+          '... attempts counted')
+    h.is_(q('grandma@example.com', KID, '192.0.2.13'), 'DUNNO', 'known senders are not affected')
+    h.defer_ok(q('friend@other.example', SIS, '192.0.2.20'), 'another protected recipient is not affected')
+
+    # Per client: one client making up senders for several recipients (each
+    # under its own cap of 3).
+    for i in range(7):
+        db.sql("INSERT INTO protected_users (recipient, class) VALUES ('c%d@family.test', 'whitelist')" % i)
+    h.wait_reply(d.port, h.is_defer, 3.0, sender='probe@x.example', recipient='c6@family.test',
+                 client_address='203.0.113.1')      # the new keys are loaded
+    for i in range(5):
+        h.defer_ok(q('made%d@up.example' % i, 'c%d@family.test' % i, '198.51.100.7'),
+                   'client 198.51.100.7, new sender %d of 5: deferred' % (i + 1))
+    h.is_(q('made5@up.example', 'c5@family.test', '198.51.100.7'), CAPPED,
+          "the client's 6th new sender within the hour: deferred as too many")
+    h.is_(count(db, "client_address = '198.51.100.7'"), 5, 'five challenges from that client, no more')
+    h.defer_ok(q('made5@up.example', 'c5@family.test', '198.51.100.8'),
+               'the same new sender from another client is deferred')
+
+    # SIGHUP raises the caps.
+    d.write_config(max_new_challenges_per_recipient='10', max_new_challenges_per_client='10')
+    d.hup()
+    challenged = lambda r: h.is_defer(r) and r != CAPPED  # noqa: E731
+    good, got, secs = h.wait_reply(d.port, challenged, 3.0, sender='late@spam.example', recipient=KID,
+                                   client_address='192.0.2.99')
+    h.ok(good, 'after SIGHUP with a higher cap a new stranger for kid is challenged again', 'last %r' % (got,))
+    h.is_(count(db, "sender = 'late@spam.example'"), 1, '... with a challenge')
+    d.stop()
+
+    # unknown_sender = reject: past the cap, the article's refusal, still no challenge.
+    d = h.start_daemon(db, unknown_sender='reject', max_new_challenges_per_recipient='1')
+    h.is_(h.query(d.port, sender='one@spam.example', recipient=SIS, client_address='192.0.2.50'),
+          h.ACCESS_DENIED, 'unknown_sender = reject: a new stranger is refused (and challenged)')
+    h.is_(count(db, "sender = 'one@spam.example'"), 1, '... its challenge recorded')
+    h.is_(h.query(d.port, sender='two@spam.example', recipient=SIS, client_address='192.0.2.51'),
+          h.ACCESS_DENIED, 'unknown_sender = reject, past the cap: refused')
+    h.is_(count(db, "sender = 'two@spam.example'"), 0, '... with no challenge')
+    d.stop()
+    db.stop()
+
+
+h.run(main)

@@ -226,12 +226,13 @@ int main(int argc, char **argv)
     while (active > 0) {
         struct epoll_event ev[256];
         double t = now();
-        int timeout = t >= end ? 2000 : (int)((end - t) * 1000) + 1;
+        int after_end = t >= end;
+        int timeout = after_end ? 2000 : (int)((end - t) * 1000) + 1;
         int n = epoll_wait(ep, ev, 256, timeout);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n == 0 && now() < end)
-            continue;   /* woke a little before the end */
+        if (n == 0 && !after_end)
+            continue;   /* the end came: now wait for the replies still out */
         if (n <= 0)
             break;      /* no answer in 2 s after the end: counted below */
         for (int k = 0; k < n; k++) {

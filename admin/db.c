@@ -434,7 +434,7 @@ static int parse_dsn(const char *dsn, struct config_db *out, char *err, size_t e
         snprintf(err, errlen, "--dsn is too long");
         return -1;
     }
-    strcpy(buf, dsn);
+    memcpy(buf, dsn, strlen(dsn) + 1);
     for (char *kv = strtok_r(buf, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
         char *eq = strchr(kv, '=');
         if (!eq) {
@@ -466,7 +466,7 @@ static int parse_dsn(const char *dsn, struct config_db *out, char *err, size_t e
             snprintf(err, errlen, "--dsn value of %s is too long", k);
             return -1;
         }
-        strcpy(field, v);
+        memcpy(field, v, strlen(v) + 1);
     }
     if (out->password_file[0]) {
         if (config_read_secret(out->password_file, out->password, sizeof(out->password), err, errlen) < 0)

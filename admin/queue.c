@@ -187,9 +187,8 @@ static void smtp_view(const char *action, const char *rcpt, char *out, size_t ou
     else if (wlen == 6 && strncasecmp(action, "REJECT", 6) == 0)
         snprintf(out, outlen, "554 5.7.1 <%s>: Recipient address rejected: %s", rcpt,
                  *text ? text : "Access denied");
-    else if (wlen == 15 && strncasecmp(action, "DEFER_IF_PERMIT", 15) == 0)
-        snprintf(out, outlen, "450 4.7.1 <%s>: Recipient address rejected: %s", rcpt, text);
-    else if (wlen == 5 && strncasecmp(action, "DEFER", 5) == 0)
+    else if ((wlen == 15 && strncasecmp(action, "DEFER_IF_PERMIT", 15) == 0)
+             || (wlen == 5 && strncasecmp(action, "DEFER", 5) == 0))
         snprintf(out, outlen, "450 4.7.1 <%s>: Recipient address rejected: %s", rcpt, text);
     else if (wlen == 3 && (action[0] == '4' || action[0] == '5')) {
         const char *rest = text;

@@ -225,9 +225,8 @@ static int load_templates(void)
     return 0;
 }
 
-static int run(void)
+static int run(const char *method)
 {
-    const char *method = getenv("REQUEST_METHOD");
     char err[800];
     struct form f;
     static const char *const get_fields[] = { "t", NULL };
@@ -354,7 +353,8 @@ int main(int argc, char **argv)
                "(section [approver]: its database account, token_ttl_days, template_dir).\n");
         return strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ? 0 : 2;
     }
-    if (!getenv("REQUEST_METHOD")) {
+    const char *method = getenv("REQUEST_METHOD");
+    if (!method) {
         fprintf(stderr, "guardlist-approve: error: REQUEST_METHOD is not set: run me from a web server "
                         "as a CGI program (see --help)\n");
         return 2;
@@ -362,14 +362,14 @@ int main(int argc, char **argv)
     config_defaults(&cfg);
     if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
         fprintf(stderr, "guardlist-approve: error: %s\n", err);
-        head_only = strcmp(getenv("REQUEST_METHOD"), "HEAD") == 0;
+        head_only = strcmp(method, "HEAD") == 0;
         return page(503, "Not available", "", NULL);
     }
     if (load_templates() < 0) {
-        head_only = strcmp(getenv("REQUEST_METHOD"), "HEAD") == 0;
+        head_only = strcmp(method, "HEAD") == 0;
         return page(503, "Not available", "", NULL);
     }
-    run();
+    run(method);
     fflush(stdout);
     template_free(t_page);
     template_free(t_show);

@@ -364,10 +364,8 @@ int db_exec_script(struct db *db, const char *script, char *err, size_t errlen)
         if (res)
             mysql_free_result(res);
         status = mysql_next_result(db->m);
-        if (status == -1) {
-            status = 0;
-            break;
-        }
+        if (status == -1)
+            break;      /* no more results */
     }
     /* Drain what is left after an error so the connection stays usable. */
     while (rc < 0 && db->m && mysql_more_results(db->m) && mysql_next_result(db->m) == 0) {

@@ -54,7 +54,7 @@ struct pairset *pairset_new(size_t max)
         return NULL;
     while (n < max && n < ((size_t)1 << 30))
         n <<= 1;
-    ps->bucket = calloc(n, sizeof(*ps->bucket));
+    ps->bucket = calloc(n, sizeof(*ps->bucket));    /* NOLINT(bugprone-sizeof-expression): an array of pointers */
     if (!ps->bucket) {
         free(ps);
         return NULL;

@@ -51,8 +51,8 @@ static const char *full_fold(unsigned int cp)
     case 0xfb02: return "fl";
     case 0xfb03: return "ffi";
     case 0xfb04: return "ffl";
-    case 0xfb05: return "st";
-    case 0xfb06: return "st";
+    case 0xfb05:                            /* ﬅ long s t */
+    case 0xfb06: return "st";               /* ﬆ */
     default: return NULL;
     }
 }
@@ -317,6 +317,13 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
         snprintf(err, errlen, "empty local part");
         return -1;
     }
+    /* Only a quoted local part can begin with a space.  addr_key_normalize()
+     * trims the keys read from tables, so no stored rule could equal its
+     * lookup keys, and a rule written for it would name another address. */
+    if (a->local[0] == ' ') {
+        snprintf(err, errlen, "local part begins with a space");
+        return -1;
+    }
     if (at) {
         size_t dlen = (size_t)(e - at - 1);
         if (dlen > ADDR_MAX)
@@ -394,6 +401,15 @@ int addr_key_normalize(const char *in, char *out, size_t outlen)
     if (e - s > 2 && *s == '<' && e[-1] == '>') {
         s++;
         e--;
+        /* As addr_parse: blanks inside the brackets are not part of the key,
+         * and "<<a>>" names nothing it accepts.  So a normalised key is its
+         * own normal form. */
+        while (s < e && *s == ' ')
+            s++;
+        while (e > s && e[-1] == ' ')
+            e--;
+        if (*s == '<' && e - s > 2 && e[-1] == '>')
+            return -1;
     }
     len = (size_t)(e - s);
     if (len == 0 || len >= outlen || len > ADDR_MAX + 1 || has_control(s, len) || !utf8_valid(s, len))
@@ -432,7 +448,11 @@ int addr_key_check(const char *in, int allow_null, char *out, size_t outlen,
             return -1;
         }
         *kind = AK_NULL;
-        return snprintf(out, outlen, "<>") >= (int)outlen ? -1 : 0;
+        if (snprintf(out, outlen, "<>") >= (int)outlen) {
+            snprintf(err, errlen, "key too long");
+            return -1;
+        }
+        return 0;
     }
     if (e - s > 254 + 2) {
         snprintf(err, errlen, "address is longer than 254 bytes");
@@ -462,28 +482,37 @@ int addr_key_check(const char *in, int allow_null, char *out, size_t outlen,
             snprintf(err, errlen, "local part is longer than 64 bytes");
             return -1;
         }
-        if (utf8_lower(buf, blen - 1, out, outlen - 1) < 0) {
+        long n = utf8_lower(buf, blen - 1, out, outlen - 1);
+        if (n < 0) {
             snprintf(err, errlen, "key too long");
             return -1;
         }
-        strcat(out, "@");
+        memcpy(out + n, "@", 2);           /* the room was kept: outlen - 1 above */
         *kind = AK_USER;
         return 0;
     }
     if (!strchr(buf, '@')) {
-        char dom[ADDR_MAX + 2];
+        char dom[ADDR_MAX + 2] = "";    /* zeroed: the analyzers cannot follow utf8_lower()'s NUL */
         if (blen > 255) {
             snprintf(err, errlen, "domain is longer than 255 bytes");
             return -1;
         }
-        if (utf8_lower(buf, blen, dom, sizeof(dom)) < 0 || domain_check(dom, err, errlen) < 0)
+        /* Folding may lengthen it ("\xc4\xb0" becomes 3 bytes): err is
+         * set on every failure, callers print it. */
+        if (utf8_lower(buf, blen, dom, sizeof(dom)) < 0) {
+            snprintf(err, errlen, "domain is longer than 255 bytes once lower-cased, or not foldable");
+            return -1;
+        }
+        if (domain_check(dom, err, errlen) < 0)
             return -1;
         if (dom[0] == '[') {
             snprintf(err, errlen, "an address literal is not a valid key");
             return -1;
         }
-        if (snprintf(out, outlen, "%s", dom) >= (int)outlen)
+        if (snprintf(out, outlen, "%s", dom) >= (int)outlen) {
+            snprintf(err, errlen, "key too long");
             return -1;
+        }
         *kind = AK_DOMAIN;
         return 0;
     }

@@ -104,6 +104,9 @@ struct reject_row {
 
 static struct reject_row reject_rows[] = {
     {"reject: CR", "a\r@example.com"},
+    /* Found by fuzz_addr: table keys are trimmed, so a rule for it would
+     * name another address. */
+    {"reject: quoted local part beginning with a space", "\" lead\"@example.com"},
     {"reject: LF", "a@example.com\n"},
     {"reject: TAB", "a\t@example.com"},
     {"reject: DEL 0x7f", "a\x7f@example.com"},
@@ -356,6 +359,10 @@ static struct norm_row norm_rows[] = {
     {"normalize: control character", "a\nb@example.com", 0, -1, NULL},
     {"normalize: exact fit", "User@Example.COM", 17, 0, "user@example.com"},
     {"normalize: one byte short is an error", "User@Example.COM", 16, -1, NULL},
+    /* Found by fuzz_addr: a normalised key is its own normal form. */
+    {"normalize: blanks inside <> trimmed", "< A@B.example >", 0, 0, "a@b.example"},
+    {"normalize: blanks only inside <> is no key", "<  >", 0, -1, NULL},
+    {"normalize: nested <<a>> is no key", "< <a@b.example> >", 0, -1, NULL},
 };
 
 static void test_normalize(void **state)

@@ -14,6 +14,7 @@ struct cli {
     const char *actor;
     const char *config_file;
     struct db *db;          /* opened on first use */
+    int db_status;          /* why cli_db() gave NULL: EXIT_USAGE (config) or EXIT_RUNTIME */
 };
 
 /* One command: argv[0] is the command's own name. */

@@ -119,7 +119,7 @@ int cmd_export(struct cli *cli, int argc, char **argv)
         return fail(EXIT_USAGE, "export takes at most one file name");
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     if (argc == 2 && strcmp(argv[1], "-") != 0) {
         int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0 || !(f = fdopen(fd, "w"))) {
@@ -306,7 +306,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 
     struct db *db = cli_db(cli);
     if (!db) {
-        rc = EXIT_RUNTIME;
+        rc = cli->db_status;
         goto out;
     }
     if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, sizeof(err)) < 0) {

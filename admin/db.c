@@ -347,7 +347,7 @@ static int db_migrate(struct cli *cli, int argc, char **argv)
         return fail(EXIT_USAGE, "db migrate takes no arguments");
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     if (schema_migrate(db, cli->cfg.db.name, &from, &to, err, sizeof(err)) < 0)
         return fail(EXIT_RUNTIME, "schema: %s", err);
     if (from == to) {
@@ -379,7 +379,7 @@ static int db_status(struct cli *cli, int argc, char **argv)
         return fail(EXIT_USAGE, "db status takes no arguments");
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     int has = table_exists(db, "schema_version", err, sizeof(err));
     if (has < 0)
         return fail(EXIT_RUNTIME, "database: %s", err);
@@ -518,7 +518,7 @@ int cmd_import_article(struct cli *cli, int argc, char **argv)
     } else {
         db = cli_db(cli);
         if (!db)
-            return EXIT_RUNTIME;
+            return cli->db_status;
     }
     long long before_p = -1, before_w = -1;
     if (table_exists(db, "protected_users", err, sizeof(err)) == 1)

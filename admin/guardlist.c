@@ -84,8 +84,9 @@ struct db *cli_db(struct cli *cli)
 
     if (cli->db)
         return cli->db;
+    cli->db_status = EXIT_RUNTIME;
     if (config_db_for(&cli->cfg, &cli->cfg.admin.account, &p, err, sizeof(err)) < 0) {
-        fail(EXIT_USAGE, "%s", err);
+        cli->db_status = fail(EXIT_USAGE, "%s", err);
         return NULL;
     }
     cli->db = db_new(&p);

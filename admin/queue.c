@@ -53,7 +53,7 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
         return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     struct rows r = { 0 };
     static const char q_pending[] =
         "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
@@ -127,7 +127,7 @@ static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage,
         return fail(EXIT_USAGE, "'%s' is not a challenge id (a positive number)", argv[optind]);
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     int rc = store_challenge_decide(db, cli->actor, id,
                                     deny ? STORE_DENY : domain ? STORE_APPROVE_DOMAIN : STORE_APPROVE,
                                     result, sizeof(result), err, sizeof(err));
@@ -163,7 +163,7 @@ int cmd_expire(struct cli *cli, int argc, char **argv)
         return fail(EXIT_USAGE, "expire takes no arguments");
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     int rc = store_expire(db, cli->actor, cli->cfg.approver.token_ttl_days, cli->cfg.admin.purge_after_days,
                           &expired, &purged, err, sizeof(err));
     if (rc == STORE_DONE || rc == STORE_NOTFOUND) {
@@ -244,7 +244,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
             return fail(EXIT_USAGE, "sender contains a control character");
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     struct ruleset *rs = rulesdb_load(db, &skips, NULL, err, sizeof(err));
     if (!rs)
         return fail(EXIT_RUNTIME, "cannot load the rules: %s", err);

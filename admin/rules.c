@@ -45,7 +45,7 @@ int cmd_protect(struct cli *cli, int argc, char **argv)
         return fail(EXIT_USAGE, "protect takes one address (see guardlist protect --help)");
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     int rc = store_protect(db, cli->actor, argv[optind], g, ng, err, sizeof(err));
     if (rc == STORE_NOTFOUND) {     /* nothing new: not an error */
         printf("%s\n", err);
@@ -67,7 +67,7 @@ int cmd_unprotect(struct cli *cli, int argc, char **argv)
         return fail(EXIT_USAGE, "unprotect takes one address (see guardlist unprotect --help)");
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     return run_store(store_unprotect(db, cli->actor, argv[1], err, sizeof(err)), err, "unprotected");
 }
 
@@ -113,7 +113,7 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
             return fail(EXIT_USAGE, "guardian %s takes RCPT and EMAIL", argv[1]);
         struct db *db = cli_db(cli);
         if (!db)
-            return EXIT_RUNTIME;
+            return cli->db_status;
         int rc = argv[1][0] == 'a' ? store_guardian_add(db, cli->actor, argv[2], argv[3], err, sizeof(err))
                                    : store_guardian_remove(db, cli->actor, argv[2], argv[3], err, sizeof(err));
         return run_store(rc, err, argv[1][0] == 'a' ? "guardian added" : "guardian removed");
@@ -133,7 +133,7 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
         return fail(EXIT_USAGE, "invalid recipient '%s': %s", rcpt, err);
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     struct listing l = { .json = json };
     const char *p[1] = { key };
     if (json)
@@ -156,7 +156,7 @@ static int set_rule(struct cli *cli, const char *rcpt, const char *sender, const
     struct db *db = cli_db(cli);
 
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     snprintf(msg, sizeof(msg), "rule set: %s -> %s: %s", sender, rcpt ? rcpt : "(every protected recipient)", action);
     return run_store(store_rule_set(db, cli->actor, rcpt, sender, action, err, sizeof(err)), err, msg);
 }
@@ -250,7 +250,7 @@ int cmd_rule(struct cli *cli, int argc, char **argv)
         return set_rule(cli, to, pos[0], pos[1]);
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     return run_store(store_rule_rm(db, cli->actor, to, pos[0], err, sizeof(err)), err, "rule removed");
 }
 
@@ -300,7 +300,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
     }
     struct db *db = cli_db(cli);
     if (!db)
-        return EXIT_RUNTIME;
+        return cli->db_status;
     struct rows prot = { 0 }, guard = { 0 }, global = { 0 }, per = { 0 };
     int rc = 0;
     if (db_query(db, "SELECT recipient, class FROM protected_users ORDER BY recipient", NULL, 0,

@@ -14,7 +14,9 @@
  *
  * SECURITY: clients are untrusted: policy.c bounds every read, a malformed
  * request closes its connection, and nothing is ever allowed when the answer
- * is unknown (451 4.3.0 instead).
+ * is unknown (451 4.3.0 instead).  Started as root, it binds, reads its
+ * config and secret, then becomes [policy] run_as_user before any thread or
+ * database connection exists, and refuses to run as root without one.
  */
 #include "config.h"
 #include "db.h"
@@ -23,6 +25,7 @@
 #include "log.h"
 #include "pairset.h"
 #include "policy.h"
+#include "privs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,7 +108,10 @@ static void usage(FILE *f)
             "  -h, --help          show this help\n"
             "  -V, --version       show the version\n"
             "\n"
-            "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration.\n"
+            "Started as root it binds, reads its config and secret, then runs as\n"
+            "[policy] run_as_user (required as root; never keeps root).\n"
+            "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration\n"
+            "(the file must then be readable by run_as_user).\n"
             "Postfix: smtpd_recipient_restrictions = ..., reject_unauth_destination,\n"
             "         check_policy_service inet:127.0.0.1:10040\n"
             "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
@@ -121,13 +128,30 @@ static void apply_options(void)
 
 /* ---- listening socket ---- */
 
-static int open_listener(const char *spec, char *err, size_t errlen)
+/* A socket file left at PATH: 1 if a server still accepts on it. */
+static int unix_socket_live(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), live;
+
+    if (fd < 0)
+        return 0;
+    live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    close(fd);
+    return live;
+}
+
+/* Opens the listen socket of SPEC.  A unix socket is created with MODE and
+ * given to OWNER:GROUP (-1 keeps that id); a socket file left by a crashed
+ * run is replaced, anything else at the path is refused. */
+static int open_listener(const char *spec, uid_t owner, gid_t group, mode_t mode, char *err, size_t errlen)
 {
     int fd, one = 1;
 
     if (strncmp(spec, "unix:", 5) == 0) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct stat st;
+        mode_t old_umask;
+        int rc;
 
         size_t plen = strlen(spec + 5);
 
@@ -138,20 +162,39 @@ static int open_listener(const char *spec, char *err, size_t errlen)
         memcpy(sa.sun_path, spec + 5, plen + 1);
         if (lstat(sa.sun_path, &st) == 0) {
             if (!S_ISSOCK(st.st_mode)) {
-                snprintf(err, errlen, "%s exists and is not a socket", sa.sun_path);
+                snprintf(err, errlen, "%s exists and is not a socket (remove it, or choose another listen path)",
+                         sa.sun_path);
                 return -1;
             }
-            unlink(sa.sun_path);
+            if (unix_socket_live(&sa)) {
+                snprintf(err, errlen, "cannot bind %s: another process accepts connections on it", sa.sun_path);
+                return -1;
+            }
+            unlink(sa.sun_path);    /* stale, from a run that did not remove it */
         }
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-            snprintf(err, errlen, "cannot bind %s: %s", sa.sun_path, strerror(errno));
-            if (fd >= 0)
-                close(fd);
+        if (fd < 0) {
+            snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
             return -1;
         }
-        chmod(sa.sun_path, 0666);
+        /* Created with its final mode: no moment where it is wider open. */
+        old_umask = umask(~mode & 0777);
+        rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old_umask);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot bind %s: %s", sa.sun_path, strerror(errno));
+            close(fd);
+            return -1;
+        }
         memcpy(unix_path, sa.sun_path, sizeof(unix_path));
+        if ((owner != (uid_t)-1 || group != (gid_t)-1) && lchown(sa.sun_path, owner, group) < 0) {
+            snprintf(err, errlen, "cannot give %s to uid %ld gid %ld: %s", sa.sun_path, (long)owner,
+                     (long)group, strerror(errno));
+            close(fd);
+            unlink(sa.sun_path);
+            unix_path[0] = '\0';
+            return -1;
+        }
     } else {
         char host[256];
         const char *hp = spec + 5, *colon = strrchr(hp, ':');
@@ -467,7 +510,7 @@ static void conn_readable(struct conn *c, time_t now)
 static void accept_all(time_t now)
 {
     for (;;) {
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = { 0 };
         socklen_t sl = sizeof(ss);
         int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         static time_t last_full_warning;
@@ -547,7 +590,7 @@ static void take_challenge_results(time_t now)
          * or expiry: forget every pair, so each is checked by the writer again
          * until the refresh brings the closed challenges. */
         if (j->ok && j->closed)
-            pairset_clear(pairs);
+            pairset_unverify(pairs);
         if (j->ok && j->created)
             cap_count(j);
         struct pair_entry *e = j->ok && !j->none ? pairset_put(pairs, j->sender, j->recipient)
@@ -601,14 +644,21 @@ static void reload_config(void)
         log_error("SIGHUP: configuration not reloaded, keeping the old one: %s", err);
         return;
     }
-    if (strcmp(fresh.policy.listen, cfg.policy.listen) != 0)
+    if (strcmp(fresh.policy.listen, cfg.policy.listen) != 0
+        || strcmp(fresh.policy.listen_group, cfg.policy.listen_group) != 0)
         log_warning("SIGHUP: listen changed; it takes effect after a restart");
+    if (strcmp(fresh.policy.run_as_user, cfg.policy.run_as_user) != 0
+        || strcmp(fresh.policy.run_as_group, cfg.policy.run_as_group) != 0)
+        log_warning("SIGHUP: run_as_user or run_as_group changed; it takes effect after a restart");
     if (memcmp(&fresh.db, &cfg.db, sizeof(fresh.db)) != 0
         || memcmp(&fresh.policy.account, &cfg.policy.account, sizeof(fresh.policy.account)) != 0)
         log_warning("SIGHUP: database settings changed; they take effect after a restart");
     fresh.policy.max_connections = fresh.policy.max_connections > (int)conns_cap
         ? (int)conns_cap : fresh.policy.max_connections;
     snprintf(fresh.policy.listen, sizeof(fresh.policy.listen), "%s", cfg.policy.listen);
+    memcpy(fresh.policy.listen_group, cfg.policy.listen_group, sizeof(fresh.policy.listen_group));
+    memcpy(fresh.policy.run_as_user, cfg.policy.run_as_user, sizeof(fresh.policy.run_as_user));
+    memcpy(fresh.policy.run_as_group, cfg.policy.run_as_group, sizeof(fresh.policy.run_as_group));
     fresh.db = cfg.db;
     fresh.policy.account = cfg.policy.account;
     cfg = fresh;
@@ -643,7 +693,7 @@ static int event_loop(void)
                 if (fresh) {
                     ruleset_free(rules);
                     rules = fresh;
-                    pairset_clear(pairs);   /* approvals and closes are in the new rules */
+                    pairset_unverify(pairs);    /* approvals and closes are in the new rules */
                 }
                 take_challenge_results(now);
             } else if (fd == sig_fd) {
@@ -721,9 +771,13 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *config_arg = NULL;
-    int foreground = 0, check_only = 0, opt, rc;
+    int foreground = 0, check_only = 0, drop = 0, opt, rc;
     char err[600];
     struct config_db dbp;
+    struct privs run_as = { 0 };
+    uid_t sock_owner = (uid_t)-1;
+    gid_t sock_group = (gid_t)-1;
+    int unix_listen;
 
     while ((opt = getopt_long(argc, argv, "c:fnhV", longopts, NULL)) != -1) {
         switch (opt) {
@@ -748,18 +802,54 @@ int main(int argc, char **argv)
         fprintf(stderr, "guardlistd: error: %s\n", err);
         return 2;
     }
+    /* Who to become: decided before anything is opened. */
+    unix_listen = strncmp(cfg.policy.listen, "unix:", 5) == 0;
+    if (cfg.policy.listen_group[0] && !unix_listen) {
+        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group is for listen = unix:PATH only\n", cfg.path);
+        explicit_bzero(&dbp, sizeof(dbp));
+        return 2;
+    }
+    if (cfg.policy.listen_group[0] && privs_group(cfg.policy.listen_group, &sock_group, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group: %s\n", cfg.path, err);
+        explicit_bzero(&dbp, sizeof(dbp));
+        return 2;
+    }
+    if (privs_is_root() && !cfg.policy.run_as_user[0] && !check_only) {
+        fprintf(stderr, "guardlistd: error: started as root, and %s sets no [policy] run_as_user "
+                "(set run_as_user = guardlist, an unprivileged user to run as after binding, "
+                "or start guardlistd as that user)\n", cfg.path);
+        explicit_bzero(&dbp, sizeof(dbp));
+        return 2;
+    }
+    if (cfg.policy.run_as_user[0]
+        && privs_lookup(cfg.policy.run_as_user, cfg.policy.run_as_group, &run_as, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlistd: error: %s: [policy] run_as_user/run_as_group: %s\n", cfg.path, err);
+        explicit_bzero(&dbp, sizeof(dbp));
+        return 2;
+    }
     if (check_only) {
         printf("guardlistd: %s: configuration ok\n", cfg.path);
         explicit_bzero(&dbp, sizeof(dbp));
         return 0;
     }
+    drop = privs_is_root();
     log_init("guardlistd", foreground ? cfg.log.target : LOG_TO_SYSLOG, cfg.log.level);
     apply_options();
 
-    listen_fd = open_listener(cfg.policy.listen, err, sizeof(err));
+    /* The socket belongs to the user the daemon becomes; with listen_group
+     * only that group may connect, else whoever can reach its directory
+     * (Postfix's private/ is 0700 postfix, as for Postfix's own sockets). */
+    if (drop) {
+        sock_owner = run_as.uid;
+        if (!cfg.policy.listen_group[0])
+            sock_group = run_as.gid;
+    }
+    listen_fd = open_listener(cfg.policy.listen, sock_owner, sock_group,
+                              cfg.policy.listen_group[0] ? 0660 : 0666, err, sizeof(err));
     if (listen_fd < 0) {
         log_fatal("%s", err);
         fprintf(stderr, "guardlistd: error: %s\n", err);
+        explicit_bzero(&dbp, sizeof(dbp));
         return 1;
     }
     if (!foreground)
@@ -773,6 +863,23 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
+    /* Root is needed for nothing more: the socket is bound, the config and
+     * the database password are read.  Threads start only after this. */
+    if (drop) {
+        if (privs_drop(&run_as, err, sizeof(err)) < 0) {
+            log_fatal("%s", err);
+            fprintf(stderr, "guardlistd: error: %s\n", err);
+            explicit_bzero(&dbp, sizeof(dbp));
+            return 1;
+        }
+        log_info("running as user %s (uid %ld), group %s (gid %ld)", run_as.user, (long)run_as.uid,
+                 run_as.group, (long)run_as.gid);
+        if (access(cfg.path, R_OK) < 0)
+            log_warning("%s is not readable by user %s (%s): SIGHUP cannot re-read it, a change needs "
+                        "a restart (chgrp %s %s; chmod 640 %s)", cfg.path, run_as.user, strerror(errno),
+                        run_as.group, cfg.path, cfg.path);
+    }
+
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -784,7 +891,7 @@ int main(int argc, char **argv)
     wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epfd = epoll_create1(EPOLL_CLOEXEC);
     conns_cap = (size_t)cfg.policy.max_connections + 64;
-    conns = calloc(conns_cap, sizeof(*conns));
+    conns = calloc(conns_cap, sizeof(*conns));     /* NOLINT(bugprone-sizeof-expression): pointers */
     if (sig_fd < 0 || wake_fd < 0 || epfd < 0 || !conns) {
         log_fatal("cannot set up the event loop: %s", strerror(errno));
         return 1;
@@ -833,8 +940,10 @@ int main(int argc, char **argv)
     rc = event_loop();
 
     close(listen_fd);
-    if (unix_path[0])
-        unlink(unix_path);
+    /* After the drop the directory (Postfix's private/) may not be ours to
+     * change: the file then stays, and the next start replaces it. */
+    if (unix_path[0] && unlink(unix_path) < 0)
+        log_debug("cannot remove %s: %s (replaced at the next start)", unix_path, strerror(errno));
     for (size_t fd = 0; fd < conns_cap; fd++)
         if (conns[fd])
             conn_close(conns[fd], NULL);

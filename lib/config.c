@@ -33,11 +33,14 @@ static const char *const w_tls[] = { "required", "optional", "off", NULL };
 static const char *const w_target[] = { "stderr", "syslog", NULL };
 static const char *const w_level[] = { "debug", "info", "warning", "error", NULL };
 
+/* FIELD is a member path (policy.listen), which cannot be parenthesised. */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define S(sec, nm, field) { sec, nm, K_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, NULL }
 #define I(sec, nm, field, lo, hi) { sec, nm, K_INT, offsetof(struct config, field), 0, lo, hi, NULL }
 #define E(sec, nm, field, w) { sec, nm, K_ENUM, offsetof(struct config, field), 0, 0, 0, w }
 #define ACCOUNT(sec, acct) S(sec, "user", acct.user), S(sec, "password", acct.password), \
     S(sec, "password_file", acct.password_file)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 static const struct key keys[] = {
     S("database", "host", db.host),
@@ -63,6 +66,9 @@ static const struct key keys[] = {
     I("policy", "max_connections", policy.max_connections, 1, 100000),
     I("policy", "max_new_challenges_per_recipient", policy.max_new_per_recipient, 1, 1000000),
     I("policy", "max_new_challenges_per_client", policy.max_new_per_client, 1, 1000000),
+    S("policy", "run_as_user", policy.run_as_user),
+    S("policy", "run_as_group", policy.run_as_group),
+    S("policy", "listen_group", policy.listen_group),
     ACCOUNT("policy", policy.account),
 
     S("notifier", "smtp_host", notifier.smtp_host),
@@ -75,6 +81,8 @@ static const struct key keys[] = {
     I("notifier", "max_per_hour", notifier.max_per_hour, 1, 100000),
     I("notifier", "poll_interval", notifier.poll_interval, 1, 3600),
     S("notifier", "template_dir", notifier.template_dir),
+    S("notifier", "run_as_user", notifier.run_as_user),
+    S("notifier", "run_as_group", notifier.run_as_group),
     ACCOUNT("notifier", notifier.account),
 
     I("approver", "token_ttl_days", approver.token_ttl_days, 1, 365),
@@ -207,7 +215,7 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
                     return 0;
                 }
         }
-        strcpy(field, value);
+        memcpy(field, value, strlen(value) + 1);        /* length checked above */
         if (strcmp(k->name, "password") == 0 && *value)
             ctx->has_password = 1;
         return 1;
@@ -216,7 +224,7 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
             snprintf(ctx->msg, sizeof(ctx->msg), "on_allow must be DUNNO or OK, not '%.60s'", value);
             return 0;
         }
-        strcpy(field, strcasecmp(value, "OK") == 0 ? "OK" : "DUNNO");
+        snprintf(field, k->size, "%s", strcasecmp(value, "OK") == 0 ? "OK" : "DUNNO");
         return 1;
     case K_INT: {
         char *end;

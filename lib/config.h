@@ -7,6 +7,7 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/guardlist/guardlist.ini"
 #define CONFIG_STR_MAX 512
+#define CONFIG_NAME_MAX 64      /* a system user or group name */
 
 enum unknown_mode { UNKNOWN_DEFER, UNKNOWN_REJECT };
 enum null_mode { NULL_REJECT, NULL_ALLOW, NULL_CHALLENGE };
@@ -45,6 +46,9 @@ struct config {
         int max_connections;
         int max_new_per_recipient;      /* new challenges per protected key per hour */
         int max_new_per_client;         /* new challenges per client address per hour */
+        char run_as_user[CONFIG_NAME_MAX];  /* started as root: become this user */
+        char run_as_group[CONFIG_NAME_MAX]; /* ... and this group (default: the user's) */
+        char listen_group[CONFIG_NAME_MAX]; /* unix socket: group that may connect (0660) */
         struct config_account account;
     } policy;
     struct {
@@ -58,6 +62,8 @@ struct config {
         int max_per_hour;
         int poll_interval;
         char template_dir[CONFIG_STR_MAX];
+        char run_as_user[CONFIG_NAME_MAX];
+        char run_as_group[CONFIG_NAME_MAX];
         struct config_account account;
     } notifier;
     struct {

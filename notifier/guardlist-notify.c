@@ -11,12 +11,17 @@
  *
  * The one window for a duplicate: a crash between the smarthost's 250 and
  * the COMMIT that records it.  Nothing else sends twice or loses a message.
+ *
+ * SECURITY: started as root, it reads its config, secrets and templates, then
+ * becomes [notifier] run_as_user before the first connection; it refuses to
+ * run as root without one.
  */
 #include "buf.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
 #include "notifyplan.h"
+#include "privs.h"
 #include "template.h"
 #include "token.h"
 #include "addr.h"
@@ -95,6 +100,8 @@ static void usage(FILE *f)
             "  -V, --version\n"
             "\n"
             "Without --once it polls every [notifier] poll_interval seconds until SIGTERM.\n"
+            "Started as root it reads its files, then runs as [notifier] run_as_user\n"
+            "(required as root; never keeps root).\n"
             "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
 }
 
@@ -524,7 +531,7 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
     /* Plan per guardian, oldest challenge first. */
     size_t cap = (size_t)n * MAX_GUARDIANS, nm = 0;
     struct mail *mails = calloc(cap, sizeof(*mails));
-    struct challenge **items = calloc(cap, sizeof(*items));
+    struct challenge **items = calloc(cap, sizeof(*items));    /* NOLINT(bugprone-sizeof-expression) */
     enum plan_action *act = calloc(cap, sizeof(*act));
     char (*done_guardian)[ADDR_MAX + 2] = calloc(cap, sizeof(*done_guardian));
     size_t ndone = 0, used = 0;
@@ -716,6 +723,7 @@ int main(int argc, char **argv)
     int once = 0, dry_run = 0, opt;
     char err[800];
     struct config_db dbp;
+    struct privs run_as = { 0 };
 
     while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         switch (opt) {
@@ -735,6 +743,19 @@ int main(int argc, char **argv)
     if (config_load(&cfg, config_path(config_arg), err, sizeof(err)) < 0
         || config_db_for(&cfg, &cfg.notifier.account, &dbp, err, sizeof(err)) < 0) {
         fprintf(stderr, "guardlist-notify: error: %s\n", err);
+        return 2;
+    }
+    if (privs_is_root() && !cfg.notifier.run_as_user[0]) {
+        fprintf(stderr, "guardlist-notify: error: started as root, and %s sets no [notifier] run_as_user "
+                "(set run_as_user = guardlist, an unprivileged user to run as, or start "
+                "guardlist-notify as that user)\n", cfg.path);
+        explicit_bzero(&dbp, sizeof(dbp));
+        return 2;
+    }
+    if (cfg.notifier.run_as_user[0]
+        && privs_lookup(cfg.notifier.run_as_user, cfg.notifier.run_as_group, &run_as, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlist-notify: error: %s: [notifier] run_as_user/run_as_group: %s\n", cfg.path, err);
+        explicit_bzero(&dbp, sizeof(dbp));
         return 2;
     }
     enum addr_key_kind kind = AK_ADDRESS;
@@ -765,6 +786,19 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("guardlist-notify", cfg.log.target, cfg.log.level);
+    /* Everything that needs root is read: config, secrets, templates. */
+    if (privs_is_root()) {
+        if (privs_drop(&run_as, err, sizeof(err)) < 0) {
+            log_fatal("%s", err);
+            explicit_bzero(&dbp, sizeof(dbp));
+            explicit_bzero(smtp_password, sizeof(smtp_password));
+            free_templates();
+            return 1;
+        }
+        if (!once && !dry_run)
+            log_info("running as user %s (uid %ld), group %s (gid %ld)", run_as.user, (long)run_as.uid,
+                     run_as.group, (long)run_as.gid);
+    }
     if (cfg.notifier.smtp_user[0])
         auth_client_init();         /* once: it is global to libesmtp's SASL client */
     signal(SIGPIPE, SIG_IGN);

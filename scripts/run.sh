@@ -79,6 +79,8 @@ password_file = $VAR/db-daemon.secret
 [policy]
 listen = inet:127.0.0.1:$LISTEN_PORT
 unknown_sender = defer
+run_as_user = nobody        ; started as root: binds, then runs as nobody
+run_as_group = www-data     ; this file's group (the CGI reads it too): SIGHUP re-reads it
 
 [notifier]
 user = guardlist_notifier
@@ -90,6 +92,7 @@ from = guardlist@family.test
 approve_url = http://127.0.0.1:$HTTP_PORT/approve
 template_dir = $ROOT/templates
 poll_interval = 2
+run_as_user = nobody
 
 [approver]
 user = guardlist_approver

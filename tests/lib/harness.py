@@ -22,7 +22,9 @@ by bounded polling of the real condition, never by a fixed sleep.
 """
 
 import atexit
+import grp
 import os
+import pwd
 import random
 import shutil
 import signal
@@ -411,7 +413,26 @@ DEFAULT_POLICY = {
     # the abuse caps have their own test (45_caps.t).
     'max_new_challenges_per_recipient': '100000',
     'max_new_challenges_per_client': '100000',
+    # Tests run as root: the daemon binds, then really runs as this user
+    # (72_privileges.t checks it); config files are given to its group.
+    'run_as_user': 'nobody',
 }
+
+RUN_AS_USER = 'nobody'
+
+
+def run_as_ids(user=RUN_AS_USER):
+    """(uid, primary gid) of USER: the ids the daemons drop to in tests."""
+    pw = pwd.getpwnam(user)
+    return pw.pw_uid, pw.pw_gid
+
+
+def share_with_run_as(path, mode=0o640):
+    """When running as root: gives PATH to group RUN_AS_USER's group with MODE,
+    so a daemon that dropped to RUN_AS_USER can still read it (SIGHUP)."""
+    if os.geteuid() == 0:
+        os.chown(path, 0, run_as_ids()[1])
+    os.chmod(path, mode)
 
 
 class Daemon:
@@ -451,6 +472,7 @@ class Daemon:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, 'w') as f:
             f.write('\n'.join(lines))
+        share_with_run_as(tmp)      # root:nogroup 0640, as deploy.md says (root:guardlist)
         os.rename(tmp, self.config)
 
     def _spawn(self):
@@ -482,12 +504,13 @@ class Daemon:
                                    % (self.port, DAEMON_START_TIMEOUT, self.log()[-3000:]))
             time.sleep(interval)
 
-    def write_raw(self, text, mode=0o600):
-        """Replaces the config file with TEXT (for tests of bad configs)."""
-        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    def write_raw(self, text, mode=0o640):
+        """Replaces the config file with TEXT (for tests of bad configs), mode
+        MODE, group RUN_AS_USER's (when root)."""
+        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, 'w') as f:
             f.write(text)
-        os.chmod(self.config, mode)
+        share_with_run_as(self.config, mode)
 
     def config_text(self):
         with open(self.config) as f:
@@ -897,6 +920,7 @@ NOTIFIER_DEFAULTS = {
     'template_dir': str(ROOT / 'templates'),
     'max_per_hour': '10',
     'poll_interval': '1',
+    'run_as_user': RUN_AS_USER,     # as root it must drop (72_privileges.t)
 }
 
 

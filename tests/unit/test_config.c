@@ -118,6 +118,11 @@ static struct err_row err_rows[] = {
     {"error: first error wins (unknown key, then bad value)",
      "[policy]\n; c\ncolour = blue\nunknown_sender = maybe\nport = 1\n", {"t.ini:3:", NULL},
      "colour"},
+    {"error: run_as_user longer than 63 bytes (no silent truncation)",
+     "[policy]\nrun_as_user = " "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "\n", {"t.ini:2:", NULL},
+     "run_as_user"},
+    {"error: run_as_group in [approver] (only the daemons drop)", "[approver]\nrun_as_group = nogroup\n",
+     {"t.ini:2:", NULL}, "run_as_group"},
     {"error: first error wins (unknown key, then unknown section)",
      "[policy]\ncolour = blue\n[bogus]\n", {"t.ini:2:", NULL}, "colour"},
 };
@@ -205,6 +210,16 @@ static void check_log_notifier(void)
     assert_int_equal(cfg.approver.token_ttl_days, 3);
 }
 
+static void check_run_as(void)
+{
+    assert_string_equal(cfg.policy.run_as_user, "guardlist");
+    assert_string_equal(cfg.policy.run_as_group, "guardlist");
+    assert_string_equal(cfg.policy.listen_group, "postfix");
+    assert_string_equal(cfg.policy.account.user, "guardlist_daemon");
+    assert_string_equal(cfg.notifier.run_as_user, "gl-notify");
+    assert_string_equal(cfg.notifier.run_as_group, "");
+}
+
 struct good_row {
     const char *name;
     const char *text;
@@ -243,6 +258,10 @@ static struct good_row good_rows[] = {
      "user = guardlist_notify\n"
      "[approver]\ntoken_ttl_days = 3\n",
      check_log_notifier},
+    {"good: run_as_user, run_as_group, listen_group (not the database user)",
+     "[policy]\nrun_as_user = guardlist\nrun_as_group = guardlist\nlisten_group = postfix\n"
+     "user = guardlist_daemon\n[notifier]\nrun_as_user = gl-notify\n",
+     check_run_as},
 };
 
 static void test_good(void **state)

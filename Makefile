@@ -31,7 +31,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
 PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve
 
-.PHONY: all deps run check unit integration asan clean install help bench
+.PHONY: all deps run check unit integration asan clean install help bench fuzz fuzz-build fuzz-smoke lint soak
 
 all: $(PROGRAMS)
 
@@ -40,7 +40,10 @@ help:
 	@echo "make run        demo: private MariaDB under var/ and guardlistd on 127.0.0.1:10040"
 	@echo "make check      every test (installs what is missing); ends with 'N passed, N failed'"
 	@echo "make deps       install missing build and test packages (apt-get, as root)"
+	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (default 60); fuzz-smoke: FUZZ_SMOKE_SECONDS (5)"
 	@echo "make bench      benchmark against postgrey and the targets; table in var/bench/results.md"
+	@echo "make lint       cppcheck, clang-tidy and scan-build over every C file (part of make check)"
+	@echo "make soak       guardlistd's ASan build under load for SOAK_SECONDS (default 300)"
 	@echo "make install    install the programs under \$$(PREFIX) (default /usr/local)"
 
 deps:
@@ -121,11 +124,57 @@ build/bench/policyload: tests/bench/policyload.c
 
 unit: $(UNIT_BIN)
 
+# Fuzzing: libFuzzer targets (clang) for every parser of outside input, in
+# build/fuzz/.  The lib files each target needs are compiled again with the
+# fuzzer's coverage and ASan+UBSan.  `make fuzz` runs each FUZZ_SECONDS,
+# `make fuzz-smoke` (part of `make check`) FUZZ_SMOKE_SECONDS, one at a time.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ilib
+FUZZ_TARGETS := policy addr config template form
+FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+fuzz_lib      = $(1:%=build/fuzz/obj/lib/%.o)
+
+build/fuzz/obj/%.o: %.c $(wildcard lib/*.h) tests/fuzz/fuzz.h
+	@mkdir -p $(dir $@)
+	@echo "  CC fuzz $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
+
+build/fuzz/fuzz_policy: $(call fuzz_lib,policy addr)
+build/fuzz/fuzz_addr: $(call fuzz_lib,addr)
+build/fuzz/fuzz_config: $(call fuzz_lib,config)
+build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
+build/fuzz/fuzz_form: $(call fuzz_lib,form addr token sha256)
+$(FUZZ_BIN): build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o
+	@echo "  LD fuzz $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+
+# Static analysis: cppcheck, clang-tidy, scan-build (scripts/lint.sh; TAP).
+lint: build/gen/sqltext.c
+	@sh scripts/lint.sh
+
+# Soak: guardlistd's ASan+UBSan build under steady load, rules changing.
+SOAK_SECONDS ?= 300
+soak: deps
+	@$(MAKE) --no-print-directory asan build/bench/policyload
+	@/usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS)
+
 run: deps all
 	@sh scripts/run.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all asan unit build/bench/policyload
+	@$(MAKE) --no-print-directory all asan unit build/bench/policyload fuzz-build
 	@sh tests/run-all.sh
 
 # Benchmarks: everything private on 127.0.0.1, a few minutes; one table on

@@ -82,6 +82,15 @@ void pairset_clear(struct pairset *ps)
     ps->count = 0;
 }
 
+void pairset_unverify(struct pairset *ps)
+{
+    if (!ps)
+        return;
+    for (size_t i = 0; i < ps->nbuckets; i++)
+        for (struct node *n = ps->bucket[i]; n; n = n->next)
+            n->entry.recorded = n->entry.closed = 0;
+}
+
 void pairset_free(struct pairset *ps)
 {
     if (!ps)

@@ -30,8 +30,13 @@ struct pair_entry *pairset_get(struct pairset *ps, const char *sender, const cha
  * a lookup slow). */
 struct pair_entry *pairset_put(struct pairset *ps, const char *sender, const char *recipient);
 
-/* Forgets every pair: the rules changed, so what was learned may be stale. */
+/* Forgets every pair. */
 void pairset_clear(struct pairset *ps);
+
+/* Forgets what was learned of every pair (recorded, closed) but keeps the
+ * pairs with their uncounted hits and writes out: the rules changed, so
+ * each pair is to be checked by the writer again. */
+void pairset_unverify(struct pairset *ps);
 
 size_t pairset_count(const struct pairset *ps);
 

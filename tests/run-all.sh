@@ -2,8 +2,9 @@
 # Runs every test suite with prove and ends with one line "N passed, N failed"
 # summing them all.  Exit status 0 only when nothing failed.
 # Suites: unit (cmocka, TAP output), integration (real MariaDB, guardlistd,
-# the guardlist CLI and a private Postfix), and the integration suite again
-# against the ASan+UBSan builds of every program.
+# the guardlist CLI and a private Postfix), the integration suite again
+# against the ASan+UBSan builds of every program, and a short run of every
+# libFuzzer target (make fuzz-smoke), and static analysis (make lint).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +42,10 @@ run_suite integration-asan GUARDLISTD="$ROOT/build/asan/guardlistd" GUARDLIST="$
     GUARDLIST_NOTIFY="$ROOT/build/asan/guardlist-notify" GUARDLIST_APPROVE="$ROOT/build/asan/guardlist-approve" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     prove -v tests/integration/
+# libFuzzer targets (tests/fuzz/), a few seconds each: one TAP line a target.
+run_suite fuzz make --no-print-directory fuzz-smoke
+# Static analysis (make lint): one TAP line a tool.
+run_suite lint sh scripts/lint.sh
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

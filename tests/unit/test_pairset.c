@@ -94,7 +94,29 @@ static void test_clear(void **state)
     pairset_clear(NULL);
 }
 
-static struct CMUnitTest tests[UNIT_LEN(key_rows) + 3];
+/* After the rules change every pair is checked again, but retries already
+ * answered and writes still out are not forgotten. */
+static void test_unverify(void **state)
+{
+    (void)state;
+    struct pairset *ps = pairset_new(10);
+    struct pair_entry *e = pairset_put(ps, "a", "b");
+
+    e->recorded = e->closed = e->refresh_out = 1;
+    e->hits = 5;
+    pairset_unverify(ps);
+    e = pairset_get(ps, "a", "b");
+    assert_non_null(e);
+    assert_int_equal(e->recorded, 0);
+    assert_int_equal(e->closed, 0);
+    assert_int_equal(e->refresh_out, 1);
+    assert_int_equal(e->hits, 5);
+    assert_int_equal(pairset_count(ps), 1);
+    pairset_unverify(NULL);
+    pairset_free(ps);
+}
+
+static struct CMUnitTest tests[UNIT_LEN(key_rows) + 4];
 
 int main(void)
 {
@@ -104,6 +126,7 @@ int main(void)
     UNIT_ADD(tests, n, test_new_entry_zeroed);
     UNIT_ADD(tests, n, test_bound);
     UNIT_ADD(tests, n, test_clear);
+    UNIT_ADD(tests, n, test_unverify);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

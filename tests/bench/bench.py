@@ -40,7 +40,6 @@ import os
 import platform
 import random
 import re
-import shutil
 import signal
 import socket
 import statistics
@@ -56,9 +55,9 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 sys.path.insert(1, os.path.join(ROOT, 'tests', 'bench'))
 import harness as h  # noqa: E402
 import web  # noqa: E402
+from postgrey import POSTGREY, Postgrey  # noqa: E402
 
 LOAD = os.path.join(ROOT, 'build', 'bench', 'policyload')
-POSTGREY = shutil.which('postgrey') or '/usr/sbin/postgrey'
 OUT_DIR = os.path.join(ROOT, 'var', 'bench')
 
 KIDS = 100                          # policyload's protected kid0..kid99@family.test
@@ -67,7 +66,6 @@ START_TIMEOUT = 180.0               # guardlistd up with every rule loaded
 RELOAD_TIMEOUT = 180.0              # the running daemon has taken in a bulk load
 CHANGE_TIMEOUT = 30.0               # one rule change in force
 CHANGE_POLL = 0.003
-PEER_START_TIMEOUT = 30.0
 LOAD_TIMEOUT = 600                  # LOAD DATA of the rules
 OVERALL_TIMEOUT = 1500              # the whole run, whatever happens
 
@@ -265,53 +263,7 @@ def daemon_log_ms(d):
     return float(found[-1]) if found else None
 
 
-class Postgrey:
-    """Debian's postgrey on 127.0.0.1 with its own db dir, its defaults otherwise."""
-
-    def __init__(self):
-        self.dir = h.tmpdir('guardlist-postgrey-')
-        self.port = h.free_port()
-        self.errfile = os.path.join(self.dir, 'postgrey.log')
-        self.proc = None
-
-    def start(self):
-        self.errfh = open(self.errfile, 'ab')
-        self.proc = subprocess.Popen(
-            [POSTGREY, '--inet=127.0.0.1:%d' % self.port, '--dbdir=' + self.dir,
-             '--pidfile=' + os.path.join(self.dir, 'pid'), '--user=root', '--group=root'],
-            stdin=subprocess.DEVNULL, stdout=self.errfh, stderr=self.errfh, preexec_fn=h._die_with_parent)
-        h._procs.append(self)
-        good, got, secs = h.poll_until(
-            lambda: h.query(self.port, sender='probe@probe.invalid', recipient='probe@probe.invalid')
-            if self.proc.poll() is None else RuntimeError('postgrey exited %s' % self.proc.returncode),
-            lambda r: isinstance(r, str), PEER_START_TIMEOUT)
-        if not good:
-            raise RuntimeError('postgrey answered no request within %ds (last: %r):\n%s'
-                               % (PEER_START_TIMEOUT, got, self.log()))
-        return secs
-
-    def log(self):
-        try:
-            with open(self.errfile, 'rb') as f:
-                return f.read().decode('utf-8', errors='replace')[-3000:]
-        except OSError:
-            return ''
-
-    def stop(self, check=False):
-        if self in h._procs:
-            h._procs.remove(self)
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(h.DAEMON_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.errfh.close()
-        rc, self.proc = self.proc.returncode, None
-        return rc
+# postgrey: tests/lib/postgrey.py
 
 
 def version_of(cmd, pattern):

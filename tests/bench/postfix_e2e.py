@@ -79,9 +79,9 @@ if os.path.join(ROOT, 'tests', 'lib') not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 import harness as h  # noqa: E402
 import postfix as pfx  # noqa: E402
+from postgrey import POSTGREY, Postgrey  # noqa: E402
 
 SMTP_SOURCE = '/usr/sbin/smtp-source'
-POSTGREY = '/usr/sbin/postgrey'
 
 SENDER = 's5@known.test'             # per-recipient rule: s5 -> kid5
 RECIPIENT = 'kid5@family.test'
@@ -117,65 +117,7 @@ class SetupError(Exception):
 
 # ------------------------------------------------------------ postgrey
 
-class Postgrey:
-    """postgrey in the foreground on 127.0.0.1:PORT with its own database dir."""
-
-    def __init__(self, delay=POSTGREY_DELAY):
-        self.dir = h.tmpdir('guardlist-postgrey-')
-        self.port = h.free_port()
-        self.delay = delay
-        self.errfile = os.path.join(self.dir, 'postgrey.log')
-        self.proc = None
-
-    def start(self):
-        self.errfh = open(self.errfile, 'ab')
-        self.proc = subprocess.Popen(
-            [POSTGREY, '--inet=127.0.0.1:%d' % self.port, '--dbdir=' + self.dir,
-             '--pidfile=' + os.path.join(self.dir, 'pid'), '--user=root', '--group=root',
-             '--delay=%d' % self.delay],
-            stdin=subprocess.DEVNULL, stdout=self.errfh, stderr=self.errfh,
-            preexec_fn=h._die_with_parent)
-        h._procs.append(self)
-
-        def probe():
-            if self.proc.poll() is not None:
-                raise SetupError('postgrey exited with %s: %s' % (self.proc.returncode, self.log()))
-            return h.query(self.port, sender='probe@postgrey.test', recipient='probe@postgrey.test',
-                           client_address='192.0.2.1', client_name='probe.postgrey.test')
-        good, got, secs = h.poll_until(probe, lambda r: isinstance(r, str) or isinstance(r, SetupError),
-                                       PORT_TIMEOUT)
-        if isinstance(got, SetupError):
-            raise got
-        if not good:
-            raise SetupError('postgrey gave no policy reply within %ds (last: %r): %s'
-                             % (PORT_TIMEOUT, got, self.log()))
-        return secs
-
-    def log(self):
-        try:
-            with open(self.errfile, 'rb') as f:
-                return f.read().decode('utf-8', 'replace')[-2000:]
-        except OSError:
-            return ''
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, check=False):
-        if self in h._procs:
-            h._procs.remove(self)
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.errfh.close()
-        rc, self.proc = self.proc.returncode, None
-        return rc
+# postgrey: tests/lib/postgrey.py, with a short --delay here
 
 
 # ------------------------------------------------------------ Postfix
@@ -391,7 +333,10 @@ def run_all(ctx, messages=MESSAGES, warmup=WARMUP, sessions=SESSIONS, size=SIZE,
     try:
         probe.add()
         grey = Postgrey(postgrey_delay)
-        grey.start()
+        try:
+            grey.start()
+        except RuntimeError as e:
+            raise SetupError(str(e))
         policy = ['smtpd_policy_service_default_action = ' + DEFAULT_ACTION,
                   'smtpd_policy_service_timeout = 100s',
                   'smtpd_policy_service_try_limit = 2']

@@ -55,7 +55,7 @@ struct challenge {
     int nguardians;
     char guardian[MAX_GUARDIANS][ADDR_MAX + 2];
     int done[MAX_GUARDIANS];        /* 1 sent before or now, 0 pending */
-    int temp_fail, perm_fail, waiting, sent_now;
+    int temp_fail, perm_fail, waiting, busy, sent_now;
     char error[256];
 };
 
@@ -485,6 +485,11 @@ static void send_parallel(struct mail *mails, size_t n, int *status, char (*text
 static const char sql_guardians[] =
     "SELECT g.email, n.id FROM guardians g LEFT JOIN notifications n "
     "ON n.challenge_id = ? AND n.guardian = g.email WHERE g.recipient = ? ORDER BY g.email";
+/* One notifier at a time plans, sends and records for a guardian, so two
+ * notifiers cannot both spend the same hourly cap.  Named locks belong to
+ * the connection; all are released at the end of each cycle. */
+static const char sql_lock_guardian[] = "SELECT GET_LOCK(CONCAT('guardlist-notify:', MD5(?)), 0)";
+static const char sql_unlock_all[] = "SELECT RELEASE_ALL_LOCKS()";
 static const char sql_singles[] =
     "SELECT COUNT(*) FROM notifications WHERE guardian = ? AND kind = 'single' "
     "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
@@ -508,6 +513,10 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
 {
     static struct challenge ch[CLAIM_MAX];
     char err[600];
+    long long released;
+    /* Locks a failed cycle may have left (see sql_lock_guardian). */
+    if (!dry_run && db_connected(db))
+        db_query_number(db, sql_unlock_all, NULL, 0, &released, err, sizeof(err));
     long n = claim(db, ch, dry_run, err, sizeof(err));
 
     *sent_total = 0;
@@ -562,8 +571,14 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                     if (!ch[j].done[h] && strcmp(ch[j].guardian[h], gname) == 0)
                         items[used++] = &ch[j];
             size_t count = used - first;
-            long long singles = 0, digests = 0;
+            long long singles = 0, digests = 0, locked = 0;
             const char *pg[1] = { gname };
+            if (!dry_run && (db_query_number(db, sql_lock_guardian, pg, 1, &locked, err, sizeof(err)) < 0
+                             || locked != 1)) {
+                for (size_t k = first; k < used; k++)
+                    items[k]->busy++;       /* another notifier is mailing this guardian */
+                continue;
+            }
             if (db_query_number(db, sql_singles, pg, 1, &singles, err, sizeof(err)) < 0
                 || db_query_number(db, sql_digests, pg, 1, &digests, err, sizeof(err)) < 0) {
                 log_error("counting emails to %s: %s", gname, err);
@@ -675,12 +690,15 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                 const char *p[2] = { c->error, c->id_text };
                 rc = db_exec(db, sql_failed, p, 2, NULL, err, sizeof(err));
                 log_warning("challenge %s: %s (guardlist guardian add %s EMAIL)", c->id_text, c->error, c->key);
-            } else if (c->temp_fail || c->waiting) {
+            } else if (c->temp_fail || c->waiting || c->busy) {
                 char attempts[16], delay[16];
                 int a = c->notify_attempts + (c->temp_fail ? 1 : 0);
                 snprintf(attempts, sizeof(attempts), "%d", a);
-                snprintf(delay, sizeof(delay), "%ld", c->temp_fail ? notify_backoff(a) : 600L);
-                const char *p[4] = { attempts, delay, c->temp_fail ? c->error : "waiting: hourly cap reached",
+                snprintf(delay, sizeof(delay), "%ld", c->temp_fail ? notify_backoff(a) : c->waiting ? 600L : 5L);
+                const char *p[4] = { attempts, delay,
+                                     c->temp_fail ? c->error : c->waiting ? "waiting: hourly cap reached"
+                                                                          : "waiting: another notifier is mailing "
+                                                                            "this guardian",
                                      c->id_text };
                 rc = db_exec(db, sql_retry, p, 4, NULL, err, sizeof(err));
             } else if (c->perm_fail && !c->sent_now) {
@@ -698,6 +716,8 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                 log_error("updating challenge %s: %s (its claim expires and it is tried again)", c->id_text, err);
         }
     }
+    if (!dry_run && db_query_number(db, sql_unlock_all, NULL, 0, &released, err, sizeof(err)) < 0)
+        log_warning("releasing the guardian locks: %s (they go with the connection)", err);
     for (size_t k = 0; k < nm; k++) {
         buf_free(&mails[k].text);
         if (mails[k].token)

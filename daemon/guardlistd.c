@@ -63,6 +63,7 @@ struct conn {
     time_t last_active, req_start;
     size_t inlen, outlen, outoff;
     char peer[64];
+    char client[INET6_ADDRSTRLEN + 8];  /* peer address without the port, "unix" */
     char pending_reply[300];        /* sent when the challenge is recorded */
     char pending_log[1400];         /* the decision line, reply added later */
     struct policy_req req;
@@ -80,7 +81,8 @@ static int epfd, listen_fd = -1, wake_fd, sig_fd;
 static struct refresher *refresher;
 static struct challenge_writer *writer;
 static struct pairset *pairs;
-static struct pairset *cap_rcpt, *cap_client;  /* new challenges this hour: ("", key) -> hits */
+static struct pairset *cap_rcpt, *cap_client;
+static struct pairset *open_per_client;        /* ("", address) -> open connections */  /* new challenges this hour: ("", key) -> hits */
 static time_t cap_window;
 static char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
@@ -248,6 +250,9 @@ static void conn_close(struct conn *c, const char *why)
     close(c->fd);
     conns[c->fd] = NULL;
     nconns--;
+    struct pair_entry *e = pairset_get(open_per_client, "", c->client);
+    if (e && e->hits > 0)
+        e->hits--;
     free(c);
 }
 
@@ -541,17 +546,35 @@ static void accept_all(time_t now)
         c->last_active = now;
         if (ss.ss_family == AF_UNIX) {
             snprintf(c->peer, sizeof(c->peer), "unix");
+            snprintf(c->client, sizeof(c->client), "unix");
         } else {
-            char h[INET6_ADDRSTRLEN + 8], p[8];
-            if (getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), p, sizeof(p),
-                            NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-                snprintf(c->peer, sizeof(c->peer), "%s:%s", h, p);
-            else
+            char p[8];
+            if (getnameinfo((struct sockaddr *)&ss, sl, c->client, sizeof(c->client), p, sizeof(p),
+                            NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+                snprintf(c->peer, sizeof(c->peer), "%s:%s", c->client, p);
+            } else {
                 snprintf(c->peer, sizeof(c->peer), "?");
+                snprintf(c->client, sizeof(c->client), "?");
+            }
         }
+        /* One client (a runaway or hostile one) cannot take every slot. */
+        struct pair_entry *open = pairset_put(open_per_client, "", c->client);
+        if (open && open->hits >= (unsigned int)cfg.policy.max_connections_per_client) {
+            if (now != last_full_warning)
+                log_warning("connection limit %d per client reached for %s, refusing a connection",
+                            cfg.policy.max_connections_per_client, c->client);
+            last_full_warning = now;
+            close(fd);
+            free(c);
+            continue;
+        }
+        if (open)
+            open->hits++;
         struct epoll_event e = { .events = EPOLLIN, .data.fd = fd };
         c->events = EPOLLIN;
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+            if (open)
+                open->hits--;
             close(fd);
             free(c);
             continue;
@@ -908,10 +931,11 @@ int main(int argc, char **argv)
     writer = challenge_writer_start(&dbp, wake_fd);
     pairs = pairset_new(PAIRS_MAX);
     cap_rcpt = pairset_new(CAP_KEYS_MAX);
+    open_per_client = pairset_new((size_t)cfg.policy.max_connections + 64);
     cap_client = pairset_new(CAP_KEYS_MAX);
     cap_window = time(NULL);
     explicit_bzero(&dbp, sizeof(dbp));
-    if (!refresher || !writer || !pairs || !cap_rcpt || !cap_client) {
+    if (!refresher || !writer || !pairs || !cap_rcpt || !cap_client || !open_per_client) {
         log_fatal("cannot start worker threads");
         return 1;
     }
@@ -952,6 +976,7 @@ int main(int argc, char **argv)
     pairset_free(pairs);
     pairset_free(cap_rcpt);
     pairset_free(cap_client);
+    pairset_free(open_per_client);
     ruleset_free(rules);
     free(conns);
     close(epfd);

@@ -64,6 +64,7 @@ static const struct key keys[] = {
     I("policy", "idle_timeout", policy.idle_timeout, 1, 86400),
     I("policy", "read_timeout", policy.read_timeout, 1, 3600),
     I("policy", "max_connections", policy.max_connections, 1, 100000),
+    I("policy", "max_connections_per_client", policy.max_connections_per_client, 1, 100000),
     I("policy", "max_new_challenges_per_recipient", policy.max_new_per_recipient, 1, 1000000),
     I("policy", "max_new_challenges_per_client", policy.max_new_per_client, 1, 1000000),
     S("policy", "run_as_user", policy.run_as_user),
@@ -113,6 +114,7 @@ void config_defaults(struct config *cfg)
     cfg->policy.idle_timeout = 600;
     cfg->policy.read_timeout = 30;
     cfg->policy.max_connections = 1000;
+    cfg->policy.max_connections_per_client = 500;
     cfg->policy.max_new_per_recipient = 100;
     cfg->policy.max_new_per_client = 200;
     strcpy(cfg->notifier.smtp_host, "localhost");

@@ -44,6 +44,7 @@ struct config {
         int idle_timeout;               /* seconds */
         int read_timeout;               /* seconds */
         int max_connections;
+        int max_connections_per_client; /* open connections from one address (unix: all) */
         int max_new_per_recipient;      /* new challenges per protected key per hour */
         int max_new_per_client;         /* new challenges per client address per hour */
         char run_as_user[CONFIG_NAME_MAX];  /* started as root: become this user */

@@ -652,8 +652,8 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                                          m->token_hash[j], ttl };
                     if (db_exec(db, sql_record, p, 7, NULL, err, sizeof(err)) < 0) {
                         /* Sent but not recorded: the one duplicate window. */
-                        log_error("recording the email to %s for challenge %s: %s", m->guardian,
-                                  m->items[j]->id_text, err);
+                        log_error("sent but not recorded: recording the email to %s for challenge %s failed: "
+                                  "%s (the retry mails it again)", m->guardian, m->items[j]->id_text, err);
                         m->items[j]->temp_fail++;
                         continue;
                     }

@@ -57,6 +57,7 @@ class MiniSmtp:
         self.mode = None
         self.greet_delay = 0.0    # seconds before the 220 greeting
         self.dot_delay = 0.0      # seconds before the reply to the final dot
+        self.before_250 = None    # called after the final dot, before the 250
         self.messages = []
         self.dropped = []
         self.sessions = 0
@@ -121,6 +122,8 @@ class MiniSmtp:
                         entry = (mail, list(rcpts), b''.join(data))
                         if outer.dot_delay:
                             time.sleep(outer.dot_delay)     # a content filter at work
+                        if outer.before_250:
+                            outer.before_250()
                         with outer.lock:
                             drop = outer.mode == 'drop'
                             (outer.dropped if drop else outer.messages).append(entry)
@@ -276,6 +279,7 @@ def main():
         srv.rules.clear()
         srv.mode = None
         srv.greet_delay = srv.dot_delay = 0.0
+        srv.before_250 = None
 
     # ============================ one guardian refused (5xx), the others still served
     srv.rules['bad@home.test'] = '550 5.1.1 <bad@home.test>: Recipient address rejected: %s' % MARK
@@ -515,6 +519,37 @@ def main():
     h.is_(state(ck)['state'], 'sent', 'after the lease ran out: sent')
     if mails:
         h.is_(token_owner((mails[0]['tokens'] or [''])[0]), ck, 'after the lease: the link redeems the challenge')
+
+    # ============================ sent, but not recorded: the one duplicate window
+    # The smarthost has the message; before its 250 the notifications table
+    # goes away (SQL RENAME), so recording the email fails.  The challenge is
+    # retried, and the guardian gets a second email: the duplicate the docs
+    # describe, logged, and the only one.  The first link was never recorded.
+    reset()
+    cw = challenge('window@ext.example', 'u@kids.test')
+    srv.before_250 = lambda: db.sql('RENAME TABLE notifications TO notifications_away')
+    err, _ = run_once('the record fails after the 250')
+    srv.before_250 = None
+    db.sql('RENAME TABLE notifications_away TO notifications')
+    first = [parse(e) for e in srv.take()]
+    h.is_(len(first), 1, 'the smarthost accepted the email')
+    h.ok('recording the email to u-parent@home.test for challenge %d' % cw in err,
+         'the notifier logs the email it sent but could not record', err[-1500:])
+    st = state(cw)
+    h.ok(st['state'] == 'new' and st['next_in'] is not None,
+         'the challenge is retried later (temporary failure)', repr(st))
+    # SQL: the backoff has passed
+    db.sql('UPDATE challenges SET notify_next_at = NOW() - INTERVAL 1 SECOND WHERE id = %d' % cw)
+    run_once('the retry')
+    second = [parse(e) for e in srv.take()]
+    h.is_(len(second), 1, 'the retry sends the email again: one duplicate, counted here')
+    h.is_(state(cw)['state'], 'sent', 'the retry is recorded: sent')
+    if first and second:
+        h.is_(token_owner((first[0]['tokens'] or [''])[0]), None,
+              "the first email's link was never recorded (it leads nowhere)")
+        h.is_(token_owner((second[0]['tokens'] or [''])[0]), cw, "the second email's link redeems the challenge")
+    run_once('once more')
+    h.is_(srv.take(), [], 'no third email')
 
     # ============================ the hourly cap with two notifiers polling
     reset()

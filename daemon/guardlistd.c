@@ -81,8 +81,8 @@ static int epfd, listen_fd = -1, wake_fd, sig_fd;
 static struct refresher *refresher;
 static struct challenge_writer *writer;
 static struct pairset *pairs;
-static struct pairset *cap_rcpt, *cap_client;
-static struct pairset *open_per_client;        /* ("", address) -> open connections */  /* new challenges this hour: ("", key) -> hits */
+static struct pairset *cap_rcpt, *cap_client;  /* new challenges this hour: ("", key) -> hits */
+static struct pairset *open_per_client;        /* ("", address) -> open connections */
 static time_t cap_window;
 static char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
@@ -377,23 +377,21 @@ static struct challenge_job *new_job(const struct conn *c, const struct decision
     return job;
 }
 
-/* Hands the writer a refresh of a recorded pair that nobody waits for,
- * carrying every retry answered since the last one.  If it cannot be queued
- * the retries stay counted in E for the next. */
-static void submit_refresh(struct pair_entry *e, const struct conn *c, const struct decision *d)
+/* Sends the retries counted in E (the pair of J) to the writer in J, a
+ * write-behind refresh nobody waits for.  Returns 1 if J went, 0 if the
+ * caller still owns it. */
+static int send_counted_retries(struct pair_entry *e, struct challenge_job *j)
 {
-    struct challenge_job *job = new_job(c, d);
-
-    if (!job)
-        return;
-    job->fd = -1;
-    job->attempts = e->hits;
-    if (challenge_submit(writer, job) < 0) {
-        free(job);
-        return;
-    }
+    if (!e || e->closed || !e->recorded || e->refresh_out || e->hits == 0)
+        return 0;
+    j->fd = -1;
+    j->attempts = e->hits;
+    j->ok = j->closed = 0;
+    if (challenge_submit(writer, j) < 0)
+        return 0;
     e->hits = 0;
     e->refresh_out = 1;
+    return 1;
 }
 
 static void handle_request(struct conn *c)
@@ -419,8 +417,9 @@ static void handle_request(struct conn *c)
         conn_reply(c, e->closed ? REPLY_ACCESS_DENIED : d.reply, want_log ? logline : NULL);
         if (!e->closed) {
             e->hits++;
-            if (!e->refresh_out)
-                submit_refresh(e, c, &d);
+            struct challenge_job *refresh = e->refresh_out ? NULL : new_job(c, &d);
+            if (refresh && !send_counted_retries(e, refresh))
+                free(refresh);      /* not queued: the retries stay counted in E */
         }
         return;
     }
@@ -582,23 +581,6 @@ static void accept_all(time_t now)
         conns[fd] = c;
         nconns++;
     }
-}
-
-/* Sends the retries counted in E (the pair of J) to the writer in J, a
- * write-behind refresh nobody waits for.  Returns 1 if J went, 0 if the
- * caller still owns it. */
-static int send_counted_retries(struct pair_entry *e, struct challenge_job *j)
-{
-    if (!e || e->closed || !e->recorded || e->refresh_out || e->hits == 0)
-        return 0;
-    j->fd = -1;
-    j->attempts = e->hits;
-    j->ok = j->closed = 0;
-    if (challenge_submit(writer, j) < 0)
-        return 0;
-    e->hits = 0;
-    e->refresh_out = 1;
-    return 1;
 }
 
 static void take_challenge_results(time_t now)
@@ -931,12 +913,12 @@ int main(int argc, char **argv)
     writer = challenge_writer_start(&dbp, wake_fd);
     pairs = pairset_new(PAIRS_MAX);
     cap_rcpt = pairset_new(CAP_KEYS_MAX);
-    open_per_client = pairset_new((size_t)cfg.policy.max_connections + 64);
     cap_client = pairset_new(CAP_KEYS_MAX);
+    open_per_client = pairset_new((size_t)cfg.policy.max_connections + 64);
     cap_window = time(NULL);
     explicit_bzero(&dbp, sizeof(dbp));
     if (!refresher || !writer || !pairs || !cap_rcpt || !cap_client || !open_per_client) {
-        log_fatal("cannot start worker threads");
+        log_fatal("cannot start worker threads or allocate their tables");
         return 1;
     }
     /* Give the first load a moment, so the first requests (held in the

@@ -164,19 +164,56 @@ static const char sql_counters[] =
 static const char sql_max_ids[] =
     "SELECT (SELECT COALESCE(MAX(id), 0) FROM protected_users), (SELECT COALESCE(MAX(id), 0) FROM whitelist), "
     "(SELECT COALESCE(MAX(id), 0) FROM sender_rules)";
-static const char *const sql_new_rows[3] = {
-    "SELECT recipient, class, id FROM protected_users WHERE id > ?",
-    "SELECT sender, action, id FROM whitelist WHERE id > ?",
-    "SELECT recipient, sender, action, id FROM sender_rules WHERE id > ?",
-};
 static const char sql_begin[] = "START TRANSACTION READ ONLY";
 static const char sql_commit[] = "COMMIT";
-static const char sql_protected[] = "SELECT recipient, class FROM protected_users";
-static const char sql_global[] = "SELECT sender, action FROM whitelist";
-static const char sql_rules[] = "SELECT recipient, sender, action FROM sender_rules";
-static const char sql_closed[] =
-    "SELECT sender, recipient, status FROM challenges "
-    "WHERE status IN ('denied', 'expired') AND is_open IS NULL";
+
+/* The tables a ruleset is read from, in the order of rulesdb_mark.max_id:
+ * every row (SQL_ALL), or the rows inserted since an id (SQL_NEW, whose
+ * last column, ID_COL, is the row id).  Closed challenges have no SQL_NEW:
+ * they are read whole. */
+static const struct step {
+    const char *table, *sql_all, *sql_new;
+    db_row_fn fn;
+    int id_col;
+} steps[] = {
+    { "protected_users", "SELECT recipient, class FROM protected_users",
+      "SELECT recipient, class, id FROM protected_users WHERE id > ?", row_protected, 2 },
+    { "whitelist", "SELECT sender, action FROM whitelist",
+      "SELECT sender, action, id FROM whitelist WHERE id > ?", row_global, 2 },
+    { "sender_rules", "SELECT recipient, sender, action FROM sender_rules",
+      "SELECT recipient, sender, action, id FROM sender_rules WHERE id > ?", row_rule, 3 },
+    { "challenges", "SELECT sender, recipient, status FROM challenges "
+                    "WHERE status IN ('denied', 'expired') AND is_open IS NULL", NULL, row_closed, -1 },
+};
+#define STEP_CLOSED 3
+
+/* Adds the rows of STEP to RS: all of them, or (SINCE not NULL) those with
+ * an id above *SINCE, which then gets the highest id read.  *ROWS gets the
+ * number of rows.  Returns 0, or -1 with ERR set. */
+static int read_step(struct db *db, const struct step *step, struct ruleset *rs, struct rulesdb_skips *skips,
+                     unsigned long long *since, unsigned long long *rows, char *err, size_t errlen)
+{
+    struct load_ctx c = { .rs = rs, .skips = skips, .table = step->table, .id_col = -1 };
+    char id[24];
+    const char *p[1] = { id };
+
+    if (since) {
+        c.id_col = step->id_col;
+        c.max_id = *since;
+        snprintf(id, sizeof(id), "%llu", *since);
+    }
+    if (db_query(db, since ? step->sql_new : step->sql_all, since ? p : NULL, since ? 1 : 0, step->fn, &c,
+                 err, errlen) < 0) {
+        if (c.oom)
+            snprintf(err, errlen, "out of memory loading %s", step->table);
+        return -1;
+    }
+    if (since)
+        *since = c.max_id;
+    if (rows)
+        *rows = c.rows;
+    return 0;
+}
 
 int rulesdb_generation(struct db *db, unsigned long long *gen, char *err, size_t errlen)
 {
@@ -267,19 +304,13 @@ static void end_tx(struct db *db)
 struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, struct rulesdb_mark *mark,
                              char *err, size_t errlen)
 {
-    struct load_ctx c = { .skips = skips, .id_col = -1 };
     struct rulesdb_mark m;
-    static const struct { const char *table, *sql; db_row_fn fn; } steps[] = {
-        { "protected_users", sql_protected, row_protected },
-        { "whitelist", sql_global, row_global },
-        { "sender_rules", sql_rules, row_rule },
-        { "challenges", sql_closed, row_closed },
-    };
+    struct ruleset *rs;
 
     skips->count = 0;
     skips->first[0] = '\0';
-    c.rs = ruleset_new();
-    if (!c.rs) {
+    rs = ruleset_new();
+    if (!rs) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -288,32 +319,25 @@ struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, struct 
         goto fail;
     if (read_mark(db, &m, 1, err, errlen) < 0)
         goto fail_tx;
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        c.table = steps[i].table;
-        if (db_query(db, steps[i].sql, NULL, 0, steps[i].fn, &c, err, errlen) < 0) {
-            if (c.oom)
-                snprintf(err, errlen, "out of memory loading %s", c.table);
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+        if (read_step(db, &steps[i], rs, skips, NULL, NULL, err, errlen) < 0)
             goto fail_tx;
-        }
-    }
     if (db_exec(db, sql_commit, NULL, 0, NULL, err, errlen) < 0)
         goto fail;
-    ruleset_set_generation(c.rs, m.generation);
+    ruleset_set_generation(rs, m.generation);
     if (mark)
         *mark = m;
-    return c.rs;
+    return rs;
 fail_tx:
     end_tx(db);
 fail:
-    ruleset_free(c.rs);
+    ruleset_free(rs);
     return NULL;
 }
 
 int rulesdb_delta(struct db *db, struct ruleset *rs, struct rulesdb_mark *mark, struct rulesdb_skips *skips,
                   char *err, size_t errlen)
 {
-    static const char *const tables[3] = { "protected_users", "whitelist", "sender_rules" };
-    static const db_row_fn fns[3] = { row_protected, row_global, row_rule };
     struct rulesdb_mark now;
     unsigned long long rows = 0;
     int rc = 1;
@@ -329,34 +353,21 @@ int rulesdb_delta(struct db *db, struct ruleset *rs, struct rulesdb_mark *mark, 
         end_tx(db);
         return 0;
     }
-    for (int t = 0; t < 3; t++) {
-        struct load_ctx c = { .rs = rs, .skips = skips, .table = tables[t], .id_col = t == 2 ? 3 : 2,
-                              .max_id = mark->max_id[t] };
-        char since[24];
-        const char *p[1] = { since };
-
-        snprintf(since, sizeof(since), "%llu", mark->max_id[t]);
-        if (db_query(db, sql_new_rows[t], p, 1, fns[t], &c, err, errlen) < 0) {
-            if (c.oom)
-                snprintf(err, errlen, "out of memory loading %s", c.table);
+    for (int t = 0; t < STEP_CLOSED; t++) {
+        unsigned long long n = 0;
+        now.max_id[t] = mark->max_id[t];
+        if (read_step(db, &steps[t], rs, skips, &now.max_id[t], &n, err, errlen) < 0)
             goto fail_tx;
-        }
-        now.max_id[t] = c.max_id;
-        rows += c.rows;
+        rows += n;
     }
     /* Each inserted row bumped the generation once, each close once: any
      * other difference is a row not yet visible by id order, or a change
      * made with the triggers off. */
     if (rows != (now.generation - mark->generation) - (now.closes - mark->closes))
         rc = 0;
-    if (rc == 1 && now.closes != mark->closes) {
-        struct load_ctx c = { .rs = rs, .skips = skips, .table = "challenges", .id_col = -1 };
-        if (db_query(db, sql_closed, NULL, 0, row_closed, &c, err, errlen) < 0) {
-            if (c.oom)
-                snprintf(err, errlen, "out of memory loading challenges");
-            goto fail_tx;
-        }
-    }
+    if (rc == 1 && now.closes != mark->closes
+        && read_step(db, &steps[STEP_CLOSED], rs, skips, NULL, NULL, err, errlen) < 0)
+        goto fail_tx;
     if (db_exec(db, sql_commit, NULL, 0, NULL, err, errlen) < 0)
         return -1;
     if (rc == 1) {

@@ -22,7 +22,6 @@ by bounded polling of the real condition, never by a fixed sleep.
 """
 
 import atexit
-import grp
 import os
 import pwd
 import random
@@ -272,6 +271,21 @@ def poll_until(fn, pred, timeout, interval=POLL):
 
 # --------------------------------------------------------------- MariaDB
 
+def terminate(proc, timeout=DAEMON_STOP_TIMEOUT):
+    """SIGTERM to PROC, a wait of at most TIMEOUT seconds, then SIGKILL if it
+    is still there.  Returns (exit status, killed)."""
+    killed = False
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            killed = True
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode, killed
+
+
 class MariaDB:
     """A private MariaDB server: its own datadir, socket and loopback port."""
 
@@ -333,12 +347,7 @@ class MariaDB:
             return
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)      # in case a test froze it
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(DB_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        terminate(self.proc, DB_STOP_TIMEOUT)
         if self in _procs:
             _procs.remove(self)
 
@@ -597,17 +606,8 @@ class Daemon:
             return None
         if self in _procs:
             _procs.remove(self)
-        killed = False
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(DAEMON_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                killed = True
-                self.proc.kill()
-                self.proc.wait(10)
+        rc, killed = terminate(self.proc)
         self.errfh.close()
-        rc = self.proc.returncode
         if check:
             tail = self.log()[-3000:]
             ok(rc == 0 and not killed,
@@ -1058,15 +1058,9 @@ class SmtpSink:
             _procs.remove(self)
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(DAEMON_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        rc, _ = terminate(self.proc)
         self.errfh.close()
-        rc, self.proc = self.proc.returncode, None
+        self.proc = None
         return rc
 
 
@@ -1106,15 +1100,7 @@ class Notifier:
             _procs.remove(self)
         if self.proc is None:
             return None, False
-        killed = False
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(DAEMON_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                killed = True
-                self.proc.kill()
-                self.proc.wait(10)
+        rc, killed = terminate(self.proc)
         self.errfh.close()
-        rc, self.proc = self.proc.returncode, None
+        self.proc = None
         return rc, killed

@@ -4,7 +4,6 @@ on 10023).  Used by tests/bench/bench.py (its defaults) and
 tests/bench/postfix_e2e.py (a short --delay, so a triplet can pass)."""
 import os
 import shutil
-import signal
 import subprocess
 
 import harness as h
@@ -64,13 +63,7 @@ class Postgrey:
             h._procs.remove(self)
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(h.DAEMON_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        rc, _ = h.terminate(self.proc)
         self.errfh.close()
-        rc, self.proc = self.proc.returncode, None
+        self.proc = None
         return rc

@@ -34,7 +34,6 @@ import http.client
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -296,19 +295,11 @@ class Lighttpd:
             h._procs.remove(self)
         if self.proc is None:
             return None, False
-        killed = False
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                killed = True
-                self.proc.kill()
-                self.proc.wait(10)
+        rc, killed = h.terminate(self.proc, STOP_TIMEOUT)
         if self.outfh:
             self.outfh.close()
             self.outfh = None
-        rc, self.proc = self.proc.returncode, None
+        self.proc = None
         return rc, killed
 
 

@@ -20,7 +20,6 @@ import email.policy
 import os
 import re
 import signal
-import socket
 import socketserver
 import subprocess
 import sys
@@ -162,22 +161,9 @@ class MiniSmtp:
         self.server.server_close()
 
 
-NOTIFY_LOGS = []     # stderr of every guardlist-notify run, checked for sanitizer reports at the end
-
-
-def notify(*args, **kw):
-    """h.notify(), keeping its stderr for the sanitizer check."""
-    rc, out, err = h.notify(*args, **kw)
-    NOTIFY_LOGS.append(err)
-    return rc, out, err
-
-
-def no_sanitizer_reports(extra=()):
-    logs = NOTIFY_LOGS + list(extra)
-    found = sorted(set(m for text in logs for m in h.SANITIZER_MARKS if m in text))
-    h.ok(not found, 'guardlist-notify: no sanitizer report in any of its %d runs' % len(logs),
-         'found: %s' % ', '.join(found),
-         *[text[-3000:] for text in logs if any(m in text for m in h.SANITIZER_MARKS)][:2])
+NOTIFY_LOGS = h.NOTIFY_LOGS     # stderr of every guardlist-notify run, checked at the end
+notify = h.notify_logged
+no_sanitizer_reports = h.no_notify_sanitizer_reports
 
 
 # ------------------------------------------------------------ helpers

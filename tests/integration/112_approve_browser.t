@@ -20,8 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import time
 
@@ -44,29 +42,7 @@ FOLLOW_TIMEOUT = 2.0
 MIN_TAP_HEIGHT = 44             # CSS px: a comfortable touch target on a phone
 
 
-def run_group(cmd, timeout, **kw):
-    """Runs CMD in its own process group (so a browser it starts goes too),
-    at most TIMEOUT seconds; on timeout kills the whole group.  Returns
-    (exit status or None on timeout, stdout, stderr) as text."""
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, **kw)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate(timeout=10)
-        rc = None
-    except BaseException:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait(10)
-        raise
-    # Anything the run left behind in its group (a browser) goes now.
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return rc, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+run_group = h.run_group
 
 
 def node_modules():

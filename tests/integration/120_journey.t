@@ -38,8 +38,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -178,27 +176,7 @@ def wait_daemon_follows(d, db, timeout=5.0):
                         lambda gens: gens and max(gens) >= want, timeout)
 
 
-def run_group(cmd, timeout, **kw):
-    """Runs CMD in its own process group (the browser goes with it), at
-    most TIMEOUT seconds.  Returns (exit status or None, stdout, stderr)."""
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, **kw)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate(timeout=10)
-        rc = None
-    except BaseException:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait(10)
-        raise
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return rc, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+run_group = h.run_group
 
 
 def saw(transcript, pf):

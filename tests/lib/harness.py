@@ -902,6 +902,50 @@ def snapshot(db, name='guardlist', tables=None):
 SINK_START_TIMEOUT = 10.0
 
 
+NOTIFY_LOGS = []     # stderr of every guardlist-notify run of this test file (notify_logged)
+
+
+def notify_logged(*args, **kw):
+    """notify(), keeping its stderr in NOTIFY_LOGS for the sanitizer check."""
+    rc, out, err = notify(*args, **kw)
+    NOTIFY_LOGS.append(err)
+    return rc, out, err
+
+
+def no_notify_sanitizer_reports(extra=()):
+    """One test: no sanitizer report in NOTIFY_LOGS nor in the texts EXTRA."""
+    logs = NOTIFY_LOGS + list(extra)
+    found = sorted(set(m for text in logs for m in SANITIZER_MARKS if m in text))
+    ok(not found, 'guardlist-notify: no sanitizer report in any of its %d runs' % len(logs),
+       'found: %s' % ', '.join(found),
+       *[text[-3000:] for text in logs if any(m in text for m in SANITIZER_MARKS)][:2])
+
+
+def run_group(cmd, timeout, **kw):
+    """Runs CMD in its own process group (so a browser it starts goes too),
+    at most TIMEOUT seconds; on timeout kills the whole group.  Returns
+    (exit status or None on timeout, stdout, stderr) as text."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True, **kw)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate(timeout=10)
+        rc = None
+    except BaseException:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(10)
+        raise
+    # Anything the run left behind in its group (a browser) goes now.
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return rc, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+
+
 def notify_binary():
     """$GUARDLIST_NOTIFY (relative to the current dir, else to the repo root), else bin/guardlist-notify."""
     env = os.environ.get('GUARDLIST_NOTIFY')

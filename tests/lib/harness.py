@@ -820,13 +820,9 @@ def cli_binary():
     return str(ROOT / env)
 
 
-def cli_config(db, name='guardlist', directory=None, **sections):
-    """Writes a guardlist.ini (mode 0600) for the admin CLI into DIRECTORY (a
-    new temp dir by default): [database] on DB's socket, database NAME, user
-    root with no password.  SECTIONS add or extend sections, e.g.
-    admin={'purge_after_days': '10'}.  Returns the file's path."""
-    directory = directory or tmpdir('guardlist-cli-')
-    conf = {'database': {'socket': db.socket, 'name': name, 'user': 'root'}}
+def ini_text(conf, **sections):
+    """CONF ({section: {key: value}}) extended by SECTIONS, as guardlist.ini text."""
+    conf = {sec: dict(keys) for sec, keys in conf.items()}
     for sec, keys in sections.items():
         conf.setdefault(sec, {}).update(keys)
     lines = []
@@ -834,10 +830,19 @@ def cli_config(db, name='guardlist', directory=None, **sections):
         lines.append('[%s]' % sec)
         lines += ['%s = %s' % kv for kv in keys.items()]
         lines.append('')
+    return '\n'.join(lines)
+
+
+def cli_config(db, name='guardlist', directory=None, **sections):
+    """Writes a guardlist.ini (mode 0600) for the admin CLI into DIRECTORY (a
+    new temp dir by default): [database] on DB's socket, database NAME, user
+    root with no password.  SECTIONS add or extend sections, e.g.
+    admin={'purge_after_days': '10'}.  Returns the file's path."""
+    directory = directory or tmpdir('guardlist-cli-')
     path = os.path.join(directory, 'guardlist.ini')
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, 'w') as f:
-        f.write('\n'.join(lines))
+        f.write(ini_text({'database': {'socket': db.socket, 'name': name, 'user': 'root'}}, **sections))
     return path
 
 

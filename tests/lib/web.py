@@ -334,15 +334,8 @@ def approver_config(db, secrets, template_dir=None, directory=None, name='guardl
                      'token_ttl_days': '7'},
         'log': {'target': 'stderr', 'level': 'info'},
     }
-    for sec, keys in sections.items():
-        conf.setdefault(sec, {}).update(keys)
-    lines = []
-    for sec, keys in conf.items():
-        lines.append('[%s]' % sec)
-        lines += ['%s = %s' % kv for kv in keys.items()]
-        lines.append('')
     path = os.path.join(directory, 'guardlist.ini')
     with open(path, 'w') as f:
-        f.write('\n'.join(lines))
+        f.write(h.ini_text(conf, **sections))
     share_with_cgi(path)
     return path

@@ -15,6 +15,7 @@ DAEMON_SRC := $(wildcard daemon/*.c)
 ADMIN_SRC  := $(wildcard admin/*.c)
 NOTIFY_SRC := $(wildcard notifier/*.c)
 APPROVE_SRC := $(wildcard approver/*.c)
+WEB_SRC    := $(wildcard web/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=build/obj/%.o)
@@ -22,14 +23,16 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=build/obj/%.o)
 ADMIN_OBJ  := $(ADMIN_SRC:%.c=build/obj/%.o) build/obj/gen/sqltext.o
 NOTIFY_OBJ := $(NOTIFY_SRC:%.c=build/obj/%.o)
 APPROVE_OBJ := $(APPROVE_SRC:%.c=build/obj/%.o)
+WEB_OBJ    := $(WEB_SRC:%.c=build/obj/%.o)
 ASAN_LIB   := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_OBJ   := $(ASAN_LIB) $(DAEMON_SRC:%.c=build/asan/%.o)
 ASAN_ADMIN := $(ASAN_LIB) $(ADMIN_SRC:%.c=build/asan/%.o) build/asan/gen/sqltext.o
 ASAN_NOTIFY := $(ASAN_LIB) $(NOTIFY_SRC:%.c=build/asan/%.o)
 ASAN_APPROVE := $(ASAN_LIB) $(APPROVE_SRC:%.c=build/asan/%.o)
+ASAN_WEB   := $(ASAN_LIB) $(WEB_SRC:%.c=build/asan/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
-PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve
+PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve bin/guardlist-web
 
 .PHONY: all deps run check unit integration asan clean install help bench fuzz fuzz-build fuzz-smoke lint soak
 
@@ -90,6 +93,11 @@ bin/guardlist-approve: $(APPROVE_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+bin/guardlist-web: $(WEB_OBJ) $(LIB_OBJ)
+	@mkdir -p bin
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
 build/asan/guardlistd: $(ASAN_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
@@ -110,7 +118,12 @@ build/asan/guardlist-approve: $(ASAN_APPROVE)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
-asan: build/asan/guardlistd build/asan/guardlist build/asan/guardlist-notify build/asan/guardlist-approve
+build/asan/guardlist-web: $(ASAN_WEB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+asan: build/asan/guardlistd build/asan/guardlist build/asan/guardlist-notify build/asan/guardlist-approve \
+      build/asan/guardlist-web
 
 build/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p build/tests
@@ -190,7 +203,7 @@ install: all
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin
 	install -m 755 bin/guardlistd bin/guardlist bin/guardlist-notify $(DESTDIR)$(or $(PREFIX),/usr/local)/sbin/
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/lib/cgi-bin
-	install -m 755 bin/guardlist-approve $(DESTDIR)$(or $(PREFIX),/usr/local)/lib/cgi-bin/
+	install -m 755 bin/guardlist-approve bin/guardlist-web $(DESTDIR)$(or $(PREFIX),/usr/local)/lib/cgi-bin/
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/guardlist/templates
 	install -m 644 templates/* $(DESTDIR)$(or $(PREFIX),/usr/local)/share/guardlist/templates/
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man1

@@ -14,6 +14,7 @@
  */
 #include "addr.h"
 #include "buf.h"
+#include "cgi.h"
 #include "config.h"
 #include "db.h"
 #include "form.h"
@@ -24,8 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <unistd.h>
 
 #define VERSION "0.1.0"
 #define QUERY_MAX 256
@@ -40,35 +39,6 @@ static const char *const show_names[] = { "sender", "child", "first_seen", "last
 static const char *const message_names[] = { "message", "detail", NULL };
 static struct template *t_page, *t_show, *t_message;
 
-static const char *status_text(int code)
-{
-    switch (code) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 410: return "Gone";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
-    }
-}
-
-static void headers(int code, const char *extra)
-{
-    printf("Status: %d %s\r\n"
-           "Content-Type: text/html; charset=utf-8\r\n"
-           "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-           "frame-ancestors 'none'; base-uri 'none'\r\n"
-           "X-Frame-Options: DENY\r\n"
-           "X-Content-Type-Options: nosniff\r\n"
-           "Referrer-Policy: no-referrer\r\n"
-           "Cache-Control: no-store\r\n"
-           "%s\r\n", code, status_text(code), extra ? extra : "");
-}
-
 /* A whole page: BODY is HTML already escaped. */
 static int page(int code, const char *title, const char *body, const char *extra)
 {
@@ -79,13 +49,13 @@ static int page(int code, const char *title, const char *body, const char *extra
     if (!t_page || template_render(t_page, TPL_HTML, v, 2, &out, err, sizeof(err)) < 0) {
         /* Without templates: a minimal page, still with every header. */
         buf_free(&out);
-        headers(code == 200 ? 500 : code, extra);
+        cgi_headers(code == 200 ? 500 : code, extra);
         if (!head_only)
             printf("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>guardlist</title>"
                    "</head><body><p>This page cannot be shown right now. Please try again later.</p></body></html>\n");
         return 0;
     }
-    headers(code, extra);
+    cgi_headers(code, extra);
     if (!head_only)
         fwrite(out.p, 1, out.len, stdout);
     buf_free(&out);
@@ -237,36 +207,15 @@ static int run(const char *method)
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && strcmp(method, "POST") != 0)
         return message_page(405, "Not allowed", "This page only answers GET, HEAD and POST.", NULL);
 
-    if (strcmp(method, "POST") != 0) {
-        const char *q = getenv("QUERY_STRING");
-        q = q ? q : "";
-        if (strlen(q) > QUERY_MAX)
-            return message_page(414, "Link too long", "This is not a guardlist approval link.", NULL);
-        if (form_parse(q, strlen(q), get_fields, &f, err, sizeof(err)) < 0)
-            return message_page(400, "Not a valid link", "This is not a guardlist approval link.", NULL);
-    } else {
-        const char *cl = getenv("CONTENT_LENGTH"), *ct = getenv("CONTENT_TYPE");
-        char body[BODY_MAX + 1];
-        char *end;
-        long n = cl && *cl ? strtol(cl, &end, 10) : -1;
-
-        if (n < 0 || (cl && *end))
-            return message_page(400, "Bad request", "The form could not be read.", NULL);
-        if (n > BODY_MAX)
-            return message_page(413, "Request too large", "The form was larger than this page accepts.", NULL);
-        if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0
-            || (ct[33] != '\0' && ct[33] != ';'))
-            return message_page(415, "Bad request", "The form was not sent the way this page expects.", NULL);
-        size_t got = 0;
-        while (got < (size_t)n) {
-            ssize_t r = read(0, body + got, (size_t)n - got);
-            if (r <= 0)
-                return message_page(400, "Bad request", "The form arrived incomplete.", NULL);
-            got += (size_t)r;
-        }
-        body[got] = '\0';
-        if (memchr(body, '\0', got) || form_parse(body, got, post_fields, &f, err, sizeof(err)) < 0)
-            return message_page(400, "Bad request", "The form could not be read.", NULL);
+    struct cgi_error ce;
+    int post = strcmp(method, "POST") == 0;
+    if (cgi_read_form(method, QUERY_MAX, BODY_MAX, post ? post_fields : get_fields, &f, &ce) < 0) {
+        if (!post && (ce.status == 400 || ce.status == 414))
+            return message_page(ce.status, ce.status == 414 ? "Link too long" : "Not a valid link",
+                                "This is not a guardlist approval link.", NULL);
+        return message_page(ce.status, ce.status == 413 ? "Request too large" : "Bad request", ce.what, NULL);
+    }
+    if (post) {
         choice = form_get(&f, "choice");
         if (!choice || (strcmp(choice, "allow") != 0 && strcmp(choice, "allow-domain") != 0
                         && strcmp(choice, "block") != 0))

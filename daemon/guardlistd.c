@@ -507,6 +507,10 @@ static void conn_readable(struct conn *c, time_t now)
         }
         c->inlen += (size_t)n;
         c->last_active = now;
+        /* A short read emptied the socket: the listening is level-triggered,
+         * so whatever arrives next wakes us again; no read(2) to see EAGAIN. */
+        if ((size_t)n < IN_BUF - (c->inlen - (size_t)n))
+            break;
     }
     conn_process(c, now);
 }
@@ -685,6 +689,8 @@ static int event_loop(void)
             log_fatal("epoll_wait: %s", strerror(errno));
             return 1;
         }
+        /* The replies of this wake-up go out first, its log lines after. */
+        log_hold();
         for (int i = 0; i < n; i++) {
             int fd = ev[i].data.fd;
 
@@ -708,6 +714,7 @@ static int event_loop(void)
                         reload_config();
                     } else {
                         log_info("signal %u: stopping", si.ssi_signo);
+                        log_release();
                         return 0;
                     }
                 }
@@ -734,6 +741,7 @@ static int event_loop(void)
             last_sweep = now;
             sweep_timeouts(now);
         }
+        log_release();
     }
 }
 

@@ -90,6 +90,12 @@ static const struct key keys[] = {
     S("approver", "template_dir", approver.template_dir),
     ACCOUNT("approver", approver.account),
 
+    S("web", "template_dir", web.template_dir),
+    S("web", "secret_file", web.secret_file),
+    S("web", "admins", web.admins),
+    I("web", "page_size", web.page_size, 10, 500),
+    ACCOUNT("web", web.account),
+
     I("admin", "purge_after_days", admin.purge_after_days, 1, 3650),
     ACCOUNT("admin", admin.account),
 
@@ -128,6 +134,8 @@ void config_defaults(struct config *cfg)
     cfg->approver.token_ttl_days = 7;
     cfg->admin.purge_after_days = 30;
     strcpy(cfg->approver.template_dir, "/usr/local/share/guardlist/templates");
+    strcpy(cfg->web.template_dir, "/usr/local/share/guardlist/templates");
+    cfg->web.page_size = 50;
     cfg->log.target = LOG_TO_STDERR;
     cfg->log.level = LOG_LVL_INFO;
 }

@@ -73,6 +73,13 @@ struct config {
         struct config_account account;
     } approver;
     struct {
+        char template_dir[CONFIG_STR_MAX];
+        char secret_file[CONFIG_STR_MAX];   /* the key of the form tokens */
+        char admins[CONFIG_STR_MAX];        /* users who see everything; empty: every user */
+        int page_size;
+        struct config_account account;
+    } web;
+    struct {
         int purge_after_days;           /* closed challenges are deleted after this */
         struct config_account account;
     } admin;

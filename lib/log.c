@@ -20,6 +20,30 @@ static enum log_level log_level = LOG_LVL_INFO;
 
 static const char *const level_word[] = { "debug", "info", "warning", "error", "fatal" };
 
+/* Lines held by log_hold() in this thread, written by log_release(). */
+#define HOLD_MAX 32768
+static __thread int hold_on;
+static __thread size_t hold_len;
+static __thread char hold_buf[HOLD_MAX];
+
+static void hold_flush(void)
+{
+    if (hold_len > 0)
+        fwrite(hold_buf, 1, hold_len, stderr);     /* one write(2): stderr is unbuffered */
+    hold_len = 0;
+}
+
+void log_hold(void)
+{
+    hold_on = log_target == LOG_TO_STDERR;
+}
+
+void log_release(void)
+{
+    hold_flush();
+    hold_on = 0;
+}
+
 void log_init(const char *program, enum log_target target, enum log_level level)
 {
     log_program = program;
@@ -60,6 +84,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (hold_on && level <= LOG_LVL_INFO) {
+            char *at = hold_buf + hold_len;
+            size_t room = HOLD_MAX - hold_len;
+            int n = snprintf(at, room, "%s.%03ldZ %s: %s: %s\n", stamp, ts.tv_nsec / 1000000L,
+                             log_program, level_word[level], line);
+
+            if (n >= 0 && (size_t)n < room) {
+                hold_len += (size_t)n;
+                return;
+            }
+        }
+        hold_flush();       /* keeps the order: held lines first */
         fprintf(stderr, "%s.%03ldZ %s: %s: %s\n", stamp, ts.tv_nsec / 1000000L,
                 log_program, level_word[level], line);
     }

@@ -18,6 +18,15 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_fatal(...) log_msg(LOG_LVL_FATAL, __VA_ARGS__)
 
+/* Between log_hold() and log_release(), this thread's debug and info lines
+ * to stderr are kept in memory (32 KB, written early when full) and written
+ * with one write(2) at log_release(); a warning or worse writes them first,
+ * then itself.  The daemon holds its decision lines while it answers the
+ * requests of one wake-up, so the replies leave before the log is written.
+ * No effect with syslog. */
+void log_hold(void);
+void log_release(void);
+
 /* Copies IN into OUT (size OUTLEN) with every byte outside printable ASCII,
  * and the backslash and double quote, written as \xHH.  Always NUL-terminates;
  * a copy that does not fit ends in "..." (logging only, never for decisions).

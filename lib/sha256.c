@@ -101,3 +101,38 @@ void sha256(const void *data, size_t len, unsigned char out[SHA256_LEN])
     sha256_update(&c, data, len);
     sha256_final(&c, out);
 }
+
+void hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, unsigned char out[SHA256_LEN])
+{
+    unsigned char kb[64] = { 0 }, pad[64], inner[SHA256_LEN];
+    struct sha256 c;
+
+    if (keylen > sizeof(kb))
+        sha256(key, keylen, kb);
+    else if (keylen > 0)
+        memcpy(kb, key, keylen);
+    for (int i = 0; i < 64; i++)
+        pad[i] = kb[i] ^ 0x36;
+    sha256_init(&c);
+    sha256_update(&c, pad, 64);
+    sha256_update(&c, data, len);
+    sha256_final(&c, inner);
+    for (int i = 0; i < 64; i++)
+        pad[i] = kb[i] ^ 0x5c;
+    sha256_init(&c);
+    sha256_update(&c, pad, 64);
+    sha256_update(&c, inner, SHA256_LEN);
+    sha256_final(&c, out);
+    explicit_bzero(kb, sizeof(kb));
+    explicit_bzero(pad, sizeof(pad));
+}
+
+int equal_consttime(const void *a, const void *b, size_t len)
+{
+    const unsigned char *x = a, *y = b;
+    unsigned char d = 0;
+
+    for (size_t i = 0; i < len; i++)
+        d |= (unsigned char)(x[i] ^ y[i]);
+    return d == 0;
+}

@@ -40,6 +40,7 @@ run_suite unit CMOCKA_MESSAGE_OUTPUT=TAP prove -v build/tests/test_*
 run_suite integration GUARDLISTD="$ROOT/bin/guardlistd" prove -v tests/integration/
 run_suite integration-asan GUARDLISTD="$ROOT/build/asan/guardlistd" GUARDLIST="$ROOT/build/asan/guardlist" \
     GUARDLIST_NOTIFY="$ROOT/build/asan/guardlist-notify" GUARDLIST_APPROVE="$ROOT/build/asan/guardlist-approve" \
+    GUARDLIST_WEB="$ROOT/build/asan/guardlist-web" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     prove -v tests/integration/
 # libFuzzer targets (tests/fuzz/), a few seconds each: one TAP line a target.

@@ -32,8 +32,10 @@ processes, policy connections, caches); the configurations are measured in
 turn (a different one first each round), ROUNDS times, and each row gives
 the median round: a single lucky or unlucky round (the machine is shared by
 Postfix, MariaDB, the policy server and smtp-source on two cores) moves a
-median less than a best-of, and the ratios compare like with like; every
-round's rate is in the note.
+median less than a best-of; every round's rate is in the note.  The ratio
+to no policy is paired: the median, over the rounds, of the configuration's
+rate over the no-policy rate of the same round (each round's ratio is in the
+note), so a slow drift of the machine over the section does not decide it.
 
 Every configuration is checked before it is measured, and the measured mail
 after: a blocked sender (a global rule `e2e-probe-blocked@known.test REJECT`
@@ -96,7 +98,7 @@ MESSAGES = 3000
 WARMUP = 300
 SESSIONS = 10
 SIZE = 1024
-ROUNDS = 5
+ROUNDS = 7
 POSTGREY_DELAY = 2
 
 RELOAD_TIMEOUT = 180.0     # guardlistd reloads every rule after a change (1,000,000 rows)
@@ -144,6 +146,7 @@ class Instance:
         # per message, what is counted); None where nothing can be counted.
         self.counter = None
         self.lookups = []       # lookups counted per measured run
+        self.cpu = []           # per measured run: machine busy share, CPU µs per message by process
 
     def start(self):
         self.pf.start()
@@ -191,14 +194,18 @@ class Instance:
         self.checks.append('%s %d' % (what, code))
         return text
 
-    def measure(self, count, sessions, size):
+    def measure(self, count, sessions, size, watch=None):
         """send() and, where it can be counted, checks that the policy was
-        asked for every message.  Returns what send() returns."""
-        if self.counter is None:
-            return self.send(count, sessions, size)
-        fn, per_msg, what = self.counter
-        before = fn()
+        asked for every message.  WATCH: {name: pid} whose CPU time is
+        counted during the send, with the whole machine's busy share, into
+        self.cpu (one dict per run).  Returns what send() returns."""
+        fn, per_msg, what = self.counter or (None, 0, None)
+        before = fn() if fn else 0
+        cpu0 = cpu_sample(watch or {})
         result = self.send(count, sessions, size)
+        self.cpu.append(cpu_delta(cpu0, cpu_sample(watch or {}), count))
+        if fn is None:
+            return result
         good, n, _ = h.poll_until(lambda: fn() - before, lambda d: d >= per_msg * count, LOG_TIMEOUT)
         if not good:
             raise SetupError('%s: %s: %r during %d messages, expected at least %d'
@@ -355,6 +362,11 @@ def run_all(ctx, messages=MESSAGES, warmup=WARMUP, sessions=SESSIONS, size=SIZE,
             restrictions['lookup tables'] = None
             lookup_error = str(e)
         counters = policy_counters(ctx)
+        watch = {'MariaDB': ctx['db'].proc.pid} if getattr(ctx['db'], 'proc', None) else {}
+        if getattr(ctx.get('guardlistd'), 'proc', None):
+            watch['guardlistd'] = ctx['guardlistd'].proc.pid
+        if grey.proc is not None:
+            watch['postgrey'] = grey.proc.pid
         for name in CONFIGS:
             inst = insts[name] = Instance(name, restrictions[name] or [])
             inst.counter = counters.get(name)
@@ -376,10 +388,13 @@ def run_all(ctx, messages=MESSAGES, warmup=WARMUP, sessions=SESSIONS, size=SIZE,
                     continue
                 try:
                     inst.send(warmup, sessions, size)
-                    acc, drained = inst.measure(messages, sessions, size)
-                    inst.runs.append((acc, drained))
-                    say('round %d/%d %-13s %5d msgs in %6.2f s = %5.0f msg/s (queue empty after %.2f s)'
-                        % (rnd + 1, rounds, name, messages, acc, messages / acc, drained))
+                    acc, drained = inst.measure(messages, sessions, size, watch)
+                    inst.runs.append((acc, drained, rnd))
+                    c = inst.cpu[-1]
+                    say('round %d/%d %-13s %5d msgs in %6.2f s = %5.0f msg/s (queue empty after %.2f s); '
+                        'machine %.0f %% busy%s'
+                        % (rnd + 1, rounds, name, messages, acc, messages / acc, drained, 100 * c['busy'],
+                           ''.join(', %s %.0f µs/msg' % (k, v) for k, v in sorted(c.items()) if k != 'busy')))
                 except (SetupError, RuntimeError) as e:
                     inst.error = str(e)
                     say('%s: FAILED: %s' % (name, e))
@@ -471,6 +486,32 @@ def verify_after(inst):
                          'new triplet after the runs')
 
 
+def cpu_sample(watch):
+    """(machine busy ticks, all ticks, {name: ticks of that pid}) now."""
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    per = {}
+    for name, pid in watch.items():
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                x = f.read().rsplit(')', 1)[1].split()
+            per[name] = int(x[11]) + int(x[12])
+        except (OSError, IndexError, ValueError):
+            per[name] = None
+    return sum(v) - v[3] - v[4], sum(v), per
+
+
+def cpu_delta(a, b, count):
+    """{'busy': share of the machine busy, NAME: CPU µs per message}."""
+    hz = os.sysconf('SC_CLK_TCK')
+    out = {'busy': (b[0] - a[0]) / max(1, b[1] - a[1])}
+    for name, t0 in a[2].items():
+        t1 = b[2].get(name)
+        if t0 is not None and t1 is not None:
+            out[name] = (t1 - t0) * 1e6 / hz / count
+    return out
+
+
 def loadavg():
     """The 1-minute load average: other work on the machine skews every rate."""
     try:
@@ -478,6 +519,17 @@ def loadavg():
             return float(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def paired_ratios(inst, base):
+    """INST's rate over the no-policy rate of the same round, for every round
+    both were measured in: the two ran within seconds of each other, so a
+    drift of the machine's speed over the whole section (seen: no-policy
+    rounds from 662 to 945 msg/s in one run) cancels out of each ratio."""
+    if base is None or base.error or inst.error:
+        return []
+    nop = {r[2]: r[0] for r in base.runs}
+    return [nop[r[2]] / r[0] for r in inst.runs if r[2] in nop]
 
 
 def make_rows(insts, messages, warmup, sessions, size, rounds, postgrey_delay, load=None):
@@ -506,8 +558,17 @@ def make_rows(insts, messages, warmup, sessions, size, rounds, postgrey_delay, l
         rate = messages / acc
         runs = '/'.join(_fmt_rate(messages / r[0]) for r in inst.runs)
         note = '%s (%s msg/s); queue empty after %.2f s' % (method, runs, drained)
+        ratios = paired_ratios(inst, insts['no policy'])
+        if ratios and name != 'no policy':
+            note += '; ratio per round %s' % '/'.join('%.2f' % x for x in ratios)
         if inst.lookups:
             note += '; %s per run: %s' % (inst.counter[2], '/'.join(str(n) for n in inst.lookups))
+        if inst.cpu:
+            note += '; machine busy %s %%' % '/'.join('%.0f' % (100 * c['busy']) for c in inst.cpu)
+            for proc in sorted(k for k in inst.cpu[0] if k != 'busy'):
+                vals = [c[proc] for c in inst.cpu if proc in c]
+                if vals and statistics.median(vals) >= 1:
+                    note += '; %s CPU %.0f µs/msg (median)' % (proc, statistics.median(vals))
         if name == 'guardlistd':
             note += '; check_policy_service, probe: blocked sender 554'
         elif name == 'lookup tables':
@@ -522,7 +583,8 @@ def make_rows(insts, messages, warmup, sessions, size, rounds, postgrey_delay, l
                 note += '; load average %.2f before the section (%d CPUs)' % (load, os.cpu_count() or 0)
         rows.append({'name': name, 'messages': messages, 'seconds': round(acc, 3),
                      'msgs_per_s': round(rate, 1),
-                     'ratio_to_no_policy': round(rate / base, 3) if base else None,
+                     'ratio_to_no_policy': (round(statistics.median(ratios), 3) if ratios
+                                            else round(rate / base, 3) if base else None),
                      'note': note})
     return rows
 

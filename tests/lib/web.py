@@ -33,6 +33,7 @@ import grp
 import http.client
 import os
 import pwd
+import secrets as secrets_mod
 import shutil
 import socket
 import subprocess
@@ -58,6 +59,17 @@ def approve_binary():
     env = os.environ.get('GUARDLIST_APPROVE')
     if not env:
         return str(h.ROOT / 'bin' / 'guardlist-approve')
+    if os.path.isabs(env) or os.path.exists(env):
+        return os.path.abspath(env)
+    return str(h.ROOT / env)
+
+
+def web_binary():
+    """$GUARDLIST_WEB (relative to the current dir, else to the repo root),
+    else bin/guardlist-web."""
+    env = os.environ.get('GUARDLIST_WEB')
+    if not env:
+        return str(h.ROOT / 'bin' / 'guardlist-web')
     if os.path.isabs(env) or os.path.exists(env):
         return os.path.abspath(env)
     return str(h.ROOT / env)
@@ -92,6 +104,15 @@ def copy_templates(directory=None):
         shutil.copyfile(src / name, p)
         os.chmod(p, 0o644)
     return directory
+
+
+def crypt_sha512(password):
+    """An htpasswd hash of PASSWORD ($6$, SHA-512 crypt) from `openssl passwd -6`."""
+    r = subprocess.run(['openssl', 'passwd', '-6', '-stdin'], input=password, capture_output=True,
+                       text=True, timeout=30)
+    if r.returncode != 0 or not r.stdout.startswith('$6$'):
+        raise RuntimeError('openssl passwd -6 failed: %s' % r.stderr)
+    return r.stdout.strip()
 
 
 def _quote(s):
@@ -129,7 +150,7 @@ class Response:
 class Lighttpd:
     """One private lighttpd serving CGI_PATH at URL_PATH (see the module doc)."""
 
-    def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True):
+    def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True, users=None):
         self.dir = h.tmpdir('guardlist-www-')
         self.docroot = os.path.join(self.dir, 'htdocs')
         self.uploads = os.path.join(self.dir, 'uploads')
@@ -161,6 +182,15 @@ class Lighttpd:
                 self.env[k] = os.environ[k]
         self.port = port or h.free_port()
         self.url_path = url_path
+        # USERS ({name: password}): HTTP Basic auth in front of URL_PATH
+        # (mod_auth, an htpasswd file of SHA-512 crypt hashes made by openssl).
+        self.htpasswd = None
+        if users:
+            self.htpasswd = os.path.join(self.dir, 'htpasswd')
+            with open(self.htpasswd, 'w') as f:
+                for name, password in users.items():
+                    f.write('%s:%s\n' % (name, crypt_sha512(password)))
+            share_with_cgi(self.htpasswd)      # lighttpd reads it as CGI_USER
         self.proc = None
         self.outfh = None
         self.write_config()
@@ -184,6 +214,12 @@ class Lighttpd:
             'alias.url = (%s => %s)' % (_quote(self.url_path), _quote(self.cgi)),
             'cgi.assign = (%s => "")' % _quote('/' + os.path.basename(self.cgi)),
         ]
+        if self.htpasswd:
+            lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_auth", "mod_authn_file", "mod_cgi")'
+            lines += ['auth.backend = "htpasswd"',
+                      'auth.backend.htpasswd.userfile = ' + _quote(self.htpasswd),
+                      'auth.require = (%s => ("method" => "basic", "realm" => "guardlist", '
+                      '"require" => "valid-user"))' % _quote(self.url_path)]
         if os.geteuid() == 0:
             lines += ['server.username = ' + _quote(CGI_USER),
                       'server.groupname = ' + _quote(grp.getgrgid(pwd.getpwnam(CGI_USER).pw_gid).gr_name)]
@@ -332,6 +368,34 @@ def approver_config(db, secrets, template_dir=None, directory=None, name='guardl
                      'password_file': os.path.join(secrets, 'db-approver.secret'),
                      'template_dir': template_dir or copy_templates(),
                      'token_ttl_days': '7'},
+        'log': {'target': 'stderr', 'level': 'info'},
+    }
+    path = os.path.join(directory, 'guardlist.ini')
+    with open(path, 'w') as f:
+        f.write(h.ini_text(conf, **sections))
+    share_with_cgi(path)
+    return path
+
+
+# ------------------------------------------------------ the admin page
+
+def web_config(db, secrets, admins='', template_dir=None, directory=None, name='guardlist', **sections):
+    """Writes a guardlist.ini for guardlist-web run by the web server:
+    [database] on DB's socket, [web] with the guardlist_web account
+    (SECRETS/db-web.secret, made by init_accounts), a fresh form-token key
+    in its own secret file, ADMINS, TEMPLATE_DIR (default: a readable copy
+    of templates/).  The config and both secrets are given to the CGI user
+    (0640).  Returns the config's path."""
+    directory = directory or h.tmpdir('guardlist-web-')
+    key = os.path.join(directory, 'web.secret')
+    with open(key, 'w') as f:
+        f.write(secrets_mod.token_hex(32) + '\n')
+    share_with_cgi(key)
+    share_with_cgi(os.path.join(secrets, 'db-web.secret'))
+    conf = {
+        'database': {'socket': db.socket, 'name': name},
+        'web': {'user': 'guardlist_web', 'password_file': os.path.join(secrets, 'db-web.secret'),
+                'secret_file': key, 'admins': admins, 'template_dir': template_dir or copy_templates()},
         'log': {'target': 'stderr', 'level': 'info'},
     }
     path = os.path.join(directory, 'guardlist.ini')

@@ -12,7 +12,7 @@ cd "$ROOT" || exit 1
 OUT="$ROOT/build/lint"
 rm -rf "$OUT"
 mkdir -p "$OUT"
-SOURCES=$(echo lib/*.c daemon/*.c admin/*.c notifier/*.c approver/*.c)
+SOURCES=$(echo lib/*.c daemon/*.c admin/*.c notifier/*.c approver/*.c web/*.c)
 PKGS="libmariadb inih libesmtp-1.0 uuid"
 FLAGS="-std=c11 -D_GNU_SOURCE -Ilib -Idaemon -Iadmin -Inotifier -Ibuild/gen $(pkg-config --cflags $PKGS 2>/dev/null)"
 

@@ -99,6 +99,13 @@ user = guardlist_approver
 password_file = $VAR/db-approver.secret
 template_dir = $VAR/www/templates
 
+[web]
+user = guardlist_web
+password_file = $VAR/db-web.secret
+secret_file = $VAR/web.secret
+admins = admin              ; any other login is a guardian: sees only what it guards
+template_dir = $VAR/www/templates
+
 [admin]
 user = root                 ; the private instance's root: no password, socket only
 
@@ -120,22 +127,46 @@ $GL allow grandma@example.com >/dev/null
 mkdir -p "$VAR/www/templates"
 cp "$ROOT"/templates/*.html "$VAR/www/templates/"
 cp "$ROOT/bin/guardlist-approve" "$VAR/www/guardlist-approve"
-chmod 755 "$VAR/www" "$VAR/www/templates" "$VAR/www/guardlist-approve"
+cp "$ROOT/bin/guardlist-web" "$VAR/www/guardlist-web"
+chmod 755 "$VAR/www" "$VAR/www/templates" "$VAR/www/guardlist-approve" "$VAR/www/guardlist-web"
 chmod 644 "$VAR"/www/templates/*
-chgrp www-data "$CONF" "$VAR/db-approver.secret"
-chmod 640 "$CONF" "$VAR/db-approver.secret"
+
+# ---- the admin page, behind Basic auth: the form-token key and two demo
+# logins (an admin, and the example guardian), random once, kept in var/.
+umask 077
+[ -s "$VAR/web.secret" ] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$VAR/web.secret"
+if [ ! -s "$VAR/web-logins.txt" ]; then
+    printf 'admin %s\nparent@family.test %s\n' "$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')" \
+        "$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')" > "$VAR/web-logins.txt"
+fi
+: > "$VAR/htpasswd"
+while read -r name pw; do
+    printf '%s:%s\n' "$name" "$(printf '%s' "$pw" | openssl passwd -6 -stdin)" >> "$VAR/htpasswd"
+done < "$VAR/web-logins.txt"
+umask 022
+ADMIN_PW=$(awk '$1 == "admin" { print $2 }' "$VAR/web-logins.txt")
+PARENT_PW=$(awk '$1 == "parent@family.test" { print $2 }' "$VAR/web-logins.txt")
+chgrp www-data "$CONF" "$VAR/db-approver.secret" "$VAR/db-web.secret" "$VAR/web.secret" "$VAR/htpasswd"
+chmod 640 "$CONF" "$VAR/db-approver.secret" "$VAR/db-web.secret" "$VAR/web.secret" "$VAR/htpasswd"
 cat > "$VAR/lighttpd.conf" <<EOF2
-server.modules = ( "mod_alias", "mod_cgi", "mod_setenv" )
+server.modules = ( "mod_alias", "mod_cgi", "mod_setenv", "mod_auth", "mod_authn_file" )
 server.bind = "127.0.0.1"
 server.port = $HTTP_PORT
 server.document-root = "$VAR/www"
 server.username = "www-data"
 server.groupname = "www-data"
 server.pid-file = "$VAR/lighttpd.pid"
-alias.url = ( "/approve" => "$VAR/www/guardlist-approve" )
+alias.url = ( "/approve" => "$VAR/www/guardlist-approve", "/admin" => "$VAR/www/guardlist-web" )
 \$HTTP["url"] =~ "^/approve" {
     cgi.assign = ( "" => "" )
     setenv.add-environment = ( "GUARDLIST_CONFIG" => "$CONF" )
+}
+\$HTTP["url"] =~ "^/admin" {
+    cgi.assign = ( "" => "" )
+    setenv.add-environment = ( "GUARDLIST_CONFIG" => "$CONF" )
+    auth.backend = "htpasswd"
+    auth.backend.htpasswd.userfile = "$VAR/htpasswd"
+    auth.require = ( "" => ( "method" => "basic", "realm" => "guardlist demo", "require" => "valid-user" ) )
 }
 EOF2
 
@@ -231,6 +262,10 @@ guardlist demo: everything runs on 127.0.0.1 and keeps its state in var/.
   Postfix            SMTP on 127.0.0.1:$SMTP_PORT, asks guardlistd at RCPT; mailboxes in var/mail/
   guardlist-notify   emails guardians through that Postfix       (log: var/guardlist-notify.log)
   approval page      http://127.0.0.1:$HTTP_PORT/approve          (lighttpd, CGI guardlist-approve)
+  admin page         http://127.0.0.1:$HTTP_PORT/admin            (lighttpd, CGI guardlist-web, Basic auth)
+                       log in as admin / $ADMIN_PW  (sees and changes everything), or as
+                       parent@family.test / $PARENT_PW  (sees only kid@family.test)
+                       (the logins are in var/web-logins.txt)
   config             $CONF
 
   kid@family.test is protected; its guardian is parent@family.test; grandma@example.com is allowed.
@@ -241,7 +276,8 @@ Try it, from another terminal:
   2. The guardian's email arrives within a few seconds in var/mail/parent/new/:
        ls var/mail/parent/new/
      Open the link in it (http://127.0.0.1:$HTTP_PORT/approve?t=...) in a browser and press
-     "Allow this sender" (or: bin/guardlist -c $CONF pending, then ... approve ID).
+     "Allow this sender" (or: the admin page's Pending tab, or
+     bin/guardlist -c $CONF pending, then ... approve ID).
   3. The stranger's server retries: the same command now gets 250 and the message lands in
      var/mail/kid/new/.
   Grandma gets through at once:

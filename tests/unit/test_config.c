@@ -123,6 +123,10 @@ static struct err_row err_rows[] = {
      "run_as_user"},
     {"error: run_as_group in [approver] (only the daemons drop)", "[approver]\nrun_as_group = nogroup\n",
      {"t.ini:2:", NULL}, "run_as_group"},
+    {"error: [web] page_size above 500", "[web]\npage_size = 501\n", {"t.ini:2:", NULL}, "page_size"},
+    {"error: [web] page_size below 10", "[web]\npage_size = 9\n", {"t.ini:2:", NULL}, "page_size"},
+    {"error: run_as_user in [web] (a CGI does not drop)", "[web]\nrun_as_user = nobody\n",
+     {"t.ini:2:", NULL}, "run_as_user"},
     {"error: first error wins (unknown key, then unknown section)",
      "[policy]\ncolour = blue\n[bogus]\n", {"t.ini:2:", NULL}, "colour"},
 };
@@ -210,6 +214,17 @@ static void check_log_notifier(void)
     assert_int_equal(cfg.approver.token_ttl_days, 3);
 }
 
+static void check_web(void)
+{
+    assert_string_equal(cfg.web.account.user, "guardlist_web");
+    assert_string_equal(cfg.web.account.password_file, "/etc/guardlist/db-web.secret");
+    assert_string_equal(cfg.web.secret_file, "/etc/guardlist/web.secret");
+    assert_string_equal(cfg.web.admins, "admin, mum");
+    assert_int_equal(cfg.web.page_size, 100);
+    assert_string_equal(cfg.web.template_dir, "/srv/tpl");
+    assert_string_equal(cfg.db.user, "guardlist_daemon");     /* [web] user is the page's own */
+}
+
 static void check_run_as(void)
 {
     assert_string_equal(cfg.policy.run_as_user, "guardlist");
@@ -258,6 +273,11 @@ static struct good_row good_rows[] = {
      "user = guardlist_notify\n"
      "[approver]\ntoken_ttl_days = 3\n",
      check_log_notifier},
+    {"good: web section",
+     "[web]\nuser = guardlist_web\npassword_file = /etc/guardlist/db-web.secret\n"
+     "secret_file = /etc/guardlist/web.secret\nadmins = admin, mum\npage_size = 100\n"
+     "template_dir = /srv/tpl\n",
+     check_web},
     {"good: run_as_user, run_as_group, listen_group (not the database user)",
      "[policy]\nrun_as_user = guardlist\nrun_as_group = guardlist\nlisten_group = postfix\n"
      "user = guardlist_daemon\n[notifier]\nrun_as_user = gl-notify\n",

@@ -287,8 +287,80 @@ static void test_hex_all_bytes(void **state)
     }
 }
 
+/* HMAC-SHA-256: RFC 4231's test cases 1, 2, 3 and 6, and the edges of the
+ * key's length (empty; exactly one 64-byte block, which is not hashed). */
+struct hmac_row {
+    const char *name;
+    const char *key;            /* NULL: KEY_BYTE repeated KEY_LEN times */
+    unsigned char key_byte;
+    size_t key_len;
+    const char *data;           /* NULL: DATA_BYTE repeated DATA_LEN times */
+    unsigned char data_byte;
+    size_t data_len;
+    const char *hex;
+};
+
+static struct hmac_row hmac_rows[] = {
+    {"hmac: RFC 4231 case 1", NULL, 0x0b, 20, "Hi There", 0, 0,
+     "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+    {"hmac: RFC 4231 case 2", "Jefe", 0, 0, "what do ya want for nothing?", 0, 0,
+     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+    {"hmac: RFC 4231 case 3", NULL, 0xaa, 20, NULL, 0xdd, 50,
+     "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+    {"hmac: RFC 4231 case 6 (131-byte key, hashed first)", NULL, 0xaa, 131,
+     "Test Using Larger Than Block-Size Key - Hash Key First", 0, 0,
+     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+    {"hmac: 64-byte key (one block, used as is)", NULL, 'k', 64, "exactly one block of key", 0, 0,
+     "baa93ea4ccc7062ed6870c5e7937dbd35ad7791df4e29df9addeb429ff491acf"},
+    {"hmac: empty key, empty data", "", 0, 0, "", 0, 0,
+     "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad"},
+};
+
+static void test_hmac(void **state)
+{
+    const struct hmac_row *row = *state;
+    unsigned char key[200], data[200], mac[SHA256_LEN];
+    char hex[2 * SHA256_LEN + 1];
+    size_t klen = row->key ? strlen(row->key) : row->key_len;
+    size_t dlen = row->data ? strlen(row->data) : row->data_len;
+
+    assert_true(klen <= sizeof key && dlen <= sizeof data);
+    if (row->key)
+        memcpy(key, row->key, klen);
+    else
+        memset(key, row->key_byte, klen);
+    if (row->data)
+        memcpy(data, row->data, dlen);
+    else
+        memset(data, row->data_byte, dlen);
+    hmac_sha256(key, klen, data, dlen, mac);
+    hex_encode(mac, SHA256_LEN, hex);
+    assert_string_equal(hex, row->hex);
+}
+
+/* equal_consttime: equal, and a difference at the first, a middle and the
+ * last byte, and a zero length. */
+static void test_equal_consttime(void **state)
+{
+    char a[33] = "0123456789abcdef0123456789abcdef", b[33];
+
+    (void)state;
+    memcpy(b, a, sizeof b);
+    assert_true(equal_consttime(a, b, 32));
+    assert_true(equal_consttime(a, "x", 0));
+    for (size_t at = 0; at < 32; at += 15) {
+        memcpy(b, a, sizeof b);
+        b[at] ^= 1;
+        if (equal_consttime(a, b, 32))
+            fail_msg("a difference at byte %zu was not seen", at);
+    }
+    b[31] = a[31];
+    b[30] ^= (char)0x80;
+    assert_false(equal_consttime(a, b, 32));
+}
+
 static struct CMUnitTest tests[UNIT_LEN(sha_rows) + UNIT_LEN(split_rows) + UNIT_LEN(valid_rows)
-                               + UNIT_LEN(hex_rows) + 4];
+                               + UNIT_LEN(hex_rows) + UNIT_LEN(hmac_rows) + 5];
 
 int main(void)
 {
@@ -302,6 +374,8 @@ int main(void)
     UNIT_ADD_ROWS(tests, n, test_valid, valid_rows);
     UNIT_ADD_ROWS(tests, n, test_hex, hex_rows);
     UNIT_ADD(tests, n, test_hex_all_bytes);
+    UNIT_ADD_ROWS(tests, n, test_hmac, hmac_rows);
+    UNIT_ADD(tests, n, test_equal_consttime);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

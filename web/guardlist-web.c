@@ -211,6 +211,22 @@ struct list {
     const char *page;       /* for the row forms: where to come back */
 };
 
+/* Appends S %-encoded for a query string: only unreserved characters stay,
+ * so the result is plain ASCII that needs no HTML escaping either. */
+static void url_escape(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (isalnum(*p) || strchr("-._~@", *p)) {
+            buf_add(b, (const char *)p, 1);
+        } else {
+            char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+            buf_add(b, e, 3);
+        }
+    }
+}
+
 static void cell(struct buf *b, const char *label, const char *text)
 {
     buf_addf(b, "<td data-label=\"%s\">", label);
@@ -276,7 +292,7 @@ static int row_protected(void *arg, int ncol, const char *const *col, const unsi
     }
     buf_adds(b, "</td><td data-label=\"\">");
     buf_adds(b, "<a href=\"?p=rules&amp;r=");
-    html_escape(b, col[1]);
+    url_escape(b, col[1]);
     buf_adds(b, "\">Rules</a>");
     if (is_admin) {
         form_open(b, "guardian-add", l->page, "inline");
@@ -417,29 +433,21 @@ static void pager(struct buf *b, const struct list *l, const char *pagename, con
                   const char *cursor, const char *q, const char *r)
 {
     buf_adds(b, "<nav class=\"pager\">");
-    if (cursor && *cursor) {
-        buf_addf(b, "<a href=\"?p=%s", pagename);
+    for (int next = 0; next < 2; next++) {
+        if (next ? l->n <= l->limit : !(cursor && *cursor))
+            continue;
+        buf_addf(b, "<a %shref=\"?p=%s", next ? "rel=\"next\" " : "", pagename);
+        if (next)
+            buf_addf(b, "&amp;%s=%s", cursor_name, l->last);
         if (q && *q) {
             buf_adds(b, "&amp;q=");
-            html_escape(b, q);      /* form.c refused what a URL cannot hold plainly */
+            url_escape(b, q);
         }
         if (r && *r) {
             buf_adds(b, "&amp;r=");
-            html_escape(b, r);
+            url_escape(b, r);
         }
-        buf_adds(b, "\">First page</a> ");
-    }
-    if (l->n > l->limit) {
-        buf_addf(b, "<a rel=\"next\" href=\"?p=%s&amp;%s=%s", pagename, cursor_name, l->last);
-        if (q && *q) {
-            buf_adds(b, "&amp;q=");
-            html_escape(b, q);
-        }
-        if (r && *r) {
-            buf_adds(b, "&amp;r=");
-            html_escape(b, r);
-        }
-        buf_adds(b, "\">Next page</a>");
+        buf_adds(b, next ? "\">Next page</a>" : "\">First page</a> ");
     }
     buf_adds(b, "</nav>");
 }

@@ -371,6 +371,23 @@ def main():
     r = www.request('PUT', '/admin', body='x', headers={'Authorization': auth('admin'), 'Content-Type': FORM})
     h.ok(r.status == 405 and 'POST' in (r.header('Allow') or ''), 'PUT: 405 with Allow', r.status)
 
+    # ------------------------------------------------------------ paging keeps an odd search
+
+    odd = 'a&b+c%d#e='
+    db.sql("INSERT INTO sender_rules (recipient, sender, action, created_by) SELECT 'odd@family.test', "
+           "CONCAT(%s, seq, '@odd.test'), 'OK', 'test' FROM seq_0_to_59" % h.sql_str(odd))
+    r = get('p=rules&q=' + urllib.parse.quote(odd, safe=''))
+    first = re.findall(r'<td data-label="Sender">([^<]*)</td>', r.text)
+    m = re.search(r'rel="next" href="\?([^"]+)"', r.text)
+    h.ok(len(first) == 50 and m, 'a search for %r: 50 rows and a next link' % odd, len(first))
+    if m:
+        r = get(m.group(1).replace('&amp;', '&'))
+        rest = re.findall(r'<td data-label="Sender">([^<]*)</td>', r.text)
+        h.ok(r.status == 200 and len(rest) == 10 and not set(rest) & set(first)
+             and all(x.startswith('a&amp;b+c%d#e=') for x in rest),
+             'the next link keeps the search (%%-encoded): the other 10 rows' , r.status, rest[:3])
+    db.sql("DELETE FROM sender_rules WHERE recipient = 'odd@family.test'")
+
     # ------------------------------------------------------------ paging over 100,000 rules
 
     db.sql("INSERT INTO sender_rules (recipient, sender, action, created_by) SELECT "

@@ -457,12 +457,27 @@ static int section(struct buf *out, const char *heading, const char *intro, cons
                    const char *head, const struct list *l, const char *pager_html, const char *empty)
 {
     char err[200];
+    struct buf h2 = { 0 }, none = { 0 };
+
+    if (strcmp(l->page, "search") == 0) {   /* elsewhere the page's own title says it */
+        buf_adds(&h2, "<h2>");
+        html_escape(&h2, heading);
+        buf_adds(&h2, "</h2>");
+    }
+    if (!l->n) {
+        buf_adds(&none, "<tr><td class=\"empty\" colspan=\"7\">");
+        html_escape(&none, empty);
+        buf_adds(&none, "</td></tr>");
+    }
     struct tpl_value v[6] = {
-        { "heading", heading, 0 }, { "intro", intro, 0 }, { "forms", forms ? forms : "", 1 },
-        { "head", head, 1 }, { "rows", l->n ? l->rows.p : empty, l->n ? 1 : 0 },
+        { "heading", h2.p ? h2.p : "", 1 }, { "intro", intro, 0 }, { "forms", forms ? forms : "", 1 },
+        { "head", head, 1 }, { "rows", l->n ? l->rows.p : none.p, 1 },
         { "pager", pager_html ? pager_html : "", 1 },
     };
-    return template_render(t_list, TPL_HTML, v, 6, out, err, sizeof(err));
+    int rc = template_render(t_list, TPL_HTML, v, 6, out, err, sizeof(err));
+    buf_free(&h2);
+    buf_free(&none);
+    return rc;
 }
 
 /* A number from the query (a cursor): digits only, else "". */
@@ -735,6 +750,23 @@ static int show_page(int code, const struct show *s, const char *message_html)
 
 /* ------------------------------------------------------------ changes */
 
+struct pair {
+    int found;
+    char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2];
+};
+
+static int row_pair(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct pair *c = arg;
+
+    (void)ncol;
+    (void)len;
+    c->found = 1;
+    snprintf(c->sender, sizeof(c->sender), "%s", col[0]);
+    snprintf(c->recipient, sizeof(c->recipient), "%s", col[1]);
+    return 0;
+}
+
 static const char *const pages[] = { "protected", "rules", "global", "pending", "audit", "search", NULL };
 
 static const char *page_arg(const char *v)
@@ -833,17 +865,25 @@ static int change(const struct form *f, char *msg, size_t msglen)
             snprintf(msg, msglen, "That is not a pending sender on this page.");
             return 400;
         }
-        long long n = 0;
+        struct pair c = { 0 };
         const char *pk[3] = { id_s, is_admin ? "1" : "0", user };
-        if (db_query_number(db, "SELECT COUNT(*) FROM challenges WHERE id = ? AND " SCOPE("protected_key"),
-                            pk, 3, &n, err, sizeof(err)) < 0)
+        if (db_query(db, "SELECT sender, recipient FROM challenges WHERE id = ? AND " SCOPE("protected_key"),
+                     pk, 3, row_pair, &c, err, sizeof(err)) < 0)
             goto failed;
-        if (n == 0) {
+        if (!c.found) {
             snprintf(msg, msglen, "That sender is not waiting for you.");
             return is_admin ? 404 : 403;
         }
         rc = store_challenge_decide(db, actor, id, d, result, sizeof(result), err, sizeof(err));
-        snprintf(msg, msglen, "Done: %s", result);
+        const char *at = strrchr(c.sender, '@');
+        if (d == STORE_APPROVE)
+            snprintf(msg, msglen, "%s may now write to %s.", c.sender, c.recipient);
+        else if (d == STORE_APPROVE_DOMAIN)
+            snprintf(msg, msglen, "Everyone at %s may now write to %s.", at ? at + 1 : c.sender, c.recipient);
+        else if (d == STORE_DENY)
+            snprintf(msg, msglen, "%s is denied: its attempts to write to %s are refused.", c.sender, c.recipient);
+        else
+            snprintf(msg, msglen, "%s is blocked for %s.", c.sender, c.recipient);
     } else {
         snprintf(msg, msglen, "Please use the forms on the page.");
         return 400;

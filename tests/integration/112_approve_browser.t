@@ -32,54 +32,16 @@ import web  # noqa: E402
 KID = 'kid@family.test'
 GUARDIAN = 'parent@family.test'
 SENDER = 'stranger@example.net'
-BROWSER_DIR = os.path.join(ROOT, 'tests', 'browser')
-SHOTS = os.path.join(ROOT, 'build', 'test-output', 'browser')
+BROWSER_DIR = web.BROWSER_DIR
+SHOTS = web.SHOTS
 VIEWPORT = (390, 844)
 DEVICE_SCALE = 2                # approve.js: deviceScaleFactor
-NPM_TIMEOUT = 300
 BROWSER_TIMEOUT = 120           # the whole node run; approve.js bounds itself at 90 s
 FOLLOW_TIMEOUT = 2.0
 MIN_TAP_HEIGHT = 44             # CSS px: a comfortable touch target on a phone
 
 
 run_group = h.run_group
-
-
-def node_modules():
-    """tests/browser/node_modules with the pinned playwright-core, made by
-    `npm ci` (from package-lock.json) if missing or another version.
-    Returns the installed version (or raises)."""
-    with open(os.path.join(BROWSER_DIR, 'package.json')) as f:
-        want = json.load(f)['dependencies']['playwright-core']
-    pkg = os.path.join(BROWSER_DIR, 'node_modules', 'playwright-core', 'package.json')
-
-    def installed():
-        try:
-            with open(pkg) as f:
-                return json.load(f)['version']
-        except (OSError, ValueError, KeyError):
-            return None
-    if installed() != want:
-        npm = shutil.which('npm')
-        if not npm:
-            raise RuntimeError('npm is missing (make deps installs nodejs and npm)')
-        t0 = time.monotonic()
-        rc, out, err = run_group([npm, 'ci', '--no-audit', '--no-fund', '--loglevel=error'], NPM_TIMEOUT,
-                                 cwd=BROWSER_DIR)
-        h.diag('npm ci in tests/browser: exit %s in %.1f s' % (rc, time.monotonic() - t0))
-        if rc != 0:
-            raise RuntimeError('npm ci failed (%s):\n%s%s' % (rc, out[-2000:], err[-2000:]))
-    got = installed()
-    h.is_(got, want, 'tests/browser/node_modules has playwright-core %s as pinned' % want)
-    return got
-
-
-def png_size(path):
-    with open(path, 'rb') as f:
-        head = f.read(24)
-    if head[:8] != b'\x89PNG\r\n\x1a\n':
-        return None
-    return int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
 
 
 def main():
@@ -136,7 +98,7 @@ def main():
     # ---------------------------------------------------- the browser
 
     t0 = time.monotonic()
-    node_modules()
+    web.node_modules()
     timings['node modules ready'] = time.monotonic() - t0
     node = shutil.which('node') or shutil.which('nodejs')
     if not node:
@@ -204,7 +166,7 @@ def main():
     h.is_(res.get('pageErrors'), [], 'no page errors')
 
     for i, path in enumerate(res.get('screenshots', [])):
-        size = png_size(path) if os.path.exists(path) else None
+        size = web.png_size(path) if os.path.exists(path) else None
         h.ok(size and size[0] == VIEWPORT[0] * DEVICE_SCALE and size[1] >= VIEWPORT[1] * DEVICE_SCALE,
              'screenshot %d is a %dx%d+ PNG: %s' % (i + 1, VIEWPORT[0] * DEVICE_SCALE, VIEWPORT[1] * DEVICE_SCALE,
                                                       os.path.relpath(path, ROOT)), 'size: %r' % (size,))

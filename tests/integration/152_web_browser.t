@@ -46,49 +46,16 @@ NEW_KID, NEW_GUARDIAN = 'kid3@family.test', 'grandpa@family.test'
 ALLOW, BLOCK = 'alice@pen.example', 'dora@pile.example'
 STRANGER = 'stranger@example.net'
 ADMIN, ADMIN_PW = 'admin', 'admin-pw-152'
-BROWSER_DIR = os.path.join(ROOT, 'tests', 'browser')
-SHOTS = os.path.join(ROOT, 'build', 'test-output', 'browser')
+BROWSER_DIR = web.BROWSER_DIR
+SHOTS = web.SHOTS
 SHOT_SUFFIXES = ('-1-protected.png', '-2-protected-done.png', '-3-pending.png', '-4-approved.png',
                  '-5-blocked.png')
 STEPS = ('protected', 'protected-done', 'pending', 'approved', 'blocked')
 VIEWPORT = (390, 844)
 DEVICE_SCALE = 2                # admin.js: deviceScaleFactor
-NPM_TIMEOUT = 300
 BROWSER_TIMEOUT = 150           # the whole node run; admin.js bounds itself at 120 s
 FOLLOW_TIMEOUT = 2.0
 MIN_TAP_HEIGHT = 44             # CSS px: a comfortable touch target on a phone
-
-
-def node_modules():
-    """tests/browser/node_modules with the pinned playwright-core (npm ci
-    if missing or another version); a test line says which it holds."""
-    with open(os.path.join(BROWSER_DIR, 'package.json')) as f:
-        want = json.load(f)['dependencies']['playwright-core']
-    pkg = os.path.join(BROWSER_DIR, 'node_modules', 'playwright-core', 'package.json')
-
-    def installed():
-        try:
-            with open(pkg) as f:
-                return json.load(f)['version']
-        except (OSError, ValueError, KeyError):
-            return None
-    if installed() != want:
-        npm = shutil.which('npm')
-        if not npm:
-            raise RuntimeError('npm is missing (make deps installs nodejs and npm)')
-        rc, out, err = h.run_group([npm, 'ci', '--no-audit', '--no-fund', '--loglevel=error'], NPM_TIMEOUT,
-                                   cwd=BROWSER_DIR)
-        if rc != 0:
-            raise RuntimeError('npm ci failed (%s):\n%s%s' % (rc, out[-2000:], err[-2000:]))
-    return h.is_(installed(), want, 'tests/browser/node_modules has playwright-core %s as pinned' % want)
-
-
-def png_size(path):
-    with open(path, 'rb') as f:
-        head = f.read(24)
-    if head[:8] != b'\x89PNG\r\n\x1a\n':
-        return None
-    return int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
 
 
 def main():
@@ -132,7 +99,7 @@ def main():
     # ---------------------------------------------------- the browser
 
     t0 = time.monotonic()
-    if not node_modules():
+    if not web.node_modules():
         return
     timings['node modules ready'] = time.monotonic() - t0
     node = shutil.which('node') or shutil.which('nodejs')
@@ -264,7 +231,7 @@ def main():
     # A full-page screenshot is as wide as the page: the phone's width, or
     # wider when the page scrolls sideways (checked above).
     for i, (path, name) in enumerate(zip(shots, STEPS)):
-        size = png_size(path) if os.path.exists(path) else None
+        size = web.png_size(path) if os.path.exists(path) else None
         width = max(VIEWPORT[0], (steps.get(name) or {}).get('scrollWidth') or 0) * DEVICE_SCALE
         h.ok(size and size[0] == width and size[1] >= VIEWPORT[1] * DEVICE_SCALE,
              'screenshot %d is a PNG of the page, %d px wide, %d+ px tall: %s'

@@ -31,6 +31,7 @@ if the test process dies outright, PR_SET_PDEATHSIG stops it.
 
 import grp
 import http.client
+import json
 import os
 import pwd
 import secrets as secrets_mod
@@ -403,3 +404,47 @@ def web_config(db, secrets, admins='', template_dir=None, directory=None, name='
         f.write(h.ini_text(conf, **sections))
     share_with_cgi(path)
     return path
+
+
+# ------------------------------------------------------ the browser tests
+
+BROWSER_DIR = str(h.ROOT / 'tests' / 'browser')
+SHOTS = str(h.ROOT / 'build' / 'test-output' / 'browser')     # screenshots, kept with the test output
+NPM_TIMEOUT = 300
+
+
+def node_modules():
+    """tests/browser/node_modules with the pinned playwright-core, made by
+    `npm ci` (from package-lock.json, bounded by NPM_TIMEOUT) when missing or
+    another version.  One test line says which version it holds; returns
+    whether that line passed."""
+    with open(os.path.join(BROWSER_DIR, 'package.json')) as f:
+        want = json.load(f)['dependencies']['playwright-core']
+    pkg = os.path.join(BROWSER_DIR, 'node_modules', 'playwright-core', 'package.json')
+
+    def installed():
+        try:
+            with open(pkg) as f:
+                return json.load(f)['version']
+        except (OSError, ValueError, KeyError):
+            return None
+    if installed() != want:
+        npm = shutil.which('npm')
+        if not npm:
+            raise RuntimeError('npm is missing (make deps installs nodejs and npm)')
+        t0 = time.monotonic()
+        rc, out, err = h.run_group([npm, 'ci', '--no-audit', '--no-fund', '--loglevel=error'], NPM_TIMEOUT,
+                                   cwd=BROWSER_DIR)
+        h.diag('npm ci in tests/browser: exit %s in %.1f s' % (rc, time.monotonic() - t0))
+        if rc != 0:
+            raise RuntimeError('npm ci failed (%s):\n%s%s' % (rc, out[-2000:], err[-2000:]))
+    return h.is_(installed(), want, 'tests/browser/node_modules has playwright-core %s as pinned' % want)
+
+
+def png_size(path):
+    """(width, height) of a PNG file, None if it is not one."""
+    with open(path, 'rb') as f:
+        head = f.read(24)
+    if head[:8] != b'\x89PNG\r\n\x1a\n':
+        return None
+    return int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')

@@ -147,7 +147,6 @@ def main():
         s = steps.get(name) or {}
         h.is_(s.get('status'), 200, '%s: the page answers 200' % name) or h.diag(www.log(1500))
         wide = s.get('wide') or []
-        others = [w for w in wide if not w.get('inMsg')]
         h.ok(s.get('viewportWidth') == VIEWPORT[0] and not wide,
              '%s: nothing sticks out at %d px wide, the message box neither' % (name, VIEWPORT[0]),
              'viewport %s, sticking out: %r' % (s.get('viewportWidth'), wide))

@@ -49,10 +49,7 @@ static int page(int code, const char *title, const char *body, const char *extra
     if (!t_page || template_render(t_page, TPL_HTML, v, 2, &out, err, sizeof(err)) < 0) {
         /* Without templates: a minimal page, still with every header. */
         buf_free(&out);
-        cgi_headers(code == 200 ? 500 : code, extra);
-        if (!head_only)
-            printf("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>guardlist</title>"
-                   "</head><body><p>This page cannot be shown right now. Please try again later.</p></body></html>\n");
+        cgi_unavailable(code, extra, head_only);
         return 0;
     }
     cgi_headers(code, extra);

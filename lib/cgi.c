@@ -47,6 +47,14 @@ void cgi_headers(int code, const char *extra)
            "%s\r\n", code, cgi_status_text(code), extra ? extra : "");
 }
 
+void cgi_unavailable(int code, const char *extra, int head_only)
+{
+    cgi_headers(code == 200 ? 500 : code, extra);
+    if (!head_only)
+        printf("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>guardlist</title>"
+               "</head><body><p>This page cannot be shown right now. Please try again later.</p></body></html>\n");
+}
+
 static int refuse(struct cgi_error *e, int status, const char *what)
 {
     e->status = status;

@@ -17,6 +17,11 @@ const char *cgi_status_text(int code);
  * CRLF.  Ends the header block. */
 void cgi_headers(int code, const char *extra);
 
+/* The page of last resort, when the templates cannot be used: the headers
+ * (status CODE, or 500 for a 200) and, unless HEAD_ONLY, a minimal HTML page
+ * that asks to try again later. */
+void cgi_unavailable(int code, const char *extra, int head_only);
+
 /* Why cgi_read_form failed: the HTTP status to answer and a sentence for
  * the person who sent it. */
 struct cgi_error {

@@ -78,7 +78,7 @@ static int page(int code, const char *title, const char *body, const char *messa
     for (size_t i = 0; i < sizeof(tabs) / sizeof(tabs[0]); i++) {
         if (!is_admin && strcmp(tabs[i][0], "global") == 0)
             continue;
-        buf_addf(&nav, "<a href=\"%s?p=%s\">%s</a>", "", tabs[i][0], tabs[i][1]);
+        buf_addf(&nav, "<a href=\"?p=%s\">%s</a>", tabs[i][0], tabs[i][1]);
     }
     const char *q = cur_q;
     struct tpl_value v[8] = {
@@ -89,10 +89,7 @@ static int page(int code, const char *title, const char *body, const char *messa
     if (!t_page || template_render(t_page, TPL_HTML, v, 8, &out, err, sizeof(err)) < 0 || out.oom) {
         buf_free(&out);
         buf_free(&nav);
-        cgi_headers(code == 200 ? 500 : code, NULL);
-        if (!head_only)
-            printf("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>guardlist</title>"
-                   "</head><body><p>This page cannot be shown right now. Please try again later.</p></body></html>\n");
+        cgi_unavailable(code, NULL, head_only);
         return 0;
     }
     cgi_headers(code, code == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL);

@@ -39,7 +39,7 @@ import web  # noqa: E402
 
 KID, KID2, KID3 = 'kid@family.test', 'kid2@family.test', 'kid3@family.test'
 PARENT, OTHER = 'parent@family.test', 'other@family.test'
-USERS = {'admin': 'admin-pw-1', PARENT: 'parent-pw-2', OTHER: 'other-pw-3'}
+USERS = {'admin': 'admin-pw-1', PARENT: 'parent-pw-2', OTHER: 'other-pw-3', 'odd<name>': 'odd-pw-4'}
 FORM = 'application/x-www-form-urlencoded'
 FOLLOW_TIMEOUT = 2.0
 CSP_PARTS = ("default-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'")
@@ -173,6 +173,32 @@ def main():
     r = plain.request('POST', '/admin', body='do=protect&key=evil%40x.test&csrf=1.2', headers={'Content-Type': FORM})
     h.ok(r.status == 403 and snap() == before, 'a POST there changes nothing (403)', r.status)
     plain.stop()
+    r = get('p=protected', user='odd<name>')
+    h.ok(r.status == 403 and '&lt;name&gt;' not in r.text and 'not one this page accepts' in r.text,
+         'a login name with markup in it is refused (403), not shown', r.status)
+
+    # Without a usable form-token key the page serves nothing.
+    for what, spoil in (('no secret_file', 'unset'), ('a world-readable secret_file', 'world'),
+                        ('a secret_file of 8 characters', 'short')):
+        c2 = web.web_config(db, secrets_dir, admins='admin')
+        lines = open(c2).read().splitlines()
+        keyf = [ln.split('=', 1)[1].strip() for ln in lines if ln.startswith('secret_file')][0]
+        if spoil == 'unset':
+            with open(c2, 'w') as f:
+                f.write('\n'.join('secret_file =' if ln.startswith('secret_file') else ln for ln in lines) + '\n')
+        elif spoil == 'world':
+            os.chmod(keyf, 0o644)
+        else:
+            with open(keyf, 'w') as f:
+                f.write('12345678\n')
+        bad = web.Lighttpd(web.web_binary(), {'GUARDLIST_CONFIG': c2}, url_path='/admin', users=USERS)
+        bad.start()
+        r = bad.request('GET', '/admin', headers={'Authorization': auth('admin')})
+        logged = [ln for ln in bad.log(0).splitlines() if 'guardlist-web: error' in ln]
+        h.ok(r.status == 503 and 'name="csrf"' not in r.text and logged,
+             'with %s: 503, no form, and the reason in the error log' % what, r.status, logged)
+        h.diag('with %s: %s' % (what, logged[0] if logged else '-'))
+        bad.stop()
 
     # ------------------------------------------------------------ pages
 

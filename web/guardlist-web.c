@@ -200,12 +200,32 @@ static int may_manage(const char *key, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ lists */
 
+struct list;
+
+/* How a list shows a row: a cell per label (the query's columns 1..n;
+ * column 0 is the row's id), then, with LAST, the cells it writes, headed
+ * by LAST_HEAD. */
+struct columns {
+    const char *page;           /* the list's own page, for its pager */
+    const char *const *labels;
+    void (*last)(struct buf *b, const struct list *l, const char *const *col);
+    const char *last_head;
+};
+
 struct list {
     struct buf rows;
-    int n;                  /* rows seen (one more than shown: there is a next page) */
-    int limit;              /* rows to show */
-    char last[24];          /* id of the last row shown */
-    const char *page;       /* for the row forms: where to come back */
+    int n;                      /* rows seen (one more than shown: there is a next page) */
+    int limit;                  /* rows to show */
+    char last[24];              /* id of the last row shown */
+    const char *page;           /* for the row forms: where to come back */
+    const struct columns *cols;
+};
+
+struct show {
+    const char *page;       /* protected, rules, global, pending, audit, search */
+    const char *q;          /* search text, may be "" */
+    const char *r;          /* rules: one recipient, may be "" */
+    const char *after;      /* cursor */
 };
 
 /* Appends S %-encoded for a query string: only unreserved characters stay,
@@ -258,17 +278,26 @@ static int list_take(struct list *l, const char *id)
     return 1;
 }
 
-static int row_protected(void *arg, int ncol, const char *const *col, const unsigned long *len)
+/* db_query's row function for every list. */
+static int row_list(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct list *l = arg;
-    struct buf *b = &l->rows;
 
-    (void)ncol;
     (void)len;
     if (!list_take(l, col[0]))
         return 0;
-    buf_adds(b, "<tr>");
-    cell(b, "Recipient", col[1]);
+    buf_adds(&l->rows, "<tr>");
+    for (int i = 0; l->cols->labels[i] && i + 1 < ncol; i++)
+        cell(&l->rows, l->cols->labels[i], col[i + 1]);
+    if (l->cols->last)
+        l->cols->last(&l->rows, l, col);
+    buf_adds(&l->rows, "</tr>\n");
+    return 0;
+}
+
+/* Protected: the guardians (each removable by an admin), then the links and forms. */
+static void protected_last(struct buf *b, const struct list *l, const char *const *col)
+{
     buf_adds(b, "<td data-label=\"Guardians\">");
     if (col[2]) {
         char emails[4096];
@@ -300,8 +329,7 @@ static int row_protected(void *arg, int ncol, const char *const *col, const unsi
         hidden(b, "key", col[1]);
         buf_adds(b, "<button type=\"submit\" class=\"danger\">Stop protecting</button></form>");
     }
-    buf_adds(b, "</td></tr>\n");
-    return 0;
+    buf_adds(b, "</td>");
 }
 
 static void rule_forms(struct buf *b, const char *back, const char *rcpt, const char *sender, const char *action)
@@ -319,61 +347,24 @@ static void rule_forms(struct buf *b, const char *back, const char *rcpt, const 
     buf_adds(b, "<button type=\"submit\" class=\"danger\">Remove</button></form>");
 }
 
-static int row_rule(void *arg, int ncol, const char *const *col, const unsigned long *len)
+static void rule_last(struct buf *b, const struct list *l, const char *const *col)
 {
-    struct list *l = arg;
-    struct buf *b = &l->rows;
-
-    (void)ncol;
-    (void)len;
-    if (!list_take(l, col[0]))
-        return 0;
-    buf_adds(b, "<tr>");
-    cell(b, "Recipient", col[1]);
-    cell(b, "Sender", col[2]);
-    cell(b, "Action", col[3]);
-    cell(b, "By", col[4]);
     buf_adds(b, "<td data-label=\"\">");
     rule_forms(b, l->page, col[1], col[2], col[3]);
-    buf_adds(b, "</td></tr>\n");
-    return 0;
+    buf_adds(b, "</td>");
 }
 
-static int row_global(void *arg, int ncol, const char *const *col, const unsigned long *len)
+static void global_last(struct buf *b, const struct list *l, const char *const *col)
 {
-    struct list *l = arg;
-    struct buf *b = &l->rows;
-
-    (void)ncol;
-    (void)len;
-    if (!list_take(l, col[0]))
-        return 0;
-    buf_adds(b, "<tr>");
-    cell(b, "Sender", col[1]);
-    cell(b, "Action", col[2]);
     buf_adds(b, "<td data-label=\"\">");
     rule_forms(b, l->page, "", col[1], col[2]);
-    buf_adds(b, "</td></tr>\n");
-    return 0;
+    buf_adds(b, "</td>");
 }
 
-static int row_pending(void *arg, int ncol, const char *const *col, const unsigned long *len)
+static void pending_last(struct buf *b, const struct list *l, const char *const *col)
 {
-    struct list *l = arg;
-    struct buf *b = &l->rows;
     const char *at = strrchr(col[1], '@');
 
-    (void)ncol;
-    (void)len;
-    if (!list_take(l, col[0]))
-        return 0;
-    buf_adds(b, "<tr>");
-    cell(b, "Sender", col[1]);
-    cell(b, "Recipient", col[2]);
-    cell(b, "Tries", col[3]);
-    cell(b, "First seen", col[4]);
-    cell(b, "Last seen", col[5]);
-    cell(b, "From", col[6]);
     buf_adds(b, "<td data-label=\"\">");
     form_open(b, "decide", l->page, "inline");
     hidden(b, "id", col[0]);
@@ -385,27 +376,20 @@ static int row_pending(void *arg, int ncol, const char *const *col, const unsign
     }
     buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"deny\">Deny</button>"
                 "<button type=\"submit\" name=\"how\" value=\"block\" class=\"danger\">Block sender</button></form>");
-    buf_adds(b, "</td></tr>\n");
-    return 0;
+    buf_adds(b, "</td>");
 }
 
-static int row_audit(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    struct list *l = arg;
-    struct buf *b = &l->rows;
-
-    (void)ncol;
-    (void)len;
-    if (!list_take(l, col[0]))
-        return 0;
-    buf_adds(b, "<tr>");
-    cell(b, "When (UTC)", col[1]);
-    cell(b, "Who", col[2]);
-    cell(b, "What", col[3]);
-    cell(b, "Detail", col[4]);
-    buf_adds(b, "</tr>\n");
-    return 0;
-}
+static const char *const protected_labels[] = { "Recipient", NULL };
+static const char *const rule_labels[] = { "Recipient", "Sender", "Action", "By", NULL };
+static const char *const global_labels[] = { "Sender", "Action", NULL };
+static const char *const pending_labels[] = { "Sender", "Recipient", "Tries", "First seen", "Last seen", "From", NULL };
+static const char *const audit_labels[] = { "When (UTC)", "Who", "What", "Detail", NULL };
+static const struct columns protected_cols = { "protected", protected_labels, protected_last,
+                                               "<th>Guardians</th><th></th>" };
+static const struct columns rule_cols = { "rules", rule_labels, rule_last, "<th></th>" };
+static const struct columns global_cols = { "global", global_labels, global_last, "<th></th>" };
+static const struct columns pending_cols = { "pending", pending_labels, pending_last, "<th></th>" };
+static const struct columns audit_cols = { "audit", audit_labels, NULL, "" };
 
 /* "%q%" with LIKE's own characters escaped (ESCAPE '!'). */
 static void like_pattern(const char *q, char *out, size_t outlen)
@@ -449,31 +433,44 @@ static void pager(struct buf *b, const struct list *l, const char *pagename, con
     buf_adds(b, "</nav>");
 }
 
-/* Renders one list section into OUT.  Returns 0, or -1 after a database error (ERR). */
-static int section(struct buf *out, const char *heading, const char *intro, const char *forms,
-                   const char *head, const struct list *l, const char *pager_html, const char *empty)
+/* Renders the list L as one section into OUT: HEADING (shown on the search
+ * page, where several lists meet), INTRO, the FORMS above the table, the
+ * rows or EMPTY, and the pager (CURSOR_NAME) except on the search page.
+ * Frees L's rows and FORMS.  Returns 0, or -1 if the template failed. */
+static int section(struct buf *out, const struct show *s, struct list *l, const char *cursor_name,
+                   const char *heading, const char *intro, struct buf *forms, const char *empty)
 {
     char err[200];
-    struct buf h2 = { 0 }, none = { 0 };
+    struct buf h2 = { 0 }, none = { 0 }, head = { 0 }, pg = { 0 };
+    int search = strcmp(s->page, "search") == 0;
 
-    if (strcmp(l->page, "search") == 0) {   /* elsewhere the page's own title says it */
+    if (search) {       /* elsewhere the page's own title says it */
         buf_adds(&h2, "<h2>");
         html_escape(&h2, heading);
         buf_adds(&h2, "</h2>");
+    } else {
+        pager(&pg, l, l->cols->page, cursor_name, s->after, s->q, l->cols == &rule_cols ? s->r : NULL);
     }
+    for (int i = 0; l->cols->labels[i]; i++)
+        buf_addf(&head, "<th>%s</th>", l->cols->labels[i]);
+    buf_adds(&head, l->cols->last_head);
     if (!l->n) {
         buf_adds(&none, "<tr><td class=\"empty\" colspan=\"7\">");
         html_escape(&none, empty);
         buf_adds(&none, "</td></tr>");
     }
     struct tpl_value v[6] = {
-        { "heading", h2.p ? h2.p : "", 1 }, { "intro", intro, 0 }, { "forms", forms ? forms : "", 1 },
-        { "head", head, 1 }, { "rows", l->n ? l->rows.p : none.p, 1 },
-        { "pager", pager_html ? pager_html : "", 1 },
+        { "heading", h2.p ? h2.p : "", 1 }, { "intro", intro, 0 }, { "forms", forms && forms->p ? forms->p : "", 1 },
+        { "head", head.p, 1 }, { "rows", l->n ? l->rows.p : none.p, 1 }, { "pager", pg.p ? pg.p : "", 1 },
     };
     int rc = template_render(t_list, TPL_HTML, v, 6, out, err, sizeof(err));
     buf_free(&h2);
     buf_free(&none);
+    buf_free(&head);
+    buf_free(&pg);
+    buf_free(&l->rows);
+    if (forms)
+        buf_free(forms);
     return rc;
 }
 
@@ -499,42 +496,37 @@ static int render_form(const struct template *t, const char *back, const char *r
     return template_render(t, TPL_HTML, v, 4, out, err, sizeof(err));
 }
 
-struct show {
-    const char *page;       /* protected, rules, global, pending, audit, search */
-    const char *q;          /* search text, may be "" */
-    const char *r;          /* rules: one recipient, may be "" */
-    const char *after;      /* cursor */
-};
+
+/* Runs the list's query into L.  Returns 0, or -1 with ERR set. */
+static int list_query(struct list *l, const char *sql, const char *const *p, int n, char *err, size_t errlen)
+{
+    if (db_query(db, sql, p, n, row_list, l, err, errlen) < 0) {
+        buf_free(&l->rows);
+        return -1;
+    }
+    return 0;
+}
 
 static int list_protected(struct buf *out, const struct show *s, int limit, char *err, size_t errlen)
 {
-    struct list l = { .limit = limit, .page = s->page };
-    struct buf forms = { 0 }, pg = { 0 };
-    char like[3 * SEARCH_MAX + 4];
-    like_pattern(s->q, like, sizeof(like));
-    const char *p[5] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user, s->q, like };
-
     static const char sql[] = "SELECT p.id, p.recipient, (SELECT GROUP_CONCAT(g.email ORDER BY g.email SEPARATOR '\\n') "
              "FROM guardians g WHERE g.recipient = p.recipient) "
              "FROM protected_users p WHERE p.id > ? AND " SCOPE("p.recipient") " "
              "AND (? = '' OR p.recipient LIKE ? ESCAPE '!') ORDER BY p.id" LIMIT;
-    if (db_query(db, sql, p, 5, row_protected, &l, err, errlen) < 0) {
-        buf_free(&l.rows);
+    struct list l = { .limit = limit, .page = s->page, .cols = &protected_cols };
+    struct buf forms = { 0 };
+    char like[3 * SEARCH_MAX + 4];
+    like_pattern(s->q, like, sizeof(like));
+    const char *p[5] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user, s->q, like };
+
+    if (list_query(&l, sql, p, 5, err, errlen) < 0)
         return -1;
-    }
     if (is_admin && strcmp(s->page, "search") != 0)
         render_form(t_protect, s->page, NULL, &forms);
-    if (strcmp(s->page, "search") != 0)
-        pager(&pg, &l, "protected", "after", s->after, s->q, NULL);
-    int rc = section(out, "Protected recipients",
-                     is_admin ? "Only senders on a recipient's rules reach them; guardians approve the others."
-                              : "The recipients you guard. Only senders on their rules reach them.",
-                     forms.p, "<th>Recipient</th><th>Guardians</th><th></th>", &l, pg.p,
-                     is_admin ? "Nothing is protected yet." : "You do not guard any recipient.");
-    buf_free(&l.rows);
-    buf_free(&forms);
-    buf_free(&pg);
-    return rc;
+    return section(out, s, &l, "after", "Protected recipients",
+                   is_admin ? "Only senders on a recipient's rules reach them; guardians approve the others."
+                            : "The recipients you guard. Only senders on their rules reach them.",
+                   &forms, is_admin ? "Nothing is protected yet." : "You do not guard any recipient.");
 }
 
 /* The recipient field of the add-rule form: free text for admins, the
@@ -543,115 +535,84 @@ static int recipient_choice(struct buf *b, const char *preset, char *err, size_t
 
 static int list_rules(struct buf *out, const struct show *s, int limit, char *err, size_t errlen)
 {
-    struct list l = { .limit = limit, .page = s->page };
-    struct buf forms = { 0 }, pg = { 0 }, field = { 0 };
-    char like[3 * SEARCH_MAX + 4];
-    like_pattern(s->q, like, sizeof(like));
-    const char *p[8] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user, s->r, s->r, s->q, like, like };
-
     static const char sql[] = "SELECT id, recipient, sender, action, created_by FROM sender_rules "
              "WHERE id > ? AND " SCOPE("recipient") " AND (? = '' OR recipient = ?) "
              "AND (? = '' OR sender LIKE ? ESCAPE '!' OR recipient LIKE ? ESCAPE '!') "
              "ORDER BY id" LIMIT;
-    if (db_query(db, sql, p, 8, row_rule, &l, err, errlen) < 0 || recipient_choice(&field, s->r, err, errlen) < 0) {
-        buf_free(&l.rows);
-        buf_free(&field);
+    struct list l = { .limit = limit, .page = s->page, .cols = &rule_cols };
+    struct buf forms = { 0 }, field = { 0 };
+    char like[3 * SEARCH_MAX + 4], heading[ADDR_MAX + 40];
+    like_pattern(s->q, like, sizeof(like));
+    const char *p[8] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user, s->r, s->r, s->q, like, like };
+
+    if (list_query(&l, sql, p, 8, err, errlen) < 0)
         return -1;
-    }
     if (strcmp(s->page, "search") != 0) {
+        if (recipient_choice(&field, s->r, err, errlen) < 0) {
+            buf_free(&l.rows);
+            buf_free(&field);
+            return -1;
+        }
         render_form(t_rule, s->page, field.p, &forms);
-        pager(&pg, &l, "rules", "after", s->after, s->q, s->r);
+        buf_free(&field);
     }
-    char heading[ADDR_MAX + 40];
     snprintf(heading, sizeof(heading), "Rules%s%s", s->r[0] ? " for " : "", s->r);
-    int rc = section(out, heading, "Per-recipient rules: OK lets a sender through, REJECT refuses it; "
-                     "a sender may be an address, user@ or a domain.",
-                     forms.p, "<th>Recipient</th><th>Sender</th><th>Action</th><th>By</th><th></th>", &l, pg.p,
-                     "No rules here yet.");
-    buf_free(&l.rows);
-    buf_free(&forms);
-    buf_free(&pg);
-    buf_free(&field);
-    return rc;
+    return section(out, s, &l, "after", heading, "Per-recipient rules: OK lets a sender through, REJECT refuses "
+                   "it; a sender may be an address, user@ or a domain.", &forms, "No rules here yet.");
 }
 
 static int list_global(struct buf *out, const struct show *s, int limit, char *err, size_t errlen)
 {
-    struct list l = { .limit = limit, .page = s->page };
-    struct buf forms = { 0 }, pg = { 0 };
+    static const char sql[] = "SELECT id, sender, action FROM whitelist WHERE id > ? "
+             "AND (? = '' OR sender LIKE ? ESCAPE '!') ORDER BY id" LIMIT;
+    struct list l = { .limit = limit, .page = s->page, .cols = &global_cols };
+    struct buf forms = { 0 };
     char like[3 * SEARCH_MAX + 4];
     like_pattern(s->q, like, sizeof(like));
     const char *p[3] = { s->after[0] ? s->after : "0", s->q, like };
 
-    static const char sql[] = "SELECT id, sender, action FROM whitelist WHERE id > ? "
-             "AND (? = '' OR sender LIKE ? ESCAPE '!') ORDER BY id" LIMIT;
-    if (db_query(db, sql, p, 3, row_global, &l, err, errlen) < 0) {
-        buf_free(&l.rows);
+    if (list_query(&l, sql, p, 3, err, errlen) < 0)
         return -1;
-    }
-    if (strcmp(s->page, "search") != 0) {
+    if (strcmp(s->page, "search") != 0)
         render_form(t_rule, s->page, "<input type=\"hidden\" name=\"rcpt\" value=\"\">", &forms);
-        pager(&pg, &l, "global", "after", s->after, s->q, NULL);
-    }
-    int rc = section(out, "Global rules", "These apply to every protected recipient (the article's whitelist table).",
-                     forms.p, "<th>Sender</th><th>Action</th><th></th>", &l, pg.p, "No global rules yet.");
-    buf_free(&l.rows);
-    buf_free(&forms);
-    buf_free(&pg);
-    return rc;
+    return section(out, s, &l, "after", "Global rules",
+                   "These apply to every protected recipient (the article's whitelist table).", &forms,
+                   "No global rules yet.");
 }
 
 static int list_pending(struct buf *out, const struct show *s, int limit, char *err, size_t errlen)
 {
-    struct list l = { .limit = limit, .page = s->page };
-    struct buf pg = { 0 };
+    static const char sql[] = "SELECT id, sender, recipient, attempts, first_seen, last_seen, client_address "
+             "FROM challenges WHERE status = 'pending' AND id > ? AND " SCOPE("protected_key") " "
+             "AND (? = '' OR sender LIKE ? ESCAPE '!' OR recipient LIKE ? ESCAPE '!') "
+             "ORDER BY id" LIMIT;
+    struct list l = { .limit = limit, .page = s->page, .cols = &pending_cols };
     char like[3 * SEARCH_MAX + 4];
     like_pattern(s->q, like, sizeof(like));
     const char *p[6] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user, s->q, like, like };
 
-    static const char sql[] = "SELECT id, sender, recipient, attempts, first_seen, last_seen, client_address FROM challenges "
-             "WHERE status = 'pending' AND id > ? AND " SCOPE("protected_key") " "
-             "AND (? = '' OR sender LIKE ? ESCAPE '!' OR recipient LIKE ? ESCAPE '!') "
-             "ORDER BY id" LIMIT;
-    if (db_query(db, sql, p, 6, row_pending, &l, err, errlen) < 0) {
-        buf_free(&l.rows);
+    if (list_query(&l, sql, p, 6, err, errlen) < 0)
         return -1;
-    }
-    if (strcmp(s->page, "search") != 0)
-        pager(&pg, &l, "pending", "after", s->after, s->q, NULL);
-    int rc = section(out, "Pending senders", "Senders who tried to write and are waiting for a decision. "
-                     "Allowing one lets their next retry through.",
-                     NULL, "<th>Sender</th><th>Recipient</th><th>Tries</th><th>First seen</th><th>Last seen</th>"
-                     "<th>From</th><th></th>", &l, pg.p, "Nobody is waiting.");
-    buf_free(&l.rows);
-    buf_free(&pg);
-    return rc;
+    return section(out, s, &l, "after", "Pending senders", "Senders who tried to write and are waiting for a "
+                   "decision. Allowing one lets their next retry through.", NULL, "Nobody is waiting.");
 }
 
 static int list_audit(struct buf *out, const struct show *s, int limit, char *err, size_t errlen)
 {
-    struct list l = { .limit = limit, .page = s->page };
-    struct buf pg = { 0 };
+    static const char sql[] = "SELECT id, at, actor, action, detail FROM audit_log "
+             "WHERE (? = '' OR id < ?) AND (? = '1' OR actor = ?) AND (? = '' OR detail LIKE ? ESCAPE '!') "
+             "ORDER BY id DESC" LIMIT;
+    struct list l = { .limit = limit, .page = s->page, .cols = &audit_cols };
     char like[3 * SEARCH_MAX + 4], me[USER_MAX + 8];
     like_pattern(s->q, like, sizeof(like));
     snprintf(me, sizeof(me), "web:%s", user);
     const char *p[6] = { s->after, s->after, is_admin ? "1" : "0", me, s->q, like };
 
-    static const char sql[] = "SELECT id, at, actor, action, detail FROM audit_log "
-             "WHERE (? = '' OR id < ?) AND (? = '1' OR actor = ?) AND (? = '' OR detail LIKE ? ESCAPE '!') "
-             "ORDER BY id DESC" LIMIT;
-    if (db_query(db, sql, p, 6, row_audit, &l, err, errlen) < 0) {
-        buf_free(&l.rows);
+    if (list_query(&l, sql, p, 6, err, errlen) < 0)
         return -1;
-    }
-    pager(&pg, &l, "audit", "before", s->after, s->q, NULL);
-    int rc = section(out, "Audit log", is_admin ? "Every change by a person, newest first."
-                                                : "Your own changes, newest first.",
-                     NULL, "<th>When (UTC)</th><th>Who</th><th>What</th><th>Detail</th>", &l, pg.p,
-                     "Nothing yet.");
-    buf_free(&l.rows);
-    buf_free(&pg);
-    return rc;
+    return section(out, s, &l, "before", "Audit log", is_admin ? "Every change by a person, newest first."
+                                                               : "Your own changes, newest first.",
+                   NULL, "Nothing yet.");
 }
 
 struct options {

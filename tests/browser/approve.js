@@ -20,6 +20,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { parseOptions, findChromium, runBounded } = require('./common');
 
 function usage(msg) {
   process.stderr.write('approve.js: ' + msg + '\n' +
@@ -29,39 +30,12 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { name: 'approve', click: 'Allow this sender', viewport: '390x844', timeout: '60' };
-  const known = ['url', 'out-dir', 'name', 'click', 'viewport', 'chromium', 'profile-dir', 'timeout'];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--') || !known.includes(a.slice(2)) || i + 1 >= argv.length)
-      usage('unexpected argument ' + JSON.stringify(a));
-    opts[a.slice(2)] = argv[++i];
-  }
+  const opts = parseOptions(argv, { name: 'approve', click: 'Allow this sender', viewport: '390x844', timeout: '60' },
+                            ['url', 'out-dir', 'name', 'click', 'viewport', 'chromium', 'profile-dir', 'timeout'],
+                            usage);
   if (!opts.url || !opts['out-dir'])
     usage('--url and --out-dir are required');
-  const m = /^(\d+)x(\d+)$/.exec(opts.viewport);
-  if (!m)
-    usage('--viewport must be WIDTHxHEIGHT');
-  opts.width = Number(m[1]);
-  opts.height = Number(m[2]);
-  opts.timeoutMs = Math.round(Number(opts.timeout) * 1000);
-  if (!(opts.timeoutMs > 0))
-    usage('--timeout must be a positive number of seconds');
   return opts;
-}
-
-function findChromium(explicit) {
-  const candidates = [explicit, process.env.CHROMIUM, '/usr/lib/chromium/chromium', '/usr/bin/chromium']
-    .filter(Boolean);
-  for (const c of candidates) {
-    try {
-      fs.accessSync(c, fs.constants.X_OK);
-      return c;
-    } catch (e) {
-      // next
-    }
-  }
-  throw new Error('no chromium found (tried ' + candidates.join(', ') + '); apt-get install chromium');
 }
 
 // What a person sees on the page now, and layout facts for a small screen.
@@ -158,20 +132,4 @@ async function main(opts, result) {
 
 const opts = parseArgs(process.argv.slice(2));
 const result = { ok: false, screenshots: [], console: [], pageErrors: [], requests: [], failedRequests: [] };
-const watchdog = setTimeout(() => {
-  result.error = 'approve.js ran over its time bound of ' + opts.timeout + ' s';
-  process.stdout.write(JSON.stringify(result) + '\n');
-  process.exit(3);
-}, opts.timeoutMs + 5000);
-
-main(opts, result).then(() => {
-  result.ok = true;
-  clearTimeout(watchdog);
-  process.stdout.write(JSON.stringify(result) + '\n');
-  process.exit(0);
-}, (e) => {
-  result.error = String(e && e.stack || e);
-  clearTimeout(watchdog);
-  process.stdout.write(JSON.stringify(result) + '\n');
-  process.exit(3);
-});
+runBounded('approve.js', opts, result, main);

@@ -54,26 +54,24 @@ else:
     CGI_USER = pwd.getpwuid(os.geteuid()).pw_name
 
 
-def approve_binary():
-    """$GUARDLIST_APPROVE (relative to the current dir, else to the repo root),
-    else bin/guardlist-approve."""
-    env = os.environ.get('GUARDLIST_APPROVE')
+def _program(env_name, name):
+    """$ENV_NAME (relative to the current dir, else to the repo root), else bin/NAME."""
+    env = os.environ.get(env_name)
     if not env:
-        return str(h.ROOT / 'bin' / 'guardlist-approve')
+        return str(h.ROOT / 'bin' / name)
     if os.path.isabs(env) or os.path.exists(env):
         return os.path.abspath(env)
     return str(h.ROOT / env)
+
+
+def approve_binary():
+    """$GUARDLIST_APPROVE, else bin/guardlist-approve."""
+    return _program('GUARDLIST_APPROVE', 'guardlist-approve')
 
 
 def web_binary():
-    """$GUARDLIST_WEB (relative to the current dir, else to the repo root),
-    else bin/guardlist-web."""
-    env = os.environ.get('GUARDLIST_WEB')
-    if not env:
-        return str(h.ROOT / 'bin' / 'guardlist-web')
-    if os.path.isabs(env) or os.path.exists(env):
-        return os.path.abspath(env)
-    return str(h.ROOT / env)
+    """$GUARDLIST_WEB, else bin/guardlist-web."""
+    return _program('GUARDLIST_WEB', 'guardlist-web')
 
 
 def share_with_cgi(path, mode=0o640):

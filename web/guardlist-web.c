@@ -48,6 +48,7 @@
 static struct config cfg;
 static int head_only;
 static char user[USER_MAX + 1];
+static char user_key[USER_MAX + 1];     /* USER in lower case: guardians.email is stored so */
 static char actor[USER_MAX + 8];
 static int is_admin;
 static const char *script = "";
@@ -106,8 +107,14 @@ static void message_box(struct buf *out, const char *kind, const char *message, 
     char err[200];
     struct tpl_value v[3] = { { "kind", kind, 0 }, { "message", message, 0 }, { "detail", detail ? detail : "", 0 } };
 
-    if (t_message && template_render(t_message, TPL_HTML, v, 3, out, err, sizeof(err)) < 0)
-        buf_adds(out, "<p>(message not shown)</p>");
+    struct buf m = { 0 };
+
+    /* into its own buffer first: a failed render leaves no half-open tags */
+    if (t_message && template_render(t_message, TPL_HTML, v, 3, &m, err, sizeof(err)) == 0 && m.p)
+        buf_adds(out, m.p);
+    else
+        buf_adds(out, "<div class=\"msg error\" role=\"status\">(The message cannot be shown.)</div>");
+    buf_free(&m);
 }
 
 static int error_page(int code, const char *title, const char *message, const char *detail)
@@ -180,23 +187,28 @@ static int csrf_ok(const char *t)
 
 /* ------------------------------------------------------------ scope */
 
-/* 1 if this user may see and change protected key KEY. */
+/* Keys are compared byte for byte, as guardlistd compares them: the
+ * tables' collation (utf8mb4_general_ci) would take "kiss@" for "kiß@" and
+ * "anna@" for "änna@", and so hand one family another's rules. */
+#define BIN " COLLATE utf8mb4_bin"
+
+/* 1 if this user may see and change protected key KEY (in its stored form). */
 static int may_manage(const char *key, char *err, size_t errlen)
 {
     long long n = 0;
-    const char *p[2] = { key, user };
+    const char *p[2] = { key, user_key };
 
     if (is_admin)
         return 1;
-    if (db_query_number(db, "SELECT COUNT(*) FROM guardians WHERE recipient = ? AND email = ?", p, 2, &n,
-                        err, errlen) < 0)
+    if (db_query_number(db, "SELECT COUNT(*) FROM guardians WHERE recipient" BIN " = ? AND email" BIN " = ?",
+                        p, 2, &n, err, errlen) < 0)
         return -1;
     return n > 0;
 }
 
 /* The scope condition on a recipient-key column COL, for SQL: binds two
- * parameters (is admin, user). */
-#define SCOPE(col) "(? = '1' OR " col " IN (SELECT recipient FROM guardians WHERE email = ?))"
+ * parameters (is admin, user_key). */
+#define SCOPE(col) "(? = '1' OR " col BIN " IN (SELECT recipient" BIN " FROM guardians WHERE email" BIN " = ?))"
 
 /* ------------------------------------------------------------ lists */
 
@@ -300,9 +312,11 @@ static void protected_last(struct buf *b, const struct list *l, const char *cons
 {
     buf_adds(b, "<td data-label=\"Guardians\">");
     if (col[2]) {
-        char emails[4096];
-        snprintf(emails, sizeof(emails), "%s", col[2]);
-        for (char *save = NULL, *e = strtok_r(emails, "\n", &save); e; e = strtok_r(NULL, "\n", &save)) {
+        char e[ADDR_MAX + 2];
+        for (const char *g = col[2]; *g; g += strspn(g, "\n")) {
+            size_t n = strcspn(g, "\n");
+            snprintf(e, sizeof(e), "%.*s", (int)(n < sizeof(e) - 1 ? n : sizeof(e) - 1), g);
+            g += n;
             buf_adds(b, "<span class=\"guardian\">");
             html_escape(b, e);
             if (is_admin) {
@@ -448,6 +462,11 @@ static int section(struct buf *out, const struct show *s, struct list *l, const 
         buf_adds(&h2, "<h2>");
         html_escape(&h2, heading);
         buf_adds(&h2, "</h2>");
+        if (l->n > l->limit) {      /* the search shows the first few of each list */
+            buf_addf(&pg, "<nav class=\"pager\"><a href=\"?p=%s&amp;q=", l->cols->page);
+            url_escape(&pg, s->q);
+            buf_adds(&pg, "\">All matches</a></nav>");
+        }
     } else {
         pager(&pg, l, l->cols->page, cursor_name, s->after, s->q, l->cols == &rule_cols ? s->r : NULL);
     }
@@ -509,7 +528,7 @@ static int list_query(struct list *l, const char *sql, const char *const *p, int
 
 static int list_protected(struct buf *out, const struct show *s, int limit, char *err, size_t errlen)
 {
-    static const char sql[] = "SELECT p.id, p.recipient, (SELECT GROUP_CONCAT(g.email ORDER BY g.email SEPARATOR '\\n') "
+    static const char sql[] = "SELECT p.id, p.recipient, (SELECT GROUP_CONCAT(g.email ORDER BY g.email SEPARATOR '\n') "
              "FROM guardians g WHERE g.recipient = p.recipient) "
              "FROM protected_users p WHERE p.id > ? AND " SCOPE("p.recipient") " "
              "AND (? = '' OR p.recipient LIKE ? ESCAPE '!') ORDER BY p.id" LIMIT;
@@ -517,7 +536,7 @@ static int list_protected(struct buf *out, const struct show *s, int limit, char
     struct buf forms = { 0 };
     char like[3 * SEARCH_MAX + 4];
     like_pattern(s->q, like, sizeof(like));
-    const char *p[5] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user, s->q, like };
+    const char *p[5] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user_key, s->q, like };
 
     if (list_query(&l, sql, p, 5, err, errlen) < 0)
         return -1;
@@ -543,7 +562,7 @@ static int list_rules(struct buf *out, const struct show *s, int limit, char *er
     struct buf forms = { 0 }, field = { 0 };
     char like[3 * SEARCH_MAX + 4], heading[ADDR_MAX + 40];
     like_pattern(s->q, like, sizeof(like));
-    const char *p[8] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user, s->r, s->r, s->q, like, like };
+    const char *p[8] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user_key, s->r, s->r, s->q, like, like };
 
     if (list_query(&l, sql, p, 8, err, errlen) < 0)
         return -1;
@@ -589,7 +608,7 @@ static int list_pending(struct buf *out, const struct show *s, int limit, char *
     struct list l = { .limit = limit, .page = s->page, .cols = &pending_cols };
     char like[3 * SEARCH_MAX + 4];
     like_pattern(s->q, like, sizeof(like));
-    const char *p[6] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user, s->q, like, like };
+    const char *p[6] = { s->after[0] ? s->after : "0", is_admin ? "1" : "0", user_key, s->q, like, like };
 
     if (list_query(&l, sql, p, 6, err, errlen) < 0)
         return -1;
@@ -600,7 +619,7 @@ static int list_pending(struct buf *out, const struct show *s, int limit, char *
 static int list_audit(struct buf *out, const struct show *s, int limit, char *err, size_t errlen)
 {
     static const char sql[] = "SELECT id, at, actor, action, detail FROM audit_log "
-             "WHERE (? = '' OR id < ?) AND (? = '1' OR actor = ?) AND (? = '' OR detail LIKE ? ESCAPE '!') "
+             "WHERE (? = '' OR id < ?) AND (? = '1' OR actor" BIN " = ?) AND (? = '' OR detail LIKE ? ESCAPE '!') "
              "ORDER BY id DESC" LIMIT;
     struct list l = { .limit = limit, .page = s->page, .cols = &audit_cols };
     char like[3 * SEARCH_MAX + 4], me[USER_MAX + 8];
@@ -644,9 +663,9 @@ static int recipient_choice(struct buf *b, const char *preset, char *err, size_t
         return 0;
     }
     struct options o = { b, preset };
-    const char *p[1] = { user };
+    const char *p[1] = { user_key };
     buf_adds(b, "<label>Recipient <select name=\"rcpt\" required>");
-    long long n = db_query(db, "SELECT DISTINCT recipient FROM guardians WHERE email = ? ORDER BY recipient "
+    long long n = db_query(db, "SELECT DISTINCT recipient FROM guardians WHERE email" BIN " = ? ORDER BY recipient "
                            "LIMIT 1000", p, 1, row_option, &o, err, errlen);
     buf_adds(b, "</select></label>");
     return n < 0 ? -1 : 0;
@@ -735,6 +754,27 @@ static const char *page_arg(const char *v)
     return NULL;
 }
 
+/* 1 if ACTION acts on one recipient only: OK, DUNNO, REJECT, DEFER,
+ * DEFER_IF_REJECT, DEFER_IF_PERMIT (with or without text), a 4NN or 5NN
+ * code, or an all-numeric value.  HOLD, DISCARD, FILTER, REDIRECT, BCC,
+ * PREPEND, INFO and WARN act on the whole message, other families' copies
+ * too, so only an administrator sets them. */
+static int per_recipient_action(const char *action)
+{
+    static const char *const words[] = { "OK", "DUNNO", "REJECT", "DEFER", "DEFER_IF_REJECT", "DEFER_IF_PERMIT",
+                                         NULL };
+    size_t n = strcspn(action, " \t");
+
+    if (n == 0)
+        return 0;
+    if (strspn(action, "0123456789") == n)
+        return n == strlen(action) || (n == 3 && (action[0] == '4' || action[0] == '5'));
+    for (int i = 0; words[i]; i++)
+        if (strlen(words[i]) == n && strncasecmp(action, words[i], n) == 0)
+            return 1;
+    return 0;
+}
+
 /* What a change needs from the form; missing fields are "". */
 static const char *field(const struct form *f, const char *name)
 {
@@ -774,7 +814,14 @@ static int change(const struct form *f, char *msg, size_t msglen)
         }
     } else if (strcmp(what, "rule-set") == 0 || strcmp(what, "rule-rm") == 0) {
         const char *rcpt = field(f, "rcpt"), *sender = field(f, "sender"), *kind = field(f, "kind");
-        char action[300];
+        char action[300], key[ADDR_MAX + 2], why[160];
+        enum addr_key_kind kk;
+        if (*rcpt && addr_key_check(rcpt, 0, key, sizeof(key), &kk, why, sizeof(why)) < 0) {
+            snprintf(msg, msglen, "Not saved: invalid recipient '%.80s': %s.", rcpt, why);
+            return 400;
+        }
+        if (*rcpt)
+            rcpt = key;     /* the scope is checked on the key the rule is written for */
         int ok = *rcpt ? may_manage(rcpt, err, sizeof(err)) : is_admin;
         if (ok < 0)
             goto failed;
@@ -796,6 +843,11 @@ static int change(const struct form *f, char *msg, size_t msglen)
             else {
                 snprintf(msg, msglen, "Choose allow, block, or type an action.");
                 return 400;
+            }
+            if (!is_admin && !per_recipient_action(action)) {
+                snprintf(msg, msglen, "Only an administrator can set the action '%.60s': it acts on the whole "
+                         "message, for every recipient of it.", action);
+                return 403;
             }
             rc = store_rule_set(db, actor, *rcpt ? rcpt : NULL, sender, action, err, sizeof(err));
             snprintf(msg, msglen, "Saved: %s%s%s gets %s.", sender, *rcpt ? " to " : " to everyone protected",
@@ -824,7 +876,7 @@ static int change(const struct form *f, char *msg, size_t msglen)
             return 400;
         }
         struct pair c = { 0 };
-        const char *pk[3] = { id_s, is_admin ? "1" : "0", user };
+        const char *pk[3] = { id_s, is_admin ? "1" : "0", user_key };
         if (db_query(db, "SELECT sender, recipient FROM challenges WHERE id = ? AND " SCOPE("protected_key"),
                      pk, 3, row_pair, &c, err, sizeof(err)) < 0)
             goto failed;
@@ -919,7 +971,7 @@ static int run(const char *method)
     static const char *const get_fields[] = { "p", "q", "r", "after", "before", NULL };
     static const char *const post_fields[] = { "do", "csrf", "p", "key", "email", "rcpt", "sender", "kind",
                                                "action", "id", "how", NULL };
-    char err[800];
+    char err[800] = "";
     struct form f;
     struct cgi_error ce;
     const char *u = getenv("REMOTE_USER"), *sn = getenv("SCRIPT_NAME");
@@ -931,8 +983,12 @@ static int run(const char *method)
         return refused("The user name from the web server's login is not one this page accepts "
                        "(letters, digits and . _ @ + -, at most 128).");
     snprintf(user, sizeof(user), "%s", u);
+    for (size_t i = 0; i <= strlen(user); i++)
+        user_key[i] = (char)tolower((unsigned char)user[i]);
     snprintf(actor, sizeof(actor), "web:%s", user);
-    if (sn && sn[0] == '/' && strlen(sn) <= 200 && !strpbrk(sn, "\"<>&'"))
+    /* The forms post here: a plain absolute path, never "//host" */
+    if (sn && sn[0] == '/' && sn[1] != '/' && strlen(sn) <= 200
+        && strspn(sn, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._~-") == strlen(sn))
         script = sn;
     is_admin = cfg.web.admins[0] == '\0' || in_list(cfg.web.admins, user);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && strcmp(method, "POST") != 0)
@@ -947,9 +1003,10 @@ static int run(const char *method)
         return error_page(503, "Not available", "This page is not set up completely. "
                           "The administrator finds the reason in the web server's error log.", NULL);
     }
-    if (config_read_secret(cfg.web.secret_file, secret, sizeof(secret), err, sizeof(err)) < 0
-        || strlen(secret) < SECRET_MIN) {
-        fprintf(stderr, "guardlist-web: error: %s\n", secret[0] ? "[web] secret_file holds fewer than 16 characters" : err);
+    int bad = config_read_secret(cfg.web.secret_file, secret, sizeof(secret), err, sizeof(err)) < 0;
+    if (bad || strlen(secret) < SECRET_MIN) {
+        fprintf(stderr, "guardlist-web: error: %s\n", bad ? err : "[web] secret_file: its first line holds fewer "
+                "than 16 characters");
         return error_page(503, "Not available", "This page is not set up completely. "
                           "The administrator finds the reason in the web server's error log.", NULL);
     }

@@ -51,7 +51,8 @@ def main():
     db = h.start_db()
     admin_cli = h.cli_config(db)
     secrets_dir = web.init_accounts(db)
-    for kid, guardian in ((KID, PARENT), (KID2, OTHER)):
+    for kid, guardian in ((KID, PARENT), (KID2, OTHER), ('kis@family.test', OTHER), ('anna@family.test', OTHER),
+                          ('kiss@family.test', 'g5@family.test')):
         rc, out, err = h.cli(admin_cli, 'protect', kid, '--guardian', guardian)
         h.is_(rc, 0, 'guardlist protect %s --guardian %s' % (kid, guardian)) or h.diag(out, err)
     d = h.start_daemon(db)
@@ -179,7 +180,7 @@ def main():
 
     # Without a usable form-token key the page serves nothing.
     for what, spoil in (('no secret_file', 'unset'), ('a world-readable secret_file', 'world'),
-                        ('a secret_file of 8 characters', 'short')):
+                        ('a secret_file of 8 characters', 'short'), ('an empty secret_file', 'empty')):
         c2 = web.web_config(db, secrets_dir, admins='admin')
         lines = open(c2).read().splitlines()
         keyf = [ln.split('=', 1)[1].strip() for ln in lines if ln.startswith('secret_file')][0]
@@ -190,7 +191,7 @@ def main():
             os.chmod(keyf, 0o644)
         else:
             with open(keyf, 'w') as f:
-                f.write('12345678\n')
+                f.write('12345678\n' if spoil == 'short' else '')
         bad = web.Lighttpd(web.web_binary(), {'GUARDLIST_CONFIG': c2}, url_path='/admin', users=USERS)
         bad.start()
         r = bad.request('GET', '/admin', headers={'Authorization': auth('admin')})
@@ -352,6 +353,40 @@ def main():
     r = get('p=rules', user=PARENT)
     h.ok('<select name="rcpt"' in r.text and KID in r.text and KID2 not in r.text,
          'the guardian\'s add-rule form offers only their kid')
+
+    # Keys are compared byte for byte: MariaDB's utf8mb4_general_ci takes
+    # "kiß" for "kis" and "änna" for "anna", and the stored form of "kiß"
+    # is "kiss", another family's child.
+    rc, out, err = h.cli(admin_cli, 'allow', 'friend@example.org', '--to', 'kiss@family.test')
+    h.is_(rc, 0, 'grandma-style rule for kiss@family.test (another family)') or h.diag(out, err)
+    db.sql("INSERT INTO sender_rules (recipient, sender, action, created_by) "
+           "VALUES ('\u00e4nna@family.test', 'pal@example.org', 'OK', 'raw sql')")
+    change({'do': 'rule-set', 'rcpt': 'ki\u00df@family.test', 'sender': 'evil@example.org', 'kind': 'allow',
+            'p': 'rules'}, {}, 'the guardian of kis@ writes a rule for ki\u00df@ (stored as kiss@)', user=OTHER,
+           status=403)
+    change({'do': 'rule-rm', 'rcpt': 'ki\u00df@family.test', 'sender': 'friend@example.org', 'p': 'rules'}, {},
+           'the guardian of kis@ removes kiss@\'s rule through ki\u00df@', user=OTHER, status=403)
+    change({'do': 'rule-rm', 'rcpt': '\u00e4nna@family.test', 'sender': 'pal@example.org', 'p': 'rules'}, {},
+           'the guardian of anna@ removes \u00e4nna@\'s rule', user=OTHER, status=403)
+    r = get('p=rules', user=OTHER)
+    h.ok('pal@example.org' not in r.text and 'friend@example.org' not in r.text,
+         'the guardian of anna@ and kis@ sees neither \u00e4nna@\'s nor kiss@\'s rules')
+    r = get('p=search&q=example.org', user=OTHER)
+    h.ok('pal@example.org' not in r.text and 'friend@example.org' not in r.text, 'nor finds them by searching')
+    db.sql("DELETE FROM sender_rules WHERE created_by = 'raw sql'")
+
+    # A guardian's actions act on their child's copy only.
+    for action in ('DISCARD', 'REDIRECT me@evil.test', 'FILTER smtp:[192.0.2.1]', 'HOLD', 'BCC me@evil.test',
+                   'PREPEND X-Evil: 1'):
+        change({'do': 'rule-set', 'rcpt': KID, 'sender': 'com', 'kind': 'action', 'action': action, 'p': 'rules'},
+               {}, 'a guardian may not set %r (it acts on the whole message)' % action, user=PARENT, status=403)
+    change({'do': 'rule-set', 'rcpt': KID, 'sender': 'pushy@example.net', 'kind': 'action',
+            'action': 'REJECT Please stop writing', 'p': 'rules'}, {'sender_rules': (0, 1)},
+           'a guardian may set REJECT with a text', user=PARENT)
+    change({'do': 'rule-set', 'rcpt': KID, 'sender': 'pushy@example.net', 'kind': 'action',
+            'action': '550 5.7.1 No', 'p': 'rules'}, {'sender_rules': (1, 1)}, 'and a 5NN code', user=PARENT)
+    change({'do': 'rule-set', 'rcpt': KID, 'sender': 'quarantine.example', 'kind': 'action', 'action': 'HOLD',
+            'p': 'rules'}, {'sender_rules': (0, 1)}, 'an admin may set HOLD')
 
     # ------------------------------------------------------------ hostile input
 

@@ -990,7 +990,8 @@ static int run(const char *method)
     if (sn && sn[0] == '/' && sn[1] != '/' && strlen(sn) <= 200
         && strspn(sn, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._~-") == strlen(sn))
         script = sn;
-    is_admin = cfg.web.admins[0] == '\0' || in_list(cfg.web.admins, user);
+    /* Fails closed: without [web] admins every login is a guardian; "*" names everyone. */
+    is_admin = in_list(cfg.web.admins, user) || in_list(cfg.web.admins, "*");
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && strcmp(method, "POST") != 0)
         return error_page(405, "Not allowed", "This page only answers GET, HEAD and POST.", NULL);
     int post = strcmp(method, "POST") == 0;

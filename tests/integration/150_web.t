@@ -201,6 +201,19 @@ def main():
         h.diag('with %s: %s' % (what, logged[0] if logged else '-'))
         bad.stop()
 
+    # [web] admins fails closed: without it nobody is an admin; "*" is everyone.
+    for admins, user, is_admin in (('', 'admin', False), ('*', PARENT, True)):
+        w2 = web.Lighttpd(web.web_binary(), {'GUARDLIST_CONFIG': web.web_config(db, secrets_dir, admins=admins)},
+                          url_path='/admin', users=USERS)
+        w2.start()
+        r = w2.request('GET', '/admin?p=global', headers={'Authorization': auth(user)})
+        p = w2.request('GET', '/admin?p=protected', headers={'Authorization': auth(user)})
+        h.ok(r.status == (200 if is_admin else 403) and ('value="protect"' in p.text) == is_admin
+             and ('(admin)' in p.text) == is_admin,
+             'with admins = %r, %s is %s' % (admins, user, 'an admin' if is_admin else 'a guardian'),
+             r.status, p.status)
+        w2.stop()
+
     # ------------------------------------------------------------ pages
 
     before = snap()

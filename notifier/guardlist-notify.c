@@ -487,8 +487,13 @@ static const char sql_guardians[] =
     "ON n.challenge_id = ? AND n.guardian = g.email WHERE g.recipient = ? ORDER BY g.email";
 /* One notifier at a time plans, sends and records for a guardian, so two
  * notifiers cannot both spend the same hourly cap.  Named locks belong to
- * the connection; all are released at the end of each cycle. */
-static const char sql_lock_guardian[] = "SELECT GET_LOCK(CONCAT('guardlist-notify:', MD5(?)), 0)";
+ * the connection; all are released at the end of each cycle.  A notifier
+ * waits up to 5 s for another one's cycle to finish (a cycle mails a batch
+ * in well under that), then leaves the guardian's challenges for 5 s later:
+ * without the wait, two `--once` runs could leave half a batch unsent.
+ * Two notifiers waiting for each other's locks get MariaDB's deadlock error
+ * at once instead (ER_USER_LOCK_DEADLOCK), which counts as busy. */
+static const char sql_lock_guardian[] = "SELECT GET_LOCK(CONCAT('guardlist-notify:', MD5(?)), 5)";
 static const char sql_unlock_all[] = "SELECT RELEASE_ALL_LOCKS()";
 static const char sql_singles[] =
     "SELECT COUNT(*) FROM notifications WHERE guardian = ? AND kind = 'single' "

@@ -33,10 +33,8 @@
 // directory that is removed at the end.
 'use strict';
 
-const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const { parseOptions, findChromium, runBounded } = require('./common');
+const { parseOptions, withPhoneBrowser, runBounded } = require('./common');
 
 const PASSWORD_ENV = 'GUARDLIST_WEB_PASSWORD';
 
@@ -116,31 +114,11 @@ async function describe(page) {
 }
 
 async function main(opts, result) {
-  const { chromium } = require('playwright-core');
-  const executablePath = findChromium(opts.chromium);
-  result.chromium = executablePath;
-  fs.mkdirSync(opts['out-dir'], { recursive: true });
-  const profileParent = opts['profile-dir'] || os.tmpdir();
-  fs.mkdirSync(profileParent, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(profileParent, 'chromium-profile-'));
-  let context = null;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-             '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-      viewport: { width: opts.width, height: opts.height },
-      deviceScaleFactor: 2,
-      isMobile: true,
-      hasTouch: true,
-      locale: 'en-US',
-      // "Logging in": the browser answers the web server's 401 with these,
-      // and only for the page's own origin.
-      httpCredentials: { username: opts.user, password: opts.password, origin: opts.origin },
-      timeout: opts.timeoutMs,
-    });
-    result.browserVersion = context.browser() ? context.browser().version() : null;
+  await withPhoneBrowser(opts, result, {
+    // "Logging in": the browser answers the web server's 401 with these,
+    // and only for the page's own origin.
+    httpCredentials: { username: opts.user, password: opts.password, origin: opts.origin },
+  }, async (context) => {
     const page = context.pages()[0] || await context.newPage();
     const stepTimeout = Math.min(20000, opts.timeoutMs);
     page.setDefaultTimeout(stepTimeout);
@@ -229,11 +207,7 @@ async function main(opts, result) {
     }
     await submit('blocked', rowButton(opts.block, 'Block sender'), '5-blocked');
     current = null;
-  } finally {
-    if (context)
-      await context.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
 const opts = parseArgs(process.argv.slice(2));

@@ -17,10 +17,8 @@
 // directory that is removed at the end.
 'use strict';
 
-const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const { parseOptions, findChromium, runBounded } = require('./common');
+const { parseOptions, withPhoneBrowser, runBounded } = require('./common');
 
 function usage(msg) {
   process.stderr.write('approve.js: ' + msg + '\n' +
@@ -67,28 +65,7 @@ async function describe(page) {
 }
 
 async function main(opts, result) {
-  const { chromium } = require('playwright-core');
-  const executablePath = findChromium(opts.chromium);
-  result.chromium = executablePath;
-  fs.mkdirSync(opts['out-dir'], { recursive: true });
-  const profileParent = opts['profile-dir'] || os.tmpdir();
-  fs.mkdirSync(profileParent, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(profileParent, 'chromium-profile-'));
-  let context = null;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-             '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-      viewport: { width: opts.width, height: opts.height },
-      deviceScaleFactor: 2,
-      isMobile: true,
-      hasTouch: true,
-      locale: 'en-US',
-      timeout: opts.timeoutMs,
-    });
-    result.browserVersion = context.browser() ? context.browser().version() : null;
+  await withPhoneBrowser(opts, result, {}, async (context) => {
     const page = context.pages()[0] || await context.newPage();
     page.setDefaultTimeout(Math.min(20000, opts.timeoutMs));
     page.setDefaultNavigationTimeout(Math.min(20000, opts.timeoutMs));
@@ -123,11 +100,7 @@ async function main(opts, result) {
     result.after = await describe(page);
     result.screenshots.push(path.join(opts['out-dir'], opts.name + '-2-decided.png'));
     await page.screenshot({ path: result.screenshots[1], fullPage: true });
-  } finally {
-    if (context)
-      await context.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
 const opts = parseArgs(process.argv.slice(2));

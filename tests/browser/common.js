@@ -4,6 +4,8 @@
 'use strict';
 
 const fs = require('fs');
+const os = require('os');
+const path = require('path');
 
 // Parses --NAME VALUE pairs from ARGV into a copy of DEFAULTS; KNOWN lists the
 // names.  Adds width and height (from --viewport WxH) and timeoutMs (from
@@ -41,6 +43,41 @@ function findChromium(explicit) {
   throw new Error('no chromium found (tried ' + candidates.join(', ') + '); apt-get install chromium');
 }
 
+// Runs BODY(context) in Debian's chromium, headless, as a phone
+// (opts.width x opts.height, touch, scale 2), in a fresh profile under
+// opts['profile-dir'] (else the temp dir) that is removed afterwards.  EXTRA
+// adds options to the browser context.  Notes the browser in RESULT.
+async function withPhoneBrowser(opts, result, extra, body) {
+  const { chromium } = require('playwright-core');
+  const executablePath = findChromium(opts.chromium);
+  result.chromium = executablePath;
+  fs.mkdirSync(opts['out-dir'], { recursive: true });
+  const profileParent = opts['profile-dir'] || os.tmpdir();
+  fs.mkdirSync(profileParent, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(profileParent, 'chromium-profile-'));
+  let context = null;
+  try {
+    context = await chromium.launchPersistentContext(profile, Object.assign({
+      executablePath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+             '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+      viewport: { width: opts.width, height: opts.height },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      locale: 'en-US',
+      timeout: opts.timeoutMs,
+    }, extra));
+    result.browserVersion = context.browser() ? context.browser().version() : null;
+    await body(context);
+  } finally {
+    if (context)
+      await context.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
 // Runs MAIN(opts, result) and prints RESULT as one JSON line: exit 0 when
 // MAIN finished (result.ok), 3 when it threw (result.error) or ran past
 // opts.timeoutMs plus 5 s.
@@ -63,4 +100,4 @@ function runBounded(name, opts, result, main) {
   });
 }
 
-module.exports = { parseOptions, findChromium, runBounded };
+module.exports = { parseOptions, findChromium, withPhoneBrowser, runBounded };

@@ -150,13 +150,10 @@ def table(rows):
 def vm_rss(pid):
     """VmRSS of PID in bytes (None if gone)."""
     try:
-        with open('/proc/%d/status' % pid) as f:
-            for ln in f:
-                if ln.startswith('VmRSS:'):
-                    return int(ln.split()[1]) * 1024
+        rss = h.proc_status(pid).get('VmRSS')
     except OSError:
         return None
-    return None
+    return int(rss[0]) * 1024 if rss else None
 
 
 def mb(n):

@@ -26,13 +26,7 @@ ERR = 'guardlist-notify: error: '
 SEND_WAIT = 20.0
 
 
-def proc_status(pid):
-    out = {}
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            k, _, v = line.partition(':')
-            out[k] = v.split()
-    return out
+proc_status = h.proc_status
 
 
 def main():

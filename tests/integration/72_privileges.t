@@ -25,7 +25,6 @@ import pwd
 import stat
 import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.dont_write_bytecode = True     # no __pycache__ in the work tree
@@ -39,14 +38,7 @@ GRANDMA = 'grandma@example.com'
 ERR = 'guardlistd: error: '
 
 
-def proc_status(pid):
-    """/proc/PID/status as a dict of field -> list of words."""
-    out = {}
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            k, _, v = line.partition(':')
-            out[k] = v.split()
-    return out
+proc_status = h.proc_status
 
 
 def check_ids(d, desc, groups=True):

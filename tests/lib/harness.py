@@ -430,6 +430,16 @@ DEFAULT_POLICY = {
 RUN_AS_USER = 'nobody'
 
 
+def proc_status(pid):
+    """/proc/PID/status as a dict of field -> list of words (OSError if PID is gone)."""
+    out = {}
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            k, _, v = line.partition(':')
+            out[k] = v.split()
+    return out
+
+
 def run_as_ids(user=RUN_AS_USER):
     """(uid, primary gid) of USER: the ids the daemons drop to in tests."""
     pw = pwd.getpwnam(user)

@@ -46,11 +46,8 @@ class QuietDaemon(h.Daemon):
 
 
 def rss_kb(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return None
+    rss = h.proc_status(pid).get('VmRSS')
+    return int(rss[0]) if rss else None
 
 
 def say(*lines):

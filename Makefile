@@ -56,7 +56,8 @@ build/gen/sqltext.c: sql/schema.sql sql/grants.sql $(wildcard sql/migrations/*.s
 	@mkdir -p build/gen
 	$(Q)sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql \
 	    sql_migration_3=sql/migrations/003_notification_tokens.sql \
-	    sql_migration_4=sql/migrations/004_change_counters.sql
+	    sql_migration_4=sql/migrations/004_change_counters.sql \
+	    sql_migration_5=sql/migrations/005_binary_keys.sql
 
 build/obj/gen/sqltext.o: build/gen/sqltext.c
 	@mkdir -p $(dir $@)

@@ -16,6 +16,8 @@ Sections (one run, one machine):
            the running daemon, and after a fresh start with them.
   start    from spawning guardlistd to the first request answered from the
            rules (a known pair answered DUNNO), with RULES rules.
+  fold     the same decisions with ASCII and with non-ASCII mixed-case
+           addresses (ICU's full case folding, as Postfix's casefold()).
   change   from a raw SQL INSERT (the article's whitelist, and sender_rules)
            to the first request decided by it, polled every few ms.
   postfix  Postfix end to end (tests/bench/postfix_e2e.py, when present).
@@ -355,6 +357,36 @@ def section_first_contact(res, ctx, args):
             '%.0f req/s, p50 %.3f ms, p99 %.3f ms, errors %d' % (r['rps'], r['p50_ms'], r['p99_ms'], r['errors']))
 
 
+def section_fold(res, ctx, args):
+    """The cost of folding like Postfix (ICU) on the decision path: the same
+    decisions (a protected kid, a sender allowed by a global domain rule)
+    with ASCII addresses and with non-ASCII ones in mixed case, which go
+    through ICU's full case folding; 8 connections each, same length."""
+    db, d = ctx['db'], ctx['daemon']
+    db.sql("INSERT IGNORE INTO whitelist (sender, action) VALUES ('fold-ascii.test', 'OK'), "
+           "('f\u00f6ld-\u00fcml\u00e4ut.test', 'OK')")
+    runs = {}
+    for name, sender in (('ASCII', 'Grandma%d@Fold-Ascii.TEST'), ('non-ASCII', 'Gr\u00c4ndm\u00c4%d@F\u00d6LD-\u00dcML\u00c4UT.test')):
+        path = os.path.join(ctx['tmp'], 'fold-%s.txt' % name)
+        with open(path, 'w', encoding='utf-8') as f:
+            for i in range(1000):
+                f.write('%s Kid%d@Family.TEST\n' % (sender % i, i % KIDS))
+        poll = Poller(d.port, sender % 0, 'kid0@family.test')
+        try:
+            if poll.wait('DUNNO', CHANGE_TIMEOUT, t0=time.monotonic(), alive=d.running) is None:
+                raise RuntimeError('the %s domain rule is not in force (last reply %r)' % (name, poll.last))
+        finally:
+            poll.close()
+        policyload(d.port, 8, args.warmup, args.rules, pairs_file=path)
+        runs[name] = r = policyload(d.port, 8, args.seconds, args.rules, pairs_file=path)
+        say('fold %s 8 conn: %8.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d'
+            % (name, r['rps'], r['p50_ms'], r['p99_ms'], r['errors']))
+        res.row('fold', 'guardlistd, 8 conn, allowed by a domain rule, %s addresses in mixed case' % name,
+                '%.0f req/s, p50 %.3f ms, p99 %.3f ms, errors %d' % (r['rps'], r['p50_ms'], r['p99_ms'], r['errors']))
+    res.data['fold'] = runs
+    res.row('fold', 'non-ASCII (ICU folding) / ASCII throughput', '%.2f' % (runs['non-ASCII']['rps'] / runs['ASCII']['rps']))
+
+
 def section_change(res, ctx, args):
     """Raw SQL INSERTs (whitelist, sender_rules) until the daemon decides by them."""
     db, d = ctx['db'], ctx['daemon']
@@ -622,6 +654,7 @@ def run(args, res):
     sections = [
         ('policy', lambda: section_policy(res, ctx, args, grey)),
         ('first', lambda: section_first_contact(res, ctx, args)),
+        ('fold', lambda: section_fold(res, ctx, args)),
         ('change', lambda: section_change(res, ctx, args)),
         ('postfix', lambda: section_postfix(res, ctx)),
         ('notify', lambda: section_notify(res, ctx, args)),
@@ -668,7 +701,7 @@ def parse_args(argv):
     p.add_argument('--emails', type=int, default=1000, help='challenges for the notifier (default 1000)')
     p.add_argument('--gets', type=int, default=200, help='approval-page GETs (default 200)')
     p.add_argument('--posts', type=int, default=100, help='approval-page POSTs (default 100)')
-    p.add_argument('--skip', default='', help='comma-separated sections to skip: policy,first,change,postfix,'
+    p.add_argument('--skip', default='', help='comma-separated sections to skip: policy,first,fold,change,postfix,'
                                               'notify,approve')
     p.add_argument('--out', default=OUT_DIR, help='where results.md and results.json go (default var/bench)')
     args = p.parse_args(argv)
@@ -677,7 +710,7 @@ def parse_args(argv):
     except ValueError:
         p.error('--conns: comma-separated numbers')
     args.skip = set(s for s in args.skip.split(',') if s)
-    unknown = args.skip - {'policy', 'first', 'change', 'postfix', 'notify', 'approve'}
+    unknown = args.skip - {'policy', 'first', 'fold', 'change', 'postfix', 'notify', 'approve'}
     if unknown:
         p.error('--skip: unknown section(s) %s' % ', '.join(sorted(unknown)))
     if args.rules < KIDS or args.seconds <= 0 or args.warmup <= 0 or not args.conns or args.changes < 1 \

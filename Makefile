@@ -3,7 +3,7 @@
 
 CC      ?= cc
 Q       ?= @            # make Q= shows the full commands
-PKGS    := libmariadb inih uuid libesmtp-1.0
+PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -56,7 +56,8 @@ build/gen/sqltext.c: sql/schema.sql sql/grants.sql $(wildcard sql/migrations/*.s
 	@mkdir -p build/gen
 	$(Q)sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql \
 	    sql_migration_3=sql/migrations/003_notification_tokens.sql \
-	    sql_migration_4=sql/migrations/004_change_counters.sql
+	    sql_migration_4=sql/migrations/004_change_counters.sql \
+	    sql_migration_5=sql/migrations/005_binary_keys.sql
 
 build/obj/gen/sqltext.o: build/gen/sqltext.c
 	@mkdir -p $(dir $@)
@@ -162,7 +163,7 @@ build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
 build/fuzz/fuzz_form: $(call fuzz_lib,form addr token sha256)
 $(FUZZ_BIN): build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o
 	@echo "  LD fuzz $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih icu-uc 2>/dev/null)
 
 fuzz-build: $(FUZZ_BIN)
 

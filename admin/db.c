@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 /* sql/schema.sql creates whatever is missing (new tables such as version 2's
  * notifications included) and records the versions it brings.  Changes to
@@ -28,6 +28,7 @@
 static const struct { int version; const char *sql; } migrations[] = {
     { 3, sql_migration_3 },
     { 4, sql_migration_4 },
+    { 5, sql_migration_5 },
 };
 
 /* One number, or -1 when there is no row or it is NULL; -2 on error. */
@@ -55,8 +56,9 @@ static int has_id_column(struct db *db, const char *table, char *err, size_t err
 }
 
 /* The article's tables (VARCHAR(50) addresses, VARCHAR(2) action, any engine
- * and charset) become guardlist's: wider columns, utf8mb4, and invisible
- * id/created_at columns after the article's own.  Every row is kept. */
+ * and charset) become guardlist's: wider columns, utf8mb4, binary key
+ * columns, and invisible id/created_at columns after the article's own.
+ * Every row is kept. */
 static const char article_protected[] =
     "ALTER TABLE protected_users ENGINE=InnoDB, "
     "CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci, "
@@ -64,7 +66,10 @@ static const char article_protected[] =
     "MODIFY class VARCHAR(64) NOT NULL DEFAULT 'whitelist', "
     "ADD COLUMN id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT INVISIBLE, "
     "ADD COLUMN created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP INVISIBLE, "
-    "ADD PRIMARY KEY (id)";
+    "ADD PRIMARY KEY (id);\n"
+    /* After CONVERT TO, which would override it in the same statement. */
+    "ALTER TABLE protected_users "
+    "MODIFY recipient VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
 static const char article_whitelist[] =
     "ALTER TABLE whitelist ENGINE=InnoDB, "
     "CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci, "
@@ -72,7 +77,8 @@ static const char article_whitelist[] =
     "MODIFY action VARCHAR(255) NOT NULL, "
     "ADD COLUMN id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT INVISIBLE, "
     "ADD COLUMN created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP INVISIBLE, "
-    "ADD PRIMARY KEY (id)";
+    "ADD PRIMARY KEY (id);\n"
+    "ALTER TABLE whitelist MODIFY sender VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
 
 int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *err, size_t errlen)
 {
@@ -335,6 +341,21 @@ static int db_init(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* The rows keyreport.c finds, as warnings and a count.  Returns 0, or -1
+ * after printing the error. */
+static int warn_keys(struct db *db)
+{
+    char err[800];
+    long long odd = keys_report(db, err, sizeof(err));
+
+    if (odd < 0)
+        return fail(EXIT_RUNTIME, "key report: %s", err), -1;
+    if (odd > 0)
+        fprintf(stderr, "guardlist: warning: %lld row%s whose keys do not compare as guardlist compares "
+                "them (nothing was merged or dropped)\n", odd, odd == 1 ? "" : "s");
+    return 0;
+}
+
 static int db_migrate(struct cli *cli, int argc, char **argv)
 {
     int from, to;
@@ -350,6 +371,8 @@ static int db_migrate(struct cli *cli, int argc, char **argv)
         return cli->db_status;
     if (schema_migrate(db, cli->cfg.db.name, &from, &to, err, sizeof(err)) < 0)
         return fail(EXIT_RUNTIME, "schema: %s", err);
+    if (warn_keys(db) < 0)
+        return EXIT_RUNTIME;
     if (from == to) {
         printf("schema version %d: up to date\n", to);
         return 0;
@@ -533,6 +556,8 @@ int cmd_import_article(struct cli *cli, int argc, char **argv)
     long long after_w = scalar(db, "SELECT COUNT(*) FROM whitelist", NULL, err, sizeof(err));
     printf("%s: protected_users %lld rows, whitelist %lld rows; schema version %d\n",
            from == 0 ? "converted" : "already converted", after_p, after_w, to);
+    if (warn_keys(db) < 0)
+        return EXIT_RUNTIME;
     if ((before_p >= 0 && after_p != before_p) || (before_w >= 0 && after_w != before_w))
         return fail(EXIT_RUNTIME, "row counts changed (%lld/%lld before, %lld/%lld after)", before_p, before_w,
                     after_p, after_w);

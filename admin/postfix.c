@@ -162,11 +162,14 @@ int cmd_postfix_config(struct cli *cli, int argc, char **argv)
     }
     if (config_db_for(&cli->cfg, &cli->cfg.policy.account, &p, err, sizeof(err)) < 0)
         return fail(EXIT_USAGE, "%s", err);
+    /* Postfix hands the maps folded keys; the key columns compare bytes, so a
+     * look-alike ("gmäil.com" for "gmail.com") never matches, and LOWER() lets
+     * a row typed in mixed case by hand match as it does in guardlistd. */
     int rc = map_file(dir, "guardlist-protected.cf", &p,
-                      "SELECT class FROM protected_users WHERE recipient = '%s'", prot, sizeof(prot));
+                      "SELECT class FROM protected_users WHERE LOWER(recipient) = '%s'", prot, sizeof(prot));
     if (rc == 0)
         rc = map_file(dir, "guardlist-whitelist.cf", &p,
-                      "SELECT action FROM whitelist WHERE sender = '%s'", white, sizeof(white));
+                      "SELECT action FROM whitelist WHERE LOWER(sender) = '%s'", white, sizeof(white));
     explicit_bzero(&p, sizeof(p));
     if (rc)
         return rc;

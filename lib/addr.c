@@ -8,125 +8,61 @@
  */
 #include "addr.h"
 
-#include <locale.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <wctype.h>
+#include <unicode/ucasemap.h>
 
 static char lower(char c)
 {
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-static locale_t utf8_locale;
-static pthread_once_t utf8_locale_once = PTHREAD_ONCE_INIT;
+static UCaseMap *fold_map;
+static pthread_once_t fold_map_once = PTHREAD_ONCE_INIT;
 
-static void utf8_locale_init(void)
+static void fold_map_init(void)
 {
-    utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    UErrorCode status = U_ZERO_ERROR;
+
+    /* Postfix's casefold() opens its map the same way: full case folding,
+     * default (non-Turkic) mappings.  A map that is only read is safe to
+     * share between threads. */
+    fold_map = ucasemap_open("en_US", U_FOLD_CASE_DEFAULT, &status);
+    if (U_FAILURE(status))
+        fold_map = NULL;
 }
 
-/* The code points whose Unicode full case folding (CaseFolding.txt, status
- * F, plus the S/C entries towlower does not cover) is not their simple
- * lower case, for the letters that can occur in addresses. */
-static const char *full_fold(unsigned int cp)
-{
-    switch (cp) {
-    case 0x00df: return "ss";               /* ß */
-    case 0x0130: return "i\xcc\x87";        /* İ -> i + combining dot above */
-    case 0x0149: return "\xca\xbcn";        /* ŉ */
-    case 0x017f: return "s";                /* ſ long s */
-    case 0x01f0: return "j\xcc\x8c";        /* ǰ */
-    case 0x03c2: return "\xcf\x83";         /* ς final sigma -> σ */
-    case 0x1e96: return "h\xcc\xb1";
-    case 0x1e97: return "t\xcc\x88";
-    case 0x1e98: return "w\xcc\x8a";
-    case 0x1e99: return "y\xcc\x8a";
-    case 0x1e9a: return "a\xca\xbe";
-    case 0x1e9b: return "\xe1\xb9\xa1";     /* ẛ -> ṡ */
-    case 0x1e9e: return "ss";               /* ẞ capital sharp s */
-    case 0xfb00: return "ff";
-    case 0xfb01: return "fi";
-    case 0xfb02: return "fl";
-    case 0xfb03: return "ffi";
-    case 0xfb04: return "ffl";
-    case 0xfb05:                            /* ﬅ long s t */
-    case 0xfb06: return "st";               /* ﬆ */
-    default: return NULL;
-    }
-}
-
-/* Case-folds valid UTF-8 IN (LEN bytes) into OUT, one code point at a time
- * (towlower, and full_fold() where full folding differs).  ASCII needs no
- * locale; without the C.UTF-8 locale non-ASCII is an error, never left
- * unfolded, since an unfolded key could miss a protection.  Returns the
- * output length, or -1 if it does not fit or the locale is missing. */
+/* Case-folds valid UTF-8 IN (LEN bytes) into OUT exactly as Postfix does
+ * (util/casefold.c): ASCII by hand, anything else with ICU's full case
+ * folding, so "STRASSE", "straße" and "Straẞe" are one key, as they are one
+ * mailbox to Postfix.  Returns the output length, or -1 if it does not fit
+ * or ICU cannot fold it: an unfolded key could miss a protection. */
 static long utf8_lower(const char *in, size_t len, char *out, size_t outlen)
 {
-    size_t o = 0;
+    size_t i;
 
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)in[i];
-        unsigned int cp;
-        size_t n;
-
-        if (c < 0x80) {
-            if (o + 1 >= outlen)
-                return -1;
-            out[o++] = lower((char)c);
-            i++;
-            continue;
-        }
-        pthread_once(&utf8_locale_once, utf8_locale_init);
-        if (utf8_locale == (locale_t)0)
+    for (i = 0; i < len && !((unsigned char)in[i] & 0x80); i++)
+        ;
+    if (i == len) {
+        if (len >= outlen)
             return -1;
-        n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
-        cp = c & (0x3f >> n);
-        for (size_t k = 1; k <= n; k++)
-            cp = (cp << 6) | ((unsigned char)in[i + k] & 0x3f);
-        i += n + 1;
-        /* Full case folding, as Postfix's casefold() (ICU) does, where it
-         * differs from simple lower-casing: else "ſam@" or "ﬁx@" would
-         * miss the key of "sam@" or "fix@" that Postfix delivers to. */
-        const char *special = full_fold(cp);
-        if (special) {
-            size_t sl = strlen(special);
-            if (o + sl >= outlen)
-                return -1;
-            memcpy(out + o, special, sl);
-            o += sl;
-            continue;
-        }
-        cp = (unsigned int)towlower_l((wint_t)cp, utf8_locale);
-        unsigned char buf[4];
-        size_t m;
-        if (cp < 0x80) {
-            buf[0] = (unsigned char)cp;
-            m = 1;
-        } else if (cp < 0x800) {
-            buf[0] = (unsigned char)(0xc0 | (cp >> 6));
-            buf[1] = (unsigned char)(0x80 | (cp & 0x3f));
-            m = 2;
-        } else if (cp < 0x10000) {
-            buf[0] = (unsigned char)(0xe0 | (cp >> 12));
-            buf[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-            buf[2] = (unsigned char)(0x80 | (cp & 0x3f));
-            m = 3;
-        } else {
-            buf[0] = (unsigned char)(0xf0 | (cp >> 18));
-            buf[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-            buf[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-            buf[3] = (unsigned char)(0x80 | (cp & 0x3f));
-            m = 4;
-        }
-        if (o + m >= outlen)
-            return -1;
-        memcpy(out + o, buf, m);
-        o += m;
+        for (i = 0; i < len; i++)
+            out[i] = lower(in[i]);
+        out[len] = '\0';
+        return (long)len;
     }
-    out[o] = '\0';
-    return (long)o;
+    pthread_once(&fold_map_once, fold_map_init);
+    if (!fold_map || len > INT32_MAX || outlen > INT32_MAX)
+        return -1;
+    UErrorCode status = U_ZERO_ERROR;
+    int32_t n = ucasemap_utf8FoldCase(fold_map, out, (int32_t)outlen, in, (int32_t)len, &status);
+    /* U_STRING_NOT_TERMINATED_WARNING: exactly OUTLEN bytes, no room for NUL. */
+    if (U_FAILURE(status) || n < 0 || (size_t)n >= outlen)
+        return -1;
+    out[n] = '\0';
+    return (long)n;
 }
 
 int utf8_valid(const char *str, size_t len)

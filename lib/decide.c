@@ -47,6 +47,13 @@ static void rule_reply(struct decision *d, const struct decide_opts *opts, const
     }
 }
 
+static void refuse_recipient(struct decision *d, const char *reply, const char *why)
+{
+    d->kind = DK_BAD_ADDRESS;
+    set_reply(d, reply);
+    copy(d->detail, sizeof(d->detail), why);
+}
+
 void decide(const struct ruleset *rs, const struct decide_opts *opts,
             const char *protocol_state, const char *sender, const char *recipient,
             struct decision *d)
@@ -79,15 +86,21 @@ void decide(const struct ruleset *rs, const struct decide_opts *opts,
         return;
     }
     /* Postfix hands the policy service the address as the client sent it and
-     * rewrites it later: "kid" gets @myorigin, "kid%family.test@host" and
-     * "family.test!kid@host" become kid@family.test.  guardlist cannot know
-     * what they will become, so it refuses them rather than guess: no real
-     * sender needs these forms to reach a protected child. */
-    if (!ra.domain[0] || strpbrk(ra.local, "%!")) {
-        d->kind = DK_BAD_ADDRESS;
-        set_reply(d, REPLY_ACCESS_DENIED);
-        snprintf(d->detail, sizeof(d->detail), "recipient %s",
-                 !ra.domain[0] ? "without a domain" : "with a %-hack or !-path local part");
+     * rewrites it later: "kid" gets @myorigin; "kid%family.test@host",
+     * "family.test!kid@host" and "kid@family.test@host" (quoted or not) lose
+     * a local domain and are resolved again as kid@family.test; an address
+     * literal names this host whatever mydestination says.  guardlist cannot
+     * know what they will become, so it refuses them, protected or not,
+     * rather than guess: no real sender needs these forms. */
+    if (!ra.domain[0]) {
+        refuse_recipient(d, REPLY_ACCESS_DENIED, "recipient without a domain");
+        return;
+    }
+    if (strpbrk(ra.local, "%!@") || ra.domain[0] == '[') {
+        refuse_recipient(d, REPLY_ROUTED,
+                         ra.domain[0] == '[' ? "recipient with an address literal"
+                         : strchr(ra.local, '@') ? "recipient with '@' in its local part (a route)"
+                         : "recipient with a %-hack or !-path local part");
         return;
     }
     addr_keys(&ra, &rk);

@@ -10,6 +10,7 @@
 #define REPLY_ACCESS_DENIED "REJECT Access denied"
 #define REPLY_TEMPFAIL "451 4.3.0 Temporary lookup failure"
 #define REPLY_DEFER "DEFER_IF_PERMIT Sender not yet approved by the recipient's guardian, try again later"
+#define REPLY_ROUTED "REJECT 5.1.3 Routed addresses and address literals are not accepted here; use the plain address"
 #define REPLY_CAPPED "DEFER_IF_PERMIT Too many new senders for this recipient, try again later"
 
 struct decide_opts {

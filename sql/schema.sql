@@ -1,4 +1,4 @@
--- guardlist schema, version 4 (MariaDB 10.3+).
+-- guardlist schema, version 5 (MariaDB 10.3+).
 -- Idempotent: safe to load again.  The article's tables `protected_users` and
 -- `whitelist` keep their columns first and in order; the columns guardlist adds
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
@@ -7,11 +7,13 @@
 -- trigger, so guardlistd sees raw SQL edits too.  TRUNCATE fires no trigger;
 -- guardlistd notices it by the table's AUTO_INCREMENT going down (and reloads
 -- everything every full_reload_interval regardless).
+-- Columns that hold address keys are utf8mb4_bin: keys are folded once, in C,
+-- as Postfix folds them, and compared byte for byte everywhere (version 5).
 
 SET NAMES utf8mb4;
 
 CREATE TABLE IF NOT EXISTS protected_users (
-    recipient VARCHAR(255) NOT NULL,
+    recipient VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     class VARCHAR(64) NOT NULL DEFAULT 'whitelist',
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT INVISIBLE,
     created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP INVISIBLE,
@@ -20,7 +22,7 @@ CREATE TABLE IF NOT EXISTS protected_users (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
 CREATE TABLE IF NOT EXISTS whitelist (
-    sender VARCHAR(255) NOT NULL,
+    sender VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     action VARCHAR(255) NOT NULL,
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT INVISIBLE,
     created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP INVISIBLE,
@@ -30,8 +32,8 @@ CREATE TABLE IF NOT EXISTS whitelist (
 
 CREATE TABLE IF NOT EXISTS guardians (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-    recipient VARCHAR(255) NOT NULL,          -- a protected_users.recipient key
-    email VARCHAR(255) NOT NULL,
+    recipient VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,          -- a protected_users.recipient key
+    email VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
     PRIMARY KEY (id),
     UNIQUE KEY recipient_email (recipient, email)
@@ -39,8 +41,8 @@ CREATE TABLE IF NOT EXISTS guardians (
 
 CREATE TABLE IF NOT EXISTS sender_rules (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-    recipient VARCHAR(255) NOT NULL,          -- recipient key: address, user@ or domain
-    sender VARCHAR(255) NOT NULL,             -- sender key: address, user@, domain or <>
+    recipient VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,          -- recipient key: address, user@ or domain
+    sender VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,             -- sender key: address, user@, domain or <>
     action VARCHAR(255) NOT NULL,             -- access(5) action: OK, REJECT [text], ...
     created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
     created_by VARCHAR(255) NULL,
@@ -54,9 +56,9 @@ CREATE TABLE IF NOT EXISTS sender_rules (
 CREATE TABLE IF NOT EXISTS challenges (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
     token_sha256 BINARY(32) NULL,
-    sender VARCHAR(255) NOT NULL,             -- normalised, without extension
-    recipient VARCHAR(255) NOT NULL,          -- normalised, without extension
-    protected_key VARCHAR(255) NOT NULL,      -- the protected_users key that matched
+    sender VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,             -- normalised, without extension
+    recipient VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,          -- normalised, without extension
+    protected_key VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,      -- the protected_users key that matched
     status ENUM('pending','approved','denied','expired') NOT NULL DEFAULT 'pending',
     is_open TINYINT NULL DEFAULT 1,
     client_address VARCHAR(64) NULL,
@@ -88,7 +90,7 @@ CREATE TABLE IF NOT EXISTS challenges (
 CREATE TABLE IF NOT EXISTS notifications (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
     challenge_id BIGINT UNSIGNED NOT NULL,
-    guardian VARCHAR(255) NOT NULL,
+    guardian VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     kind ENUM('single','digest') NOT NULL,
     digest_of INT UNSIGNED NOT NULL DEFAULT 1,   -- challenges in that email
     message_id VARCHAR(255) NOT NULL,
@@ -130,7 +132,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users

@@ -405,13 +405,18 @@ static const struct columns global_cols = { "global", global_labels, global_last
 static const struct columns pending_cols = { "pending", pending_labels, pending_last, "<th></th>" };
 static const struct columns audit_cols = { "audit", audit_labels, NULL, "" };
 
-/* "%q%" with LIKE's own characters escaped (ESCAPE '!'). */
+/* "%q%" with LIKE's own characters escaped (ESCAPE '!').  Key columns
+ * compare bytes and hold folded keys, so the search text is folded the same
+ * way: "Kid" finds kid@family.test. */
 static void like_pattern(const char *q, char *out, size_t outlen)
 {
     size_t o = 0;
+    char folded[ADDR_MAX + 2];
 
     if (outlen < 3)
         return;
+    if (addr_key_normalize(q, folded, sizeof(folded)) == 0)
+        q = folded;
     out[o++] = '%';
     for (const char *p = q; *p && o + 4 < outlen; p++) {
         if (*p == '%' || *p == '_' || *p == '!')

@@ -346,6 +346,9 @@ def main():
          'the pending page shows only their kid\'s senders')
     r = get('p=search&q=scope.example', user=PARENT)
     h.ok('fay@scope.example' in r.text and 'eve@scope.example' not in r.text, 'so does the search')
+    r = get('p=search&q=FAY%40Scope.Example', user=PARENT)
+    h.ok('fay@scope.example' in r.text, 'the search folds its text as keys are folded: FAY@Scope.Example finds '
+         'fay@scope.example (key columns compare bytes)', r.text[-1500:])
     r = get('p=global', user=PARENT)
     h.is_(r.status, 403, 'the global rules page: 403 for a guardian')
     r = get('p=audit', user=PARENT)

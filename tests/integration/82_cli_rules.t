@@ -398,6 +398,42 @@ def main():
              '--actor %s: refused (exit 2, nothing written) or recorded as a non-empty printable name' % what,
              'exit %s, stderr %r, audit actors %r' % (rc, err, rows))
 
+    # ---------------------------------------------------------- look-alike keys
+    # Keys compare byte for byte once folded: another family's look-alike is
+    # another key, never the same row (utf8mb4_general_ci took zoë@ for zoe@).
+    ZOE, ZOE2 = 'zoe@school.example', 'zo\u00eb@school.example'
+    c.change('protect zoe@ with mom', 'protect', ZOE, '--guardian', MOM)
+    c.change('protect zo\u00eb@ (a look-alike, another family) with aunt', 'protect', ZOE2, '--guardian', AUNT)
+    h.is_(sorted(r[0] for r in sql("SELECT recipient FROM protected_users WHERE recipient LIKE 'zo%school.example'")),
+          sorted([ZOE, ZOE2]), 'zoe@ and zo\u00eb@ are two protected keys')
+    h.is_(db_guardians(db, ZOE2), {(ZOE2, AUNT)}, "zo\u00eb@'s guardian is aunt only")
+    h.is_(db_guardians(db, ZOE), {(ZOE, MOM)}, "zoe@'s guardian is mom only")
+    c.change('unprotect zo\u00eb@', 'unprotect', ZOE2)
+    h.is_(sql("SELECT recipient FROM protected_users WHERE recipient = '%s'" % ZOE), [[ZOE]],
+          'unprotecting zo\u00eb@ leaves zoe@ protected')
+    h.is_(db_guardians(db, ZOE), {(ZOE, MOM)}, "unprotecting zo\u00eb@ leaves zoe@'s guardian")
+    c.change('block grandma@gm\u00e4il.example (look-alike of an allowed sender)', 'block',
+             'grandma@gm\u00e4il.example')
+    c.change('allow grandma@gmail.example', 'allow', 'grandma@gmail.example')
+    h.is_(sql("SELECT sender, action FROM whitelist WHERE sender LIKE 'grandma@gm%' ORDER BY sender"),
+          [['grandma@gmail.example', 'OK'], ['grandma@gm\u00e4il.example', 'REJECT']],
+          'a block on grandma@gm\u00e4il and an allow on grandma@gmail are two rows')
+    c.change('block jose@evil.example', 'block', 'jose@evil.example', '--to', KID2)
+    c.change('allow jos\u00e9@evil.example', 'allow', 'jos\u00e9@evil.example', '--to', KID2)
+    h.is_(sql("SELECT action FROM sender_rules WHERE recipient = '%s' AND sender = 'jose@evil.example'" % KID2),
+          [['REJECT']], 'allowing jos\u00e9@ leaves jose@ blocked')
+    c.change('protect STRASSE@ (folds to strasse@)', 'protect', 'STRASSE@')
+    h.is_(sql("SELECT recipient FROM protected_users WHERE recipient LIKE 'stra%'"), [['strasse@']],
+          'STRASSE@ is stored folded as strasse@')
+    before = h.snapshot(db)
+    rc, out, err = c.run('protect', 'Stra\u00dfe@')
+    h.ok(rc == 0 and 'already protected' in out + err and h.snapshot(db) == before,
+         'protect Stra\u00dfe@: the same key once folded (ICU: \u00df is ss), already protected, nothing written',
+         'exit %d' % rc, out, err)
+    rc, out, err = c.run('check', 'stranger@ext.example', 'kid2@c.example@localhost')
+    h.ok(rc == 0 and '5.1.3' in out, 'guardlist check agrees with the daemon: a routed recipient is refused',
+         out, err)
+
     # ---------------------------------------------------------- daemon follows
     d = h.start_daemon(db)
     stranger = 'stranger@ext.example'

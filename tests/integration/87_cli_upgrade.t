@@ -2,7 +2,9 @@
 """Schema upgrades: a database at schema version 1 (before the notifications
 table of version 2) is brought to the current version by `guardlist db
 migrate`, keeping every row; `db status` tells an old schema apart; a schema
-newer than the program is refused with exit 1 and nothing changed."""
+newer than the program is refused with exit 1 and nothing changed.  From
+version 4, the key columns become utf8mb4_bin and the rows that matched each
+other only through the old comparison are reported, never merged or dropped."""
 import os
 import sys
 
@@ -74,6 +76,60 @@ def main():
     h.is_(db.value('SELECT destructive FROM rule_generation WHERE id = 1'), '1',
           'version 4 triggers: a DELETE counts as destructive (the old trigger was replaced)')
     h.is_(db.value('SELECT MAX(version) FROM schema_version'), current, 'schema_version is current')
+
+    # A version 4 database: key columns compare with utf8mb4_general_ci, which
+    # let one family's rows hang on another's look-alike key.
+    KEYCOLS = {'protected_users': ['recipient'], 'whitelist': ['sender'], 'guardians': ['recipient', 'email'],
+               'sender_rules': ['recipient', 'sender'], 'challenges': ['sender', 'recipient', 'protected_key'],
+               'notifications': ['guardian']}
+    for table, cols in KEYCOLS.items():
+        db.sql('ALTER TABLE %s %s' % (table, ', '.join(
+            'MODIFY %s VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL' % c for c in cols)))
+    db.sql('DELETE FROM schema_version WHERE version >= 5')
+    db.sql("INSERT INTO protected_users (recipient, class) VALUES ('anna@school.test', 'whitelist'), "
+           "('Zed@Family.Test', 'whitelist'), ('strasse@', 'whitelist'), ('stra\u00dfe@', 'whitelist')")
+    # Written for \u00e4nna@ when anna@ (another family) was protected: the
+    # old comparison took one for the other.
+    db.sql("INSERT INTO guardians (recipient, email) VALUES ('\u00e4nna@school.test', 'other@family.test')")
+    db.sql("INSERT INTO sender_rules (recipient, sender, action) VALUES "
+           "('\u00e4nna@school.test', 'pal@example.com', 'OK')")
+    lookalike = "SELECT COUNT(*) FROM protected_users WHERE recipient = '\u00e4nna@school.test'"
+    h.is_(db.value(lookalike), '1', 'version 4: the old comparison finds \u00e4nna@ protected (as anna@)')
+    before = h.snapshot(db)
+    rc, out, err = h.cli(cfg, 'db', 'migrate')
+    h.is_(rc, 0, 'db migrate from version 4: exit 0') or h.diag(err)
+    h.is_(db.value('SELECT MAX(version) FROM schema_version'), current, 'schema_version is current')
+    h.is_(db.sql("SELECT table_name, column_name, collation_name FROM information_schema.columns "
+                 "WHERE table_schema = 'guardlist' AND collation_name <> 'utf8mb4_bin' AND (%s) "
+                 "ORDER BY 1, 2" % ' OR '.join("(table_name = '%s' AND column_name IN (%s))"
+                                             % (t, ', '.join("'%s'" % c for c in cols))
+                                             for t, cols in KEYCOLS.items())), [],
+          'version 5: every key column is utf8mb4_bin')
+    h.is_(db.value(lookalike), '0', 'version 5: \u00e4nna@ is not protected (anna@ is another key)')
+    after = h.snapshot(db, tables=[t for t in before if t not in ('schema_version', 'audit_log')])
+    h.is_(after, {t: v for t, v in before.items() if t not in ('schema_version', 'audit_log')},
+          'version 5: every row kept, nothing merged or dropped')
+    warnings = [line for line in err.splitlines() if line.startswith('guardlist: warning: ')]
+    for words, desc in (
+            (('guardian other@family.test', '\u00e4nna@school.test', "'anna@school.test'"),
+             "the guardian row of \u00e4nna@ that hung on anna@"),
+            (('rule pal@example.com', '\u00e4nna@school.test', "'anna@school.test'"),
+             "the rule of \u00e4nna@ that hung on anna@"),
+            (("'Zed@Family.Test'", "'zed@family.test'"), 'the key typed in mixed case'),
+            (("'strasse@'", "'stra\u00dfe@'", 'one key'), 'strasse@ and stra\u00dfe@, one key once folded')):
+        h.ok(any(all(w in line for w in words) for line in warnings),
+             'db migrate reports %s' % desc, *warnings)
+    h.ok(len(warnings) == 6 and 'nothing was merged or dropped' in warnings[-1],
+         'db migrate: five findings (stra\u00dfe@ twice: not folded, and one key with strasse@) '
+         'and a summary line, nothing else', *warnings)
+    rc, out, err = h.cli(cfg, 'db', 'migrate')
+    h.ok(rc == 0 and 'up to date' in out and err.count('warning') == 6,
+         'db migrate again: up to date, the same rows still reported until a person fixes them', out, err)
+    db.sql("DELETE FROM guardians WHERE recipient = '\u00e4nna@school.test'")
+    db.sql("DELETE FROM sender_rules WHERE recipient = '\u00e4nna@school.test'")
+    db.sql("DELETE FROM protected_users WHERE recipient IN ('Zed@Family.Test', 'stra\u00dfe@')")
+    rc, out, err = h.cli(cfg, 'db', 'migrate')
+    h.is_((rc, err), (0, ''), 'once fixed by hand, db migrate reports nothing')
 
     # A schema newer than this program: refused, nothing changed.
     db.sql('INSERT INTO schema_version (version) VALUES (999)')

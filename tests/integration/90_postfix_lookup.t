@@ -5,12 +5,16 @@ Postfix (tests/lib/postfix.py) against a private MariaDB with the article's
 rows, and checked over SMTP with swaks: the whitelisted sender gets 250, a
 stranger exactly the article's 554, an unprotected recipient 250, a
 mixed-case sender 250, and a rule added with `guardlist allow` is in force
-(polled, no Postfix restart).  The maps are written mode 0640 and use the
+(polled, no Postfix restart).  The maps compare folded keys byte for byte: a
+row typed by hand in mixed case (Zed@Family.Test) still protects, and
+`postmap -q` with a look-alike (grandma@exämple.com, zoë@) finds nothing.  The maps are written mode 0640 and use the
 daemon's least-privilege account made by `guardlist db init`; without --dir
 the password is shown as a placeholder."""
 import os
 import re
+import shutil
 import stat
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -67,7 +71,10 @@ def main():
     db = h.start_db(
         # The article's rows: kid@family.test protected, grandma whitelisted.
         "INSERT INTO protected_users (recipient, class) VALUES ('kid@family.test','whitelist')",
-        "INSERT INTO whitelist (sender, action) VALUES ('grandma@example.com','OK')")
+        "INSERT INTO whitelist (sender, action) VALUES ('grandma@example.com','OK')",
+        # Typed by hand in mixed case; and a look-alike pair of families.
+        "INSERT INTO protected_users (recipient, class) VALUES ('Zed@Family.Test','whitelist')",
+        "INSERT INTO protected_users (recipient, class) VALUES ('zoe@school.test','whitelist')")
 
     # --- accounts: `db init` makes the least-privilege users and secrets
     cfgdir = h.tmpdir('guardlist-cli-')
@@ -151,6 +158,28 @@ def main():
     rcpt_is(STRANGER, 'another@family.test', 250, 'stranger -> unprotected another@family.test: 250')
     rcpt_is('GrandMa@Example.COM', KID, 250, 'mixed-case GrandMa@Example.COM -> kid: 250')
     rcpt_is('newfriend@example.org', KID, ARTICLE_554, 'newfriend -> kid before any rule: 554')
+    rcpt_is(STRANGER, 'zed@family.test', ARTICLE_554.replace('kid@', 'zed@'),
+            "stranger -> zed@family.test, protected by a row typed as Zed@Family.Test: the article's 554")
+
+    # postmap -q asks a map the way Postfix does (the key folded first).
+    def lookup(mapname, key):
+        path = os.path.join(pfdir, mapname)
+        r = subprocess.run([shutil.which('postmap') or '/usr/sbin/postmap', '-c', pf.conf, '-q', key,
+                            'mysql:' + path],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        return r.returncode, r.stdout.decode('utf-8', 'replace').strip(), r.stderr.decode('utf-8', 'replace')
+    for mapname, key, want, desc in (
+            ('guardlist-whitelist.cf', 'grandma@example.com', 'OK', 'the whitelisted sender itself'),
+            ('guardlist-whitelist.cf', 'GRANDMA@example.com', 'OK', 'the whitelisted sender in upper case'),
+            ('guardlist-whitelist.cf', 'grandma@ex\u00e4mple.com', '', 'a look-alike (\u00e4 for a) of the whitelisted sender'),
+            ('guardlist-protected.cf', 'zoe@school.test', 'whitelist', 'the protected zoe@school.test'),
+            ('guardlist-protected.cf', 'zo\u00eb@school.test', '', "zo\u00eb@, another family's look-alike of zoe@"),
+            ('guardlist-protected.cf', 'zed@family.test', 'whitelist', 'the row typed as Zed@Family.Test')):
+        rc, out, err = lookup(mapname, key)
+        # Exit 0 with the value, or 1 for "not found"; anything on stderr
+        # (a map that cannot be read) is a failure, never an empty answer.
+        h.ok((out, rc, err.strip()) == (want, 0 if want else 1, ''),
+             'postmap -q %r %s: %r (%s)' % (key, mapname, want, desc), 'got %r, exit %d' % (out, rc), err)
 
     rc, out, err = h.cli(config, 'allow', 'newfriend@example.org')
     h.is_(rc, 0, 'guardlist allow newfriend@example.org: exit 0') or h.diag(out, err)

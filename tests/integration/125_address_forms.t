@@ -28,7 +28,9 @@ one guardlistd (real MariaDB, unknown_sender = defer) at RCPT:
       one of them (and the machine's address literal) spells the same
       mailbox, so only the local-part key covers them all.  ann is
       protected as ann@mx.guardlist.test only, to show (diagnostic, not
-      asserted) that such a key leaves ann@localhost open.
+      asserted) that such a key leaves ann@localhost open.  A local alias
+      kiddo: kid is protected as kiddo@; sneaky: kid is not (a known door,
+      diagnostic only, like the unprotected virtual alias in (c)).
 
 Every form is sent twice as a whole message with its own marker: once
 through an smtpd WITHOUT the policy check (what Postfix alone does with the
@@ -209,12 +211,15 @@ LAYOUT_C = {
 
 LAYOUT_B = {
     'id': 'b',
-    'title': '(b) local delivery: mydestination = $myhostname, localhost; kid, ann via alias_maps',
+    'title': '(b) local delivery: mydestination = $myhostname, localhost; kid, ann (+ aliases kiddo, sneaky) '
+             'via alias_maps',
     'mailboxes': None,
     'protected': {'kid', 'ann'},
     'main_cf': ['mydestination = $myhostname, localhost',
                 'local_recipient_maps = proxy:unix:passwd.byname $alias_maps'],
-    'aliases': ['kid', 'other', 'ann'],
+    # name -> a Maildir of its own (trailing slash), or another local name.
+    'aliases': [('kid', None), ('other', None), ('ann', None),
+                ('kiddo', 'kid'), ('sneaky', 'kid')],       # sneaky is NOT protected: a known door
     'forms': [
         'kid@localhost',
         'kid@mx.guardlist.test',
@@ -251,10 +256,17 @@ LAYOUT_B = {
         'ANN@MX.GUARDLIST.TEST',
         ('ann@localhost', 'ann@ NOT protected', DOOR),
         ('ann@[127.0.0.1]', 'ann@ NOT protected', DOOR),
+        ('kiddo@localhost', 'alias kiddo: kid, protected as kiddo@'),
+        'KIDDO@mx.guardlist.test',
+        'kiddo+x@localhost',
+        'kiddo',
+        'kiddo@localhost@localhost',
+        ('sneaky@localhost', 'alias sneaky: kid, NOT protected', DOOR),
     ],
     'controls': [
         (GRANDMA, 'kid@localhost', {'kid'}),
         (GRANDMA, 'ann@mx.guardlist.test', {'ann'}),
+        (GRANDMA, 'kiddo@localhost', {'kid'}),
         (STRANGER, 'other@localhost', {'other'}),
     ],
 }
@@ -263,7 +275,7 @@ LAYOUT_B = {
 # after (a) and (c), so that kid@ cannot hide a hole in (a)'s domain forms.
 PROTECT_AC = ['kid@family.test', 'μαρία@family.test', 'straße@family.test', 'WEISS@family.test',
               'kiddo@family.test', 'team@family.test', 'alias.test']
-PROTECT_B = ['kid@', 'ann@mx.guardlist.test']
+PROTECT_B = ['kid@', 'ann@mx.guardlist.test', 'kiddo@']
 
 TIMINGS = []
 
@@ -353,7 +365,7 @@ def make_postfix(layout, d):
     if layout.get('virtual_aliases'):
         lines = lines + ['virtual_alias_maps = ' + pf.write_map('valias', layout['virtual_aliases'])]
     if layout.get('aliases'):
-        amap = pf.write_map('aliases', [(n, pf.maildir(n)) for n in layout['aliases']], aliases=True)
+        amap = pf.write_map('aliases', [(n, to or pf.maildir(n)) for n, to in layout['aliases']], aliases=True)
         lines = lines + ['alias_maps = ' + amap, 'alias_database = ' + amap]
     pf.set_extra(lines)
     return pf

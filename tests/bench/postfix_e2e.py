@@ -167,16 +167,8 @@ class Instance:
         self.log_offset += cut
         return data[:cut].decode('utf-8', 'replace')
 
-    def queue_files(self):
-        out = []
-        for sub in ('maildrop', 'incoming', 'active', 'deferred', 'hold'):
-            for base, _, names in os.walk(os.path.join(self.pf.queue, sub)):
-                out += [os.path.join(base, n) for n in names]
-        return out
-
     def wait_drained(self, timeout=DRAIN_TIMEOUT, interval=0.02):
-        good, left, secs = h.poll_until(self.queue_files, lambda q: isinstance(q, list) and not q,
-                                        timeout, interval=interval)
+        good, left, secs = self.pf.wait_queue_empty(timeout, interval=interval)
         if not good:
             raise SetupError('%s: %d message(s) still queued after %ds: %s'
                              % (self.name, len(left) if isinstance(left, list) else -1, timeout,

@@ -151,17 +151,8 @@ def with_marker(pf, address, marker):
     return found
 
 
-def queue_files(pf):
-    """Messages still in the private Postfix's queue (any state)."""
-    out = []
-    for sub in ('maildrop', 'incoming', 'active', 'deferred', 'hold'):
-        for base, _, names in os.walk(os.path.join(pf.queue, sub)):
-            out += [os.path.join(base, n) for n in names]
-    return out
-
-
 def wait_queue_empty(pf, timeout=DELIVERY_WAIT):
-    return h.poll_until(lambda: queue_files(pf), lambda q: not q, timeout)
+    return pf.wait_queue_empty(timeout)
 
 
 _LOADED = re.compile(r'rules loaded \([a-z ]+\): generation=(\d+)')

@@ -7,6 +7,7 @@
     pf.start()                          # postfix check, postfix start; waits for the SMTP port
     code, transcript = pf.swaks('grandma@example.com', 'kid@family.test')   # RCPT reply code
     code, reply, transcript = pf.rcpt('grandma@example.com', 'kid@family.test')
+    r = pf.smtp('stranger@example.net', ['"kid"@family.test'], data)  # exact bytes, SMTPUTF8 if needed
     pf.stop()                           # postfix stop; waits (bounded) until its processes are gone
 
 Everything lives in one temp dir (mode 0755, removed at exit by the harness):
@@ -20,6 +21,15 @@ and logs to log/maillog through postlogd (no syslog needed).  smtpd listens on
 restriction applies to it.  The DOMAINS (default family.test) are virtual
 mailbox domains: every local part there is a valid recipient, delivered by
 virtual(8) to the one Maildir (mailbox(ADDRESS) picks by Delivered-To).
+With MAILBOXES ({address: name}) virtual_mailbox_maps is a hash: map
+instead, each address its own Maildir mail/NAME/ (maildir_files(NAME)) and
+any other local part unknown, as on a real server.  write_map() builds
+further hash: maps (postmap, or postalias for alias_maps) under the
+instance's own main.cf, so its smtputf8_enable case folding applies.  With
+UNGUARDED, a second smtpd on another loopback port (unguarded_port) runs
+with smtpd_recipient_restrictions = permit_mynetworks,
+reject_unauth_destination only: what Postfix itself does with an address,
+without the policy service, for a test to compare against.
 
 EXTRA main.cf lines from the caller (a str or a list of lines; continuation
 lines start with blanks, as in main.cf) are appended after the instance's own
@@ -48,10 +58,13 @@ import time
 import harness as h
 
 POSTFIX = shutil.which('postfix') or '/usr/sbin/postfix'
+POSTMAP = shutil.which('postmap') or '/usr/sbin/postmap'
+POSTALIAS = shutil.which('postalias') or '/usr/sbin/postalias'
 SWAKS = shutil.which('swaks') or '/usr/bin/swaks'
 START_TIMEOUT = 30.0      # postfix check / start, and the port accepting
 STOP_TIMEOUT = 15.0       # postfix stop until the master and its children are gone
 SWAKS_TIMEOUT = 30        # one swaks run (its own SMTP timeout is 10 s)
+SMTP_TIMEOUT = 10.0       # one reply in smtp()
 DELIVERY_TIMEOUT = 20.0
 MAILDIR = 'maildir'       # under mail/: every virtual recipient's messages
 
@@ -146,7 +159,8 @@ def split_main_cf(text):
 class PrivatePostfix:
     """One private Postfix instance (see the module doc)."""
 
-    def __init__(self, extra_main_cf=(), domains=('family.test',), port=None):
+    def __init__(self, extra_main_cf=(), domains=('family.test',), port=None, mailboxes=None,
+                 unguarded=False):
         self.dir = h.tmpdir('guardlist-pf-')           # 0755: the postfix user must enter it
         self.conf = os.path.join(self.dir, 'conf')
         self.queue = os.path.join(self.dir, 'queue')
@@ -158,6 +172,8 @@ class PrivatePostfix:
         self.name = 'postfix-gltest%d' % self.port
         self.domains = tuple(domains)
         self.extra = extra_main_cf
+        self.mailboxes = dict(mailboxes) if mailboxes else None
+        self.unguarded_port = h.free_port() if unguarded else None
         self.master_pid = None
         self.watchdog = None
         for d in (self.conf, self.queue, self.logdir):
@@ -167,6 +183,8 @@ class PrivatePostfix:
         os.mkdir(self.data, 0o700)
         os.chown(self.data, _uid('postfix'), -1)
         self.write_config()
+        if self.mailboxes:
+            self.write_map('vmailbox', [(a, n + '/') for a, n in self.mailboxes.items()])
 
     # ------------------------------------------------------------ config
 
@@ -200,8 +218,10 @@ class PrivatePostfix:
             'smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination',
             'virtual_mailbox_domains = ' + ', '.join(self.domains),
             'virtual_mailbox_base = ' + self.mail,
-            # virtual(8) allows no regexp substitution: one Maildir for all.
-            'virtual_mailbox_maps = static:' + MAILDIR + '/',
+            # virtual(8) allows no regexp substitution: one Maildir for all,
+            # unless the caller named one for each address.
+            'virtual_mailbox_maps = ' + ('hash:' + os.path.join(self.conf, 'vmailbox') if self.mailboxes
+                                         else 'static:' + MAILDIR + '/'),
             'virtual_minimum_uid = 100',
             'virtual_uid_maps = static:%d' % NOBODY_UID,
             'virtual_gid_maps = static:%d' % NOGROUP_GID,
@@ -248,6 +268,9 @@ class PrivatePostfix:
             ('scache', 'unix', '-', '-', 'n', '-', '1', 'scache'),
             ('postlog', 'unix-dgram', 'n', '-', 'n', '-', '1', 'postlogd'),
         ]
+        if self.unguarded_port:
+            rows.insert(1, ('127.0.0.1:%d' % self.unguarded_port, 'inet', 'n', '-', 'n', '-', '-',
+                            'smtpd -o smtpd_recipient_restrictions=permit_mynetworks,reject_unauth_destination'))
         return ''.join('%-16s %-10s %-2s %-2s %-2s %-6s %-2s %s\n' % r for r in rows)
 
     def write_config(self):
@@ -257,6 +280,25 @@ class PrivatePostfix:
             with open(path, 'w') as f:
                 f.write(text)
             os.chmod(path, 0o644)
+
+    def write_map(self, name, entries, aliases=False):
+        """Writes conf/NAME from ENTRIES ((key, value) pairs, UTF-8) and builds
+        conf/NAME.db: with postmap, or with ALIASES as `key: value` lines with
+        postalias.  Both run with -c CONF, so the keys are folded as this
+        instance's lookups fold them (smtputf8_enable).  Returns 'hash:PATH'.
+        Raises RuntimeError with the tool's output on failure."""
+        path = os.path.join(self.conf, name)
+        with open(path, 'w', encoding='utf-8') as f:
+            for key, value in entries:
+                f.write('%s%s %s\n' % (key, ':' if aliases else '', value))
+        os.chmod(path, 0o644)
+        cmd = [POSTALIAS if aliases else POSTMAP, '-c', self.conf, 'hash:' + path]
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=START_TIMEOUT)
+        if r.returncode != 0:
+            raise RuntimeError('%s failed (exit %d): %s' % (' '.join(cmd), r.returncode,
+                                                             r.stdout.decode('utf-8', 'replace')))
+        return 'hash:' + path
 
     def set_extra(self, extra_main_cf):
         """Replaces the caller's main.cf lines (takes effect at the next start)."""
@@ -464,10 +506,134 @@ class PrivatePostfix:
                     files.append(path)
         return sorted(files)
 
+    def maildir(self, name):
+        """The path of Maildir mail/NAME/ (see MAILBOXES)."""
+        return os.path.join(self.mail, name) + '/'
+
+    def maildir_files(self, name):
+        """Message files in Maildir mail/NAME/ (new/ and cur/), sorted."""
+        files = []
+        for sub in ('new', 'cur'):
+            d = os.path.join(self.mail, name, sub)
+            try:
+                files += [os.path.join(d, n) for n in os.listdir(d)]
+            except OSError:
+                pass
+        return sorted(files)
+
+    def queue_files(self):
+        """Messages still in the instance's queue (any state)."""
+        out = []
+        for sub in ('maildrop', 'incoming', 'active', 'deferred', 'hold'):
+            for base, _, names in os.walk(os.path.join(self.queue, sub)):
+                out += [os.path.join(base, n) for n in names]
+        return out
+
+    def wait_queue_empty(self, timeout=DELIVERY_TIMEOUT, interval=h.POLL):
+        """Waits (bounded) until the queue is empty: every message accepted
+        so far was delivered or bounced.  Returns (success, files left, seconds)."""
+        return h.poll_until(self.queue_files, lambda q: isinstance(q, list) and not q, timeout,
+                            interval=interval)
+
+    def smtp(self, sender, recipients, data=None, smtputf8=None, port=None, timeout=SMTP_TIMEOUT):
+        """One SMTP session: EHLO, `MAIL FROM:<SENDER>`, one `RCPT TO:<R>` per
+        recipient written exactly as given (quotes, routes, UTF-8: no client
+        rewrites it, unlike swaks, which splits --to at commas and knows no
+        SMTPUTF8), DATA (str or bytes, dot-stuffed here) if a recipient was
+        accepted, QUIT.  SMTPUTF8 (default: when an address is not ASCII) adds
+        the SMTPUTF8 parameter to MAIL FROM.  PORT defaults to the guarded
+        smtpd.  Every read is bounded by TIMEOUT.  Returns a dict: 'mail'
+        (reply text), 'rcpt' (a list of (address, code, reply text)), 'data'
+        (reply to the final dot, or None), 'error' (None, or why the session
+        ended early) and 'transcript'."""
+        return smtp_session(port or self.port, sender, recipients, data, smtputf8, timeout)
+
     def wait_delivery(self, address, count=1, timeout=DELIVERY_TIMEOUT):
         """Waits (bounded) until ADDRESS's mailbox holds COUNT messages.
         Returns (success, files, seconds)."""
         return h.poll_until(lambda: self.mailbox(address), lambda f: len(f) >= count, timeout)
+
+
+def _read_reply(sock, buf, deadline):
+    """Reads one SMTP reply from SOCK (BUF: bytes already read).
+    Returns (code, text with the lines joined by blanks, the rest of BUF)."""
+    parts = []
+    while True:
+        while b'\r\n' not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout('no whole reply in time')
+            sock.settimeout(left)
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError('connection closed by the server')
+            buf += chunk
+        line, buf = buf.split(b'\r\n', 1)
+        text = line.decode('utf-8', 'replace')
+        if len(text) < 3 or not text[:3].isdigit():
+            raise ConnectionError('not an SMTP reply: %r' % text)
+        parts.append(text[4:])
+        if text[3:4] != '-':
+            return int(text[:3]), '%s %s' % (text[:3], ' '.join(parts)), buf
+
+
+def smtp_session(port, sender, recipients, data=None, smtputf8=None, timeout=SMTP_TIMEOUT):
+    """See PrivatePostfix.smtp()."""
+    if smtputf8 is None:
+        smtputf8 = not all(a.isascii() for a in [sender] + list(recipients))
+    res = {'mail': None, 'rcpt': [], 'data': None, 'error': None, 'transcript': ''}
+    log = []
+    try:
+        sock = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+    except OSError as e:
+        res['error'] = 'connect: %s' % e
+        return res
+    buf = b''
+
+    def cmd(line):
+        log.append('-> ' + line)
+        sock.sendall(line.encode('utf-8') + b'\r\n')
+
+    def reply():
+        nonlocal buf
+        code, text, buf = _read_reply(sock, buf, time.monotonic() + timeout)
+        log.append('<- ' + text)
+        return code, text
+
+    try:
+        code, _ = reply()
+        if code != 220:
+            raise ConnectionError('no 220 greeting')
+        cmd('EHLO client.guardlist.test')
+        reply()
+        cmd('MAIL FROM:<%s>%s' % (sender, ' SMTPUTF8' if smtputf8 else ''))
+        code, res['mail'] = reply()
+        if code == 250:
+            for r in recipients:
+                cmd('RCPT TO:<%s>' % r)
+                code, text = reply()
+                res['rcpt'].append((r, code, text))
+        if data is not None and any(c // 100 == 2 for _, c, _ in res['rcpt']):
+            cmd('DATA')
+            code, _ = reply()
+            if code == 354:
+                body = data.encode('utf-8') if isinstance(data, str) else data
+                lines = body.replace(b'\r\n', b'\n').split(b'\n')
+                if lines and lines[-1] == b'':
+                    lines.pop()
+                out = b''.join((b'.' + ln if ln.startswith(b'.') else ln) + b'\r\n' for ln in lines)
+                sock.sendall(out + b'.\r\n')
+                log.append('-> (message, %d bytes) .' % len(out))
+                _, res['data'] = reply()
+        cmd('QUIT')
+        reply()
+    except (OSError, ConnectionError) as e:
+        res['error'] = '%s: %s' % (type(e).__name__, e)
+        log.append('!! ' + res['error'])
+    finally:
+        sock.close()
+    res['transcript'] = '\n'.join(log)
+    return res
 
 
 _REPLY = re.compile(r'^\s*<[-~*]+\s+(\d{3})([ -])(.*)$')

@@ -3,7 +3,7 @@
 
 CC      ?= cc
 Q       ?= @            # make Q= shows the full commands
-PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc
+PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc libcrypto
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -160,10 +160,10 @@ build/fuzz/fuzz_policy: $(call fuzz_lib,policy addr)
 build/fuzz/fuzz_addr: $(call fuzz_lib,addr)
 build/fuzz/fuzz_config: $(call fuzz_lib,config)
 build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
-build/fuzz/fuzz_form: $(call fuzz_lib,form addr token sha256)
+build/fuzz/fuzz_form: $(call fuzz_lib,form addr token crypto)
 $(FUZZ_BIN): build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o
 	@echo "  LD fuzz $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih icu-uc 2>/dev/null)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih icu-uc libcrypto 2>/dev/null)
 
 fuzz-build: $(FUZZ_BIN)
 

@@ -109,7 +109,10 @@ static int lookup(struct db *db, const char *token, struct challenge *c, char *e
     unsigned char hash[SHA256_LEN];
     char hex[2 * SHA256_LEN + 1];
 
-    token_hash(token, hash);
+    if (token_hash(token, hash) < 0) {
+        snprintf(err, errlen, "SHA-256 failed (libcrypto)");
+        return -1;
+    }
     hex_encode(hash, SHA256_LEN, hex);
     const char *p[2] = { hex, hex };
     memset(c, 0, sizeof(*c));

@@ -27,8 +27,7 @@ int token_new(char out[TOKEN_CHARS + 1], unsigned char hash[SHA256_LEN])
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
         return -1;
     hex_encode(raw, sizeof(raw), out);
-    token_hash(out, hash);
-    return 0;
+    return token_hash(out, hash);
 }
 
 int token_valid(const char *s)
@@ -41,7 +40,7 @@ int token_valid(const char *s)
     return 1;
 }
 
-void token_hash(const char *token, unsigned char hash[SHA256_LEN])
+int token_hash(const char *token, unsigned char hash[SHA256_LEN])
 {
-    sha256(token, strlen(token), hash);
+    return crypto_sha256(token, strlen(token), hash);
 }

@@ -4,7 +4,7 @@
 #define GUARDLIST_TOKEN_H
 
 #include <stddef.h>
-#include "sha256.h"
+#include "crypto.h"
 
 #define TOKEN_CHARS 32
 
@@ -14,7 +14,8 @@ int token_new(char out[TOKEN_CHARS + 1], unsigned char hash[SHA256_LEN]);
 /* 1 if S has the exact token shape: 32 lowercase hex digits and nothing else. */
 int token_valid(const char *s);
 
-void token_hash(const char *token, unsigned char hash[SHA256_LEN]);
+/* HASH = SHA-256 of the token's characters.  Returns 0 or -1 (libcrypto failed). */
+int token_hash(const char *token, unsigned char hash[SHA256_LEN]);
 
 /* Lowercase hex of LEN bytes into OUT (2 * LEN + 1 bytes). */
 void hex_encode(const unsigned char *in, size_t len, char *out);

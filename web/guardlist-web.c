@@ -22,7 +22,7 @@
 #include "config.h"
 #include "db.h"
 #include "form.h"
-#include "sha256.h"
+#include "crypto.h"
 #include "store.h"
 #include "template.h"
 #include "token.h"
@@ -164,7 +164,12 @@ static void csrf_make(long long ts, char *out, size_t outlen)
     unsigned char mac[SHA256_LEN];
     int n = snprintf(msg, sizeof(msg), "guardlist-web form\n%s\n%lld", user, ts);
 
-    hmac_sha256(secret, strlen(secret), msg, (size_t)n, mac);
+    /* A failed HMAC gives an empty token, which csrf_ok() never accepts. */
+    if (n < 0 || (size_t)n >= sizeof(msg)
+        || crypto_hmac_sha256(secret, strlen(secret), msg, (size_t)n, mac) < 0) {
+        snprintf(out, outlen, "%s", "");
+        return;
+    }
     hex_encode(mac, SHA256_LEN, hex);
     snprintf(out, outlen, "%lld.%s", ts, hex);
 }
@@ -182,7 +187,7 @@ static int csrf_ok(const char *t)
     if (*end != '.' || strlen(end + 1) != 2 * SHA256_LEN || ts < now - CSRF_MAX_AGE || ts > now + CSRF_SKEW)
         return 0;
     csrf_make(ts, want, sizeof(want));
-    return strlen(want) == strlen(t) && equal_consttime(want, t, strlen(t));
+    return want[0] && strlen(want) == strlen(t) && crypto_equal(want, t, strlen(t));
 }
 
 /* ------------------------------------------------------------ scope */

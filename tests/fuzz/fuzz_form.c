@@ -43,7 +43,7 @@ static void check_token(const char *t)
     FUZZ_CHECK(strlen(t) == TOKEN_CHARS && strspn(t, "0123456789abcdef") == TOKEN_CHARS);
     unsigned char hash[SHA256_LEN];
     char hex[2 * SHA256_LEN + 1];
-    token_hash(t, hash);
+    FUZZ_CHECK(token_hash(t, hash) == 0);
     hex_encode(hash, SHA256_LEN, hex);
     FUZZ_CHECK(strlen(hex) == 2 * SHA256_LEN && strspn(hex, "0123456789abcdef") == 2 * SHA256_LEN);
 }

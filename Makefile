@@ -33,6 +33,7 @@ ASAN_WEB   := $(ASAN_LIB) $(WEB_SRC:%.c=build/asan/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 
 PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve bin/guardlist-web
+MAN8     := daemon/guardlistd.8 notifier/guardlist-notify.8 approver/guardlist-approve.8 web/guardlist-web.8
 
 .PHONY: all deps run check unit integration asan clean install help bench fuzz fuzz-build fuzz-smoke lint soak
 
@@ -47,7 +48,7 @@ help:
 	@echo "make bench      benchmark against postgrey and the targets; table in var/bench/results.md"
 	@echo "make lint       cppcheck, clang-tidy and scan-build over every C file (part of make check)"
 	@echo "make soak       guardlistd's ASan build under load for SOAK_SECONDS (default 300)"
-	@echo "make install    install the programs under \$$(PREFIX) (default /usr/local)"
+	@echo "make install    install the programs and man pages under \$$(PREFIX) (default /usr/local)"
 
 deps:
 	@sh scripts/deps.sh
@@ -209,6 +210,8 @@ install: all
 	install -m 644 templates/* $(DESTDIR)$(or $(PREFIX),/usr/local)/share/guardlist/templates/
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man1
 	install -m 644 admin/guardlist.1 $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man1/
+	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man8
+	install -m 644 $(MAN8) $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man8/
 
 clean:
 	rm -rf build bin

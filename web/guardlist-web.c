@@ -192,9 +192,10 @@ static int csrf_ok(const char *t)
 
 /* ------------------------------------------------------------ scope */
 
-/* Keys are compared byte for byte, as guardlistd compares them: the
- * tables' collation (utf8mb4_general_ci) would take "kiss@" for "kiß@" and
- * "anna@" for "änna@", and so hand one family another's rules. */
+/* Keys are compared byte for byte, as guardlistd compares them.  The key
+ * columns are utf8mb4_bin since schema version 5; BIN keeps the comparison
+ * byte for byte on a database not migrated yet (utf8mb4_general_ci took
+ * "kiss@" for "kiß@" and "anna@" for "änna@") and for audit_log.actor. */
 #define BIN " COLLATE utf8mb4_bin"
 
 /* 1 if this user may see and change protected key KEY (in its stored form). */

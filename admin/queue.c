@@ -128,8 +128,8 @@ static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage,
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
-    int rc = store_challenge_decide(db, cli->actor, id,
-                                    deny ? STORE_DENY : domain ? STORE_APPROVE_DOMAIN : STORE_APPROVE,
+    struct store_decider by = { STORE_BY_ADMIN, cli->actor, NULL };
+    int rc = store_challenge_decide(db, &by, id, deny ? STORE_DENY : domain ? STORE_APPROVE_DOMAIN : STORE_APPROVE,
                                     result, sizeof(result), err, sizeof(err));
     if (rc == STORE_DONE)
         printf("%s\n", result);

@@ -884,7 +884,8 @@ static int change(const struct form *f, char *msg, size_t msglen)
             snprintf(msg, msglen, "That sender is not waiting for you.");
             return is_admin ? 404 : 403;
         }
-        rc = store_challenge_decide(db, actor, id, d, result, sizeof(result), err, sizeof(err));
+        struct store_decider by = { is_admin ? STORE_BY_ADMIN : STORE_BY_GUARDIAN, actor, user_key };
+        rc = store_challenge_decide(db, &by, id, d, result, sizeof(result), err, sizeof(err));
         const char *at = strrchr(c.sender, '@');
         if (d == STORE_APPROVE)
             snprintf(msg, msglen, "%s may now write to %s.", c.sender, c.recipient);
@@ -904,9 +905,9 @@ static int change(const struct form *f, char *msg, size_t msglen)
         snprintf(msg, msglen, "Not saved: %s.", err);
         return 400;
     }
-    if (rc == STORE_NOTFOUND) {
+    if (rc == STORE_NOTFOUND || rc == STORE_NOT_GUARDIAN) {
         snprintf(msg, msglen, "Nothing changed: %s.", err);
-        return 409;
+        return rc == STORE_NOTFOUND ? 409 : 403;
     }
 failed:
     fprintf(stderr, "guardlist-web: error: %s\n", err);

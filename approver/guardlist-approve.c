@@ -160,6 +160,24 @@ static int gone_page(const struct challenge *c)
                         : "Your mail administrator can still decide this request. Nothing was changed.");
 }
 
+/* A challenge for the null sender: shown, never decided here (403 for a POST). */
+static int bounce_page(const struct challenge *c, int post)
+{
+    char msg[700], detail[1024];
+
+    snprintf(msg, sizeof(msg), "This is a bounce message (delivery report) for %s: a mail server reporting "
+             "on an email, sent without a sender address (<>).", c->recipient);
+    if (post)
+        snprintf(detail, sizeof(detail), "Approving it would let all bounce messages through to %s, from anyone, "
+                 "so only your mail administrator can decide this. Nothing was changed.", c->recipient);
+    else
+        snprintf(detail, sizeof(detail), "Approving it would let all bounce messages through to %s, from anyone, "
+                 "so only your mail administrator can decide this. If %s is waiting for one (an email they "
+                 "sent did not arrive), ask them.", c->recipient, c->recipient);
+    return message_page(post ? 403 : 200, post ? "Only your mail administrator can decide this"
+                        : "A bounce message is waiting", msg, detail);
+}
+
 static int show(const struct challenge *c, const char *token)
 {
     struct buf body = { 0 }, button = { 0 };
@@ -242,6 +260,8 @@ static int decide(struct db *db, struct challenge *c, const char *token, const c
         fprintf(stderr, "guardlist-approve: info: refused: %s\n", err);
         return gone_page(c);
     }
+    if (s == STORE_ADMIN_ONLY)
+        return bounce_page(c, 1);
     if (s == STORE_NOTFOUND && lookup(db, token, c, err, sizeof(err)) == 0 && c->found)
         return decided_page(c);     /* someone decided first */
     if (s == STORE_INVALID)
@@ -276,6 +296,8 @@ static int answer(struct db *db, struct challenge *c, const char *token, const c
     if (strcmp(c->expired, "0") != 0)
         return message_page(410, "Link expired", "This approval link has expired. The sender stays blocked; "
                             "if they write again, you will get a new email.", NULL);
+    if (store_is_null_sender(c->sender))
+        return bounce_page(c, choice != NULL);
     return choice ? decide(db, c, token, choice) : show(c, token);
 }
 

@@ -267,6 +267,18 @@ static int row_challenge(void *arg, int ncol, const char *const *col, const unsi
     return 0;
 }
 
+int store_is_null_sender(const char *sender)
+{
+    char key[ADDR_MAX + 2], why[160];
+    enum addr_key_kind kind = AK_DOMAIN;
+
+    /* guardlistd stores the key "<>"; whatever else a row written by hand
+     * holds counts as <> exactly when an approval would write a <> rule. */
+    if (!sender || !*sender)
+        return 1;
+    return addr_key_check(sender, 1, key, sizeof(key), &kind, why, sizeof(why)) == 0 && kind == AK_NULL;
+}
+
 int store_decider_ok(struct db *db, const struct store_decider *by, unsigned long long id, const char *key,
                      char *err, size_t errlen)
 {
@@ -354,6 +366,11 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
     if (strcmp(c.status, "pending") != 0) {
         snprintf(err, errlen, "challenge %s is already %s", idbuf, c.status);
         return rollback(db, STORE_NOTFOUND);
+    }
+    if (by->role != STORE_BY_ADMIN && store_is_null_sender(c.sender)) {
+        snprintf(err, errlen, "challenge %s is for the null sender <> (bounce messages): only an administrator "
+                 "can decide it, as allowing it lets every bounce message through", idbuf);
+        return rollback(db, STORE_ADMIN_ONLY);
     }
     if (how != STORE_DENY) {
         int rc = rule_sender_for(c.sender, how, rule_sender, sizeof(rule_sender), err, errlen);

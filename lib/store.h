@@ -12,6 +12,7 @@
 #define STORE_NOTFOUND 0        /* nothing to change (ERR says why) */
 #define STORE_DONE 1
 #define STORE_NOT_GUARDIAN (-3) /* the deciding guardian no longer guards the key: nothing written */
+#define STORE_ADMIN_ONLY (-4)   /* a null-sender challenge, and not an admin: nothing written */
 
 /* APPROVE: rule OK for the sender; APPROVE_DOMAIN: rule OK for its domain;
  * DENY: the challenge is refused (the pair stays blocked); BLOCK: DENY plus
@@ -39,7 +40,8 @@ int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char
 /* Who decides a challenge.  An admin (CLI, admin on the web page) decides
  * any pending challenge.  A guardian (the approval link, a guardian on the
  * web page) only while GUARDIAN is still a guardian of the challenge's
- * protected key, byte for byte.  A link
+ * protected key, byte for byte, and never a null-sender (<>) challenge:
+ * allowing <> lets every bounce message through, an admin's call.  A link
  * with the challenge's own token (from before per-guardian links) names no
  * one: every guardian it was mailed to (its notifications rows without a
  * token) must still guard the key, and at least one was. */
@@ -56,9 +58,13 @@ struct store_decider {
 int store_decider_ok(struct db *db, const struct store_decider *by, unsigned long long id, const char *key,
                      char *err, size_t errlen);
 
+/* 1 if SENDER, as stored in challenges.sender, is the null sender (bounce
+ * messages and delivery reports, which no single person sends). */
+int store_is_null_sender(const char *sender);
+
 /* Approves (the sender, or its whole domain) or denies challenge ID for BY.
  * A challenge that is not pending is STORE_NOTFOUND with ERR saying its
- * state; one BY may no longer decide is STORE_NOT_GUARDIAN.
+ * state; one BY may not decide is STORE_NOT_GUARDIAN or STORE_ADMIN_ONLY.
  * RESULT (may be NULL) gets a one-line description of what was done. */
 int store_challenge_decide(struct db *db, const struct store_decider *by, unsigned long long id,
                            enum store_decision how, char *result, size_t resultlen,

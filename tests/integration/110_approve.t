@@ -25,7 +25,9 @@ decide once; a failure inside the transaction leaves nothing behind; a link
 works only while its guardian still guards the key (removed, removed
 between GET and POST, unprotected: 410 and nothing written; re-added: it
 works again; an old-style link only while everyone it was mailed to still
-does); the token is looked up as guardlist_approver (MariaDB's general log); the CGI's
+does); a null-sender (<>) challenge is explained and never decided by a
+link (403), only by an admin (`guardlist approve`, with a warning); the
+token is looked up as guardlist_approver (MariaDB's general log); the CGI's
 stderr (lighttpd's error log) has the expected lines and no sanitizer report."""
 import html.parser
 import os
@@ -498,16 +500,38 @@ def main():
     decided_ok(r, 'POST with Content-Type Application/X-WWW-Form-Urlencoded; charset=UTF-8', 'allow', frank['id'],
                'frank@example.com', 'frank@example.com', 'OK', before, ['Sender allowed'])
 
-    # ------------------------------------------ a domain for the null sender
+    # ------------------------------------------ the null sender: an admin's call
 
+    # Allowing <> would let every bounce message through to the child: the
+    # link explains that and decides nothing; an admin decides.
+    t_null = tok['<>']
     before = h.snapshot(db)
-    r = get('t=' + tok['<>'])
-    page_ok(r, 200, 'GET a null-sender challenge', ['&lt;&gt;', 'Allow this sender', 'Block this sender'])
-    h.ok('Allow everyone at' not in r.text, 'no "Allow everyone at" button for the null sender', r.text[:3000])
-    r = post('t=%s&choice=allow-domain' % tok['<>'])
-    page_ok(r, 400, 'POST allow-domain for the null sender (no such button; no domain to allow)')
-    unchanged(before, 'POST allow-domain for the null sender')
+    r = get('t=' + t_null)
+    page_ok(r, 200, 'GET a null-sender challenge',
+            ['This is a bounce message (delivery report) for %s' % KID,
+             'Approving it would let all bounce messages through to %s' % KID,
+             'only your mail administrator can decide this'])
+    h.ok('<form' not in r.text and '<button' not in r.text and 'Allow this sender' not in r.text,
+         'the page for <> has no form and no buttons', r.text[:3000])
+    page_ok(get('t=' + t_null, method='HEAD'), 200, 'HEAD a null-sender challenge', head=True)
+    for choice in ('allow', 'block', 'allow-domain'):
+        page_ok(post('t=%s&choice=%s' % (t_null, choice)), 403, 'POST %s for the null sender' % choice,
+                ['bounce message', 'only your mail administrator can decide this', 'Nothing was changed'])
+    unchanged(before, 'GET, HEAD and three POSTs for the null sender')
     h.is_(status_of(null['id']), 'pending', 'the null-sender challenge is still pending')
+    h.is_(rule(KID, '<>'), [], 'no rule for <>')
+
+    rc, out, err = h.cli(admin, 'approve', null['id'], actor='ops')
+    h.is_(rc, 0, 'guardlist approve %s (the null sender) as an admin' % null['id']) or h.diag(out, err)
+    h.ok('warning' in err and 'null sender <>' in err and 'every bounce message (delivery report) to %s' % KID in err,
+         'guardlist approve warns on stderr that every bounce message to %s is now let through' % KID, err)
+    h.is_(rule(KID, '<>'), [['OK', 'ops']], 'the admin\'s approval wrote the rule for <>')
+    good, got, _ = h.wait_reply(d.port, lambda x: x == 'DUNNO', FOLLOW_TIMEOUT + 1, sender='', recipient=KID)
+    h.ok(good, 'guardlistd lets a bounce to %s through' % KID, 'last reply %r' % (got,))
+    page_ok(get('t=' + t_null), 410, 'GET the <> link after the admin decided',
+            ['already answered', '&lt;&gt; is allowed for %s' % KID])
+    rc, out, err = h.cli(admin, 'approve', alice['id'], actor='ops')
+    h.ok(rc != 0 and 'bounce' not in err, 'approving another (decided) challenge gives no bounce warning', err)
 
     # --------------------------------------------------------- a race
 

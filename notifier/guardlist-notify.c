@@ -22,6 +22,7 @@
 #include "log.h"
 #include "notifyplan.h"
 #include "privs.h"
+#include "store.h"
 #include "template.h"
 #include "token.h"
 #include "addr.h"
@@ -76,6 +77,8 @@ struct mail {
 static volatile sig_atomic_t stopping;
 static struct config cfg;
 static struct template *t_subject, *t_text, *t_html, *t_dsubject, *t_dtext, *t_dhtml, *t_itext, *t_ihtml;
+/* For a null-sender (<>) challenge: no link, an admin decides (lib/store.c). */
+static struct template *t_bsubject, *t_btext, *t_bhtml, *t_bitext, *t_bihtml;
 static char smtp_password[CONFIG_STR_MAX];
 
 static void on_signal(int sig)
@@ -118,6 +121,9 @@ static int load_templates(char *err, size_t errlen)
         { "notify.html", single_names, &t_html }, { "digest.subject", digest_names, &t_dsubject },
         { "digest.txt", digest_names, &t_dtext }, { "digest.html", digest_names, &t_dhtml },
         { "digest-item.txt", single_names, &t_itext }, { "digest-item.html", single_names, &t_ihtml },
+        { "notify-bounce.subject", single_names, &t_bsubject }, { "notify-bounce.txt", single_names, &t_btext },
+        { "notify-bounce.html", single_names, &t_bhtml }, { "digest-item-bounce.txt", single_names, &t_bitext },
+        { "digest-item-bounce.html", single_names, &t_bihtml },
     };
     char path[CONFIG_STR_MAX + 64];
 
@@ -131,7 +137,8 @@ static int load_templates(char *err, size_t errlen)
 
 static void free_templates(void)
 {
-    struct template **all[] = { &t_subject, &t_text, &t_html, &t_dsubject, &t_dtext, &t_dhtml, &t_itext, &t_ihtml };
+    struct template **all[] = { &t_subject, &t_text, &t_html, &t_dsubject, &t_dtext, &t_dhtml, &t_itext, &t_ihtml,
+                                &t_bsubject, &t_btext, &t_bhtml, &t_bitext, &t_bihtml };
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         template_free(*all[i]);
         *all[i] = NULL;
@@ -199,18 +206,20 @@ static int compose(struct mail *m, char *err, size_t errlen)
 
     if (!m->digest) {
         struct tpl_value v[10];
+        int bounce = store_is_null_sender(m->items[0]->sender);
         fill_values(v, m->items[0], m->guardian, m->token[0], link, sizeof(link), ttl, sizeof(ttl));
-        if (template_render(t_subject, TPL_HEADER, v, 10, &subject, err, errlen) < 0
-            || template_render(t_text, TPL_TEXT, v, 10, &text, err, errlen) < 0
-            || template_render(t_html, TPL_HTML, v, 10, &html, err, errlen) < 0)
+        if (template_render(bounce ? t_bsubject : t_subject, TPL_HEADER, v, 10, &subject, err, errlen) < 0
+            || template_render(bounce ? t_btext : t_text, TPL_TEXT, v, 10, &text, err, errlen) < 0
+            || template_render(bounce ? t_bhtml : t_html, TPL_HTML, v, 10, &html, err, errlen) < 0)
             goto out;
     } else {
         struct buf itext = { 0 }, ihtml = { 0 };
         for (size_t i = 0; i < m->nitems; i++) {
             struct tpl_value v[10];
             fill_values(v, m->items[i], m->guardian, m->token[i], link, sizeof(link), ttl, sizeof(ttl));
-            if (template_render(t_itext, TPL_TEXT, v, 10, &itext, err, errlen) < 0
-                || template_render(t_ihtml, TPL_HTML, v, 10, &ihtml, err, errlen) < 0) {
+            int bounce = store_is_null_sender(m->items[i]->sender);
+            if (template_render(bounce ? t_bitext : t_itext, TPL_TEXT, v, 10, &itext, err, errlen) < 0
+                || template_render(bounce ? t_bihtml : t_ihtml, TPL_HTML, v, 10, &ihtml, err, errlen) < 0) {
                 buf_free(&itext);
                 buf_free(&ihtml);
                 goto out;

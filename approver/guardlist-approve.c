@@ -357,7 +357,9 @@ int main(int argc, char **argv)
 {
     char err[800];
 
-    if (argc > 1) {
+    /* A web server may pass a query without '=' as arguments (CGI/1.1's
+     * ISINDEX form): under a web server they are not options. */
+    if (argc > 1 && !getenv("REQUEST_METHOD")) {
         if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
             printf("guardlist-approve %s\n", VERSION);
             return 0;

@@ -18,10 +18,12 @@
  * config and secret, then becomes [policy] run_as_user before any thread or
  * database connection exists, and refuses to run as root without one.
  */
+#include "caps.h"
 #include "config.h"
 #include "db.h"
 #include "decide.h"
 #include "guardlistd.h"
+#include "listener.h"
 #include "log.h"
 #include "pairset.h"
 #include "policy.h"
@@ -42,7 +44,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,7 +52,6 @@
 #define IN_BUF 4096
 #define OUT_BUF 4096
 #define PAIRS_MAX 100000            /* recorded pairs remembered (~100 bytes each) */
-#define CAP_KEYS_MAX 100000         /* protected keys / client addresses counted for the caps */
 
 struct conn {
     int fd;
@@ -81,10 +81,7 @@ static int epfd, listen_fd = -1, wake_fd, sig_fd;
 static struct refresher *refresher;
 static struct challenge_writer *writer;
 static struct pairset *pairs;
-static struct pairset *cap_rcpt, *cap_client;  /* new challenges this hour: ("", key) -> hits */
 static struct pairset *open_per_client;        /* ("", address) -> open connections */
-static time_t cap_window;
-static char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 void wake_loop(int fd)
 {
@@ -126,118 +123,6 @@ static void apply_options(void)
     opts.null_sender = cfg.policy.null_sender;
     opts.delims = cfg.policy.recipient_delimiter;
     log_set_level(cfg.log.level);
-}
-
-/* ---- listening socket ---- */
-
-/* A socket file left at PATH: 1 if a server still accepts on it. */
-static int unix_socket_live(const struct sockaddr_un *sa)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), live;
-
-    if (fd < 0)
-        return 0;
-    live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
-    close(fd);
-    return live;
-}
-
-/* Opens the listen socket of SPEC.  A unix socket is created with MODE and
- * given to OWNER:GROUP (-1 keeps that id); a socket file left by a crashed
- * run is replaced, anything else at the path is refused. */
-static int open_listener(const char *spec, uid_t owner, gid_t group, mode_t mode, char *err, size_t errlen)
-{
-    int fd, one = 1;
-
-    if (strncmp(spec, "unix:", 5) == 0) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        struct stat st;
-        mode_t old_umask;
-        int rc;
-
-        size_t plen = strlen(spec + 5);
-
-        if (plen >= sizeof(sa.sun_path)) {
-            snprintf(err, errlen, "unix socket path too long");
-            return -1;
-        }
-        memcpy(sa.sun_path, spec + 5, plen + 1);
-        if (lstat(sa.sun_path, &st) == 0) {
-            if (!S_ISSOCK(st.st_mode)) {
-                snprintf(err, errlen, "%s exists and is not a socket (remove it, or choose another listen path)",
-                         sa.sun_path);
-                return -1;
-            }
-            if (unix_socket_live(&sa)) {
-                snprintf(err, errlen, "cannot bind %s: another process accepts connections on it", sa.sun_path);
-                return -1;
-            }
-            unlink(sa.sun_path);    /* stale, from a run that did not remove it */
-        }
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
-            return -1;
-        }
-        /* Created with its final mode: no moment where it is wider open. */
-        old_umask = umask(~mode & 0777);
-        rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-        umask(old_umask);
-        if (rc < 0) {
-            snprintf(err, errlen, "cannot bind %s: %s", sa.sun_path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        memcpy(unix_path, sa.sun_path, sizeof(unix_path));
-        if ((owner != (uid_t)-1 || group != (gid_t)-1) && lchown(sa.sun_path, owner, group) < 0) {
-            snprintf(err, errlen, "cannot give %s to uid %ld gid %ld: %s", sa.sun_path, (long)owner,
-                     (long)group, strerror(errno));
-            close(fd);
-            unlink(sa.sun_path);
-            unix_path[0] = '\0';
-            return -1;
-        }
-    } else {
-        char host[256];
-        const char *hp = spec + 5, *colon = strrchr(hp, ':');
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-        struct addrinfo *res;
-        size_t hl = (size_t)(colon - hp);
-        int rc;
-
-        if (hl >= sizeof(host)) {
-            snprintf(err, errlen, "listen host too long");
-            return -1;
-        }
-        if (hl >= 2 && hp[0] == '[' && hp[hl - 1] == ']') {
-            hp++;
-            hl -= 2;
-        }
-        memcpy(host, hp, hl);
-        host[hl] = '\0';
-        rc = getaddrinfo(host, colon + 1, &hints, &res);
-        if (rc != 0) {
-            snprintf(err, errlen, "cannot resolve listen address %s: %s", host, gai_strerror(rc));
-            return -1;
-        }
-        fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd >= 0)
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
-            snprintf(err, errlen, "cannot bind %s: %s", spec, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            freeaddrinfo(res);
-            return -1;
-        }
-        freeaddrinfo(res);
-    }
-    if (listen(fd, 1024) < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /* ---- connections ---- */
@@ -319,41 +204,6 @@ static void build_logline(char *out, size_t outlen, const struct policy_req *r, 
              decision_rule_text(d, rule, sizeof(rule)), d->detail);
 }
 
-/* The hourly caps on new challenges.  Counted here, per daemon, from the
- * writer's reports of rows it created; the window restarts every hour.  A
- * set that fills up is emptied, which can only let a few more through. */
-static void caps_roll(time_t now)
-{
-    if (now - cap_window >= 3600 || now < cap_window) {
-        pairset_clear(cap_rcpt);
-        pairset_clear(cap_client);
-        cap_window = now;
-    }
-}
-
-static int cap_reached(const char *protected_key, const char *client)
-{
-    const struct pair_entry *e = pairset_get(cap_rcpt, "", protected_key);
-
-    if (e && e->hits >= (unsigned int)cfg.policy.max_new_per_recipient)
-        return 1;
-    e = client && client[0] ? pairset_get(cap_client, "", client) : NULL;
-    return e && e->hits >= (unsigned int)cfg.policy.max_new_per_client;
-}
-
-static void cap_count(const struct challenge_job *j)
-{
-    struct pair_entry *e = pairset_put(cap_rcpt, "", j->protected_key);
-
-    if (e && ++e->hits == (unsigned int)cfg.policy.max_new_per_recipient)
-        log_warning("hourly cap of %d new challenges reached for protected=\"%s\": new senders are deferred "
-                    "with no challenge until the hour is over", cfg.policy.max_new_per_recipient, j->protected_key);
-    e = j->client_address[0] ? pairset_put(cap_client, "", j->client_address) : NULL;
-    if (e && ++e->hits == (unsigned int)cfg.policy.max_new_per_client)
-        log_warning("hourly cap of %d new challenges reached for client=%s: its new senders are deferred "
-                    "with no challenge until the hour is over", cfg.policy.max_new_per_client, j->client_address);
-}
-
 /* A challenge write for the pair of D, asked for by the request on C.  NULL
  * when out of memory. */
 static struct challenge_job *new_job(const struct conn *c, const struct decision *d)
@@ -429,7 +279,7 @@ static void handle_request(struct conn *c)
         return;
     }
     caps_roll(time(NULL));
-    job->capped = cap_reached(job->protected_key, job->client_address);
+    job->capped = caps_reached(job->protected_key, job->client_address);
     if (challenge_submit(writer, job) < 0) {
         free(job);
         log_warning("challenge queue full, answering 451");
@@ -601,7 +451,7 @@ static void take_challenge_results(time_t now)
         if (j->ok && j->closed)
             pairset_unverify(pairs);
         if (j->ok && j->created)
-            cap_count(j);
+            caps_count(j->protected_key, j->client_address);
         struct pair_entry *e = j->ok && !j->none ? pairset_put(pairs, j->sender, j->recipient)
                                                  : pairset_get(pairs, j->sender, j->recipient);
         if (e) {
@@ -857,7 +707,7 @@ int main(int argc, char **argv)
         if (!cfg.policy.listen_group[0])
             sock_group = run_as.gid;
     }
-    listen_fd = open_listener(cfg.policy.listen, sock_owner, sock_group,
+    listen_fd = listener_open(cfg.policy.listen, sock_owner, sock_group,
                               cfg.policy.listen_group[0] ? 0660 : 0666, err, sizeof(err));
     if (listen_fd < 0) {
         log_fatal("%s", err);
@@ -920,12 +770,10 @@ int main(int argc, char **argv)
     refresher = refresher_start(&dbp, cfg.policy.refresh_interval, cfg.policy.full_reload_interval, wake_fd);
     writer = challenge_writer_start(&dbp, wake_fd);
     pairs = pairset_new(PAIRS_MAX);
-    cap_rcpt = pairset_new(CAP_KEYS_MAX);
-    cap_client = pairset_new(CAP_KEYS_MAX);
+    int caps_ok = caps_init(&cfg) == 0;
     open_per_client = pairset_new((size_t)cfg.policy.max_connections + 64);
-    cap_window = time(NULL);
     explicit_bzero(&dbp, sizeof(dbp));
-    if (!refresher || !writer || !pairs || !cap_rcpt || !cap_client || !open_per_client) {
+    if (!refresher || !writer || !pairs || !caps_ok || !open_per_client) {
         log_fatal("cannot start worker threads or allocate their tables");
         return 1;
     }
@@ -953,19 +801,14 @@ int main(int argc, char **argv)
 
     rc = event_loop();
 
-    close(listen_fd);
-    /* After the drop the directory (Postfix's private/) may not be ours to
-     * change: the file then stays, and the next start replaces it. */
-    if (unix_path[0] && unlink(unix_path) < 0)
-        log_debug("cannot remove %s: %s (replaced at the next start)", unix_path, strerror(errno));
+    listener_close(listen_fd);
     for (size_t fd = 0; fd < conns_cap; fd++)
         if (conns[fd])
             conn_close(conns[fd], NULL);
     refresher_stop(refresher);
     challenge_writer_stop(writer);
     pairset_free(pairs);
-    pairset_free(cap_rcpt);
-    pairset_free(cap_client);
+    caps_free();
     pairset_free(open_per_client);
     ruleset_free(rules);
     free(conns);

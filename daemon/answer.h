@@ -5,8 +5,8 @@
 
 #include <time.h>
 
+#include "challenge.h"
 #include "decide.h"
-#include "guardlistd.h"
 #include "ruleset.h"
 
 struct conn;

@@ -12,6 +12,7 @@
 #include "answer.h"
 #include "decide.h"
 #include "log.h"
+#include "loop.h"
 #include "pairset.h"
 
 #include <errno.h>
@@ -24,16 +25,14 @@
 #include <unistd.h>
 
 static const struct config *cfg;
-static int epfd;
 static struct conn **conns;
 static size_t conns_cap, nconns;
 static uint64_t next_conn_id = 1;
 static struct pairset *open_per_client;        /* ("", address) -> open connections */
 
-int conn_init(const struct config *conf, int loop_fd)
+int conn_init(const struct config *conf)
 {
     cfg = conf;
-    epfd = loop_fd;
     conns_cap = (size_t)cfg->policy.max_connections + 64;
     conns = calloc(conns_cap, sizeof(*conns));     /* NOLINT(bugprone-sizeof-expression): pointers */
     open_per_client = pairset_new(conns_cap);
@@ -54,7 +53,7 @@ static void conn_close(struct conn *c, const char *why)
 {
     if (why)
         log_debug("closing connection from %s: %s", c->peer, why);
-    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    loop_remove(c->fd);
     close(c->fd);
     conns[c->fd] = NULL;
     nconns--;
@@ -75,8 +74,7 @@ static void conn_update_events(struct conn *c)
     if (c->outlen > c->outoff)
         ev |= EPOLLOUT;
     if (ev != c->events) {
-        struct epoll_event e = { .events = ev, .data.fd = c->fd };
-        epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &e);
+        loop_set(c->fd, ev);
         c->events = ev;
     }
 }
@@ -250,9 +248,8 @@ void conn_accept_all(int listen_fd, time_t now)
         }
         if (open)
             open->hits++;
-        struct epoll_event e = { .events = EPOLLIN, .data.fd = fd };
         c->events = EPOLLIN;
-        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+        if (loop_add(fd) < 0) {
             if (open)
                 open->hits--;
             close(fd);
@@ -279,7 +276,7 @@ void conn_event(int fd, unsigned int events, time_t now)
     if ((events & (EPOLLHUP | EPOLLERR)) && c->eof && c->waiting) {
         /* Nothing more to read and the answer is not ready:
          * stop the level-triggered hang-up from spinning. */
-        epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        loop_remove(fd);
         c->detached = 1;
         return;
     }

@@ -35,7 +35,7 @@ struct conn {
 /* Makes room for [policy] max_connections (+64) connections.  The limits
  * and timeouts are read from CFG at each use, so a reload is in force at
  * once.  Returns -1 when out of memory. */
-int conn_init(const struct config *cfg, int epfd);
+int conn_init(const struct config *cfg);
 
 /* How many connections the table holds: a reload cannot raise
  * max_connections past it. */

@@ -1,16 +1,13 @@
 /*
- * guardlistd - the guardlist Postfix policy server.
+ * guardlistd - the guardlist Postfix policy server: main(), the start-up and
+ * the shutdown.
  *
- * One event-loop thread (epoll) owns every client connection and decides
- * each RCPT request from the in-memory ruleset (decide.c), so a known pair
- * costs no database round trip.  Two helper threads talk to the database:
- * the refresher (new rulesets) and the challenge writer (unknown senders).
- * Requests on one connection are answered strictly in order.
- *
- * A new unknown pair is answered only once its challenge is committed.  A
- * pair already recorded (pairset.c) is answered at once and its refresh is
- * written behind the reply, one write per pair at a time, so retrying
- * strangers cost the loop no database wait.
+ * One event-loop thread (loop.c) owns every client connection (conn.c) and
+ * answers each RCPT request from the in-memory ruleset (answer.c), so a
+ * known pair costs no database round trip.  Two helper threads talk to the
+ * database: the refresher (refresh.c, new rulesets) and the challenge writer
+ * (challenge.c, unknown senders); they wake the loop through loop_wake().
+ * Nothing calls back into this file.
  *
  * SECURITY: clients are untrusted: policy.c bounds every read, a malformed
  * request closes its connection, and nothing is ever allowed when the answer
@@ -20,48 +17,32 @@
  */
 #include "answer.h"
 #include "caps.h"
+#include "challenge.h"
 #include "config.h"
 #include "conn.h"
-#include "db.h"
-#include "decide.h"
-#include "guardlistd.h"
 #include "listener.h"
 #include "log.h"
+#include "loop.h"
 #include "privs.h"
+#include "refresh.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <netdb.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #define VERSION "0.1.0"
 
-static struct config cfg;
-static struct decide_opts opts;
-static int epfd, listen_fd = -1, wake_fd, sig_fd;
+static int listen_fd = -1;
 static struct refresher *refresher;
 static struct challenge_writer *writer;
-
-void wake_loop(int fd)
-{
-    uint64_t one = 1;
-    ssize_t n = write(fd, &one, sizeof(one));
-    (void)n;    /* a full counter already means "wake up" */
-}
 
 static void usage(FILE *f)
 {
@@ -87,97 +68,6 @@ static void usage(FILE *f)
             "Postfix: smtpd_recipient_restrictions = ..., reject_unauth_destination,\n"
             "         check_policy_service inet:127.0.0.1:10040\n"
             "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
-}
-
-static void apply_options(void)
-{
-    opts.unknown_sender = cfg.policy.unknown_sender;
-    opts.on_allow = cfg.policy.on_allow;
-    opts.null_sender = cfg.policy.null_sender;
-    opts.delims = cfg.policy.recipient_delimiter;
-    log_set_level(cfg.log.level);
-}
-
-static void reload_config(void)
-{
-    struct config fresh;
-    char err[600];
-
-    config_defaults(&fresh);
-    if (config_load(&fresh, cfg.path, err, sizeof(err)) < 0) {
-        log_error("SIGHUP: configuration not reloaded, keeping the old one: %s", err);
-        return;
-    }
-    if (strcmp(fresh.policy.listen, cfg.policy.listen) != 0
-        || strcmp(fresh.policy.listen_group, cfg.policy.listen_group) != 0)
-        log_warning("SIGHUP: listen changed; it takes effect after a restart");
-    if (strcmp(fresh.policy.run_as_user, cfg.policy.run_as_user) != 0
-        || strcmp(fresh.policy.run_as_group, cfg.policy.run_as_group) != 0)
-        log_warning("SIGHUP: run_as_user or run_as_group changed; it takes effect after a restart");
-    if (memcmp(&fresh.db, &cfg.db, sizeof(fresh.db)) != 0
-        || memcmp(&fresh.policy.account, &cfg.policy.account, sizeof(fresh.policy.account)) != 0)
-        log_warning("SIGHUP: database settings changed; they take effect after a restart");
-    fresh.policy.max_connections = fresh.policy.max_connections > (int)conn_capacity()
-        ? (int)conn_capacity() : fresh.policy.max_connections;
-    snprintf(fresh.policy.listen, sizeof(fresh.policy.listen), "%s", cfg.policy.listen);
-    memcpy(fresh.policy.listen_group, cfg.policy.listen_group, sizeof(fresh.policy.listen_group));
-    memcpy(fresh.policy.run_as_user, cfg.policy.run_as_user, sizeof(fresh.policy.run_as_user));
-    memcpy(fresh.policy.run_as_group, cfg.policy.run_as_group, sizeof(fresh.policy.run_as_group));
-    fresh.db = cfg.db;
-    fresh.policy.account = cfg.policy.account;
-    cfg = fresh;
-    apply_options();
-    refresher_set_intervals(refresher, cfg.policy.refresh_interval, cfg.policy.full_reload_interval);
-    log_info("configuration reloaded from %s", cfg.path);
-}
-
-static int event_loop(void)
-{
-    struct epoll_event ev[256];
-    time_t last_sweep = time(NULL);
-
-    for (;;) {
-        int n = epoll_wait(epfd, ev, 256, 500);
-        time_t now = time(NULL);
-
-        if (n < 0 && errno != EINTR) {
-            log_fatal("epoll_wait: %s", strerror(errno));
-            return 1;
-        }
-        /* The replies of this wake-up go out first, its log lines after. */
-        log_hold();
-        for (int i = 0; i < n; i++) {
-            int fd = ev[i].data.fd;
-
-            if (fd == listen_fd) {
-                conn_accept_all(listen_fd, now);
-            } else if (fd == wake_fd) {
-                uint64_t v;
-                ssize_t r = read(wake_fd, &v, sizeof(v));
-                (void)r;
-                answer_use_rules(refresher_take(refresher));
-                answer_take_results(now);
-            } else if (fd == sig_fd) {
-                struct signalfd_siginfo si;
-                while (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                    if (si.ssi_signo == SIGHUP) {
-                        reload_config();
-                    } else {
-                        log_info("signal %u: stopping", si.ssi_signo);
-                        log_release();
-                        return 0;
-                    }
-                }
-            } else {
-                conn_event(fd, ev[i].events, now);
-            }
-        }
-        if (now != last_sweep) {
-            last_sweep = now;
-            conn_sweep(now);
-        }
-        log_release();
-    }
 }
 
 static void daemonize(void)
@@ -222,6 +112,7 @@ int main(int argc, char **argv)
     int foreground = 0, check_only = 0, drop = 0, opt, rc;
     char err[600];
     struct config_db dbp;
+    const struct config *cfg;
     struct privs run_as = { 0 };
     uid_t sock_owner = (uid_t)-1;
     gid_t sock_group = (gid_t)-1;
@@ -241,59 +132,54 @@ int main(int argc, char **argv)
         fprintf(stderr, "guardlistd: error: unexpected argument '%s' (see guardlistd --help)\n", argv[optind]);
         return 2;
     }
-    config_defaults(&cfg);
-    if (config_load(&cfg, config_path(config_arg), err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlistd: error: %s\n", err);
-        return 2;
-    }
-    if (config_db_for(&cfg, &cfg.policy.account, &dbp, err, sizeof(err)) < 0) {
+    cfg = settings_load(config_arg, &dbp, err, sizeof(err));
+    if (!cfg) {
         fprintf(stderr, "guardlistd: error: %s\n", err);
         return 2;
     }
     /* Who to become: decided before anything is opened. */
-    unix_listen = strncmp(cfg.policy.listen, "unix:", 5) == 0;
-    if (cfg.policy.listen_group[0] && !unix_listen) {
-        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group is for listen = unix:PATH only\n", cfg.path);
+    unix_listen = strncmp(cfg->policy.listen, "unix:", 5) == 0;
+    if (cfg->policy.listen_group[0] && !unix_listen) {
+        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group is for listen = unix:PATH only\n", cfg->path);
         explicit_bzero(&dbp, sizeof(dbp));
         return 2;
     }
-    if (cfg.policy.listen_group[0] && privs_group(cfg.policy.listen_group, &sock_group, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group: %s\n", cfg.path, err);
+    if (cfg->policy.listen_group[0] && privs_group(cfg->policy.listen_group, &sock_group, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group: %s\n", cfg->path, err);
         explicit_bzero(&dbp, sizeof(dbp));
         return 2;
     }
-    if (privs_is_root() && !cfg.policy.run_as_user[0] && !check_only) {
+    if (privs_is_root() && !cfg->policy.run_as_user[0] && !check_only) {
         fprintf(stderr, "guardlistd: error: started as root, and %s sets no [policy] run_as_user "
                 "(set run_as_user = guardlist, an unprivileged user to run as after binding, "
-                "or start guardlistd as that user)\n", cfg.path);
+                "or start guardlistd as that user)\n", cfg->path);
         explicit_bzero(&dbp, sizeof(dbp));
         return 2;
     }
-    if (cfg.policy.run_as_user[0]
-        && privs_lookup(cfg.policy.run_as_user, cfg.policy.run_as_group, &run_as, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlistd: error: %s: [policy] run_as_user/run_as_group: %s\n", cfg.path, err);
+    if (cfg->policy.run_as_user[0]
+        && privs_lookup(cfg->policy.run_as_user, cfg->policy.run_as_group, &run_as, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlistd: error: %s: [policy] run_as_user/run_as_group: %s\n", cfg->path, err);
         explicit_bzero(&dbp, sizeof(dbp));
         return 2;
     }
     if (check_only) {
-        printf("guardlistd: %s: configuration ok\n", cfg.path);
+        printf("guardlistd: %s: configuration ok\n", cfg->path);
         explicit_bzero(&dbp, sizeof(dbp));
         return 0;
     }
     drop = privs_is_root();
-    log_init("guardlistd", foreground ? cfg.log.target : LOG_TO_SYSLOG, cfg.log.level);
-    apply_options();
+    log_init("guardlistd", foreground ? cfg->log.target : LOG_TO_SYSLOG, cfg->log.level);
 
     /* The socket belongs to the user the daemon becomes; with listen_group
      * only that group may connect, else whoever can reach its directory
      * (Postfix's private/ is 0700 postfix, as for Postfix's own sockets). */
     if (drop) {
         sock_owner = run_as.uid;
-        if (!cfg.policy.listen_group[0])
+        if (!cfg->policy.listen_group[0])
             sock_group = run_as.gid;
     }
-    listen_fd = listener_open(cfg.policy.listen, sock_owner, sock_group,
-                              cfg.policy.listen_group[0] ? 0660 : 0666, err, sizeof(err));
+    listen_fd = listener_open(cfg->policy.listen, sock_owner, sock_group,
+                              cfg->policy.listen_group[0] ? 0660 : 0666, err, sizeof(err));
     if (listen_fd < 0) {
         log_fatal("%s", err);
         fprintf(stderr, "guardlistd: error: %s\n", err);
@@ -305,9 +191,9 @@ int main(int argc, char **argv)
 
     /* Every Postfix smtpd process may hold a connection: make room for them. */
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)cfg.policy.max_connections + 64) {
-        rl.rlim_cur = rl.rlim_max < (rlim_t)cfg.policy.max_connections + 64
-            ? rl.rlim_max : (rlim_t)cfg.policy.max_connections + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)cfg->policy.max_connections + 64) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t)cfg->policy.max_connections + 64
+            ? rl.rlim_max : (rlim_t)cfg->policy.max_connections + 64;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
@@ -322,37 +208,19 @@ int main(int argc, char **argv)
         }
         log_info("running as user %s (uid %ld), group %s (gid %ld)", run_as.user, (long)run_as.uid,
                  run_as.group, (long)run_as.gid);
-        if (access(cfg.path, R_OK) < 0)
+        if (access(cfg->path, R_OK) < 0)
             log_warning("%s is not readable by user %s (%s): SIGHUP cannot re-read it, a change needs "
-                        "a restart (chgrp %s %s; chmod 640 %s)", cfg.path, run_as.user, strerror(errno),
-                        run_as.group, cfg.path, cfg.path);
+                        "a restart (chgrp %s %s; chmod 640 %s)", cfg->path, run_as.user, strerror(errno),
+                        run_as.group, cfg->path, cfg->path);
     }
 
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    sigprocmask(SIG_BLOCK, &mask, NULL);        /* before threads: they inherit it */
-    signal(SIGPIPE, SIG_IGN);
-    sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (sig_fd < 0 || wake_fd < 0 || epfd < 0 || conn_init(&cfg, epfd) < 0) {
+    if (loop_init(listen_fd) < 0 || conn_init(cfg) < 0) {
         log_fatal("cannot set up the event loop: %s", strerror(errno));
         return 1;
     }
-    struct epoll_event e = { .events = EPOLLIN };
-    e.data.fd = listen_fd;
-    epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &e);
-    e.data.fd = wake_fd;
-    epoll_ctl(epfd, EPOLL_CTL_ADD, wake_fd, &e);
-    e.data.fd = sig_fd;
-    epoll_ctl(epfd, EPOLL_CTL_ADD, sig_fd, &e);
-
-    refresher = refresher_start(&dbp, cfg.policy.refresh_interval, cfg.policy.full_reload_interval, wake_fd);
-    writer = challenge_writer_start(&dbp, wake_fd);
-    int tables_ok = answer_init(&opts, writer) == 0 && caps_init(&cfg) == 0;
+    refresher = refresher_start(&dbp, cfg->policy.refresh_interval, cfg->policy.full_reload_interval);
+    writer = challenge_writer_start(&dbp);
+    int tables_ok = answer_init(settings_opts(), writer) == 0 && caps_init(cfg) == 0;
     explicit_bzero(&dbp, sizeof(dbp));
     if (!refresher || !writer || !tables_ok) {
         log_fatal("cannot start worker threads or allocate their tables");
@@ -361,26 +229,20 @@ int main(int argc, char **argv)
     /* Give the first load a moment, so the first requests (held in the
      * listen backlog meanwhile) are decided from rules, not answered 451. */
     {
-        struct pollfd pfd = { .fd = wake_fd, .events = POLLIN };
         time_t give_up = time(NULL) + 5;
 
         while (!answer_has_rules() && time(NULL) < give_up) {
-            if (poll(&pfd, 1, 200) > 0) {
-                uint64_t v;
-                ssize_t r = read(wake_fd, &v, sizeof(v));
-                (void)r;
-                wake_loop(wake_fd);     /* the loop still takes challenge results */
-            }
+            loop_wait_wake(200);
             answer_use_rules(refresher_take(refresher));
         }
         if (!answer_has_rules())
             log_warning("no rules loaded yet: answering 451 until the database can be read");
     }
     log_info("guardlistd %s listening on %s (unknown_sender=%s, on_allow=%s)", VERSION,
-             cfg.policy.listen, cfg.policy.unknown_sender == UNKNOWN_REJECT ? "reject" : "defer",
-             cfg.policy.on_allow);
+             cfg->policy.listen, cfg->policy.unknown_sender == UNKNOWN_REJECT ? "reject" : "defer",
+             cfg->policy.on_allow);
 
-    rc = event_loop();
+    rc = loop_run(refresher);
 
     listener_close(listen_fd);
     conn_close_all();
@@ -388,9 +250,7 @@ int main(int argc, char **argv)
     challenge_writer_stop(writer);
     answer_free();
     caps_free();
-    close(epfd);
-    close(wake_fd);
-    close(sig_fd);
+    loop_free();
     log_info("stopped");
     return rc;
 }

@@ -10,12 +10,14 @@
  * again.  Either way a new ruleset is handed to the event loop; a published
  * one is never changed.
  */
-#include "guardlistd.h"
+#include "refresh.h"
 #include "db.h"
 #include "log.h"
+#include "loop.h"
 #include "rulesdb.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,7 +28,6 @@ struct refresher {
     pthread_cond_t cv;
     int stop;
     int interval, full_interval;
-    int wake_fd;
     struct ruleset *ready;          /* built, not yet taken */
     struct ruleset *last;           /* the newest built, kept to copy from */
     struct db *db;
@@ -113,7 +114,7 @@ static void *refresher_main(void *arg)
                     ruleset_free(r->ready);     /* a newer one replaces an untaken one */
                     r->ready = rs;
                     pthread_mutex_unlock(&r->mu);
-                    wake_loop(r->wake_fd);
+                    loop_wake();
                 }
             }
         }
@@ -133,7 +134,7 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
-struct refresher *refresher_start(const struct config_db *dbp, int interval, int full_interval, int wake_fd)
+struct refresher *refresher_start(const struct config_db *dbp, int interval, int full_interval)
 {
     struct refresher *r = calloc(1, sizeof(*r));
 
@@ -142,7 +143,6 @@ struct refresher *refresher_start(const struct config_db *dbp, int interval, int
     r->db = db_new(dbp);
     r->interval = interval;
     r->full_interval = full_interval;
-    r->wake_fd = wake_fd;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (!r->db || pthread_create(&r->thread, NULL, refresher_main, r) != 0) {

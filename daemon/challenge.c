@@ -5,7 +5,8 @@
  * creates or refreshes their one open challenge, many per transaction, on its
  * own connection, so the event loop never waits for the database.  A job is
  * reported ok only after COMMIT; on any failure every job of the batch is
- * reported failed and the loop answers 451 (never an allow).
+ * reported failed and the loop answers 451 (never an allow).  Fed by
+ * answer.c; of the event loop it only ever calls loop_wake().
  */
 #include "challenge.h"
 #include "db.h"

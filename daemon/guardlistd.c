@@ -1,6 +1,6 @@
 /*
- * guardlistd - the guardlist Postfix policy server: main(), the start-up and
- * the shutdown.
+ * guardlistd - the guardlist Postfix policy server: main(), a list of named
+ * start-up steps, and the shutdown.
  *
  * One event-loop thread (loop.c) owns every client connection (conn.c) and
  * answers each RCPT request from the in-memory ruleset (answer.c), so a
@@ -39,10 +39,22 @@
 #include <unistd.h>
 
 #define VERSION "0.1.0"
+#define GO_ON (-1)                  /* a start-up step's "carry on"; else the exit status */
 
-static int listen_fd = -1;
-static struct refresher *refresher;
-static struct challenge_writer *writer;
+/* What main() carries from one start-up step to the next. */
+struct start {
+    const char *config_arg;
+    int foreground, check_only;
+    const struct config *cfg;
+    struct config_db dbp;           /* with the password: wiped once the threads have it */
+    struct privs run_as;
+    int drop;                       /* started as root: become run_as */
+    uid_t sock_owner;
+    gid_t sock_group;
+    int listen_fd;
+    struct refresher *refresher;
+    struct challenge_writer *writer;
+};
 
 static void usage(FILE *f)
 {
@@ -68,6 +80,105 @@ static void usage(FILE *f)
             "Postfix: smtpd_recipient_restrictions = ..., reject_unauth_destination,\n"
             "         check_policy_service inet:127.0.0.1:10040\n"
             "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
+}
+
+static int parse_options(int argc, char **argv, struct start *s)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "foreground", no_argument, NULL, 'f' },
+        { "check-config", no_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "c:fnhV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': s->config_arg = optarg; break;
+        case 'f': s->foreground = 1; break;
+        case 'n': s->check_only = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("guardlistd %s\n", VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "guardlistd: error: unexpected argument '%s' (see guardlistd --help)\n", argv[optind]);
+        return 2;
+    }
+    return GO_ON;
+}
+
+static int load_config(struct start *s)
+{
+    char err[600];
+
+    s->cfg = settings_load(s->config_arg, &s->dbp, err, sizeof(err));
+    if (!s->cfg) {
+        fprintf(stderr, "guardlistd: error: %s\n", err);
+        return 2;
+    }
+    return GO_ON;
+}
+
+/* Who to become and who may connect: decided before anything is opened.
+ * --check-config ends here. */
+static int choose_accounts(struct start *s)
+{
+    const struct config *cfg = s->cfg;
+    int unix_listen = strncmp(cfg->policy.listen, "unix:", 5) == 0;
+    char err[600];
+
+    if (cfg->policy.listen_group[0] && !unix_listen) {
+        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group is for listen = unix:PATH only\n", cfg->path);
+        return 2;
+    }
+    if (cfg->policy.listen_group[0] && privs_group(cfg->policy.listen_group, &s->sock_group, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group: %s\n", cfg->path, err);
+        return 2;
+    }
+    if (privs_is_root() && !cfg->policy.run_as_user[0] && !s->check_only) {
+        fprintf(stderr, "guardlistd: error: started as root, and %s sets no [policy] run_as_user "
+                "(set run_as_user = guardlist, an unprivileged user to run as after binding, "
+                "or start guardlistd as that user)\n", cfg->path);
+        return 2;
+    }
+    if (cfg->policy.run_as_user[0]
+        && privs_lookup(cfg->policy.run_as_user, cfg->policy.run_as_group, &s->run_as, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlistd: error: %s: [policy] run_as_user/run_as_group: %s\n", cfg->path, err);
+        return 2;
+    }
+    if (s->check_only) {
+        printf("guardlistd: %s: configuration ok\n", cfg->path);
+        return 0;
+    }
+    s->drop = privs_is_root();
+    return GO_ON;
+}
+
+static int open_listener(struct start *s)
+{
+    const struct config *cfg = s->cfg;
+    char err[600];
+
+    /* The socket belongs to the user the daemon becomes; with listen_group
+     * only that group may connect, else whoever can reach its directory
+     * (Postfix's private/ is 0700 postfix, as for Postfix's own sockets). */
+    if (s->drop) {
+        s->sock_owner = s->run_as.uid;
+        if (!cfg->policy.listen_group[0])
+            s->sock_group = s->run_as.gid;
+    }
+    s->listen_fd = listener_open(cfg->policy.listen, s->sock_owner, s->sock_group,
+                                 cfg->policy.listen_group[0] ? 0660 : 0666, err, sizeof(err));
+    if (s->listen_fd < 0) {
+        log_fatal("%s", err);
+        fprintf(stderr, "guardlistd: error: %s\n", err);
+        return 1;
+    }
+    return GO_ON;
 }
 
 static void daemonize(void)
@@ -98,159 +209,114 @@ static void daemonize(void)
     }
 }
 
-int main(int argc, char **argv)
+/* Every Postfix smtpd process may hold a connection: make room for them. */
+static void raise_fd_limit(int max_connections)
 {
-    static const struct option longopts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "foreground", no_argument, NULL, 'f' },
-        { "check-config", no_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *config_arg = NULL;
-    int foreground = 0, check_only = 0, drop = 0, opt, rc;
-    char err[600];
-    struct config_db dbp;
-    const struct config *cfg;
-    struct privs run_as = { 0 };
-    uid_t sock_owner = (uid_t)-1;
-    gid_t sock_group = (gid_t)-1;
-    int unix_listen;
-
-    while ((opt = getopt_long(argc, argv, "c:fnhV", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'c': config_arg = optarg; break;
-        case 'f': foreground = 1; break;
-        case 'n': check_only = 1; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("guardlistd %s\n", VERSION); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "guardlistd: error: unexpected argument '%s' (see guardlistd --help)\n", argv[optind]);
-        return 2;
-    }
-    cfg = settings_load(config_arg, &dbp, err, sizeof(err));
-    if (!cfg) {
-        fprintf(stderr, "guardlistd: error: %s\n", err);
-        return 2;
-    }
-    /* Who to become: decided before anything is opened. */
-    unix_listen = strncmp(cfg->policy.listen, "unix:", 5) == 0;
-    if (cfg->policy.listen_group[0] && !unix_listen) {
-        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group is for listen = unix:PATH only\n", cfg->path);
-        explicit_bzero(&dbp, sizeof(dbp));
-        return 2;
-    }
-    if (cfg->policy.listen_group[0] && privs_group(cfg->policy.listen_group, &sock_group, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlistd: error: %s: [policy] listen_group: %s\n", cfg->path, err);
-        explicit_bzero(&dbp, sizeof(dbp));
-        return 2;
-    }
-    if (privs_is_root() && !cfg->policy.run_as_user[0] && !check_only) {
-        fprintf(stderr, "guardlistd: error: started as root, and %s sets no [policy] run_as_user "
-                "(set run_as_user = guardlist, an unprivileged user to run as after binding, "
-                "or start guardlistd as that user)\n", cfg->path);
-        explicit_bzero(&dbp, sizeof(dbp));
-        return 2;
-    }
-    if (cfg->policy.run_as_user[0]
-        && privs_lookup(cfg->policy.run_as_user, cfg->policy.run_as_group, &run_as, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlistd: error: %s: [policy] run_as_user/run_as_group: %s\n", cfg->path, err);
-        explicit_bzero(&dbp, sizeof(dbp));
-        return 2;
-    }
-    if (check_only) {
-        printf("guardlistd: %s: configuration ok\n", cfg->path);
-        explicit_bzero(&dbp, sizeof(dbp));
-        return 0;
-    }
-    drop = privs_is_root();
-    log_init("guardlistd", foreground ? cfg->log.target : LOG_TO_SYSLOG, cfg->log.level);
-
-    /* The socket belongs to the user the daemon becomes; with listen_group
-     * only that group may connect, else whoever can reach its directory
-     * (Postfix's private/ is 0700 postfix, as for Postfix's own sockets). */
-    if (drop) {
-        sock_owner = run_as.uid;
-        if (!cfg->policy.listen_group[0])
-            sock_group = run_as.gid;
-    }
-    listen_fd = listener_open(cfg->policy.listen, sock_owner, sock_group,
-                              cfg->policy.listen_group[0] ? 0660 : 0666, err, sizeof(err));
-    if (listen_fd < 0) {
-        log_fatal("%s", err);
-        fprintf(stderr, "guardlistd: error: %s\n", err);
-        explicit_bzero(&dbp, sizeof(dbp));
-        return 1;
-    }
-    if (!foreground)
-        daemonize();
-
-    /* Every Postfix smtpd process may hold a connection: make room for them. */
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)cfg->policy.max_connections + 64) {
-        rl.rlim_cur = rl.rlim_max < (rlim_t)cfg->policy.max_connections + 64
-            ? rl.rlim_max : (rlim_t)cfg->policy.max_connections + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max_connections + 64) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t)max_connections + 64 ? rl.rlim_max : (rlim_t)max_connections + 64;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
 
-    /* Root is needed for nothing more: the socket is bound, the config and
-     * the database password are read.  Threads start only after this. */
-    if (drop) {
-        if (privs_drop(&run_as, err, sizeof(err)) < 0) {
-            log_fatal("%s", err);
-            fprintf(stderr, "guardlistd: error: %s\n", err);
-            explicit_bzero(&dbp, sizeof(dbp));
-            return 1;
-        }
-        log_info("running as user %s (uid %ld), group %s (gid %ld)", run_as.user, (long)run_as.uid,
-                 run_as.group, (long)run_as.gid);
-        if (access(cfg->path, R_OK) < 0)
-            log_warning("%s is not readable by user %s (%s): SIGHUP cannot re-read it, a change needs "
-                        "a restart (chgrp %s %s; chmod 640 %s)", cfg->path, run_as.user, strerror(errno),
-                        run_as.group, cfg->path, cfg->path);
+/* Root is needed for nothing more: the socket is bound, the config and
+ * the database password are read.  Threads start only after this. */
+static int drop_privileges(const struct start *s)
+{
+    const struct privs *p = &s->run_as;
+    const char *path = s->cfg->path;
+    char err[600];
+
+    if (!s->drop)
+        return GO_ON;
+    if (privs_drop(p, err, sizeof(err)) < 0) {
+        log_fatal("%s", err);
+        fprintf(stderr, "guardlistd: error: %s\n", err);
+        return 1;
     }
+    log_info("running as user %s (uid %ld), group %s (gid %ld)", p->user, (long)p->uid, p->group, (long)p->gid);
+    if (access(path, R_OK) < 0)
+        log_warning("%s is not readable by user %s (%s): SIGHUP cannot re-read it, a change needs "
+                    "a restart (chgrp %s %s; chmod 640 %s)", path, p->user, strerror(errno), p->group, path, path);
+    return GO_ON;
+}
 
-    if (loop_init(listen_fd) < 0 || conn_init(cfg) < 0) {
+/* The loop and its tables, then the two database threads. */
+static int start_threads(struct start *s)
+{
+    const struct config *cfg = s->cfg;
+
+    if (loop_init(s->listen_fd) < 0 || conn_init(cfg) < 0) {
         log_fatal("cannot set up the event loop: %s", strerror(errno));
         return 1;
     }
-    refresher = refresher_start(&dbp, cfg->policy.refresh_interval, cfg->policy.full_reload_interval);
-    writer = challenge_writer_start(&dbp);
-    int tables_ok = answer_init(settings_opts(), writer) == 0 && caps_init(cfg) == 0;
-    explicit_bzero(&dbp, sizeof(dbp));
-    if (!refresher || !writer || !tables_ok) {
+    s->refresher = refresher_start(&s->dbp, cfg->policy.refresh_interval, cfg->policy.full_reload_interval);
+    s->writer = challenge_writer_start(&s->dbp);
+    int tables_ok = answer_init(settings_opts(), s->writer) == 0 && caps_init(cfg) == 0;
+    explicit_bzero(&s->dbp, sizeof(s->dbp));
+    if (!s->refresher || !s->writer || !tables_ok) {
         log_fatal("cannot start worker threads or allocate their tables");
         return 1;
     }
-    /* Give the first load a moment, so the first requests (held in the
-     * listen backlog meanwhile) are decided from rules, not answered 451. */
-    {
-        time_t give_up = time(NULL) + 5;
+    return GO_ON;
+}
 
-        while (!answer_has_rules() && time(NULL) < give_up) {
-            loop_wait_wake(200);
-            answer_use_rules(refresher_take(refresher));
-        }
-        if (!answer_has_rules())
-            log_warning("no rules loaded yet: answering 451 until the database can be read");
+/* Gives the first load a moment, so the first requests (held in the
+ * listen backlog meanwhile) are decided from rules, not answered 451. */
+static void wait_for_rules(struct refresher *refresher)
+{
+    time_t give_up = time(NULL) + 5;
+
+    while (!answer_has_rules() && time(NULL) < give_up) {
+        loop_wait_wake(200);
+        answer_use_rules(refresher_take(refresher));
     }
-    log_info("guardlistd %s listening on %s (unknown_sender=%s, on_allow=%s)", VERSION,
-             cfg->policy.listen, cfg->policy.unknown_sender == UNKNOWN_REJECT ? "reject" : "defer",
-             cfg->policy.on_allow);
+    if (!answer_has_rules())
+        log_warning("no rules loaded yet: answering 451 until the database can be read");
+}
 
-    rc = loop_run(refresher);
-
-    listener_close(listen_fd);
+static void shut_down(const struct start *s)
+{
+    listener_close(s->listen_fd);
     conn_close_all();
-    refresher_stop(refresher);
-    challenge_writer_stop(writer);
+    refresher_stop(s->refresher);
+    challenge_writer_stop(s->writer);
     answer_free();
     caps_free();
     loop_free();
     log_info("stopped");
+}
+
+int main(int argc, char **argv)
+{
+    struct start s = { .sock_owner = (uid_t)-1, .sock_group = (gid_t)-1, .listen_fd = -1 };
+    int rc = parse_options(argc, argv, &s);
+
+    if (rc == GO_ON)
+        rc = load_config(&s);
+    if (rc == GO_ON)
+        rc = choose_accounts(&s);
+    if (rc == GO_ON) {
+        log_init("guardlistd", s.foreground ? s.cfg->log.target : LOG_TO_SYSLOG, s.cfg->log.level);
+        rc = open_listener(&s);
+    }
+    if (rc == GO_ON) {
+        if (!s.foreground)
+            daemonize();
+        raise_fd_limit(s.cfg->policy.max_connections);
+        rc = drop_privileges(&s);
+    }
+    if (rc == GO_ON)
+        rc = start_threads(&s);
+    if (rc == GO_ON) {
+        wait_for_rules(s.refresher);
+        log_info("guardlistd %s listening on %s (unknown_sender=%s, on_allow=%s)", VERSION,
+                 s.cfg->policy.listen, s.cfg->policy.unknown_sender == UNKNOWN_REJECT ? "reject" : "defer",
+                 s.cfg->policy.on_allow);
+        rc = loop_run(s.refresher);
+        shut_down(&s);
+    }
+    explicit_bzero(&s.dbp, sizeof(s.dbp));
     return rc;
 }

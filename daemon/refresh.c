@@ -8,7 +8,8 @@
  * (an update or delete, a table's AUTO_INCREMENT going down after a TRUNCATE,
  * which fires no trigger, or full_reload_interval passing) reads every table
  * again.  Either way a new ruleset is handed to the event loop; a published
- * one is never changed.
+ * one is never changed.  Started and stopped by main(); of the event loop it
+ * only ever calls loop_wake().
  */
 #include "refresh.h"
 #include "db.h"
@@ -40,6 +41,7 @@ static double mono_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The thread: every interval, a delta or a full load when the rules moved. */
 static void *refresher_main(void *arg)
 {
     struct refresher *r = arg;

@@ -127,7 +127,14 @@ build/asan/guardlist-web: $(ASAN_WEB)
 asan: build/asan/guardlistd build/asan/guardlist build/asan/guardlist-notify build/asan/guardlist-approve \
       build/asan/guardlist-web
 
-build/tests/%: tests/unit/%.c $(LIB_OBJ)
+# Unit tests link the daemon's own modules, all but main() (guardlistd.o), as
+# an archive: a test pulls in only the modules it calls.
+DAEMON_LIB := build/obj/daemon.a
+$(DAEMON_LIB): $(filter-out build/obj/daemon/guardlistd.o,$(DAEMON_OBJ))
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/tests/%: tests/unit/%.c $(DAEMON_LIB) $(LIB_OBJ)
 	@mkdir -p build/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
@@ -147,17 +154,17 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
-                -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ilib
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ilib -Idaemon
 FUZZ_TARGETS := policy addr config template form
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 fuzz_lib      = $(1:%=build/fuzz/obj/lib/%.o)
 
-build/fuzz/obj/%.o: %.c $(wildcard lib/*.h) tests/fuzz/fuzz.h
+build/fuzz/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h) tests/fuzz/fuzz.h
 	@mkdir -p $(dir $@)
 	@echo "  CC fuzz $<"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
 
-build/fuzz/fuzz_policy: $(call fuzz_lib,policy addr)
+build/fuzz/fuzz_policy: build/fuzz/obj/daemon/policy.o $(call fuzz_lib,addr)
 build/fuzz/fuzz_addr: $(call fuzz_lib,addr)
 build/fuzz/fuzz_config: $(call fuzz_lib,config)
 build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)

@@ -1,5 +1,5 @@
 /*
- * fuzz_policy - libFuzzer target for lib/policy.c, the reader of Postfix
+ * fuzz_policy - libFuzzer target for daemon/policy.c, the reader of Postfix
  * policy requests: the daemon's only network input.
  *
  * The input is what one Postfix connection sends: any number of requests.

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "db.h"
 #include "form.h"
+#include "log.h"
 #include "store.h"
 #include "template.h"
 #include "token.h"
@@ -226,7 +227,7 @@ static int load_templates(void)
         t_message = template_load(path, message_names, err, sizeof(err));
     }
     if (!t_message) {
-        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        log_error("%s", err);
         return -1;
     }
     return 0;
@@ -255,12 +256,12 @@ static int decide(struct db *db, struct challenge *c, const char *token, const c
                      how == STORE_APPROVE_DOMAIN ? "everyone at " : "",
                      how == STORE_APPROVE_DOMAIN && at ? at + 1 : c->sender, c->recipient);
         }
-        fprintf(stderr, "guardlist-approve: info: %s\n", result);
+        log_info("%s", result);
         return message_page(200, title, msg, how == STORE_BLOCK ? "Their further attempts are refused."
                             : "The sender's next retry will be delivered; mail servers usually retry within the hour.");
     }
     if (s == STORE_NOT_GUARDIAN) {
-        fprintf(stderr, "guardlist-approve: info: refused: %s\n", err);
+        log_info("refused: %s", err);
         return gone_page(c);
     }
     if (s == STORE_ADMIN_ONLY)
@@ -269,7 +270,7 @@ static int decide(struct db *db, struct challenge *c, const char *token, const c
         return decided_page(c);     /* someone decided first */
     if (s == STORE_INVALID)
         return message_page(400, "Not possible", "This choice is not possible for this sender.", err);
-    fprintf(stderr, "guardlist-approve: error: %s\n", err);
+    log_error("%s", err);
     return message_page(503, "Not available", "Your choice could not be saved. Please try again later.", NULL);
 }
 
@@ -286,12 +287,12 @@ static int answer(struct db *db, struct challenge *c, const char *token, const c
     struct store_decider by = { c->guardian[0] ? STORE_BY_GUARDIAN : STORE_BY_OLD_LINK, "", c->guardian };
     int may = store_decider_ok(db, &by, strtoull(c->id, NULL, 10), c->key, err, sizeof(err));
     if (may < 0) {
-        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        log_error("%s", err);
         return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
     }
     if (may == 0) {
         if (choice)
-            fprintf(stderr, "guardlist-approve: info: refused: %s\n", err);
+            log_info("refused: %s", err);
         return gone_page(c);
     }
     if (strcmp(c->status, "pending") != 0)
@@ -337,14 +338,14 @@ static int run(const char *method)
 
     struct config_db p;
     if (config_db_for(&cfg, &cfg.approver.account, &p, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        log_error("%s", err);
         return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
     }
     struct db *db = db_new(&p);
     explicit_bzero(&p, sizeof(p));
     struct challenge c;
     if (!db || lookup(db, token, &c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-approve: error: %s\n", db ? err : "out of memory");
+        log_error("%s", db ? err : "out of memory");
         db_free(db);
         return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
     }
@@ -373,17 +374,19 @@ int main(int argc, char **argv)
         return strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ? 0 : 2;
     }
     const char *method = getenv("REQUEST_METHOD");
+    /* stderr is the web server's error log; [log] may send it to syslog. */
+    log_init("guardlist-approve", LOG_TO_STDERR, LOG_LVL_INFO);
     if (!method) {
-        fprintf(stderr, "guardlist-approve: error: REQUEST_METHOD is not set: run me from a web server "
-                        "as a CGI program (see --help)\n");
+        log_error("REQUEST_METHOD is not set: run me from a web server as a CGI program (see --help)");
         return 2;
     }
     config_defaults(&cfg);
     if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        log_error("%s", err);
         head_only = strcmp(method, "HEAD") == 0;
         return page(503, "Not available", "", NULL);
     }
+    log_init("guardlist-approve", cfg.log.target, cfg.log.level);
     if (load_templates() < 0) {
         head_only = strcmp(method, "HEAD") == 0;
         return page(503, "Not available", "", NULL);

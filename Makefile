@@ -31,6 +31,8 @@ ASAN_NOTIFY := $(ASAN_LIB) $(NOTIFY_SRC:%.c=build/asan/%.o)
 ASAN_APPROVE := $(ASAN_LIB) $(APPROVE_SRC:%.c=build/asan/%.o)
 ASAN_WEB   := $(ASAN_LIB) $(WEB_SRC:%.c=build/asan/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
+# Unit tests link lib/ and the admin CLI's modules, all but its main().
+ADMIN_UNIT_OBJ := $(filter-out build/obj/admin/guardlist.o,$(ADMIN_OBJ))
 
 PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve bin/guardlist-web
 
@@ -125,7 +127,7 @@ build/asan/guardlist-web: $(ASAN_WEB)
 asan: build/asan/guardlistd build/asan/guardlist build/asan/guardlist-notify build/asan/guardlist-approve \
       build/asan/guardlist-web
 
-build/tests/%: tests/unit/%.c $(LIB_OBJ)
+build/tests/%: tests/unit/%.c $(LIB_OBJ) $(ADMIN_UNIT_OBJ)
 	@mkdir -p build/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka

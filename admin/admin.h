@@ -20,8 +20,12 @@ struct cli {
 /* One command: argv[0] is the command's own name. */
 typedef int (*cmd_fn)(struct cli *cli, int argc, char **argv);
 
-/* Prints "guardlist: error: ..." and returns CODE. */
+/* Prints "guardlist: error: ..." to stderr and returns CODE. */
 int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints one line "guardlist: SEVERITY: ..." to F, control characters
+ * escaped as \xNN (the text may quote input or Postfix's tables). */
+void say(FILE *f, const char *severity, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The database handle with the [admin] account (exits with an error if it
  * cannot connect: returns NULL and prints the reason). */

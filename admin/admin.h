@@ -57,6 +57,7 @@ int cmd_import_article(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_postfix_config(struct cli *cli, int argc, char **argv);
+int cmd_doctor(struct cli *cli, int argc, char **argv);
 
 /* Runs ARGV (ARGV[0] found in PATH, else in /usr/sbin; no shell; standard
  * input /dev/null) and calls LINE for each line of its standard output, the

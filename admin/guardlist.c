@@ -42,6 +42,8 @@ static const char usage_text[] =
     "  import-article [--dsn DSN]      convert the article's database in place\n"
     "  export [FILE] | import FILE     plain text backup and exact restore\n"
     "  postfix-config [--lookup-tables [--dir DIR]]   main.cf lines for Postfix\n"
+    "  doctor [--postfix DIR] [--fix]  find where Postfix delivers to a protected address\n"
+    "                                  unasked (aliases, local domains, restrictions)\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE   configuration (default $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH ")\n"
@@ -74,6 +76,7 @@ static const struct {
     { "export", cmd_export },
     { "import", cmd_import },
     { "postfix-config", cmd_postfix_config },
+    { "doctor", cmd_doctor },
 };
 
 int main(int argc, char **argv)

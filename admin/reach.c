@@ -482,18 +482,29 @@ static int cand_at(struct cands *cs, const char *local, const char *domain, enum
     return cand_add(cs, norm, NULL, kind, table);
 }
 
+static int is_rename(void *arg, enum pftext_target_kind kind, const char *t)
+{
+    if (kind == PFT_ADDRESS && t[0] == '@')
+        *(int *)arg = 1;
+    return 0;
+}
+
 /* The addresses of a virtual(5) key: user@domain itself; a bare user in
  * $myorigin and every local domain; a catch-all @domain as "any address
- * there" and as each protected user there. */
+ * there", and when it renames the domain (a result "@other"), as each
+ * protected user there (user@domain reaches user@other). */
 static int cands_virtual(const struct reach *r, const struct smap_ent *e, struct cands *cs)
 {
-    int rc = 0;
+    char err[200];
+    int rc = 0, rename = 0;
 
     if (e->key[0] == '@') {
         char probe[NAME_MAX_ + 2];
         snprintf(probe, sizeof(probe), "*%s", e->key);
         rc = cand_add(cs, probe, e->key, REACH_CATCHALL, e->tab);
-        for (size_t i = 0; rc == 0 && i < r->prot.n; i++) {
+        if (pftext_targets(e->val, is_rename, &rename, err, sizeof(err)) < 0)
+            rename = 0;
+        for (size_t i = 0; rc == 0 && rename && i < r->prot.n; i++) {
             char local[NAME_MAX_];
             snprintf(local, sizeof(local), "%.*s", (int)(strrchr(r->prot.v[i], '@') - r->prot.v[i]), r->prot.v[i]);
             rc = cand_at(cs, local, e->key + 1, REACH_ALIAS, e->tab);

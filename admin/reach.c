@@ -602,7 +602,7 @@ long reach_check(struct reach *r, reach_prot_fn prot, reach_finding_fn found, re
 
     if (cs.full)
         warnf(&b, "more than %d addresses to check: the rest is not checked", REACH_CANDIDATES_MAX);
-    if (rc == 0)
+    if (rc == 0 && cs.n > 0)
         qsort(cs.v, cs.n, sizeof(*cs.v), cand_cmp);
     for (size_t i = 0; rc == 0 && i < cs.n; i++) {
         if (i > 0 && strcmp(cs.v[i].addr, cs.v[i - 1].addr) == 0)

@@ -196,7 +196,7 @@ static int emit(const char *word, size_t len, pftext_target_fn fn, void *arg, ch
         return fn(arg, PFT_COMMAND, t) ? 1 : 0;
     if (t[0] == '/')
         return fn(arg, PFT_FILE, t) ? 1 : 0;
-    if (strncasecmp(t, ":include:", 9) == 0) {
+    if (n >= 9 && strncasecmp(t, ":include:", 9) == 0) {
         char *f = t + 9;
         while (*f == ' ' || *f == '\t')
             f++;

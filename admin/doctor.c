@@ -395,8 +395,10 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
     if (skips.count)
         report(&d, 0, "%zu unusable rule rows are ignored, as guardlistd ignores them; the first: %s", skips.count,
                skips.first);
-    d.opts = (struct decide_opts){ cli->cfg.policy.unknown_sender, cli->cfg.policy.on_allow,
-                                   cli->cfg.policy.null_sender, cli->cfg.policy.recipient_delimiter };
+    d.opts = (struct decide_opts){ .unknown_sender = cli->cfg.policy.unknown_sender,
+                                   .on_allow = cli->cfg.policy.on_allow,
+                                   .null_sender = cli->cfg.policy.null_sender,
+                                   .delims = cli->cfg.policy.recipient_delimiter };
     rc = check_aliases(&d, db);
     if (rc == 0)
         check_postfix_settings(&d);

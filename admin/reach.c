@@ -56,6 +56,7 @@ struct reach {
     char myorigin[NAME_MAX_];
     char delims[16];
     int propagate;
+    unsigned long work_max;
     struct strs local, tables, prot;
     struct smap virt, alias;
 };
@@ -72,6 +73,7 @@ struct reach *reach_new(const char *myorigin, const char *delims, int propagate_
         return NULL;
     }
     r->propagate = propagate_virtual;
+    r->work_max = REACH_WORK_MAX;
     return r;
 }
 
@@ -105,6 +107,11 @@ int reach_local_domain(struct reach *r, const char *domain)
     if (n > 1 && d[n - 1] == '.')
         d[n - 1] = '\0';
     return is_local(r, d) ? 0 : strs_add(&r->local, d);
+}
+
+void reach_limit(struct reach *r, unsigned long work)
+{
+    r->work_max = work;
 }
 
 int reach_table(struct reach *r, const char *label)
@@ -166,6 +173,7 @@ struct bfs {
     size_t n, cap;
     struct smap seen;
     int truncated;
+    unsigned long work;     /* nodes expanded in this run, against REACH_WORK_MAX */
     int cur;                /* the node being expanded */
     const char *from_key;   /* its table entry, for warnings */
     reach_warn_fn warn;
@@ -581,6 +589,8 @@ static int check_one(struct bfs *b, const struct cand *c, reach_prot_fn prot, re
             found(arg, &f);
             return 1;
         }
+        if (++b->work > b->r->work_max)
+            return 0;       /* the caller says what was left unchecked */
         int rc = name[0] == 'v' ? expand_virtual(b, name + 1) : expand_local(b, name + 1);
         if (rc < 0)
             return -1;
@@ -613,6 +623,12 @@ long reach_check(struct reach *r, reach_prot_fn prot, reach_finding_fn found, re
         if (rc > 0) {
             count++;
             rc = 0;
+        }
+        /* Hostile tables must not make this run for hours. */
+        if (b.work > r->work_max) {
+            warnf(&b, "checking stopped after %lu address expansions: %s and %zu more addresses not checked",
+                  r->work_max, cs.v[i].shown, cs.n - i - 1);
+            break;
         }
     }
     bfs_reset(&b);

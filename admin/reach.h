@@ -10,6 +10,7 @@
 #define REACH_NODES_MAX 10000       /* addresses one expansion may visit */
 #define REACH_DEPTH_MAX 1000        /* Postfix's virtual_alias_recursion_limit */
 #define REACH_CANDIDATES_MAX 1000000
+#define REACH_WORK_MAX 20000000UL   /* addresses expanded in one reach_check() */
 
 /* What guardlistd does with mail to an address: asks a guardian
  * (PROTECTED; the callback writes the protected_users key into KEY), lets
@@ -61,6 +62,10 @@ int reach_entry(struct reach *r, int table, int alias, const char *key, const ch
  * the other local domains and at catch-all domains are checked too.
  * Returns 0, or -1. */
 int reach_protected(struct reach *r, const char *addr);
+
+/* Stops reach_check() after WORK address expansions in all (default
+ * REACH_WORK_MAX), with a warning naming what was left unchecked. */
+void reach_limit(struct reach *r, unsigned long work);
 
 /* Expands every alias and candidate address as Postfix would, and calls
  * FOUND for each one that guardlistd lets through although it reaches a

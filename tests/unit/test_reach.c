@@ -210,7 +210,35 @@ static void test_depth_bound(void **state)
     free(c);
 }
 
-static struct CMUnitTest tests[UNIT_LEN(rows) + 2];
+/* Hostile tables cannot make a run endless: past the work limit it stops
+ * and says what it left unchecked. */
+static void test_work_limit(void **state)
+{
+    struct reach_row row = { "work", "x.test", {0}, {0}, {0}, {"kid@x.test"}, "", NULL };
+    struct ctx *c = calloc(1, sizeof(*c));
+    struct reach *r = reach_new("x.test", "+", 1);
+    char k[64], v[64], err[200];
+
+    (void)state;
+    assert_non_null(r);
+    assert_non_null(c);
+    c->row = &row;
+    int t = reach_table(r, "t");
+    for (int i = 0; i < 50; i++) {
+        snprintf(k, sizeof(k), "a%02d@x.test", i);
+        snprintf(v, sizeof(v), i < 49 ? "a%02d@x.test" : "kid@x.test", i + 1);
+        assert_int_equal(reach_entry(r, t, 0, k, v, err, sizeof(err)), 0);
+    }
+    reach_limit(r, 100);
+    long n = reach_check(r, prot, found, warned, c);
+    assert_true(n >= 0 && n < 50);
+    assert_contains(c->warns, "checking stopped after 100 address expansions");
+    assert_contains(c->warns, "more addresses not checked");
+    reach_free(r);
+    free(c);
+}
+
+static struct CMUnitTest tests[UNIT_LEN(rows) + 3];
 
 int main(void)
 {
@@ -219,6 +247,7 @@ int main(void)
     UNIT_ADD_ROWS(tests, n, test_reach, rows);
     UNIT_ADD(tests, n, test_first_table_wins);
     UNIT_ADD(tests, n, test_depth_bound);
+    UNIT_ADD(tests, n, test_work_limit);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

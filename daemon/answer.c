@@ -88,9 +88,9 @@ static struct challenge_job *new_job(const struct conn *c, const struct decision
     snprintf(job->recipient, sizeof(job->recipient), "%s", d->challenge_recipient);
     snprintf(job->protected_key, sizeof(job->protected_key), "%s", d->protected_key);
     const char *ca = policy_get(r, PA_CLIENT_ADDRESS), *cn = policy_get(r, PA_CLIENT_NAME);
-    if (ca && strlen(ca) < sizeof(job->client_address) && utf8_valid(ca, strlen(ca)))
+    if (ca && strlen(ca) < sizeof(job->client_address) && addr_utf8_valid(ca, strlen(ca)))
         snprintf(job->client_address, sizeof(job->client_address), "%s", ca);
-    if (cn && strlen(cn) < sizeof(job->client_name) && utf8_valid(cn, strlen(cn)))
+    if (cn && strlen(cn) < sizeof(job->client_name) && addr_utf8_valid(cn, strlen(cn)))
         snprintf(job->client_name, sizeof(job->client_name), "%s", cn);
     return job;
 }

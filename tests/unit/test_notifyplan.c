@@ -1,4 +1,4 @@
-/* test_notifyplan.c - unit tests of lib/notifyplan.c: which waiting
+/* test_notifyplan.c - unit tests of notifier/notifyplan.c: which waiting
  * challenge gets its own email, a line in the digest, or waits (the hourly
  * cap), and the retry backoff.  One row a case. */
 #include "unit.h"

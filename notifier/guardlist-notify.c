@@ -555,7 +555,7 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
     size_t cap = (size_t)n * MAX_GUARDIANS, nm = 0;
     struct mail *mails = calloc(cap, sizeof(*mails));
     struct challenge **items = calloc(cap, sizeof(*items));    /* NOLINT(bugprone-sizeof-expression) */
-    enum plan_action *act = calloc(cap, sizeof(*act));
+    enum notifyplan_action *act = calloc(cap, sizeof(*act));
     char (*done_guardian)[ADDR_MAX + 2] = calloc(cap, sizeof(*done_guardian));
     size_t ndone = 0, used = 0;
     if (!mails || !items || !act || !done_guardian) {
@@ -599,12 +599,12 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                 singles = cfg.notifier.max_per_hour;
                 digests = 1;        /* unknown: wait rather than flood */
             }
-            notify_plan(cfg.notifier.max_per_hour, (int)singles, (int)digests, count, act + first);
+            notifyplan_actions(cfg.notifier.max_per_hour, (int)singles, (int)digests, count, act + first);
             struct mail *digest = NULL;
             for (size_t k = first; k < used; k++) {
-                if (act[k] == PLAN_WAIT) {
+                if (act[k] == NOTIFYPLAN_WAIT) {
                     items[k]->waiting++;
-                } else if (act[k] == PLAN_SINGLE) {
+                } else if (act[k] == NOTIFYPLAN_SINGLE) {
                     struct mail *m = &mails[nm++];
                     snprintf(m->guardian, sizeof(m->guardian), "%s", gname);
                     m->items = &items[k];
@@ -621,7 +621,7 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
             }
         }
     }
-    /* Digest items must be contiguous: PLAN_DIGEST entries always follow the singles. */
+    /* Digest items must be contiguous: NOTIFYPLAN_DIGEST entries always follow the singles. */
 
     for (size_t k = 0; k < nm; k++) {
         if (compose(&mails[k], err, sizeof(err)) < 0) {
@@ -708,7 +708,7 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                 char attempts[16], delay[16];
                 int a = c->notify_attempts + (c->temp_fail ? 1 : 0);
                 snprintf(attempts, sizeof(attempts), "%d", a);
-                snprintf(delay, sizeof(delay), "%ld", c->temp_fail ? notify_backoff(a) : c->waiting ? 600L : 5L);
+                snprintf(delay, sizeof(delay), "%ld", c->temp_fail ? notifyplan_backoff(a) : c->waiting ? 600L : 5L);
                 const char *p[4] = { attempts, delay,
                                      c->temp_fail ? c->error : c->waiting ? "waiting: hourly cap reached"
                                                                           : "waiting: another notifier is mailing "

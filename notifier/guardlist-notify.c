@@ -16,7 +16,9 @@
  * becomes [notifier] run_as_user before the first connection; it refuses to
  * run as root without one.
  */
+#include "addr.h"
 #include "buf.h"
+#include "claim.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -25,7 +27,6 @@
 #include "store.h"
 #include "template.h"
 #include "token.h"
-#include "addr.h"
 
 #include <auth-client.h>
 #include <errno.h>
@@ -41,24 +42,6 @@
 #include <uuid.h>
 
 #define VERSION "0.1.0"
-#define CLAIM_MAX 200
-#define CLAIM_MAX_TEXT "200"
-#define LEASE_SECONDS "300"
-#define MAX_GUARDIANS 16
-
-struct challenge {
-    unsigned long long id;
-    char id_text[24];
-    char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], key[ADDR_MAX + 2];
-    char first_seen[32], last_seen[32], attempts[16], client[340];
-    int notify_attempts;
-    /* outcome of this cycle, per guardian */
-    int nguardians;
-    char guardian[MAX_GUARDIANS][ADDR_MAX + 2];
-    int done[MAX_GUARDIANS];        /* 1 sent before or now, 0 pending */
-    int temp_fail, perm_fail, waiting, busy, sent_now;
-    char error[256];
-};
 
 /* One email of this cycle: a single or a digest for one guardian. */
 struct mail {
@@ -263,102 +246,6 @@ out:
     return rc;
 }
 
-/* ---- database ---- */
-
-#define DUE_QUERY \
-    "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, " \
-    "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges " \
-    "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL " \
-    "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' " \
-    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT " CLAIM_MAX_TEXT
-static const char sql_due[] = DUE_QUERY " FOR UPDATE SKIP LOCKED";
-static const char sql_due_dry[] = DUE_QUERY;
-static const char sql_claim[] =
-    "UPDATE challenges SET notify_state = 'claimed', "
-    "notify_claimed_until = CURRENT_TIMESTAMP + INTERVAL " LEASE_SECONDS " SECOND WHERE id = ?";
-
-struct claim_ctx {
-    struct challenge *c;
-    size_t n;
-};
-
-static int row_due(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    struct claim_ctx *cc = arg;
-
-    (void)ncol;
-    (void)len;
-    if (cc->n >= CLAIM_MAX)         /* cannot happen: the query has LIMIT CLAIM_MAX */
-        return 0;
-    struct challenge *c = &cc->c[cc->n++];
-    memset(c, 0, sizeof(*c));
-    c->id = strtoull(col[0], NULL, 10);
-    snprintf(c->id_text, sizeof(c->id_text), "%s", col[0]);
-    snprintf(c->sender, sizeof(c->sender), "%s", col[1]);
-    snprintf(c->recipient, sizeof(c->recipient), "%s", col[2]);
-    snprintf(c->key, sizeof(c->key), "%s", col[3]);
-    snprintf(c->first_seen, sizeof(c->first_seen), "%s", col[4]);
-    snprintf(c->last_seen, sizeof(c->last_seen), "%s", col[5]);
-    snprintf(c->attempts, sizeof(c->attempts), "%s", col[6]);
-    if (col[7][0])
-        snprintf(c->client, sizeof(c->client), "%.255s [%.64s]", col[7], col[8][0] ? col[8] : "?");
-    else
-        snprintf(c->client, sizeof(c->client), "%.64s", col[8][0] ? col[8] : "unknown");
-    c->notify_attempts = atoi(col[9]);
-    return 0;
-}
-
-/* Claims due challenges.  Returns the count or -1. */
-static long claim(struct db *db, struct challenge *c, int dry_run, char *err, size_t errlen)
-{
-    struct claim_ctx cc = { c, 0 };
-
-    if (dry_run)
-        return db_query(db, sql_due_dry, NULL, 0, row_due, &cc, err, errlen) < 0 ? -1 : (long)cc.n;
-    if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, errlen) < 0)
-        return -1;
-    if (db_query(db, sql_due, NULL, 0, row_due, &cc, err, errlen) < 0)
-        goto fail;
-    for (size_t i = 0; i < cc.n; i++) {
-        const char *p[1] = { c[i].id_text };
-        if (db_exec(db, sql_claim, p, 1, NULL, err, errlen) < 0)
-            goto fail;
-    }
-    if (db_exec(db, "COMMIT", NULL, 0, NULL, err, errlen) < 0)
-        goto fail;
-    return (long)cc.n;
-fail:
-    {
-        char ignore[64];
-        if (db_connected(db))
-            db_exec(db, "ROLLBACK", NULL, 0, NULL, ignore, sizeof(ignore));
-    }
-    return -1;
-}
-
-static int row_guardian(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    struct challenge *c = arg;
-
-    (void)ncol;
-    (void)len;
-    if (c->nguardians == MAX_GUARDIANS)
-        return 0;
-    /* Rows may come from raw SQL: an address that is not one (a CR/LF would
-     * inject headers) is never mailed. */
-    char checked[ADDR_MAX + 2], why[160], shown[300];
-    enum addr_key_kind kind = AK_DOMAIN;
-    if (addr_key_check(col[0], 0, checked, sizeof(checked), &kind, why, sizeof(why)) < 0 || kind != AK_ADDRESS) {
-        log_warning("challenge %s: guardian '%s' of %s is not a usable address; skipped",
-                    c->id_text, log_printable(shown, sizeof(shown), col[0]), c->key);
-        return 0;
-    }
-    snprintf(c->guardian[c->nguardians], sizeof(c->guardian[0]), "%s", checked);
-    c->done[c->nguardians] = col[1] != NULL;
-    c->nguardians++;
-    return 0;
-}
-
 /* ---- sending ---- */
 
 static int auth_interact(auth_client_request_t req, char **result, int fields, void *arg)
@@ -491,9 +378,6 @@ static void send_parallel(struct mail *mails, size_t n, int *status, char (*text
 
 /* ---- one cycle ---- */
 
-static const char sql_guardians[] =
-    "SELECT g.email, n.id FROM guardians g LEFT JOIN notifications n "
-    "ON n.challenge_id = ? AND n.guardian = g.email WHERE g.recipient = ? ORDER BY g.email";
 /* One notifier at a time plans, sends and records for a guardian, so two
  * notifiers cannot both spend the same hourly cap.  Named locks belong to
  * the connection; all are released at the end of each cycle.  A notifier
@@ -531,7 +415,7 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
     /* Locks a failed cycle may have left (see sql_lock_guardian). */
     if (!dry_run && db_connected(db))
         db_query_number(db, sql_unlock_all, NULL, 0, &released, err, sizeof(err));
-    long n = claim(db, ch, dry_run, err, sizeof(err));
+    long n = claim_due(db, ch, dry_run, err, sizeof(err));
 
     *sent_total = 0;
     if (n < 0) {
@@ -543,16 +427,13 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
     int claimed = (int)n;
 
     /* Guardians of each challenge, and who already had its email. */
-    for (long i = 0; i < n; i++) {
-        const char *p[2] = { ch[i].id_text, ch[i].key };
-        if (db_query(db, sql_guardians, p, 2, row_guardian, &ch[i], err, sizeof(err)) < 0) {
-            log_error("reading guardians: %s", err);
-            return -1;       /* claims expire and are taken again */
-        }
+    if (claim_guardians(db, ch, n, err, sizeof(err)) < 0) {
+        log_error("reading guardians: %s", err);
+        return -1;       /* claims expire and are taken again */
     }
 
     /* Plan per guardian, oldest challenge first. */
-    size_t cap = (size_t)n * MAX_GUARDIANS, nm = 0;
+    size_t cap = (size_t)n * CLAIM_MAX_GUARDIANS, nm = 0;
     struct mail *mails = calloc(cap, sizeof(*mails));
     struct challenge **items = calloc(cap, sizeof(*items));    /* NOLINT(bugprone-sizeof-expression) */
     enum notifyplan_action *act = calloc(cap, sizeof(*act));

@@ -22,17 +22,17 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "mail.h"
 #include "notifyplan.h"
 #include "privs.h"
+#include "record.h"
+#include "send.h"
 #include "store.h"
 #include "template.h"
 #include "token.h"
 
-#include <auth-client.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <libesmtp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,26 +43,11 @@
 
 #define VERSION "0.1.0"
 
-/* One email of this cycle: a single or a digest for one guardian. */
-struct mail {
-    char guardian[ADDR_MAX + 2];
-    int digest;
-    size_t nitems;
-    struct challenge **items;
-    char message_id[160];
-    char (*token)[TOKEN_CHARS + 1];     /* one per item: this guardian's own links */
-    char (*token_hash)[2 * SHA256_LEN + 1];
-    struct buf text;
-    smtp_message_t msg;
-    smtp_recipient_t rcpt;
-};
-
 static volatile sig_atomic_t stopping;
 static struct config cfg;
 static struct template *t_subject, *t_text, *t_html, *t_dsubject, *t_dtext, *t_dhtml, *t_itext, *t_ihtml;
 /* For a null-sender (<>) challenge: no link, an admin decides (lib/store.c). */
 static struct template *t_bsubject, *t_btext, *t_bhtml, *t_bitext, *t_bihtml;
-static char smtp_password[CONFIG_STR_MAX];
 
 static void on_signal(int sig)
 {
@@ -246,136 +231,6 @@ out:
     return rc;
 }
 
-/* ---- sending ---- */
-
-static int auth_interact(auth_client_request_t req, char **result, int fields, void *arg)
-{
-    (void)arg;
-    for (int i = 0; i < fields; i++) {
-        if (req[i].flags & AUTH_PASS)
-            result[i] = smtp_password;
-        else if (req[i].flags & AUTH_USER)
-            result[i] = cfg.notifier.smtp_user;
-        else
-            result[i] = NULL;
-    }
-    return 1;
-}
-
-/* Sends every mail in one session.  Sets each mail's outcome in *STATUS:
- * 2 accepted, 1 temporary failure, 0 permanent failure, with TEXT. */
-static void send_all(struct mail *mails, size_t n, int *status, char (*text)[256])
-{
-    smtp_session_t s = smtp_create_session();
-    auth_context_t actx = NULL;
-    char hostport[CONFIG_STR_MAX + 16], ebuf[128];
-
-    for (size_t i = 0; i < n; i++) {
-        status[i] = 1;
-        snprintf(text[i], 256, "not sent");
-    }
-    if (!s)
-        return;
-    snprintf(hostport, sizeof(hostport), "%s:%d", cfg.notifier.smtp_host, cfg.notifier.smtp_port);
-    smtp_set_server(s, hostport);
-    smtp_starttls_enable(s, cfg.notifier.starttls == STARTTLS_REQUIRED ? Starttls_REQUIRED
-                            : cfg.notifier.starttls == STARTTLS_OPTIONAL ? Starttls_ENABLED : Starttls_DISABLED);
-    /* libesmtp takes milliseconds.  Shorter than RFC 5321's minutes, so a
-     * dead smarthost does not hold the queue; the final-dot wait stays long,
-     * since giving up there after the server accepted would mean a duplicate. */
-    smtp_set_timeout(s, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
-    smtp_set_timeout(s, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
-    smtp_set_timeout(s, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
-    smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, 60000);
-    smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, 300000);
-    if (cfg.notifier.smtp_user[0]) {
-        actx = auth_create_context();
-        auth_set_mechanism_flags(actx, AUTH_PLUGIN_PLAIN, 0);
-        auth_set_interact_cb(actx, auth_interact, NULL);
-        smtp_auth_set_context(s, actx);
-    }
-    for (size_t i = 0; i < n; i++) {
-        mails[i].msg = smtp_add_message(s);
-        smtp_set_reverse_path(mails[i].msg, cfg.notifier.from);
-        smtp_set_message_str(mails[i].msg, mails[i].text.p);
-        mails[i].rcpt = smtp_add_recipient(mails[i].msg, mails[i].guardian);
-    }
-    if (!smtp_start_session(s)) {
-        smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf));
-        for (size_t i = 0; i < n; i++)
-            snprintf(text[i], 256, "smarthost %.100s: %.120s", hostport, ebuf);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            const smtp_status_t *rs = smtp_recipient_status(mails[i].rcpt);
-            const smtp_status_t *ms = smtp_message_transfer_status(mails[i].msg);
-            const smtp_status_t *st = (rs && rs->code >= 400) ? rs : ms;
-            int code = st ? st->code : 0;
-            if (code >= 200 && code < 300 && (!rs || rs->code < 300))
-                status[i] = 2;
-            else if (code >= 500)
-                status[i] = 0;
-            else
-                status[i] = 1;
-            snprintf(text[i], 256, "%d %.200s", code, st && st->text ? st->text : "no reply");
-            size_t tl = strlen(text[i]);
-            while (tl > 0 && (text[i][tl - 1] == '\n' || text[i][tl - 1] == '\r'))
-                text[i][--tl] = '\0';
-        }
-    }
-    smtp_destroy_session(s);
-    if (actx)
-        auth_destroy_context(actx);
-}
-
-/* Each SMTP session waits for the smarthost's reply to every message's final
- * dot (tens of milliseconds on a TCP delayed ACK), so several sessions in
- * parallel carry a burst: up to SESSIONS_MAX, at least 8 messages each
- * (Postfix allows 50 connections per client by default). */
-#define SESSIONS_MAX 16
-
-struct send_job {
-    pthread_t thread;
-    struct mail *mails;
-    size_t n;
-    int *status;
-    char (*text)[256];
-};
-
-static void *send_thread(void *arg)
-{
-    struct send_job *j = arg;
-    send_all(j->mails, j->n, j->status, j->text);
-    return NULL;
-}
-
-static void send_parallel(struct mail *mails, size_t n, int *status, char (*text)[256])
-{
-    struct send_job jobs[SESSIONS_MAX];
-    size_t sessions = n / 8 + 1, start = 0, started = 0;
-
-    if (sessions > SESSIONS_MAX)
-        sessions = SESSIONS_MAX;
-    if (sessions == 1) {
-        send_all(mails, n, status, text);
-        return;
-    }
-    for (size_t k = 0; k < sessions; k++) {
-        size_t count = n / sessions + (k < n % sessions ? 1 : 0);
-        jobs[k] = (struct send_job){ .mails = mails + start, .n = count, .status = status + start,
-                                     .text = text + start };
-        start += count;
-        if (pthread_create(&jobs[k].thread, NULL, send_thread, &jobs[k]) != 0) {
-            send_all(jobs[k].mails, jobs[k].n, jobs[k].status, jobs[k].text);   /* no thread: do it here */
-            jobs[k].n = 0;
-        } else {
-            started |= (size_t)1 << k;
-        }
-    }
-    for (size_t k = 0; k < sessions; k++)
-        if (started & ((size_t)1 << k))
-            pthread_join(jobs[k].thread, NULL);
-}
-
 /* ---- one cycle ---- */
 
 /* One notifier at a time plans, sends and records for a guardian, so two
@@ -394,19 +249,6 @@ static const char sql_singles[] =
 static const char sql_digests[] =
     "SELECT COUNT(DISTINCT message_id) FROM notifications WHERE guardian = ? AND kind = 'digest' "
     "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
-static const char sql_record[] =
-    "INSERT IGNORE INTO notifications (challenge_id, guardian, kind, digest_of, message_id, "
-    "token_sha256, token_expires_at) VALUES (?, ?, ?, ?, ?, UNHEX(?), CURRENT_TIMESTAMP + INTERVAL ? DAY)";
-static const char sql_sent[] =
-    "UPDATE challenges SET notify_state = 'sent', notified_at = CURRENT_TIMESTAMP, "
-    "notify_claimed_until = NULL, notify_error = ? WHERE id = ?";
-static const char sql_retry[] =
-    "UPDATE challenges SET notify_state = 'new', notify_claimed_until = NULL, notify_attempts = ?, "
-    "notify_next_at = CURRENT_TIMESTAMP + INTERVAL ? SECOND, notify_error = ? WHERE id = ?";
-static const char sql_failed[] =
-    "UPDATE challenges SET notify_state = 'failed', notify_claimed_until = NULL, notify_error = ? "
-    "WHERE id = ?";
-
 static int cycle(struct db *db, int dry_run, long *sent_total)
 {
     static struct challenge ch[CLAIM_MAX];
@@ -522,104 +364,14 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
                        mails[k].guardian, mails[k].nitems, mails[k].text.p);
         *sent_total = (long)nm;
     } else {
-        /* Send what composed. */
-        struct mail *ok_mails = calloc(nm ? nm : 1, sizeof(*ok_mails));
-        int *status = calloc(nm ? nm : 1, sizeof(*status));
-        char (*text)[256] = calloc(nm ? nm : 1, sizeof(*text));
-        size_t nok = 0;
-        size_t *index = calloc(nm ? nm : 1, sizeof(*index));
-        for (size_t k = 0; k < nm; k++)
-            if (mails[k].text.p) {
-                ok_mails[nok] = mails[k];
-                index[nok++] = k;
-            }
-        if (nok)
-            send_parallel(ok_mails, nok, status, text);
-        for (size_t q = 0; q < nok; q++) {
-            struct mail *m = &mails[index[q]];
-            if (status[q] == 2) {
-                char kind[8], of[16], ttl[16];
-                snprintf(kind, sizeof(kind), "%s", m->digest ? "digest" : "single");
-                snprintf(of, sizeof(of), "%zu", m->nitems);
-                snprintf(ttl, sizeof(ttl), "%d", cfg.approver.token_ttl_days);
-                for (size_t j = 0; j < m->nitems; j++) {
-                    const char *p[7] = { m->items[j]->id_text, m->guardian, kind, of, m->message_id,
-                                         m->token_hash[j], ttl };
-                    if (db_exec(db, sql_record, p, 7, NULL, err, sizeof(err)) < 0) {
-                        /* Sent but not recorded: the one duplicate window. */
-                        log_error("sent but not recorded: recording the email to %s for challenge %s failed: "
-                                  "%s (the retry mails it again)", m->guardian, m->items[j]->id_text, err);
-                        m->items[j]->temp_fail++;
-                        continue;
-                    }
-                    m->items[j]->sent_now++;
-                }
-                log_info("sent %s to %s for %zu challenge(s) message_id=%s reply=\"%s\"",
-                         m->digest ? "digest" : "email", m->guardian, m->nitems, m->message_id, text[q]);
-                (*sent_total)++;
-            } else {
-                log_warning("%s failure sending to %s: %s", status[q] == 0 ? "permanent" : "temporary",
-                            m->guardian, text[q]);
-                for (size_t j = 0; j < m->nitems; j++) {
-                    if (status[q] == 0)
-                        m->items[j]->perm_fail++;
-                    else
-                        m->items[j]->temp_fail++;
-                    snprintf(m->items[j]->error, sizeof(m->items[j]->error), "%.100s: %.140s", m->guardian, text[q]);
-                }
-            }
-        }
-        free(ok_mails);
-        free(status);
-        free(text);
-        free(index);
-
-        /* Record each challenge's state. */
-        for (long i = 0; i < n; i++) {
-            struct challenge *c = &ch[i];
-            int rc;
-            if (c->nguardians == 0) {
-                char key[ADDR_MAX + 2];
-                memcpy(key, c->key, sizeof(key));
-                snprintf(c->error, sizeof(c->error), "no guardian for %.200s", key);
-                const char *p[2] = { c->error, c->id_text };
-                rc = db_exec(db, sql_failed, p, 2, NULL, err, sizeof(err));
-                log_warning("challenge %s: %s (guardlist guardian add %s EMAIL)", c->id_text, c->error, c->key);
-            } else if (c->temp_fail || c->waiting || c->busy) {
-                char attempts[16], delay[16];
-                int a = c->notify_attempts + (c->temp_fail ? 1 : 0);
-                snprintf(attempts, sizeof(attempts), "%d", a);
-                snprintf(delay, sizeof(delay), "%ld", c->temp_fail ? notifyplan_backoff(a) : c->waiting ? 600L : 5L);
-                const char *p[4] = { attempts, delay,
-                                     c->temp_fail ? c->error : c->waiting ? "waiting: hourly cap reached"
-                                                                          : "waiting: another notifier is mailing "
-                                                                            "this guardian",
-                                     c->id_text };
-                rc = db_exec(db, sql_retry, p, 4, NULL, err, sizeof(err));
-            } else if (c->perm_fail && !c->sent_now) {
-                int any_before = 0;
-                for (int g = 0; g < c->nguardians; g++)
-                    any_before |= c->done[g];
-                const char *p[2] = { c->error, c->id_text };
-                rc = any_before ? db_exec(db, sql_sent, p, 2, NULL, err, sizeof(err))
-                                : db_exec(db, sql_failed, p, 2, NULL, err, sizeof(err));
-            } else {
-                const char *p[2] = { c->perm_fail ? c->error : NULL, c->id_text };
-                rc = db_exec(db, sql_sent, p, 2, NULL, err, sizeof(err));
-            }
-            if (rc < 0)
-                log_error("updating challenge %s: %s (its claim expires and it is tried again)", c->id_text, err);
-        }
+        send_mails(mails, nm);
+        *sent_total = record_mails(db, mails, nm, cfg.approver.token_ttl_days);
+        record_states(db, ch, n);
     }
     if (!dry_run && db_query_number(db, sql_unlock_all, NULL, 0, &released, err, sizeof(err)) < 0)
         log_warning("releasing the guardian locks: %s (they go with the connection)", err);
-    for (size_t k = 0; k < nm; k++) {
-        buf_free(&mails[k].text);
-        if (mails[k].token)
-            explicit_bzero(mails[k].token, mails[k].nitems * sizeof(*mails[k].token));
-        free(mails[k].token);
-        free(mails[k].token_hash);
-    }
+    for (size_t k = 0; k < nm; k++)
+        mail_free(&mails[k]);
     free(mails);
     free(items);
     free(act);
@@ -685,15 +437,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "guardlist-notify: error: [notifier] approve_url must start with https:// (or http://)\n");
         return 2;
     }
-    if (cfg.notifier.smtp_user[0]) {
-        if (!cfg.notifier.smtp_password_file[0]) {
-            fprintf(stderr, "guardlist-notify: error: smtp_user needs smtp_password_file\n");
-            return 2;
-        }
-        if (config_read_secret(cfg.notifier.smtp_password_file, smtp_password, sizeof(smtp_password), err, sizeof(err)) < 0) {
-            fprintf(stderr, "guardlist-notify: error: %s\n", err);
-            return 2;
-        }
+    if (send_init(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlist-notify: error: %s\n", err);
+        return 2;
     }
     if (load_templates(err, sizeof(err)) < 0) {
         fprintf(stderr, "guardlist-notify: error: %s\n", err);
@@ -706,7 +452,7 @@ int main(int argc, char **argv)
         if (privs_drop(&run_as, err, sizeof(err)) < 0) {
             log_fatal("%s", err);
             explicit_bzero(&dbp, sizeof(dbp));
-            explicit_bzero(smtp_password, sizeof(smtp_password));
+            send_free();
             free_templates();
             return 1;
         }
@@ -714,8 +460,7 @@ int main(int argc, char **argv)
             log_info("running as user %s (uid %ld), group %s (gid %ld)", run_as.user, (long)run_as.uid,
                      run_as.group, (long)run_as.gid);
     }
-    if (cfg.notifier.smtp_user[0])
-        auth_client_init();         /* once: it is global to libesmtp's SASL client */
+    send_start();
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGTERM, &sa, NULL);
@@ -748,8 +493,6 @@ int main(int argc, char **argv)
     }
     db_free(db);
     free_templates();
-    if (cfg.notifier.smtp_user[0])
-        auth_client_exit();
-    explicit_bzero(smtp_password, sizeof(smtp_password));
+    send_free();
     return rc;
 }

@@ -1,13 +1,14 @@
 /*
  * guardlist-notify - emails guardians about new challenges, through a
- * smarthost, exactly once per (challenge, guardian).
+ * smarthost, exactly once per (challenge, guardian): main(), a list of named
+ * start-up steps, the polling loop, and cycle(), a list of named steps.
  *
- * Each cycle claims due challenges (FOR UPDATE SKIP LOCKED, with a lease so
- * a crashed notifier's claim is taken up again), plans per guardian (hourly
- * cap, one digest for the overflow), gives every link a fresh token, sends
- * in one SMTP session (libesmtp), and records each notification, with the
- * SHA-256 of its token, only after the smarthost accepted the message.  Failures are
- * retried with backoff (4xx, no connection) or recorded (5xx).
+ * Each cycle claims due challenges and reads their guardians (claim.c),
+ * plans per guardian: hourly cap, one digest for the overflow (batch.c),
+ * composes with a fresh token for every link (compose.c), sends through the
+ * smarthost (send.c), and records each notification, with the SHA-256 of
+ * its token, only after the smarthost accepted the message (record.c).
+ * Failures are retried with backoff (4xx, no connection) or recorded (5xx).
  *
  * The one window for a duplicate: a crash between the smarthost's 250 and
  * the COMMIT that records it.  Nothing else sends twice or loses a message.
@@ -34,6 +35,15 @@
 #include <unistd.h>
 
 #define VERSION "0.1.0"
+#define GO_ON (-1)                  /* a start-up step's "carry on"; else the exit status */
+
+/* What main() carries from one start-up step to the next. */
+struct start {
+    const char *config_arg;
+    int once, dry_run;
+    struct config_db dbp;           /* with the password: wiped once the database handle has it */
+    struct privs run_as;
+};
 
 static volatile sig_atomic_t stopping;
 static struct config cfg;
@@ -118,24 +128,58 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
     return (int)n;
 }
 
-int main(int argc, char **argv)
+/* Cycles every [notifier] poll_interval seconds until SIGTERM or SIGINT;
+ * --once and --dry-run stop when nothing more is due.  Returns the exit
+ * status. */
+static int run_cycles(struct start *s)
+{
+    struct db *db = db_new(&s->dbp);
+    char err[800];
+    int rc = 0;
+
+    explicit_bzero(&s->dbp, sizeof(s->dbp));
+    if (!s->once && !s->dry_run)
+        log_info("guardlist-notify %s: smarthost %s:%d, every %d s", VERSION, cfg.notifier.smtp_host,
+                 cfg.notifier.smtp_port, cfg.notifier.poll_interval);
+    while (!stopping) {
+        long sent = 0;
+        if (db_connect(db, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            rc = 1;
+        } else {
+            int claimed = cycle(db, s->dry_run, &sent);
+            rc = claimed < 0 ? 1 : 0;
+            /* --once sends everything due: go on while a claim came back full. */
+            if (s->once && !s->dry_run && claimed == CLAIM_MAX)
+                continue;
+        }
+        if (s->once || s->dry_run)
+            break;
+        if (sent > 0)
+            continue;           /* more may be due right away */
+        for (int i = 0; i < cfg.notifier.poll_interval * 10 && !stopping; i++)
+            usleep(100000);
+    }
+    db_free(db);
+    return rc;
+}
+
+/* ---- start-up steps ---- */
+
+static int parse_options(int argc, char **argv, struct start *s)
 {
     static const struct option longopts[] = {
         { "config", required_argument, NULL, 'c' }, { "once", no_argument, NULL, 'o' },
         { "dry-run", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
     };
-    const char *config_arg = NULL;
-    int once = 0, dry_run = 0, opt;
-    char err[800];
-    struct config_db dbp;
-    struct privs run_as = { 0 };
+    int opt;
 
     while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'c': config_arg = optarg; break;
-        case 'o': once = 1; break;
-        case 'n': dry_run = 1; break;
+        case 'c': s->config_arg = optarg; break;
+        case 'o': s->once = 1; break;
+        case 'n': s->dry_run = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("guardlist-notify %s\n", VERSION); return 0;
         default: usage(stderr); return 2;
@@ -145,27 +189,47 @@ int main(int argc, char **argv)
         fprintf(stderr, "guardlist-notify: error: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    return GO_ON;
+}
+
+static int load_config(struct start *s)
+{
+    char err[800];
+
     config_defaults(&cfg);
-    if (config_load(&cfg, config_path(config_arg), err, sizeof(err)) < 0
-        || config_db_for(&cfg, &cfg.notifier.account, &dbp, err, sizeof(err)) < 0) {
+    if (config_load(&cfg, config_path(s->config_arg), err, sizeof(err)) < 0
+        || config_db_for(&cfg, &cfg.notifier.account, &s->dbp, err, sizeof(err)) < 0) {
         fprintf(stderr, "guardlist-notify: error: %s\n", err);
         return 2;
     }
+    return GO_ON;
+}
+
+/* Who to become once the files are read: required when started as root. */
+static int choose_account(struct start *s)
+{
+    char err[800];
+
     if (privs_is_root() && !cfg.notifier.run_as_user[0]) {
         fprintf(stderr, "guardlist-notify: error: started as root, and %s sets no [notifier] run_as_user "
                 "(set run_as_user = guardlist, an unprivileged user to run as, or start "
                 "guardlist-notify as that user)\n", cfg.path);
-        explicit_bzero(&dbp, sizeof(dbp));
         return 2;
     }
     if (cfg.notifier.run_as_user[0]
-        && privs_lookup(cfg.notifier.run_as_user, cfg.notifier.run_as_group, &run_as, err, sizeof(err)) < 0) {
+        && privs_lookup(cfg.notifier.run_as_user, cfg.notifier.run_as_group, &s->run_as, err, sizeof(err)) < 0) {
         fprintf(stderr, "guardlist-notify: error: %s: [notifier] run_as_user/run_as_group: %s\n", cfg.path, err);
-        explicit_bzero(&dbp, sizeof(dbp));
         return 2;
     }
+    return GO_ON;
+}
+
+/* The from address (normalised in place) and the approval URL. */
+static int check_addresses(void)
+{
     enum addr_key_kind kind = AK_ADDRESS;
-    char from[ADDR_MAX + 2];
+    char from[ADDR_MAX + 2], err[800];
+
     if (addr_key_check(cfg.notifier.from, 0, from, sizeof(from), &kind, err, sizeof(err)) < 0 || kind != AK_ADDRESS) {
         fprintf(stderr, "guardlist-notify: error: [notifier] from = '%s' is not an address (%s)\n",
                 cfg.notifier.from, kind != AK_ADDRESS ? "need user@domain" : err);
@@ -176,62 +240,71 @@ int main(int argc, char **argv)
         fprintf(stderr, "guardlist-notify: error: [notifier] approve_url must start with https:// (or http://)\n");
         return 2;
     }
-    if (send_init(&cfg, err, sizeof(err)) < 0) {
+    return GO_ON;
+}
+
+/* What may need root to read: the SMTP password and the templates. */
+static int read_files(void)
+{
+    char err[800];
+
+    if (send_init(&cfg, err, sizeof(err)) < 0 || compose_init(&cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "guardlist-notify: error: %s\n", err);
         return 2;
     }
-    if (compose_init(&cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-notify: error: %s\n", err);
-        compose_free();
-        return 2;
+    return GO_ON;
+}
+
+/* Everything that needs root is read: config, secrets, templates. */
+static int drop_privileges(const struct start *s)
+{
+    const struct privs *p = &s->run_as;
+    char err[800];
+
+    if (!privs_is_root())
+        return GO_ON;
+    if (privs_drop(p, err, sizeof(err)) < 0) {
+        log_fatal("%s", err);
+        return 1;
     }
-    log_init("guardlist-notify", cfg.log.target, cfg.log.level);
-    /* Everything that needs root is read: config, secrets, templates. */
-    if (privs_is_root()) {
-        if (privs_drop(&run_as, err, sizeof(err)) < 0) {
-            log_fatal("%s", err);
-            explicit_bzero(&dbp, sizeof(dbp));
-            send_free();
-            compose_free();
-            return 1;
-        }
-        if (!once && !dry_run)
-            log_info("running as user %s (uid %ld), group %s (gid %ld)", run_as.user, (long)run_as.uid,
-                     run_as.group, (long)run_as.gid);
-    }
-    send_start();
-    signal(SIGPIPE, SIG_IGN);
+    if (!s->once && !s->dry_run)
+        log_info("running as user %s (uid %ld), group %s (gid %ld)", p->user, (long)p->uid, p->group, (long)p->gid);
+    return GO_ON;
+}
+
+static void catch_signals(void)
+{
     struct sigaction sa = { .sa_handler = on_signal };
+
+    signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+}
 
-    struct db *db = db_new(&dbp);
-    explicit_bzero(&dbp, sizeof(dbp));
-    int rc = 0;
-    if (!once && !dry_run)
-        log_info("guardlist-notify %s: smarthost %s:%d, every %d s", VERSION, cfg.notifier.smtp_host,
-                 cfg.notifier.smtp_port, cfg.notifier.poll_interval);
-    while (!stopping) {
-        long sent = 0;
-        if (db_connect(db, err, sizeof(err)) < 0) {
-            log_error("%s", err);
-            rc = 1;
-        } else {
-            int claimed = cycle(db, dry_run, &sent);
-            rc = claimed < 0 ? 1 : 0;
-            /* --once sends everything due: go on while a claim came back full. */
-            if (once && !dry_run && claimed == CLAIM_MAX)
-                continue;
-        }
-        if (once || dry_run)
-            break;
-        if (sent > 0)
-            continue;           /* more may be due right away */
-        for (int i = 0; i < cfg.notifier.poll_interval * 10 && !stopping; i++)
-            usleep(100000);
+int main(int argc, char **argv)
+{
+    struct start s = { 0 };
+    int rc = parse_options(argc, argv, &s);
+
+    if (rc == GO_ON)
+        rc = load_config(&s);
+    if (rc == GO_ON)
+        rc = choose_account(&s);
+    if (rc == GO_ON)
+        rc = check_addresses();
+    if (rc == GO_ON)
+        rc = read_files();
+    if (rc == GO_ON) {
+        log_init("guardlist-notify", cfg.log.target, cfg.log.level);
+        rc = drop_privileges(&s);
     }
-    db_free(db);
+    if (rc == GO_ON) {
+        send_start();
+        catch_signals();
+        rc = run_cycles(&s);
+    }
     compose_free();
     send_free();
+    explicit_bzero(&s.dbp, sizeof(s.dbp));
     return rc;
 }

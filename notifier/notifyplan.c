@@ -1,6 +1,8 @@
 /*
  * notifyplan - the rules that keep a guardian informed but never flooded.
  * Pure functions (no I/O), so the unit tests can pin every case down.
+ * batch.c plans each guardian's emails with notifyplan_actions(); record.c
+ * spaces the retries with notifyplan_backoff().
  */
 #include "notifyplan.h"
 

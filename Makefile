@@ -140,7 +140,15 @@ $(ADMIN_LIB): $(ADMIN_UNIT_OBJ)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-build/tests/%: tests/unit/%.c $(DAEMON_LIB) $(ADMIN_LIB) $(LIB_OBJ)
+NOTIFY_LIB := build/obj/notify.a
+$(NOTIFY_LIB): $(filter-out build/obj/notifier/guardlist-notify.o,$(NOTIFY_OBJ))
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The notifier's own headers (the pattern rules above name lib's and daemon's).
+$(NOTIFY_OBJ) $(NOTIFY_SRC:%.c=build/asan/%.o): $(wildcard notifier/*.h)
+
+build/tests/%: tests/unit/%.c $(DAEMON_LIB) $(ADMIN_LIB) $(NOTIFY_LIB) $(LIB_OBJ)
 	@mkdir -p build/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka

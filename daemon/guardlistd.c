@@ -139,22 +139,17 @@ static int choose_accounts(struct start *s)
         fprintf(stderr, "guardlistd: error: %s: [policy] listen_group: %s\n", cfg->path, err);
         return 2;
     }
-    if (privs_is_root() && !cfg->policy.run_as_user[0] && !s->check_only) {
-        fprintf(stderr, "guardlistd: error: started as root, and %s sets no [policy] run_as_user "
-                "(set run_as_user = guardlist, an unprivileged user to run as after binding, "
-                "or start guardlistd as that user)\n", cfg->path);
-        return 2;
-    }
-    if (cfg->policy.run_as_user[0]
-        && privs_lookup(cfg->policy.run_as_user, cfg->policy.run_as_group, &s->run_as, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlistd: error: %s: [policy] run_as_user/run_as_group: %s\n", cfg->path, err);
+    /* --check-config as root checks the user only if one is set. */
+    if ((!s->check_only || cfg->policy.run_as_user[0])
+        && privs_choose(cfg->path, "policy", "guardlistd", cfg->policy.run_as_user, cfg->policy.run_as_group,
+                        &s->run_as, &s->drop, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlistd: error: %s\n", err);
         return 2;
     }
     if (s->check_only) {
         printf("guardlistd: %s: configuration ok\n", cfg->path);
         return 0;
     }
-    s->drop = privs_is_root();
     return GO_ON;
 }
 

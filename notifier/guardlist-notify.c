@@ -210,15 +210,11 @@ static int choose_account(struct start *s)
 {
     char err[800];
 
-    if (privs_is_root() && !cfg.notifier.run_as_user[0]) {
-        fprintf(stderr, "guardlist-notify: error: started as root, and %s sets no [notifier] run_as_user "
-                "(set run_as_user = guardlist, an unprivileged user to run as, or start "
-                "guardlist-notify as that user)\n", cfg.path);
-        return 2;
-    }
-    if (cfg.notifier.run_as_user[0]
-        && privs_lookup(cfg.notifier.run_as_user, cfg.notifier.run_as_group, &s->run_as, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-notify: error: %s: [notifier] run_as_user/run_as_group: %s\n", cfg.path, err);
+    int drop;
+
+    if (privs_choose(cfg.path, "notifier", "guardlist-notify", cfg.notifier.run_as_user,
+                     cfg.notifier.run_as_group, &s->run_as, &drop, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlist-notify: error: %s\n", err);
         return 2;
     }
     return GO_ON;

@@ -19,12 +19,15 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "log.h"
 #include "store.h"
 
 /* The database could not say or do it: logged; the page asks to retry. */
 static int failed(const char *err, char *msg, size_t msglen)
 {
-    fprintf(stderr, "guardlist-web: error: %s\n", err);
+    char printable[1024];
+
+    log_error("%s", log_printable(printable, sizeof(printable), err));
     snprintf(msg, msglen, "Your change could not be saved. Please try again later.");
     return 503;
 }

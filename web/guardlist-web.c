@@ -15,7 +15,8 @@
  * page of another site, another user's token or a stale token changes
  * nothing.  Input is bounded and strictly parsed (lib/cgi.c, lib/form.c,
  * lib/addr.c through store); every value on a page is HTML-escaped
- * (page.c); SQL only with bound parameters.
+ * (page.c); SQL only with bound parameters.  Diagnostics go through
+ * lib/log.c ([log]; under a web server stderr is its error log).
  */
 #include "web.h"
 
@@ -25,6 +26,7 @@
 #include <time.h>
 
 #include "cgi.h"
+#include "log.h"
 
 #define VERSION "0.1.0"
 #define QUERY_MAX 1024
@@ -82,7 +84,7 @@ static const struct get_handler *find_page(const char *name)
 static void show(const struct web *w, int code, const struct get_handler *pg, const struct lists_view *v,
                  const char *message)
 {
-    char err[800];
+    char err[800], printable[1024];
     struct buf body = { 0 };
 
     if (pg->admin_only && !w->is_admin) {
@@ -91,7 +93,7 @@ static void show(const struct web *w, int code, const struct get_handler *pg, co
     }
     if (pg->show(w, v, w->cfg->web.page_size, &body, err, sizeof(err)) < 0) {
         buf_free(&body);
-        fprintf(stderr, "guardlist-web: error: %s\n", err);
+        log_error("%s", log_printable(printable, sizeof(printable), err));
         page_error(w, 503, "Not available", "This page cannot be shown right now. Please try again later.", NULL);
         return;
     }
@@ -114,18 +116,18 @@ static int change(const struct web *w, const struct form *f, char *msg, size_t m
 /* A POST: the change, if its form token is good, then the page it came from. */
 static void post(const struct web *w, const struct form *f, const struct get_handler *pg, const struct lists_view *v)
 {
-    char msg[1600];
+    char msg[1600], printable[2048];
     struct buf m = { 0 };
 
     if (!auth_token_ok(w, form_get(f, "csrf"))) {
-        fprintf(stderr, "guardlist-web: warning: user %s: a form without a valid token was refused\n", w->user);
+        log_warning("user %s: a form without a valid token was refused", w->user);
         page_error(w, 403, "Form expired", "This form is too old or did not come from this page, so nothing "
                    "was changed. Open the page again and repeat your change.", NULL);
         return;
     }
     int code = change(w, f, msg, sizeof(msg));
     if (code == 200)
-        fprintf(stderr, "guardlist-web: info: user %s: %s\n", w->user, msg);
+        log_info("user %s: %s", w->user, log_printable(printable, sizeof(printable), msg));
     page_message(&m, code == 200 ? "done" : "error", msg, NULL);
     show(w, code, pg, v, m.p);
     buf_free(&m);
@@ -169,7 +171,7 @@ static int start_tokens(struct web *w)
     char err[800] = "";
 
     if (auth_load_secret(w, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-web: error: %s\n", err);
+        log_error("%s", err);
         page_error(w, 503, "Not available", "This page is not set up completely. "
                    "The administrator finds the reason in the web server's error log.", NULL);
         return -1;
@@ -210,14 +212,14 @@ static int open_db(struct web *w)
     struct config_db p;
 
     if (config_db_for(w->cfg, &w->cfg->web.account, &p, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-web: error: %s\n", err);
+        log_error("%s", err);
         page_error(w, 503, "Not available", "This page is not available right now. Please try again later.", NULL);
         return -1;
     }
     w->db = db_new(&p);
     explicit_bzero(&p, sizeof(p));
     if (!w->db || db_connect(w->db, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-web: error: %s\n", w->db ? err : "out of memory");
+        log_error("%s", w->db ? err : "out of memory");
         db_free(w->db);
         w->db = NULL;
         page_error(w, 503, "Not available", "This page is not available right now. Please try again later.", NULL);
@@ -269,18 +271,20 @@ int main(int argc, char **argv)
         return strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ? 0 : 2;
     }
     const char *method = getenv("REQUEST_METHOD");
-    if (!method) {
+    if (!method) {      /* a person at a terminal, not a log line */
         fprintf(stderr, "guardlist-web: error: REQUEST_METHOD is not set: run me from a web server "
                         "as a CGI program (see --help)\n");
         return 2;
     }
     w.head_only = strcmp(method, "HEAD") == 0;
+    log_init("guardlist-web", LOG_TO_STDERR, LOG_LVL_INFO);
     config_defaults(&cfg);
     if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-web: error: %s\n", err);
+        log_error("%s", err);
         page_show(&w, 503, "Not available", NULL, NULL);
         return 0;
     }
+    log_init("guardlist-web", cfg.log.target, cfg.log.level);
     if (page_load(cfg.web.template_dir) < 0) {
         page_unload();      /* no half set: the page of last resort */
         page_show(&w, 503, "Not available", NULL, NULL);

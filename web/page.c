@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cgi.h"
+#include "log.h"
 #include "template.h"
 
 static const char *const page_names[] = { "title", "user", "role", "action", "nav", "q", "message", "body", NULL };
@@ -41,7 +42,7 @@ int page_load(const char *dir)
         snprintf(path, sizeof(path), "%s/%s", dir, list[i].file);
         *list[i].t = template_load(path, list[i].names, err, sizeof(err));
         if (!*list[i].t) {
-            fprintf(stderr, "guardlist-web: error: %s\n", err);
+            log_error("%s", err);
             return -1;
         }
     }

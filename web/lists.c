@@ -43,6 +43,9 @@ struct list {
     char last[24];              /* id of the last row shown */
     const char *page;           /* for the row forms: where to come back */
     const struct columns *cols;
+    const char *after;          /* the cursor for "id > ?": "0" on the first page */
+    const char *admin;          /* "1" for an admin: the scope's first parameter */
+    char like[3 * WEB_SEARCH_MAX + 4];      /* the search text as a LIKE pattern */
 };
 
 /* ------------------------------------------------------------ rows */
@@ -308,6 +311,15 @@ static int section(struct buf *out, const struct lists_view *v, struct list *l, 
 
 /* ------------------------------------------------------------ the lists */
 
+/* Starts L, a list of COLS for the page V asks for, at most LIMIT rows. */
+static void list_start(struct list *l, const struct web *w, const struct lists_view *v, int limit,
+                       const struct columns *cols)
+{
+    *l = (struct list){ .w = w, .limit = limit, .page = v->page, .cols = cols,
+                        .after = v->after[0] ? v->after : "0", .admin = w->is_admin ? "1" : "0" };
+    lists_like_pattern(v->q, l->like, sizeof(l->like));
+}
+
 /* Runs the list's query into L.  Returns 0, or -1 with ERR set. */
 static int list_query(struct list *l, const char *sql, const char *const *p, int n, char *err, size_t errlen)
 {
@@ -325,11 +337,10 @@ int lists_protected(const struct web *w, const struct lists_view *v, int limit, 
              "FROM guardians g WHERE g.recipient = p.recipient) "
              "FROM protected_users p WHERE p.id > ? AND " AUTH_SCOPE("p.recipient") " "
              "AND (? = '' OR p.recipient LIKE ? ESCAPE '!') ORDER BY p.id" LIMIT;
-    struct list l = { .w = w, .limit = limit, .page = v->page, .cols = &protected_cols };
+    struct list l;
     struct buf forms = { 0 };
-    char like[3 * WEB_SEARCH_MAX + 4];
-    lists_like_pattern(v->q, like, sizeof(like));
-    const char *p[5] = { v->after[0] ? v->after : "0", w->is_admin ? "1" : "0", w->user_key, v->q, like };
+    list_start(&l, w, v, limit, &protected_cols);
+    const char *p[5] = { l.after, l.admin, w->user_key, v->q, l.like };
 
     if (list_query(&l, sql, p, 5, err, errlen) < 0)
         return -1;
@@ -387,12 +398,11 @@ int lists_rules(const struct web *w, const struct lists_view *v, int limit, stru
              "WHERE id > ? AND " AUTH_SCOPE("recipient") " AND (? = '' OR recipient = ?) "
              "AND (? = '' OR sender LIKE ? ESCAPE '!' OR recipient LIKE ? ESCAPE '!') "
              "ORDER BY id" LIMIT;
-    struct list l = { .w = w, .limit = limit, .page = v->page, .cols = &rule_cols };
+    struct list l;
     struct buf forms = { 0 }, field = { 0 };
-    char like[3 * WEB_SEARCH_MAX + 4], heading[ADDR_MAX + 40];
-    lists_like_pattern(v->q, like, sizeof(like));
-    const char *p[8] = { v->after[0] ? v->after : "0", w->is_admin ? "1" : "0", w->user_key, v->r, v->r, v->q, like,
-                         like };
+    char heading[ADDR_MAX + 40];
+    list_start(&l, w, v, limit, &rule_cols);
+    const char *p[8] = { l.after, l.admin, w->user_key, v->r, v->r, v->q, l.like, l.like };
 
     if (list_query(&l, sql, p, 8, err, errlen) < 0)
         return -1;
@@ -415,11 +425,10 @@ int lists_global(const struct web *w, const struct lists_view *v, int limit, str
 {
     static const char sql[] = "SELECT id, sender, action FROM whitelist WHERE id > ? "
              "AND (? = '' OR sender LIKE ? ESCAPE '!') ORDER BY id" LIMIT;
-    struct list l = { .w = w, .limit = limit, .page = v->page, .cols = &global_cols };
+    struct list l;
     struct buf forms = { 0 };
-    char like[3 * WEB_SEARCH_MAX + 4];
-    lists_like_pattern(v->q, like, sizeof(like));
-    const char *p[3] = { v->after[0] ? v->after : "0", v->q, like };
+    list_start(&l, w, v, limit, &global_cols);
+    const char *p[3] = { l.after, v->q, l.like };
 
     if (list_query(&l, sql, p, 3, err, errlen) < 0)
         return -1;
@@ -437,10 +446,9 @@ int lists_pending(const struct web *w, const struct lists_view *v, int limit, st
              "FROM challenges WHERE status = 'pending' AND id > ? AND " AUTH_SCOPE("protected_key") " "
              "AND (? = '' OR sender LIKE ? ESCAPE '!' OR recipient LIKE ? ESCAPE '!') "
              "ORDER BY id" LIMIT;
-    struct list l = { .w = w, .limit = limit, .page = v->page, .cols = &pending_cols };
-    char like[3 * WEB_SEARCH_MAX + 4];
-    lists_like_pattern(v->q, like, sizeof(like));
-    const char *p[6] = { v->after[0] ? v->after : "0", w->is_admin ? "1" : "0", w->user_key, v->q, like, like };
+    struct list l;
+    list_start(&l, w, v, limit, &pending_cols);
+    const char *p[6] = { l.after, l.admin, w->user_key, v->q, l.like, l.like };
 
     if (list_query(&l, sql, p, 6, err, errlen) < 0)
         return -1;
@@ -454,10 +462,9 @@ int lists_audit(const struct web *w, const struct lists_view *v, int limit, stru
     static const char sql[] = "SELECT id, at, actor, action, detail FROM audit_log "
              "WHERE (? = '' OR id < ?) AND (? = '1' OR actor" AUTH_BIN " = ?) AND (? = '' OR detail LIKE ? ESCAPE '!') "
              "ORDER BY id DESC" LIMIT;
-    struct list l = { .w = w, .limit = limit, .page = v->page, .cols = &audit_cols };
-    char like[3 * WEB_SEARCH_MAX + 4];
-    lists_like_pattern(v->q, like, sizeof(like));
-    const char *p[6] = { v->after, v->after, w->is_admin ? "1" : "0", w->actor, v->q, like };
+    struct list l;
+    list_start(&l, w, v, limit, &audit_cols);
+    const char *p[6] = { v->after, v->after, l.admin, w->actor, v->q, l.like };     /* id < ?: newest first */
 
     if (list_query(&l, sql, p, 6, err, errlen) < 0)
         return -1;

@@ -254,28 +254,35 @@ static void run(struct web *w, const char *method)
     w->db = NULL;
 }
 
+/* Run from a shell (no REQUEST_METHOD), not by a web server: --help,
+ * --version or a usage error.  Returns the exit status.  Under a web
+ * server arguments are not options: a query without '=' may come as
+ * arguments (CGI/1.1's ISINDEX form). */
+static int from_shell(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        printf("guardlist-web %s\n", VERSION);
+        return 0;
+    }
+    if (argc > 1) {
+        fputs(usage_text, stdout);
+        return strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ? 0 : 2;
+    }
+    /* a person at a terminal: not a log line */
+    fprintf(stderr, "guardlist-web: error: REQUEST_METHOD is not set: run me from a web server "
+                    "as a CGI program (see --help)\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     static struct config cfg;
     struct web w = { .cfg = &cfg, .script = "", .q = "" };
     char err[800];
-
-    /* A web server may pass a query without '=' as arguments (CGI/1.1's
-     * ISINDEX form): under a web server they are not options. */
-    if (argc > 1 && !getenv("REQUEST_METHOD")) {
-        if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-            printf("guardlist-web %s\n", VERSION);
-            return 0;
-        }
-        fputs(usage_text, stdout);
-        return strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ? 0 : 2;
-    }
     const char *method = getenv("REQUEST_METHOD");
-    if (!method) {      /* a person at a terminal, not a log line */
-        fprintf(stderr, "guardlist-web: error: REQUEST_METHOD is not set: run me from a web server "
-                        "as a CGI program (see --help)\n");
-        return 2;
-    }
+
+    if (!method)
+        return from_shell(argc, argv);
     w.head_only = strcmp(method, "HEAD") == 0;
     log_init("guardlist-web", LOG_TO_STDERR, LOG_LVL_INFO);
     config_defaults(&cfg);

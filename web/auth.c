@@ -96,7 +96,7 @@ void auth_token_make(const struct web *w, long long ts, char *out, size_t outlen
         snprintf(out, outlen, "%s", "");
         return;
     }
-    hex_encode(mac, SHA256_LEN, hex);
+    token_hex(mac, SHA256_LEN, hex);
     snprintf(out, outlen, "%lld.%s", ts, hex);
 }
 

@@ -86,7 +86,7 @@ static void protected_guardians(struct buf *b, const struct list *l, const char 
         snprintf(e, sizeof(e), "%.*s", (int)(n < sizeof(e) - 1 ? n : sizeof(e) - 1), g);
         g += n;
         buf_adds(b, "<span class=\"guardian\">");
-        html_escape(b, e);
+        template_html_escape(b, e);
         if (l->w->is_admin) {
             page_form_open(l->w, b, "guardian-rm", l->page, "inline");
             page_hidden(b, "key", col[1]);
@@ -128,7 +128,7 @@ static void rule_forms(struct buf *b, const struct list *l, const char *rcpt, co
     page_hidden(b, "sender", sender);
     page_hidden(b, "kind", "action");
     buf_adds(b, "<input name=\"action\" maxlength=\"255\" required aria-label=\"Action\" value=\"");
-    html_escape(b, action);
+    template_html_escape(b, action);
     buf_adds(b, "\"><button type=\"submit\">Save</button></form>");
     page_form_open(l->w, b, "rule-rm", l->page, "inline");
     page_hidden(b, "rcpt", rcpt);
@@ -166,7 +166,7 @@ static void pending_last(struct buf *b, const struct list *l, const char *const 
     buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"approve\">Allow sender</button>");
     if (at && at[1]) {
         buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"approve-domain\">Allow everyone at ");
-        html_escape(b, at + 1);
+        template_html_escape(b, at + 1);
         buf_adds(b, "</button>");
     }
     buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"deny\">Deny</button>"
@@ -265,7 +265,7 @@ static void search_parts(struct buf *h2, struct buf *pg, const struct lists_view
                          const char *heading)
 {
     buf_adds(h2, "<h2>");
-    html_escape(h2, heading);
+    template_html_escape(h2, heading);
     buf_adds(h2, "</h2>");
     if (l->n > l->limit) {
         buf_addf(pg, "<nav class=\"pager\"><a href=\"?p=%s&amp;q=", l->cols->page);
@@ -293,7 +293,7 @@ static int section(struct buf *out, const struct lists_view *v, struct list *l, 
     buf_adds(&head, l->cols->last_head);
     if (!l->n) {
         buf_adds(&none, "<tr><td class=\"empty\" colspan=\"7\">");
-        html_escape(&none, empty);
+        template_html_escape(&none, empty);
         buf_adds(&none, "</td></tr>");
     }
     struct page_section parts = { h2.p ? h2.p : "", intro, forms && forms->p ? forms->p : "", head.p,
@@ -364,9 +364,9 @@ static int row_option(void *arg, int ncol, const char *const *col, const unsigne
     (void)ncol;
     (void)len;
     buf_adds(o->b, "<option value=\"");
-    html_escape(o->b, col[0]);
+    template_html_escape(o->b, col[0]);
     buf_adds(o->b, strcasecmp(col[0], o->preset) == 0 ? "\" selected>" : "\">");
-    html_escape(o->b, col[0]);
+    template_html_escape(o->b, col[0]);
     buf_adds(o->b, "</option>");
     return 0;
 }
@@ -378,7 +378,7 @@ static int recipient_choice(const struct web *w, struct buf *b, const char *pres
     if (w->is_admin) {
         buf_adds(b, "<label>Recipient <input name=\"rcpt\" maxlength=\"255\" required "
                     "placeholder=\"kid@example.org\" value=\"");
-        html_escape(b, preset);
+        template_html_escape(b, preset);
         buf_adds(b, "\"></label>");
         return 0;
     }

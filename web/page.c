@@ -155,21 +155,21 @@ int page_section(const struct page_section *l, struct buf *out)
 void page_cell(struct buf *b, const char *label, const char *text)
 {
     buf_addf(b, "<td data-label=\"%s\">", label);
-    html_escape(b, text ? text : "");
+    template_html_escape(b, text ? text : "");
     buf_adds(b, "</td>");
 }
 
 void page_hidden(struct buf *b, const char *name, const char *value)
 {
     buf_addf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
-    html_escape(b, value);
+    template_html_escape(b, value);
     buf_adds(b, "\">");
 }
 
 void page_form_open(const struct web *w, struct buf *b, const char *what, const char *back, const char *cls)
 {
     buf_adds(b, "<form method=\"post\" action=\"");
-    html_escape(b, w->script);
+    template_html_escape(b, w->script);
     buf_addf(b, "\" class=\"%s\">", cls);
     page_hidden(b, "do", what);
     page_hidden(b, "csrf", w->csrf);

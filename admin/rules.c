@@ -264,34 +264,175 @@ static int in_keys(const struct addr_keys *k, const char *key)
     return 0;
 }
 
+/* What a listing shows, each table read whole before anything is printed. */
+struct list_tables {
+    struct rows prot, guard, global, per;
+};
+
+static void list_tables_free(struct list_tables *t)
+{
+    rows_free(&t->prot);
+    rows_free(&t->guard);
+    rows_free(&t->global);
+    rows_free(&t->per);
+}
+
+/* Parses [--to RCPT] [--json]: 0 to go on, 1 after --help, -1 after a usage
+ * error (printed). */
+static int list_options(int argc, char **argv, const char *usage, const char **to, int *json)
+{
+    static const struct option lo[] = { { "to", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
+                                        { "help", no_argument, NULL, 'h' }, { 0 } };
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "t:jh", lo, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return 1;
+        } else if (opt == 't') {
+            *to = optarg;
+        } else if (opt == 'j') {
+            *json = 1;
+        } else {
+            fail(EXIT_USAGE, "see guardlist list --help");
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static int list_fetch(struct db *db, struct list_tables *t)
+{
+    char err[600];
+
+    if (db_query(db, "SELECT recipient, class FROM protected_users ORDER BY recipient", NULL, 0,
+                 row_collect, &t->prot, err, sizeof(err)) < 0
+        || db_query(db, "SELECT recipient, email FROM guardians ORDER BY recipient, email", NULL, 0,
+                    row_collect, &t->guard, err, sizeof(err)) < 0
+        || db_query(db, "SELECT sender, action FROM whitelist ORDER BY sender", NULL, 0,
+                    row_collect, &t->global, err, sizeof(err)) < 0
+        || db_query(db, "SELECT recipient, sender, action FROM sender_rules ORDER BY recipient, sender",
+                    NULL, 0, row_collect, &t->per, err, sizeof(err)) < 0)
+        return fail(EXIT_RUNTIME, "database: %s", err);
+    return 0;
+}
+
+/* With --to (KP): the one protecting key, in access(5) order; NULL if none. */
+static const char *list_protecting(const struct rows *prot, const struct addr_keys *kp)
+{
+    for (size_t k = 0; kp && k < kp->n; k++)
+        for (size_t i = 0; i < prot->n; i++)
+            if (strcmp(cell(prot, i, 0), kp->key[k]) == 0)
+                return cell(prot, i, 0);
+    return NULL;
+}
+
+/* The guardians of protected key R, ending R's entry. */
+static void list_guardians(const struct rows *guard, const char *r, int json)
+{
+    int g = 0;
+
+    for (size_t j = 0; j < guard->n; j++) {
+        if (strcmp(cell(guard, j, 0), r) != 0)
+            continue;
+        if (json) {
+            printf("%s", g ? "," : "");
+            json_string(stdout, cell(guard, j, 1));
+        } else {
+            printf(" %s", cell(guard, j, 1));
+        }
+        g++;
+    }
+    printf(json ? "]}" : (g ? "\n" : " (none)\n"));
+}
+
+/* The protected keys (with --to: the one protecting it) and their guardians. */
+static void list_protected(const struct list_tables *t, const struct addr_keys *kp, int json)
+{
+    const char *protecting = list_protecting(&t->prot, kp);
+    int n = 0;
+
+    printf(json ? "{\"protected\":[" : "Protected recipients:\n");
+    for (size_t i = 0; i < t->prot.n; i++) {
+        const char *r = cell(&t->prot, i, 0);
+        if (kp && (!protecting || strcmp(r, protecting) != 0))
+            continue;
+        if (json) {
+            printf("%s{\"recipient\":", n ? "," : "");
+            json_string(stdout, r);
+            printf(",\"class\":");
+            json_string(stdout, cell(&t->prot, i, 1));
+            printf(",\"guardians\":[");
+        } else {
+            printf("  %-40s guardians:", r);
+        }
+        list_guardians(&t->guard, r, json);
+        n++;
+    }
+    if (!json && n == 0)
+        printf("  (none)\n");
+}
+
+/* The rules: per-recipient ones (with --to: those of its keys), then the
+ * global ones; ends the listing. */
+static void list_rules(const struct list_tables *t, const struct addr_keys *kp, int json)
+{
+    int n = 0;
+
+    printf(json ? "],\"rules\":[" : "Rules (per-recipient rules win over global ones):\n");
+    for (size_t i = 0; i < t->per.n; i++) {
+        if (kp && !in_keys(kp, cell(&t->per, i, 0)))
+            continue;
+        if (json) {
+            printf("%s{\"scope\":\"recipient\",\"recipient\":", n ? "," : "");
+            json_string(stdout, cell(&t->per, i, 0));
+            printf(",\"sender\":");
+            json_string(stdout, cell(&t->per, i, 1));
+            printf(",\"action\":");
+            json_string(stdout, cell(&t->per, i, 2));
+            printf("}");
+        } else {
+            printf("  to %-37s from %-30s %s\n", cell(&t->per, i, 0), cell(&t->per, i, 1), cell(&t->per, i, 2));
+        }
+        n++;
+    }
+    for (size_t i = 0; i < t->global.n; i++) {
+        if (json) {
+            printf("%s{\"scope\":\"global\",\"recipient\":null,\"sender\":", n ? "," : "");
+            json_string(stdout, cell(&t->global, i, 0));
+            printf(",\"action\":");
+            json_string(stdout, cell(&t->global, i, 1));
+            printf("}");
+        } else {
+            printf("  %-40s from %-30s %s\n", "(everyone protected)", cell(&t->global, i, 0), cell(&t->global, i, 1));
+        }
+        n++;
+    }
+    if (!json && n == 0)
+        printf("  (none)\n");
+    if (json)
+        printf("]}\n");
+}
+
 int cmd_list(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist list [--to RCPT] [--json]\n"
         "Lists protected recipients with their guardians, then the rules: global\n"
         "ones (table whitelist) and per-recipient ones (sender_rules).  With --to,\n"
         "only what applies to the address RCPT.\n";
-    static const struct option lo[] = { { "to", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
-                                        { "help", no_argument, NULL, 'h' }, { 0 } };
     const char *to = NULL;
-    int json = 0, opt;
+    int json = 0;
     char err[600];
     struct addr a;
     struct addr_keys keys, *kp = NULL;
 
-    while ((opt = getopt_long(argc, argv, "t:jh", lo, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        } else if (opt == 't') {
-            to = optarg;
-        } else if (opt == 'j') {
-            json = 1;
-        } else {
-            return fail(EXIT_USAGE, "see guardlist list --help");
-        }
-    }
-    if (optind != argc)
-        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+    int r = list_options(argc, argv, usage, &to, &json);
+    if (r)
+        return r < 0 ? EXIT_USAGE : 0;
     if (to) {
         if (addr_parse(to, cli->cfg.policy.recipient_delimiter, &a, err, sizeof(err)) < 0 || a.is_null)
             return fail(EXIT_USAGE, "invalid recipient '%s': %s", to, a.is_null ? "empty" : err);
@@ -301,96 +442,12 @@ int cmd_list(struct cli *cli, int argc, char **argv)
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
-    struct rows prot = { 0 }, guard = { 0 }, global = { 0 }, per = { 0 };
-    int rc = 0;
-    if (db_query(db, "SELECT recipient, class FROM protected_users ORDER BY recipient", NULL, 0,
-                 row_collect, &prot, err, sizeof(err)) < 0
-        || db_query(db, "SELECT recipient, email FROM guardians ORDER BY recipient, email", NULL, 0,
-                    row_collect, &guard, err, sizeof(err)) < 0
-        || db_query(db, "SELECT sender, action FROM whitelist ORDER BY sender", NULL, 0,
-                    row_collect, &global, err, sizeof(err)) < 0
-        || db_query(db, "SELECT recipient, sender, action FROM sender_rules ORDER BY recipient, sender",
-                    NULL, 0, row_collect, &per, err, sizeof(err)) < 0) {
-        rc = fail(EXIT_RUNTIME, "database: %s", err);
-        goto out;
+    struct list_tables t = { 0 };
+    int rc = list_fetch(db, &t);
+    if (rc == 0) {
+        list_protected(&t, kp, json);
+        list_rules(&t, kp, json);
     }
-    /* With --to: the one protecting key, in access(5) order. */
-    const char *protecting = NULL;
-    for (size_t k = 0; kp && k < kp->n && !protecting; k++)
-        for (size_t i = 0; i < prot.n; i++)
-            if (strcmp(cell(&prot, i, 0), kp->key[k]) == 0)
-                protecting = cell(&prot, i, 0);
-
-    printf(json ? "{\"protected\":[" : "Protected recipients:\n");
-    int n = 0;
-    for (size_t i = 0; i < prot.n; i++) {
-        const char *r = cell(&prot, i, 0);
-        if (kp && (!protecting || strcmp(r, protecting) != 0))
-            continue;
-        if (json) {
-            printf("%s{\"recipient\":", n ? "," : "");
-            json_string(stdout, r);
-            printf(",\"class\":");
-            json_string(stdout, cell(&prot, i, 1));
-            printf(",\"guardians\":[");
-        } else {
-            printf("  %-40s guardians:", r);
-        }
-        int g = 0;
-        for (size_t j = 0; j < guard.n; j++) {
-            if (strcmp(cell(&guard, j, 0), r) != 0)
-                continue;
-            if (json) {
-                printf("%s", g ? "," : "");
-                json_string(stdout, cell(&guard, j, 1));
-            } else {
-                printf(" %s", cell(&guard, j, 1));
-            }
-            g++;
-        }
-        printf(json ? "]}" : (g ? "\n" : " (none)\n"));
-        n++;
-    }
-    if (!json && n == 0)
-        printf("  (none)\n");
-    printf(json ? "],\"rules\":[" : "Rules (per-recipient rules win over global ones):\n");
-    n = 0;
-    for (size_t i = 0; i < per.n; i++) {
-        if (kp && !in_keys(kp, cell(&per, i, 0)))
-            continue;
-        if (json) {
-            printf("%s{\"scope\":\"recipient\",\"recipient\":", n ? "," : "");
-            json_string(stdout, cell(&per, i, 0));
-            printf(",\"sender\":");
-            json_string(stdout, cell(&per, i, 1));
-            printf(",\"action\":");
-            json_string(stdout, cell(&per, i, 2));
-            printf("}");
-        } else {
-            printf("  to %-37s from %-30s %s\n", cell(&per, i, 0), cell(&per, i, 1), cell(&per, i, 2));
-        }
-        n++;
-    }
-    for (size_t i = 0; i < global.n; i++) {
-        if (json) {
-            printf("%s{\"scope\":\"global\",\"recipient\":null,\"sender\":", n ? "," : "");
-            json_string(stdout, cell(&global, i, 0));
-            printf(",\"action\":");
-            json_string(stdout, cell(&global, i, 1));
-            printf("}");
-        } else {
-            printf("  %-40s from %-30s %s\n", "(everyone protected)", cell(&global, i, 0), cell(&global, i, 1));
-        }
-        n++;
-    }
-    if (!json && n == 0)
-        printf("  (none)\n");
-    if (json)
-        printf("]}\n");
-out:
-    rows_free(&prot);
-    rows_free(&guard);
-    rows_free(&global);
-    rows_free(&per);
+    list_tables_free(&t);
     return rc;
 }

@@ -21,24 +21,24 @@ struct cli {
 typedef int (*cmd_fn)(struct cli *cli, int argc, char **argv);
 
 /* Prints "guardlist: error: ..." to stderr and returns CODE. */
-int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prints one line "guardlist: SEVERITY: ..." to F, control characters
  * escaped as \xNN (the text may quote input or Postfix's tables). */
-void say(FILE *f, const char *severity, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cli_say(FILE *f, const char *severity, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The database handle with the [admin] account (exits with an error if it
  * cannot connect: returns NULL and prints the reason). */
 struct db *cli_db(struct cli *cli);
 
 /* Maps a store_ return code to an exit status, printing ERR when it failed. */
-int store_exit(int rc, const char *err);
+int cli_store_exit(int rc, const char *err);
 
 /* Parses a challenge id; returns 0 or -1. */
-int parse_id(const char *s, unsigned long long *id);
+int cli_parse_id(const char *s, unsigned long long *id);
 
 /* Generic getopt helper: prints the command's usage for --help. */
-int want_help(int argc, char **argv, const char *usage);
+int cli_want_help(int argc, char **argv, const char *usage);
 
 int cmd_db(struct cli *cli, int argc, char **argv);
 int cmd_protect(struct cli *cli, int argc, char **argv);

@@ -113,10 +113,10 @@ int cmd_export(struct cli *cli, int argc, char **argv)
     char err[800];
     FILE *f = stdout;
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc > 2)
-        return fail(EXIT_USAGE, "export takes at most one file name");
+        return cli_fail(EXIT_USAGE, "export takes at most one file name");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -125,20 +125,20 @@ int cmd_export(struct cli *cli, int argc, char **argv)
         if (fd < 0 || !(f = fdopen(fd, "w"))) {
             if (fd >= 0)
                 close(fd);
-            return fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
+            return cli_fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
         }
     }
     /* One consistent snapshot of all tables. */
     int rc = 0;
     if (db_exec(db, "START TRANSACTION READ ONLY", NULL, 0, NULL, err, sizeof(err)) < 0) {
-        rc = fail(EXIT_RUNTIME, "database: %s", err);
+        rc = cli_fail(EXIT_RUNTIME, "database: %s", err);
         goto out;
     }
     fprintf(f, "%s\n", HEADER);
     for (size_t t = 0; t < NTABLES; t++) {
         fprintf(f, "@table %s %s\n", tables[t].name, tables[t].columns);
         if (db_query(db, tables[t].select, NULL, 0, row_export, f, err, sizeof(err)) < 0) {
-            rc = fail(EXIT_RUNTIME, "exporting %s: %s", tables[t].name, err);
+            rc = cli_fail(EXIT_RUNTIME, "exporting %s: %s", tables[t].name, err);
             goto out;
         }
     }
@@ -147,9 +147,9 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 out:
     if (f != stdout) {
         if (fclose(f) != 0 && rc == 0)
-            rc = fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
+            rc = cli_fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
     } else if (fflush(stdout) != 0 && rc == 0) {
-        rc = fail(EXIT_RUNTIME, "cannot write the export: %s", strerror(errno));
+        rc = cli_fail(EXIT_RUNTIME, "cannot write the export: %s", strerror(errno));
     }
     return rc;
 }
@@ -228,19 +228,19 @@ static int import_read(struct import_file *im)
     FILE *f = fopen(im->path, "r");
 
     if (!f)
-        return fail(EXIT_RUNTIME, "cannot read %s: %s", im->path, strerror(errno));
+        return cli_fail(EXIT_RUNTIME, "cannot read %s: %s", im->path, strerror(errno));
     if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 1024L * 1024 * 1024) {
         fclose(f);
-        return fail(EXIT_USAGE, "%s: not a regular file of at most 1 GiB", im->path);
+        return cli_fail(EXIT_USAGE, "%s: not a regular file of at most 1 GiB", im->path);
     }
     im->text = malloc((size_t)st.st_size + 1);
     size_t len = im->text ? fread(im->text, 1, (size_t)st.st_size, f) : 0;
     fclose(f);
     if (!im->text)
-        return fail(EXIT_RUNTIME, "out of memory");
+        return cli_fail(EXIT_RUNTIME, "out of memory");
     im->text[len] = '\0';
     if (memchr(im->text, '\0', len))
-        return fail(EXIT_USAGE, "%s: contains a NUL byte; not an export file", im->path);
+        return cli_fail(EXIT_USAGE, "%s: contains a NUL byte; not an export file", im->path);
     return 0;
 }
 
@@ -265,12 +265,12 @@ static int import_row(struct import_file *im, char *line, int lineno)
     if (im->nrows == im->cap) {
         struct parsed_row *more = realloc(im->rows, 2 * im->cap * sizeof(*im->rows));
         if (!more)
-            return fail(EXIT_RUNTIME, "out of memory");
+            return cli_fail(EXIT_RUNTIME, "out of memory");
         im->rows = more;
         im->cap *= 2;
     }
     if (split_fields(line, im->rows[im->nrows].field, MAX_COLS) != ts->ncol)
-        return fail(EXIT_USAGE, "%s:%d: expected %d fields for %s", im->path, lineno, ts->ncol, ts->name);
+        return cli_fail(EXIT_USAGE, "%s:%d: expected %d fields for %s", im->path, lineno, ts->ncol, ts->name);
     im->rows[im->nrows].table = im->current;
     im->nrows++;
     return 0;
@@ -281,7 +281,7 @@ static int import_row(struct import_file *im, char *line, int lineno)
 static int import_line(struct import_file *im, char *line, int lineno)
 {
     if (im->seen_end)
-        return fail(EXIT_USAGE, "%s:%d: text after @end", im->path, lineno);
+        return cli_fail(EXIT_USAGE, "%s:%d: text after @end", im->path, lineno);
     if (strcmp(line, "@end") == 0) {
         im->seen_end = 1;
         return 0;
@@ -289,11 +289,11 @@ static int import_line(struct import_file *im, char *line, int lineno)
     if (strncmp(line, "@table ", 7) == 0) {
         im->current = table_find(line + 7);
         if (im->current < 0 || im->seen[im->current]++)
-            return fail(EXIT_USAGE, "%s:%d: unknown or repeated table line", im->path, lineno);
+            return cli_fail(EXIT_USAGE, "%s:%d: unknown or repeated table line", im->path, lineno);
         return 0;
     }
     if (im->current < 0)
-        return fail(EXIT_USAGE, "%s:%d: row before any @table line", im->path, lineno);
+        return cli_fail(EXIT_USAGE, "%s:%d: row before any @table line", im->path, lineno);
     return import_row(im, line, lineno);
 }
 
@@ -307,18 +307,18 @@ static int import_parse(struct import_file *im)
     im->cap = 1024;
     im->rows = malloc(im->cap * sizeof(*im->rows));
     if (!im->rows)
-        return fail(EXIT_RUNTIME, "out of memory");
+        return cli_fail(EXIT_RUNTIME, "out of memory");
     if (strncmp(im->text, HEADER "\n", strlen(HEADER) + 1) != 0)
-        return fail(EXIT_USAGE, "%s:1: not a guardlist export (expected \"%s\")", im->path, HEADER);
+        return cli_fail(EXIT_USAGE, "%s:1: not a guardlist export (expected \"%s\")", im->path, HEADER);
     for (char *line = strtok_r(im->text + strlen(HEADER) + 1, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save))
         if ((rc = import_line(im, line, ++lineno)) != 0)
             return rc;
     for (size_t t = 0; t < NTABLES; t++)
         if (!im->seen[t])
-            return fail(EXIT_USAGE, "%s: table %s is missing; not a whole export", im->path, tables[t].name);
+            return cli_fail(EXIT_USAGE, "%s: table %s is missing; not a whole export", im->path, tables[t].name);
     if (!im->seen_end)
-        return fail(EXIT_USAGE, "%s: no @end line; the file is cut short", im->path);
+        return cli_fail(EXIT_USAGE, "%s: no @end line; the file is cut short", im->path);
     return 0;
 }
 
@@ -332,7 +332,7 @@ static int import_apply(struct cli *cli, const struct import_file *im)
     if (!db)
         return cli->db_status;
     if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     for (size_t t = 0; t < NTABLES; t++)
         if (db_exec(db, deletes[t], NULL, 0, NULL, err, sizeof(err)) < 0)
             goto db_fail;
@@ -355,7 +355,7 @@ db_fail:
         if (db_connected(db))
             db_exec(db, "ROLLBACK", NULL, 0, NULL, ignore, sizeof(ignore));
     }
-    return fail(EXIT_RUNTIME, "import failed, nothing changed%s: %s", where, err);
+    return cli_fail(EXIT_RUNTIME, "import failed, nothing changed%s: %s", where, err);
 }
 
 int cmd_import(struct cli *cli, int argc, char **argv)
@@ -365,10 +365,10 @@ int cmd_import(struct cli *cli, int argc, char **argv)
         "export), in one transaction.  The whole file is checked first: a damaged\n"
         "file changes nothing.\n";
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc != 2)
-        return fail(EXIT_USAGE, "import takes one file name");
+        return cli_fail(EXIT_USAGE, "import takes one file name");
     struct import_file im = { .path = argv[1], .current = -1 };
     int rc = import_read(&im);
     if (rc == 0)

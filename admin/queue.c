@@ -46,11 +46,11 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
         } else if (opt == 'j') {
             json = 1;
         } else {
-            return fail(EXIT_USAGE, "see guardlist pending --help");
+            return cli_fail(EXIT_USAGE, "see guardlist pending --help");
         }
     }
     if (optind != argc)
-        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        return cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -65,7 +65,7 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
         "FROM challenges ORDER BY id";
     if (db_query(db, all ? q_all : q_pending, NULL, 0, row_collect, &r, err, sizeof(err)) < 0) {
         rows_free(&r);
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     }
     if (json) {
         printf("[");
@@ -135,13 +135,13 @@ static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage,
         } else if (opt == 'd' && !deny) {
             domain = 1;
         } else {
-            return fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
+            return cli_fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
         }
     }
     if (argc - optind != 1)
-        return fail(EXIT_USAGE, "%s takes one challenge id (see guardlist pending)", argv[0]);
-    if (parse_id(argv[optind], &id) < 0)
-        return fail(EXIT_USAGE, "'%s' is not a challenge id (a positive number)", argv[optind]);
+        return cli_fail(EXIT_USAGE, "%s takes one challenge id (see guardlist pending)", argv[0]);
+    if (cli_parse_id(argv[optind], &id) < 0)
+        return cli_fail(EXIT_USAGE, "'%s' is not a challenge id (a positive number)", argv[optind]);
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -152,7 +152,7 @@ static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage,
         printf("%s\n", result);
     if (rc == STORE_DONE && !deny)
         warn_null_sender(db, id);
-    return store_exit(rc, err);
+    return cli_store_exit(rc, err);
 }
 
 int cmd_approve(struct cli *cli, int argc, char **argv)
@@ -178,10 +178,10 @@ int cmd_expire(struct cli *cli, int argc, char **argv)
     unsigned long long expired, purged;
     char err[600];
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc != 1)
-        return fail(EXIT_USAGE, "expire takes no arguments");
+        return cli_fail(EXIT_USAGE, "expire takes no arguments");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -191,7 +191,7 @@ int cmd_expire(struct cli *cli, int argc, char **argv)
         printf("expired %llu pending challenge(s), purged %llu closed one(s)\n", expired, purged);
         return 0;
     }
-    return store_exit(rc, err);
+    return cli_store_exit(rc, err);
 }
 
 /* What Postfix shows the SMTP client for a policy reply (smtpd_check.c). */
@@ -254,21 +254,21 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         } else if (opt == 'j') {
             json = 1;
         } else {
-            return fail(EXIT_USAGE, "see guardlist check --help");
+            return cli_fail(EXIT_USAGE, "see guardlist check --help");
         }
     }
     if (argc - optind != 2)
-        return fail(EXIT_USAGE, "check takes SENDER and RCPT (use '' or '<>' for the null sender)");
+        return cli_fail(EXIT_USAGE, "check takes SENDER and RCPT (use '' or '<>' for the null sender)");
     const char *sender = argv[optind], *rcpt = argv[optind + 1];
     for (const char *p = sender; *p; p++)
         if ((unsigned char)*p < 0x20)
-            return fail(EXIT_USAGE, "sender contains a control character");
+            return cli_fail(EXIT_USAGE, "sender contains a control character");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
     struct ruleset *rs = rulesdb_load(db, &skips, NULL, err, sizeof(err));
     if (!rs)
-        return fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
+        return cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
     if (skips.count)
         fprintf(stderr, "guardlist: warning: %zu unusable rule rows are ignored, first: %s\n", skips.count,
                 skips.first);

@@ -17,7 +17,7 @@ static int run_store(int rc, const char *err, const char *done_msg)
 {
     if (rc == STORE_DONE && done_msg)
         printf("%s\n", done_msg);
-    return store_exit(rc, err);
+    return cli_store_exit(rc, err);
 }
 
 int cmd_protect(struct cli *cli, int argc, char **argv)
@@ -36,13 +36,13 @@ int cmd_protect(struct cli *cli, int argc, char **argv)
             return 0;
         }
         if (opt != 'g')
-            return fail(EXIT_USAGE, "see guardlist protect --help");
+            return cli_fail(EXIT_USAGE, "see guardlist protect --help");
         if (ng == 16)
-            return fail(EXIT_USAGE, "at most 16 --guardian options");
+            return cli_fail(EXIT_USAGE, "at most 16 --guardian options");
         g[ng++] = optarg;
     }
     if (argc - optind != 1)
-        return fail(EXIT_USAGE, "protect takes one address (see guardlist protect --help)");
+        return cli_fail(EXIT_USAGE, "protect takes one address (see guardlist protect --help)");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -61,10 +61,10 @@ int cmd_unprotect(struct cli *cli, int argc, char **argv)
         "Stops protecting ADDR and forgets its guardians.  Its rules are kept.\n";
     char err[600];
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc != 2)
-        return fail(EXIT_USAGE, "unprotect takes one address (see guardlist unprotect --help)");
+        return cli_fail(EXIT_USAGE, "unprotect takes one address (see guardlist unprotect --help)");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -104,13 +104,13 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
     enum addr_key_kind kind;
     int json = 0;
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc < 2)
-        return fail(EXIT_USAGE, "guardian needs add, remove or list (see guardlist guardian --help)");
+        return cli_fail(EXIT_USAGE, "guardian needs add, remove or list (see guardlist guardian --help)");
     if (strcmp(argv[1], "add") == 0 || strcmp(argv[1], "remove") == 0) {
         if (argc != 4)
-            return fail(EXIT_USAGE, "guardian %s takes RCPT and EMAIL", argv[1]);
+            return cli_fail(EXIT_USAGE, "guardian %s takes RCPT and EMAIL", argv[1]);
         struct db *db = cli_db(cli);
         if (!db)
             return cli->db_status;
@@ -119,7 +119,7 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
         return run_store(rc, err, argv[1][0] == 'a' ? "guardian added" : "guardian removed");
     }
     if (strcmp(argv[1], "list") != 0)
-        return fail(EXIT_USAGE, "unknown guardian command '%s'", argv[1]);
+        return cli_fail(EXIT_USAGE, "unknown guardian command '%s'", argv[1]);
     const char *rcpt = NULL;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
@@ -127,10 +127,10 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
         else if (!rcpt && argv[i][0] != '-')
             rcpt = argv[i];
         else
-            return fail(EXIT_USAGE, "unexpected argument '%s'", argv[i]);
+            return cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[i]);
     }
     if (rcpt && addr_key_check(rcpt, 0, key, sizeof(key), &kind, err, sizeof(err)) < 0)
-        return fail(EXIT_USAGE, "invalid recipient '%s': %s", rcpt, err);
+        return cli_fail(EXIT_USAGE, "invalid recipient '%s': %s", rcpt, err);
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -145,7 +145,7 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
     if (json)
         printf("]\n");
     if (n < 0)
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     return 0;
 }
 
@@ -186,12 +186,12 @@ static int parse_to(int argc, char **argv, const char *usage, int allow_message,
         } else if (opt == 'm' && allow_message) {
             *message = optarg;
         } else {
-            fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
+            cli_fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
             return -1;
         }
     }
     if (argc - optind != npos) {
-        fail(EXIT_USAGE, "wrong number of arguments (see guardlist %s --help)", argv[0]);
+        cli_fail(EXIT_USAGE, "wrong number of arguments (see guardlist %s --help)", argv[0]);
         return -1;
     }
     return 0;
@@ -222,7 +222,7 @@ int cmd_block(struct cli *cli, int argc, char **argv)
     if (r)
         return r < 0 ? EXIT_USAGE : 0;
     if (message && snprintf(action, sizeof(action), "REJECT %s", message) >= (int)sizeof(action))
-        return fail(EXIT_USAGE, "--message is too long");
+        return cli_fail(EXIT_USAGE, "--message is too long");
     return set_rule(cli, to, argv[optind], message ? action : "REJECT");
 }
 
@@ -235,13 +235,13 @@ int cmd_rule(struct cli *cli, int argc, char **argv)
     const char *to;
     char err[600];
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc < 2)
-        return fail(EXIT_USAGE, "rule needs set or rm (see guardlist rule --help)");
+        return cli_fail(EXIT_USAGE, "rule needs set or rm (see guardlist rule --help)");
     int set = strcmp(argv[1], "set") == 0;
     if (!set && strcmp(argv[1], "rm") != 0)
-        return fail(EXIT_USAGE, "unknown rule command '%s'", argv[1]);
+        return cli_fail(EXIT_USAGE, "unknown rule command '%s'", argv[1]);
     int r = parse_to(argc - 1, argv + 1, usage, 0, set ? 2 : 1, &to, NULL);
     if (r)
         return r < 0 ? EXIT_USAGE : 0;
@@ -294,12 +294,12 @@ static int list_options(int argc, char **argv, const char *usage, const char **t
         } else if (opt == 'j') {
             *json = 1;
         } else {
-            fail(EXIT_USAGE, "see guardlist list --help");
+            cli_fail(EXIT_USAGE, "see guardlist list --help");
             return -1;
         }
     }
     if (optind != argc) {
-        fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
         return -1;
     }
     return 0;
@@ -317,7 +317,7 @@ static int list_fetch(struct db *db, struct list_tables *t)
                     row_collect, &t->global, err, sizeof(err)) < 0
         || db_query(db, "SELECT recipient, sender, action FROM sender_rules ORDER BY recipient, sender",
                     NULL, 0, row_collect, &t->per, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     return 0;
 }
 
@@ -435,7 +435,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
         return r < 0 ? EXIT_USAGE : 0;
     if (to) {
         if (addr_parse(to, cli->cfg.policy.recipient_delimiter, &a, err, sizeof(err)) < 0 || a.is_null)
-            return fail(EXIT_USAGE, "invalid recipient '%s': %s", to, a.is_null ? "empty" : err);
+            return cli_fail(EXIT_USAGE, "invalid recipient '%s': %s", to, a.is_null ? "empty" : err);
         addr_keys(&a, &keys);
         kp = &keys;
     }

@@ -77,8 +77,8 @@ struct rows {
     int ncol;
     char **v;                   /* n * ncol strings, NULL for SQL NULL */
 };
-int row_collect(void *arg, int ncol, const char *const *col, const unsigned long *len);
-const char *cell(const struct rows *r, size_t row, int col);
+int rows_collect(void *arg, int ncol, const char *const *col, const unsigned long *len);
+const char *rows_cell(const struct rows *r, size_t row, int col);
 void rows_free(struct rows *r);
 
 /* Embedded SQL (generated from sql/). */

@@ -288,22 +288,22 @@ static int fix_one(struct doctor *d, struct db *db, const struct fixable *f)
     char err[600], names[900] = "";
     size_t n = 0, o = 0;
 
-    if (db_query(db, "SELECT email FROM guardians WHERE recipient = ? ORDER BY email", p, 1, row_collect, &g,
+    if (db_query(db, "SELECT email FROM guardians WHERE recipient = ? ORDER BY email", p, 1, rows_collect, &g,
                  err, sizeof(err)) < 0) {
         rows_free(&g);
         return cli_fail(EXIT_RUNTIME, "database: %s", err);
     }
     for (; n < g.n && n < 16; n++)
-        emails[n] = cell(&g, n, 0);
+        emails[n] = rows_cell(&g, n, 0);
     int rc = store_protect(db, d->cli->actor, f->alias, emails, (int)n, err, sizeof(err));
     /* store_protect takes 16 guardians at a time. */
     for (size_t i = 16; (rc == STORE_DONE || rc == STORE_NOTFOUND) && i < g.n; i++) {
-        int r2 = store_guardian_add(db, d->cli->actor, f->alias, cell(&g, i, 0), err, sizeof(err));
+        int r2 = store_guardian_add(db, d->cli->actor, f->alias, rows_cell(&g, i, 0), err, sizeof(err));
         if (r2 == STORE_ERROR || r2 == STORE_INVALID)
             rc = r2;
     }
     for (size_t i = 0; i < g.n && o < sizeof(names); i++)
-        o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "", cell(&g, i, 0));
+        o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "", rows_cell(&g, i, 0));
     rows_free(&g);
     if (rc == STORE_ERROR)
         return cli_fail(EXIT_RUNTIME, "database: %s", err);

@@ -63,27 +63,27 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
         "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
         "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error "
         "FROM challenges ORDER BY id";
-    if (db_query(db, all ? q_all : q_pending, NULL, 0, row_collect, &r, err, sizeof(err)) < 0) {
+    if (db_query(db, all ? q_all : q_pending, NULL, 0, rows_collect, &r, err, sizeof(err)) < 0) {
         rows_free(&r);
         return cli_fail(EXIT_RUNTIME, "database: %s", err);
     }
     if (json) {
         printf("[");
         for (size_t i = 0; i < r.n; i++) {
-            printf("%s{\"id\":%s,\"sender\":", i ? "," : "", cell(&r, i, 0));
-            json_string(stdout, cell(&r, i, 1));
+            printf("%s{\"id\":%s,\"sender\":", i ? "," : "", rows_cell(&r, i, 0));
+            json_string(stdout, rows_cell(&r, i, 1));
             printf(",\"recipient\":");
-            json_string(stdout, cell(&r, i, 2));
+            json_string(stdout, rows_cell(&r, i, 2));
             printf(",\"first_seen\":");
-            json_string(stdout, cell(&r, i, 3));
+            json_string(stdout, rows_cell(&r, i, 3));
             printf(",\"last_seen\":");
-            json_string(stdout, cell(&r, i, 4));
-            printf(",\"attempts\":%s,\"status\":", cell(&r, i, 5));
-            json_string(stdout, cell(&r, i, 6));
-            printf(",\"age_seconds\":%s,\"notify_state\":", cell(&r, i, 7) ? cell(&r, i, 7) : "0");
-            json_string(stdout, cell(&r, i, 8));
+            json_string(stdout, rows_cell(&r, i, 4));
+            printf(",\"attempts\":%s,\"status\":", rows_cell(&r, i, 5));
+            json_string(stdout, rows_cell(&r, i, 6));
+            printf(",\"age_seconds\":%s,\"notify_state\":", rows_cell(&r, i, 7) ? rows_cell(&r, i, 7) : "0");
+            json_string(stdout, rows_cell(&r, i, 8));
             printf(",\"notify_error\":");
-            json_string(stdout, cell(&r, i, 9));
+            json_string(stdout, rows_cell(&r, i, 9));
             printf("}");
         }
         printf("]\n");
@@ -94,10 +94,11 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
                "LAST SEEN", "ATTEMPTS", "STATUS", "AGE", "NOTIFY");
         for (size_t i = 0; i < r.n; i++) {
             char age[32];
-            format_age(cell(&r, i, 7) ? atoll(cell(&r, i, 7)) : 0, age, sizeof(age));
-            printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %s%s%s\n", cell(&r, i, 0), cell(&r, i, 1),
-                   cell(&r, i, 2), cell(&r, i, 3), cell(&r, i, 4), cell(&r, i, 5), cell(&r, i, 6), age,
-                   cell(&r, i, 8), cell(&r, i, 9) ? ": " : "", cell(&r, i, 9) ? cell(&r, i, 9) : "");
+            format_age(rows_cell(&r, i, 7) ? atoll(rows_cell(&r, i, 7)) : 0, age, sizeof(age));
+            printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %s%s%s\n", rows_cell(&r, i, 0), rows_cell(&r, i, 1),
+                   rows_cell(&r, i, 2), rows_cell(&r, i, 3), rows_cell(&r, i, 4), rows_cell(&r, i, 5),
+                   rows_cell(&r, i, 6), age, rows_cell(&r, i, 8), rows_cell(&r, i, 9) ? ": " : "",
+                   rows_cell(&r, i, 9) ? rows_cell(&r, i, 9) : "");
         }
     }
     rows_free(&r);
@@ -113,11 +114,11 @@ static void warn_null_sender(struct db *db, unsigned long long id)
     const char *p[1] = { idbuf };
 
     snprintf(idbuf, sizeof(idbuf), "%llu", id);
-    if (db_query(db, "SELECT sender, protected_key FROM challenges WHERE id = ?", p, 1, row_collect, &r,
-                 err, sizeof(err)) == 1 && store_is_null_sender(cell(&r, 0, 0)))
+    if (db_query(db, "SELECT sender, protected_key FROM challenges WHERE id = ?", p, 1, rows_collect, &r,
+                 err, sizeof(err)) == 1 && store_is_null_sender(rows_cell(&r, 0, 0)))
         fprintf(stderr, "guardlist: warning: challenge %s was for the null sender <>: every bounce message "
                 "(delivery report) to %s is now let through, from anyone (undo: guardlist rule rm '<>' --to %s)\n",
-                idbuf, cell(&r, 0, 1), cell(&r, 0, 1));
+                idbuf, rows_cell(&r, 0, 1), rows_cell(&r, 0, 1));
     rows_free(&r);
 }
 

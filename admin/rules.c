@@ -310,13 +310,13 @@ static int list_fetch(struct db *db, struct list_tables *t)
     char err[600];
 
     if (db_query(db, "SELECT recipient, class FROM protected_users ORDER BY recipient", NULL, 0,
-                 row_collect, &t->prot, err, sizeof(err)) < 0
+                 rows_collect, &t->prot, err, sizeof(err)) < 0
         || db_query(db, "SELECT recipient, email FROM guardians ORDER BY recipient, email", NULL, 0,
-                    row_collect, &t->guard, err, sizeof(err)) < 0
+                    rows_collect, &t->guard, err, sizeof(err)) < 0
         || db_query(db, "SELECT sender, action FROM whitelist ORDER BY sender", NULL, 0,
-                    row_collect, &t->global, err, sizeof(err)) < 0
+                    rows_collect, &t->global, err, sizeof(err)) < 0
         || db_query(db, "SELECT recipient, sender, action FROM sender_rules ORDER BY recipient, sender",
-                    NULL, 0, row_collect, &t->per, err, sizeof(err)) < 0)
+                    NULL, 0, rows_collect, &t->per, err, sizeof(err)) < 0)
         return cli_fail(EXIT_RUNTIME, "database: %s", err);
     return 0;
 }
@@ -326,8 +326,8 @@ static const char *list_protecting(const struct rows *prot, const struct addr_ke
 {
     for (size_t k = 0; kp && k < kp->n; k++)
         for (size_t i = 0; i < prot->n; i++)
-            if (strcmp(cell(prot, i, 0), kp->key[k]) == 0)
-                return cell(prot, i, 0);
+            if (strcmp(rows_cell(prot, i, 0), kp->key[k]) == 0)
+                return rows_cell(prot, i, 0);
     return NULL;
 }
 
@@ -337,13 +337,13 @@ static void list_guardians(const struct rows *guard, const char *r, int json)
     int g = 0;
 
     for (size_t j = 0; j < guard->n; j++) {
-        if (strcmp(cell(guard, j, 0), r) != 0)
+        if (strcmp(rows_cell(guard, j, 0), r) != 0)
             continue;
         if (json) {
             printf("%s", g ? "," : "");
-            json_string(stdout, cell(guard, j, 1));
+            json_string(stdout, rows_cell(guard, j, 1));
         } else {
-            printf(" %s", cell(guard, j, 1));
+            printf(" %s", rows_cell(guard, j, 1));
         }
         g++;
     }
@@ -358,14 +358,14 @@ static void list_protected(const struct list_tables *t, const struct addr_keys *
 
     printf(json ? "{\"protected\":[" : "Protected recipients:\n");
     for (size_t i = 0; i < t->prot.n; i++) {
-        const char *r = cell(&t->prot, i, 0);
+        const char *r = rows_cell(&t->prot, i, 0);
         if (kp && (!protecting || strcmp(r, protecting) != 0))
             continue;
         if (json) {
             printf("%s{\"recipient\":", n ? "," : "");
             json_string(stdout, r);
             printf(",\"class\":");
-            json_string(stdout, cell(&t->prot, i, 1));
+            json_string(stdout, rows_cell(&t->prot, i, 1));
             printf(",\"guardians\":[");
         } else {
             printf("  %-40s guardians:", r);
@@ -385,30 +385,32 @@ static void list_rules(const struct list_tables *t, const struct addr_keys *kp, 
 
     printf(json ? "],\"rules\":[" : "Rules (per-recipient rules win over global ones):\n");
     for (size_t i = 0; i < t->per.n; i++) {
-        if (kp && !in_keys(kp, cell(&t->per, i, 0)))
+        if (kp && !in_keys(kp, rows_cell(&t->per, i, 0)))
             continue;
         if (json) {
             printf("%s{\"scope\":\"recipient\",\"recipient\":", n ? "," : "");
-            json_string(stdout, cell(&t->per, i, 0));
+            json_string(stdout, rows_cell(&t->per, i, 0));
             printf(",\"sender\":");
-            json_string(stdout, cell(&t->per, i, 1));
+            json_string(stdout, rows_cell(&t->per, i, 1));
             printf(",\"action\":");
-            json_string(stdout, cell(&t->per, i, 2));
+            json_string(stdout, rows_cell(&t->per, i, 2));
             printf("}");
         } else {
-            printf("  to %-37s from %-30s %s\n", cell(&t->per, i, 0), cell(&t->per, i, 1), cell(&t->per, i, 2));
+            printf("  to %-37s from %-30s %s\n", rows_cell(&t->per, i, 0), rows_cell(&t->per, i, 1),
+                   rows_cell(&t->per, i, 2));
         }
         n++;
     }
     for (size_t i = 0; i < t->global.n; i++) {
         if (json) {
             printf("%s{\"scope\":\"global\",\"recipient\":null,\"sender\":", n ? "," : "");
-            json_string(stdout, cell(&t->global, i, 0));
+            json_string(stdout, rows_cell(&t->global, i, 0));
             printf(",\"action\":");
-            json_string(stdout, cell(&t->global, i, 1));
+            json_string(stdout, rows_cell(&t->global, i, 1));
             printf("}");
         } else {
-            printf("  %-40s from %-30s %s\n", "(everyone protected)", cell(&t->global, i, 0), cell(&t->global, i, 1));
+            printf("  %-40s from %-30s %s\n", "(everyone protected)", rows_cell(&t->global, i, 0),
+                   rows_cell(&t->global, i, 1));
         }
         n++;
     }

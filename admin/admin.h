@@ -90,9 +90,6 @@ extern const char sql_migration_5[];
 
 /* Warns on stderr, one line a row, about keys that do not compare the way
  * guardlist compares them (keyreport.c).  Returns how many, or -1 with ERR. */
-long long keys_report(struct db *db, char *err, size_t errlen);
-
-/* Schema work shared by db init/migrate and import-article. */
-int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *err, size_t errlen);
+long long keyreport_warn(struct db *db, char *err, size_t errlen);
 
 #endif

@@ -80,7 +80,10 @@ static const char article_whitelist[] =
     "ADD PRIMARY KEY (id);\n"
     "ALTER TABLE whitelist MODIFY sender VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
 
-int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *err, size_t errlen)
+/* Brings the schema from whatever version it has (*FROM; 0: the article's two
+ * tables, -1: none) to SCHEMA_VERSION (*TO), for db init/migrate and
+ * import-article.  Returns 0, or -1 with ERR. */
+static int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *err, size_t errlen)
 {
     int has_version = table_exists(db, "schema_version", err, errlen);
 
@@ -346,7 +349,7 @@ static int db_init(struct cli *cli, int argc, char **argv)
 static int warn_keys(struct db *db)
 {
     char err[800];
-    long long odd = keys_report(db, err, sizeof(err));
+    long long odd = keyreport_warn(db, err, sizeof(err));
 
     if (odd < 0)
         return cli_fail(EXIT_RUNTIME, "key report: %s", err), -1;

@@ -151,7 +151,7 @@ static int fold_table(struct db *db, size_t i, size_t *total, char *err, size_t 
     return 0;
 }
 
-long long keys_report(struct db *db, char *err, size_t errlen)
+long long keyreport_warn(struct db *db, char *err, size_t errlen)
 {
     size_t total = 0;
 

@@ -121,7 +121,7 @@ static void on_found(void *arg, const struct reach_finding *f)
     keep_fixable(d, f);
 }
 
-static int row_protected(void *arg, int ncol, const char *const *col, const unsigned long *len)
+static int row_reach_protected(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     char key[ADDR_MAX + 2];
 
@@ -156,7 +156,7 @@ static int check_aliases(struct doctor *d, struct db *db)
         reach_free(r);
         return cli_fail(EXIT_RUNTIME, "out of memory");
     }
-    if (db_query(db, "SELECT recipient FROM protected_users", NULL, 0, row_protected, r, err, sizeof(err)) < 0) {
+    if (db_query(db, "SELECT recipient FROM protected_users", NULL, 0, row_reach_protected, r, err, sizeof(err)) < 0) {
         reach_free(r);
         return cli_fail(EXIT_RUNTIME, "database: %s", err);
     }

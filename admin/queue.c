@@ -229,7 +229,7 @@ static void smtp_view(const char *action, const char *rcpt, char *out, size_t ou
     }
 }
 
-static const char *kind_name(enum decision_kind k)
+static const char *decision_kind_name(enum decision_kind k)
 {
     static const char *const names[] = { "not-rcpt", "not-protected", "rule", "closed-challenge",
                                          "null-sender", "challenge", "bad-address", "no-rules" };
@@ -286,7 +286,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         printf("{\"action\":");
         json_string(stdout, d.reply);
         printf(",\"kind\":");
-        json_string(stdout, kind_name(d.kind));
+        json_string(stdout, decision_kind_name(d.kind));
         printf(",\"protected_key\":");
         json_string(stdout, d.protected_key[0] ? d.protected_key : NULL);
         printf(",\"rule_scope\":");
@@ -312,7 +312,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
             printf("matched:     whitelist row sender='%s'\n", d.rule_sender);
         else
             printf("matched:     no rule\n");
-        printf("decision:    %s (%s)\n", kind_name(d.kind), d.detail);
+        printf("decision:    %s (%s)\n", decision_kind_name(d.kind), d.detail);
         if (d.kind == DK_CHALLENGE)
             printf("             the daemon would record a challenge for %s -> %s\n", d.challenge_sender,
                    d.challenge_recipient);

@@ -75,7 +75,7 @@ struct listing {
     int json, n;
 };
 
-static int row_guardian(void *arg, int ncol, const char *const *col, const unsigned long *len)
+static int row_guardian_print(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct listing *l = arg;
 
@@ -139,9 +139,9 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
     if (json)
         printf("[");
     long long n = rcpt ? db_query(db, "SELECT recipient, email FROM guardians WHERE recipient = ? "
-                                      "ORDER BY recipient, email", p, 1, row_guardian, &l, err, sizeof(err))
+                                      "ORDER BY recipient, email", p, 1, row_guardian_print, &l, err, sizeof(err))
                        : db_query(db, "SELECT recipient, email FROM guardians ORDER BY recipient, email",
-                                  NULL, 0, row_guardian, &l, err, sizeof(err));
+                                  NULL, 0, row_guardian_print, &l, err, sizeof(err));
     if (json)
         printf("]\n");
     if (n < 0)
@@ -351,7 +351,7 @@ static void list_guardians(const struct rows *guard, const char *r, int json)
 }
 
 /* The protected keys (with --to: the one protecting it) and their guardians. */
-static void list_protected(const struct list_tables *t, const struct addr_keys *kp, int json)
+static void list_show_protected(const struct list_tables *t, const struct addr_keys *kp, int json)
 {
     const char *protecting = list_protecting(&t->prot, kp);
     int n = 0;
@@ -379,7 +379,7 @@ static void list_protected(const struct list_tables *t, const struct addr_keys *
 
 /* The rules: per-recipient ones (with --to: those of its keys), then the
  * global ones; ends the listing. */
-static void list_rules(const struct list_tables *t, const struct addr_keys *kp, int json)
+static void list_show_rules(const struct list_tables *t, const struct addr_keys *kp, int json)
 {
     int n = 0;
 
@@ -447,8 +447,8 @@ int cmd_list(struct cli *cli, int argc, char **argv)
     struct list_tables t = { 0 };
     int rc = list_fetch(db, &t);
     if (rc == 0) {
-        list_protected(&t, kp, json);
-        list_rules(&t, kp, json);
+        list_show_protected(&t, kp, json);
+        list_show_rules(&t, kp, json);
     }
     list_tables_free(&t);
     return rc;

@@ -270,6 +270,7 @@ fail:
     return -1;
 }
 
+/* guardlist db init: the database and its schema (created or upgraded), then the program accounts. */
 static int db_init(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist db init [--secrets-dir DIR] [--account-host HOST] [--no-accounts]\n"
@@ -508,6 +509,7 @@ static int parse_dsn(const char *dsn, struct config_db *out, char *err, size_t e
     return 0;
 }
 
+/* guardlist import-article: the article's two tables converted in place, every row kept and counted. */
 int cmd_import_article(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist import-article [--dsn DSN]\n"

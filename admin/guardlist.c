@@ -79,6 +79,7 @@ static const struct {
     { "doctor", cmd_doctor },
 };
 
+/* Global options and --actor, the command, the configuration (unless --help), then the command. */
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {

@@ -111,6 +111,7 @@ static int default_proxy_read_maps(char *out, size_t outlen)
     return t.len ? 0 : -1;
 }
 
+/* guardlist postfix-config: main.cf lines for policy mode, or the article's mysql: maps (--lookup-tables). */
 int cmd_postfix_config(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist postfix-config\n"

@@ -27,6 +27,7 @@ static void format_age(long long secs, char *out, size_t outlen)
         snprintf(out, outlen, "%lldd%02lldh", secs / 86400, secs % 86400 / 3600);
 }
 
+/* guardlist pending: challenges waiting for a guardian (--all: every one), as a table or JSON. */
 int cmd_pending(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist pending [--all] [--json]\n"
@@ -236,6 +237,7 @@ static const char *decision_kind_name(enum decision_kind k)
     return names[k];
 }
 
+/* guardlist check: what guardlistd would answer now, through the daemon's own decide(); writes nothing. */
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist check SENDER RCPT [--json]\n"

@@ -94,6 +94,7 @@ static int row_guardian_print(void *arg, int ncol, const char *const *col, const
     return 0;
 }
 
+/* guardlist guardian add | remove | list: who approves senders for a protected key. */
 int cmd_guardian(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist guardian add RCPT EMAIL\n"

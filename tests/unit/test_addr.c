@@ -23,6 +23,11 @@ struct parse_row {
 static struct parse_row parse_rows[] = {
     {"parse: case folding", "Kid@Family.TEST", "+", 0,
      "kid", "family.test", 3, "kid@family.test", "kid@family.test"},
+    {"parse: case folding of Z, the last letter (Zed@ is zed@)", "Zed@Zulu.EXAMPLE", "+", 0,
+     "zed", "zulu.example", 3, "zed@zulu.example", "zed@zulu.example"},
+    {"parse: ASCII folding: every letter A..Z, and the bytes beside them kept",
+     "ABCDEFGHIJKLMNOPQRSTUVWXYZ[`{?@AZ.EXAMPLE", "+", 0,
+     "abcdefghijklmnopqrstuvwxyz[`{?", "az.example", 30, "abcdefghijklmnopqrstuvwxyz[`{?@az.example", NULL},
     {"parse: non-ASCII case folding (SMTPUTF8)", "K\xc3\x8f" "D@EX\xc3\x84MPLE.ORG", "+", 0,
      "k\xc3\xaf" "d", "ex\xc3\xa4mple.org", 4, "k\xc3\xaf" "d@ex\xc3\xa4mple.org", NULL},
     {"parse: full case folding: U+0130 to i + U+0307, as Postfix (ICU) folds", "\xc4\xb0" "nes@example.org", "+", 0,

@@ -20,6 +20,10 @@ struct parse_row {
     const char *base;       /* addr_format(base=1), NULL: not checked */
 };
 
+#define X16 "xxxxxxxxxxxxxxxx"
+#define X63 X16 X16 X16 "xxxxxxxxxxxxxxx"
+#define X64 X16 X16 X16 X16
+
 static struct parse_row parse_rows[] = {
     {"parse: case folding", "Kid@Family.TEST", "+", 0,
      "kid", "family.test", 3, "kid@family.test", "kid@family.test"},
@@ -96,6 +100,8 @@ static struct parse_row parse_rows[] = {
      "user+ext", "example.com", 8, "user+ext@example.com", "user+ext@example.com"},
     {"parse: leading delimiter is not an extension", "+ext@example.com", "+", 0,
      "+ext", "example.com", 4, "+ext@example.com", "+ext@example.com"},
+    {"parse: a domain label of 63 bytes, the most DNS allows", "a@" X63 ".example", "+", 0,
+     "a", X63 ".example", 1, "a@" X63 ".example", NULL},
     {"parse: null sender <>", "<>", "+", 1, "", "", NOCHECK, "<>", "<>"},
     {"parse: null sender empty string", "", "+", 1, "", "", NOCHECK, "<>", "<>"},
     {"parse: blanks inside <> are the null sender", "< >", "+", 1, "", "", NOCHECK, "<>", "<>"},
@@ -168,6 +174,7 @@ static struct reject_row reject_rows[] = {
     {"reject: empty local part inside <>", "<@example.com>"},
     {"reject: empty domain label", "a@b..c"},
     {"reject: leading empty domain label", "a@.example.com"},
+    {"reject: a domain label of 64 bytes", "a@" X64 ".example"},
     {"reject: unbalanced quote", "\"john doe@example.com"},
 };
 

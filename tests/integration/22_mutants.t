@@ -21,6 +21,8 @@ guardlistd (and `guardlist check`, which decides with the same code):
   one approved meanwhile is deferred, never refused, and gets no second
   challenge; after such a find every pair the daemon remembers is checked
   again, so a second pair denied at the same time is refused at once too;
+- approving a challenge whose sender is a domain (a raw SQL row) is refused:
+  it would allow the whole domain;
 - a denied and an expired challenge reach the daemon's memory through the
   incremental refresh: with MariaDB stopped they are still refused from
   memory, and the decision log names the challenge."""
@@ -183,19 +185,37 @@ def main():
     cli_ok(cfg, 'approve', challenge_id(db, 'late-ok@fine.example'))
     cli_ok(cfg, 'deny', challenge_id(db, 'twin1@evil.example'))
     cli_ok(cfg, 'deny', challenge_id(db, 'twin2@evil.example'))
+    # twin1 is remembered as pending: answered from memory at once (deferred,
+    # never allowed) while its refresh, written behind the reply, finds it
+    # denied; from then on memory refuses it.
+    got = q2('twin1@evil.example')
+    h.ok(got == DENIED or h.is_defer(got), 'behind: twin1 right after the denial: refused or deferred', repr(got))
+    good, got, secs = h.wait_reply(d2.port, lambda r: r == DENIED, WRITE_WAIT, sender='twin1@evil.example',
+                                   recipient=KID)
+    h.ok(good, 'behind: twin1 is refused once its refresh found it denied (%.1f s)' % secs,
+         'last reply %r' % (got,))
+    h.is_([q2('twin1@evil.example') for _ in range(3)], [DENIED] * 3, 'behind: and stays refused')
+    h.is_(q2('twin2@evil.example'), DENIED,
+          'behind: twin2, denied at the same time, is refused at its first retry (checked again)')
     h.is_(q2('late-deny@evil.example'), DENIED,
           'behind: a pair denied since the rules were loaded is refused at its first request')
     h.defer_ok(q2('late-ok@fine.example'),
                'behind: a pair approved since the rules were loaded is deferred (never refused)')
     h.is_([(r['status'], r['is_open']) for r in h.challenges(db, sender='late-ok@fine.example')],
           [('approved', None)], 'behind: and no second challenge is opened for it')
-    good, got, secs = h.wait_reply(d2.port, lambda r: r == DENIED, WRITE_WAIT, sender='twin1@evil.example',
-                                   recipient=KID)
-    h.ok(good, 'behind: twin1, remembered as pending, is refused once its refresh found it denied (%.1f s)'
-         % secs, 'last reply %r' % (got,))
-    h.is_(q2('twin2@evil.example'), DENIED,
-          'behind: twin2, denied at the same time, is refused at its first retry (checked again)')
     d2.stop()
+
+    # ---- approving a challenge whose sender is no single address (a raw SQL row)
+    # SQL: a challenge the daemon would never record, its sender a domain key
+    db.sql("INSERT INTO challenges (sender, recipient, protected_key) VALUES ('spam.example', %s, %s)"
+           % (h.sql_str(KID), h.sql_str(KID)))
+    did = db.value("SELECT id FROM challenges WHERE sender = 'spam.example'")
+    rc, out, err = h.cli(cfg, 'approve', did)
+    h.ok(rc != 0 and 'single address' in err, 'guardlist approve refuses a challenge whose sender is a domain',
+         'exit %d, %s %s' % (rc, out.strip(), err.strip()))
+    h.is_(db.sql("SELECT action FROM sender_rules WHERE sender = 'spam.example'"), [],
+          '... and writes no rule allowing the whole domain')
+    h.is_(db.value('SELECT status FROM challenges WHERE id = %s' % did), 'pending', '... the challenge stays pending')
 
     # ---- closes by the incremental refresh, then the database away
     for s in ('pest-denied@evil.example', 'pest-expired@evil.example'):

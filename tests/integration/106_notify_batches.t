@@ -11,7 +11,9 @@ before the retries:
          B and C, p2 exactly A and C, one email each, every link works;
   run 4: nothing more for anyone;
   run 5: a third guardian, at the hourly cap with the digest spent, gets
-         nothing, and the challenge waits for them (not marked sent).
+         nothing, and the challenge waits for them (not marked sent);
+  run 6: a challenge another notifier holds (a live lease) is not mailed;
+  run 7: once its lease has run out, it is mailed once to each guardian.
 
 The smarthost is tests/lib/minismtp.py (loopback); challenges come from the
 real guardlistd; the backoff is cut short with SQL (notify_next_at), which
@@ -120,6 +122,19 @@ def main():
     r = db.sql('SELECT notify_state, notify_next_at > NOW(), notify_error FROM challenges WHERE id = %d' % e)
     h.is_(r[0][:2] if r else r, ['new', '1'], 'run 5: the challenge waits (new, next try ahead), not sent') \
         or h.diag(repr(r))
+
+    # A claim another notifier holds is left alone until its lease runs out.
+    f = challenge('fred@ext.example')
+    # SQL: another notifier claimed it a moment ago (a lease of 5 minutes)
+    db.sql("UPDATE challenges SET notify_state = 'claimed', notify_claimed_until = NOW() + INTERVAL 5 MINUTE "
+           "WHERE id = %d" % f)
+    got = run_once('run 6 (claimed by another notifier)')
+    h.is_(got, {}, 'run 6: a challenge another notifier holds is not mailed')
+    # SQL: that notifier died; its lease has run out
+    db.sql("UPDATE challenges SET notify_claimed_until = NOW() - INTERVAL 1 SECOND WHERE id = %d" % f)
+    got = run_once('run 7 (the lease ran out)')
+    h.is_(got, {P1: [[f]], P2: [[f]]}, 'run 7: after the lease ran out each guardian gets the link once')
+    h.is_(states(f), ['sent'], 'run 7: and the challenge is sent')
 
     d.stop()
     srv.stop()

@@ -31,6 +31,8 @@ ASAN_NOTIFY := $(ASAN_LIB) $(NOTIFY_SRC:%.c=build/asan/%.o)
 ASAN_APPROVE := $(ASAN_LIB) $(APPROVE_SRC:%.c=build/asan/%.o)
 ASAN_WEB   := $(ASAN_LIB) $(WEB_SRC:%.c=build/asan/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
+# Unit tests link lib/ and the admin CLI's modules, all but its main().
+ADMIN_UNIT_OBJ := $(filter-out build/obj/admin/guardlist.o,$(ADMIN_OBJ))
 
 PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve bin/guardlist-web
 MAN8     := daemon/guardlistd.8 notifier/guardlist-notify.8 approver/guardlist-approve.8 web/guardlist-web.8
@@ -128,7 +130,26 @@ build/asan/guardlist-web: $(ASAN_WEB)
 asan: build/asan/guardlistd build/asan/guardlist build/asan/guardlist-notify build/asan/guardlist-approve \
       build/asan/guardlist-web
 
-build/tests/%: tests/unit/%.c $(LIB_OBJ)
+# Unit tests link each program's own modules, all but its main(), as
+# archives: a test pulls in only the modules it calls.
+DAEMON_LIB := build/obj/daemon.a
+$(DAEMON_LIB): $(filter-out build/obj/daemon/guardlistd.o,$(DAEMON_OBJ))
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+ADMIN_LIB := build/obj/admin.a
+$(ADMIN_LIB): $(ADMIN_UNIT_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+NOTIFY_LIB := build/obj/notify.a
+$(NOTIFY_LIB): $(filter-out build/obj/notifier/guardlist-notify.o,$(NOTIFY_OBJ))
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The notifier's own headers (the pattern rules above name lib's and daemon's).
+$(NOTIFY_OBJ) $(NOTIFY_SRC:%.c=build/asan/%.o): $(wildcard notifier/*.h)
+
+build/tests/%: tests/unit/%.c $(DAEMON_LIB) $(ADMIN_LIB) $(NOTIFY_LIB) $(LIB_OBJ)
 	@mkdir -p build/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
@@ -148,21 +169,23 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
-                -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ilib
-FUZZ_TARGETS := policy addr config template form
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ilib -Idaemon -Iadmin
+FUZZ_TARGETS := policy addr config template form pftext
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 fuzz_lib      = $(1:%=build/fuzz/obj/lib/%.o)
 
-build/fuzz/obj/%.o: %.c $(wildcard lib/*.h) tests/fuzz/fuzz.h
+build/fuzz/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h admin/*.h) tests/fuzz/fuzz.h
 	@mkdir -p $(dir $@)
 	@echo "  CC fuzz $<"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
 
-build/fuzz/fuzz_policy: $(call fuzz_lib,policy addr)
+build/fuzz/fuzz_policy: build/fuzz/obj/daemon/policy.o $(call fuzz_lib,addr)
 build/fuzz/fuzz_addr: $(call fuzz_lib,addr)
 build/fuzz/fuzz_config: $(call fuzz_lib,config)
 build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
 build/fuzz/fuzz_form: $(call fuzz_lib,form addr token crypto)
+build/fuzz/fuzz_pftext: $(call fuzz_lib,addr action) build/fuzz/obj/admin/pftext.o build/fuzz/obj/admin/reach.o \
+    build/fuzz/obj/admin/smap.o
 $(FUZZ_BIN): build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o
 	@echo "  LD fuzz $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih icu-uc libcrypto 2>/dev/null)

@@ -20,8 +20,12 @@ struct cli {
 /* One command: argv[0] is the command's own name. */
 typedef int (*cmd_fn)(struct cli *cli, int argc, char **argv);
 
-/* Prints "guardlist: error: ..." and returns CODE. */
+/* Prints "guardlist: error: ..." to stderr and returns CODE. */
 int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints one line "guardlist: SEVERITY: ..." to F, control characters
+ * escaped as \xNN (the text may quote input or Postfix's tables). */
+void say(FILE *f, const char *severity, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The database handle with the [admin] account (exits with an error if it
  * cannot connect: returns NULL and prints the reason). */
@@ -53,6 +57,18 @@ int cmd_import_article(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_postfix_config(struct cli *cli, int argc, char **argv);
+int cmd_doctor(struct cli *cli, int argc, char **argv);
+
+/* Runs ARGV (ARGV[0] found in PATH, else in /usr/sbin; no shell; standard
+ * input /dev/null) and calls LINE for each line of its standard output, the
+ * newline removed, at most MAXLINE bytes (TOO_LONG set: the line was cut).
+ * LINE returns 0 to go on, non-zero to stop (the child is then killed).  A
+ * child still running after TIMEOUT_S seconds is killed.  Returns the exit
+ * status (ERR: the last line of its standard error, "" if none), or -1 with
+ * ERR set when it could not run, was killed or LINE stopped it. */
+typedef int (*subproc_line_fn)(void *arg, const char *line, size_t len, int too_long);
+int subproc_lines(const char *const *argv, int timeout_s, size_t maxline, subproc_line_fn line,
+                  void *arg, char *err, size_t errlen);
 
 /* Rows of a query held in memory (the connection streams, so nested queries
  * have to wait until a result is read whole). */

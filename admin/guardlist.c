@@ -8,12 +8,9 @@
  * invalid input (then nothing was written).
  */
 #include "admin.h"
-#include "store.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,6 +42,8 @@ static const char usage_text[] =
     "  import-article [--dsn DSN]      convert the article's database in place\n"
     "  export [FILE] | import FILE     plain text backup and exact restore\n"
     "  postfix-config [--lookup-tables [--dir DIR]]   main.cf lines for Postfix\n"
+    "  doctor [--postfix DIR] [--fix]  find where Postfix delivers to a protected address\n"
+    "                                  unasked (aliases, local domains, restrictions)\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE   configuration (default $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH ")\n"
@@ -55,92 +54,6 @@ static const char usage_text[] =
     "Addresses: a full address, a user@ key (that user in every domain), a domain\n"
     "(and its subdomains), or <> (the null sender).  Exit status: 0 ok, 1 failure\n"
     "or not found, 2 usage or invalid input (nothing written).\n";
-
-int fail(int code, const char *fmt, ...)
-{
-    char msg[2048];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    /* Messages quote what was typed: keep control characters (escape
-     * sequences, newlines) out of the terminal and the one-line format. */
-    fputs("guardlist: error: ", stderr);
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            fprintf(stderr, "\\x%02x", *p);
-        else
-            fputc(*p, stderr);
-    }
-    fputc('\n', stderr);
-    return code;
-}
-
-struct db *cli_db(struct cli *cli)
-{
-    struct config_db p;
-    char err[600];
-
-    if (cli->db)
-        return cli->db;
-    cli->db_status = EXIT_RUNTIME;
-    if (config_db_for(&cli->cfg, &cli->cfg.admin.account, &p, err, sizeof(err)) < 0) {
-        cli->db_status = fail(EXIT_USAGE, "%s", err);
-        return NULL;
-    }
-    cli->db = db_new(&p);
-    explicit_bzero(&p, sizeof(p));
-    if (!cli->db) {
-        fail(EXIT_RUNTIME, "out of memory");
-        return NULL;
-    }
-    if (db_connect(cli->db, err, sizeof(err)) < 0) {
-        fail(EXIT_RUNTIME, "%s", err);
-        db_free(cli->db);
-        cli->db = NULL;
-        return NULL;
-    }
-    return cli->db;
-}
-
-int store_exit(int rc, const char *err)
-{
-    switch (rc) {
-    case STORE_DONE:
-        return 0;
-    case STORE_INVALID:
-        return fail(EXIT_USAGE, "%s", err);
-    case STORE_NOTFOUND:
-        return fail(EXIT_RUNTIME, "%s", err);
-    default:
-        return fail(EXIT_RUNTIME, "database: %s", err);
-    }
-}
-
-int parse_id(const char *s, unsigned long long *id)
-{
-    char *end;
-
-    if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 19)
-        return -1;
-    errno = 0;
-    *id = strtoull(s, &end, 10);
-    return (errno || *end || *id == 0) ? -1 : 0;
-}
-
-int want_help(int argc, char **argv, const char *usage)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs(usage, stdout);
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static const struct {
     const char *name;
@@ -163,6 +76,7 @@ static const struct {
     { "export", cmd_export },
     { "import", cmd_import },
     { "postfix-config", cmd_postfix_config },
+    { "doctor", cmd_doctor },
 };
 
 int main(int argc, char **argv)

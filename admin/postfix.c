@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
-#include <sys/wait.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,10 +28,10 @@ static void policy_lines(const struct config *cfg)
 
     printf("# guardlist policy mode: add to main.cf, then `postfix reload`.\n"
            "# guardlistd must listen on %s (see [policy] listen).\n"
-           "smtpd_recipient_restrictions =\n"
-           "    permit_mynetworks,\n"
-           "    reject_unauth_destination,\n"
-           "    check_policy_service %s\n"
+           "# Relay control lives in smtpd_relay_restrictions (checked first), so no\n"
+           "# permit_* skips guardlist for mail to a protected child (guardlist doctor):\n"
+           "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination\n"
+           "smtpd_recipient_restrictions = check_policy_service %s\n"
            "# Never accept when guardlistd cannot be asked:\n"
            "smtpd_policy_service_default_action = 451 4.3.5 Policy service unavailable, try again later\n"
            "smtpd_policy_service_timeout = 100s\n"
@@ -79,44 +78,37 @@ static int map_file(const char *dir, const char *name, const struct config_db *p
     return 0;
 }
 
+struct text {
+    char *p;
+    size_t len, cap;
+};
+
+/* Keeps postconf's one line of output; more than one, or a cut one, is an error. */
+static int one_line(void *arg, const char *line, size_t len, int too_long)
+{
+    struct text *t = arg;
+
+    if (too_long || t->len || len >= t->cap)
+        return 1;
+    memcpy(t->p, line, len + 1);
+    t->len = len;
+    return 0;
+}
+
 /* Postfix's built-in proxy_read_maps, from `postconf -dh` (a parameter cannot
  * name itself, so the default has to be spelled out).  Returns 0 or -1. */
 static int default_proxy_read_maps(char *out, size_t outlen)
 {
-    int pfd[2];
-    pid_t pid;
-    size_t n = 0;
-    ssize_t r;
-    int status;
+    static const char *const argv[] = { "postconf", "-dh", "proxy_read_maps", NULL };
+    struct text t = { out, 0, outlen };
+    char err[400];
 
-    if (pipe(pfd) < 0)
+    out[0] = '\0';
+    if (subproc_lines(argv, 30, outlen - 1, one_line, &t, err, sizeof(err)) != 0)
         return -1;
-    pid = fork();
-    if (pid < 0) {
-        close(pfd[0]);
-        close(pfd[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(pfd[1], 1);
-        close(pfd[0]);
-        close(pfd[1]);
-        int nul = open("/dev/null", O_WRONLY);
-        if (nul >= 0)
-            dup2(nul, 2);
-        execlp("postconf", "postconf", "-dh", "proxy_read_maps", (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
-    while (n + 1 < outlen && (r = read(pfd[0], out + n, outlen - 1 - n)) > 0)
-        n += (size_t)r;
-    close(pfd[0]);
-    out[n] = '\0';
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
-        out[--n] = '\0';
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || n == 0)
-        return -1;
-    return 0;
+    while (t.len > 0 && out[t.len - 1] == ' ')
+        out[--t.len] = '\0';
+    return t.len ? 0 : -1;
 }
 
 int cmd_postfix_config(struct cli *cli, int argc, char **argv)

@@ -104,6 +104,23 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* After approving challenge ID: if it was for the null sender, says plainly
+ * what that means, on stderr (guardian links cannot decide those). */
+static void warn_null_sender(struct db *db, unsigned long long id)
+{
+    struct rows r = { 0 };
+    char err[600], idbuf[24];
+    const char *p[1] = { idbuf };
+
+    snprintf(idbuf, sizeof(idbuf), "%llu", id);
+    if (db_query(db, "SELECT sender, protected_key FROM challenges WHERE id = ?", p, 1, row_collect, &r,
+                 err, sizeof(err)) == 1 && store_is_null_sender(cell(&r, 0, 0)))
+        fprintf(stderr, "guardlist: warning: challenge %s was for the null sender <>: every bounce message "
+                "(delivery report) to %s is now let through, from anyone (undo: guardlist rule rm '<>' --to %s)\n",
+                idbuf, cell(&r, 0, 1), cell(&r, 0, 1));
+    rows_free(&r);
+}
+
 static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage, int deny)
 {
     static const struct option lo[] = { { "domain", no_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' }, { 0 } };
@@ -128,11 +145,13 @@ static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage,
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
-    int rc = store_challenge_decide(db, cli->actor, id,
-                                    deny ? STORE_DENY : domain ? STORE_APPROVE_DOMAIN : STORE_APPROVE,
+    struct store_decider by = { STORE_BY_ADMIN, cli->actor, NULL };
+    int rc = store_challenge_decide(db, &by, id, deny ? STORE_DENY : domain ? STORE_APPROVE_DOMAIN : STORE_APPROVE,
                                     result, sizeof(result), err, sizeof(err));
     if (rc == STORE_DONE)
         printf("%s\n", result);
+    if (rc == STORE_DONE && !deny)
+        warn_null_sender(db, id);
     return store_exit(rc, err);
 }
 
@@ -140,7 +159,9 @@ int cmd_approve(struct cli *cli, int argc, char **argv)
 {
     return decide_cmd(cli, argc, argv, "Usage: guardlist approve ID [--domain]\n"
                       "Allows the challenge's sender (with --domain: everyone at its domain) to\n"
-                      "write to the protected recipient; its next retry is delivered.\n", 0);
+                      "write to the protected recipient; its next retry is delivered.\n"
+                      "Approving a challenge for the null sender <> lets every bounce message\n"
+                      "(delivery report) through to that recipient, from anyone.\n", 0);
 }
 
 int cmd_deny(struct cli *cli, int argc, char **argv)

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "db.h"
 #include "form.h"
+#include "log.h"
 #include "store.h"
 #include "template.h"
 #include "token.h"
@@ -78,7 +79,8 @@ struct challenge {
     int found;
     char id[24], sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], status[16];
     char first_seen[32], last_seen[32], attempts[16], expired[4], decided_by[256], decided_at[32];
-    char guardian[ADDR_MAX + 2];        /* whose link it is, when known */
+    char guardian[ADDR_MAX + 2];        /* whose link it is; empty for a challenge's own token */
+    char key[ADDR_MAX + 2];             /* the protected key the guardian must still guard */
 };
 
 static int row_challenge(void *arg, int ncol, const char *const *col, const unsigned long *len)
@@ -99,11 +101,13 @@ static int row_challenge(void *arg, int ncol, const char *const *col, const unsi
     snprintf(c->decided_by, sizeof(c->decided_by), "%s", col[8] ? col[8] : "");
     snprintf(c->decided_at, sizeof(c->decided_at), "%s", col[9] ? col[9] : "");
     snprintf(c->guardian, sizeof(c->guardian), "%s", col[10] ? col[10] : "");
+    snprintf(c->key, sizeof(c->key), "%s", col[11]);
     return 0;
 }
 
-/* A token is a guardian's own link (notifications.token_sha256) or, for
- * links made by other tools, the challenge's (challenges.token_sha256). */
+/* A token is a guardian's own link (notifications.token_sha256) or, from
+ * before per-guardian links, the challenge's (challenges.token_sha256),
+ * which names no guardian (see store_decider_ok). */
 static int lookup(struct db *db, const char *token, struct challenge *c, char *err, size_t errlen)
 {
     unsigned char hash[SHA256_LEN];
@@ -118,13 +122,14 @@ static int lookup(struct db *db, const char *token, struct challenge *c, char *e
     memset(c, 0, sizeof(*c));
     return db_query(db, "SELECT c.id, c.sender, c.recipient, c.status, c.first_seen, c.last_seen, c.attempts, "
                         "n.token_expires_at IS NULL OR n.token_expires_at < CURRENT_TIMESTAMP, "
-                        "c.decided_by, c.decided_at, n.guardian "
+                        "c.decided_by, c.decided_at, n.guardian, c.protected_key "
                         "FROM notifications n JOIN challenges c ON c.id = n.challenge_id "
                         "WHERE n.token_sha256 = UNHEX(?) "
                         "UNION ALL "
                         "SELECT id, sender, recipient, status, first_seen, last_seen, attempts, "
                         "token_expires_at IS NULL OR token_expires_at < CURRENT_TIMESTAMP, "
-                        "decided_by, decided_at, NULL FROM challenges WHERE token_sha256 = UNHEX(?) LIMIT 1",
+                        "decided_by, decided_at, NULL, protected_key FROM challenges WHERE token_sha256 = UNHEX(?) "
+                        "LIMIT 1",
                     p, 2, row_challenge, c, err, errlen) < 0 ? -1 : 0;
 }
 
@@ -142,6 +147,39 @@ static int decided_page(const struct challenge *c)
     snprintf(detail, sizeof(detail), "%s%s%s", c->decided_at[0] ? "Decided on " : "", c->decided_at,
              c->decided_at[0] ? " UTC. Nothing was changed now." : "Nothing was changed now.");
     return message_page(410, "Already decided", msg, detail);
+}
+
+/* The link's guardian no longer guards the key (or, for a challenge's own
+ * token, not everyone it was mailed to does). */
+static int gone_page(const struct challenge *c)
+{
+    char msg[700];
+
+    if (c->guardian[0])
+        snprintf(msg, sizeof(msg), "This link no longer works: you are no longer a guardian of %s.", c->key);
+    else
+        snprintf(msg, sizeof(msg), "This link no longer works: it comes from an older kind of email that "
+                 "cannot be tied to one of the current guardians of %s.", c->key);
+    return message_page(410, "Link no longer works", msg, c->guardian[0] ? "Nothing was changed."
+                        : "Your mail administrator can still decide this request. Nothing was changed.");
+}
+
+/* A challenge for the null sender: shown, never decided here (403 for a POST). */
+static int bounce_page(const struct challenge *c, int post)
+{
+    char msg[700], detail[1024];
+
+    snprintf(msg, sizeof(msg), "This is a bounce message (delivery report) for %s: a mail server reporting "
+             "on an email, sent without a sender address (<>).", c->recipient);
+    if (post)
+        snprintf(detail, sizeof(detail), "Approving it would let all bounce messages through to %s, from anyone, "
+                 "so only your mail administrator can decide this. Nothing was changed.", c->recipient);
+    else
+        snprintf(detail, sizeof(detail), "Approving it would let all bounce messages through to %s, from anyone, "
+                 "so only your mail administrator can decide this. If %s is waiting for one (an email they "
+                 "sent did not arrive), ask them.", c->recipient, c->recipient);
+    return message_page(post ? 403 : 200, post ? "Only your mail administrator can decide this"
+                        : "A bounce message is waiting", msg, detail);
 }
 
 static int show(const struct challenge *c, const char *token)
@@ -189,10 +227,82 @@ static int load_templates(void)
         t_message = template_load(path, message_names, err, sizeof(err));
     }
     if (!t_message) {
-        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        log_error("%s", err);
         return -1;
     }
     return 0;
+}
+
+/* POST: records CHOICE for pending challenge C, if the link's guardian may
+ * still decide it (asked again inside the decision's transaction). */
+static int decide(struct db *db, struct challenge *c, const char *token, const char *choice)
+{
+    char result[1500], msg[700], title[64], err[800], actor[ADDR_MAX + 32];
+    enum store_decision how = strcmp(choice, "allow") == 0 ? STORE_APPROVE
+                            : strcmp(choice, "allow-domain") == 0 ? STORE_APPROVE_DOMAIN : STORE_BLOCK;
+
+    snprintf(actor, sizeof(actor), "approval-link%s%s", c->guardian[0] ? ":" : "", c->guardian);
+    struct store_decider by = { c->guardian[0] ? STORE_BY_GUARDIAN : STORE_BY_OLD_LINK, actor, c->guardian };
+    int s = store_challenge_decide(db, &by, strtoull(c->id, NULL, 10), how, result, sizeof(result),
+                                   err, sizeof(err));
+    if (s == STORE_DONE) {
+        const char *at = strrchr(c->sender, '@');
+        if (how == STORE_BLOCK) {
+            snprintf(title, sizeof(title), "Sender blocked");
+            snprintf(msg, sizeof(msg), "Done: %s is blocked and cannot send email to %s.", c->sender, c->recipient);
+        } else {
+            snprintf(title, sizeof(title), "Sender allowed");
+            snprintf(msg, sizeof(msg), "Done: %s%s may now send email to %s.",
+                     how == STORE_APPROVE_DOMAIN ? "everyone at " : "",
+                     how == STORE_APPROVE_DOMAIN && at ? at + 1 : c->sender, c->recipient);
+        }
+        log_info("%s", result);
+        return message_page(200, title, msg, how == STORE_BLOCK ? "Their further attempts are refused."
+                            : "The sender's next retry will be delivered; mail servers usually retry within the hour.");
+    }
+    if (s == STORE_NOT_GUARDIAN) {
+        log_info("refused: %s", err);
+        return gone_page(c);
+    }
+    if (s == STORE_ADMIN_ONLY)
+        return bounce_page(c, 1);
+    if (s == STORE_NOTFOUND && lookup(db, token, c, err, sizeof(err)) == 0 && c->found)
+        return decided_page(c);     /* someone decided first */
+    if (s == STORE_INVALID)
+        return message_page(400, "Not possible", "This choice is not possible for this sender.", err);
+    log_error("%s", err);
+    return message_page(503, "Not available", "Your choice could not be saved. Please try again later.", NULL);
+}
+
+/* The answer for a looked-up token: GET/HEAD show, POST (CHOICE) decides. */
+static int answer(struct db *db, struct challenge *c, const char *token, const char *choice)
+{
+    char err[800];
+
+    if (!c->found)
+        return message_page(404, "Unknown link", "This approval link is not known. It may have been "
+                            "replaced by a newer email, or mistyped.", NULL);
+    /* First whether the link still belongs to a guardian: someone removed
+     * learns nothing more, not even what was decided. */
+    struct store_decider by = { c->guardian[0] ? STORE_BY_GUARDIAN : STORE_BY_OLD_LINK, "", c->guardian };
+    int may = store_decider_ok(db, &by, strtoull(c->id, NULL, 10), c->key, err, sizeof(err));
+    if (may < 0) {
+        log_error("%s", err);
+        return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
+    }
+    if (may == 0) {
+        if (choice)
+            log_info("refused: %s", err);
+        return gone_page(c);
+    }
+    if (strcmp(c->status, "pending") != 0)
+        return decided_page(c);
+    if (strcmp(c->expired, "0") != 0)
+        return message_page(410, "Link expired", "This approval link has expired. The sender stays blocked; "
+                            "if they write again, you will get a new email.", NULL);
+    if (store_is_null_sender(c->sender))
+        return bounce_page(c, choice != NULL);
+    return choice ? decide(db, c, token, choice) : show(c, token);
 }
 
 static int run(const char *method)
@@ -228,59 +338,18 @@ static int run(const char *method)
 
     struct config_db p;
     if (config_db_for(&cfg, &cfg.approver.account, &p, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        log_error("%s", err);
         return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
     }
     struct db *db = db_new(&p);
     explicit_bzero(&p, sizeof(p));
     struct challenge c;
     if (!db || lookup(db, token, &c, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-approve: error: %s\n", db ? err : "out of memory");
+        log_error("%s", db ? err : "out of memory");
         db_free(db);
         return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
     }
-    int rc;
-    if (!c.found)
-        rc = message_page(404, "Unknown link", "This approval link is not known. It may have been "
-                          "replaced by a newer email, or mistyped.", NULL);
-    else if (strcmp(c.status, "pending") != 0)
-        rc = decided_page(&c);
-    else if (strcmp(c.expired, "0") != 0)
-        rc = message_page(410, "Link expired", "This approval link has expired. The sender stays blocked; "
-                          "if they write again, you will get a new email.", NULL);
-    else if (!choice)
-        rc = show(&c, token);
-    else {
-        char result[1500], msg[700], title[64];
-        enum store_decision how = strcmp(choice, "allow") == 0 ? STORE_APPROVE
-                                : strcmp(choice, "allow-domain") == 0 ? STORE_APPROVE_DOMAIN : STORE_BLOCK;
-        unsigned long long id = strtoull(c.id, NULL, 10);
-        char actor[ADDR_MAX + 32];
-        snprintf(actor, sizeof(actor), "approval-link%s%s", c.guardian[0] ? ":" : "", c.guardian);
-        int s = store_challenge_decide(db, actor, id, how, result, sizeof(result), err, sizeof(err));
-        if (s == STORE_DONE) {
-            const char *at = strrchr(c.sender, '@');
-            if (how == STORE_BLOCK) {
-                snprintf(title, sizeof(title), "Sender blocked");
-                snprintf(msg, sizeof(msg), "Done: %s is blocked and cannot send email to %s.", c.sender, c.recipient);
-            } else {
-                snprintf(title, sizeof(title), "Sender allowed");
-                snprintf(msg, sizeof(msg), "Done: %s%s may now send email to %s.",
-                         how == STORE_APPROVE_DOMAIN ? "everyone at " : "",
-                         how == STORE_APPROVE_DOMAIN && at ? at + 1 : c.sender, c.recipient);
-            }
-            fprintf(stderr, "guardlist-approve: info: %s\n", result);
-            rc = message_page(200, title, msg, how == STORE_BLOCK ? "Their further attempts are refused."
-                              : "The sender's next retry will be delivered; mail servers usually retry within the hour.");
-        } else if (s == STORE_NOTFOUND && lookup(db, token, &c, err, sizeof(err)) == 0 && c.found) {
-            rc = decided_page(&c);      /* someone decided first */
-        } else if (s == STORE_INVALID) {
-            rc = message_page(400, "Not possible", "This choice is not possible for this sender.", err);
-        } else {
-            fprintf(stderr, "guardlist-approve: error: %s\n", err);
-            rc = message_page(503, "Not available", "Your choice could not be saved. Please try again later.", NULL);
-        }
-    }
+    int rc = answer(db, &c, token, choice);
     db_free(db);
     return rc;
 }
@@ -289,7 +358,9 @@ int main(int argc, char **argv)
 {
     char err[800];
 
-    if (argc > 1) {
+    /* A web server may pass a query without '=' as arguments (CGI/1.1's
+     * ISINDEX form): under a web server they are not options. */
+    if (argc > 1 && !getenv("REQUEST_METHOD")) {
         if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
             printf("guardlist-approve %s\n", VERSION);
             return 0;
@@ -303,17 +374,19 @@ int main(int argc, char **argv)
         return strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ? 0 : 2;
     }
     const char *method = getenv("REQUEST_METHOD");
+    /* stderr is the web server's error log; [log] may send it to syslog. */
+    log_init("guardlist-approve", LOG_TO_STDERR, LOG_LVL_INFO);
     if (!method) {
-        fprintf(stderr, "guardlist-approve: error: REQUEST_METHOD is not set: run me from a web server "
-                        "as a CGI program (see --help)\n");
+        log_error("REQUEST_METHOD is not set: run me from a web server as a CGI program (see --help)");
         return 2;
     }
     config_defaults(&cfg);
     if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-approve: error: %s\n", err);
+        log_error("%s", err);
         head_only = strcmp(method, "HEAD") == 0;
         return page(503, "Not available", "", NULL);
     }
+    log_init("guardlist-approve", cfg.log.target, cfg.log.level);
     if (load_templates() < 0) {
         head_only = strcmp(method, "HEAD") == 0;
         return page(503, "Not available", "", NULL);

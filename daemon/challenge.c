@@ -5,12 +5,15 @@
  * creates or refreshes their one open challenge, many per transaction, on its
  * own connection, so the event loop never waits for the database.  A job is
  * reported ok only after COMMIT; on any failure every job of the batch is
- * reported failed and the loop answers 451 (never an allow).
+ * reported failed and the loop answers 451 (never an allow).  Fed by
+ * answer.c; of the event loop it only ever calls loop_wake().
  */
-#include "guardlistd.h"
+#include "challenge.h"
 #include "db.h"
 #include "log.h"
+#include "loop.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +26,6 @@ struct challenge_writer {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
-    int wake_fd;
     struct challenge_job *head, *tail, *done;
     size_t queued;
     struct db *db;
@@ -134,19 +136,18 @@ static void *writer_main(void *arg)
         last->next = w->done;
         w->done = batch;
         pthread_mutex_unlock(&w->mu);
-        wake_loop(w->wake_fd);
+        loop_wake();
     }
     return NULL;
 }
 
-struct challenge_writer *challenge_writer_start(const struct config_db *dbp, int wake_fd)
+struct challenge_writer *challenge_writer_start(const struct config_db *dbp)
 {
     struct challenge_writer *w = calloc(1, sizeof(*w));
 
     if (!w)
         return NULL;
     w->db = db_new(dbp);
-    w->wake_fd = wake_fd;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (!w->db || pthread_create(&w->thread, NULL, writer_main, w) != 0) {

@@ -8,14 +8,17 @@
  * (an update or delete, a table's AUTO_INCREMENT going down after a TRUNCATE,
  * which fires no trigger, or full_reload_interval passing) reads every table
  * again.  Either way a new ruleset is handed to the event loop; a published
- * one is never changed.
+ * one is never changed.  Started and stopped by main(); of the event loop it
+ * only ever calls loop_wake().
  */
-#include "guardlistd.h"
+#include "refresh.h"
 #include "db.h"
 #include "log.h"
+#include "loop.h"
 #include "rulesdb.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,7 +29,6 @@ struct refresher {
     pthread_cond_t cv;
     int stop;
     int interval, full_interval;
-    int wake_fd;
     struct ruleset *ready;          /* built, not yet taken */
     struct ruleset *last;           /* the newest built, kept to copy from */
     struct db *db;
@@ -39,6 +41,7 @@ static double mono_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The thread: every interval, a delta or a full load when the rules moved. */
 static void *refresher_main(void *arg)
 {
     struct refresher *r = arg;
@@ -113,7 +116,7 @@ static void *refresher_main(void *arg)
                     ruleset_free(r->ready);     /* a newer one replaces an untaken one */
                     r->ready = rs;
                     pthread_mutex_unlock(&r->mu);
-                    wake_loop(r->wake_fd);
+                    loop_wake();
                 }
             }
         }
@@ -133,7 +136,7 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
-struct refresher *refresher_start(const struct config_db *dbp, int interval, int full_interval, int wake_fd)
+struct refresher *refresher_start(const struct config_db *dbp, int interval, int full_interval)
 {
     struct refresher *r = calloc(1, sizeof(*r));
 
@@ -142,7 +145,6 @@ struct refresher *refresher_start(const struct config_db *dbp, int interval, int
     r->db = db_new(dbp);
     r->interval = interval;
     r->full_interval = full_interval;
-    r->wake_fd = wake_fd;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (!r->db || pthread_create(&r->thread, NULL, refresher_main, r) != 0) {

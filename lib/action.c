@@ -67,7 +67,7 @@ int action_check(const char *in, char *out, size_t outlen, enum action_kind *kin
             return -1;
         }
     }
-    if (!utf8_valid(s, len)) {
+    if (!addr_utf8_valid(s, len)) {
         snprintf(err, errlen, "action is not valid UTF-8");
         return -1;
     }

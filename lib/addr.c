@@ -65,7 +65,7 @@ static long utf8_lower(const char *in, size_t len, char *out, size_t outlen)
     return (long)n;
 }
 
-int utf8_valid(const char *str, size_t len)
+int addr_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
 
@@ -172,45 +172,47 @@ static int domain_check(char *d, char *err, size_t errlen)
     return 0;
 }
 
-int addr_parse(const char *in, const char *delims, struct addr *a, char *err, size_t errlen)
+/* Sets [*b, *e) to IN without blanks and one pair of outer <> (blanks
+ * inside them too).  Returns 0, or -1 with ERR for control characters,
+ * bad UTF-8 or unbalanced brackets. */
+static int strip_envelope(const char *in, const char **b, const char **e, char *err, size_t errlen)
 {
-    const char *s = in ? in : "", *e;
-    size_t len, llen = 0;
+    const char *s = in ? in : "";
+    size_t len = strlen(s);
 
-    memset(a, 0, sizeof(*a));
-    len = strlen(s);
     if (has_control(s, len)) {
         snprintf(err, errlen, "control character in address");
         return -1;
     }
-    if (!utf8_valid(s, len)) {
+    if (!addr_utf8_valid(s, len)) {
         snprintf(err, errlen, "invalid UTF-8 in address");
         return -1;
     }
-    trim_spaces(s, &s, &e);
-    if (e > s && (*s == '<' || e[-1] == '>')) {
-        if (!(*s == '<' && e[-1] == '>' && e - s >= 2)) {
+    trim_spaces(s, b, e);
+    if (*e > *b && (**b == '<' || (*e)[-1] == '>')) {
+        if (!(**b == '<' && (*e)[-1] == '>' && *e - *b >= 2)) {
             snprintf(err, errlen, "unbalanced angle brackets");
             return -1;
         }
-        s++;
-        e--;
-        while (s < e && *s == ' ')
-            s++;
-        while (e > s && e[-1] == ' ')
-            e--;
+        (*b)++;
+        (*e)--;
+        while (*b < *e && **b == ' ')
+            (*b)++;
+        while (*e > *b && (*e)[-1] == ' ')
+            (*e)--;
     }
-    if (e == s) {
-        a->is_null = 1;
-        return 0;
-    }
-    if ((size_t)(e - s) > 2 * ADDR_MAX) {
-        snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX);
-        return -1;
-    }
+    return 0;
+}
 
-    const char *at;
-    char raw[ADDR_MAX + 1];
+/* Copies the local part of [s, e) into RAW (unquoted, escapes removed) and
+ * sets *AT to its '@' (NULL if none; for an unquoted local part the last
+ * '@', so "a@b@c" has the local part "a@b").  Returns its length, or -1
+ * with ERR. */
+static long split_local(const char *s, const char *e, char raw[ADDR_MAX + 1], const char **at,
+                        char *err, size_t errlen)
+{
+    size_t llen = 0;
+
     if (*s == '"') {
         const char *p = s + 1;
         for (; p < e && *p != '"'; p++) {
@@ -220,34 +222,61 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
                 return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
             raw[llen++] = *p;
         }
-        if (p >= e) {
-            snprintf(err, errlen, "unbalanced quote in local part");
-            return -1;
-        }
-        at = p + 1;
-        if (at < e && *at != '@') {
-            snprintf(err, errlen, "text after quoted local part");
-            return -1;
-        }
-        if (at >= e)
-            at = NULL;
-    } else {
-        at = NULL;
-        for (const char *p = s; p < e; p++)
-            if (*p == '@')
-                at = p;
-        const char *lend = at ? at : e;
-        if ((size_t)(lend - s) > ADDR_MAX)
-            return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
-        memcpy(raw, s, (size_t)(lend - s));
-        llen = (size_t)(lend - s);
+        if (p >= e)
+            return snprintf(err, errlen, "unbalanced quote in local part"), -1;
+        *at = p + 1;
+        if (*at < e && **at != '@')
+            return snprintf(err, errlen, "text after quoted local part"), -1;
+        if (*at >= e)
+            *at = NULL;
+        return (long)llen;
     }
-    if (llen > 0) {
-        long folded = utf8_lower(raw, llen, a->local, sizeof(a->local));
-        if (folded < 0)
-            return snprintf(err, errlen, "address longer than %d bytes, or not foldable", ADDR_MAX), -1;
-        llen = (size_t)folded;
+    *at = NULL;
+    for (const char *p = s; p < e; p++)
+        if (*p == '@')
+            *at = p;
+    const char *lend = *at ? *at : e;
+    if ((size_t)(lend - s) > ADDR_MAX)
+        return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
+    memcpy(raw, s, (size_t)(lend - s));
+    return (long)(lend - s);
+}
+
+/* Folds and checks the domain [at + 1, e) into A->domain. */
+static int parse_domain(struct addr *a, const char *at, const char *e, char *err, size_t errlen)
+{
+    size_t dlen = (size_t)(e - at - 1);
+
+    if (dlen > ADDR_MAX)
+        return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
+    if (utf8_lower(at + 1, dlen, a->domain, sizeof(a->domain)) < 0)
+        return snprintf(err, errlen, "address longer than %d bytes, or not foldable", ADDR_MAX), -1;
+    if (domain_check(a->domain, err, errlen) < 0)
+        return -1;
+    if (strlen(a->local) + 1 + strlen(a->domain) > ADDR_MAX)
+        return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
+    return 0;
+}
+
+int addr_parse(const char *in, const char *delims, struct addr *a, char *err, size_t errlen)
+{
+    const char *s, *e, *at;
+    char raw[ADDR_MAX + 1];
+    long llen;
+
+    memset(a, 0, sizeof(*a));
+    if (strip_envelope(in, &s, &e, err, errlen) < 0)
+        return -1;
+    if (e == s) {
+        a->is_null = 1;
+        return 0;
     }
+    if ((size_t)(e - s) > 2 * ADDR_MAX)
+        return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
+    if ((llen = split_local(s, e, raw, &at, err, errlen)) < 0)
+        return -1;
+    if (llen > 0 && (llen = utf8_lower(raw, (size_t)llen, a->local, sizeof(a->local))) < 0)
+        return snprintf(err, errlen, "address longer than %d bytes, or not foldable", ADDR_MAX), -1;
     a->local[llen] = '\0';
     if (llen == 0) {
         snprintf(err, errlen, "empty local part");
@@ -260,23 +289,12 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
         snprintf(err, errlen, "local part begins with a space");
         return -1;
     }
-    if (at) {
-        size_t dlen = (size_t)(e - at - 1);
-        if (dlen > ADDR_MAX)
-            return snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX), -1;
-        if (utf8_lower(at + 1, dlen, a->domain, sizeof(a->domain)) < 0)
-            return snprintf(err, errlen, "address longer than %d bytes, or not foldable", ADDR_MAX), -1;
-        if (domain_check(a->domain, err, errlen) < 0)
-            return -1;
-        if (llen + 1 + strlen(a->domain) > ADDR_MAX) {
-            snprintf(err, errlen, "address longer than %d bytes", ADDR_MAX);
-            return -1;
-        }
-    }
-    a->base_len = llen;
+    if (at && parse_domain(a, at, e, err, errlen) < 0)
+        return -1;
+    a->base_len = (size_t)llen;
     if (delims && *delims) {
         size_t pos = strcspn(a->local, delims);
-        if (pos > 0 && pos < llen)
+        if (pos > 0 && pos < (size_t)llen)
             a->base_len = pos;
     }
     return 0;
@@ -348,7 +366,7 @@ int addr_key_normalize(const char *in, char *out, size_t outlen)
             return -1;
     }
     len = (size_t)(e - s);
-    if (len == 0 || len >= outlen || len > ADDR_MAX + 1 || has_control(s, len) || !utf8_valid(s, len))
+    if (len == 0 || len >= outlen || len > ADDR_MAX + 1 || has_control(s, len) || !addr_utf8_valid(s, len))
         return -1;
     return utf8_lower(s, len, out, outlen) < 0 ? -1 : 0;
 }
@@ -369,7 +387,7 @@ int addr_key_check(const char *in, int allow_null, char *out, size_t outlen,
         snprintf(err, errlen, "address contains a control character");
         return -1;
     }
-    if (!utf8_valid(in, len)) {
+    if (!addr_utf8_valid(in, len)) {
         snprintf(err, errlen, "address is not valid UTF-8");
         return -1;
     }

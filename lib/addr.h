@@ -45,7 +45,7 @@ void addr_keys(const struct addr *a, struct addr_keys *k);
 int addr_key_normalize(const char *in, char *out, size_t outlen);
 
 /* 1 if S is valid UTF-8 (no overlongs, no surrogates), else 0. */
-int utf8_valid(const char *s, size_t len);
+int addr_utf8_valid(const char *s, size_t len);
 
 
 /* What a table key names. */

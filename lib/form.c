@@ -106,7 +106,7 @@ int form_parse(const char *in, size_t len, const char *const *allowed, struct fo
                 return -1;
             }
         }
-        if (!utf8_valid(f->value[f->n], (size_t)vl)) {
+        if (!addr_utf8_valid(f->value[f->n], (size_t)vl)) {
             snprintf(err, errlen, "value of %s is not UTF-8", name);
             return -1;
         }

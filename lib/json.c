@@ -16,7 +16,7 @@ void json_string(FILE *f, const char *s)
         fputs("null", f);
         return;
     }
-    int utf8_ok = utf8_valid(s, strlen(s));
+    int utf8_ok = addr_utf8_valid(s, strlen(s));
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\')

@@ -35,6 +35,24 @@ int privs_is_root(void)
     return r == 0 || e == 0 || s == 0;
 }
 
+int privs_choose(const char *cfgpath, const char *section, const char *program, const char *user,
+                 const char *group, struct privs *out, int *drop, char *err, size_t errlen)
+{
+    char why[400];
+
+    *drop = privs_is_root();
+    if (*drop && !user[0]) {
+        snprintf(err, errlen, "started as root, and %s sets no [%s] run_as_user (set run_as_user = guardlist, "
+                 "an unprivileged user to run as, or start %s as that user)", cfgpath, section, program);
+        return -1;
+    }
+    if (user[0] && privs_lookup(user, group, out, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: [%s] run_as_user/run_as_group: %s", cfgpath, section, why);
+        return -1;
+    }
+    return 0;
+}
+
 int privs_group(const char *name, gid_t *gid, char *err, size_t errlen)
 {
     struct group *gr;

@@ -20,6 +20,14 @@ int privs_is_root(void);
  * -1 with ERR saying which name is wrong. */
 int privs_lookup(const char *user, const char *group, struct privs *out, char *err, size_t errlen);
 
+/* The start-up choice of guardlistd and guardlist-notify: who to become
+ * after the files needing root are read.  Started as root, [SECTION]
+ * run_as_user (USER) is required; when set, it is looked up into OUT.
+ * *DROP is set to 1 when root must be dropped.  Returns 0, or -1 with ERR
+ * naming CFGPATH, the section and the fix. */
+int privs_choose(const char *cfgpath, const char *section, const char *program, const char *user,
+                 const char *group, struct privs *out, int *drop, char *err, size_t errlen);
+
 /* Looks up group NAME.  Returns 0 with *GID set, or -1 with ERR. */
 int privs_group(const char *name, gid_t *gid, char *err, size_t errlen);
 

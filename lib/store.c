@@ -267,7 +267,78 @@ static int row_challenge(void *arg, int ncol, const char *const *col, const unsi
     return 0;
 }
 
-int store_challenge_decide(struct db *db, const char *actor, unsigned long long id,
+int store_is_null_sender(const char *sender)
+{
+    char key[ADDR_MAX + 2], why[160];
+    enum addr_key_kind kind = AK_DOMAIN;
+
+    /* guardlistd stores the key "<>"; whatever else a row written by hand
+     * holds counts as <> exactly when an approval would write a <> rule. */
+    if (!sender || !*sender)
+        return 1;
+    return addr_key_check(sender, 1, key, sizeof(key), &kind, why, sizeof(why)) == 0 && kind == AK_NULL;
+}
+
+int store_decider_ok(struct db *db, const struct store_decider *by, unsigned long long id, const char *key,
+                     char *err, size_t errlen)
+{
+    char idbuf[24];
+    long long n = 0;
+
+    /* Plain equalities on normalised keys: the key columns compare byte for
+     * byte.  LOCK IN SHARE MODE: inside store_challenge_decide's
+     * transaction, a removal waits until the decision is written. */
+    snprintf(idbuf, sizeof(idbuf), "%llu", id);
+    if (by->role == STORE_BY_ADMIN)
+        return 1;
+    if (by->role == STORE_BY_GUARDIAN) {
+        const char *p[2] = { key, by->guardian ? by->guardian : "" };
+        if (db_query_number(db, "SELECT COUNT(*) FROM guardians WHERE recipient = ? AND email = ? "
+                                "LOCK IN SHARE MODE", p, 2, &n, err, errlen) < 0)
+            return -1;
+        if (n <= 0)
+            snprintf(err, errlen, "%s is no longer a guardian of %s", by->guardian ? by->guardian : "", key);
+        return n > 0;
+    }
+    const char *p[2] = { key, idbuf };
+    if (db_query_number(db, "SELECT COUNT(*) > 0 AND COUNT(*) = COUNT(g.email) FROM notifications n "
+                            "LEFT JOIN guardians g ON g.recipient = ? AND g.email = n.guardian "
+                            "WHERE n.challenge_id = ? AND n.token_sha256 IS NULL LOCK IN SHARE MODE",
+                        p, 2, &n, err, errlen) < 0)
+        return -1;
+    if (n <= 0)
+        snprintf(err, errlen, "the old link of challenge %s cannot be tied to current guardians of %s",
+                 idbuf, key);
+    return n > 0;
+}
+
+/* The sender key of the rule that decision HOW writes for sender SENDER. */
+static int rule_sender_for(const char *sender, enum store_decision how, char *out, size_t outlen,
+                           char *err, size_t errlen)
+{
+    const char *at = strrchr(sender, '@');
+    char why[160];
+    enum addr_key_kind kind = AK_DOMAIN;
+
+    if (how == STORE_APPROVE_DOMAIN) {
+        if (!at || !at[1]) {
+            snprintf(err, errlen, "sender %s has no domain to approve", sender);
+            return STORE_INVALID;
+        }
+        snprintf(out, outlen, "%s", at + 1);
+    } else if (how == STORE_BLOCK) {
+        snprintf(out, outlen, "%s", sender);     /* refusing is always safe */
+    } else if (addr_key_check(sender, 1, out, outlen, &kind, why, sizeof(why)) < 0
+               || (kind != AK_ADDRESS && kind != AK_NULL)) {
+        /* Only a whole address (or <>) makes a one-sender allow; anything
+         * else would be a key for many senders. */
+        snprintf(err, errlen, "sender %s is not a single address; approve it with guardlist rule set", sender);
+        return STORE_INVALID;
+    }
+    return 0;
+}
+
+int store_challenge_decide(struct db *db, const struct store_decider *by, unsigned long long id,
                            enum store_decision how, char *result, size_t resultlen,
                            char *err, size_t errlen)
 {
@@ -287,40 +358,31 @@ int store_challenge_decide(struct db *db, const char *actor, unsigned long long 
         snprintf(err, errlen, "no challenge with id %s", idbuf);
         return rollback(db, STORE_NOTFOUND);
     }
+    /* Who may decide, asked with the challenge row locked: a guardian
+     * removed a moment ago decides nothing. */
+    int may = store_decider_ok(db, by, id, c.key, err, errlen);
+    if (may <= 0)
+        return rollback(db, may < 0 ? STORE_ERROR : STORE_NOT_GUARDIAN);
     if (strcmp(c.status, "pending") != 0) {
         snprintf(err, errlen, "challenge %s is already %s", idbuf, c.status);
         return rollback(db, STORE_NOTFOUND);
     }
+    if (by->role != STORE_BY_ADMIN && store_is_null_sender(c.sender)) {
+        snprintf(err, errlen, "challenge %s is for the null sender <> (bounce messages): only an administrator "
+                 "can decide it, as allowing it lets every bounce message through", idbuf);
+        return rollback(db, STORE_ADMIN_ONLY);
+    }
     if (how != STORE_DENY) {
-        const char *at = strrchr(c.sender, '@');
-        const char *action = how == STORE_BLOCK ? "REJECT" : "OK";
-        if (how == STORE_APPROVE_DOMAIN) {
-            if (!at || !at[1]) {
-                snprintf(err, errlen, "sender %s has no domain to approve", c.sender);
-                return rollback(db, STORE_INVALID);
-            }
-            snprintf(rule_sender, sizeof(rule_sender), "%s", at + 1);
-        } else if (how == STORE_BLOCK) {
-            snprintf(rule_sender, sizeof(rule_sender), "%s", c.sender);    /* refusing is always safe */
-        } else {
-            /* Only a whole address (or <>) makes a one-sender allow; anything
-             * else would be a key for many senders. */
-            char why[160];
-            enum addr_key_kind kind = AK_DOMAIN;
-            if (addr_key_check(c.sender, 1, rule_sender, sizeof(rule_sender), &kind, why, sizeof(why)) < 0
-                || (kind != AK_ADDRESS && kind != AK_NULL)) {
-                snprintf(err, errlen, "sender %s is not a single address; approve it with guardlist rule set",
-                         c.sender);
-                return rollback(db, STORE_INVALID);
-            }
-        }
-        const char *p[4] = { c.key, rule_sender, action, actor };
+        int rc = rule_sender_for(c.sender, how, rule_sender, sizeof(rule_sender), err, errlen);
+        if (rc < 0)
+            return rollback(db, rc);
+        const char *p[4] = { c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK", by->actor };
         if (db_exec(db, "INSERT INTO sender_rules (recipient, sender, action, created_by) "
                         "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE action = VALUES(action), "
                         "created_by = VALUES(created_by)", p, 4, NULL, err, errlen) < 0)
             return rollback(db, STORE_ERROR);
     }
-    const char *pu[3] = { refuse ? "denied" : "approved", actor, idbuf };
+    const char *pu[3] = { refuse ? "denied" : "approved", by->actor, idbuf };
     if (db_exec(db, "UPDATE challenges SET status = ?, is_open = NULL, decided_at = CURRENT_TIMESTAMP, "
                     "decided_by = ? WHERE id = ?", pu, 3, NULL, err, errlen) < 0)
         return rollback(db, STORE_ERROR);
@@ -332,7 +394,7 @@ int store_challenge_decide(struct db *db, const char *actor, unsigned long long 
                  c.sender, c.recipient, c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK");
     if (result)
         snprintf(result, resultlen, "%s", detail);
-    return commit_with_audit(db, actor, verb, detail, err, errlen);
+    return commit_with_audit(db, by->actor, verb, detail, err, errlen);
 }
 
 int store_expire(struct db *db, const char *actor, int ttl_days, int purge_days,

@@ -11,6 +11,8 @@
 #define STORE_ERROR (-1)        /* database failure: nothing written */
 #define STORE_NOTFOUND 0        /* nothing to change (ERR says why) */
 #define STORE_DONE 1
+#define STORE_NOT_GUARDIAN (-3) /* the deciding guardian no longer guards the key: nothing written */
+#define STORE_ADMIN_ONLY (-4)   /* a null-sender challenge, and not an admin: nothing written */
 
 /* APPROVE: rule OK for the sender; APPROVE_DOMAIN: rule OK for its domain;
  * DENY: the challenge is refused (the pair stays blocked); BLOCK: DENY plus
@@ -35,10 +37,36 @@ int store_rule_set(struct db *db, const char *actor, const char *rcpt, const cha
 int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char *sender,
                   char *err, size_t errlen);
 
-/* Approves (the sender, or its whole domain) or denies challenge ID.  A
- * challenge that is not pending is STORE_NOTFOUND with ERR saying its state.
+/* Who decides a challenge.  An admin (CLI, admin on the web page) decides
+ * any pending challenge.  A guardian (the approval link, a guardian on the
+ * web page) only while GUARDIAN is still a guardian of the challenge's
+ * protected key, byte for byte, and never a null-sender (<>) challenge:
+ * allowing <> lets every bounce message through, an admin's call.  A link
+ * with the challenge's own token (from before per-guardian links) names no
+ * one: every guardian it was mailed to (its notifications rows without a
+ * token) must still guard the key, and at least one was. */
+enum store_role { STORE_BY_ADMIN, STORE_BY_GUARDIAN, STORE_BY_OLD_LINK };
+struct store_decider {
+    enum store_role role;
+    const char *actor;          /* for decided_by, created_by and audit_log */
+    const char *guardian;       /* STORE_BY_GUARDIAN: the address, as stored */
+};
+
+/* 1 if BY may decide for protected key KEY of challenge ID now, 0 if not
+ * (ERR says why), -1 on a database error.  store_challenge_decide() asks
+ * again inside its transaction; this is for showing a page. */
+int store_decider_ok(struct db *db, const struct store_decider *by, unsigned long long id, const char *key,
+                     char *err, size_t errlen);
+
+/* 1 if SENDER, as stored in challenges.sender, is the null sender (bounce
+ * messages and delivery reports, which no single person sends). */
+int store_is_null_sender(const char *sender);
+
+/* Approves (the sender, or its whole domain) or denies challenge ID for BY.
+ * A challenge that is not pending is STORE_NOTFOUND with ERR saying its
+ * state; one BY may not decide is STORE_NOT_GUARDIAN or STORE_ADMIN_ONLY.
  * RESULT (may be NULL) gets a one-line description of what was done. */
-int store_challenge_decide(struct db *db, const char *actor, unsigned long long id,
+int store_challenge_decide(struct db *db, const struct store_decider *by, unsigned long long id,
                            enum store_decision how, char *result, size_t resultlen,
                            char *err, size_t errlen);
 

@@ -116,7 +116,7 @@ struct template *template_load(const char *path, const char *const *allowed, cha
         return NULL;
     }
     text[n] = '\0';
-    if (strlen(text) != n || !utf8_valid(text, n)) {
+    if (strlen(text) != n || !addr_utf8_valid(text, n)) {
         free(text);
         snprintf(err, errlen, "%s: not UTF-8 text", path);
         return NULL;
@@ -181,7 +181,7 @@ int template_render(const struct template *t, enum tpl_ctx ctx, const struct tpl
             buf_free(&line);
             return -1;
         }
-        if (!v->raw && (has_control(v->value, 0) || !utf8_valid(v->value, strlen(v->value)))) {
+        if (!v->raw && (has_control(v->value, 0) || !addr_utf8_valid(v->value, strlen(v->value)))) {
             snprintf(err, errlen, "value of {{%s}} has a control character or bad UTF-8: refused", v->name);
             buf_free(&line);
             return -1;
@@ -226,7 +226,7 @@ int header_encode(struct buf *out, const char *s)
     size_t len = strlen(s);
     int ascii = 1;
 
-    if (has_control(s, 0) || !utf8_valid(s, len))
+    if (has_control(s, 0) || !addr_utf8_valid(s, len))
         return -1;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p >= 0x80)

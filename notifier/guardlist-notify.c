@@ -1,13 +1,14 @@
 /*
  * guardlist-notify - emails guardians about new challenges, through a
- * smarthost, exactly once per (challenge, guardian).
+ * smarthost, exactly once per (challenge, guardian): main(), a list of named
+ * start-up steps, the polling loop, and cycle(), a list of named steps.
  *
- * Each cycle claims due challenges (FOR UPDATE SKIP LOCKED, with a lease so
- * a crashed notifier's claim is taken up again), plans per guardian (hourly
- * cap, one digest for the overflow), gives every link a fresh token, sends
- * in one SMTP session (libesmtp), and records each notification, with the
- * SHA-256 of its token, only after the smarthost accepted the message.  Failures are
- * retried with backoff (4xx, no connection) or recorded (5xx).
+ * Each cycle claims due challenges and reads their guardians (claim.c),
+ * plans per guardian: hourly cap, one digest for the overflow (batch.c),
+ * composes with a fresh token for every link (compose.c), sends through the
+ * smarthost (send.c), and records each notification, with the SHA-256 of
+ * its token, only after the smarthost accepted the message (record.c).
+ * Failures are retried with backoff (4xx, no connection) or recorded (5xx).
  *
  * The one window for a duplicate: a crash between the smarthost's 250 and
  * the COMMIT that records it.  Nothing else sends twice or loses a message.
@@ -16,67 +17,36 @@
  * becomes [notifier] run_as_user before the first connection; it refuses to
  * run as root without one.
  */
-#include "buf.h"
+#include "addr.h"
+#include "batch.h"
+#include "claim.h"
+#include "compose.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
-#include "notifyplan.h"
 #include "privs.h"
-#include "template.h"
-#include "token.h"
-#include "addr.h"
+#include "record.h"
+#include "send.h"
 
-#include <auth-client.h>
-#include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <libesmtp.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <uuid.h>
 
 #define VERSION "0.1.0"
-#define CLAIM_MAX 200
-#define CLAIM_MAX_TEXT "200"
-#define LEASE_SECONDS "300"
-#define MAX_GUARDIANS 16
+#define GO_ON (-1)                  /* a start-up step's "carry on"; else the exit status */
 
-struct challenge {
-    unsigned long long id;
-    char id_text[24];
-    char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], key[ADDR_MAX + 2];
-    char first_seen[32], last_seen[32], attempts[16], client[340];
-    int notify_attempts;
-    /* outcome of this cycle, per guardian */
-    int nguardians;
-    char guardian[MAX_GUARDIANS][ADDR_MAX + 2];
-    int done[MAX_GUARDIANS];        /* 1 sent before or now, 0 pending */
-    int temp_fail, perm_fail, waiting, busy, sent_now;
-    char error[256];
-};
-
-/* One email of this cycle: a single or a digest for one guardian. */
-struct mail {
-    char guardian[ADDR_MAX + 2];
-    int digest;
-    size_t nitems;
-    struct challenge **items;
-    char message_id[160];
-    char (*token)[TOKEN_CHARS + 1];     /* one per item: this guardian's own links */
-    char (*token_hash)[2 * SHA256_LEN + 1];
-    struct buf text;
-    smtp_message_t msg;
-    smtp_recipient_t rcpt;
+/* What main() carries from one start-up step to the next. */
+struct start {
+    const char *config_arg;
+    int once, dry_run;
+    struct config_db dbp;           /* with the password: wiped once the database handle has it */
+    struct privs run_as;
 };
 
 static volatile sig_atomic_t stopping;
 static struct config cfg;
-static struct template *t_subject, *t_text, *t_html, *t_dsubject, *t_dtext, *t_dhtml, *t_itext, *t_ihtml;
-static char smtp_password[CONFIG_STR_MAX];
 
 static void on_signal(int sig)
 {
@@ -105,656 +75,111 @@ static void usage(FILE *f)
             "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
 }
 
-/* ---- templates ---- */
-
-static const char *const single_names[] = { "sender", "child", "protected", "first_seen", "last_seen",
-                                            "attempts", "client", "link", "guardian", "ttl_days", NULL };
-static const char *const digest_names[] = { "count", "items", "guardian", "ttl_days", NULL };
-
-static int load_templates(char *err, size_t errlen)
-{
-    static const struct { const char *file; const char *const *names; struct template **t; } list[] = {
-        { "notify.subject", single_names, &t_subject }, { "notify.txt", single_names, &t_text },
-        { "notify.html", single_names, &t_html }, { "digest.subject", digest_names, &t_dsubject },
-        { "digest.txt", digest_names, &t_dtext }, { "digest.html", digest_names, &t_dhtml },
-        { "digest-item.txt", single_names, &t_itext }, { "digest-item.html", single_names, &t_ihtml },
-    };
-    char path[CONFIG_STR_MAX + 64];
-
-    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", cfg.notifier.template_dir, list[i].file);
-        if (!(*list[i].t = template_load(path, list[i].names, err, errlen)))
-            return -1;
-    }
-    return 0;
-}
-
-static void free_templates(void)
-{
-    struct template **all[] = { &t_subject, &t_text, &t_html, &t_dsubject, &t_dtext, &t_dhtml, &t_itext, &t_ihtml };
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        template_free(*all[i]);
-        *all[i] = NULL;
-    }
-}
-
-/* ---- composing ---- */
-
-static void fill_values(struct tpl_value *v, const struct challenge *c, const char *guardian, const char *token,
-                        char *link, size_t linklen, char *ttl, size_t ttllen)
-{
-    snprintf(link, linklen, "%s?t=%s", cfg.notifier.approve_url, token);
-    snprintf(ttl, ttllen, "%d", cfg.approver.token_ttl_days);
-    const char *vals[] = { c->sender, c->recipient, c->key, c->first_seen, c->last_seen, c->attempts,
-                           c->client, link, guardian, ttl };
-    for (int i = 0; i < 10; i++)
-        v[i] = (struct tpl_value){ single_names[i], vals[i], 0 };
-}
-
-static void rfc5322_date(char *out, size_t outlen)
-{
-    time_t now = time(NULL);
-    struct tm tm;
-    static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-    static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-    gmtime_r(&now, &tm);
-    snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
-             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-/* Builds M->text: headers and a multipart/alternative body.  Returns 0 or -1. */
-static int compose(struct mail *m, char *err, size_t errlen)
-{
-    struct buf subject = { 0 }, text = { 0 }, html = { 0 };
-    char date[64], uuid_text[37], boundary[64], link[CONFIG_STR_MAX + 64], ttl[16], count[16];
-    uuid_t u;
-    const char *at = strrchr(cfg.notifier.from, '@');
-    int rc = -1;
-
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, uuid_text);
-    snprintf(m->message_id, sizeof(m->message_id), "<%s@%s>", uuid_text, at ? at + 1 : "guardlist.invalid");
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, uuid_text);
-    snprintf(boundary, sizeof(boundary), "=_guardlist_%s", uuid_text);
-    rfc5322_date(date, sizeof(date));
-
-    /* A fresh token for every link: only its hash is recorded, with the
-     * notification, once the smarthost has accepted the message. */
-    m->token = calloc(m->nitems, sizeof(*m->token));
-    m->token_hash = calloc(m->nitems, sizeof(*m->token_hash));
-    if (!m->token || !m->token_hash) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < m->nitems; i++) {
-        unsigned char hash[SHA256_LEN];
-        if (token_new(m->token[i], hash) < 0) {
-            snprintf(err, errlen, "getrandom: %s", strerror(errno));
-            return -1;
-        }
-        hex_encode(hash, SHA256_LEN, m->token_hash[i]);
-    }
-
-    if (!m->digest) {
-        struct tpl_value v[10];
-        fill_values(v, m->items[0], m->guardian, m->token[0], link, sizeof(link), ttl, sizeof(ttl));
-        if (template_render(t_subject, TPL_HEADER, v, 10, &subject, err, errlen) < 0
-            || template_render(t_text, TPL_TEXT, v, 10, &text, err, errlen) < 0
-            || template_render(t_html, TPL_HTML, v, 10, &html, err, errlen) < 0)
-            goto out;
-    } else {
-        struct buf itext = { 0 }, ihtml = { 0 };
-        for (size_t i = 0; i < m->nitems; i++) {
-            struct tpl_value v[10];
-            fill_values(v, m->items[i], m->guardian, m->token[i], link, sizeof(link), ttl, sizeof(ttl));
-            if (template_render(t_itext, TPL_TEXT, v, 10, &itext, err, errlen) < 0
-                || template_render(t_ihtml, TPL_HTML, v, 10, &ihtml, err, errlen) < 0) {
-                buf_free(&itext);
-                buf_free(&ihtml);
-                goto out;
-            }
-        }
-        snprintf(count, sizeof(count), "%zu", m->nitems);
-        snprintf(ttl, sizeof(ttl), "%d", cfg.approver.token_ttl_days);
-        struct tpl_value dt[4] = { { "count", count, 0 }, { "items", itext.p ? itext.p : "", 1 },
-                                   { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
-        struct tpl_value dh[4] = { { "count", count, 0 }, { "items", ihtml.p ? ihtml.p : "", 1 },
-                                   { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
-        int r = template_render(t_dsubject, TPL_HEADER, dt, 4, &subject, err, errlen) < 0
-             || template_render(t_dtext, TPL_TEXT, dt, 4, &text, err, errlen) < 0
-             || template_render(t_dhtml, TPL_HTML, dh, 4, &html, err, errlen) < 0;
-        buf_free(&itext);
-        buf_free(&ihtml);
-        if (r)
-            goto out;
-    }
-    struct buf *o = &m->text;
-    buf_addf(o, "From: guardlist <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\n"
-                "Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\nMIME-Version: 1.0\r\n"
-                "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
-                "This is a message in MIME format.\r\n\r\n--%s\r\n"
-                "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
-             cfg.notifier.from, m->guardian, subject.p, date, m->message_id, boundary, boundary);
-    qp_encode(o, text.p);
-    buf_addf(o, "\r\n--%s\r\nContent-Type: text/html; charset=UTF-8\r\n"
-                "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary);
-    qp_encode(o, html.p);
-    buf_addf(o, "\r\n--%s--\r\n", boundary);
-    if (o->oom) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    rc = 0;
-out:
-    buf_free(&subject);
-    buf_free(&text);
-    buf_free(&html);
-    return rc;
-}
-
-/* ---- database ---- */
-
-#define DUE_QUERY \
-    "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, " \
-    "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges " \
-    "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL " \
-    "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' " \
-    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT " CLAIM_MAX_TEXT
-static const char sql_due[] = DUE_QUERY " FOR UPDATE SKIP LOCKED";
-static const char sql_due_dry[] = DUE_QUERY;
-static const char sql_claim[] =
-    "UPDATE challenges SET notify_state = 'claimed', "
-    "notify_claimed_until = CURRENT_TIMESTAMP + INTERVAL " LEASE_SECONDS " SECOND WHERE id = ?";
-
-struct claim_ctx {
-    struct challenge *c;
-    size_t n;
-};
-
-static int row_due(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    struct claim_ctx *cc = arg;
-
-    (void)ncol;
-    (void)len;
-    if (cc->n >= CLAIM_MAX)         /* cannot happen: the query has LIMIT CLAIM_MAX */
-        return 0;
-    struct challenge *c = &cc->c[cc->n++];
-    memset(c, 0, sizeof(*c));
-    c->id = strtoull(col[0], NULL, 10);
-    snprintf(c->id_text, sizeof(c->id_text), "%s", col[0]);
-    snprintf(c->sender, sizeof(c->sender), "%s", col[1]);
-    snprintf(c->recipient, sizeof(c->recipient), "%s", col[2]);
-    snprintf(c->key, sizeof(c->key), "%s", col[3]);
-    snprintf(c->first_seen, sizeof(c->first_seen), "%s", col[4]);
-    snprintf(c->last_seen, sizeof(c->last_seen), "%s", col[5]);
-    snprintf(c->attempts, sizeof(c->attempts), "%s", col[6]);
-    if (col[7][0])
-        snprintf(c->client, sizeof(c->client), "%.255s [%.64s]", col[7], col[8][0] ? col[8] : "?");
-    else
-        snprintf(c->client, sizeof(c->client), "%.64s", col[8][0] ? col[8] : "unknown");
-    c->notify_attempts = atoi(col[9]);
-    return 0;
-}
-
-/* Claims due challenges.  Returns the count or -1. */
-static long claim(struct db *db, struct challenge *c, int dry_run, char *err, size_t errlen)
-{
-    struct claim_ctx cc = { c, 0 };
-
-    if (dry_run)
-        return db_query(db, sql_due_dry, NULL, 0, row_due, &cc, err, errlen) < 0 ? -1 : (long)cc.n;
-    if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, errlen) < 0)
-        return -1;
-    if (db_query(db, sql_due, NULL, 0, row_due, &cc, err, errlen) < 0)
-        goto fail;
-    for (size_t i = 0; i < cc.n; i++) {
-        const char *p[1] = { c[i].id_text };
-        if (db_exec(db, sql_claim, p, 1, NULL, err, errlen) < 0)
-            goto fail;
-    }
-    if (db_exec(db, "COMMIT", NULL, 0, NULL, err, errlen) < 0)
-        goto fail;
-    return (long)cc.n;
-fail:
-    {
-        char ignore[64];
-        if (db_connected(db))
-            db_exec(db, "ROLLBACK", NULL, 0, NULL, ignore, sizeof(ignore));
-    }
-    return -1;
-}
-
-static int row_guardian(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    struct challenge *c = arg;
-
-    (void)ncol;
-    (void)len;
-    if (c->nguardians == MAX_GUARDIANS)
-        return 0;
-    /* Rows may come from raw SQL: an address that is not one (a CR/LF would
-     * inject headers) is never mailed. */
-    char checked[ADDR_MAX + 2], why[160], shown[300];
-    enum addr_key_kind kind = AK_DOMAIN;
-    if (addr_key_check(col[0], 0, checked, sizeof(checked), &kind, why, sizeof(why)) < 0 || kind != AK_ADDRESS) {
-        log_warning("challenge %s: guardian '%s' of %s is not a usable address; skipped",
-                    c->id_text, log_printable(shown, sizeof(shown), col[0]), c->key);
-        return 0;
-    }
-    snprintf(c->guardian[c->nguardians], sizeof(c->guardian[0]), "%s", checked);
-    c->done[c->nguardians] = col[1] != NULL;
-    c->nguardians++;
-    return 0;
-}
-
-/* ---- sending ---- */
-
-static int auth_interact(auth_client_request_t req, char **result, int fields, void *arg)
-{
-    (void)arg;
-    for (int i = 0; i < fields; i++) {
-        if (req[i].flags & AUTH_PASS)
-            result[i] = smtp_password;
-        else if (req[i].flags & AUTH_USER)
-            result[i] = cfg.notifier.smtp_user;
-        else
-            result[i] = NULL;
-    }
-    return 1;
-}
-
-/* Sends every mail in one session.  Sets each mail's outcome in *STATUS:
- * 2 accepted, 1 temporary failure, 0 permanent failure, with TEXT. */
-static void send_all(struct mail *mails, size_t n, int *status, char (*text)[256])
-{
-    smtp_session_t s = smtp_create_session();
-    auth_context_t actx = NULL;
-    char hostport[CONFIG_STR_MAX + 16], ebuf[128];
-
-    for (size_t i = 0; i < n; i++) {
-        status[i] = 1;
-        snprintf(text[i], 256, "not sent");
-    }
-    if (!s)
-        return;
-    snprintf(hostport, sizeof(hostport), "%s:%d", cfg.notifier.smtp_host, cfg.notifier.smtp_port);
-    smtp_set_server(s, hostport);
-    smtp_starttls_enable(s, cfg.notifier.starttls == STARTTLS_REQUIRED ? Starttls_REQUIRED
-                            : cfg.notifier.starttls == STARTTLS_OPTIONAL ? Starttls_ENABLED : Starttls_DISABLED);
-    /* libesmtp takes milliseconds.  Shorter than RFC 5321's minutes, so a
-     * dead smarthost does not hold the queue; the final-dot wait stays long,
-     * since giving up there after the server accepted would mean a duplicate. */
-    smtp_set_timeout(s, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
-    smtp_set_timeout(s, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
-    smtp_set_timeout(s, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
-    smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, 60000);
-    smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, 300000);
-    if (cfg.notifier.smtp_user[0]) {
-        actx = auth_create_context();
-        auth_set_mechanism_flags(actx, AUTH_PLUGIN_PLAIN, 0);
-        auth_set_interact_cb(actx, auth_interact, NULL);
-        smtp_auth_set_context(s, actx);
-    }
-    for (size_t i = 0; i < n; i++) {
-        mails[i].msg = smtp_add_message(s);
-        smtp_set_reverse_path(mails[i].msg, cfg.notifier.from);
-        smtp_set_message_str(mails[i].msg, mails[i].text.p);
-        mails[i].rcpt = smtp_add_recipient(mails[i].msg, mails[i].guardian);
-    }
-    if (!smtp_start_session(s)) {
-        smtp_strerror(smtp_errno(), ebuf, sizeof(ebuf));
-        for (size_t i = 0; i < n; i++)
-            snprintf(text[i], 256, "smarthost %.100s: %.120s", hostport, ebuf);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            const smtp_status_t *rs = smtp_recipient_status(mails[i].rcpt);
-            const smtp_status_t *ms = smtp_message_transfer_status(mails[i].msg);
-            const smtp_status_t *st = (rs && rs->code >= 400) ? rs : ms;
-            int code = st ? st->code : 0;
-            if (code >= 200 && code < 300 && (!rs || rs->code < 300))
-                status[i] = 2;
-            else if (code >= 500)
-                status[i] = 0;
-            else
-                status[i] = 1;
-            snprintf(text[i], 256, "%d %.200s", code, st && st->text ? st->text : "no reply");
-            size_t tl = strlen(text[i]);
-            while (tl > 0 && (text[i][tl - 1] == '\n' || text[i][tl - 1] == '\r'))
-                text[i][--tl] = '\0';
-        }
-    }
-    smtp_destroy_session(s);
-    if (actx)
-        auth_destroy_context(actx);
-}
-
-/* Each SMTP session waits for the smarthost's reply to every message's final
- * dot (tens of milliseconds on a TCP delayed ACK), so several sessions in
- * parallel carry a burst: up to SESSIONS_MAX, at least 8 messages each
- * (Postfix allows 50 connections per client by default). */
-#define SESSIONS_MAX 16
-
-struct send_job {
-    pthread_t thread;
-    struct mail *mails;
-    size_t n;
-    int *status;
-    char (*text)[256];
-};
-
-static void *send_thread(void *arg)
-{
-    struct send_job *j = arg;
-    send_all(j->mails, j->n, j->status, j->text);
-    return NULL;
-}
-
-static void send_parallel(struct mail *mails, size_t n, int *status, char (*text)[256])
-{
-    struct send_job jobs[SESSIONS_MAX];
-    size_t sessions = n / 8 + 1, start = 0, started = 0;
-
-    if (sessions > SESSIONS_MAX)
-        sessions = SESSIONS_MAX;
-    if (sessions == 1) {
-        send_all(mails, n, status, text);
-        return;
-    }
-    for (size_t k = 0; k < sessions; k++) {
-        size_t count = n / sessions + (k < n % sessions ? 1 : 0);
-        jobs[k] = (struct send_job){ .mails = mails + start, .n = count, .status = status + start,
-                                     .text = text + start };
-        start += count;
-        if (pthread_create(&jobs[k].thread, NULL, send_thread, &jobs[k]) != 0) {
-            send_all(jobs[k].mails, jobs[k].n, jobs[k].status, jobs[k].text);   /* no thread: do it here */
-            jobs[k].n = 0;
-        } else {
-            started |= (size_t)1 << k;
-        }
-    }
-    for (size_t k = 0; k < sessions; k++)
-        if (started & ((size_t)1 << k))
-            pthread_join(jobs[k].thread, NULL);
-}
-
 /* ---- one cycle ---- */
 
-static const char sql_guardians[] =
-    "SELECT g.email, n.id FROM guardians g LEFT JOIN notifications n "
-    "ON n.challenge_id = ? AND n.guardian = g.email WHERE g.recipient = ? ORDER BY g.email";
-/* One notifier at a time plans, sends and records for a guardian, so two
- * notifiers cannot both spend the same hourly cap.  Named locks belong to
- * the connection; all are released at the end of each cycle.  A notifier
- * waits up to 5 s for another one's cycle to finish (a cycle mails a batch
- * in well under that), then leaves the guardian's challenges for 5 s later:
- * without the wait, two `--once` runs could leave half a batch unsent.
- * Two notifiers waiting for each other's locks get MariaDB's deadlock error
- * at once instead (ER_USER_LOCK_DEADLOCK), which counts as busy. */
-static const char sql_lock_guardian[] = "SELECT GET_LOCK(CONCAT('guardlist-notify:', MD5(?)), 5)";
-static const char sql_unlock_all[] = "SELECT RELEASE_ALL_LOCKS()";
-static const char sql_singles[] =
-    "SELECT COUNT(*) FROM notifications WHERE guardian = ? AND kind = 'single' "
-    "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
-static const char sql_digests[] =
-    "SELECT COUNT(DISTINCT message_id) FROM notifications WHERE guardian = ? AND kind = 'digest' "
-    "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
-static const char sql_record[] =
-    "INSERT IGNORE INTO notifications (challenge_id, guardian, kind, digest_of, message_id, "
-    "token_sha256, token_expires_at) VALUES (?, ?, ?, ?, ?, UNHEX(?), CURRENT_TIMESTAMP + INTERVAL ? DAY)";
-static const char sql_sent[] =
-    "UPDATE challenges SET notify_state = 'sent', notified_at = CURRENT_TIMESTAMP, "
-    "notify_claimed_until = NULL, notify_error = ? WHERE id = ?";
-static const char sql_retry[] =
-    "UPDATE challenges SET notify_state = 'new', notify_claimed_until = NULL, notify_attempts = ?, "
-    "notify_next_at = CURRENT_TIMESTAMP + INTERVAL ? SECOND, notify_error = ? WHERE id = ?";
-static const char sql_failed[] =
-    "UPDATE challenges SET notify_state = 'failed', notify_claimed_until = NULL, notify_error = ? "
-    "WHERE id = ?";
+/* --dry-run: the composed emails on stdout instead of the smarthost. */
+static void print_mails(const struct mail *mails, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (mails[k].text.p)
+            printf("==== %s to %s (%zu challenge(s)) ====\n%s\n", mails[k].digest ? "digest" : "email",
+                   mails[k].guardian, mails[k].nitems, mails[k].text.p);
+}
 
+/* Mails what is due now.  Sets *SENT_TOTAL to the emails sent (in a dry
+ * run, those planned); returns how many challenges it claimed, or -1. */
 static int cycle(struct db *db, int dry_run, long *sent_total)
 {
     static struct challenge ch[CLAIM_MAX];
+    struct batch b;
     char err[600];
-    long long released;
-    /* Locks a failed cycle may have left (see sql_lock_guardian). */
-    if (!dry_run && db_connected(db))
-        db_query_number(db, sql_unlock_all, NULL, 0, &released, err, sizeof(err));
-    long n = claim(db, ch, dry_run, err, sizeof(err));
 
     *sent_total = 0;
+    /* Locks a failed cycle may have left (see batch.c). */
+    if (!dry_run && db_connected(db))
+        batch_release_locks(db, err, sizeof(err));
+    long n = claim_due(db, ch, dry_run, err, sizeof(err));
     if (n < 0) {
         log_error("claiming challenges: %s", err);
         return -1;
     }
     if (n == 0)
         return 0;
-    int claimed = (int)n;
-
-    /* Guardians of each challenge, and who already had its email. */
-    for (long i = 0; i < n; i++) {
-        const char *p[2] = { ch[i].id_text, ch[i].key };
-        if (db_query(db, sql_guardians, p, 2, row_guardian, &ch[i], err, sizeof(err)) < 0) {
-            log_error("reading guardians: %s", err);
-            return -1;       /* claims expire and are taken again */
-        }
+    if (claim_guardians(db, ch, n, err, sizeof(err)) < 0) {
+        log_error("reading guardians: %s", err);
+        return -1;       /* claims expire and are taken again */
     }
-
-    /* Plan per guardian, oldest challenge first. */
-    size_t cap = (size_t)n * MAX_GUARDIANS, nm = 0;
-    struct mail *mails = calloc(cap, sizeof(*mails));
-    struct challenge **items = calloc(cap, sizeof(*items));    /* NOLINT(bugprone-sizeof-expression) */
-    enum plan_action *act = calloc(cap, sizeof(*act));
-    char (*done_guardian)[ADDR_MAX + 2] = calloc(cap, sizeof(*done_guardian));
-    size_t ndone = 0, used = 0;
-    if (!mails || !items || !act || !done_guardian) {
-        free(mails);
-        free(items);
-        free(act);
-        free(done_guardian);
+    if (batch_plan(db, ch, n, cfg.notifier.max_per_hour, dry_run, &b) < 0) {
         log_error("out of memory");
         return -1;
     }
-    for (long i = 0; i < n; i++) {
-        for (int g = 0; g < ch[i].nguardians; g++) {
-            if (ch[i].done[g])
-                continue;
-            const char *gname = ch[i].guardian[g];
-            int seen = 0;
-            for (size_t k = 0; k < ndone; k++)
-                if (strcmp(done_guardian[k], gname) == 0)
-                    seen = 1;
-            if (seen)
-                continue;
-            snprintf(done_guardian[ndone++], sizeof(done_guardian[0]), "%s", gname);
-            /* All of this guardian's waiting challenges in this cycle. */
-            size_t first = used;
-            for (long j = i; j < n; j++)
-                for (int h = 0; h < ch[j].nguardians; h++)
-                    if (!ch[j].done[h] && strcmp(ch[j].guardian[h], gname) == 0)
-                        items[used++] = &ch[j];
-            size_t count = used - first;
-            long long singles = 0, digests = 0, locked = 0;
-            const char *pg[1] = { gname };
-            if (!dry_run && (db_query_number(db, sql_lock_guardian, pg, 1, &locked, err, sizeof(err)) < 0
-                             || locked != 1)) {
-                for (size_t k = first; k < used; k++)
-                    items[k]->busy++;       /* another notifier is mailing this guardian */
-                continue;
-            }
-            if (db_query_number(db, sql_singles, pg, 1, &singles, err, sizeof(err)) < 0
-                || db_query_number(db, sql_digests, pg, 1, &digests, err, sizeof(err)) < 0) {
-                log_error("counting emails to %s: %s", gname, err);
-                singles = cfg.notifier.max_per_hour;
-                digests = 1;        /* unknown: wait rather than flood */
-            }
-            notify_plan(cfg.notifier.max_per_hour, (int)singles, (int)digests, count, act + first);
-            struct mail *digest = NULL;
-            for (size_t k = first; k < used; k++) {
-                if (act[k] == PLAN_WAIT) {
-                    items[k]->waiting++;
-                } else if (act[k] == PLAN_SINGLE) {
-                    struct mail *m = &mails[nm++];
-                    snprintf(m->guardian, sizeof(m->guardian), "%s", gname);
-                    m->items = &items[k];
-                    m->nitems = 1;
-                } else {
-                    if (!digest) {
-                        digest = &mails[nm++];
-                        snprintf(digest->guardian, sizeof(digest->guardian), "%s", gname);
-                        digest->digest = 1;
-                        digest->items = &items[k];
-                    }
-                    digest->nitems++;       /* digest items are contiguous from here */
-                }
-            }
-        }
-    }
-    /* Digest items must be contiguous: PLAN_DIGEST entries always follow the singles. */
-
-    for (size_t k = 0; k < nm; k++) {
-        if (compose(&mails[k], err, sizeof(err)) < 0) {
-            log_error("composing the email to %s: %s", mails[k].guardian, err);
-            for (size_t j = 0; j < mails[k].nitems; j++) {
-                mails[k].items[j]->perm_fail++;
-                snprintf(mails[k].items[j]->error, sizeof(mails[k].items[j]->error), "template: %.200s", err);
-            }
-            buf_free(&mails[k].text);
-        }
-    }
-
+    compose_mails(b.mails, b.nmails);
     if (dry_run) {
-        for (size_t k = 0; k < nm; k++)
-            if (mails[k].text.p)
-                printf("==== %s to %s (%zu challenge(s)) ====\n%s\n", mails[k].digest ? "digest" : "email",
-                       mails[k].guardian, mails[k].nitems, mails[k].text.p);
-        *sent_total = (long)nm;
+        print_mails(b.mails, b.nmails);
+        *sent_total = (long)b.nmails;
     } else {
-        /* Send what composed. */
-        struct mail *ok_mails = calloc(nm ? nm : 1, sizeof(*ok_mails));
-        int *status = calloc(nm ? nm : 1, sizeof(*status));
-        char (*text)[256] = calloc(nm ? nm : 1, sizeof(*text));
-        size_t nok = 0;
-        size_t *index = calloc(nm ? nm : 1, sizeof(*index));
-        for (size_t k = 0; k < nm; k++)
-            if (mails[k].text.p) {
-                ok_mails[nok] = mails[k];
-                index[nok++] = k;
-            }
-        if (nok)
-            send_parallel(ok_mails, nok, status, text);
-        for (size_t q = 0; q < nok; q++) {
-            struct mail *m = &mails[index[q]];
-            if (status[q] == 2) {
-                char kind[8], of[16], ttl[16];
-                snprintf(kind, sizeof(kind), "%s", m->digest ? "digest" : "single");
-                snprintf(of, sizeof(of), "%zu", m->nitems);
-                snprintf(ttl, sizeof(ttl), "%d", cfg.approver.token_ttl_days);
-                for (size_t j = 0; j < m->nitems; j++) {
-                    const char *p[7] = { m->items[j]->id_text, m->guardian, kind, of, m->message_id,
-                                         m->token_hash[j], ttl };
-                    if (db_exec(db, sql_record, p, 7, NULL, err, sizeof(err)) < 0) {
-                        /* Sent but not recorded: the one duplicate window. */
-                        log_error("sent but not recorded: recording the email to %s for challenge %s failed: "
-                                  "%s (the retry mails it again)", m->guardian, m->items[j]->id_text, err);
-                        m->items[j]->temp_fail++;
-                        continue;
-                    }
-                    m->items[j]->sent_now++;
-                }
-                log_info("sent %s to %s for %zu challenge(s) message_id=%s reply=\"%s\"",
-                         m->digest ? "digest" : "email", m->guardian, m->nitems, m->message_id, text[q]);
-                (*sent_total)++;
-            } else {
-                log_warning("%s failure sending to %s: %s", status[q] == 0 ? "permanent" : "temporary",
-                            m->guardian, text[q]);
-                for (size_t j = 0; j < m->nitems; j++) {
-                    if (status[q] == 0)
-                        m->items[j]->perm_fail++;
-                    else
-                        m->items[j]->temp_fail++;
-                    snprintf(m->items[j]->error, sizeof(m->items[j]->error), "%.100s: %.140s", m->guardian, text[q]);
-                }
-            }
-        }
-        free(ok_mails);
-        free(status);
-        free(text);
-        free(index);
-
-        /* Record each challenge's state. */
-        for (long i = 0; i < n; i++) {
-            struct challenge *c = &ch[i];
-            int rc;
-            if (c->nguardians == 0) {
-                char key[ADDR_MAX + 2];
-                memcpy(key, c->key, sizeof(key));
-                snprintf(c->error, sizeof(c->error), "no guardian for %.200s", key);
-                const char *p[2] = { c->error, c->id_text };
-                rc = db_exec(db, sql_failed, p, 2, NULL, err, sizeof(err));
-                log_warning("challenge %s: %s (guardlist guardian add %s EMAIL)", c->id_text, c->error, c->key);
-            } else if (c->temp_fail || c->waiting || c->busy) {
-                char attempts[16], delay[16];
-                int a = c->notify_attempts + (c->temp_fail ? 1 : 0);
-                snprintf(attempts, sizeof(attempts), "%d", a);
-                snprintf(delay, sizeof(delay), "%ld", c->temp_fail ? notify_backoff(a) : c->waiting ? 600L : 5L);
-                const char *p[4] = { attempts, delay,
-                                     c->temp_fail ? c->error : c->waiting ? "waiting: hourly cap reached"
-                                                                          : "waiting: another notifier is mailing "
-                                                                            "this guardian",
-                                     c->id_text };
-                rc = db_exec(db, sql_retry, p, 4, NULL, err, sizeof(err));
-            } else if (c->perm_fail && !c->sent_now) {
-                int any_before = 0;
-                for (int g = 0; g < c->nguardians; g++)
-                    any_before |= c->done[g];
-                const char *p[2] = { c->error, c->id_text };
-                rc = any_before ? db_exec(db, sql_sent, p, 2, NULL, err, sizeof(err))
-                                : db_exec(db, sql_failed, p, 2, NULL, err, sizeof(err));
-            } else {
-                const char *p[2] = { c->perm_fail ? c->error : NULL, c->id_text };
-                rc = db_exec(db, sql_sent, p, 2, NULL, err, sizeof(err));
-            }
-            if (rc < 0)
-                log_error("updating challenge %s: %s (its claim expires and it is tried again)", c->id_text, err);
-        }
+        send_mails(b.mails, b.nmails);
+        *sent_total = record_mails(db, b.mails, b.nmails, cfg.approver.token_ttl_days);
+        record_states(db, ch, n);
+        if (batch_release_locks(db, err, sizeof(err)) < 0)
+            log_warning("releasing the guardian locks: %s (they go with the connection)", err);
     }
-    if (!dry_run && db_query_number(db, sql_unlock_all, NULL, 0, &released, err, sizeof(err)) < 0)
-        log_warning("releasing the guardian locks: %s (they go with the connection)", err);
-    for (size_t k = 0; k < nm; k++) {
-        buf_free(&mails[k].text);
-        if (mails[k].token)
-            explicit_bzero(mails[k].token, mails[k].nitems * sizeof(*mails[k].token));
-        free(mails[k].token);
-        free(mails[k].token_hash);
-    }
-    free(mails);
-    free(items);
-    free(act);
-    free(done_guardian);
-    return claimed;
+    batch_free(&b);
+    return (int)n;
 }
 
-int main(int argc, char **argv)
+/* Cycles every [notifier] poll_interval seconds until SIGTERM or SIGINT;
+ * --once and --dry-run stop when nothing more is due.  Returns the exit
+ * status. */
+static int run_cycles(struct start *s)
+{
+    struct db *db = db_new(&s->dbp);
+    char err[800];
+    int rc = 0;
+
+    explicit_bzero(&s->dbp, sizeof(s->dbp));
+    if (!s->once && !s->dry_run)
+        log_info("guardlist-notify %s: smarthost %s:%d, every %d s", VERSION, cfg.notifier.smtp_host,
+                 cfg.notifier.smtp_port, cfg.notifier.poll_interval);
+    while (!stopping) {
+        long sent = 0;
+        if (db_connect(db, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            rc = 1;
+        } else {
+            int claimed = cycle(db, s->dry_run, &sent);
+            rc = claimed < 0 ? 1 : 0;
+            /* --once sends everything due: go on while a claim came back full. */
+            if (s->once && !s->dry_run && claimed == CLAIM_MAX)
+                continue;
+        }
+        if (s->once || s->dry_run)
+            break;
+        if (sent > 0)
+            continue;           /* more may be due right away */
+        for (int i = 0; i < cfg.notifier.poll_interval * 10 && !stopping; i++)
+            usleep(100000);
+    }
+    db_free(db);
+    return rc;
+}
+
+/* ---- start-up steps ---- */
+
+static int parse_options(int argc, char **argv, struct start *s)
 {
     static const struct option longopts[] = {
         { "config", required_argument, NULL, 'c' }, { "once", no_argument, NULL, 'o' },
         { "dry-run", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
     };
-    const char *config_arg = NULL;
-    int once = 0, dry_run = 0, opt;
-    char err[800];
-    struct config_db dbp;
-    struct privs run_as = { 0 };
+    int opt;
 
     while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'c': config_arg = optarg; break;
-        case 'o': once = 1; break;
-        case 'n': dry_run = 1; break;
+        case 'c': s->config_arg = optarg; break;
+        case 'o': s->once = 1; break;
+        case 'n': s->dry_run = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("guardlist-notify %s\n", VERSION); return 0;
         default: usage(stderr); return 2;
@@ -764,27 +189,43 @@ int main(int argc, char **argv)
         fprintf(stderr, "guardlist-notify: error: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    return GO_ON;
+}
+
+static int load_config(struct start *s)
+{
+    char err[800];
+
     config_defaults(&cfg);
-    if (config_load(&cfg, config_path(config_arg), err, sizeof(err)) < 0
-        || config_db_for(&cfg, &cfg.notifier.account, &dbp, err, sizeof(err)) < 0) {
+    if (config_load(&cfg, config_path(s->config_arg), err, sizeof(err)) < 0
+        || config_db_for(&cfg, &cfg.notifier.account, &s->dbp, err, sizeof(err)) < 0) {
         fprintf(stderr, "guardlist-notify: error: %s\n", err);
         return 2;
     }
-    if (privs_is_root() && !cfg.notifier.run_as_user[0]) {
-        fprintf(stderr, "guardlist-notify: error: started as root, and %s sets no [notifier] run_as_user "
-                "(set run_as_user = guardlist, an unprivileged user to run as, or start "
-                "guardlist-notify as that user)\n", cfg.path);
-        explicit_bzero(&dbp, sizeof(dbp));
+    return GO_ON;
+}
+
+/* Who to become once the files are read: required when started as root. */
+static int choose_account(struct start *s)
+{
+    char err[800];
+
+    int drop;
+
+    if (privs_choose(cfg.path, "notifier", "guardlist-notify", cfg.notifier.run_as_user,
+                     cfg.notifier.run_as_group, &s->run_as, &drop, err, sizeof(err)) < 0) {
+        fprintf(stderr, "guardlist-notify: error: %s\n", err);
         return 2;
     }
-    if (cfg.notifier.run_as_user[0]
-        && privs_lookup(cfg.notifier.run_as_user, cfg.notifier.run_as_group, &run_as, err, sizeof(err)) < 0) {
-        fprintf(stderr, "guardlist-notify: error: %s: [notifier] run_as_user/run_as_group: %s\n", cfg.path, err);
-        explicit_bzero(&dbp, sizeof(dbp));
-        return 2;
-    }
+    return GO_ON;
+}
+
+/* The from address (normalised in place) and the approval URL. */
+static int check_addresses(void)
+{
     enum addr_key_kind kind = AK_ADDRESS;
-    char from[ADDR_MAX + 2];
+    char from[ADDR_MAX + 2], err[800];
+
     if (addr_key_check(cfg.notifier.from, 0, from, sizeof(from), &kind, err, sizeof(err)) < 0 || kind != AK_ADDRESS) {
         fprintf(stderr, "guardlist-notify: error: [notifier] from = '%s' is not an address (%s)\n",
                 cfg.notifier.from, kind != AK_ADDRESS ? "need user@domain" : err);
@@ -795,71 +236,71 @@ int main(int argc, char **argv)
         fprintf(stderr, "guardlist-notify: error: [notifier] approve_url must start with https:// (or http://)\n");
         return 2;
     }
-    if (cfg.notifier.smtp_user[0]) {
-        if (!cfg.notifier.smtp_password_file[0]) {
-            fprintf(stderr, "guardlist-notify: error: smtp_user needs smtp_password_file\n");
-            return 2;
-        }
-        if (config_read_secret(cfg.notifier.smtp_password_file, smtp_password, sizeof(smtp_password), err, sizeof(err)) < 0) {
-            fprintf(stderr, "guardlist-notify: error: %s\n", err);
-            return 2;
-        }
-    }
-    if (load_templates(err, sizeof(err)) < 0) {
+    return GO_ON;
+}
+
+/* What may need root to read: the SMTP password and the templates. */
+static int read_files(void)
+{
+    char err[800];
+
+    if (send_init(&cfg, err, sizeof(err)) < 0 || compose_init(&cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "guardlist-notify: error: %s\n", err);
-        free_templates();
         return 2;
     }
-    log_init("guardlist-notify", cfg.log.target, cfg.log.level);
-    /* Everything that needs root is read: config, secrets, templates. */
-    if (privs_is_root()) {
-        if (privs_drop(&run_as, err, sizeof(err)) < 0) {
-            log_fatal("%s", err);
-            explicit_bzero(&dbp, sizeof(dbp));
-            explicit_bzero(smtp_password, sizeof(smtp_password));
-            free_templates();
-            return 1;
-        }
-        if (!once && !dry_run)
-            log_info("running as user %s (uid %ld), group %s (gid %ld)", run_as.user, (long)run_as.uid,
-                     run_as.group, (long)run_as.gid);
+    return GO_ON;
+}
+
+/* Everything that needs root is read: config, secrets, templates. */
+static int drop_privileges(const struct start *s)
+{
+    const struct privs *p = &s->run_as;
+    char err[800];
+
+    if (!privs_is_root())
+        return GO_ON;
+    if (privs_drop(p, err, sizeof(err)) < 0) {
+        log_fatal("%s", err);
+        return 1;
     }
-    if (cfg.notifier.smtp_user[0])
-        auth_client_init();         /* once: it is global to libesmtp's SASL client */
-    signal(SIGPIPE, SIG_IGN);
+    if (!s->once && !s->dry_run)
+        log_info("running as user %s (uid %ld), group %s (gid %ld)", p->user, (long)p->uid, p->group, (long)p->gid);
+    return GO_ON;
+}
+
+static void catch_signals(void)
+{
     struct sigaction sa = { .sa_handler = on_signal };
+
+    signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+}
 
-    struct db *db = db_new(&dbp);
-    explicit_bzero(&dbp, sizeof(dbp));
-    int rc = 0;
-    if (!once && !dry_run)
-        log_info("guardlist-notify %s: smarthost %s:%d, every %d s", VERSION, cfg.notifier.smtp_host,
-                 cfg.notifier.smtp_port, cfg.notifier.poll_interval);
-    while (!stopping) {
-        long sent = 0;
-        if (db_connect(db, err, sizeof(err)) < 0) {
-            log_error("%s", err);
-            rc = 1;
-        } else {
-            int claimed = cycle(db, dry_run, &sent);
-            rc = claimed < 0 ? 1 : 0;
-            /* --once sends everything due: go on while a claim came back full. */
-            if (once && !dry_run && claimed == CLAIM_MAX)
-                continue;
-        }
-        if (once || dry_run)
-            break;
-        if (sent > 0)
-            continue;           /* more may be due right away */
-        for (int i = 0; i < cfg.notifier.poll_interval * 10 && !stopping; i++)
-            usleep(100000);
+int main(int argc, char **argv)
+{
+    struct start s = { 0 };
+    int rc = parse_options(argc, argv, &s);
+
+    if (rc == GO_ON)
+        rc = load_config(&s);
+    if (rc == GO_ON)
+        rc = choose_account(&s);
+    if (rc == GO_ON)
+        rc = check_addresses();
+    if (rc == GO_ON)
+        rc = read_files();
+    if (rc == GO_ON) {
+        log_init("guardlist-notify", cfg.log.target, cfg.log.level);
+        rc = drop_privileges(&s);
     }
-    db_free(db);
-    free_templates();
-    if (cfg.notifier.smtp_user[0])
-        auth_client_exit();
-    explicit_bzero(smtp_password, sizeof(smtp_password));
+    if (rc == GO_ON) {
+        send_start();
+        catch_signals();
+        rc = run_cycles(&s);
+    }
+    compose_free();
+    send_free();
+    explicit_bzero(&s.dbp, sizeof(s.dbp));
     return rc;
 }

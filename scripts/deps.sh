@@ -21,7 +21,8 @@ esac
 PACKAGES="build-essential pkg-config default-libmysqlclient-dev libmariadb-dev libinih-dev
 uuid-dev libesmtp-dev libcmocka-dev mariadb-server mariadb-client swaks
 libtest-harness-perl netcat-openbsd python3 clang libclang-rt-14-dev postfix
-postfix-mysql lighttpd chromium cppcheck clang-tidy clang-tools openssl libssl-dev libicu-dev groff-base"
+postfix-mysql postfix-lmdb postfix-cdb lighttpd chromium cppcheck clang-tidy clang-tools openssl libssl-dev
+libicu-dev groff-base"
 if [ "$with_bench" = 1 ]; then
     PACKAGES="$PACKAGES postgrey"
 fi

@@ -208,9 +208,9 @@ virtual_mailbox_maps = texthash:$PF/vmailbox
 virtual_minimum_uid = 1
 virtual_uid_maps = static:$(id -u nobody)
 virtual_gid_maps = static:$(getent group nogroup | cut -d: -f3)
+recipient_delimiter = +
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions =
-    permit_mynetworks,
     reject_unauth_destination,
     check_policy_service inet:127.0.0.1:$LISTEN_PORT
 smtpd_policy_service_default_action = 451 4.3.5 Policy service unavailable, try again later
@@ -286,6 +286,8 @@ Try it, from another terminal:
        bin/guardlist -c $CONF check stranger@example.net kid@family.test
 
 Postfix main.cf lines for a real server: bin/guardlist -c $CONF postfix-config
+Aliases or settings that let mail past guardlist (this demo has none):
+       bin/guardlist -c $CONF doctor --postfix $PF/conf
 Ctrl-C stops everything.
 
 EOF2

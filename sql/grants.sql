@@ -31,6 +31,8 @@ GRANT SELECT, UPDATE (status, is_open, decided_at, decided_by)
 GRANT SELECT, INSERT, UPDATE (recipient, sender, action, created_by)
       ON guardlist.sender_rules TO 'guardlist_approver'@'localhost';
 GRANT SELECT ON guardlist.notifications TO 'guardlist_approver'@'localhost';
+-- A link works only while its guardian still guards the key.
+GRANT SELECT ON guardlist.guardians TO 'guardlist_approver'@'localhost';
 GRANT INSERT ON guardlist.audit_log TO 'guardlist_approver'@'localhost';
 
 -- guardlist-web: edits rules, guardians and the pending queue.

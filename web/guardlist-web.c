@@ -384,8 +384,14 @@ static void global_last(struct buf *b, const struct list *l, const char *const *
 static void pending_last(struct buf *b, const struct list *l, const char *const *col)
 {
     const char *at = strrchr(col[1], '@');
+    int bounce = store_is_null_sender(col[1]);
 
     buf_adds(b, "<td data-label=\"\">");
+    if (bounce && !is_admin) {      /* allowing <> lets every bounce through: an admin's call */
+        buf_adds(b, "<span class=\"note\">A bounce message (delivery report): only your mail administrator "
+                    "can decide it.</span></td>");
+        return;
+    }
     form_open(b, "decide", l->page, "inline");
     hidden(b, "id", col[0]);
     buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"approve\">Allow sender</button>");
@@ -396,6 +402,9 @@ static void pending_last(struct buf *b, const struct list *l, const char *const 
     }
     buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"deny\">Deny</button>"
                 "<button type=\"submit\" name=\"how\" value=\"block\" class=\"danger\">Block sender</button></form>");
+    if (bounce)
+        buf_adds(b, "<p class=\"note\">A bounce message (delivery report): allowing &lt;&gt; lets every bounce "
+                    "message through to this recipient, from anyone.</p>");
     buf_adds(b, "</td>");
 }
 
@@ -895,10 +904,12 @@ static int change(const struct form *f, char *msg, size_t msglen)
             snprintf(msg, msglen, "That sender is not waiting for you.");
             return is_admin ? 404 : 403;
         }
-        rc = store_challenge_decide(db, actor, id, d, result, sizeof(result), err, sizeof(err));
+        struct store_decider by = { is_admin ? STORE_BY_ADMIN : STORE_BY_GUARDIAN, actor, user_key };
+        rc = store_challenge_decide(db, &by, id, d, result, sizeof(result), err, sizeof(err));
         const char *at = strrchr(c.sender, '@');
         if (d == STORE_APPROVE)
-            snprintf(msg, msglen, "%s may now write to %s.", c.sender, c.recipient);
+            snprintf(msg, msglen, "%s may now write to %s%s.", c.sender, c.recipient,
+                     store_is_null_sender(c.sender) ? ": every bounce message is let through, from anyone" : "");
         else if (d == STORE_APPROVE_DOMAIN)
             snprintf(msg, msglen, "Everyone at %s may now write to %s.", at ? at + 1 : c.sender, c.recipient);
         else if (d == STORE_DENY)
@@ -915,9 +926,9 @@ static int change(const struct form *f, char *msg, size_t msglen)
         snprintf(msg, msglen, "Not saved: %s.", err);
         return 400;
     }
-    if (rc == STORE_NOTFOUND) {
+    if (rc == STORE_NOTFOUND || rc == STORE_NOT_GUARDIAN || rc == STORE_ADMIN_ONLY) {
         snprintf(msg, msglen, "Nothing changed: %s.", err);
-        return 409;
+        return rc == STORE_NOTFOUND ? 409 : 403;
     }
 failed:
     fprintf(stderr, "guardlist-web: error: %s\n", err);
@@ -1079,7 +1090,9 @@ int main(int argc, char **argv)
 {
     char err[800];
 
-    if (argc > 1) {
+    /* A web server may pass a query without '=' as arguments (CGI/1.1's
+     * ISINDEX form): under a web server they are not options. */
+    if (argc > 1 && !getenv("REQUEST_METHOD")) {
         if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
             printf("guardlist-web %s\n", VERSION);
             return 0;

@@ -56,7 +56,7 @@ static void check_parsed(const struct addr *a, const char *delims)
         FUZZ_CHECK(dlen == 0 || llen + 1 + dlen <= ADDR_MAX);
         FUZZ_CHECK(dlen == 0 || a->domain[dlen - 1] != '.');
         FUZZ_CHECK(!has_upper_or_control(a->local) && !has_upper_or_control(a->domain));
-        FUZZ_CHECK(utf8_valid(a->local, llen) && utf8_valid(a->domain, dlen));
+        FUZZ_CHECK(addr_utf8_valid(a->local, llen) && addr_utf8_valid(a->domain, dlen));
     }
     FUZZ_CHECK(addr_format(a, 0, full, sizeof(full)) == 0);
     FUZZ_CHECK(addr_format(a, 1, base, sizeof(base)) == 0);

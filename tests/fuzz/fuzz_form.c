@@ -96,7 +96,7 @@ static void parse(const char *in, size_t len, const char *const *list)
             FUZZ_CHECK(strcmp(f.name[i], f.name[j]) != 0);
         size_t vlen = strlen(f.value[i]);
         FUZZ_CHECK(vlen <= FORM_VALUE_MAX);
-        FUZZ_CHECK(utf8_valid(f.value[i], vlen));
+        FUZZ_CHECK(addr_utf8_valid(f.value[i], vlen));
         for (size_t k = 0; k < vlen; k++) {
             unsigned char c = (unsigned char)f.value[i][k];
             FUZZ_CHECK(c >= 0x20 && c != 0x7f);

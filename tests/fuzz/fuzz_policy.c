@@ -1,5 +1,5 @@
 /*
- * fuzz_policy - libFuzzer target for lib/policy.c, the reader of Postfix
+ * fuzz_policy - libFuzzer target for daemon/policy.c, the reader of Postfix
  * policy requests: the daemon's only network input.
  *
  * The input is what one Postfix connection sends: any number of requests.
@@ -64,7 +64,7 @@ static void check_request(const struct policy_req *r, uint64_t *h)
         FUZZ_CHECK(vlen <= POLICY_LINE_MAX);
         FUZZ_CHECK(memchr(v, '\n', vlen) == NULL);
         if (strict_attr[a])
-            FUZZ_CHECK(utf8_valid(v, vlen));
+            FUZZ_CHECK(addr_utf8_valid(v, vlen));
         mix(h, v, vlen + 1);
     }
 }

@@ -79,7 +79,7 @@ static void check_header(const char *h, struct buf *dec)
             buf_add(dec, out, p[2] == '=' ? 1 : p[3] == '=' ? 2 : 3);
         }
         /* Each word is whole UTF-8 on its own (RFC 2047 section 5). */
-        FUZZ_CHECK(utf8_valid(dec->p + start, dec->len - start));
+        FUZZ_CHECK(addr_utf8_valid(dec->p + start, dec->len - start));
         p = end + 2;
         if (*p) {
             FUZZ_CHECK(strncmp(p, "\r\n ", 3) == 0);
@@ -197,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     int fd = fuzz_memfile(text, strlen(text), 0644, path);
     struct template *tf = template_load(path, names, err, sizeof(err));
     close(fd);
-    FUZZ_CHECK((tf != NULL) == (t != NULL && utf8_valid(text, strlen(text))));
+    FUZZ_CHECK((tf != NULL) == (t != NULL && addr_utf8_valid(text, strlen(text))));
 
     if (t) {
         struct buf html = { 0 }, txt = { 0 }, hdr = { 0 }, again = { 0 }, dec = { 0 };
@@ -250,7 +250,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         FUZZ_CHECK(strcmp(dec.p ? dec.p : "", val) == 0);
         buf_free(&dec);
     } else {
-        FUZZ_CHECK(has_control(val) || !utf8_valid(val, strlen(val)));
+        FUZZ_CHECK(has_control(val) || !addr_utf8_valid(val, strlen(val)));
     }
     buf_free(&e);
     check_qp(val);

@@ -26,6 +26,7 @@ max_len() {
         template) echo 8192 ;;
         form) echo 2048 ;;
         addr) echo 1024 ;;
+        pftext) echo 2048 ;;
         *) echo 4096 ;;
     esac
 }

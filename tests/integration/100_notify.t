@@ -13,7 +13,9 @@ challenge, then waiting; smarthost down then up (backoff, then exactly one
 message); two notifiers on one queue (each message once); 250 due
 challenges all go out in one --once run ("send what is due now"); a 5xx recorded as
 'failed' and not retried; --dry-run changes nothing; start-up errors exit 2;
-a key without a guardian fails naming the key; HTML escaping end to end."""
+a key without a guardian fails naming the key; HTML escaping end to end; a
+bounce (null sender <>) challenge is told to the guardian without a link
+(an admin decides it), alone and in a digest."""
 import email
 import email.policy
 import email.utils
@@ -574,6 +576,44 @@ def main():
         h.ok(nasty_sender in (header(m, 'Subject') or ''), 'Subject: carries the sender as text',
              header(m, 'Subject'))
         h.is_(token_owner((m['tokens_html'] or [''])[0]), cid, 'hostile values: the link still redeems the challenge')
+
+    # ================================================= a bounce (null sender <>) challenge
+    # Only an admin decides those (allowing <> lets every bounce through):
+    # the guardian is told, without a link.  SQL: guardlistd records <> only
+    # with null_sender = challenge.
+    reset()
+    sql_challenge('<>', 'kid4@family.test', client_name='mx.ext.example', client_address='198.51.100.9')
+    run_once('a null-sender challenge')
+    mails = sink_mails(sink)
+    h.is_(len(mails), 1, 'a null-sender challenge: one message')
+    if mails:
+        m = mails[0]
+        html, text = m['html'] or '', m['text'] or ''
+        h.is_(header(m, 'Subject'), 'A bounce message for kid4@family.test is waiting for your mail administrator',
+              'bounce: the Subject says who decides')
+        h.is_(addr_of(m, 'To'), 'parent4@family.test', 'bounce: the email goes to the guardian')
+        for part, body in (('text', ' '.join(text.split())), ('HTML', ' '.join(html.split()))):
+            h.ok('bounce message' in body and 'Only your mail administrator can decide this' in body
+                 and 'every bounce message through to kid4@family.test' in body,
+                 'bounce (%s part): says what it is, what allowing it means and who decides' % part, body[:3000])
+        h.ok(not m['tokens_text'] and not m['tokens_html'] and APPROVE not in text + html,
+             'bounce: no approval link', text[:3000])
+    reset()
+    cfg_cap1 = h.notify_config(db, sink.port, notifier={'max_per_hour': '1'})
+    challenge('first@ext.example', 'kid5@family.test')
+    sql_challenge('<>', 'kid5@family.test')
+    run_once('a stranger, then a bounce, with max_per_hour 1', config=cfg_cap1)
+    mails = sink_mails(sink)
+    digests = [m for m in mails if is_digest(m)]
+    h.ok(len(mails) == 2 and len(digests) == 1, 'the bounce goes out in a digest after the single email',
+         [header(m, 'Subject') for m in mails])
+    if digests:
+        text, html = digests[0]['text'] or '', digests[0]['html'] or ''
+        for part, body in (('text', ' '.join(text.split())), ('HTML', ' '.join(html.split()))):
+            h.ok('ounce message' in body and 'Only your mail administrator can decide this' in body,
+                 'digest (%s part): the bounce item says who decides' % part, body[:3000])
+        h.ok(not digests[0]['tokens_text'] and not digests[0]['tokens_html'], 'digest: no link for the bounce',
+             text[:3000])
 
     # ================================================= start-up errors
     reset()

@@ -6,9 +6,11 @@ The CGI runs as lighttpd's user (www-data when the test runs as root) with the
 least-privilege database account guardlist_approver made by `guardlist db
 init`.  Challenges are made by guardlistd (an unknown sender to a protected
 child) or, for senders guardlistd would never record (markup, the null
-sender), by SQL.  Tokens: the test picks 32 random hex characters per
-challenge and stores them the way guardlist-notify does, with SQL:
-token_sha256 = UNHEX(SHA2(token, 256)), token_expires_at = NOW() + 7 days.
+sender), by SQL.  Tokens: the test picks 32 random hex characters per link
+and stores them the way guardlist-notify does, with SQL: a notifications row
+for the guardian with token_sha256 = UNHEX(SHA2(token, 256)),
+token_expires_at = NOW() + 7 days; old-style links (from before per-guardian
+tokens) on the challenge row itself.
 
 Checked: GET and HEAD show and change nothing (tables compared before and
 after); every answer, errors too, has the security headers (CSP,
@@ -19,13 +21,19 @@ rule, close the challenge and write one audit row, and guardlistd follows
 within 2 s; a decided token gives 410 and changes nothing; expired 410,
 unknown 404, malformed 400, a long query 414, an oversized body 413, a wrong
 content type 415, other methods 405 with Allow; two POSTs racing on one token
-decide once; a failure inside the transaction leaves nothing behind; the
+decide once; a failure inside the transaction leaves nothing behind; a link
+works only while its guardian still guards the key (removed, removed
+between GET and POST, unprotected: 410 and nothing written; re-added: it
+works again; an old-style link only while everyone it was mailed to still
+does); a null-sender (<>) challenge is explained and never decided by a
+link (403), only by an admin (`guardlist approve`, with a warning); the
 token is looked up as guardlist_approver (MariaDB's general log); the CGI's
 stderr (lighttpd's error log) has the expected lines and no sanitizer report."""
 import html.parser
 import os
 import re
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -38,6 +46,8 @@ import web  # noqa: E402
 
 KID = 'kid@family.test'
 GUARDIAN = 'parent@family.test'
+GRAN = 'gran@family.test'           # a second guardian, for the removal tests
+BY_LINK = 'approval-link:' + GUARDIAN
 FORM = 'application/x-www-form-urlencoded'
 FOLLOW_TIMEOUT = 2.0        # README: a rule change is in force within about 2 s
 CSP_PARTS = ("default-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'")
@@ -131,11 +141,29 @@ def main():
                % (h.sql_str(sender), h.sql_str(recipient), h.sql_str(key), attempts))
         return h.challenges(db, sender=sender, recipient=recipient)[0]
 
-    def give_token(cid, expires='NOW() + INTERVAL 7 DAY'):
+    def give_token(cid, expires='NOW() + INTERVAL 7 DAY', guardian=GUARDIAN):
+        """GUARDIAN's own link to challenge CID, as guardlist-notify records it."""
         tok = secrets.token_hex(16)
-        db.sql("UPDATE challenges SET token_sha256 = UNHEX(SHA2('%s', 256)), token_expires_at = %s WHERE id = %s"
-               % (tok, expires, cid))
+        db.sql("INSERT INTO notifications (challenge_id, guardian, kind, message_id, token_sha256, token_expires_at) "
+               "VALUES (%s, %s, 'single', '<%s@test>', UNHEX(SHA2('%s', 256)), %s)"
+               % (cid, h.sql_str(guardian), tok, tok, expires))
         return tok
+
+    def old_token(cid, mailed_to=()):
+        """An old-style link: the token on the challenge row, and a notifications
+        row without a token for each guardian in MAILED_TO (what the notifier
+        recorded before per-guardian links)."""
+        tok = secrets.token_hex(16)
+        db.sql("UPDATE challenges SET token_sha256 = UNHEX(SHA2('%s', 256)), "
+               "token_expires_at = NOW() + INTERVAL 7 DAY WHERE id = %s" % (tok, cid))
+        for g in mailed_to:
+            db.sql("INSERT INTO notifications (challenge_id, guardian, kind, message_id) "
+                   "VALUES (%s, %s, 'single', '<old-%s@test>')" % (cid, h.sql_str(g), tok))
+        return tok
+
+    def guardian_cli(*args):
+        rc, out, err = h.cli(admin, *args)
+        h.is_(rc, 0, 'guardlist %s' % ' '.join(args)) or h.diag(out, err)
 
     def status_of(cid):
         return db.value('SELECT status FROM challenges WHERE id = %s' % cid)
@@ -224,22 +252,22 @@ def main():
              % (desc, want, FOLLOW_TIMEOUT, time.monotonic() - t0),
              'last reply: %r after %.2f s' % (got, secs), d.log()[-1500:])
 
-    def decided_ok(r, desc, choice, cid, sender, rule_key, action, changed_before, words):
-        """A POST that decided: the page, the rule, the challenge, one audit row,
-        and nothing else changed."""
+    def decided_ok(r, desc, choice, cid, sender, rule_key, action, changed_before, words, by=BY_LINK):
+        """A POST that decided: the page, the rule, the challenge, one audit row
+        (all naming BY), and nothing else changed."""
         page_ok(r, 200, desc, words)
         after = h.snapshot(db)
-        h.is_(rule(KID, rule_key), [[action, 'approval-link']],
-              '%s: sender_rules row (%s, %s, %s) by approval-link' % (desc, KID, rule_key, action))
+        h.is_(rule(KID, rule_key), [[action, by]],
+              '%s: sender_rules row (%s, %s, %s) by %s' % (desc, KID, rule_key, action, by))
         row = db.sql('SELECT status, is_open, decided_by, decided_at IS NOT NULL FROM challenges WHERE id = %s' % cid)
         want_status = 'denied' if choice == 'block' else 'approved'
-        h.is_(row, [[want_status, None, 'approval-link', '1']],
-              '%s: challenge %s is %s, closed, decided by approval-link' % (desc, cid, want_status))
+        h.is_(row, [[want_status, None, by, '1']],
+              '%s: challenge %s is %s, closed, decided by %s' % (desc, cid, want_status, by))
         verb = 'block' if choice == 'block' else 'approve'
         rows = audit_rows(cid)
-        h.ok(len(rows) == 1 and rows[0][0] == 'approval-link' and rows[0][1] == verb
+        h.ok(len(rows) == 1 and rows[0][0] == by and rows[0][1] == verb
              and ('rule=%s/%s %s' % (KID, rule_key, action)) in rows[0][2],
-             '%s: one audit_log row (approval-link, %s, rule=%s/%s %s)' % (desc, verb, KID, rule_key, action),
+             '%s: one audit_log row (%s, %s, rule=%s/%s %s)' % (desc, by, verb, KID, rule_key, action),
              'audit rows: %r' % (rows,))
         diff = table_diff(changed_before, after)
         tables = sorted(x.split(':')[0] for x in diff)
@@ -332,7 +360,7 @@ def main():
     page_ok(get('t=' + t_alice), 410, 'GET with a decided token', ['already answered'])
     page_ok(get('t=' + t_alice, method='HEAD'), 410, 'HEAD with a decided token', head=True)
     unchanged(before, 'after POST, GET and HEAD with a decided token')
-    h.is_(rule(KID, 'alice@example.net'), [['OK', 'approval-link']], 'the allow rule is still OK after a later block')
+    h.is_(rule(KID, 'alice@example.net'), [['OK', BY_LINK]], 'the allow rule is still OK after a later block')
 
     # ------------------------------------------------- POST allow-domain
 
@@ -375,7 +403,7 @@ def main():
     r = post('t=%s&choice=block' % tok[markup_sender])
     page_ok(r, 200, 'POST block for the markup sender', ['is blocked'])
     h.ok('<b>x</b>' not in r.text and '<i>evil</i>' not in r.text, 'the confirmation escapes the sender', r.text[:3000])
-    h.is_(rule(KID, markup_sender), [['REJECT', 'approval-link']], 'the markup sender got its block rule')
+    h.is_(rule(KID, markup_sender), [['REJECT', BY_LINK]], 'the markup sender got its block rule')
     r = post('t=%s&choice=allow' % tok[markup_sender])
     page_ok(r, 410, 'POST again for the markup sender', ['already answered'])
     h.ok('<b>x</b>' not in r.text and '<i>evil</i>' not in r.text, 'the "already answered" page escapes the sender',
@@ -472,16 +500,38 @@ def main():
     decided_ok(r, 'POST with Content-Type Application/X-WWW-Form-Urlencoded; charset=UTF-8', 'allow', frank['id'],
                'frank@example.com', 'frank@example.com', 'OK', before, ['Sender allowed'])
 
-    # ------------------------------------------ a domain for the null sender
+    # ------------------------------------------ the null sender: an admin's call
 
+    # Allowing <> would let every bounce message through to the child: the
+    # link explains that and decides nothing; an admin decides.
+    t_null = tok['<>']
     before = h.snapshot(db)
-    r = get('t=' + tok['<>'])
-    page_ok(r, 200, 'GET a null-sender challenge', ['&lt;&gt;', 'Allow this sender', 'Block this sender'])
-    h.ok('Allow everyone at' not in r.text, 'no "Allow everyone at" button for the null sender', r.text[:3000])
-    r = post('t=%s&choice=allow-domain' % tok['<>'])
-    page_ok(r, 400, 'POST allow-domain for the null sender (no such button; no domain to allow)')
-    unchanged(before, 'POST allow-domain for the null sender')
+    r = get('t=' + t_null)
+    page_ok(r, 200, 'GET a null-sender challenge',
+            ['This is a bounce message (delivery report) for %s' % KID,
+             'Approving it would let all bounce messages through to %s' % KID,
+             'only your mail administrator can decide this'])
+    h.ok('<form' not in r.text and '<button' not in r.text and 'Allow this sender' not in r.text,
+         'the page for <> has no form and no buttons', r.text[:3000])
+    page_ok(get('t=' + t_null, method='HEAD'), 200, 'HEAD a null-sender challenge', head=True)
+    for choice in ('allow', 'block', 'allow-domain'):
+        page_ok(post('t=%s&choice=%s' % (t_null, choice)), 403, 'POST %s for the null sender' % choice,
+                ['bounce message', 'only your mail administrator can decide this', 'Nothing was changed'])
+    unchanged(before, 'GET, HEAD and three POSTs for the null sender')
     h.is_(status_of(null['id']), 'pending', 'the null-sender challenge is still pending')
+    h.is_(rule(KID, '<>'), [], 'no rule for <>')
+
+    rc, out, err = h.cli(admin, 'approve', null['id'], actor='ops')
+    h.is_(rc, 0, 'guardlist approve %s (the null sender) as an admin' % null['id']) or h.diag(out, err)
+    h.ok('warning' in err and 'null sender <>' in err and 'every bounce message (delivery report) to %s' % KID in err,
+         'guardlist approve warns on stderr that every bounce message to %s is now let through' % KID, err)
+    h.is_(rule(KID, '<>'), [['OK', 'ops']], 'the admin\'s approval wrote the rule for <>')
+    good, got, _ = h.wait_reply(d.port, lambda x: x == 'DUNNO', FOLLOW_TIMEOUT + 1, sender='', recipient=KID)
+    h.ok(good, 'guardlistd lets a bounce to %s through' % KID, 'last reply %r' % (got,))
+    page_ok(get('t=' + t_null), 410, 'GET the <> link after the admin decided',
+            ['already answered', '&lt;&gt; is allowed for %s' % KID])
+    rc, out, err = h.cli(admin, 'approve', alice['id'], actor='ops')
+    h.ok(rc != 0 and 'bounce' not in err, 'approving another (decided) challenge gives no bounce warning', err)
 
     # --------------------------------------------------------- a race
 
@@ -508,6 +558,119 @@ def main():
         if getattr(results.get(c), 'status', None) == 410:
             page_ok(results[c], 410, 'the race\'s loser', ['already answered'])
 
+    # ---------------------------------------------- removed guardians
+
+    # A link works only while the guardian it was mailed to still guards the key.
+    refused_posts = 0
+    guardian_cli('guardian', 'add', KID, GRAN)
+    gone = challenge('gone@example.com')
+    t_gone_parent, t_gone_gran = give_token(gone['id']), give_token(gone['id'], guardian=GRAN)
+    page_ok(get('t=' + t_gone_gran), 200, 'GET with the second guardian\'s link', ['gone@example.com'])
+    guardian_cli('guardian', 'remove', KID, GRAN)
+    before = h.snapshot(db)
+    r = get('t=' + t_gone_gran)
+    page_ok(r, 410, 'GET with a removed guardian\'s link',
+            ['This link no longer works: you are no longer a guardian of %s.' % KID])
+    h.ok('gone@example.com' not in r.text and '<form' not in r.text, 'that page names no sender and has no form',
+         r.text[:3000])
+    page_ok(get('t=' + t_gone_gran, method='HEAD'), 410, 'HEAD with a removed guardian\'s link', head=True)
+    for choice in ('allow', 'allow-domain', 'block'):
+        page_ok(post('t=%s&choice=%s' % (t_gone_gran, choice)), 410, 'POST %s with a removed guardian\'s link'
+                % choice, ['no longer a guardian of %s' % KID, 'Nothing was changed'])
+        refused_posts += 1
+    unchanged(before, 'GET, HEAD and three POSTs with a removed guardian\'s link')
+    h.is_(rule(KID, 'gone@example.com'), [], 'no rule was written for the removed guardian')
+    h.is_(audit_rows(gone['id']), [], 'and no audit row')
+    h.ok(h.is_defer(h.query(d.port, sender='gone@example.com', recipient=KID)), 'guardlistd still defers the pair')
+    before = h.snapshot(db)
+    r = post('t=%s&choice=allow' % t_gone_parent)
+    decided_ok(r, 'POST allow with the remaining guardian\'s link', 'allow', gone['id'], 'gone@example.com',
+               'gone@example.com', 'OK', before, ['Sender allowed'])
+    r = get('t=' + t_gone_gran)
+    page_ok(r, 410, 'the removed guardian\'s link once the other decided', ['no longer a guardian'])
+    h.ok('allowed' not in r.text and 'gone@example.com' not in r.text, 'it does not tell them what was decided',
+         r.text[:3000])
+
+    # Removed after the page was opened: the button decides nothing.
+    guardian_cli('guardian', 'add', KID, GRAN)
+    between = challenge('between@example.com')
+    t_between = give_token(between['id'], guardian=GRAN)
+    page_ok(get('t=' + t_between), 200, 'GET the second guardian\'s link: the page with the buttons',
+            ['Allow this sender'])
+    guardian_cli('guardian', 'remove', KID, GRAN)
+    before = h.snapshot(db)
+    page_ok(post('t=%s&choice=allow' % t_between), 410, 'POST from that page after the guardian was removed',
+            ['no longer a guardian of %s' % KID])
+    refused_posts += 1
+    unchanged(before, 'the POST after the removal')
+
+    # Removed while the POST is under way: the check is made inside the
+    # decision's transaction.  A session holds the challenge's row lock, the
+    # POST (past the page's own check) waits for it, the guardian is removed,
+    # the lock is released: the POST must still decide nothing.
+    guardian_cli('guardian', 'add', KID, GRAN)
+    before = h.snapshot(db)
+    holder = subprocess.Popen(db._client('guardlist') + ['-N', '-B', '-n'], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holder.stdin.write('START TRANSACTION; SELECT id FROM challenges WHERE id = %s FOR UPDATE;\n' % between['id'])
+    holder.stdin.flush()
+    h.is_(holder.stdout.readline().strip(), between['id'], 'a session holds the challenge\'s row lock')
+    results = {}
+    poster = threading.Thread(target=lambda: results.setdefault('r', post('t=%s&choice=allow' % t_between)))
+    poster.start()
+    good, _, _ = h.poll_until(lambda: db.value("SELECT COUNT(*) FROM information_schema.INNODB_TRX "
+                                               "WHERE trx_state = 'LOCK WAIT'", db=None), lambda n: n == '1', 20)
+    h.ok(good, 'the POST waits for the lock inside its transaction')
+    rc, out, err = h.cli(admin, 'guardian', 'remove', KID, GRAN)
+    h.is_(rc, 0, 'the guardian is removed meanwhile') or h.diag(out, err)
+    holder.stdin.write('ROLLBACK;\n')
+    holder.stdin.close()
+    holder.wait(10)
+    poster.join(60)
+    page_ok(results.get('r'), 410, 'the POST that waited: the guardian was removed before it could decide',
+            ['no longer a guardian of %s' % KID])
+    refused_posts += 1
+    after = h.snapshot(db)
+    h.ok({x.split(':')[0] for x in table_diff(before, after)} == {'guardians', 'audit_log'}
+         and len(after['guardians']) == len(before['guardians']) - 1
+         and len(after['audit_log']) == len(before['audit_log']) + 1,
+         'nothing changed but the removal (its guardians row and audit row)', *table_diff(before, after))
+    h.is_(status_of(between['id']), 'pending', 'the challenge is still pending')
+
+    # Added again: the same link works again.
+    guardian_cli('guardian', 'add', KID, GRAN)
+    before = h.snapshot(db)
+    r = post('t=%s&choice=block' % t_between)
+    decided_ok(r, 'POST block once the guardian is added again', 'block', between['id'], 'between@example.com',
+               'between@example.com', 'REJECT', before, ['Sender blocked'], by='approval-link:' + GRAN)
+
+    # ------------------------------------------ old-style links
+
+    # From before per-guardian links, a token sat on the challenge row and
+    # went to every guardian the notifier mailed then (notifications rows
+    # without a token): it names no one, so it works only while every one of
+    # them still guards the key, and not at all when nobody is on record.
+    old1 = challenge('old1@example.com')
+    t_old1 = old_token(old1['id'], mailed_to=[GUARDIAN, GRAN])
+    page_ok(get('t=' + t_old1), 200, 'GET an old-style link mailed to two current guardians', ['Allow this sender'])
+    before = h.snapshot(db)
+    decided_ok(post('t=%s&choice=allow' % t_old1), 'POST allow with that old-style link', 'allow', old1['id'],
+               'old1@example.com', 'old1@example.com', 'OK', before, ['Sender allowed'], by='approval-link')
+    old2 = challenge('old2@example.com')
+    t_old2 = old_token(old2['id'], mailed_to=[GUARDIAN, GRAN])
+    old3 = challenge('old3@example.com')
+    t_old3 = old_token(old3['id'])
+    guardian_cli('guardian', 'remove', KID, GRAN)
+    before = h.snapshot(db)
+    for what, t in (('mailed to a guardian since removed', t_old2), ('with no record of whom it was mailed to', t_old3)):
+        page_ok(get('t=' + t), 410, 'GET an old-style link %s' % what,
+                ['This link no longer works', 'cannot be tied to one of the current guardians of %s' % KID,
+                 'Your mail administrator can still decide this request'])
+        page_ok(post('t=%s&choice=allow' % t), 410, 'POST allow with an old-style link %s' % what,
+                ['This link no longer works'])
+        refused_posts += 1
+    unchanged(before, 'old-style links that cannot be tied to current guardians')
+
     # ------------------------------- a failure inside the transaction
 
     spare = challenge('spare@example.com')
@@ -527,10 +690,12 @@ def main():
 
     # ------------------------------------ least privilege, by the server's log
 
+    logged = sql_challenge('logged@example.com')
+    t_logged = give_token(logged['id'])
     glog = os.path.join(db.dir, 'general.log')
     db.sql("SET GLOBAL general_log_file = %s, log_output = 'FILE', general_log = 1" % h.sql_str(glog), db=None)
     try:
-        r = get('t=' + tok['<>'])
+        r = get('t=' + t_logged)
     finally:
         db.sql('SET GLOBAL general_log = 0', db=None)
     users, lookups = {}, []
@@ -546,14 +711,31 @@ def main():
          'the CGI looks the token up as guardlist_approver (MariaDB general log)',
          'connections: %r, lookups by thread: %r' % (users, lookups))
 
+    # ------------------------------------------------- unprotected
+
+    guardian_cli('unprotect', KID)
+    before = h.snapshot(db)
+    page_ok(get('t=' + t_logged), 410, 'GET a link once the child is no longer protected',
+            ['no longer a guardian of %s' % KID])
+    page_ok(post('t=%s&choice=allow' % t_logged), 410, 'POST allow once the child is no longer protected',
+            ['no longer a guardian of %s' % KID])
+    refused_posts += 1
+    unchanged(before, 'GET and POST after unprotect')
+    guardian_cli('protect', KID, '--guardian', GUARDIAN)
+    before = h.snapshot(db)
+    decided_ok(post('t=%s&choice=allow' % t_logged), 'POST allow once protected again by the same guardian',
+               'allow', logged['id'], 'logged@example.com', 'logged@example.com', 'OK', before, ['Sender allowed'])
+
     # ------------------------------------------------- the CGI's stderr
 
     log = www.log(0)
     errors = [ln for ln in log.splitlines() if 'guardlist-approve: error' in ln]
     h.ok(len(errors) == 1 and 'audit_log' in errors[0],
          'the CGI logged one error (the refused audit row) to the web server\'s error log', *errors)
-    infos = [ln for ln in log.splitlines() if 'guardlist-approve: info' in ln]
-    h.is_(len(infos), 7, 'the CGI logged one info line per decision (7)')
+    infos = [ln for ln in log.splitlines() if 'guardlist-approve: info: challenge=' in ln]
+    h.is_(len(infos), 11, 'the CGI logged one info line per decision (11)')
+    refusals = [ln for ln in log.splitlines() if 'guardlist-approve: info: refused: ' in ln]
+    h.is_(len(refusals), refused_posts, 'and one per POST refused for a guardian no longer there (%d)' % refused_posts)
 
     marks = www.sanitizer_report()
     h.ok(not marks, 'the CGI\'s stderr (lighttpd\'s error log) has no sanitizer report', 'found: %r' % marks,

@@ -3,8 +3,11 @@
 still works: its notifications row holds the SHA-256 that guardlist's own
 implementation wrote (3eb1bd43... for the token 0123...cdef, computed by the
 code before the change), the approval page finds it, shows the challenge and
-records the guardian's Allow; a token one character off finds nothing."""
+records the guardian's Allow; a token one character off finds nothing.
+Both CGIs, run by a web server that passes an ISINDEX query (no '=') as
+arguments, answer as CGIs (400), not with their --help text."""
 import os
+import subprocess
 import sys
 import urllib.parse
 
@@ -56,6 +59,15 @@ def main():
           [[KID, SENDER, 'OK']], 'the allow rule is written for the pair')
     h.is_(db.value('SELECT status FROM challenges WHERE id = %d' % cid), 'approved', 'the challenge is approved')
     www.stop()
+    for name, binary in (('guardlist-approve', web.approve_binary()), ('guardlist-web', web.web_binary())):
+        env = dict(os.environ, REQUEST_METHOD='GET', QUERY_STRING='x', GUARDLIST_CONFIG=conf,
+                   REMOTE_USER='admin', SCRIPT_NAME='/x')
+        r = subprocess.run([binary, 'x'], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        head = r.stdout.decode('utf-8', 'replace')[:200]
+        h.ok(head.startswith('Status: ') and 'Usage' not in head,
+             '%s under a web server with an ISINDEX argument answers as a CGI (%r)' % (name, head[:20]),
+             head, r.stderr.decode('utf-8', 'replace')[-500:])
     db.stop()
 
 

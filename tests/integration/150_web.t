@@ -17,7 +17,8 @@ unprotect) changes exactly its rows plus one audit row naming the user, and
 guardlistd follows within 2 s; a POST without a token, with a wrong one,
 another user's, a stale one (made with the key, 13 hours old) changes
 nothing (403); a guardian sees and changes only what they guard (403
-otherwise); hostile input (markup in addresses and search, oversized
+otherwise); a null-sender (bounce) challenge is decided by an admin only,
+with a note next to the buttons; hostile input (markup in addresses and search, oversized
 fields and bodies, long queries, unknown fields, other methods) is refused
 or escaped; keyset paging over 100,000 rules; the account's grants are
 limited to the rule, guardian, challenge and audit tables; no sanitizer
@@ -364,6 +365,35 @@ def main():
     change({'do': 'decide', 'id': fay, 'how': 'approve', 'p': 'pending'}, {'challenges': (1, 1), 'sender_rules': (0, 1)},
            'the guardian approves their own kid\'s sender', user=PARENT)
     follows(lambda x: x == 'DUNNO', 'the approved sender gets through', sender='fay@scope.example', recipient=KID)
+
+    # A bounce (null sender <>) challenge: allowing it lets every bounce
+    # message through, so only an admin decides it, told so next to the buttons.
+    db.sql("INSERT INTO challenges (sender, recipient, protected_key) VALUES ('<>', %s, %s)"
+           % (h.sql_str(KID), h.sql_str(KID)))
+    bounce = db.value("SELECT id FROM challenges WHERE sender = '<>' AND status = 'pending'")
+    row_rx = re.compile(r'<tr><td data-label="Sender">&lt;&gt;</td>.*?</tr>', re.S)
+    r = get('p=pending', user=PARENT)
+    row = row_rx.search(r.text)
+    h.ok(row and 'only your mail administrator can decide it' in row.group(0) and '<form' not in row.group(0)
+         and '<button' not in row.group(0), 'a guardian sees the bounce challenge without buttons, told who decides',
+         row.group(0) if row else r.text[-2000:])
+    for how in ('approve', 'deny', 'block'):
+        r = change({'do': 'decide', 'id': bounce, 'how': how, 'p': 'pending'}, {},
+                   'a guardian tries to %s the bounce challenge' % how, user=PARENT, status=403)
+        h.ok('only an administrator can decide it' in r.text, 'the refusal says only an administrator decides it',
+             r.text[-1500:])
+    r = get('p=pending')
+    row = row_rx.search(r.text)
+    h.ok(row and 'value="approve"' in row.group(0)
+         and 'allowing &lt;&gt; lets every bounce message through to this recipient, from anyone' in row.group(0),
+         'the admin sees the buttons and, next to them, that allowing <> lets every bounce message through',
+         row.group(0) if row else r.text[-2000:])
+    r = change({'do': 'decide', 'id': bounce, 'how': 'approve', 'p': 'pending'},
+               {'challenges': (1, 1), 'sender_rules': (0, 1)}, 'the admin approves the bounce challenge')
+    h.ok('every bounce message is let through, from anyone' in r.text, 'the confirmation says what that means',
+         r.text[-1500:])
+    follows(lambda x: x == 'DUNNO', 'a bounce to %s gets through' % KID, sender='', recipient=KID)
+    db.sql("DELETE FROM sender_rules WHERE sender = '<>'")
     change({'do': 'rule-set', 'rcpt': KID, 'sender': 'grandma@example.org', 'kind': 'allow', 'p': 'rules'},
            {'sender_rules': (0, 1)}, 'the guardian allows grandma for their kid', user=PARENT)
     r = get('p=rules', user=PARENT)

@@ -2,7 +2,9 @@
 """guardlist CLI (docs/cli-contract.md): the pending queue.  Challenges made by
 a running guardlistd are listed by `pending` (table and --json), approved
 (also --domain) or denied by ID, and the daemon follows within 2 s; IDs that
-are unknown, not pending or not numbers are refused; `expire` turns old
+are unknown, not pending or not numbers are refused; approving a
+null-sender challenge warns on stderr that every bounce message now gets
+through; `expire` turns old
 pending challenges into expired ones and purges old closed ones, per config."""
 import json
 import os
@@ -153,7 +155,12 @@ def main():
          'pending (table) shows senders, recipients and status', 'output: %r' % out)
 
     # ------------------------------------------------------------ approve
-    change('approve ID', 'approve', str(a), actor='mom')
+    last = audit_max()
+    rc, out, err = run('approve', str(a), actor='mom')
+    h.ok(rc == 0 and err == '' and len(out.splitlines()) == 1, 'approve ID: exit 0, one line, nothing on stderr',
+         out, err)
+    h.is_(db.sql('SELECT actor FROM audit_log WHERE id > %d' % last), [['mom']],
+          'approve ID: exactly one audit_log row, actor \'mom\'')
     h.is_(db.sql("SELECT recipient, sender, action FROM sender_rules WHERE sender = 'stranger1@ext.example'"),
           [[KID, 'stranger1@ext.example', 'OK']], 'approve: sender_rules (protected key, sender, OK)')
     h.is_(status(a), [['approved', None]], 'approve: challenge approved and closed (is_open NULL)')
@@ -215,7 +222,16 @@ def main():
 
     n = raw_challenge('<>')
     refused('approve --domain of a null-sender challenge (no domain)', ['approve', str(n), '--domain'], 2)
-    change('approve a null-sender challenge', 'approve', str(n))
+    last = audit_max()
+    rc, out, err = run('approve', str(n))
+    h.is_(rc, 0, 'approve a null-sender challenge: exit 0') or h.diag('stderr: ' + err)
+    h.is_(db.sql('SELECT actor FROM audit_log WHERE id > %d' % last), [['tester']],
+          'approve a null-sender challenge: exactly one audit_log row')
+    h.ok(re.search(r'^guardlist: warning: challenge %d was for the null sender <>: every bounce message '
+                   r'\(delivery report\) to kid@c\.example is now let through, from anyone' % n, err, re.M),
+         'approve (null sender): a warning on stderr says every bounce message to the key now gets through', err)
+    h.ok(('challenge=%d sender=<> ' % n) in out and len(out.splitlines()) == 1,
+         'approve (null sender): stdout keeps its one result line', out)
     h.is_(db.sql("SELECT recipient, action FROM sender_rules WHERE sender = '<>'"), [[KID, 'OK']],
           'approve (null sender): rule for the key <>')
 

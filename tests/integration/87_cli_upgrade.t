@@ -98,6 +98,8 @@ def main():
     before = h.snapshot(db)
     rc, out, err = h.cli(cfg, 'db', 'migrate')
     h.is_(rc, 0, 'db migrate from version 4: exit 0') or h.diag(err)
+    h.ok('guardlist db init' in out and 'grants' in out,
+         'db migrate from version 4 says to run db init for the new grants', out)
     h.is_(db.value('SELECT MAX(version) FROM schema_version'), current, 'schema_version is current')
     h.is_(db.sql("SELECT table_name, column_name, collation_name FROM information_schema.columns "
                  "WHERE table_schema = 'guardlist' AND collation_name <> 'utf8mb4_bin' AND (%s) "

@@ -442,7 +442,7 @@ static void test_normalize_too_long(void **state)
     assert_int_equal(addr_key_normalize(in, out, sizeof out), -1);
 }
 
-/* ---- utf8_valid ---- */
+/* ---- addr_utf8_valid ---- */
 
 struct utf8_row {
     const char *name;
@@ -480,7 +480,7 @@ static void test_utf8(void **state)
 {
     const struct utf8_row *row = *state;
 
-    assert_int_equal(utf8_valid(row->s, row->len), row->valid);
+    assert_int_equal(addr_utf8_valid(row->s, row->len), row->valid);
 }
 
 static struct CMUnitTest tests[UNIT_LEN(parse_rows) + UNIT_LEN(reject_rows) +

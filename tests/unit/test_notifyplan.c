@@ -1,4 +1,4 @@
-/* test_notifyplan.c - unit tests of lib/notifyplan.c: which waiting
+/* test_notifyplan.c - unit tests of notifier/notifyplan.c: which waiting
  * challenge gets its own email, a line in the digest, or waits (the hourly
  * cap), and the retry backoff.  One row a case. */
 #include "unit.h"
@@ -6,9 +6,9 @@
 
 #include <limits.h>
 
-#define S PLAN_SINGLE
-#define D PLAN_DIGEST
-#define W PLAN_WAIT
+#define S NOTIFYPLAN_SINGLE
+#define D NOTIFYPLAN_DIGEST
+#define W NOTIFYPLAN_WAIT
 #define GUARD 0xa5          /* byte pattern the plan must not touch past N */
 #define MAXN 64
 
@@ -39,13 +39,13 @@ static struct plan_row plan_rows[] = {
 static void test_plan(void **state)
 {
     const struct plan_row *row = *state;
-    enum plan_action actions[MAXN];
+    enum notifyplan_action actions[MAXN];
 
     assert_true(row->n + 1 <= MAXN);
     memset(actions, GUARD, sizeof actions);
-    notify_plan(row->max, row->singles, row->digests, row->n, actions);
+    notifyplan_actions(row->max, row->singles, row->digests, row->n, actions);
     for (size_t i = 0; i < row->n; i++) {
-        enum plan_action want = i < (size_t)row->nsingle ? S
+        enum notifyplan_action want = i < (size_t)row->nsingle ? S
                               : i < (size_t)(row->nsingle + row->ndigest) ? D : W;
         if (actions[i] != want)
             fail_msg("actions[%zu] is %d, expected %d (0 single, 1 digest, 2 wait)", i,
@@ -61,7 +61,7 @@ static void test_plan(void **state)
 static void test_plan_zero_null(void **state)
 {
     (void)state;
-    notify_plan(10, 0, 0, 0, NULL);
+    notifyplan_actions(10, 0, 0, 0, NULL);
 }
 
 struct backoff_row {
@@ -90,16 +90,16 @@ static void test_backoff(void **state)
 {
     const struct backoff_row *row = *state;
 
-    assert_int_equal(notify_backoff(row->attempts), row->seconds);
+    assert_int_equal(notifyplan_backoff(row->attempts), row->seconds);
 }
 
 static void test_backoff_monotonic(void **state)
 {
-    long prev = notify_backoff(-5);
+    long prev = notifyplan_backoff(-5);
 
     (void)state;
     for (int a = -4; a <= 200; a++) {
-        long s = notify_backoff(a);
+        long s = notifyplan_backoff(a);
         if (s < prev)
             fail_msg("backoff(%d) = %ld is less than backoff(%d) = %ld", a, s, a - 1, prev);
         if (s < 60 || s > 3600)

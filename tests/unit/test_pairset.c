@@ -1,4 +1,4 @@
-/* test_pairset.c - unit tests of lib/pairset.c: pairs are found by both
+/* test_pairset.c - unit tests of daemon/pairset.c: pairs are found by both
  * halves exactly, state survives, and the set never grows past its bound. */
 #include "unit.h"
 #include "pairset.h"

@@ -1,4 +1,4 @@
-/* test_policy.c - unit tests of lib/policy.c: the Postfix policy delegation
+/* test_policy.c - unit tests of daemon/policy.c: the Postfix policy delegation
  * protocol reader (policy_feed, policy_read over a socketpair) and the reply
  * writer.  Input is hostile: every bound must be a hard error.  One row a case. */
 #include "unit.h"

@@ -80,7 +80,7 @@ static int take_line(struct policy_req *r, char *err, size_t errlen)
             snprintf(err, errlen, "attribute %s repeated", attr_name[a]);
             return -1;
         }
-        if (attr_strict[a] && !utf8_valid(v, vlen)) {
+        if (attr_strict[a] && !addr_utf8_valid(v, vlen)) {
             snprintf(err, errlen, "invalid UTF-8 in %s", attr_name[a]);
             return -1;
         }

@@ -1,23 +1,13 @@
-/* guardlistd.h - the parts of guardlistd that run in their own threads. */
-#ifndef GUARDLISTD_H
-#define GUARDLISTD_H
+/* challenge.h - guardlistd's challenge writer thread: records challenges off
+ * the event loop, in batches. */
+#ifndef GUARDLISTD_CHALLENGE_H
+#define GUARDLISTD_CHALLENGE_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 #include "addr.h"
 #include "config.h"
-#include "ruleset.h"
 
-/* refresh.c: keeps a current ruleset, reloading when rule_generation moves. */
-struct refresher;
-struct refresher *refresher_start(const struct config_db *dbp, int interval, int full_interval,
-                                  int wake_fd);
-void refresher_set_intervals(struct refresher *r, int interval, int full_interval);
-struct ruleset *refresher_take(struct refresher *r);   /* newest set or NULL; caller owns */
-void refresher_stop(struct refresher *r);
-
-/* challenge.c: records challenges off the event loop, in batches. */
 struct challenge_job {
     struct challenge_job *next;
     int fd;                                 /* -1: a write-behind refresh, nobody waits */
@@ -35,13 +25,13 @@ struct challenge_job {
     char client_name[256];
 };
 struct challenge_writer;
-struct challenge_writer *challenge_writer_start(const struct config_db *dbp, int wake_fd);
+
+/* Starts the thread on its own connection to DBP; it calls loop_wake() when
+ * jobs are done.  NULL on failure. */
+struct challenge_writer *challenge_writer_start(const struct config_db *dbp);
 /* Queues JOB (ownership passes).  Returns -1 if the queue is full. */
 int challenge_submit(struct challenge_writer *w, struct challenge_job *job);
 struct challenge_job *challenge_take_done(struct challenge_writer *w);  /* list, caller frees */
 void challenge_writer_stop(struct challenge_writer *w);
-
-/* Wakes the event loop (eventfd). */
-void wake_loop(int wake_fd);
 
 #endif

@@ -1,0 +1,312 @@
+/*
+ * conn - guardlistd's client connections: accepts them within the limits,
+ * reads requests (policy.c), answers them strictly in order (answer.c),
+ * writes the replies and closes idle or stuck ones.
+ *
+ * Called by the event-loop thread only (no locking); answer.c hands a reply
+ * back with conn_reply() when a challenge write it waited for is done.  The
+ * peer is untrusted: a malformed request closes its connection after the
+ * answers already given, and nothing here ever blocks.
+ */
+#include "conn.h"
+#include "answer.h"
+#include "decide.h"
+#include "log.h"
+#include "loop.h"
+#include "pairset.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const struct config *cfg;
+static struct conn **conns;
+static size_t conns_cap, nconns;
+static uint64_t next_conn_id = 1;
+static struct pairset *open_per_client;        /* ("", address) -> open connections */
+
+int conn_init(const struct config *conf)
+{
+    cfg = conf;
+    conns_cap = (size_t)cfg->policy.max_connections + 64;
+    conns = calloc(conns_cap, sizeof(*conns));     /* NOLINT(bugprone-sizeof-expression): pointers */
+    open_per_client = pairset_new(conns_cap);
+    return conns && open_per_client ? 0 : -1;
+}
+
+size_t conn_capacity(void)
+{
+    return conns_cap;
+}
+
+struct conn *conn_find(int fd)
+{
+    return fd >= 0 && (size_t)fd < conns_cap ? conns[fd] : NULL;
+}
+
+static void conn_close(struct conn *c, const char *why)
+{
+    if (why)
+        log_debug("closing connection from %s: %s", c->peer, why);
+    loop_remove(c->fd);
+    close(c->fd);
+    conns[c->fd] = NULL;
+    nconns--;
+    struct pair_entry *e = pairset_get(open_per_client, "", c->client);
+    if (e && e->hits > 0)
+        e->hits--;
+    free(c);
+}
+
+static void conn_update_events(struct conn *c)
+{
+    unsigned int ev = 0;
+
+    if (c->detached)
+        return;
+    if (!c->waiting && !c->eof && c->inlen < CONN_IN_BUF && c->outlen + POLICY_REPLY_MAX <= CONN_OUT_BUF)
+        ev |= EPOLLIN;
+    if (c->outlen > c->outoff)
+        ev |= EPOLLOUT;
+    if (ev != c->events) {
+        loop_set(c->fd, ev);
+        c->events = ev;
+    }
+}
+
+/* Returns -1 if the connection was closed. */
+static int conn_flush(struct conn *c)
+{
+    while (c->outoff < c->outlen) {
+        ssize_t n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n <= 0) {
+            conn_close(c, "write failed");
+            return -1;
+        }
+        c->outoff += (size_t)n;
+    }
+    c->outoff = c->outlen = 0;
+    return 0;
+}
+
+void conn_reply(struct conn *c, const char *action, const char *logline)
+{
+    char printable[POLICY_REPLY_MAX * 4];
+    int n = policy_format_reply(c->out + c->outlen, CONN_OUT_BUF - c->outlen, action);
+
+    if (n < 0) {    /* cannot happen: actions are validated; never send half a reply */
+        n = policy_format_reply(c->out + c->outlen, CONN_OUT_BUF - c->outlen, REPLY_TEMPFAIL);
+        action = REPLY_TEMPFAIL;
+    }
+    c->outlen += (size_t)n;
+    if (logline)
+        log_info("%s reply=\"%s\"", logline, log_printable(printable, sizeof(printable), action));
+}
+
+int conn_process(struct conn *c, time_t now)
+{
+    char err[160];
+
+    for (;;) {
+        int need_input = 0;
+
+        while (!c->waiting && c->inlen > 0 && c->outlen + POLICY_REPLY_MAX <= CONN_OUT_BUF) {
+            size_t used = 0;
+            int was_idle = !policy_in_progress(&c->req);
+            enum policy_status st = policy_feed(&c->req, c->in, c->inlen, &used, err, sizeof(err));
+
+            memmove(c->in, c->in + used, c->inlen - used);
+            c->inlen -= used;
+            if (st == POLICY_ERROR) {
+                log_warning("malformed policy request from %s: %s; closing the connection", c->peer, err);
+                if (conn_flush(c) == 0)         /* answers already given still go out */
+                    conn_close(c, NULL);
+                return -1;
+            }
+            if (st == POLICY_MORE) {
+                if (was_idle && policy_in_progress(&c->req))
+                    c->req_start = now;
+                need_input = 1;
+                break;
+            }
+            answer_request(c);
+            policy_reset(&c->req);
+        }
+        if (c->outlen > c->outoff && conn_flush(c) < 0)
+            return -1;
+        if (need_input || c->waiting || c->inlen == 0 || c->outlen > 0)
+            break;
+    }
+    if (c->eof && !c->waiting && c->outlen == 0 && c->inlen == 0) {
+        if (policy_in_progress(&c->req))
+            log_warning("connection from %s closed in the middle of a request", c->peer);
+        conn_close(c, "closed by peer");
+        return -1;
+    }
+    conn_update_events(c);
+    return 0;
+}
+
+static void conn_readable(struct conn *c, time_t now)
+{
+    while (c->inlen < CONN_IN_BUF) {
+        ssize_t n = read(c->fd, c->in + c->inlen, CONN_IN_BUF - c->inlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n < 0) {
+            conn_close(c, "read failed");
+            return;
+        }
+        if (n == 0) {
+            c->eof = 1;
+            break;
+        }
+        c->inlen += (size_t)n;
+        c->last_active = now;
+        /* A short read emptied the socket: the listening is level-triggered,
+         * so whatever arrives next wakes us again; no read(2) to see EAGAIN. */
+        if ((size_t)n < CONN_IN_BUF - (c->inlen - (size_t)n))
+            break;
+    }
+    conn_process(c, now);
+}
+
+/* Sets C's peer ("address:port") and client (the address) for the log and
+ * the per-client limit. */
+static void name_peer(struct conn *c, const struct sockaddr_storage *ss, socklen_t sl)
+{
+    if (ss->ss_family == AF_UNIX) {
+        snprintf(c->peer, sizeof(c->peer), "unix");
+        snprintf(c->client, sizeof(c->client), "unix");
+    } else {
+        char p[8];
+        if (getnameinfo((const struct sockaddr *)ss, sl, c->client, sizeof(c->client), p, sizeof(p),
+                        NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+            snprintf(c->peer, sizeof(c->peer), "%s:%s", c->client, p);
+        } else {
+            snprintf(c->peer, sizeof(c->peer), "?");
+            snprintf(c->client, sizeof(c->client), "?");
+        }
+    }
+}
+
+/* Accepts until the backlog is empty; past a limit a connection is closed at once. */
+void conn_accept_all(int listen_fd, time_t now)
+{
+    for (;;) {
+        struct sockaddr_storage ss = { 0 };
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        static time_t last_full_warning;
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN)
+                log_warning("accept: %s", strerror(errno));
+            return;
+        }
+        if (nconns >= (size_t)cfg->policy.max_connections || (size_t)fd >= conns_cap) {
+            if (now != last_full_warning)
+                log_warning("connection limit %d reached, refusing a connection", cfg->policy.max_connections);
+            last_full_warning = now;
+            close(fd);
+            continue;
+        }
+        struct conn *c = malloc(sizeof(*c));
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        memset(c, 0, offsetof(struct conn, req));
+        policy_reset(&c->req);
+        c->fd = fd;
+        c->id = next_conn_id++;
+        c->last_active = now;
+        name_peer(c, &ss, sl);
+        /* One client (a runaway or hostile one) cannot take every slot. */
+        struct pair_entry *open = pairset_put(open_per_client, "", c->client);
+        if (open && open->hits >= (unsigned int)cfg->policy.max_connections_per_client) {
+            if (now != last_full_warning)
+                log_warning("connection limit %d per client reached for %s, refusing a connection",
+                            cfg->policy.max_connections_per_client, c->client);
+            last_full_warning = now;
+            close(fd);
+            free(c);
+            continue;
+        }
+        if (open)
+            open->hits++;
+        c->events = EPOLLIN;
+        if (loop_add(fd) < 0) {
+            if (open)
+                open->hits--;
+            close(fd);
+            free(c);
+            continue;
+        }
+        conns[fd] = c;
+        nconns++;
+    }
+}
+
+void conn_event(int fd, unsigned int events, time_t now)
+{
+    struct conn *c = conn_find(fd);
+
+    if (!c)
+        return;
+    if (events & EPOLLOUT) {
+        if (conn_flush(c) < 0)
+            return;
+        if (conn_process(c, now) < 0)
+            return;
+    }
+    if ((events & (EPOLLHUP | EPOLLERR)) && c->eof && c->waiting) {
+        /* Nothing more to read and the answer is not ready:
+         * stop the level-triggered hang-up from spinning. */
+        loop_remove(fd);
+        c->detached = 1;
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        conn_readable(c, now);
+}
+
+void conn_sweep(time_t now)
+{
+    for (size_t fd = 0; fd < conns_cap; fd++) {
+        struct conn *c = conns[fd];
+        if (!c || c->waiting)
+            continue;
+        if (policy_in_progress(&c->req) && now - c->req_start > cfg->policy.read_timeout) {
+            log_warning("read timeout on connection from %s; closing", c->peer);
+            conn_close(c, NULL);
+        } else if (!policy_in_progress(&c->req) && now - c->last_active > cfg->policy.idle_timeout) {
+            conn_close(c, "idle timeout");
+        }
+    }
+}
+
+void conn_close_all(void)
+{
+    for (size_t fd = 0; fd < conns_cap; fd++)
+        if (conns[fd])
+            conn_close(conns[fd], NULL);
+    pairset_free(open_per_client);
+    free(conns);
+    open_per_client = NULL;
+    conns = NULL;
+    conns_cap = 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * settings - guardlistd's configuration: read by main() at start, and again
+ * by the event loop on SIGHUP.
+ *
+ * The configuration and the decision options keep one address for the
+ * daemon's life and a reload changes them in place, so conn.c, caps.c and
+ * answer.c, which read them at each use, follow at once.  A reload never
+ * changes what needs a restart (the listen socket, the accounts, the
+ * database): it warns and keeps those; a file that does not load changes
+ * nothing.
+ */
+#include "settings.h"
+#include "log.h"
+#include "refresh.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct config cfg;
+static struct decide_opts opts;
+
+static void apply_options(void)
+{
+    opts.unknown_sender = cfg.policy.unknown_sender;
+    opts.on_allow = cfg.policy.on_allow;
+    opts.null_sender = cfg.policy.null_sender;
+    opts.delims = cfg.policy.recipient_delimiter;
+    log_set_level(cfg.log.level);
+}
+
+const struct config *settings_load(const char *arg, struct config_db *dbp, char *err, size_t errlen)
+{
+    config_defaults(&cfg);
+    if (config_load(&cfg, config_path(arg), err, errlen) < 0
+        || config_db_for(&cfg, &cfg.policy.account, dbp, err, errlen) < 0)
+        return NULL;
+    apply_options();
+    return &cfg;
+}
+
+const struct decide_opts *settings_opts(void)
+{
+    return &opts;
+}
+
+void settings_reload(size_t max_connections, struct refresher *refresher)
+{
+    struct config fresh;
+    char err[600];
+
+    config_defaults(&fresh);
+    if (config_load(&fresh, cfg.path, err, sizeof(err)) < 0) {
+        log_error("SIGHUP: configuration not reloaded, keeping the old one: %s", err);
+        return;
+    }
+    if (strcmp(fresh.policy.listen, cfg.policy.listen) != 0
+        || strcmp(fresh.policy.listen_group, cfg.policy.listen_group) != 0)
+        log_warning("SIGHUP: listen changed; it takes effect after a restart");
+    if (strcmp(fresh.policy.run_as_user, cfg.policy.run_as_user) != 0
+        || strcmp(fresh.policy.run_as_group, cfg.policy.run_as_group) != 0)
+        log_warning("SIGHUP: run_as_user or run_as_group changed; it takes effect after a restart");
+    if (memcmp(&fresh.db, &cfg.db, sizeof(fresh.db)) != 0
+        || memcmp(&fresh.policy.account, &cfg.policy.account, sizeof(fresh.policy.account)) != 0)
+        log_warning("SIGHUP: database settings changed; they take effect after a restart");
+    fresh.policy.max_connections = fresh.policy.max_connections > (int)max_connections
+        ? (int)max_connections : fresh.policy.max_connections;
+    snprintf(fresh.policy.listen, sizeof(fresh.policy.listen), "%s", cfg.policy.listen);
+    memcpy(fresh.policy.listen_group, cfg.policy.listen_group, sizeof(fresh.policy.listen_group));
+    memcpy(fresh.policy.run_as_user, cfg.policy.run_as_user, sizeof(fresh.policy.run_as_user));
+    memcpy(fresh.policy.run_as_group, cfg.policy.run_as_group, sizeof(fresh.policy.run_as_group));
+    fresh.db = cfg.db;
+    fresh.policy.account = cfg.policy.account;
+    cfg = fresh;
+    apply_options();
+    refresher_set_intervals(refresher, cfg.policy.refresh_interval, cfg.policy.full_reload_interval);
+    log_info("configuration reloaded from %s", cfg.path);
+}

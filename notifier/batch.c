@@ -1,0 +1,158 @@
+/*
+ * batch - plans one guardlist-notify cycle's emails: for each guardian of
+ * the claimed challenges, oldest challenge first, a single email each up to
+ * the hourly cap, one digest an hour for the overflow, the rest waits
+ * (the rules are notifyplan.c's).
+ *
+ * cycle() calls it after the claim.  One notifier at a time plans, sends
+ * and records for a guardian (a named lock per guardian), so two notifiers
+ * never both spend the same hourly cap; cycle() releases the locks at its
+ * end.  A dry run takes no lock.
+ */
+#include "batch.h"
+#include "log.h"
+#include "notifyplan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Named locks belong to the connection; all are released at the end of each
+ * cycle.  A notifier waits up to 5 s for another one's cycle to finish (a
+ * cycle mails a batch in well under that), then leaves the guardian's
+ * challenges for 5 s later: without the wait, two `--once` runs could leave
+ * half a batch unsent.  Two notifiers waiting for each other's locks get
+ * MariaDB's deadlock error at once instead (ER_USER_LOCK_DEADLOCK), which
+ * counts as busy. */
+static const char sql_lock_guardian[] = "SELECT GET_LOCK(CONCAT('guardlist-notify:', MD5(?)), 5)";
+static const char sql_unlock_all[] = "SELECT RELEASE_ALL_LOCKS()";
+static const char sql_singles[] =
+    "SELECT COUNT(*) FROM notifications WHERE guardian = ? AND kind = 'single' "
+    "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
+static const char sql_digests[] =
+    "SELECT COUNT(DISTINCT message_id) FROM notifications WHERE guardian = ? AND kind = 'digest' "
+    "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
+
+/* 1 if GUARDIAN was planned already in this cycle, else notes it and 0. */
+static int planned_before(struct batch *b, const char *guardian)
+{
+    for (size_t k = 0; k < b->nplanned; k++)
+        if (strcmp(b->planned[k], guardian) == 0)
+            return 1;
+    snprintf(b->planned[b->nplanned++], sizeof(b->planned[0]), "%s", guardian);
+    return 0;
+}
+
+/* Appends every challenge from C[I] to C[N-1] that waits for GUARDIAN. */
+static void collect_items(struct batch *b, struct challenge *c, long i, long n, const char *guardian)
+{
+    for (long j = i; j < n; j++)
+        for (int h = 0; h < c[j].nguardians; h++)
+            if (!c[j].done[h] && strcmp(c[j].guardian[h], guardian) == 0)
+                b->items[b->nitems++] = &c[j];
+}
+
+/* 1 if this notifier now holds GUARDIAN's lock. */
+static int lock_guardian(struct db *db, const char *guardian)
+{
+    const char *p[1] = { guardian };
+    long long locked = 0;
+    char err[600];
+
+    return !(db_query_number(db, sql_lock_guardian, p, 1, &locked, err, sizeof(err)) < 0 || locked != 1);
+}
+
+/* Plans COUNT waiting challenges of GUARDIAN into ACT from what went out
+ * to them in the last hour. */
+static void plan_guardian(struct db *db, const char *guardian, int max_per_hour, size_t count,
+                          enum notifyplan_action *act)
+{
+    const char *p[1] = { guardian };
+    long long singles = 0, digests = 0;
+    char err[600];
+
+    if (db_query_number(db, sql_singles, p, 1, &singles, err, sizeof(err)) < 0
+        || db_query_number(db, sql_digests, p, 1, &digests, err, sizeof(err)) < 0) {
+        log_error("counting emails to %s: %s", guardian, err);
+        singles = max_per_hour;
+        digests = 1;        /* unknown: wait rather than flood */
+    }
+    notifyplan_actions(max_per_hour, (int)singles, (int)digests, count, act);
+}
+
+/* Turns the items from FIRST on, all GUARDIAN's, into emails as ACT says. */
+static void add_mails(struct batch *b, const char *guardian, size_t first, const enum notifyplan_action *act)
+{
+    struct mail *digest = NULL;
+
+    for (size_t k = first; k < b->nitems; k++) {
+        if (act[k] == NOTIFYPLAN_WAIT) {
+            b->items[k]->waiting++;
+        } else if (act[k] == NOTIFYPLAN_SINGLE) {
+            struct mail *m = &b->mails[b->nmails++];
+            snprintf(m->guardian, sizeof(m->guardian), "%s", guardian);
+            m->items = &b->items[k];
+            m->nitems = 1;
+        } else {
+            if (!digest) {
+                digest = &b->mails[b->nmails++];
+                snprintf(digest->guardian, sizeof(digest->guardian), "%s", guardian);
+                digest->digest = 1;
+                digest->items = &b->items[k];
+            }
+            digest->nitems++;       /* digest items are contiguous from here */
+        }
+    }
+    /* Digest items must be contiguous: NOTIFYPLAN_DIGEST entries always follow the singles. */
+}
+
+int batch_plan(struct db *db, struct challenge *c, long n, int max_per_hour, int dry_run, struct batch *b)
+{
+    size_t cap = (size_t)n * CLAIM_MAX_GUARDIANS;
+    enum notifyplan_action *act = calloc(cap, sizeof(*act));
+
+    memset(b, 0, sizeof(*b));
+    b->mails = calloc(cap, sizeof(*b->mails));
+    b->items = calloc(cap, sizeof(*b->items));  /* NOLINT(bugprone-sizeof-expression) */
+    b->planned = calloc(cap, sizeof(*b->planned));
+    if (!act || !b->mails || !b->items || !b->planned) {
+        free(act);
+        batch_free(b);
+        return -1;
+    }
+    for (long i = 0; i < n; i++) {
+        for (int g = 0; g < c[i].nguardians; g++) {
+            const char *guardian = c[i].guardian[g];
+            if (c[i].done[g] || planned_before(b, guardian))
+                continue;
+            size_t first = b->nitems;
+            collect_items(b, c, i, n, guardian);
+            if (!dry_run && !lock_guardian(db, guardian)) {
+                for (size_t k = first; k < b->nitems; k++)
+                    b->items[k]->busy++;    /* another notifier is mailing this guardian */
+                continue;
+            }
+            plan_guardian(db, guardian, max_per_hour, b->nitems - first, act + first);
+            add_mails(b, guardian, first, act);
+        }
+    }
+    free(act);
+    return 0;
+}
+
+void batch_free(struct batch *b)
+{
+    for (size_t k = 0; k < b->nmails; k++)
+        mail_free(&b->mails[k]);
+    free(b->mails);
+    free(b->items);
+    free(b->planned);
+    memset(b, 0, sizeof(*b));
+}
+
+int batch_release_locks(struct db *db, char *err, size_t errlen)
+{
+    long long released;
+
+    return db_query_number(db, sql_unlock_all, NULL, 0, &released, err, errlen) < 0 ? -1 : 0;
+}

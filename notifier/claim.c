@@ -1,0 +1,128 @@
+/*
+ * claim - guardlist-notify's first steps of a cycle: claim the challenges
+ * that are due, then read each one's guardians.
+ *
+ * cycle() calls it.  A claim is a lease (notify_claimed_until), taken in one
+ * transaction with FOR UPDATE SKIP LOCKED, so several notifiers never take
+ * one challenge twice and a crashed notifier's claims are taken up again
+ * once the lease ends.  A dry run reads and claims nothing.
+ *
+ * SECURITY: guardian rows may come from raw SQL: one that is not an address
+ * (a CR/LF would inject headers) is never mailed.
+ */
+#include "claim.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TEXT_OF(x) #x
+#define NUMBER_TEXT(x) TEXT_OF(x)   /* CLAIM_MAX as "200", for the query */
+#define LEASE_SECONDS "300"
+
+#define DUE_QUERY \
+    "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, " \
+    "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges " \
+    "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL " \
+    "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' " \
+    "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT " NUMBER_TEXT(CLAIM_MAX)
+static const char sql_due[] = DUE_QUERY " FOR UPDATE SKIP LOCKED";
+static const char sql_due_dry[] = DUE_QUERY;
+static const char sql_claim[] =
+    "UPDATE challenges SET notify_state = 'claimed', "
+    "notify_claimed_until = CURRENT_TIMESTAMP + INTERVAL " LEASE_SECONDS " SECOND WHERE id = ?";
+static const char sql_guardians[] =
+    "SELECT g.email, n.id FROM guardians g LEFT JOIN notifications n "
+    "ON n.challenge_id = ? AND n.guardian = g.email WHERE g.recipient = ? ORDER BY g.email";
+
+struct claim_ctx {
+    struct challenge *c;
+    size_t n;
+};
+
+static int row_due(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct claim_ctx *cc = arg;
+
+    (void)ncol;
+    (void)len;
+    if (cc->n >= CLAIM_MAX)         /* cannot happen: the query has LIMIT CLAIM_MAX */
+        return 0;
+    struct challenge *c = &cc->c[cc->n++];
+    memset(c, 0, sizeof(*c));
+    c->id = strtoull(col[0], NULL, 10);
+    snprintf(c->id_text, sizeof(c->id_text), "%s", col[0]);
+    snprintf(c->sender, sizeof(c->sender), "%s", col[1]);
+    snprintf(c->recipient, sizeof(c->recipient), "%s", col[2]);
+    snprintf(c->key, sizeof(c->key), "%s", col[3]);
+    snprintf(c->first_seen, sizeof(c->first_seen), "%s", col[4]);
+    snprintf(c->last_seen, sizeof(c->last_seen), "%s", col[5]);
+    snprintf(c->attempts, sizeof(c->attempts), "%s", col[6]);
+    if (col[7][0])
+        snprintf(c->client, sizeof(c->client), "%.255s [%.64s]", col[7], col[8][0] ? col[8] : "?");
+    else
+        snprintf(c->client, sizeof(c->client), "%.64s", col[8][0] ? col[8] : "unknown");
+    c->notify_attempts = atoi(col[9]);
+    return 0;
+}
+
+long claim_due(struct db *db, struct challenge *c, int dry_run, char *err, size_t errlen)
+{
+    struct claim_ctx cc = { c, 0 };
+
+    if (dry_run)
+        return db_query(db, sql_due_dry, NULL, 0, row_due, &cc, err, errlen) < 0 ? -1 : (long)cc.n;
+    if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, errlen) < 0)
+        return -1;
+    if (db_query(db, sql_due, NULL, 0, row_due, &cc, err, errlen) < 0)
+        goto fail;
+    for (size_t i = 0; i < cc.n; i++) {
+        const char *p[1] = { c[i].id_text };
+        if (db_exec(db, sql_claim, p, 1, NULL, err, errlen) < 0)
+            goto fail;
+    }
+    if (db_exec(db, "COMMIT", NULL, 0, NULL, err, errlen) < 0)
+        goto fail;
+    return (long)cc.n;
+fail:
+    {
+        char ignore[64];
+        if (db_connected(db))
+            db_exec(db, "ROLLBACK", NULL, 0, NULL, ignore, sizeof(ignore));
+    }
+    return -1;
+}
+
+static int row_guardian(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct challenge *c = arg;
+
+    (void)ncol;
+    (void)len;
+    if (c->nguardians == CLAIM_MAX_GUARDIANS)
+        return 0;
+    /* Rows may come from raw SQL: an address that is not one (a CR/LF would
+     * inject headers) is never mailed. */
+    char checked[ADDR_MAX + 2], why[160], shown[300];
+    enum addr_key_kind kind = AK_DOMAIN;
+    if (addr_key_check(col[0], 0, checked, sizeof(checked), &kind, why, sizeof(why)) < 0 || kind != AK_ADDRESS) {
+        log_warning("challenge %s: guardian '%s' of %s is not a usable address; skipped",
+                    c->id_text, log_printable(shown, sizeof(shown), col[0]), c->key);
+        return 0;
+    }
+    snprintf(c->guardian[c->nguardians], sizeof(c->guardian[0]), "%s", checked);
+    c->done[c->nguardians] = col[1] != NULL;
+    c->nguardians++;
+    return 0;
+}
+
+int claim_guardians(struct db *db, struct challenge *c, long n, char *err, size_t errlen)
+{
+    for (long i = 0; i < n; i++) {
+        const char *p[2] = { c[i].id_text, c[i].key };
+        if (db_query(db, sql_guardians, p, 2, row_guardian, &c[i], err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}

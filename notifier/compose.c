@@ -1,0 +1,233 @@
+/*
+ * compose - writes guardlist-notify's emails: a single email about one
+ * challenge, or a digest listing several, for one guardian, from the
+ * templates in [notifier] template_dir.
+ *
+ * main() loads the templates (before dropping root); cycle() composes the
+ * emails batch.c planned.  Every link gets a fresh token; only its hash
+ * leaves this module, and record.c stores it once the smarthost accepted
+ * the message.  Values are escaped by context (lib/template.c): HTML in
+ * HTML, RFC 2047 in headers, CR/LF never in a header.  A null-sender (<>)
+ * challenge gets no link: an admin decides it (lib/store.c).
+ */
+#include "compose.h"
+#include "log.h"
+#include "store.h"
+#include "template.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uuid.h>
+
+static const struct config *cfg;
+static struct template *t_subject, *t_text, *t_html, *t_dsubject, *t_dtext, *t_dhtml, *t_itext, *t_ihtml;
+/* For a null-sender (<>) challenge: no link, an admin decides (lib/store.c). */
+static struct template *t_bsubject, *t_btext, *t_bhtml, *t_bitext, *t_bihtml;
+
+static const char *const single_names[] = { "sender", "child", "protected", "first_seen", "last_seen",
+                                            "attempts", "client", "link", "guardian", "ttl_days", NULL };
+static const char *const digest_names[] = { "count", "items", "guardian", "ttl_days", NULL };
+
+int compose_init(const struct config *config, char *err, size_t errlen)
+{
+    static const struct { const char *file; const char *const *names; struct template **t; } list[] = {
+        { "notify.subject", single_names, &t_subject }, { "notify.txt", single_names, &t_text },
+        { "notify.html", single_names, &t_html }, { "digest.subject", digest_names, &t_dsubject },
+        { "digest.txt", digest_names, &t_dtext }, { "digest.html", digest_names, &t_dhtml },
+        { "digest-item.txt", single_names, &t_itext }, { "digest-item.html", single_names, &t_ihtml },
+        { "notify-bounce.subject", single_names, &t_bsubject }, { "notify-bounce.txt", single_names, &t_btext },
+        { "notify-bounce.html", single_names, &t_bhtml }, { "digest-item-bounce.txt", single_names, &t_bitext },
+        { "digest-item-bounce.html", single_names, &t_bihtml },
+    };
+    char path[CONFIG_STR_MAX + 64];
+
+    cfg = config;
+    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", cfg->notifier.template_dir, list[i].file);
+        if (!(*list[i].t = template_load(path, list[i].names, err, errlen)))
+            return -1;
+    }
+    return 0;
+}
+
+void compose_free(void)
+{
+    struct template **all[] = { &t_subject, &t_text, &t_html, &t_dsubject, &t_dtext, &t_dhtml, &t_itext, &t_ihtml,
+                                &t_bsubject, &t_btext, &t_bhtml, &t_bitext, &t_bihtml };
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        template_free(*all[i]);
+        *all[i] = NULL;
+    }
+}
+
+static void fill_values(struct tpl_value *v, const struct challenge *c, const char *guardian, const char *token,
+                        char *link, size_t linklen, char *ttl, size_t ttllen)
+{
+    snprintf(link, linklen, "%s?t=%s", cfg->notifier.approve_url, token);
+    snprintf(ttl, ttllen, "%d", cfg->approver.token_ttl_days);
+    const char *vals[] = { c->sender, c->recipient, c->key, c->first_seen, c->last_seen, c->attempts,
+                           c->client, link, guardian, ttl };
+    for (int i = 0; i < 10; i++)
+        v[i] = (struct tpl_value){ single_names[i], vals[i], 0 };
+}
+
+static void rfc5322_date(char *out, size_t outlen)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    gmtime_r(&now, &tm);
+    snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* M's Message-ID (in the from address's domain) and a MIME BOUNDARY. */
+static void make_ids(struct mail *m, char *boundary, size_t boundarylen)
+{
+    char uuid_text[37];
+    uuid_t u;
+    const char *at = strrchr(cfg->notifier.from, '@');
+
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, uuid_text);
+    snprintf(m->message_id, sizeof(m->message_id), "<%s@%s>", uuid_text, at ? at + 1 : "guardlist.invalid");
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, uuid_text);
+    snprintf(boundary, boundarylen, "=_guardlist_%s", uuid_text);
+}
+
+/* A fresh token for every link: only its hash is recorded, with the
+ * notification, once the smarthost has accepted the message. */
+static int make_tokens(struct mail *m, char *err, size_t errlen)
+{
+    m->token = calloc(m->nitems, sizeof(*m->token));
+    m->token_hash = calloc(m->nitems, sizeof(*m->token_hash));
+    if (!m->token || !m->token_hash) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < m->nitems; i++) {
+        unsigned char hash[SHA256_LEN];
+        if (token_new(m->token[i], hash) < 0) {
+            snprintf(err, errlen, "getrandom: %s", strerror(errno));
+            return -1;
+        }
+        hex_encode(hash, SHA256_LEN, m->token_hash[i]);
+    }
+    return 0;
+}
+
+/* The subject, text and HTML of an email about one challenge. */
+static int render_single(const struct mail *m, struct buf *subject, struct buf *text, struct buf *html,
+                         char *err, size_t errlen)
+{
+    char link[CONFIG_STR_MAX + 64], ttl[16];
+    struct tpl_value v[10];
+    int bounce = store_is_null_sender(m->items[0]->sender);
+
+    fill_values(v, m->items[0], m->guardian, m->token[0], link, sizeof(link), ttl, sizeof(ttl));
+    if (template_render(bounce ? t_bsubject : t_subject, TPL_HEADER, v, 10, subject, err, errlen) < 0
+        || template_render(bounce ? t_btext : t_text, TPL_TEXT, v, 10, text, err, errlen) < 0
+        || template_render(bounce ? t_bhtml : t_html, TPL_HTML, v, 10, html, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+/* The subject, text and HTML of a digest: one item per challenge. */
+static int render_digest(const struct mail *m, struct buf *subject, struct buf *text, struct buf *html,
+                         char *err, size_t errlen)
+{
+    struct buf itext = { 0 }, ihtml = { 0 };
+    char link[CONFIG_STR_MAX + 64], ttl[16], count[16];
+
+    for (size_t i = 0; i < m->nitems; i++) {
+        struct tpl_value v[10];
+        fill_values(v, m->items[i], m->guardian, m->token[i], link, sizeof(link), ttl, sizeof(ttl));
+        int bounce = store_is_null_sender(m->items[i]->sender);
+        if (template_render(bounce ? t_bitext : t_itext, TPL_TEXT, v, 10, &itext, err, errlen) < 0
+            || template_render(bounce ? t_bihtml : t_ihtml, TPL_HTML, v, 10, &ihtml, err, errlen) < 0) {
+            buf_free(&itext);
+            buf_free(&ihtml);
+            return -1;
+        }
+    }
+    snprintf(count, sizeof(count), "%zu", m->nitems);
+    snprintf(ttl, sizeof(ttl), "%d", cfg->approver.token_ttl_days);
+    struct tpl_value dt[4] = { { "count", count, 0 }, { "items", itext.p ? itext.p : "", 1 },
+                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
+    struct tpl_value dh[4] = { { "count", count, 0 }, { "items", ihtml.p ? ihtml.p : "", 1 },
+                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
+    int r = template_render(t_dsubject, TPL_HEADER, dt, 4, subject, err, errlen) < 0
+         || template_render(t_dtext, TPL_TEXT, dt, 4, text, err, errlen) < 0
+         || template_render(t_dhtml, TPL_HTML, dh, 4, html, err, errlen) < 0;
+    buf_free(&itext);
+    buf_free(&ihtml);
+    return r ? -1 : 0;
+}
+
+/* M->text: the headers and a multipart/alternative body, both parts
+ * quoted-printable. */
+static int write_message(struct mail *m, const char *date, const char *boundary, const struct buf *subject,
+                         const struct buf *text, const struct buf *html, char *err, size_t errlen)
+{
+    struct buf *o = &m->text;
+
+    buf_addf(o, "From: guardlist <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\n"
+                "Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
+                "This is a message in MIME format.\r\n\r\n--%s\r\n"
+                "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
+             cfg->notifier.from, m->guardian, subject->p, date, m->message_id, boundary, boundary);
+    qp_encode(o, text->p);
+    buf_addf(o, "\r\n--%s\r\nContent-Type: text/html; charset=UTF-8\r\n"
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary);
+    qp_encode(o, html->p);
+    buf_addf(o, "\r\n--%s--\r\n", boundary);
+    if (o->oom) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Builds M->text.  Returns 0 or -1. */
+static int compose_mail(struct mail *m, char *err, size_t errlen)
+{
+    struct buf subject = { 0 }, text = { 0 }, html = { 0 };
+    char date[64], boundary[64];
+    int rc = -1;
+
+    make_ids(m, boundary, sizeof(boundary));
+    rfc5322_date(date, sizeof(date));
+    if (make_tokens(m, err, errlen) < 0)
+        return -1;
+    if ((m->digest ? render_digest(m, &subject, &text, &html, err, errlen)
+                   : render_single(m, &subject, &text, &html, err, errlen)) == 0
+        && write_message(m, date, boundary, &subject, &text, &html, err, errlen) == 0)
+        rc = 0;
+    buf_free(&subject);
+    buf_free(&text);
+    buf_free(&html);
+    return rc;
+}
+
+void compose_mails(struct mail *mails, size_t n)
+{
+    char err[600];
+
+    for (size_t k = 0; k < n; k++) {
+        if (compose_mail(&mails[k], err, sizeof(err)) < 0) {
+            log_error("composing the email to %s: %s", mails[k].guardian, err);
+            for (size_t j = 0; j < mails[k].nitems; j++) {
+                mails[k].items[j]->perm_fail++;
+                snprintf(mails[k].items[j]->error, sizeof(mails[k].items[j]->error), "template: %.200s", err);
+            }
+            buf_free(&mails[k].text);
+        }
+    }
+}

@@ -50,7 +50,7 @@ help:
 	@echo "make bench      benchmark against postgrey and the targets; table in var/bench/results.md"
 	@echo "make lint       cppcheck, clang-tidy and scan-build over every C file (part of make check)"
 	@echo "make soak       guardlistd's ASan build under load for SOAK_SECONDS (default 300)"
-	@echo "make mutate     mutation run: each mutant of tests/mutate/mutants.txt built and tested (~20 min)"
+	@echo "make mutate     mutation run: each mutant of tests/mutate/mutants.txt built and tested (~15 min)"
 	@echo "make install    install the programs and man pages under \$$(PREFIX) (default /usr/local)"
 
 deps:

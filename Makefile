@@ -68,12 +68,12 @@ build/obj/gen/sqltext.o: build/gen/sqltext.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-build/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h admin/*.h)
+build/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h admin/*.h web/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-build/asan/%.o: %.c $(wildcard lib/*.h daemon/*.h)
+build/asan/%.o: %.c $(wildcard lib/*.h daemon/*.h web/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC asan $<"
 	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
@@ -153,6 +153,18 @@ build/tests/%: tests/unit/%.c $(DAEMON_LIB) $(ADMIN_LIB) $(NOTIFY_LIB) $(LIB_OBJ
 	@mkdir -p build/tests
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# The same for the admin page: its tests (test_web_*) link web/'s modules
+# but guardlist-web.o.
+WEB_LIB := build/obj/web.a
+$(WEB_LIB): $(filter-out build/obj/web/guardlist-web.o,$(WEB_OBJ))
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/tests/test_web_%: tests/unit/test_web_%.c $(WEB_LIB) $(LIB_OBJ)
+	@mkdir -p build/tests
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -Iweb -o $@ $^ $(LIBS) -lcmocka
 
 build/bench/policyload: tests/bench/policyload.c
 	@mkdir -p build/bench

@@ -21,24 +21,24 @@ struct cli {
 typedef int (*cmd_fn)(struct cli *cli, int argc, char **argv);
 
 /* Prints "guardlist: error: ..." to stderr and returns CODE. */
-int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prints one line "guardlist: SEVERITY: ..." to F, control characters
  * escaped as \xNN (the text may quote input or Postfix's tables). */
-void say(FILE *f, const char *severity, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cli_say(FILE *f, const char *severity, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The database handle with the [admin] account (exits with an error if it
  * cannot connect: returns NULL and prints the reason). */
 struct db *cli_db(struct cli *cli);
 
 /* Maps a store_ return code to an exit status, printing ERR when it failed. */
-int store_exit(int rc, const char *err);
+int cli_store_exit(int rc, const char *err);
 
 /* Parses a challenge id; returns 0 or -1. */
-int parse_id(const char *s, unsigned long long *id);
+int cli_parse_id(const char *s, unsigned long long *id);
 
 /* Generic getopt helper: prints the command's usage for --help. */
-int want_help(int argc, char **argv, const char *usage);
+int cli_want_help(int argc, char **argv, const char *usage);
 
 int cmd_db(struct cli *cli, int argc, char **argv);
 int cmd_protect(struct cli *cli, int argc, char **argv);
@@ -77,8 +77,8 @@ struct rows {
     int ncol;
     char **v;                   /* n * ncol strings, NULL for SQL NULL */
 };
-int row_collect(void *arg, int ncol, const char *const *col, const unsigned long *len);
-const char *cell(const struct rows *r, size_t row, int col);
+int rows_collect(void *arg, int ncol, const char *const *col, const unsigned long *len);
+const char *rows_cell(const struct rows *r, size_t row, int col);
 void rows_free(struct rows *r);
 
 /* Embedded SQL (generated from sql/). */
@@ -90,9 +90,6 @@ extern const char sql_migration_5[];
 
 /* Warns on stderr, one line a row, about keys that do not compare the way
  * guardlist compares them (keyreport.c).  Returns how many, or -1 with ERR. */
-long long keys_report(struct db *db, char *err, size_t errlen);
-
-/* Schema work shared by db init/migrate and import-article. */
-int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *err, size_t errlen);
+long long keyreport_warn(struct db *db, char *err, size_t errlen);
 
 #endif

@@ -113,10 +113,10 @@ int cmd_export(struct cli *cli, int argc, char **argv)
     char err[800];
     FILE *f = stdout;
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc > 2)
-        return fail(EXIT_USAGE, "export takes at most one file name");
+        return cli_fail(EXIT_USAGE, "export takes at most one file name");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -125,20 +125,20 @@ int cmd_export(struct cli *cli, int argc, char **argv)
         if (fd < 0 || !(f = fdopen(fd, "w"))) {
             if (fd >= 0)
                 close(fd);
-            return fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
+            return cli_fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
         }
     }
     /* One consistent snapshot of all tables. */
     int rc = 0;
     if (db_exec(db, "START TRANSACTION READ ONLY", NULL, 0, NULL, err, sizeof(err)) < 0) {
-        rc = fail(EXIT_RUNTIME, "database: %s", err);
+        rc = cli_fail(EXIT_RUNTIME, "database: %s", err);
         goto out;
     }
     fprintf(f, "%s\n", HEADER);
     for (size_t t = 0; t < NTABLES; t++) {
         fprintf(f, "@table %s %s\n", tables[t].name, tables[t].columns);
         if (db_query(db, tables[t].select, NULL, 0, row_export, f, err, sizeof(err)) < 0) {
-            rc = fail(EXIT_RUNTIME, "exporting %s: %s", tables[t].name, err);
+            rc = cli_fail(EXIT_RUNTIME, "exporting %s: %s", tables[t].name, err);
             goto out;
         }
     }
@@ -147,9 +147,9 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 out:
     if (f != stdout) {
         if (fclose(f) != 0 && rc == 0)
-            rc = fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
+            rc = cli_fail(EXIT_RUNTIME, "cannot write %s: %s", argv[1], strerror(errno));
     } else if (fflush(stdout) != 0 && rc == 0) {
-        rc = fail(EXIT_RUNTIME, "cannot write the export: %s", strerror(errno));
+        rc = cli_fail(EXIT_RUNTIME, "cannot write the export: %s", strerror(errno));
     }
     return rc;
 }
@@ -202,142 +202,179 @@ struct parsed_row {
     char *field[MAX_COLS];
 };
 
-int cmd_import(struct cli *cli, int argc, char **argv)
-{
-    static const char usage[] = "Usage: guardlist import FILE\n"
-        "Replaces the contents of every guardlist table with FILE (made by guardlist\n"
-        "export), in one transaction.  The whole file is checked first: a damaged\n"
-        "file changes nothing.\n";
-    char err[800], detail[256], where[128] = "";
-    struct stat st;
+/* An export file read whole, then checked line by line: each row's fields
+ * point into TEXT.  Both are freed by import_file_free(). */
+struct import_file {
+    const char *path;
+    char *text;
+    struct parsed_row *rows;
+    size_t nrows, cap;
+    int current;                /* table of the rows that follow, -1 before any */
+    int seen_end;
+    int seen[NTABLES];
+};
 
-    if (want_help(argc, argv, usage))
-        return 0;
-    if (argc != 2)
-        return fail(EXIT_USAGE, "import takes one file name");
-    FILE *f = fopen(argv[1], "r");
+static void import_file_free(struct import_file *im)
+{
+    free(im->rows);
+    free(im->text);
+}
+
+/* Reads PATH whole into IM->text.  Returns 0, or the exit status after
+ * printing why. */
+static int import_read(struct import_file *im)
+{
+    struct stat st;
+    FILE *f = fopen(im->path, "r");
+
     if (!f)
-        return fail(EXIT_RUNTIME, "cannot read %s: %s", argv[1], strerror(errno));
+        return cli_fail(EXIT_RUNTIME, "cannot read %s: %s", im->path, strerror(errno));
     if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 1024L * 1024 * 1024) {
         fclose(f);
-        return fail(EXIT_USAGE, "%s: not a regular file of at most 1 GiB", argv[1]);
+        return cli_fail(EXIT_USAGE, "%s: not a regular file of at most 1 GiB", im->path);
     }
-    char *text = malloc((size_t)st.st_size + 1);
-    size_t len = text ? fread(text, 1, (size_t)st.st_size, f) : 0;
+    im->text = malloc((size_t)st.st_size + 1);
+    size_t len = im->text ? fread(im->text, 1, (size_t)st.st_size, f) : 0;
     fclose(f);
-    if (!text)
-        return fail(EXIT_RUNTIME, "out of memory");
-    text[len] = '\0';
-    if (memchr(text, '\0', len)) {
-        free(text);
-        return fail(EXIT_USAGE, "%s: contains a NUL byte; not an export file", argv[1]);
-    }
+    if (!im->text)
+        return cli_fail(EXIT_RUNTIME, "out of memory");
+    im->text[len] = '\0';
+    if (memchr(im->text, '\0', len))
+        return cli_fail(EXIT_USAGE, "%s: contains a NUL byte; not an export file", im->path);
+    return 0;
+}
 
-    /* Parse and check everything before touching the database. */
-    size_t nrows = 0, cap = 1024;
-    struct parsed_row *rows = malloc(cap * sizeof(*rows));
-    int current = -1, seen_end = 0, lineno = 0, rc = 0;
-    int seen[NTABLES] = { 0 };
+/* The table an "@table NAME COLUMN..." line names (SPEC: what follows
+ * "@table "), with exactly its columns; -1 if none. */
+static int table_find(const char *spec)
+{
+    for (size_t t = 0; t < NTABLES; t++) {
+        size_t nl = strlen(tables[t].name);
+        if (strncmp(spec, tables[t].name, nl) == 0 && spec[nl] == ' '
+            && strcmp(spec + nl + 1, tables[t].columns) == 0)
+            return (int)t;
+    }
+    return -1;
+}
+
+/* Adds LINE (line LINENO of the file) as a row of the current table. */
+static int import_row(struct import_file *im, char *line, int lineno)
+{
+    const struct table_spec *ts = &tables[im->current];
+
+    if (im->nrows == im->cap) {
+        struct parsed_row *more = realloc(im->rows, 2 * im->cap * sizeof(*im->rows));
+        if (!more)
+            return cli_fail(EXIT_RUNTIME, "out of memory");
+        im->rows = more;
+        im->cap *= 2;
+    }
+    if (split_fields(line, im->rows[im->nrows].field, MAX_COLS) != ts->ncol)
+        return cli_fail(EXIT_USAGE, "%s:%d: expected %d fields for %s", im->path, lineno, ts->ncol, ts->name);
+    im->rows[im->nrows].table = im->current;
+    im->nrows++;
+    return 0;
+}
+
+/* One line after the header: @end, @table or a row.  Returns 0, or the
+ * exit status after printing what is wrong with line LINENO. */
+static int import_line(struct import_file *im, char *line, int lineno)
+{
+    if (im->seen_end)
+        return cli_fail(EXIT_USAGE, "%s:%d: text after @end", im->path, lineno);
+    if (strcmp(line, "@end") == 0) {
+        im->seen_end = 1;
+        return 0;
+    }
+    if (strncmp(line, "@table ", 7) == 0) {
+        im->current = table_find(line + 7);
+        if (im->current < 0 || im->seen[im->current]++)
+            return cli_fail(EXIT_USAGE, "%s:%d: unknown or repeated table line", im->path, lineno);
+        return 0;
+    }
+    if (im->current < 0)
+        return cli_fail(EXIT_USAGE, "%s:%d: row before any @table line", im->path, lineno);
+    return import_row(im, line, lineno);
+}
+
+/* Parses and checks the whole file before anything touches the database:
+ * header, every line, every table present, @end last. */
+static int import_parse(struct import_file *im)
+{
     char *save = NULL;
-    if (!rows) {
-        free(text);
-        return fail(EXIT_RUNTIME, "out of memory");
-    }
-    if (strncmp(text, HEADER "\n", strlen(HEADER) + 1) != 0) {
-        rc = fail(EXIT_USAGE, "%s:1: not a guardlist export (expected \"%s\")", argv[1], HEADER);
-        goto out;
-    }
-    for (char *line = strtok_r(text + strlen(HEADER) + 1, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-        lineno++;
-        if (seen_end) {
-            rc = fail(EXIT_USAGE, "%s:%d: text after @end", argv[1], lineno + 1);
-            goto out;
-        }
-        if (strcmp(line, "@end") == 0) {
-            seen_end = 1;
-            continue;
-        }
-        if (strncmp(line, "@table ", 7) == 0) {
-            current = -1;
-            for (size_t t = 0; t < NTABLES; t++) {
-                size_t nl = strlen(tables[t].name);
-                if (strncmp(line + 7, tables[t].name, nl) == 0 && line[7 + nl] == ' '
-                    && strcmp(line + 8 + nl, tables[t].columns) == 0)
-                    current = (int)t;
-            }
-            if (current < 0 || seen[current]++) {
-                rc = fail(EXIT_USAGE, "%s:%d: unknown or repeated table line", argv[1], lineno + 1);
-                goto out;
-            }
-            continue;
-        }
-        if (current < 0) {
-            rc = fail(EXIT_USAGE, "%s:%d: row before any @table line", argv[1], lineno + 1);
-            goto out;
-        }
-        if (nrows == cap) {
-            struct parsed_row *more = realloc(rows, 2 * cap * sizeof(*rows));
-            if (!more) {
-                rc = fail(EXIT_RUNTIME, "out of memory");
-                goto out;
-            }
-            rows = more;
-            cap *= 2;
-        }
-        int n = split_fields(line, rows[nrows].field, MAX_COLS);
-        if (n != tables[current].ncol) {
-            rc = fail(EXIT_USAGE, "%s:%d: expected %d fields for %s", argv[1], lineno + 1,
-                      tables[current].ncol, tables[current].name);
-            goto out;
-        }
-        rows[nrows].table = current;
-        nrows++;
-    }
-    for (size_t t = 0; t < NTABLES; t++)
-        if (!seen[t]) {
-            rc = fail(EXIT_USAGE, "%s: table %s is missing; not a whole export", argv[1], tables[t].name);
-            goto out;
-        }
-    if (!seen_end) {
-        rc = fail(EXIT_USAGE, "%s: no @end line; the file is cut short", argv[1]);
-        goto out;
-    }
+    int lineno = 1, rc;
 
+    im->cap = 1024;
+    im->rows = malloc(im->cap * sizeof(*im->rows));
+    if (!im->rows)
+        return cli_fail(EXIT_RUNTIME, "out of memory");
+    if (strncmp(im->text, HEADER "\n", strlen(HEADER) + 1) != 0)
+        return cli_fail(EXIT_USAGE, "%s:1: not a guardlist export (expected \"%s\")", im->path, HEADER);
+    for (char *line = strtok_r(im->text + strlen(HEADER) + 1, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+        if ((rc = import_line(im, line, ++lineno)) != 0)
+            return rc;
+    for (size_t t = 0; t < NTABLES; t++)
+        if (!im->seen[t])
+            return cli_fail(EXIT_USAGE, "%s: table %s is missing; not a whole export", im->path, tables[t].name);
+    if (!im->seen_end)
+        return cli_fail(EXIT_USAGE, "%s: no @end line; the file is cut short", im->path);
+    return 0;
+}
+
+/* Replaces every table with the parsed rows and records the import, in one
+ * transaction: all of it or, on any error, nothing. */
+static int import_apply(struct cli *cli, const struct import_file *im)
+{
+    char err[800], detail[256], where[128] = "";
     struct db *db = cli_db(cli);
-    if (!db) {
-        rc = cli->db_status;
-        goto out;
-    }
-    if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, sizeof(err)) < 0) {
-        rc = fail(EXIT_RUNTIME, "database: %s", err);
-        goto out;
-    }
+
+    if (!db)
+        return cli->db_status;
+    if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, sizeof(err)) < 0)
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     for (size_t t = 0; t < NTABLES; t++)
         if (db_exec(db, deletes[t], NULL, 0, NULL, err, sizeof(err)) < 0)
             goto db_fail;
-    for (size_t i = 0; i < nrows; i++) {
-        const struct table_spec *ts = &tables[rows[i].table];
-        if (db_exec(db, ts->insert, (const char *const *)rows[i].field, ts->ncol, NULL, err, sizeof(err)) < 0) {
+    for (size_t i = 0; i < im->nrows; i++) {
+        const struct table_spec *ts = &tables[im->rows[i].table];
+        if (db_exec(db, ts->insert, (const char *const *)im->rows[i].field, ts->ncol, NULL, err, sizeof(err)) < 0) {
             snprintf(where, sizeof(where), " (%s, row %zu of the file)", ts->name, i + 1);
             goto db_fail;
         }
     }
-    snprintf(detail, sizeof(detail), "restored %zu rows from %s", nrows, argv[1]);
+    snprintf(detail, sizeof(detail), "restored %zu rows from %s", im->nrows, im->path);
     if (store_audit(db, cli->actor, "import", detail, err, sizeof(err)) < 0
         || db_exec(db, "COMMIT", NULL, 0, NULL, err, sizeof(err)) < 0)
         goto db_fail;
-    printf("imported %zu rows\n", nrows);
-    goto out;
+    printf("imported %zu rows\n", im->nrows);
+    return 0;
 db_fail:
     {
         char ignore[64];
         if (db_connected(db))
             db_exec(db, "ROLLBACK", NULL, 0, NULL, ignore, sizeof(ignore));
     }
-    rc = fail(EXIT_RUNTIME, "import failed, nothing changed%s: %s", where, err);
-out:
-    free(rows);
-    free(text);
+    return cli_fail(EXIT_RUNTIME, "import failed, nothing changed%s: %s", where, err);
+}
+
+int cmd_import(struct cli *cli, int argc, char **argv)
+{
+    static const char usage[] = "Usage: guardlist import FILE\n"
+        "Replaces the contents of every guardlist table with FILE (made by guardlist\n"
+        "export), in one transaction.  The whole file is checked first: a damaged\n"
+        "file changes nothing.\n";
+
+    if (cli_want_help(argc, argv, usage))
+        return 0;
+    if (argc != 2)
+        return cli_fail(EXIT_USAGE, "import takes one file name");
+    struct import_file im = { .path = argv[1], .current = -1 };
+    int rc = import_read(&im);
+    if (rc == 0)
+        rc = import_parse(&im);
+    if (rc == 0)
+        rc = import_apply(cli, &im);
+    import_file_free(&im);
     return rc;
 }

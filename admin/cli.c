@@ -33,7 +33,7 @@ static void say_v(FILE *f, const char *severity, const char *fmt, va_list ap)
     fputc('\n', f);
 }
 
-void say(FILE *f, const char *severity, const char *fmt, ...)
+void cli_say(FILE *f, const char *severity, const char *fmt, ...)
 {
     va_list ap;
 
@@ -42,7 +42,7 @@ void say(FILE *f, const char *severity, const char *fmt, ...)
     va_end(ap);
 }
 
-int fail(int code, const char *fmt, ...)
+int cli_fail(int code, const char *fmt, ...)
 {
     va_list ap;
 
@@ -61,17 +61,17 @@ struct db *cli_db(struct cli *cli)
         return cli->db;
     cli->db_status = EXIT_RUNTIME;
     if (config_db_for(&cli->cfg, &cli->cfg.admin.account, &p, err, sizeof(err)) < 0) {
-        cli->db_status = fail(EXIT_USAGE, "%s", err);
+        cli->db_status = cli_fail(EXIT_USAGE, "%s", err);
         return NULL;
     }
     cli->db = db_new(&p);
     explicit_bzero(&p, sizeof(p));
     if (!cli->db) {
-        fail(EXIT_RUNTIME, "out of memory");
+        cli_fail(EXIT_RUNTIME, "out of memory");
         return NULL;
     }
     if (db_connect(cli->db, err, sizeof(err)) < 0) {
-        fail(EXIT_RUNTIME, "%s", err);
+        cli_fail(EXIT_RUNTIME, "%s", err);
         db_free(cli->db);
         cli->db = NULL;
         return NULL;
@@ -79,21 +79,21 @@ struct db *cli_db(struct cli *cli)
     return cli->db;
 }
 
-int store_exit(int rc, const char *err)
+int cli_store_exit(int rc, const char *err)
 {
     switch (rc) {
     case STORE_DONE:
         return 0;
     case STORE_INVALID:
-        return fail(EXIT_USAGE, "%s", err);
+        return cli_fail(EXIT_USAGE, "%s", err);
     case STORE_NOTFOUND:
-        return fail(EXIT_RUNTIME, "%s", err);
+        return cli_fail(EXIT_RUNTIME, "%s", err);
     default:
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     }
 }
 
-int parse_id(const char *s, unsigned long long *id)
+int cli_parse_id(const char *s, unsigned long long *id)
 {
     char *end;
 
@@ -104,7 +104,7 @@ int parse_id(const char *s, unsigned long long *id)
     return (errno || *end || *id == 0) ? -1 : 0;
 }
 
-int want_help(int argc, char **argv, const char *usage)
+int cli_want_help(int argc, char **argv, const char *usage)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)

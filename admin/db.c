@@ -80,7 +80,10 @@ static const char article_whitelist[] =
     "ADD PRIMARY KEY (id);\n"
     "ALTER TABLE whitelist MODIFY sender VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
 
-int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *err, size_t errlen)
+/* Brings the schema from whatever version it has (*FROM; 0: the article's two
+ * tables, -1: none) to SCHEMA_VERSION (*TO), for db init/migrate and
+ * import-article.  Returns 0, or -1 with ERR. */
+static int schema_migrate(struct db *db, const char *dbname, int *from, int *to, char *err, size_t errlen)
 {
     int has_version = table_exists(db, "schema_version", err, errlen);
 
@@ -267,6 +270,7 @@ fail:
     return -1;
 }
 
+/* guardlist db init: the database and its schema (created or upgraded), then the program accounts. */
 static int db_init(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist db init [--secrets-dir DIR] [--account-host HOST] [--no-accounts]\n"
@@ -294,39 +298,39 @@ static int db_init(struct cli *cli, int argc, char **argv)
         } else if (opt == 'n') {
             accounts = 0;
         } else {
-            return fail(EXIT_USAGE, "see guardlist db init --help");
+            return cli_fail(EXIT_USAGE, "see guardlist db init --help");
         }
     }
     if (optind != argc)
-        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        return cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!valid_name(cli->cfg.db.name))
-        return fail(EXIT_USAGE, "database name '%s' must be letters, digits and _", cli->cfg.db.name);
+        return cli_fail(EXIT_USAGE, "database name '%s' must be letters, digits and _", cli->cfg.db.name);
     if (strspn(host, "abcdefghijklmnopqrstuvwxyz0123456789.-%:") != strlen(host) || !*host || strlen(host) > 60)
-        return fail(EXIT_USAGE, "--account-host '%s' is not a host name, address or pattern", host);
+        return cli_fail(EXIT_USAGE, "--account-host '%s' is not a host name, address or pattern", host);
     if (!dir) {
         snprintf(dirbuf, sizeof(dirbuf), "%s", cli->cfg.path);
         dir = dirname(dirbuf);
     }
     struct stat st;
     if (accounts && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
-        return fail(EXIT_USAGE, "secrets folder %s does not exist", dir);
+        return cli_fail(EXIT_USAGE, "secrets folder %s does not exist", dir);
     /* On a new server the database may not exist yet: connect without one,
      * create it if missing, then use it. */
     struct config_db p;
     char sql[1200];
     if (config_db_for(&cli->cfg, &cli->cfg.admin.account, &p, err, sizeof(err)) < 0)
-        return fail(EXIT_USAGE, "%s", err);
+        return cli_fail(EXIT_USAGE, "%s", err);
     p.name[0] = '\0';
     struct db *db = cli->db = db_new(&p);
     explicit_bzero(&p, sizeof(p));
     if (!db || db_connect(db, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "%s", db ? err : "out of memory");
+        return cli_fail(EXIT_RUNTIME, "%s", db ? err : "out of memory");
     snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 "
              "COLLATE utf8mb4_general_ci; USE `%s`", cli->cfg.db.name, cli->cfg.db.name);
     if (db_exec_script(db, sql, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "cannot create or use database %s: %s", cli->cfg.db.name, err);
+        return cli_fail(EXIT_RUNTIME, "cannot create or use database %s: %s", cli->cfg.db.name, err);
     if (schema_migrate(db, cli->cfg.db.name, &from, &to, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "schema: %s", err);
+        return cli_fail(EXIT_RUNTIME, "schema: %s", err);
     if (from == -1)
         printf("schema version %d created in database %s\n", to, cli->cfg.db.name);
     else if (from == 0)
@@ -334,10 +338,10 @@ static int db_init(struct cli *cli, int argc, char **argv)
     else
         printf("schema version %d (was %d)\n", to, from);
     if (accounts && create_accounts(db, cli->cfg.db.name, dir, host, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "accounts: %s", err);
+        return cli_fail(EXIT_RUNTIME, "accounts: %s", err);
     snprintf(detail, sizeof(detail), "schema %d -> %d%s", from, to, accounts ? ", accounts" : "");
     if (store_audit(db, cli->actor, "db-init", detail, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "audit: %s", err);
+        return cli_fail(EXIT_RUNTIME, "audit: %s", err);
     return 0;
 }
 
@@ -346,10 +350,10 @@ static int db_init(struct cli *cli, int argc, char **argv)
 static int warn_keys(struct db *db)
 {
     char err[800];
-    long long odd = keys_report(db, err, sizeof(err));
+    long long odd = keyreport_warn(db, err, sizeof(err));
 
     if (odd < 0)
-        return fail(EXIT_RUNTIME, "key report: %s", err), -1;
+        return cli_fail(EXIT_RUNTIME, "key report: %s", err), -1;
     if (odd > 0)
         fprintf(stderr, "guardlist: warning: %lld row%s whose keys do not compare as guardlist compares "
                 "them (nothing was merged or dropped)\n", odd, odd == 1 ? "" : "s");
@@ -361,16 +365,16 @@ static int db_migrate(struct cli *cli, int argc, char **argv)
     int from, to;
     char err[800], detail[128];
 
-    if (want_help(argc, argv, "Usage: guardlist db migrate\n"
-                  "Brings the schema to this guardlist's version (idempotent).\n"))
+    if (cli_want_help(argc, argv, "Usage: guardlist db migrate\n"
+                      "Brings the schema to this guardlist's version (idempotent).\n"))
         return 0;
     if (argc != 1)
-        return fail(EXIT_USAGE, "db migrate takes no arguments");
+        return cli_fail(EXIT_USAGE, "db migrate takes no arguments");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
     if (schema_migrate(db, cli->cfg.db.name, &from, &to, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "schema: %s", err);
+        return cli_fail(EXIT_RUNTIME, "schema: %s", err);
     if (warn_keys(db) < 0)
         return EXIT_RUNTIME;
     if (from == to) {
@@ -385,7 +389,7 @@ static int db_migrate(struct cli *cli, int argc, char **argv)
                "(the approval page now reads guardians: without it every link answers 503)\n");
     snprintf(detail, sizeof(detail), "schema %d -> %d", from, to);
     if (store_audit(db, cli->actor, "db-migrate", detail, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "audit: %s", err);
+        return cli_fail(EXIT_RUNTIME, "audit: %s", err);
     return 0;
 }
 
@@ -400,28 +404,28 @@ static int db_status(struct cli *cli, int argc, char **argv)
     };
     char err[800];
 
-    if (want_help(argc, argv, "Usage: guardlist db status\n"
-                  "Shows the schema version, row counts and the rule change counter.\n"))
+    if (cli_want_help(argc, argv, "Usage: guardlist db status\n"
+                      "Shows the schema version, row counts and the rule change counter.\n"))
         return 0;
     if (argc != 1)
-        return fail(EXIT_USAGE, "db status takes no arguments");
+        return cli_fail(EXIT_USAGE, "db status takes no arguments");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
     int has = table_exists(db, "schema_version", err, sizeof(err));
     if (has < 0)
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     if (!has)
-        return fail(EXIT_RUNTIME, "database %s has no guardlist schema (run guardlist db init)", cli->cfg.db.name);
+        return cli_fail(EXIT_RUNTIME, "database %s has no guardlist schema (run guardlist db init)", cli->cfg.db.name);
     long long v = scalar(db, "SELECT MAX(version) FROM schema_version", NULL, err, sizeof(err));
     if (v < -1)
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     printf("database %s: schema version %lld%s\n", cli->cfg.db.name, v,
            v == SCHEMA_VERSION ? "" : v < SCHEMA_VERSION ? " (run guardlist db migrate)" : " (newer than this guardlist)");
     for (size_t i = 0; i < 6; i++) {
         long long n = scalar(db, counts[i], NULL, err, sizeof(err));
         if (n < -1)
-            return fail(EXIT_RUNTIME, "database: %s", err);
+            return cli_fail(EXIT_RUNTIME, "database: %s", err);
         printf("  %-16s %lld rows\n", tables[i], n);
     }
     long long pending = scalar(db, "SELECT COUNT(*) FROM challenges WHERE status = 'pending'", NULL, err, sizeof(err));
@@ -450,7 +454,7 @@ int cmd_db(struct cli *cli, int argc, char **argv)
         return db_migrate(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "status") == 0)
         return db_status(cli, argc - 1, argv + 1);
-    return fail(EXIT_USAGE, "unknown db command '%s' (init, migrate, status)", argv[1]);
+    return cli_fail(EXIT_USAGE, "unknown db command '%s' (init, migrate, status)", argv[1]);
 }
 
 /* DSN: "key=value;..." with host, port, socket, name, user, password_file. */
@@ -505,6 +509,7 @@ static int parse_dsn(const char *dsn, struct config_db *out, char *err, size_t e
     return 0;
 }
 
+/* guardlist import-article: the article's two tables converted in place, every row kept and counted. */
 int cmd_import_article(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist import-article [--dsn DSN]\n"
@@ -525,22 +530,22 @@ int cmd_import_article(struct cli *cli, int argc, char **argv)
         } else if (opt == 'd') {
             dsn = optarg;
         } else {
-            return fail(EXIT_USAGE, "see guardlist import-article --help");
+            return cli_fail(EXIT_USAGE, "see guardlist import-article --help");
         }
     }
     if (optind != argc)
-        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        return cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     struct db *db;
     if (dsn) {
         if (config_db_for(&cli->cfg, &cli->cfg.admin.account, &p, err, sizeof(err)) < 0)
-            return fail(EXIT_USAGE, "%s", err);
+            return cli_fail(EXIT_USAGE, "%s", err);
         if (parse_dsn(dsn, &p, err, sizeof(err)) < 0)
-            return fail(EXIT_USAGE, "%s", err);
+            return cli_fail(EXIT_USAGE, "%s", err);
         db = db_new(&p);
         explicit_bzero(&p, sizeof(p));
         if (!db || db_connect(db, err, sizeof(err)) < 0) {
             db_free(db);
-            return fail(EXIT_RUNTIME, "%s", err);
+            return cli_fail(EXIT_RUNTIME, "%s", err);
         }
         cli->db = db;       /* freed by main */
     } else {
@@ -554,9 +559,9 @@ int cmd_import_article(struct cli *cli, int argc, char **argv)
     if (table_exists(db, "whitelist", err, sizeof(err)) == 1)
         before_w = scalar(db, "SELECT COUNT(*) FROM whitelist", NULL, err, sizeof(err));
     if (before_p < 0 && before_w < 0)
-        return fail(EXIT_RUNTIME, "no article tables (protected_users, whitelist) in this database");
+        return cli_fail(EXIT_RUNTIME, "no article tables (protected_users, whitelist) in this database");
     if (schema_migrate(db, NULL, &from, &to, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "conversion failed: %s", err);
+        return cli_fail(EXIT_RUNTIME, "conversion failed: %s", err);
     long long after_p = scalar(db, "SELECT COUNT(*) FROM protected_users", NULL, err, sizeof(err));
     long long after_w = scalar(db, "SELECT COUNT(*) FROM whitelist", NULL, err, sizeof(err));
     printf("%s: protected_users %lld rows, whitelist %lld rows; schema version %d\n",
@@ -564,10 +569,10 @@ int cmd_import_article(struct cli *cli, int argc, char **argv)
     if (warn_keys(db) < 0)
         return EXIT_RUNTIME;
     if ((before_p >= 0 && after_p != before_p) || (before_w >= 0 && after_w != before_w))
-        return fail(EXIT_RUNTIME, "row counts changed (%lld/%lld before, %lld/%lld after)", before_p, before_w,
-                    after_p, after_w);
+        return cli_fail(EXIT_RUNTIME, "row counts changed (%lld/%lld before, %lld/%lld after)", before_p, before_w,
+                        after_p, after_w);
     snprintf(detail, sizeof(detail), "from=%d protected_users=%lld whitelist=%lld", from, after_p, after_w);
     if (from != to && store_audit(db, cli->actor, "import-article", detail, err, sizeof(err)) < 0)
-        return fail(EXIT_RUNTIME, "audit: %s", err);
+        return cli_fail(EXIT_RUNTIME, "audit: %s", err);
     return 0;
 }

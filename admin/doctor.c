@@ -56,7 +56,7 @@ static void report(struct doctor *d, int is_problem, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    say(stdout, is_problem ? "problem" : "warning", "%s", msg);
+    cli_say(stdout, is_problem ? "problem" : "warning", "%s", msg);
     if (is_problem)
         d->problems++;
     else
@@ -121,7 +121,7 @@ static void on_found(void *arg, const struct reach_finding *f)
     keep_fixable(d, f);
 }
 
-static int row_protected(void *arg, int ncol, const char *const *col, const unsigned long *len)
+static int row_reach_protected(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     char key[ADDR_MAX + 2];
 
@@ -145,8 +145,8 @@ static int check_aliases(struct doctor *d, struct db *db)
     pftext_list_free(&l);
     struct reach *r = reach_new(d->pc.myorigin, d->pc.recipient_delimiter, propagate);
     if (!r)
-        return fail(EXIT_USAGE, "Postfix's myorigin '%s' or recipient_delimiter '%s' is unusable",
-                    d->pc.myorigin, d->pc.recipient_delimiter);
+        return cli_fail(EXIT_USAGE, "Postfix's myorigin '%s' or recipient_delimiter '%s' is unusable",
+                        d->pc.myorigin, d->pc.recipient_delimiter);
     int rc = pfread_local_domains(d->dir, d->pc.mydestination, r, on_warn, d);
     if (rc == 0)
         rc = pfread_tables(d->dir, "virtual_alias_maps", d->pc.virtual_alias_maps, 0, r, on_warn, d);
@@ -154,16 +154,16 @@ static int check_aliases(struct doctor *d, struct db *db)
         rc = pfread_tables(d->dir, "alias_maps", d->pc.alias_maps, 1, r, on_warn, d);
     if (rc < 0) {
         reach_free(r);
-        return fail(EXIT_RUNTIME, "out of memory");
+        return cli_fail(EXIT_RUNTIME, "out of memory");
     }
-    if (db_query(db, "SELECT recipient FROM protected_users", NULL, 0, row_protected, r, err, sizeof(err)) < 0) {
+    if (db_query(db, "SELECT recipient FROM protected_users", NULL, 0, row_reach_protected, r, err, sizeof(err)) < 0) {
         reach_free(r);
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     }
     long n = reach_check(r, on_prot, on_found, on_warn, d);
     reach_free(r);
     if (n < 0 || d->oom)
-        return fail(EXIT_RUNTIME, "out of memory");
+        return cli_fail(EXIT_RUNTIME, "out of memory");
     return 0;
 }
 
@@ -288,31 +288,31 @@ static int fix_one(struct doctor *d, struct db *db, const struct fixable *f)
     char err[600], names[900] = "";
     size_t n = 0, o = 0;
 
-    if (db_query(db, "SELECT email FROM guardians WHERE recipient = ? ORDER BY email", p, 1, row_collect, &g,
+    if (db_query(db, "SELECT email FROM guardians WHERE recipient = ? ORDER BY email", p, 1, rows_collect, &g,
                  err, sizeof(err)) < 0) {
         rows_free(&g);
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     }
     for (; n < g.n && n < 16; n++)
-        emails[n] = cell(&g, n, 0);
+        emails[n] = rows_cell(&g, n, 0);
     int rc = store_protect(db, d->cli->actor, f->alias, emails, (int)n, err, sizeof(err));
     /* store_protect takes 16 guardians at a time. */
     for (size_t i = 16; (rc == STORE_DONE || rc == STORE_NOTFOUND) && i < g.n; i++) {
-        int r2 = store_guardian_add(db, d->cli->actor, f->alias, cell(&g, i, 0), err, sizeof(err));
+        int r2 = store_guardian_add(db, d->cli->actor, f->alias, rows_cell(&g, i, 0), err, sizeof(err));
         if (r2 == STORE_ERROR || r2 == STORE_INVALID)
             rc = r2;
     }
     for (size_t i = 0; i < g.n && o < sizeof(names); i++)
-        o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "", cell(&g, i, 0));
+        o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "", rows_cell(&g, i, 0));
     rows_free(&g);
     if (rc == STORE_ERROR)
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     if (rc == STORE_INVALID) {
-        say(stdout, "error", "cannot protect %s: %s", f->alias, err);
+        cli_say(stdout, "error", "cannot protect %s: %s", f->alias, err);
         return 0;
     }
-    say(stdout, "fixed", "%s %s with the guardians of %s (%s)", rc == STORE_DONE ? "protected" : "already protected",
-        f->alias, f->key, names[0] ? names : "none");
+    cli_say(stdout, "fixed", "%s %s with the guardians of %s (%s)",
+            rc == STORE_DONE ? "protected" : "already protected", f->alias, f->key, names[0] ? names : "none");
     d->fixed++;
     return 0;
 }
@@ -348,13 +348,13 @@ static int parse_args(int argc, char **argv, const char **dir, int *fix)
         } else if (opt == 'f') {
             *fix = 1;
         } else {
-            return fail(EXIT_USAGE, "see guardlist doctor --help");
+            return cli_fail(EXIT_USAGE, "see guardlist doctor --help");
         }
     }
     if (optind != argc)
-        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        return cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!**dir || strlen(*dir) > 1024)
-        return fail(EXIT_USAGE, "--postfix needs a directory");
+        return cli_fail(EXIT_USAGE, "--postfix needs a directory");
     return 0;
 }
 
@@ -381,7 +381,7 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (pfread_conf(d.dir, &d.pc, err, sizeof(err)) < 0) {
         pfread_conf_free(&d.pc);
-        return fail(EXIT_USAGE, "%s", err);
+        return cli_fail(EXIT_USAGE, "%s", err);
     }
     struct db *db = cli_db(cli);
     if (!db) {
@@ -390,7 +390,7 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
     }
     if (!(d.rs = rulesdb_load(db, &skips, NULL, err, sizeof(err)))) {
         pfread_conf_free(&d.pc);
-        return fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
+        return cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
     }
     if (skips.count)
         report(&d, 0, "%zu unusable rule rows are ignored, as guardlistd ignores them; the first: %s", skips.count,
@@ -407,12 +407,12 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
     if (rc == 0) {
         unsigned long left = d.problems - d.fixed;
         if (fix)
-            say(stdout, "info", "%lu problem%s, %lu fixed, %lu left; %lu warning%s", d.problems,
-                d.problems == 1 ? "" : "s", d.fixed, left, d.warnings, d.warnings == 1 ? "" : "s");
+            cli_say(stdout, "info", "%lu problem%s, %lu fixed, %lu left; %lu warning%s", d.problems,
+                    d.problems == 1 ? "" : "s", d.fixed, left, d.warnings, d.warnings == 1 ? "" : "s");
         else
-            say(stdout, "info", "%lu problem%s, %lu warning%s%s", d.problems, d.problems == 1 ? "" : "s",
-                d.warnings, d.warnings == 1 ? "" : "s",
-                d.nfx ? "; guardlist doctor --fix protects the aliases found" : "");
+            cli_say(stdout, "info", "%lu problem%s, %lu warning%s%s", d.problems, d.problems == 1 ? "" : "s",
+                    d.warnings, d.warnings == 1 ? "" : "s",
+                    d.nfx ? "; guardlist doctor --fix protects the aliases found" : "");
         rc = left ? EXIT_RUNTIME : 0;
     }
     doctor_free(&d);

@@ -79,6 +79,7 @@ static const struct {
     { "doctor", cmd_doctor },
 };
 
+/* Global options and --actor, the command, the configuration (unless --help), then the command. */
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -111,9 +112,9 @@ int main(int argc, char **argv)
     }
     for (const unsigned char *p = (const unsigned char *)cli.actor; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
-            return fail(EXIT_USAGE, "--actor contains a control character");
+            return cli_fail(EXIT_USAGE, "--actor contains a control character");
     if (strlen(cli.actor) == 0 || strlen(cli.actor) > 255)
-        return fail(EXIT_USAGE, "--actor must be 1 to 255 bytes");
+        return cli_fail(EXIT_USAGE, "--actor must be 1 to 255 bytes");
 
     const char *name = argv[optind];
     cmd_fn fn = NULL;
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
         if (strcmp(commands[i].name, name) == 0)
             fn = commands[i].fn;
     if (!fn)
-        return fail(EXIT_USAGE, "unknown command '%s' (see guardlist --help)", name);
+        return cli_fail(EXIT_USAGE, "unknown command '%s' (see guardlist --help)", name);
 
     config_defaults(&cli.cfg);
     /* A command's --help needs no configuration. */
@@ -132,7 +133,7 @@ int main(int argc, char **argv)
         if (strcmp(cargv[i], "--help") == 0 || strcmp(cargv[i], "-h") == 0)
             asks_help = 1;
     if (!asks_help && config_load(&cli.cfg, config_path(cli.config_file), err, sizeof(err)) < 0)
-        return fail(EXIT_USAGE, "%s", err);
+        return cli_fail(EXIT_USAGE, "%s", err);
     optind = 0;     /* the command parses its own options */
     rc = fn(&cli, cargc, cargv);
     db_free(cli.db);

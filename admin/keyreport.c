@@ -96,7 +96,7 @@ static int fold_table(struct db *db, size_t i, size_t *total, char *err, size_t 
     struct rows r = { 0 };
     size_t shown_form = 0, shown_same = 0;
 
-    if (db_query(db, key_tables[i].sql, NULL, 0, row_collect, &r, err, errlen) < 0) {
+    if (db_query(db, key_tables[i].sql, NULL, 0, rows_collect, &r, err, errlen) < 0) {
         rows_free(&r);
         return -1;
     }
@@ -111,7 +111,7 @@ static int fold_table(struct db *db, size_t i, size_t *total, char *err, size_t 
         char k[2][ADDR_MAX + 2], joined[2 * ADDR_MAX + 8], stored[2 * ADDR_MAX + 8];
         int bad = 0;
         for (int c = 0; c < r.ncol; c++) {
-            const char *v = cell(&r, row, c);
+            const char *v = rows_cell(&r, row, c);
             if (!v || addr_key_normalize(v, k[c], sizeof(k[c])) < 0) {
                 warn_line(&shown_form, total, "%s: key '%s' cannot be read as a key; "
                           "guardlistd ignores it", key_tables[i].table, v ? v : "NULL");
@@ -126,8 +126,8 @@ static int fold_table(struct db *db, size_t i, size_t *total, char *err, size_t 
         if (bad)
             continue;
         snprintf(joined, sizeof(joined), "%s%s%s", k[0], r.ncol > 1 ? " -> " : "", r.ncol > 1 ? k[1] : "");
-        snprintf(stored, sizeof(stored), "%s%s%s", cell(&r, row, 0), r.ncol > 1 ? " -> " : "",
-                 r.ncol > 1 ? cell(&r, row, 1) : "");
+        snprintf(stored, sizeof(stored), "%s%s%s", rows_cell(&r, row, 0), r.ncol > 1 ? " -> " : "",
+                 r.ncol > 1 ? rows_cell(&r, row, 1) : "");
         f[nf].key = strdup(joined);
         f[nf].stored = strdup(stored);
         if (!f[nf].key || !f[nf].stored) {
@@ -151,22 +151,22 @@ static int fold_table(struct db *db, size_t i, size_t *total, char *err, size_t 
     return 0;
 }
 
-long long keys_report(struct db *db, char *err, size_t errlen)
+long long keyreport_warn(struct db *db, char *err, size_t errlen)
 {
     size_t total = 0;
 
     for (size_t i = 0; i < sizeof(orphans) / sizeof(orphans[0]); i++) {
         struct rows r = { 0 };
         size_t shown = 0;
-        if (db_query(db, orphans[i].sql, NULL, 0, row_collect, &r, err, errlen) < 0) {
+        if (db_query(db, orphans[i].sql, NULL, 0, rows_collect, &r, err, errlen) < 0) {
             rows_free(&r);
             return -1;
         }
         for (size_t row = 0; row < r.n; row++)
             warn_line(&shown, &total, "%s %s for '%s' belongs to no protected key: it matched '%s' only "
                       "through the comparison before schema version 5 (nothing was changed; "
-                      "fix or remove it by hand)", orphans[i].what, cell(&r, row, 1),
-                      cell(&r, row, 0), cell(&r, row, 2));
+                      "fix or remove it by hand)", orphans[i].what, rows_cell(&r, row, 1),
+                      rows_cell(&r, row, 0), rows_cell(&r, row, 2));
         rows_free(&r);
     }
     for (size_t i = 0; i < sizeof(key_tables) / sizeof(key_tables[0]); i++)

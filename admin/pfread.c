@@ -45,7 +45,7 @@ static const struct {
 };
 #define NPARAMS (sizeof(params) / sizeof(params[0]))
 
-static char **field(struct pfread_conf *c, size_t i)
+static char **param_slot(struct pfread_conf *c, size_t i)
 {
     return (char **)(void *)((char *)c + params[i].off);
 }
@@ -118,7 +118,7 @@ static int conf_line(void *arg, const char *line, size_t len, int too_long)
             x->c->default_action_set = 1;
             return 0;
         }
-        char **f = field(x->c, i);
+        char **f = param_slot(x->c, i);
         free(*f);
         return (*f = strdup(value)) ? 0 : (x->oom = 1);
     }
@@ -150,7 +150,7 @@ int pfread_conf(const char *dir, struct pfread_conf *c, char *err, size_t errlen
     x.mode = 2;             /* master.cf: an old postconf without -P has none to show */
     subproc_lines(argv_p, TIMEOUT_S, PFREAD_LINE_MAX, conf_line, &x, why, sizeof(why));
     for (size_t i = 0; i < NPARAMS && !x.oom; i++)
-        if (!*field(c, i) && !(*field(c, i) = strdup("")))
+        if (!*param_slot(c, i) && !(*param_slot(c, i) = strdup("")))
             x.oom = 1;
     if (x.oom) {
         snprintf(err, errlen, "out of memory");
@@ -164,7 +164,7 @@ void pfread_conf_free(struct pfread_conf *c)
     if (!c)
         return;
     for (size_t i = 0; i < NPARAMS; i++)
-        free(*field(c, i));
+        free(*param_slot(c, i));
     for (size_t i = 0; i < c->nsvc; i++) {
         free(c->svc[i].name);
         free(c->svc[i].restrictions);
@@ -316,9 +316,9 @@ static int list_cdb(const char *dir, const char *name, struct tab_ctx *t, char *
     return rc;
 }
 
-static void warnf(pfread_warn_fn warn, void *arg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pfread_warnf(pfread_warn_fn warn, void *arg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void warnf(pfread_warn_fn warn, void *arg, const char *fmt, ...)
+static void pfread_warnf(pfread_warn_fn warn, void *arg, const char *fmt, ...)
 {
     char msg[1200];
     va_list ap;
@@ -339,8 +339,8 @@ static int read_table(const char *dir, const char *param, const char *spec, stru
     int rc;
 
     if (kind == PFT_OTHER) {
-        warnf(warn, arg, "%s: cannot list %s (a table that cannot be enumerated): its entries are not checked",
-              param, spec);
+        pfread_warnf(warn, arg, "%s: cannot list %s (a table that cannot be enumerated): its entries are not checked",
+                     param, spec);
         return 0;
     }
     if (kind == PFT_SOURCE)
@@ -348,12 +348,12 @@ static int read_table(const char *dir, const char *param, const char *spec, stru
     else
         rc = list_table(dir, inner, t, why, sizeof(why));
     if (rc != 0)
-        warnf(warn, arg, "%s: cannot list %s (%s): its entries are not checked", param, spec, why);
+        pfread_warnf(warn, arg, "%s: cannot list %s (%s): its entries are not checked", param, spec, why);
     if (note[0])
-        warnf(warn, arg, "%s: %s", param, note);
+        pfread_warnf(warn, arg, "%s: %s", param, note);
     if (t->bad)
-        warnf(warn, arg, "%s: %lu entr%s of %s left out, not checked; the first: %s", param, t->bad,
-              t->bad == 1 ? "y" : "ies", spec, t->first);
+        pfread_warnf(warn, arg, "%s: %lu entr%s of %s left out, not checked; the first: %s", param, t->bad,
+                     t->bad == 1 ? "y" : "ies", spec, t->first);
     return strcmp(why, "out of memory") == 0 ? -1 : 0;
 }
 
@@ -365,7 +365,7 @@ int pfread_tables(const char *dir, const char *param, const char *value, int ali
     int rc = 0;
 
     if (pftext_split(value, &l, err, sizeof(err)) < 0) {
-        warnf(warn, arg, "%s: cannot read its value (%s): no table of it is checked", param, err);
+        pfread_warnf(warn, arg, "%s: cannot read its value (%s): no table of it is checked", param, err);
         pftext_list_free(&l);
         return 0;
     }
@@ -389,7 +389,8 @@ static void file_domains(const char *path, struct reach *r, pfread_warn_fn warn,
     long total = 0;
 
     if (!f) {
-        warnf(warn, arg, "mydestination: cannot read %s (%s): its domains are not checked", path, strerror(errno));
+        pfread_warnf(warn, arg, "mydestination: cannot read %s (%s): its domains are not checked", path,
+                     strerror(errno));
         return;
     }
     while (fgets(line, sizeof(line), f) && (total += (long)strlen(line)) <= FILE_MAX) {
@@ -398,7 +399,7 @@ static void file_domains(const char *path, struct reach *r, pfread_warn_fn warn,
         if (pftext_split(line, &l, err, sizeof(err)) == 0)
             for (size_t i = 0; i < l.n; i++)
                 if (reach_local_domain(r, l.item[i]) < 0)
-                    warnf(warn, arg, "mydestination: '%.80s' in %s is no domain name; ignored", l.item[i], path);
+                    pfread_warnf(warn, arg, "mydestination: '%.80s' in %s is no domain name; ignored", l.item[i], path);
         pftext_list_free(&l);
     }
     fclose(f);
@@ -410,7 +411,7 @@ int pfread_local_domains(const char *dir, const char *value, struct reach *r, pf
     char err[200], why[500];
 
     if (pftext_split(value, &l, err, sizeof(err)) < 0) {
-        warnf(warn, arg, "mydestination: cannot read its value (%s): no local domain is checked", err);
+        pfread_warnf(warn, arg, "mydestination: cannot read its value (%s): no local domain is checked", err);
         pftext_list_free(&l);
         return 0;
     }
@@ -422,10 +423,10 @@ int pfread_local_domains(const char *dir, const char *value, struct reach *r, pf
             struct tab_ctx t = { .r = r, .domains = 1 };
             why[0] = '\0';
             if (pftext_table_kind(item, &inner) != PFT_LIST || list_table(dir, inner, &t, why, sizeof(why)) != 0)
-                warnf(warn, arg, "mydestination: cannot list %s%s%s: its domains are not checked", item,
-                      why[0] ? ": " : "", why);
+                pfread_warnf(warn, arg, "mydestination: cannot list %s%s%s: its domains are not checked", item,
+                             why[0] ? ": " : "", why);
         } else if (reach_local_domain(r, item) < 0) {
-            warnf(warn, arg, "mydestination: '%.80s' is no domain name; ignored", item);
+            pfread_warnf(warn, arg, "mydestination: '%.80s' is no domain name; ignored", item);
         }
     }
     pftext_list_free(&l);

@@ -60,7 +60,7 @@ static int map_file(const char *dir, const char *name, const struct config_db *p
         if (fd < 0 || fchmod(fd, 0640) < 0 || !(f = fdopen(fd, "w"))) {
             if (fd >= 0)
                 close(fd);
-            return fail(EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+            return cli_fail(EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
         }
         /* proxymap reads the map after it dropped root: group postfix. */
         struct group *gr = getgrnam("postfix");
@@ -74,7 +74,7 @@ static int map_file(const char *dir, const char *name, const struct config_db *p
                "hosts = %s\nuser = %s\npassword = %s\ndbname = %s\nquery = %s\n",
             hosts, p->user, dir ? p->password : "<the password of this account>", p->name, query);
     if (dir && fclose(f) != 0)
-        return fail(EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
+        return cli_fail(EXIT_RUNTIME, "cannot write %s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -111,6 +111,7 @@ static int default_proxy_read_maps(char *out, size_t outlen)
     return t.len ? 0 : -1;
 }
 
+/* guardlist postfix-config: main.cf lines for policy mode, or the article's mysql: maps (--lookup-tables). */
 int cmd_postfix_config(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist postfix-config\n"
@@ -139,21 +140,21 @@ int cmd_postfix_config(struct cli *cli, int argc, char **argv)
         } else if (opt == 'd') {
             dir = optarg;
         } else {
-            return fail(EXIT_USAGE, "see guardlist postfix-config --help");
+            return cli_fail(EXIT_USAGE, "see guardlist postfix-config --help");
         }
     }
     if (optind != argc)
-        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        return cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     if (dir && !lookup)
-        return fail(EXIT_USAGE, "--dir goes with --lookup-tables");
+        return cli_fail(EXIT_USAGE, "--dir goes with --lookup-tables");
     if (dir && dir[0] != '/')
-        return fail(EXIT_USAGE, "--dir must be an absolute path (Postfix reads the maps from there)");
+        return cli_fail(EXIT_USAGE, "--dir must be an absolute path (Postfix reads the maps from there)");
     if (!lookup) {
         policy_lines(&cli->cfg);
         return 0;
     }
     if (config_db_for(&cli->cfg, &cli->cfg.policy.account, &p, err, sizeof(err)) < 0)
-        return fail(EXIT_USAGE, "%s", err);
+        return cli_fail(EXIT_USAGE, "%s", err);
     /* Postfix hands the maps folded keys; the key columns compare bytes, so a
      * look-alike ("gmäil.com" for "gmail.com") never matches, and LOWER() lets
      * a row typed in mixed case by hand match as it does in guardlistd. */

@@ -27,6 +27,7 @@ static void format_age(long long secs, char *out, size_t outlen)
         snprintf(out, outlen, "%lldd%02lldh", secs / 86400, secs % 86400 / 3600);
 }
 
+/* guardlist pending: challenges waiting for a guardian (--all: every one), as a table or JSON. */
 int cmd_pending(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist pending [--all] [--json]\n"
@@ -46,11 +47,11 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
         } else if (opt == 'j') {
             json = 1;
         } else {
-            return fail(EXIT_USAGE, "see guardlist pending --help");
+            return cli_fail(EXIT_USAGE, "see guardlist pending --help");
         }
     }
     if (optind != argc)
-        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        return cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -63,27 +64,27 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
         "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
         "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error "
         "FROM challenges ORDER BY id";
-    if (db_query(db, all ? q_all : q_pending, NULL, 0, row_collect, &r, err, sizeof(err)) < 0) {
+    if (db_query(db, all ? q_all : q_pending, NULL, 0, rows_collect, &r, err, sizeof(err)) < 0) {
         rows_free(&r);
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     }
     if (json) {
         printf("[");
         for (size_t i = 0; i < r.n; i++) {
-            printf("%s{\"id\":%s,\"sender\":", i ? "," : "", cell(&r, i, 0));
-            json_string(stdout, cell(&r, i, 1));
+            printf("%s{\"id\":%s,\"sender\":", i ? "," : "", rows_cell(&r, i, 0));
+            json_string(stdout, rows_cell(&r, i, 1));
             printf(",\"recipient\":");
-            json_string(stdout, cell(&r, i, 2));
+            json_string(stdout, rows_cell(&r, i, 2));
             printf(",\"first_seen\":");
-            json_string(stdout, cell(&r, i, 3));
+            json_string(stdout, rows_cell(&r, i, 3));
             printf(",\"last_seen\":");
-            json_string(stdout, cell(&r, i, 4));
-            printf(",\"attempts\":%s,\"status\":", cell(&r, i, 5));
-            json_string(stdout, cell(&r, i, 6));
-            printf(",\"age_seconds\":%s,\"notify_state\":", cell(&r, i, 7) ? cell(&r, i, 7) : "0");
-            json_string(stdout, cell(&r, i, 8));
+            json_string(stdout, rows_cell(&r, i, 4));
+            printf(",\"attempts\":%s,\"status\":", rows_cell(&r, i, 5));
+            json_string(stdout, rows_cell(&r, i, 6));
+            printf(",\"age_seconds\":%s,\"notify_state\":", rows_cell(&r, i, 7) ? rows_cell(&r, i, 7) : "0");
+            json_string(stdout, rows_cell(&r, i, 8));
             printf(",\"notify_error\":");
-            json_string(stdout, cell(&r, i, 9));
+            json_string(stdout, rows_cell(&r, i, 9));
             printf("}");
         }
         printf("]\n");
@@ -94,10 +95,11 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
                "LAST SEEN", "ATTEMPTS", "STATUS", "AGE", "NOTIFY");
         for (size_t i = 0; i < r.n; i++) {
             char age[32];
-            format_age(cell(&r, i, 7) ? atoll(cell(&r, i, 7)) : 0, age, sizeof(age));
-            printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %s%s%s\n", cell(&r, i, 0), cell(&r, i, 1),
-                   cell(&r, i, 2), cell(&r, i, 3), cell(&r, i, 4), cell(&r, i, 5), cell(&r, i, 6), age,
-                   cell(&r, i, 8), cell(&r, i, 9) ? ": " : "", cell(&r, i, 9) ? cell(&r, i, 9) : "");
+            format_age(rows_cell(&r, i, 7) ? atoll(rows_cell(&r, i, 7)) : 0, age, sizeof(age));
+            printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %s%s%s\n", rows_cell(&r, i, 0), rows_cell(&r, i, 1),
+                   rows_cell(&r, i, 2), rows_cell(&r, i, 3), rows_cell(&r, i, 4), rows_cell(&r, i, 5),
+                   rows_cell(&r, i, 6), age, rows_cell(&r, i, 8), rows_cell(&r, i, 9) ? ": " : "",
+                   rows_cell(&r, i, 9) ? rows_cell(&r, i, 9) : "");
         }
     }
     rows_free(&r);
@@ -113,11 +115,11 @@ static void warn_null_sender(struct db *db, unsigned long long id)
     const char *p[1] = { idbuf };
 
     snprintf(idbuf, sizeof(idbuf), "%llu", id);
-    if (db_query(db, "SELECT sender, protected_key FROM challenges WHERE id = ?", p, 1, row_collect, &r,
-                 err, sizeof(err)) == 1 && store_is_null_sender(cell(&r, 0, 0)))
+    if (db_query(db, "SELECT sender, protected_key FROM challenges WHERE id = ?", p, 1, rows_collect, &r,
+                 err, sizeof(err)) == 1 && store_is_null_sender(rows_cell(&r, 0, 0)))
         fprintf(stderr, "guardlist: warning: challenge %s was for the null sender <>: every bounce message "
                 "(delivery report) to %s is now let through, from anyone (undo: guardlist rule rm '<>' --to %s)\n",
-                idbuf, cell(&r, 0, 1), cell(&r, 0, 1));
+                idbuf, rows_cell(&r, 0, 1), rows_cell(&r, 0, 1));
     rows_free(&r);
 }
 
@@ -135,13 +137,13 @@ static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage,
         } else if (opt == 'd' && !deny) {
             domain = 1;
         } else {
-            return fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
+            return cli_fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
         }
     }
     if (argc - optind != 1)
-        return fail(EXIT_USAGE, "%s takes one challenge id (see guardlist pending)", argv[0]);
-    if (parse_id(argv[optind], &id) < 0)
-        return fail(EXIT_USAGE, "'%s' is not a challenge id (a positive number)", argv[optind]);
+        return cli_fail(EXIT_USAGE, "%s takes one challenge id (see guardlist pending)", argv[0]);
+    if (cli_parse_id(argv[optind], &id) < 0)
+        return cli_fail(EXIT_USAGE, "'%s' is not a challenge id (a positive number)", argv[optind]);
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -152,7 +154,7 @@ static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage,
         printf("%s\n", result);
     if (rc == STORE_DONE && !deny)
         warn_null_sender(db, id);
-    return store_exit(rc, err);
+    return cli_store_exit(rc, err);
 }
 
 int cmd_approve(struct cli *cli, int argc, char **argv)
@@ -178,10 +180,10 @@ int cmd_expire(struct cli *cli, int argc, char **argv)
     unsigned long long expired, purged;
     char err[600];
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc != 1)
-        return fail(EXIT_USAGE, "expire takes no arguments");
+        return cli_fail(EXIT_USAGE, "expire takes no arguments");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -191,7 +193,7 @@ int cmd_expire(struct cli *cli, int argc, char **argv)
         printf("expired %llu pending challenge(s), purged %llu closed one(s)\n", expired, purged);
         return 0;
     }
-    return store_exit(rc, err);
+    return cli_store_exit(rc, err);
 }
 
 /* What Postfix shows the SMTP client for a policy reply (smtpd_check.c). */
@@ -228,13 +230,14 @@ static void smtp_view(const char *action, const char *rcpt, char *out, size_t ou
     }
 }
 
-static const char *kind_name(enum decision_kind k)
+static const char *decision_kind_name(enum decision_kind k)
 {
     static const char *const names[] = { "not-rcpt", "not-protected", "rule", "closed-challenge",
                                          "null-sender", "challenge", "bad-address", "no-rules" };
     return names[k];
 }
 
+/* guardlist check: what guardlistd would answer now, through the daemon's own decide(); writes nothing. */
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist check SENDER RCPT [--json]\n"
@@ -254,21 +257,21 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         } else if (opt == 'j') {
             json = 1;
         } else {
-            return fail(EXIT_USAGE, "see guardlist check --help");
+            return cli_fail(EXIT_USAGE, "see guardlist check --help");
         }
     }
     if (argc - optind != 2)
-        return fail(EXIT_USAGE, "check takes SENDER and RCPT (use '' or '<>' for the null sender)");
+        return cli_fail(EXIT_USAGE, "check takes SENDER and RCPT (use '' or '<>' for the null sender)");
     const char *sender = argv[optind], *rcpt = argv[optind + 1];
     for (const char *p = sender; *p; p++)
         if ((unsigned char)*p < 0x20)
-            return fail(EXIT_USAGE, "sender contains a control character");
+            return cli_fail(EXIT_USAGE, "sender contains a control character");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
     struct ruleset *rs = rulesdb_load(db, &skips, NULL, err, sizeof(err));
     if (!rs)
-        return fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
+        return cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
     if (skips.count)
         fprintf(stderr, "guardlist: warning: %zu unusable rule rows are ignored, first: %s\n", skips.count,
                 skips.first);
@@ -285,7 +288,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         printf("{\"action\":");
         json_string(stdout, d.reply);
         printf(",\"kind\":");
-        json_string(stdout, kind_name(d.kind));
+        json_string(stdout, decision_kind_name(d.kind));
         printf(",\"protected_key\":");
         json_string(stdout, d.protected_key[0] ? d.protected_key : NULL);
         printf(",\"rule_scope\":");
@@ -311,7 +314,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
             printf("matched:     whitelist row sender='%s'\n", d.rule_sender);
         else
             printf("matched:     no rule\n");
-        printf("decision:    %s (%s)\n", kind_name(d.kind), d.detail);
+        printf("decision:    %s (%s)\n", decision_kind_name(d.kind), d.detail);
         if (d.kind == DK_CHALLENGE)
             printf("             the daemon would record a challenge for %s -> %s\n", d.challenge_sender,
                    d.challenge_recipient);

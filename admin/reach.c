@@ -181,10 +181,10 @@ struct bfs {
     struct smap *warned;
 };
 
-static void warnf(struct bfs *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reach_warnf(struct bfs *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Calls the warning callback once for each distinct message. */
-static void warnf(struct bfs *b, const char *fmt, ...)
+static void reach_warnf(struct bfs *b, const char *fmt, ...)
 {
     char msg[700];
     va_list ap;
@@ -309,7 +309,7 @@ static int virtual_target(void *arg, enum pftext_target_kind kind, const char *t
     else
         n = snprintf(raw, sizeof(raw), "%s", t);
     if (n < 0 || (size_t)n >= sizeof(raw) || addr_key_normalize(raw, norm, sizeof(norm)) < 0) {
-        warnf(c->b, "virtual alias %s: destination '%.100s' is unusable and not followed", c->b->from_key, t);
+        reach_warnf(c->b, "virtual alias %s: destination '%.100s' is unusable and not followed", c->b->from_key, t);
         return 0;
     }
     if (strcmp(norm, c->addr) == 0)
@@ -348,12 +348,12 @@ static int local_target(void *arg, enum pftext_target_kind kind, const char *t)
     const char *at;
 
     if (kind == PFT_INCLUDE)
-        warnf(b, "alias %s includes %.200s, which doctor does not read: its addresses are not checked",
-              c->name, t);
+        reach_warnf(b, "alias %s includes %.200s, which doctor does not read: its addresses are not checked",
+                    c->name, t);
     if (kind != PFT_ADDRESS)
         return 0;
     if (addr_key_normalize(t, norm, sizeof(norm)) < 0) {
-        warnf(b, "alias %s: destination '%.100s' is unusable and not followed", c->name, t);
+        reach_warnf(b, "alias %s: destination '%.100s' is unusable and not followed", c->name, t);
         return 0;
     }
     at = strrchr(norm, '@');
@@ -596,8 +596,8 @@ static int check_one(struct bfs *b, const struct cand *c, reach_prot_fn prot, re
             return -1;
     }
     if (b->truncated)
-        warnf(b, "the expansion of %s stopped after %d addresses or %d levels: not fully checked",
-              c->shown, REACH_NODES_MAX, REACH_DEPTH_MAX);
+        reach_warnf(b, "the expansion of %s stopped after %d addresses or %d levels: not fully checked",
+                    c->shown, REACH_NODES_MAX, REACH_DEPTH_MAX);
     return 0;
 }
 
@@ -611,7 +611,7 @@ long reach_check(struct reach *r, reach_prot_fn prot, reach_finding_fn found, re
     int rc = cands_all(r, &cs);
 
     if (cs.full)
-        warnf(&b, "more than %d addresses to check: the rest is not checked", REACH_CANDIDATES_MAX);
+        reach_warnf(&b, "more than %d addresses to check: the rest is not checked", REACH_CANDIDATES_MAX);
     if (rc == 0 && cs.n > 0)
         qsort(cs.v, cs.n, sizeof(*cs.v), cand_cmp);
     for (size_t i = 0; rc == 0 && i < cs.n; i++) {
@@ -626,8 +626,8 @@ long reach_check(struct reach *r, reach_prot_fn prot, reach_finding_fn found, re
         }
         /* Hostile tables must not make this run for hours. */
         if (b.work > r->work_max) {
-            warnf(&b, "checking stopped after %lu address expansions: %s and %zu more addresses not checked",
-                  r->work_max, cs.v[i].shown, cs.n - i - 1);
+            reach_warnf(&b, "checking stopped after %lu address expansions: %s and %zu more addresses not checked",
+                        r->work_max, cs.v[i].shown, cs.n - i - 1);
             break;
         }
     }

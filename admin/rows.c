@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int row_collect(void *arg, int ncol, const char *const *col, const unsigned long *len)
+int rows_collect(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct rows *r = arg;
 
@@ -31,7 +31,7 @@ int row_collect(void *arg, int ncol, const char *const *col, const unsigned long
     return 0;
 }
 
-const char *cell(const struct rows *r, size_t row, int col)
+const char *rows_cell(const struct rows *r, size_t row, int col)
 {
     return r->v[row * (size_t)r->ncol + (size_t)col];
 }

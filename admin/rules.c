@@ -17,7 +17,7 @@ static int run_store(int rc, const char *err, const char *done_msg)
 {
     if (rc == STORE_DONE && done_msg)
         printf("%s\n", done_msg);
-    return store_exit(rc, err);
+    return cli_store_exit(rc, err);
 }
 
 int cmd_protect(struct cli *cli, int argc, char **argv)
@@ -36,13 +36,13 @@ int cmd_protect(struct cli *cli, int argc, char **argv)
             return 0;
         }
         if (opt != 'g')
-            return fail(EXIT_USAGE, "see guardlist protect --help");
+            return cli_fail(EXIT_USAGE, "see guardlist protect --help");
         if (ng == 16)
-            return fail(EXIT_USAGE, "at most 16 --guardian options");
+            return cli_fail(EXIT_USAGE, "at most 16 --guardian options");
         g[ng++] = optarg;
     }
     if (argc - optind != 1)
-        return fail(EXIT_USAGE, "protect takes one address (see guardlist protect --help)");
+        return cli_fail(EXIT_USAGE, "protect takes one address (see guardlist protect --help)");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -61,10 +61,10 @@ int cmd_unprotect(struct cli *cli, int argc, char **argv)
         "Stops protecting ADDR and forgets its guardians.  Its rules are kept.\n";
     char err[600];
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc != 2)
-        return fail(EXIT_USAGE, "unprotect takes one address (see guardlist unprotect --help)");
+        return cli_fail(EXIT_USAGE, "unprotect takes one address (see guardlist unprotect --help)");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -75,7 +75,7 @@ struct listing {
     int json, n;
 };
 
-static int row_guardian(void *arg, int ncol, const char *const *col, const unsigned long *len)
+static int row_guardian_print(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct listing *l = arg;
 
@@ -94,6 +94,7 @@ static int row_guardian(void *arg, int ncol, const char *const *col, const unsig
     return 0;
 }
 
+/* guardlist guardian add | remove | list: who approves senders for a protected key. */
 int cmd_guardian(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist guardian add RCPT EMAIL\n"
@@ -104,13 +105,13 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
     enum addr_key_kind kind;
     int json = 0;
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc < 2)
-        return fail(EXIT_USAGE, "guardian needs add, remove or list (see guardlist guardian --help)");
+        return cli_fail(EXIT_USAGE, "guardian needs add, remove or list (see guardlist guardian --help)");
     if (strcmp(argv[1], "add") == 0 || strcmp(argv[1], "remove") == 0) {
         if (argc != 4)
-            return fail(EXIT_USAGE, "guardian %s takes RCPT and EMAIL", argv[1]);
+            return cli_fail(EXIT_USAGE, "guardian %s takes RCPT and EMAIL", argv[1]);
         struct db *db = cli_db(cli);
         if (!db)
             return cli->db_status;
@@ -119,7 +120,7 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
         return run_store(rc, err, argv[1][0] == 'a' ? "guardian added" : "guardian removed");
     }
     if (strcmp(argv[1], "list") != 0)
-        return fail(EXIT_USAGE, "unknown guardian command '%s'", argv[1]);
+        return cli_fail(EXIT_USAGE, "unknown guardian command '%s'", argv[1]);
     const char *rcpt = NULL;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
@@ -127,10 +128,10 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
         else if (!rcpt && argv[i][0] != '-')
             rcpt = argv[i];
         else
-            return fail(EXIT_USAGE, "unexpected argument '%s'", argv[i]);
+            return cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[i]);
     }
     if (rcpt && addr_key_check(rcpt, 0, key, sizeof(key), &kind, err, sizeof(err)) < 0)
-        return fail(EXIT_USAGE, "invalid recipient '%s': %s", rcpt, err);
+        return cli_fail(EXIT_USAGE, "invalid recipient '%s': %s", rcpt, err);
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -139,13 +140,13 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
     if (json)
         printf("[");
     long long n = rcpt ? db_query(db, "SELECT recipient, email FROM guardians WHERE recipient = ? "
-                                      "ORDER BY recipient, email", p, 1, row_guardian, &l, err, sizeof(err))
+                                      "ORDER BY recipient, email", p, 1, row_guardian_print, &l, err, sizeof(err))
                        : db_query(db, "SELECT recipient, email FROM guardians ORDER BY recipient, email",
-                                  NULL, 0, row_guardian, &l, err, sizeof(err));
+                                  NULL, 0, row_guardian_print, &l, err, sizeof(err));
     if (json)
         printf("]\n");
     if (n < 0)
-        return fail(EXIT_RUNTIME, "database: %s", err);
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
     return 0;
 }
 
@@ -186,12 +187,12 @@ static int parse_to(int argc, char **argv, const char *usage, int allow_message,
         } else if (opt == 'm' && allow_message) {
             *message = optarg;
         } else {
-            fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
+            cli_fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
             return -1;
         }
     }
     if (argc - optind != npos) {
-        fail(EXIT_USAGE, "wrong number of arguments (see guardlist %s --help)", argv[0]);
+        cli_fail(EXIT_USAGE, "wrong number of arguments (see guardlist %s --help)", argv[0]);
         return -1;
     }
     return 0;
@@ -222,7 +223,7 @@ int cmd_block(struct cli *cli, int argc, char **argv)
     if (r)
         return r < 0 ? EXIT_USAGE : 0;
     if (message && snprintf(action, sizeof(action), "REJECT %s", message) >= (int)sizeof(action))
-        return fail(EXIT_USAGE, "--message is too long");
+        return cli_fail(EXIT_USAGE, "--message is too long");
     return set_rule(cli, to, argv[optind], message ? action : "REJECT");
 }
 
@@ -235,13 +236,13 @@ int cmd_rule(struct cli *cli, int argc, char **argv)
     const char *to;
     char err[600];
 
-    if (want_help(argc, argv, usage))
+    if (cli_want_help(argc, argv, usage))
         return 0;
     if (argc < 2)
-        return fail(EXIT_USAGE, "rule needs set or rm (see guardlist rule --help)");
+        return cli_fail(EXIT_USAGE, "rule needs set or rm (see guardlist rule --help)");
     int set = strcmp(argv[1], "set") == 0;
     if (!set && strcmp(argv[1], "rm") != 0)
-        return fail(EXIT_USAGE, "unknown rule command '%s'", argv[1]);
+        return cli_fail(EXIT_USAGE, "unknown rule command '%s'", argv[1]);
     int r = parse_to(argc - 1, argv + 1, usage, 0, set ? 2 : 1, &to, NULL);
     if (r)
         return r < 0 ? EXIT_USAGE : 0;
@@ -264,122 +265,153 @@ static int in_keys(const struct addr_keys *k, const char *key)
     return 0;
 }
 
-int cmd_list(struct cli *cli, int argc, char **argv)
+/* What a listing shows, each table read whole before anything is printed. */
+struct list_tables {
+    struct rows prot, guard, global, per;
+};
+
+static void list_tables_free(struct list_tables *t)
 {
-    static const char usage[] = "Usage: guardlist list [--to RCPT] [--json]\n"
-        "Lists protected recipients with their guardians, then the rules: global\n"
-        "ones (table whitelist) and per-recipient ones (sender_rules).  With --to,\n"
-        "only what applies to the address RCPT.\n";
+    rows_free(&t->prot);
+    rows_free(&t->guard);
+    rows_free(&t->global);
+    rows_free(&t->per);
+}
+
+/* Parses [--to RCPT] [--json]: 0 to go on, 1 after --help, -1 after a usage
+ * error (printed). */
+static int list_options(int argc, char **argv, const char *usage, const char **to, int *json)
+{
     static const struct option lo[] = { { "to", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
                                         { "help", no_argument, NULL, 'h' }, { 0 } };
-    const char *to = NULL;
-    int json = 0, opt;
-    char err[600];
-    struct addr a;
-    struct addr_keys keys, *kp = NULL;
+    int opt;
 
     while ((opt = getopt_long(argc, argv, "t:jh", lo, NULL)) != -1) {
         if (opt == 'h') {
             fputs(usage, stdout);
-            return 0;
+            return 1;
         } else if (opt == 't') {
-            to = optarg;
+            *to = optarg;
         } else if (opt == 'j') {
-            json = 1;
+            *json = 1;
         } else {
-            return fail(EXIT_USAGE, "see guardlist list --help");
+            cli_fail(EXIT_USAGE, "see guardlist list --help");
+            return -1;
         }
     }
-    if (optind != argc)
-        return fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (to) {
-        if (addr_parse(to, cli->cfg.policy.recipient_delimiter, &a, err, sizeof(err)) < 0 || a.is_null)
-            return fail(EXIT_USAGE, "invalid recipient '%s': %s", to, a.is_null ? "empty" : err);
-        addr_keys(&a, &keys);
-        kp = &keys;
+    if (optind != argc) {
+        cli_fail(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+        return -1;
     }
-    struct db *db = cli_db(cli);
-    if (!db)
-        return cli->db_status;
-    struct rows prot = { 0 }, guard = { 0 }, global = { 0 }, per = { 0 };
-    int rc = 0;
+    return 0;
+}
+
+static int list_fetch(struct db *db, struct list_tables *t)
+{
+    char err[600];
+
     if (db_query(db, "SELECT recipient, class FROM protected_users ORDER BY recipient", NULL, 0,
-                 row_collect, &prot, err, sizeof(err)) < 0
+                 rows_collect, &t->prot, err, sizeof(err)) < 0
         || db_query(db, "SELECT recipient, email FROM guardians ORDER BY recipient, email", NULL, 0,
-                    row_collect, &guard, err, sizeof(err)) < 0
+                    rows_collect, &t->guard, err, sizeof(err)) < 0
         || db_query(db, "SELECT sender, action FROM whitelist ORDER BY sender", NULL, 0,
-                    row_collect, &global, err, sizeof(err)) < 0
+                    rows_collect, &t->global, err, sizeof(err)) < 0
         || db_query(db, "SELECT recipient, sender, action FROM sender_rules ORDER BY recipient, sender",
-                    NULL, 0, row_collect, &per, err, sizeof(err)) < 0) {
-        rc = fail(EXIT_RUNTIME, "database: %s", err);
-        goto out;
+                    NULL, 0, rows_collect, &t->per, err, sizeof(err)) < 0)
+        return cli_fail(EXIT_RUNTIME, "database: %s", err);
+    return 0;
+}
+
+/* With --to (KP): the one protecting key, in access(5) order; NULL if none. */
+static const char *list_protecting(const struct rows *prot, const struct addr_keys *kp)
+{
+    for (size_t k = 0; kp && k < kp->n; k++)
+        for (size_t i = 0; i < prot->n; i++)
+            if (strcmp(rows_cell(prot, i, 0), kp->key[k]) == 0)
+                return rows_cell(prot, i, 0);
+    return NULL;
+}
+
+/* The guardians of protected key R, ending R's entry. */
+static void list_guardians(const struct rows *guard, const char *r, int json)
+{
+    int g = 0;
+
+    for (size_t j = 0; j < guard->n; j++) {
+        if (strcmp(rows_cell(guard, j, 0), r) != 0)
+            continue;
+        if (json) {
+            printf("%s", g ? "," : "");
+            json_string(stdout, rows_cell(guard, j, 1));
+        } else {
+            printf(" %s", rows_cell(guard, j, 1));
+        }
+        g++;
     }
-    /* With --to: the one protecting key, in access(5) order. */
-    const char *protecting = NULL;
-    for (size_t k = 0; kp && k < kp->n && !protecting; k++)
-        for (size_t i = 0; i < prot.n; i++)
-            if (strcmp(cell(&prot, i, 0), kp->key[k]) == 0)
-                protecting = cell(&prot, i, 0);
+    printf(json ? "]}" : (g ? "\n" : " (none)\n"));
+}
+
+/* The protected keys (with --to: the one protecting it) and their guardians. */
+static void list_show_protected(const struct list_tables *t, const struct addr_keys *kp, int json)
+{
+    const char *protecting = list_protecting(&t->prot, kp);
+    int n = 0;
 
     printf(json ? "{\"protected\":[" : "Protected recipients:\n");
-    int n = 0;
-    for (size_t i = 0; i < prot.n; i++) {
-        const char *r = cell(&prot, i, 0);
+    for (size_t i = 0; i < t->prot.n; i++) {
+        const char *r = rows_cell(&t->prot, i, 0);
         if (kp && (!protecting || strcmp(r, protecting) != 0))
             continue;
         if (json) {
             printf("%s{\"recipient\":", n ? "," : "");
             json_string(stdout, r);
             printf(",\"class\":");
-            json_string(stdout, cell(&prot, i, 1));
+            json_string(stdout, rows_cell(&t->prot, i, 1));
             printf(",\"guardians\":[");
         } else {
             printf("  %-40s guardians:", r);
         }
-        int g = 0;
-        for (size_t j = 0; j < guard.n; j++) {
-            if (strcmp(cell(&guard, j, 0), r) != 0)
-                continue;
-            if (json) {
-                printf("%s", g ? "," : "");
-                json_string(stdout, cell(&guard, j, 1));
-            } else {
-                printf(" %s", cell(&guard, j, 1));
-            }
-            g++;
-        }
-        printf(json ? "]}" : (g ? "\n" : " (none)\n"));
+        list_guardians(&t->guard, r, json);
         n++;
     }
     if (!json && n == 0)
         printf("  (none)\n");
+}
+
+/* The rules: per-recipient ones (with --to: those of its keys), then the
+ * global ones; ends the listing. */
+static void list_show_rules(const struct list_tables *t, const struct addr_keys *kp, int json)
+{
+    int n = 0;
+
     printf(json ? "],\"rules\":[" : "Rules (per-recipient rules win over global ones):\n");
-    n = 0;
-    for (size_t i = 0; i < per.n; i++) {
-        if (kp && !in_keys(kp, cell(&per, i, 0)))
+    for (size_t i = 0; i < t->per.n; i++) {
+        if (kp && !in_keys(kp, rows_cell(&t->per, i, 0)))
             continue;
         if (json) {
             printf("%s{\"scope\":\"recipient\",\"recipient\":", n ? "," : "");
-            json_string(stdout, cell(&per, i, 0));
+            json_string(stdout, rows_cell(&t->per, i, 0));
             printf(",\"sender\":");
-            json_string(stdout, cell(&per, i, 1));
+            json_string(stdout, rows_cell(&t->per, i, 1));
             printf(",\"action\":");
-            json_string(stdout, cell(&per, i, 2));
+            json_string(stdout, rows_cell(&t->per, i, 2));
             printf("}");
         } else {
-            printf("  to %-37s from %-30s %s\n", cell(&per, i, 0), cell(&per, i, 1), cell(&per, i, 2));
+            printf("  to %-37s from %-30s %s\n", rows_cell(&t->per, i, 0), rows_cell(&t->per, i, 1),
+                   rows_cell(&t->per, i, 2));
         }
         n++;
     }
-    for (size_t i = 0; i < global.n; i++) {
+    for (size_t i = 0; i < t->global.n; i++) {
         if (json) {
             printf("%s{\"scope\":\"global\",\"recipient\":null,\"sender\":", n ? "," : "");
-            json_string(stdout, cell(&global, i, 0));
+            json_string(stdout, rows_cell(&t->global, i, 0));
             printf(",\"action\":");
-            json_string(stdout, cell(&global, i, 1));
+            json_string(stdout, rows_cell(&t->global, i, 1));
             printf("}");
         } else {
-            printf("  %-40s from %-30s %s\n", "(everyone protected)", cell(&global, i, 0), cell(&global, i, 1));
+            printf("  %-40s from %-30s %s\n", "(everyone protected)", rows_cell(&t->global, i, 0),
+                   rows_cell(&t->global, i, 1));
         }
         n++;
     }
@@ -387,10 +419,38 @@ int cmd_list(struct cli *cli, int argc, char **argv)
         printf("  (none)\n");
     if (json)
         printf("]}\n");
-out:
-    rows_free(&prot);
-    rows_free(&guard);
-    rows_free(&global);
-    rows_free(&per);
+}
+
+int cmd_list(struct cli *cli, int argc, char **argv)
+{
+    static const char usage[] = "Usage: guardlist list [--to RCPT] [--json]\n"
+        "Lists protected recipients with their guardians, then the rules: global\n"
+        "ones (table whitelist) and per-recipient ones (sender_rules).  With --to,\n"
+        "only what applies to the address RCPT.\n";
+    const char *to = NULL;
+    int json = 0;
+    char err[600];
+    struct addr a;
+    struct addr_keys keys, *kp = NULL;
+
+    int r = list_options(argc, argv, usage, &to, &json);
+    if (r)
+        return r < 0 ? EXIT_USAGE : 0;
+    if (to) {
+        if (addr_parse(to, cli->cfg.policy.recipient_delimiter, &a, err, sizeof(err)) < 0 || a.is_null)
+            return cli_fail(EXIT_USAGE, "invalid recipient '%s': %s", to, a.is_null ? "empty" : err);
+        addr_keys(&a, &keys);
+        kp = &keys;
+    }
+    struct db *db = cli_db(cli);
+    if (!db)
+        return cli->db_status;
+    struct list_tables t = { 0 };
+    int rc = list_fetch(db, &t);
+    if (rc == 0) {
+        list_show_protected(&t, kp, json);
+        list_show_rules(&t, kp, json);
+    }
+    list_tables_free(&t);
     return rc;
 }

@@ -47,7 +47,7 @@ static void child_exec(const char *const *argv, int out, int err)
     _exit(127);
 }
 
-static long long now_ms(void)
+static long long subproc_now_ms(void)
 {
     struct timespec ts;
 
@@ -102,7 +102,7 @@ static int pump_output(struct pump *pm, int fd_out, int fd_err, long long deadli
     char chunk[4096];
 
     while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
-        long long left = deadline - now_ms();
+        long long left = deadline - subproc_now_ms();
         if (left <= 0)
             return -1;
         int n = poll(pfd, 2, (int)(left > 1000 ? 1000 : left));
@@ -172,7 +172,7 @@ int subproc_lines(const char *const *argv, int timeout_s, size_t maxline, subpro
         child_exec(argv, po[1], pe[1]);
     close(po[1]);
     close(pe[1]);
-    int rc = pid < 0 ? -1 : pump_output(&pm, po[0], pe[0], now_ms() + (long long)timeout_s * 1000, line, arg);
+    int rc = pid < 0 ? -1 : pump_output(&pm, po[0], pe[0], subproc_now_ms() + (long long)timeout_s * 1000, line, arg);
     close(po[0]);
     close(pe[0]);
     free(pm.out.p);

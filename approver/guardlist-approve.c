@@ -117,7 +117,7 @@ static int lookup(struct db *db, const char *token, struct challenge *c, char *e
         snprintf(err, errlen, "SHA-256 failed (libcrypto)");
         return -1;
     }
-    hex_encode(hash, SHA256_LEN, hex);
+    token_hex(hash, SHA256_LEN, hex);
     const char *p[2] = { hex, hex };
     memset(c, 0, sizeof(*c));
     return db_query(db, "SELECT c.id, c.sender, c.recipient, c.status, c.first_seen, c.last_seen, c.attempts, "
@@ -193,7 +193,7 @@ static int show(const struct challenge *c, const char *token)
         script = "";        /* form-action 'self' with an empty action posts to this URL */
     if (at && at[1]) {
         buf_adds(&button, "<button type=\"submit\" name=\"choice\" value=\"allow-domain\">Allow everyone at ");
-        html_escape(&button, at + 1);
+        template_html_escape(&button, at + 1);
         buf_adds(&button, "</button>");
     }
     struct tpl_value v[8] = {

@@ -134,7 +134,7 @@ void template_free(struct template *t)
     free(t);
 }
 
-void html_escape(struct buf *out, const char *s)
+void template_html_escape(struct buf *out, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
@@ -187,7 +187,7 @@ int template_render(const struct template *t, enum tpl_ctx ctx, const struct tpl
             return -1;
         }
         if (ctx == TPL_HTML && !v->raw)
-            html_escape(dst, v->value);
+            template_html_escape(dst, v->value);
         else
             buf_adds(dst, v->value);
     }

@@ -37,7 +37,7 @@ int template_render(const struct template *t, enum tpl_ctx ctx, const struct tpl
                     struct buf *out, char *err, size_t errlen);
 
 /* Escapes S for HTML into OUT. */
-void html_escape(struct buf *out, const char *s);
+void template_html_escape(struct buf *out, const char *s);
 
 /* Appends S as a header value: unchanged if printable ASCII, else RFC 2047
  * encoded words (UTF-8, base64) folded to short lines.  Returns -1 if S

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-void hex_encode(const unsigned char *in, size_t len, char *out)
+void token_hex(const unsigned char *in, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";
 
@@ -26,7 +26,7 @@ int token_new(char out[TOKEN_CHARS + 1], unsigned char hash[SHA256_LEN])
 
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
         return -1;
-    hex_encode(raw, sizeof(raw), out);
+    token_hex(raw, sizeof(raw), out);
     return token_hash(out, hash);
 }
 

@@ -18,6 +18,6 @@ int token_valid(const char *s);
 int token_hash(const char *token, unsigned char hash[SHA256_LEN]);
 
 /* Lowercase hex of LEN bytes into OUT (2 * LEN + 1 bytes). */
-void hex_encode(const unsigned char *in, size_t len, char *out);
+void token_hex(const unsigned char *in, size_t len, char *out);
 
 #endif

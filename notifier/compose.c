@@ -117,7 +117,7 @@ static int make_tokens(struct mail *m, char *err, size_t errlen)
             snprintf(err, errlen, "getrandom: %s", strerror(errno));
             return -1;
         }
-        hex_encode(hash, SHA256_LEN, m->token_hash[i]);
+        token_hex(hash, SHA256_LEN, m->token_hash[i]);
     }
     return 0;
 }

@@ -44,7 +44,7 @@ static void check_token(const char *t)
     unsigned char hash[SHA256_LEN];
     char hex[2 * SHA256_LEN + 1];
     FUZZ_CHECK(token_hash(t, hash) == 0);
-    hex_encode(hash, SHA256_LEN, hex);
+    token_hex(hash, SHA256_LEN, hex);
     FUZZ_CHECK(strlen(hex) == 2 * SHA256_LEN && strspn(hex, "0123456789abcdef") == 2 * SHA256_LEN);
 }
 

@@ -3,7 +3,7 @@
  * templates (from files an administrator may edit) and rendering them with
  * values that come from the network (sender addresses, client names) in
  * the three contexts, and the encoders behind them (header_encode,
- * qp_encode, html_escape).
+ * qp_encode, template_html_escape).
  *
  * Input: one flag byte, then the template text, then the values for the
  * placeholder names below in order, each after a NUL.  Flag bit 0 marks the
@@ -241,7 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     /* The escapers on their own, on the first value (any bytes). */
     const char *val = v[0].value ? v[0].value : text;
     struct buf e = { 0 };
-    html_escape(&e, val);
+    template_html_escape(&e, val);
     FUZZ_CHECK(!any_of(e.p ? e.p : "", "<>\"'"));
     buf_free(&e);
     if (header_encode(&e, val) == 0) {

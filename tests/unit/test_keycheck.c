@@ -1,6 +1,6 @@
 /* test_keycheck.c - unit tests of addr_key_check() (lib/addr.c), the
  * validation of addresses people type into the CLI and web page, and of
- * json_string() (lib/json.c).  One row a case. */
+ * json_string() (admin/json.c).  One row a case. */
 #include "unit.h"
 #include "addr.h"
 #include "json.h"

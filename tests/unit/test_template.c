@@ -635,7 +635,7 @@ static void test_qp(void **state)
         buf_free(&out);
 }
 
-/* ---- html_escape ---- */
+/* ---- template_html_escape ---- */
 
 struct html_row {
     const char *name;
@@ -644,16 +644,16 @@ struct html_row {
 };
 
 static struct html_row html_rows[] = {
-    {"html_escape: empty", "", ""},
-    {"html_escape: plain unchanged", "abc 123", "abc 123"},
-    {"html_escape: &", "&", "&amp;"},
-    {"html_escape: <", "<", "&lt;"},
-    {"html_escape: >", ">", "&gt;"},
-    {"html_escape: \"", "\"", "&quot;"},
-    {"html_escape: '", "'", "&#39;"},
-    {"html_escape: all five", "a&b<c>d\"e'f", "a&amp;b&lt;c&gt;d&quot;e&#39;f"},
-    {"html_escape: <script>", "<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"},
-    {"html_escape: UTF-8 unchanged", ZOE, ZOE},
+    {"template_html_escape: empty", "", ""},
+    {"template_html_escape: plain unchanged", "abc 123", "abc 123"},
+    {"template_html_escape: &", "&", "&amp;"},
+    {"template_html_escape: <", "<", "&lt;"},
+    {"template_html_escape: >", ">", "&gt;"},
+    {"template_html_escape: \"", "\"", "&quot;"},
+    {"template_html_escape: '", "'", "&#39;"},
+    {"template_html_escape: all five", "a&b<c>d\"e'f", "a&amp;b&lt;c&gt;d&quot;e&#39;f"},
+    {"template_html_escape: <script>", "<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"},
+    {"template_html_escape: UTF-8 unchanged", ZOE, ZOE},
 };
 
 static void test_html(void **state)
@@ -662,7 +662,7 @@ static void test_html(void **state)
     struct buf out = { 0 };
 
     buf_adds(&out, "[");
-    html_escape(&out, row->in);
+    template_html_escape(&out, row->in);
     buf_adds(&out, "]");
     char want[256];
     snprintf(want, sizeof want, "[%s]", row->out);

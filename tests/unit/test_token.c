@@ -72,7 +72,7 @@ static void test_sha(void **state)
     }
     assert_int_equal(crypto_sha256(msg, len, md), 0);
     free(owned);
-    hex_encode(md, sizeof md, hex);
+    token_hex(md, sizeof md, hex);
     assert_string_equal(hex, row->hex);
 }
 
@@ -136,12 +136,12 @@ static void test_token_hash_known(void **state)
 
     (void)state;
     assert_int_equal(token_hash("abc", hash), 0);
-    hex_encode(hash, sizeof hash, hex);
+    token_hex(hash, sizeof hash, hex);
     assert_string_equal(hex, H_ABC);
     /* A token hashed by guardlist's own SHA-256 before libcrypto (the value
      * in existing databases) hashes the same now. */
     assert_int_equal(token_hash("0123456789abcdef0123456789abcdef", hash), 0);
-    hex_encode(hash, sizeof hash, hex);
+    token_hex(hash, sizeof hash, hex);
     assert_string_equal(hex, "3eb1bd439947eb762998e566ccc2e099c791118b2f40579cc4f7da2b5061b7f9");
 }
 
@@ -187,7 +187,7 @@ static void test_valid(void **state)
     assert_int_equal(token_valid(row->s), row->valid);
 }
 
-/* ---- hex_encode ---- */
+/* ---- token_hex ---- */
 
 struct hex_row {
     const char *name;
@@ -211,7 +211,7 @@ static void test_hex(void **state)
     char out[64];
 
     memset(out, '#', sizeof out);
-    hex_encode((const unsigned char *)row->in, row->len, out);
+    token_hex((const unsigned char *)row->in, row->len, out);
     assert_string_equal(out, row->out);
     assert_int_equal(out[2 * row->len + 1], '#');    /* nothing written past 2 * LEN + 1 */
 }
@@ -225,7 +225,7 @@ static void test_hex_all_bytes(void **state)
     (void)state;
     for (int i = 0; i < 256; i++)
         in[i] = (unsigned char)i;
-    hex_encode(in, sizeof in, out);
+    token_hex(in, sizeof in, out);
     assert_int_equal(strlen(out), 512);
     for (int i = 0; i < 256; i++) {
         snprintf(want, sizeof want, "%02x", (unsigned)i);
@@ -281,7 +281,7 @@ static void test_hmac(void **state)
     else
         memset(data, row->data_byte, dlen);
     assert_int_equal(crypto_hmac_sha256(key, klen, data, dlen, mac), 0);
-    hex_encode(mac, SHA256_LEN, hex);
+    token_hex(mac, SHA256_LEN, hex);
     assert_string_equal(hex, row->hex);
 }
 

@@ -1,0 +1,191 @@
+/*
+ * page - the admin page's layout and HTML: the templates, the whole page
+ * with its tabs, message boxes, list sections, forms and the small pieces
+ * (cells, hidden fields, query-string escaping) the lists are built from.
+ *
+ * Callers: every module of guardlist-web.  SECURITY: every value that is
+ * not HTML this module or a template made is escaped here or by the
+ * template (TPL_HTML); a template that fails to render never leaves a
+ * half-written page: the answer falls back to cgi_unavailable().
+ */
+#include "web.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cgi.h"
+#include "log.h"
+#include "template.h"
+
+static const char *const page_names[] = { "title", "user", "role", "action", "nav", "q", "message", "body", NULL };
+static const char *const list_names[] = { "heading", "intro", "forms", "head", "rows", "pager", NULL };
+static const char *const form_names[] = { "action", "csrf", "page", "recipient_field", NULL };
+static const char *const message_names[] = { "kind", "message", "detail", NULL };
+static const char *const refused_names[] = { "reason", NULL };
+static struct template *t_page, *t_list, *t_protect, *t_rule, *t_message, *t_refused;
+
+int page_load(const char *dir)
+{
+    static const struct {
+        const char *file;
+        const char *const *names;
+        struct template **t;
+    } list[] = {
+        { "web-page.html", page_names, &t_page }, { "web-list.html", list_names, &t_list },
+        { "web-protect.html", form_names, &t_protect }, { "web-rule.html", form_names, &t_rule },
+        { "web-message.html", message_names, &t_message }, { "web-refused.html", refused_names, &t_refused },
+    };
+    char path[CONFIG_STR_MAX + 40], err[600];
+
+    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, list[i].file);
+        *list[i].t = template_load(path, list[i].names, err, sizeof(err));
+        if (!*list[i].t) {
+            log_error("%s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void page_unload(void)
+{
+    template_free(t_page);
+    template_free(t_list);
+    template_free(t_protect);
+    template_free(t_rule);
+    template_free(t_message);
+    template_free(t_refused);
+    t_page = t_list = t_protect = t_rule = t_message = t_refused = NULL;
+}
+
+void page_show(const struct web *w, int code, const char *title, const char *body, const char *message)
+{
+    struct buf out = { 0 }, nav = { 0 };
+    char err[200];
+    static const char *const tabs[][2] = {
+        { "protected", "Protected" }, { "rules", "Rules" }, { "global", "Global rules" },
+        { "pending", "Pending" }, { "audit", "Audit log" },
+    };
+
+    for (size_t i = 0; i < sizeof(tabs) / sizeof(tabs[0]); i++) {
+        if (!w->is_admin && strcmp(tabs[i][0], "global") == 0)
+            continue;
+        buf_addf(&nav, "<a href=\"?p=%s\">%s</a>", tabs[i][0], tabs[i][1]);
+    }
+    struct tpl_value v[8] = {
+        { "title", title, 0 }, { "user", w->user, 0 }, { "role", w->is_admin ? "admin" : "guardian", 0 },
+        { "action", w->script, 0 }, { "nav", nav.p ? nav.p : "", 1 }, { "q", w->q, 0 },
+        { "message", message ? message : "", 1 }, { "body", body ? body : "", 1 },
+    };
+    if (!t_page || template_render(t_page, TPL_HTML, v, 8, &out, err, sizeof(err)) < 0 || out.oom) {
+        buf_free(&out);
+        buf_free(&nav);
+        cgi_unavailable(code, NULL, w->head_only);
+        return;
+    }
+    cgi_headers(code, code == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL);
+    if (!w->head_only)
+        fwrite(out.p, 1, out.len, stdout);
+    buf_free(&out);
+    buf_free(&nav);
+}
+
+void page_message(struct buf *out, const char *kind, const char *message, const char *detail)
+{
+    char err[200];
+    struct tpl_value v[3] = { { "kind", kind, 0 }, { "message", message, 0 }, { "detail", detail ? detail : "", 0 } };
+    struct buf m = { 0 };
+
+    /* into its own buffer first: a failed render leaves no half-open tags */
+    if (t_message && template_render(t_message, TPL_HTML, v, 3, &m, err, sizeof(err)) == 0 && m.p)
+        buf_adds(out, m.p);
+    else
+        buf_adds(out, "<div class=\"msg error\" role=\"status\">(The message cannot be shown.)</div>");
+    buf_free(&m);
+}
+
+void page_error(const struct web *w, int code, const char *title, const char *message, const char *detail)
+{
+    struct buf m = { 0 };
+
+    page_message(&m, "error", message, detail);
+    page_show(w, code, title, NULL, m.p);
+    buf_free(&m);
+}
+
+void page_refused(const struct web *w, const char *reason)
+{
+    struct buf body = { 0 };
+    char err[200];
+    struct tpl_value v[1] = { { "reason", reason, 0 } };
+
+    if (template_render(t_refused, TPL_HTML, v, 1, &body, err, sizeof(err)) < 0) {
+        buf_free(&body);
+        page_show(w, 403, "Login required", NULL, NULL);
+        return;
+    }
+    page_show(w, 403, "Login required", body.p, NULL);
+    buf_free(&body);
+}
+
+int page_form(const struct web *w, enum page_form which, const char *back, const char *rcpt_field,
+              struct buf *out)
+{
+    char err[200];
+    struct tpl_value v[4] = { { "action", w->script, 0 }, { "csrf", w->csrf, 0 }, { "page", back, 0 },
+                              { "recipient_field", rcpt_field ? rcpt_field : "", 1 } };
+
+    return template_render(which == PAGE_FORM_PROTECT ? t_protect : t_rule, TPL_HTML, v, 4, out, err,
+                           sizeof(err));
+}
+
+int page_section(const struct page_section *l, struct buf *out)
+{
+    char err[200];
+    struct tpl_value v[6] = {
+        { "heading", l->heading, 1 }, { "intro", l->intro, 0 }, { "forms", l->forms, 1 },
+        { "head", l->head, 1 }, { "rows", l->rows, 1 }, { "pager", l->pager, 1 },
+    };
+
+    return template_render(t_list, TPL_HTML, v, 6, out, err, sizeof(err));
+}
+
+void page_cell(struct buf *b, const char *label, const char *text)
+{
+    buf_addf(b, "<td data-label=\"%s\">", label);
+    template_html_escape(b, text ? text : "");
+    buf_adds(b, "</td>");
+}
+
+void page_hidden(struct buf *b, const char *name, const char *value)
+{
+    buf_addf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
+    template_html_escape(b, value);
+    buf_adds(b, "\">");
+}
+
+void page_form_open(const struct web *w, struct buf *b, const char *what, const char *back, const char *cls)
+{
+    buf_adds(b, "<form method=\"post\" action=\"");
+    template_html_escape(b, w->script);
+    buf_addf(b, "\" class=\"%s\">", cls);
+    page_hidden(b, "do", what);
+    page_hidden(b, "csrf", w->csrf);
+    page_hidden(b, "p", back);
+}
+
+void page_url_escape(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (isalnum(*p) || strchr("-._~@", *p)) {
+            buf_add(b, (const char *)p, 1);
+        } else {
+            char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+            buf_add(b, e, 3);
+        }
+    }
+}

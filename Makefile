@@ -10,31 +10,32 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -In
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
+# Each program: its folder, its binary, and the file that holds its main().
+# Unit tests link a program's other modules from an archive (build/obj/NAME.a),
+# so program-only code stays unit-tested where it lives.
+PROGS      := daemon admin notifier approver web
+BIN_daemon := guardlistd
+BIN_admin  := guardlist
+BIN_notifier := guardlist-notify
+BIN_approver := guardlist-approve
+BIN_web    := guardlist-web
+src_of      = $(wildcard $(1)/*.c)
+main_of     = $(1)/$(BIN_$(1)).c
+extra_of    = $(if $(filter admin,$(1)),gen/sqltext)
+objs_of     = $(patsubst %.c,$(2)/%.o,$(call src_of,$(1))) $(addprefix $(2)/,$(addsuffix .o,$(call extra_of,$(1))))
+modules_of  = $(filter-out $(2)/$(basename $(call main_of,$(1))).o,$(call objs_of,$(1),$(2)))
+
 LIB_SRC    := $(wildcard lib/*.c)
-DAEMON_SRC := $(wildcard daemon/*.c)
-ADMIN_SRC  := $(wildcard admin/*.c)
-NOTIFY_SRC := $(wildcard notifier/*.c)
-APPROVE_SRC := $(wildcard approver/*.c)
-WEB_SRC    := $(wildcard web/*.c)
-UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-
 LIB_OBJ    := $(LIB_SRC:%.c=build/obj/%.o)
-DAEMON_OBJ := $(DAEMON_SRC:%.c=build/obj/%.o)
-ADMIN_OBJ  := $(ADMIN_SRC:%.c=build/obj/%.o) build/obj/gen/sqltext.o
-NOTIFY_OBJ := $(NOTIFY_SRC:%.c=build/obj/%.o)
-APPROVE_OBJ := $(APPROVE_SRC:%.c=build/obj/%.o)
-WEB_OBJ    := $(WEB_SRC:%.c=build/obj/%.o)
-ASAN_LIB   := $(LIB_SRC:%.c=build/asan/%.o)
-ASAN_OBJ   := $(ASAN_LIB) $(DAEMON_SRC:%.c=build/asan/%.o)
-ASAN_ADMIN := $(ASAN_LIB) $(ADMIN_SRC:%.c=build/asan/%.o) build/asan/gen/sqltext.o
-ASAN_NOTIFY := $(ASAN_LIB) $(NOTIFY_SRC:%.c=build/asan/%.o)
-ASAN_APPROVE := $(ASAN_LIB) $(APPROVE_SRC:%.c=build/asan/%.o)
-ASAN_WEB   := $(ASAN_LIB) $(WEB_SRC:%.c=build/asan/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
-# Unit tests link lib/ and the admin CLI's modules, all but its main().
-ADMIN_UNIT_OBJ := $(filter-out build/obj/admin/guardlist.o,$(ADMIN_OBJ))
+# The schema migrations, in one place: scripts/embed.sh numbers them from
+# their file names (003_x.sql is version 3) and writes the table db.c uses.
+MIGRATIONS := $(sort $(wildcard sql/migrations/*.sql))
 
-PROGRAMS := bin/guardlistd bin/guardlist bin/guardlist-notify bin/guardlist-approve bin/guardlist-web
+PROGRAMS := $(foreach p,$(PROGS),bin/$(BIN_$(p)))
+ASAN_PROGRAMS := $(foreach p,$(PROGS),build/asan/$(BIN_$(p)))
+PROG_ARCHIVES := $(foreach p,$(PROGS),build/obj/$(p).a)
 MAN8     := daemon/guardlistd.8 notifier/guardlist-notify.8 approver/guardlist-approve.8 web/guardlist-web.8
 
 .PHONY: all deps run check unit integration asan clean install help bench fuzz fuzz-build fuzz-smoke lint soak mutate
@@ -56,115 +57,61 @@ help:
 deps:
 	@sh scripts/deps.sh
 
-build/gen/sqltext.c: sql/schema.sql sql/grants.sql $(wildcard sql/migrations/*.sql) scripts/embed.sh
+build/gen/sqltext.c: sql/schema.sql sql/grants.sql $(MIGRATIONS) scripts/embed.sh
 	@mkdir -p build/gen
-	$(Q)sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql \
-	    sql_migration_3=sql/migrations/003_notification_tokens.sql \
-	    sql_migration_4=sql/migrations/004_change_counters.sql \
-	    sql_migration_5=sql/migrations/005_binary_keys.sql
+	$(Q)sh scripts/embed.sh $@ sql_schema=sql/schema.sql sql_grants=sql/grants.sql -- $(MIGRATIONS)
 
-build/obj/gen/sqltext.o: build/gen/sqltext.c
+# One rule a kind of object; -MMD -MP writes each object's header
+# dependencies beside it (build/.../*.d), read back at the end of this file.
+DEPFLAGS := -MMD -MP
+build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-build/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h admin/*.h web/*.h)
+build/obj/gen/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-build/asan/%.o: %.c $(wildcard lib/*.h daemon/*.h web/*.h)
+build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC asan $<"
-	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
-bin/guardlistd: $(DAEMON_OBJ) $(LIB_OBJ)
-	@mkdir -p bin
-	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-
-bin/guardlist: $(ADMIN_OBJ) $(LIB_OBJ)
-	@mkdir -p bin
-	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-
-bin/guardlist-notify: $(NOTIFY_OBJ) $(LIB_OBJ)
-	@mkdir -p bin
-	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-
-bin/guardlist-approve: $(APPROVE_OBJ) $(LIB_OBJ)
-	@mkdir -p bin
-	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-
-bin/guardlist-web: $(WEB_OBJ) $(LIB_OBJ)
-	@mkdir -p bin
-	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-
-build/asan/guardlistd: $(ASAN_OBJ)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
-
-build/asan/gen/sqltext.o: build/gen/sqltext.c
+build/asan/gen/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
-build/asan/guardlist: $(ASAN_ADMIN)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
-
-build/asan/guardlist-notify: $(ASAN_NOTIFY)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
-
-build/asan/guardlist-approve: $(ASAN_APPROVE)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
-
-build/asan/guardlist-web: $(ASAN_WEB)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
-
-asan: build/asan/guardlistd build/asan/guardlist build/asan/guardlist-notify build/asan/guardlist-approve \
-      build/asan/guardlist-web
-
-# Unit tests link each program's own modules, all but its main(), as
-# archives: a test pulls in only the modules it calls.
-DAEMON_LIB := build/obj/daemon.a
-$(DAEMON_LIB): $(filter-out build/obj/daemon/guardlistd.o,$(DAEMON_OBJ))
-	@echo "  AR      $@"
-	$(Q)rm -f $@ && ar rcs $@ $^
-ADMIN_LIB := build/obj/admin.a
-$(ADMIN_LIB): $(ADMIN_UNIT_OBJ)
+# lib/ as an archive, for every program and test.
+build/obj/lib.a: $(LIB_OBJ)
+build/asan/lib.a: $(LIB_SRC:%.c=build/asan/%.o)
+$(foreach p,$(PROGS),$(eval build/obj/$(p).a: $(call modules_of,$(p),build/obj)))
+build/obj/lib.a build/asan/lib.a $(PROG_ARCHIVES):
+	@mkdir -p $(dir $@)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-NOTIFY_LIB := build/obj/notify.a
-$(NOTIFY_LIB): $(filter-out build/obj/notifier/guardlist-notify.o,$(NOTIFY_OBJ))
-	@echo "  AR      $@"
-	$(Q)rm -f $@ && ar rcs $@ $^
+# One link rule for the programs, one for their ASan+UBSan builds.
+$(foreach p,$(PROGS),$(eval bin/$(BIN_$(p)): $(call objs_of,$(p),build/obj) build/obj/lib.a))
+$(foreach p,$(PROGS),$(eval build/asan/$(BIN_$(p)): $(call objs_of,$(p),build/asan) build/asan/lib.a))
+$(PROGRAMS):
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+$(ASAN_PROGRAMS):
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
-# The notifier's own headers (the pattern rules above name lib's and daemon's).
-$(NOTIFY_OBJ) $(NOTIFY_SRC:%.c=build/asan/%.o): $(wildcard notifier/*.h)
+asan: $(ASAN_PROGRAMS)
 
-build/tests/%: tests/unit/%.c $(DAEMON_LIB) $(ADMIN_LIB) $(NOTIFY_LIB) $(LIB_OBJ)
+# A unit test links every program's modules (archives: it pulls in only
+# what it calls) and lib/.  test_web_* see web/'s private header.
+build/tests/%: tests/unit/%.c $(PROG_ARCHIVES) build/obj/lib.a
 	@mkdir -p build/tests
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
-
-# The same for the admin page: its tests (test_web_*) link web/'s modules
-# but guardlist-web.o.
-WEB_LIB := build/obj/web.a
-$(WEB_LIB): $(filter-out build/obj/web/guardlist-web.o,$(WEB_OBJ))
-	@echo "  AR      $@"
-	$(Q)rm -f $@ && ar rcs $@ $^
-
-build/tests/test_web_%: tests/unit/test_web_%.c $(WEB_LIB) $(LIB_OBJ)
-	@mkdir -p build/tests
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) -Iweb -o $@ $^ $(LIBS) -lcmocka
+	$(Q)$(CC) $(ALL_CFLAGS) -Iweb -o $@ $< $(PROG_ARCHIVES) build/obj/lib.a $(LIBS) -lcmocka
 
 build/bench/policyload: tests/bench/policyload.c
 	@mkdir -p build/bench
@@ -186,10 +133,10 @@ FUZZ_TARGETS := policy addr config template form pftext
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 fuzz_lib      = $(1:%=build/fuzz/obj/lib/%.o)
 
-build/fuzz/obj/%.o: %.c $(wildcard lib/*.h daemon/*.h admin/*.h) tests/fuzz/fuzz.h
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC fuzz $<"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
 
 build/fuzz/fuzz_policy: build/fuzz/obj/daemon/policy.o $(call fuzz_lib,addr)
 build/fuzz/fuzz_addr: $(call fuzz_lib,addr)
@@ -259,3 +206,6 @@ install: all
 
 clean:
 	rm -rf build bin
+
+# Header dependencies written by -MMD (none before the first build).
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -84,9 +84,10 @@ void rows_free(struct rows *r);
 /* Embedded SQL (generated from sql/). */
 extern const char sql_schema[];
 extern const char sql_grants[];
-extern const char sql_migration_3[];
-extern const char sql_migration_4[];
-extern const char sql_migration_5[];
+/* The schema migrations of sql/migrations/, oldest first (embed.sh). */
+struct sql_migration { int version; const char *sql; };
+extern const struct sql_migration sql_migrations[];
+extern const size_t sql_migrations_count;
 
 /* Warns on stderr, one line a row, about keys that do not compare the way
  * guardlist compares them (keyreport.c).  Returns how many, or -1 with ERR. */

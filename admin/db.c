@@ -19,17 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 5
-
 /* sql/schema.sql creates whatever is missing (new tables such as version 2's
  * notifications included) and records the versions it brings.  Changes to
- * existing tables go here, oldest first; each runs once, when the database
- * is older, and must record its version. */
-static const struct { int version; const char *sql; } migrations[] = {
-    { 3, sql_migration_3 },
-    { 4, sql_migration_4 },
-    { 5, sql_migration_5 },
-};
+ * existing tables are sql/migrations/NNN_*.sql, oldest first (embedded as
+ * sql_migrations[]); each runs once, when the database is older, and must
+ * record its version.  The newest migration is this program's version. */
+#define SCHEMA_VERSION (sql_migrations[sql_migrations_count - 1].version)
 
 /* One number, or -1 when there is no row or it is NULL; -2 on error. */
 static long long scalar(struct db *db, const char *sql, const char *param, char *err, size_t errlen)
@@ -125,10 +120,10 @@ static int schema_migrate(struct db *db, const char *dbname, int *from, int *to,
     if (db_exec_script(db, sql_schema, err, errlen) < 0)
         return -1;
     int migrated = 0;
-    for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
-        if (migrations[i].version <= *from || *from < 1)
+    for (size_t i = 0; i < sql_migrations_count; i++) {
+        if (sql_migrations[i].version <= *from || *from < 1)
             continue;
-        if (db_exec_script(db, migrations[i].sql, err, errlen) < 0)
+        if (db_exec_script(db, sql_migrations[i].sql, err, errlen) < 0)
             return -1;
         migrated = 1;
     }

@@ -308,7 +308,7 @@ static int import_parse(struct import_file *im)
     im->rows = malloc(im->cap * sizeof(*im->rows));
     if (!im->rows)
         return cli_fail(EXIT_RUNTIME, "out of memory");
-    if (strncmp(im->text, HEADER "\n", strlen(HEADER) + 1) != 0)
+    if (!im->text || strncmp(im->text, HEADER "\n", strlen(HEADER) + 1) != 0)
         return cli_fail(EXIT_USAGE, "%s:1: not a guardlist export (expected \"%s\")", im->path, HEADER);
     for (char *line = strtok_r(im->text + strlen(HEADER) + 1, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save))

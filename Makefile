@@ -38,7 +38,7 @@ ASAN_PROGRAMS := $(foreach p,$(PROGS),build/asan/$(BIN_$(p)))
 PROG_ARCHIVES := $(foreach p,$(PROGS),build/obj/$(p).a)
 MAN8     := daemon/guardlistd.8 notifier/guardlist-notify.8 approver/guardlist-approve.8 web/guardlist-web.8
 
-.PHONY: all deps run check unit integration asan clean install help bench fuzz fuzz-build fuzz-smoke lint soak
+.PHONY: all deps run check unit integration asan clean install help bench fuzz fuzz-build fuzz-smoke lint soak mutate
 
 all: $(PROGRAMS)
 
@@ -51,6 +51,7 @@ help:
 	@echo "make bench      benchmark against postgrey and the targets; table in var/bench/results.md"
 	@echo "make lint       cppcheck, clang-tidy and scan-build over every C file (part of make check)"
 	@echo "make soak       guardlistd's ASan build under load for SOAK_SECONDS (default 300)"
+	@echo "make mutate     mutation run: each mutant of tests/mutate/mutants.txt built and tested (~15 min)"
 	@echo "make install    install the programs and man pages under \$$(PREFIX) (default /usr/local)"
 
 deps:
@@ -166,6 +167,14 @@ SOAK_SECONDS ?= 300
 soak: deps
 	@$(MAKE) --no-print-directory asan build/bench/policyload
 	@/usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS)
+
+# Mutation run: each mutant of tests/mutate/mutants.txt (file, snippet,
+# replacement) is built and run against its unit tests and integration
+# scripts, the file restored after each; ends with "mutation score: K of N
+# killed" and the survivors.  Not part of `make check`.
+mutate: deps
+	@$(MAKE) --no-print-directory all unit
+	@/usr/bin/python3 tests/mutate/mutate.py
 
 run: deps all
 	@sh scripts/run.sh

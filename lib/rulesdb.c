@@ -84,6 +84,15 @@ static int add_rule(struct load_ctx *c, enum rs_kind kind, const char *k1, const
     return add(c, kind, k1, k2, action, 0);
 }
 
+int rulesdb_add_rule(struct ruleset *rs, enum rs_kind kind, const char *k1, const char *k2,
+                     const char *raw_action, struct rulesdb_skips *skips)
+{
+    struct load_ctx c = { .rs = rs, .skips = skips, .table = kind == RS_GLOBAL ? "whitelist" : "sender_rules",
+                          .id_col = -1 };
+
+    return add_rule(&c, kind, k1, k2, raw_action) ? -1 : 0;
+}
+
 static int row_protected(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct load_ctx *c = arg;

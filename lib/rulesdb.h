@@ -35,6 +35,15 @@ struct rulesdb_mark {
     unsigned long long max_id[3];       /* protected_users, whitelist, sender_rules */
 };
 
+/* Adds one rule row to RS as rulesdb_load does (KIND RS_GLOBAL or RS_RULE,
+ * keys already normalised): an invalid action keeps the key and answers 451
+ * (counted in SKIPS), replacing what the key had; where the key is there
+ * already (two rows that fold to one key), an action that does not allow
+ * replaces one that does, whichever row came first, and otherwise the first
+ * stays.  Returns 0, or -1 out of memory. */
+int rulesdb_add_rule(struct ruleset *rs, enum rs_kind kind, const char *k1, const char *k2,
+                     const char *raw_action, struct rulesdb_skips *skips);
+
 /* Loads protected_users, whitelist, sender_rules and closed challenges in one
  * consistent read.  A row with an invalid action keeps its key but answers
  * 451 (so a less specific allow cannot take its place); a row with an

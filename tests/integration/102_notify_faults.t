@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """guardlist-notify against a smarthost that misbehaves on purpose: a small
-SMTP server in this file (loopback, socketserver) that can refuse one
+SMTP server (tests/lib/minismtp.py, loopback, socketserver) that can refuse one
 recipient with a 5xx or 4xx, never greet, or drop the connection after the
 message.  Covered: a 5xx for one guardian does not stop the others; several
 guardians of one challenge each get one email and every link sent redeems
@@ -20,16 +20,15 @@ import email.policy
 import os
 import re
 import signal
-import socketserver
 import subprocess
 import sys
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 import harness as h  # noqa: E402
+from minismtp import MiniSmtp  # noqa: E402
 
 FROM = h.NOTIFIER_DEFAULTS['from']
 APPROVE = h.NOTIFIER_DEFAULTS['approve_url']
@@ -38,127 +37,6 @@ TOKEN_RE = re.compile(r'[0-9a-f]{32}\Z')
 MARK = 'guardlist-test-marker-7f3a'
 HUNG_BOUND = 75.0       # seconds a --once run may take against a silent smarthost
 SLOW = 3.0              # seconds a slow but working smarthost takes to answer
-
-
-# ------------------------------------------------------- a scriptable smarthost
-
-class MiniSmtp:
-    """A small SMTP server on 127.0.0.1.  rules maps a lower-cased RCPT
-    address to the whole reply line for it (e.g. '550 5.1.1 ...'); mode is
-    None, 'silent' (accepts connections, never greets) or 'drop' (closes the
-    connection after the message's final dot, without a reply).  messages:
-    [(mail from, [rcpts], data bytes)] accepted with 250; dropped: the same
-    for messages read but never acknowledged."""
-
-    def __init__(self):
-        self.port = h.free_port()
-        self.rules = {}
-        self.mode = None
-        self.greet_delay = 0.0    # seconds before the 220 greeting
-        self.dot_delay = 0.0      # seconds before the reply to the final dot
-        self.before_250 = None    # called after the final dot, before the 250
-        self.messages = []
-        self.dropped = []
-        self.sessions = 0
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            timeout = 120
-
-            def reply(self, line):
-                self.wfile.write(line.encode() + b'\r\n')
-                self.wfile.flush()
-
-            def handle(self):
-                with outer.lock:
-                    outer.sessions += 1
-                    mode = outer.mode
-                if mode == 'silent':
-                    while self.rfile.readline():
-                        pass
-                    return
-                if outer.greet_delay:
-                    time.sleep(outer.greet_delay)
-                self.reply('220 mini.test ESMTP')
-                mail, rcpts = None, []
-                while True:
-                    line = self.rfile.readline()
-                    if not line:
-                        return
-                    cmd = line.decode('utf-8', 'replace').rstrip('\r\n')
-                    verb = cmd.split(' ', 1)[0].upper()
-                    if verb == 'EHLO':
-                        self.reply('250-mini.test')
-                        self.reply('250 8BITMIME')
-                    elif verb == 'HELO':
-                        self.reply('250 mini.test')
-                    elif verb == 'MAIL':
-                        mail, rcpts = cmd[10:].strip(), []
-                        self.reply('250 2.1.0 Ok')
-                    elif verb == 'RCPT':
-                        addr = cmd[8:].strip().strip('<>').lower()
-                        with outer.lock:
-                            rule = outer.rules.get(addr)
-                        if rule:
-                            self.reply(rule)
-                        else:
-                            rcpts.append(addr)
-                            self.reply('250 2.1.5 Ok')
-                    elif verb == 'DATA':
-                        if not rcpts:
-                            self.reply('554 5.5.1 No valid recipients')
-                            continue
-                        self.reply('354 End data with <CR><LF>.<CR><LF>')
-                        data = []
-                        while True:
-                            ln = self.rfile.readline()
-                            if not ln:
-                                return
-                            if ln in (b'.\r\n', b'.\n'):
-                                break
-                            data.append(ln[1:] if ln.startswith(b'..') else ln)
-                        entry = (mail, list(rcpts), b''.join(data))
-                        if outer.dot_delay:
-                            time.sleep(outer.dot_delay)     # a content filter at work
-                        if outer.before_250:
-                            outer.before_250()
-                        with outer.lock:
-                            drop = outer.mode == 'drop'
-                            (outer.dropped if drop else outer.messages).append(entry)
-                        if drop:
-                            return
-                        self.reply('250 2.0.0 Ok: queued')
-                        mail, rcpts = None, []
-                    elif verb == 'RSET':
-                        mail, rcpts = None, []
-                        self.reply('250 2.0.0 Ok')
-                    elif verb == 'NOOP':
-                        self.reply('250 2.0.0 Ok')
-                    elif verb == 'QUIT':
-                        self.reply('221 2.0.0 Bye')
-                        return
-                    else:
-                        self.reply('502 5.5.2 Error: command not recognized')
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(('127.0.0.1', self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.1},
-                                       daemon=True)
-        self.thread.start()
-
-    def take(self):
-        """The accepted messages so far (and forgets them)."""
-        with self.lock:
-            out, self.messages = self.messages, []
-        return out
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 NOTIFY_LOGS = h.NOTIFY_LOGS     # stderr of every guardlist-notify run, checked at the end

@@ -4,8 +4,9 @@ unknown senders an hour for one protected key, or max_new_challenges_per_client
 from one SMTP client address, a new sender is refused with no challenge (so no
 email): deferred ("Too many new senders", so a real sender gets through once
 the hour is over), or REJECT Access denied with unknown_sender = reject.
-Senders already waiting are still refreshed; other recipients and clients are
-not affected; SIGHUP changes the caps."""
+Senders already waiting are still refreshed, and their retries do not count
+as new senders; other recipients and clients are not affected; SIGHUP
+changes the caps."""
 import os
 import sys
 
@@ -16,6 +17,7 @@ import harness as h  # noqa: E402
 
 KID = 'kid@family.test'
 SIS = 'sis@family.test'
+BRO = 'bro@family.test'
 CAPPED = 'DEFER_IF_PERMIT Too many new senders for this recipient, try again later'
 
 
@@ -27,6 +29,7 @@ def main():
     db = h.start_db(
         "INSERT INTO protected_users (recipient, class) VALUES ('kid@family.test', 'whitelist')",
         "INSERT INTO protected_users (recipient, class) VALUES ('sis@family.test', 'whitelist')",
+        "INSERT INTO protected_users (recipient, class) VALUES ('bro@family.test', 'whitelist')",
         "INSERT INTO whitelist (sender, action) VALUES ('grandma@example.com', 'OK')",
     )
     d = h.start_daemon(db, max_new_challenges_per_recipient='3', max_new_challenges_per_client='5')
@@ -62,6 +65,19 @@ def main():
     h.is_(count(db, "client_address = '198.51.100.7'"), 5, 'five challenges from that client, no more')
     h.defer_ok(q('made5@up.example', 'c5@family.test', '198.51.100.8'),
                'the same new sender from another client is deferred')
+
+    # A sender already waiting that retries is no new sender: its retries
+    # (refreshes written behind the reply) leave bro's cap of 3 to others.
+    for n in range(1, 6):
+        h.defer_ok(q('eager@spam.example', BRO, '192.0.2.110'), 'eager@ -> bro, try %d: deferred' % n)
+        good, got, _ = h.poll_until(lambda: db.value("SELECT attempts FROM challenges WHERE sender = "
+                                                     "'eager@spam.example'"), lambda v: v == str(n), 5)
+        h.ok(good, '... its challenge counts %d attempts' % n, 'attempts %r' % (got,))
+    for i in (1, 2):
+        got = q('new%d@spam.example' % i, BRO, '192.0.2.11%d' % i)
+        h.ok(h.is_defer(got) and got != CAPPED, 'new sender %d for bro after 5 tries of one sender: challenged, '
+             'not capped' % (i + 1), 'got %r' % (got,))
+    h.is_(count(db, "protected_key = 'bro@family.test'"), 3, 'three challenges for bro')
 
     # SIGHUP raises the caps.
     d.write_config(max_new_challenges_per_recipient='10', max_new_challenges_per_client='10')

@@ -20,9 +20,18 @@ struct parse_row {
     const char *base;       /* addr_format(base=1), NULL: not checked */
 };
 
+#define X16 "xxxxxxxxxxxxxxxx"
+#define X63 X16 X16 X16 "xxxxxxxxxxxxxxx"
+#define X64 X16 X16 X16 X16
+
 static struct parse_row parse_rows[] = {
     {"parse: case folding", "Kid@Family.TEST", "+", 0,
      "kid", "family.test", 3, "kid@family.test", "kid@family.test"},
+    {"parse: case folding of Z, the last letter (Zed@ is zed@)", "Zed@Zulu.EXAMPLE", "+", 0,
+     "zed", "zulu.example", 3, "zed@zulu.example", "zed@zulu.example"},
+    {"parse: ASCII folding: every letter A..Z, and the bytes beside them kept",
+     "ABCDEFGHIJKLMNOPQRSTUVWXYZ[`{?@AZ.EXAMPLE", "+", 0,
+     "abcdefghijklmnopqrstuvwxyz[`{?", "az.example", 30, "abcdefghijklmnopqrstuvwxyz[`{?@az.example", NULL},
     {"parse: non-ASCII case folding (SMTPUTF8)", "K\xc3\x8f" "D@EX\xc3\x84MPLE.ORG", "+", 0,
      "k\xc3\xaf" "d", "ex\xc3\xa4mple.org", 4, "k\xc3\xaf" "d@ex\xc3\xa4mple.org", NULL},
     {"parse: full case folding: U+0130 to i + U+0307, as Postfix (ICU) folds", "\xc4\xb0" "nes@example.org", "+", 0,
@@ -91,6 +100,8 @@ static struct parse_row parse_rows[] = {
      "user+ext", "example.com", 8, "user+ext@example.com", "user+ext@example.com"},
     {"parse: leading delimiter is not an extension", "+ext@example.com", "+", 0,
      "+ext", "example.com", 4, "+ext@example.com", "+ext@example.com"},
+    {"parse: a domain label of 63 bytes, the most DNS allows", "a@" X63 ".example", "+", 0,
+     "a", X63 ".example", 1, "a@" X63 ".example", NULL},
     {"parse: null sender <>", "<>", "+", 1, "", "", NOCHECK, "<>", "<>"},
     {"parse: null sender empty string", "", "+", 1, "", "", NOCHECK, "<>", "<>"},
     {"parse: blanks inside <> are the null sender", "< >", "+", 1, "", "", NOCHECK, "<>", "<>"},
@@ -163,6 +174,7 @@ static struct reject_row reject_rows[] = {
     {"reject: empty local part inside <>", "<@example.com>"},
     {"reject: empty domain label", "a@b..c"},
     {"reject: leading empty domain label", "a@.example.com"},
+    {"reject: a domain label of 64 bytes", "a@" X64 ".example"},
     {"reject: unbalanced quote", "\"john doe@example.com"},
 };
 

@@ -20,6 +20,7 @@ static const struct rule rules[] = {
     {RS_PROTECTED, "sis@family.test", NULL, "whitelist"},
     {RS_PROTECTED, "vague@", NULL, "whitelist"},
     {RS_PROTECTED, "school.test", NULL, "whitelist"},
+    {RS_PROTECTED, "zed@", NULL, "whitelist"},
     /* whitelist (global rules) */
     {RS_GLOBAL, "grandma@example.com", NULL, "OK"},
     {RS_GLOBAL, "bad@spam.test", NULL, "REJECT"},
@@ -182,6 +183,10 @@ static struct decide_row rows[] = {
     {.name = "global OK applies to a vague@ recipient", .state = "RCPT",
      .sender = "grandma@example.com", .recipient = "vague@anything.example", .kind = DK_RULE,
      .reply = "DUNNO", .scope = "global"},
+    {.name = "zed@ protects Zed@Family.Example (Z folds like the other letters)", .state = "RCPT",
+     .sender = "stranger@unknown.test", .recipient = "Zed@Family.Example",
+     .kind = DK_CHALLENGE, .reply = REPLY_DEFER, .protected_key = "zed@",
+     .ch_recipient = "zed@family.example"},
     {.name = "domain key school.test protects pupil@class1.school.test", .state = "RCPT",
      .sender = "stranger@unknown.test", .recipient = "pupil@class1.school.test",
      .kind = DK_CHALLENGE, .reply = REPLY_DEFER, .protected_key = "school.test"},

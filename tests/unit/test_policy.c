@@ -206,7 +206,7 @@ static size_t make_many_attrs(char *buf, size_t bufsize, int nattr)
 
 struct bound_row {
     const char *name;
-    int kind;           /* 0: line length, 1: attribute count */
+    int kind;           /* 0: line length, 1: attribute count, 2: a line not ended yet */
     size_t size;        /* line bytes or attributes */
     size_t chunk;
     enum policy_status status;
@@ -218,6 +218,12 @@ static struct bound_row bound_rows[] = {
     {"bound: line of 2049 bytes rejected", 0, POLICY_LINE_MAX + 1, 0, POLICY_ERROR},
     {"bound: line of 2049 bytes rejected in 1-byte feeds", 0, POLICY_LINE_MAX + 1, 1, POLICY_ERROR},
     {"bound: line of 10000 bytes rejected", 0, 10000, 0, POLICY_ERROR},
+    /* Room is kept for one CR and the NUL: one byte more is refused at
+     * once, before it is stored, not when its newline comes. */
+    {"bound: 2049 bytes of a line not ended yet (may end in CR): more", 2, POLICY_LINE_MAX + 1, 0, POLICY_MORE},
+    {"bound: 2050 bytes of a line not ended yet: rejected at once", 2, POLICY_LINE_MAX + 2, 0, POLICY_ERROR},
+    {"bound: 2050 bytes of a line not ended yet, 1-byte feeds: rejected", 2, POLICY_LINE_MAX + 2, 1,
+     POLICY_ERROR},
     {"bound: 64 attributes accepted", 1, POLICY_ATTR_MAX, 0, POLICY_DONE},
     {"bound: 65 attributes rejected", 1, POLICY_ATTR_MAX + 1, 0, POLICY_ERROR},
     {"bound: 65 attributes rejected in 1-byte feeds", 1, POLICY_ATTR_MAX + 1, 1, POLICY_ERROR},
@@ -235,6 +241,8 @@ static void test_bound(void **state)
 
     if (row->kind == 0)
         len = make_long_line(buf, sizeof buf, row->size);
+    else if (row->kind == 2)
+        len = make_long_line(buf, sizeof buf, row->size) - strlen("\nsender=a@example.com\n\n");
     else
         len = make_many_attrs(buf, sizeof buf, (int)row->size);
     policy_reset(&r);
@@ -247,6 +255,10 @@ static void test_bound(void **state)
         return;
     }
     assert_int_equal(consumed, len);
+    if (st == POLICY_MORE) {
+        assert_true(policy_in_progress(&r));
+        return;
+    }
     assert_string_equal(policy_get(&r, PA_SENDER), "a@example.com");
     if (row->kind == 0) {
         const char *helo = policy_get(&r, PA_HELO_NAME);

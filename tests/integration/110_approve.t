@@ -618,19 +618,22 @@ def main():
     results = {}
     poster = threading.Thread(target=lambda: results.setdefault('r', post('t=%s&choice=allow' % t_between)))
     poster.start()
-    # The approver's own session, not any other: guardlistd may write behind
-    # its replies to the same row and wait on the lock too.
-    good, _, _ = h.poll_until(lambda: db.value("SELECT COUNT(*) FROM information_schema.INNODB_TRX t "
-                                               "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
-                                               "WHERE t.trx_state = 'LOCK WAIT' AND p.USER = 'guardlist_approver'",
-                                               db=None), lambda n: n == '1', 8)
+    # The approver's own session, waiting in its locking read of the
+    # challenge (MariaDB may wait for the row while the optimizer reads the
+    # const row, state "Statistics", before INNODB_TRX lists the transaction).
+    good, _, _ = h.poll_until(lambda: db.value("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                                               "WHERE USER = 'guardlist_approver' AND INFO LIKE "
+                                               "'%FROM challenges WHERE id = ? FOR UPDATE%'", db=None),
+                              lambda n: n == '1', 8)
     # Bounded below the CGI's 10 s database read timeout, so a wait not seen
     # here fails this check alone, not the POST as well.
     h.ok(good, 'the POST waits for the lock inside its transaction',
          *['%r' % (row,) for row in db.sql("SELECT t.trx_mysql_thread_id, t.trx_state, p.USER, p.STATE, "
                                            "LEFT(p.INFO, 80) FROM information_schema.INNODB_TRX t "
                                            "LEFT JOIN information_schema.PROCESSLIST p "
-                                           "ON p.ID = t.trx_mysql_thread_id", db=None)])
+                                           "ON p.ID = t.trx_mysql_thread_id", db=None)],
+         *['session %r' % (row,) for row in db.sql("SELECT ID, USER, COMMAND, TIME, STATE, LEFT(INFO, 100) "
+                                                   "FROM information_schema.PROCESSLIST", db=None)])
     rc, out, err = h.cli(admin, 'guardian', 'remove', KID, GRAN)
     h.is_(rc, 0, 'the guardian is removed meanwhile') or h.diag(out, err)
     holder.stdin.write('ROLLBACK;\n')

@@ -31,6 +31,7 @@ if the test process dies outright, PR_SET_PDEATHSIG stops it.
 
 import grp
 import http.client
+import fcntl
 import json
 import os
 import pwd
@@ -426,6 +427,18 @@ def node_modules():
                 return json.load(f)['version']
         except (OSError, ValueError, KeyError):
             return None
+    # Two suites may run side by side (tests/run-all.sh): one npm ci at a time,
+    # the second finds the first's result.
+    lock = open(os.path.join(BROWSER_DIR, '.npm-lock'), 'w')
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        _npm_ci(installed, want)
+    finally:
+        lock.close()
+    return h.is_(installed(), want, 'tests/browser/node_modules has playwright-core %s as pinned' % want)
+
+
+def _npm_ci(installed, want):
     if installed() != want:
         npm = shutil.which('npm')
         if not npm:
@@ -436,7 +449,6 @@ def node_modules():
         h.diag('npm ci in tests/browser: exit %s in %.1f s' % (rc, time.monotonic() - t0))
         if rc != 0:
             raise RuntimeError('npm ci failed (%s):\n%s%s' % (rc, out[-2000:], err[-2000:]))
-    return h.is_(installed(), want, 'tests/browser/node_modules has playwright-core %s as pinned' % want)
 
 
 def png_size(path):

@@ -29,9 +29,9 @@ harness.run() stops it on failure, on the file's time bound and on SIGTERM;
 if the test process dies outright, PR_SET_PDEATHSIG stops it.
 """
 
+import fcntl
 import grp
 import http.client
-import fcntl
 import json
 import os
 import pwd

@@ -19,6 +19,12 @@ copy (mod_alias) and the copy is run as a CGI (mod_cgi) with ENV added to its
 environment (mod_setenv).  lighttpd's URL checks are its defaults except that
 %-encoded control characters are passed on to the CGI, which must refuse them.
 
+With fastcgi=N the program runs as a persistent FastCGI process instead
+(mod_fastcgi, "bin-path": lighttpd spawns N processes at start, one socket
+in a dir of the temp dir that CGI_USER owns, ENV given as their environment
+with "bin-environment"; with USERS every path goes to them, the login
+only in front of URL_PATH); fastcgi_pids() lists them.
+
 Started as root, lighttpd switches to www-data (server.username) before it
 runs a CGI: whatever the CGI reads must be readable by that user.
 share_with_cgi() gives a file to CGI_USER's group (mode 0640 by default), so a
@@ -149,8 +155,10 @@ class Response:
 class Lighttpd:
     """One private lighttpd serving CGI_PATH at URL_PATH (see the module doc)."""
 
-    def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True, users=None):
+    def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True, users=None, fastcgi=0):
         self.dir = h.tmpdir('guardlist-www-')
+        self.fastcgi = fastcgi
+        self.sockdir = os.path.join(self.dir, 'fcgi')
         self.docroot = os.path.join(self.dir, 'htdocs')
         self.uploads = os.path.join(self.dir, 'uploads')
         self.conf = os.path.join(self.dir, 'lighttpd.conf')
@@ -169,6 +177,12 @@ class Lighttpd:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
         os.chmod(self.errorlog, 0o640)
         os.chmod(self.uploads, 0o700)
+        if fastcgi:
+            # lighttpd binds the backends' socket after it switched to CGI_USER
+            os.mkdir(self.sockdir)
+            if os.geteuid() == 0:
+                os.chown(self.sockdir, pw.pw_uid, pw.pw_gid)
+            os.chmod(self.sockdir, 0o700)
         if copy:
             self.cgi = os.path.join(self.dir, os.path.basename(cgi_path))
             shutil.copyfile(cgi_path, self.cgi)
@@ -213,8 +227,19 @@ class Lighttpd:
             'alias.url = (%s => %s)' % (_quote(self.url_path), _quote(self.cgi)),
             'cgi.assign = (%s => "")' % _quote('/' + os.path.basename(self.cgi)),
         ]
+        if self.fastcgi:
+            lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_fastcgi")'
+            lines = [ln for ln in lines if not ln.startswith(('alias.url', 'cgi.assign'))]
+            env = ', '.join('%s => %s' % (_quote(k), _quote(v)) for k, v in self.env.items())
+            # Behind a login, every path goes to the one pool of processes
+            # (auth only on URL_PATH): a request without REMOTE_USER can then
+            # reach the process that served a logged-in one.
+            lines.append('fastcgi.server = (%s => (("bin-path" => %s, "socket" => %s, "max-procs" => %d, '
+                         '"check-local" => "disable", "bin-environment" => (%s))))'
+                         % (_quote('/' if self.htpasswd else self.url_path), _quote(self.cgi),
+                            _quote(os.path.join(self.sockdir, 'app.sock')), self.fastcgi, env))
         if self.htpasswd:
-            lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_auth", "mod_authn_file", "mod_cgi")'
+            lines[0] = lines[0][:-1] + ', "mod_auth", "mod_authn_file")'
             lines += ['auth.backend = "htpasswd"',
                       'auth.backend.htpasswd.userfile = ' + _quote(self.htpasswd),
                       'auth.require = (%s => ("method" => "basic", "realm" => "guardlist", '
@@ -222,7 +247,7 @@ class Lighttpd:
         if os.geteuid() == 0:
             lines += ['server.username = ' + _quote(CGI_USER),
                       'server.groupname = ' + _quote(grp.getgrgid(pwd.getpwnam(CGI_USER).pw_gid).gr_name)]
-        if self.env:
+        if self.env and not self.fastcgi:
             lines.append('setenv.add-environment = (%s)'
                          % ', '.join('%s => %s' % (_quote(k), _quote(v)) for k, v in self.env.items()))
         with open(self.conf, 'w') as f:
@@ -322,6 +347,24 @@ class Lighttpd:
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def fastcgi_pids(self):
+        """The pids of the FastCGI processes lighttpd spawned (its children
+        running the program's copy)."""
+        if self.proc is None:
+            return []
+        pids = []
+        for d in os.listdir('/proc'):
+            if not d.isdigit():
+                continue
+            try:
+                with open('/proc/%s/stat' % d) as f:
+                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+                if ppid == self.proc.pid and os.readlink('/proc/%s/exe' % d) == self.cgi:
+                    pids.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+        return sorted(pids)
 
     def stop(self, check=False):
         """SIGTERM, waits at most STOP_TIMEOUT seconds, then SIGKILL.

@@ -26,8 +26,9 @@ Sections (one run, one machine):
   approve  the approval page through lighttpd, as a CGI and as FastCGI
            processes (mod_fastcgi, bin-path): GET and POST latency on
            distinct tokens taken from the notifier's emails.
-  admin    the admin page through lighttpd with Basic auth, as a CGI and as
-           FastCGI: GET (the protected list) and POST (a rule set) latency.
+  admin    the admin page through lighttpd with Basic auth (checked logins
+           cached, as etc/web sets it up), as a CGI and as FastCGI: GET (the
+           protected list) and POST (a rule set) latency.
 
 Benchmarks are not tests: nothing here fails on a slow figure.  Each target
 is printed with the measured value, whether it holds and by what margin.  The
@@ -629,7 +630,8 @@ def section_admin(res, ctx, args):
     figures = {}
     for mode in ('cgi', 'fastcgi'):
         www = web.Lighttpd(web.web_binary(), {'GUARDLIST_CONFIG': conf}, url_path='/admin',
-                           users={ADMIN_USER: ADMIN_PW}, fastcgi=FCGI_PROCS if mode == 'fastcgi' else 0)
+                           users={ADMIN_USER: ADMIN_PW}, fastcgi=FCGI_PROCS if mode == 'fastcgi' else 0,
+                           auth_cache=True)
         www.start()
         try:
             def timed(method, body=None):

@@ -23,7 +23,8 @@ With fastcgi=N the program runs as a persistent FastCGI process instead
 (mod_fastcgi, "bin-path": lighttpd spawns N processes at start, one socket
 in a dir of the temp dir that CGI_USER owns, ENV given as their environment
 with "bin-environment"; with USERS every path goes to them, the login
-only in front of URL_PATH); fastcgi_pids() lists them.
+only in front of URL_PATH); fastcgi_pids() lists them.  auth_cache=True
+keeps checked logins (lighttpd's auth.cache), as etc/web's set-up does.
 
 Started as root, lighttpd switches to www-data (server.username) before it
 runs a CGI: whatever the CGI reads must be readable by that user.
@@ -155,9 +156,11 @@ class Response:
 class Lighttpd:
     """One private lighttpd serving CGI_PATH at URL_PATH (see the module doc)."""
 
-    def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True, users=None, fastcgi=0):
+    def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True, users=None, fastcgi=0,
+                 auth_cache=False):
         self.dir = h.tmpdir('guardlist-www-')
         self.fastcgi = fastcgi
+        self.auth_cache = auth_cache
         self.sockdir = os.path.join(self.dir, 'fcgi')
         self.docroot = os.path.join(self.dir, 'htdocs')
         self.uploads = os.path.join(self.dir, 'uploads')
@@ -239,11 +242,16 @@ class Lighttpd:
                          % (_quote('/' if self.htpasswd else self.url_path), _quote(self.cgi),
                             _quote(os.path.join(self.sockdir, 'app.sock')), self.fastcgi, env))
         if self.htpasswd:
-            lines[0] = lines[0][:-1] + ', "mod_auth", "mod_authn_file")'
+            if self.fastcgi:    # mod_auth before the module that runs the program
+                lines[0] = 'server.modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_fastcgi")'
+            else:
+                lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_auth", "mod_authn_file", "mod_cgi")'
             lines += ['auth.backend = "htpasswd"',
                       'auth.backend.htpasswd.userfile = ' + _quote(self.htpasswd),
                       'auth.require = (%s => ("method" => "basic", "realm" => "guardlist", '
                       '"require" => "valid-user"))' % _quote(self.url_path)]
+            if self.auth_cache:    # a checked login is kept (etc/web's set-up), not hashed again
+                lines.append('auth.cache = ("max-age" => "600")')
         if os.geteuid() == 0:
             lines += ['server.username = ' + _quote(CGI_USER),
                       'server.groupname = ' + _quote(grp.getgrgid(pwd.getpwnam(CGI_USER).pw_gid).gr_name)]

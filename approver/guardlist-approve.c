@@ -434,7 +434,7 @@ int main(int argc, char **argv)
                "decides.  Configuration: $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH "\n"
                "(section [approver]: its database account, token_ttl_days, template_dir).\n"
                "Started by a FastCGI server (stdin a listening socket) it serves request after\n"
-               "request; $GUARDLIST_MAX_REQUESTS > 0 ends it after that many.\n");
+               "request until SIGTERM.\n");
         return strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ? 0 : 2;
     }
     /* stderr is the web server's error log; [log] may send it to syslog. */
@@ -443,8 +443,7 @@ int main(int argc, char **argv)
         log_error("REQUEST_METHOD is not set: run me from a web server as a CGI or FastCGI program (see --help)");
         return 2;
     }
-    const char *max = getenv("GUARDLIST_MAX_REQUESTS");
-    int rc = cgi_serve(serve, NULL, max ? strtol(max, NULL, 10) : 0, err, sizeof(err));
+    int rc = cgi_serve(serve, NULL, err, sizeof(err));
     if (rc < 0)
         log_error("%s", err);
     teardown();

@@ -74,7 +74,7 @@ static long read_body(struct cgi_request *r, char *p, size_t n)
 }
 
 /* The FastCGI loop: request after request until told to stop. */
-static int serve_fastcgi(cgi_handler_fn *h, void *arg, long max_requests, char *err, size_t errlen)
+static int serve_fastcgi(cgi_handler_fn *h, void *arg, char *err, size_t errlen)
 {
     FCGX_Request req;
     struct sigaction sa;
@@ -93,7 +93,7 @@ static int serve_fastcgi(cgi_handler_fn *h, void *arg, long max_requests, char *
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGTERM);
     sigaddset(&stop_set, SIGINT);
-    for (long served = 0; !stopping && (max_requests <= 0 || served < max_requests); served++) {
+    while (!stopping) {
         if (FCGX_Accept_r(&req) < 0)
             break;                                  /* stopping, or the socket is gone */
         /* A stop waits until this answer is out (no EINTR in the database client). */
@@ -107,10 +107,10 @@ static int serve_fastcgi(cgi_handler_fn *h, void *arg, long max_requests, char *
     return 0;
 }
 
-int cgi_serve(cgi_handler_fn *h, void *arg, long max_requests, char *err, size_t errlen)
+int cgi_serve(cgi_handler_fn *h, void *arg, char *err, size_t errlen)
 {
     if (cgi_is_fastcgi())
-        return serve_fastcgi(h, arg, max_requests, err, errlen);
+        return serve_fastcgi(h, arg, err, errlen);
     struct cgi_request r = { environ, NULL, NULL };
     h(&r, arg);
     fflush(stdout);

@@ -27,10 +27,11 @@ int cgi_is_fastcgi(void);
 
 /* Serves requests with H: as a CGI, the one request of the process's
  * environment; under a FastCGI server, request after request until SIGTERM
- * or SIGINT (each taken between requests, never during one), or, when
- * MAX_REQUESTS > 0, after that many (the server starts a fresh process).
+ * or SIGINT (each taken between requests, never during one).  No bound on
+ * the count: a process that ends loses the requests the server has already
+ * queued on its socket, and nothing grows from request to request.
  * Returns 0, or -1 with ERR set (the FastCGI library could not start). */
-int cgi_serve(cgi_handler_fn *h, void *arg, long max_requests, char *err, size_t errlen);
+int cgi_serve(cgi_handler_fn *h, void *arg, char *err, size_t errlen);
 
 /* The request's parameter NAME (REQUEST_METHOD, QUERY_STRING, REMOTE_USER
  * ...), or NULL.  Never the process environment under FastCGI. */

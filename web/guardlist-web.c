@@ -79,7 +79,7 @@ static const char usage_text[] =
     "Configuration: $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH "\n"
     "(section [web]: its database account, secret_file, admins, template_dir,\n"
     "page_size).  Started by a FastCGI server (stdin a listening socket) it\n"
-    "serves request after request; $GUARDLIST_MAX_REQUESTS > 0 ends it after that many.\n";
+    "serves request after request until SIGTERM.\n";
 
 /* The page named NAME, or NULL. */
 static const struct get_handler *find_page(const char *name)
@@ -336,12 +336,11 @@ static int from_shell(int argc, char **argv)
 int main(int argc, char **argv)
 {
     char err[800];
-    const char *max = getenv("GUARDLIST_MAX_REQUESTS");
 
     if (!cgi_is_fastcgi() && !getenv("REQUEST_METHOD"))
         return from_shell(argc, argv);
     log_init("guardlist-web", LOG_TO_STDERR, LOG_LVL_INFO);
-    int rc = cgi_serve(serve, NULL, max ? strtol(max, NULL, 10) : 0, err, sizeof(err));
+    int rc = cgi_serve(serve, NULL, err, sizeof(err));
     if (rc < 0)
         log_error("%s", err);
     teardown();

@@ -16,7 +16,9 @@ database connection killed between requests (the next request is right)
 and the database restarted (a clean 503 with every header while it is
 down, then right again, same process); SIGTERM ends a process between
 requests and lighttpd starts another; a process's memory does not grow
-over 400 more requests; no sanitizer report in lighttpd's error log (where the
+over 400 more requests; the approval page under spawn-fcgi, as nginx uses
+it (etc/systemd/guardlist-fcgi@.service), answers through lighttpd's
+"socket" and exits 0 on SIGTERM; no sanitizer report in lighttpd's error log (where the
 processes' stderr goes), the leak check at their exit included."""
 import base64
 import concurrent.futures
@@ -242,6 +244,9 @@ def main():
     rw = wget('p=protected')
     h.ok(r.status == 503 and headers_ok(r) and '<!DOCTYPE html>' in r.text and rw.status == 503 and headers_ok(rw),
          'the database down: a clean 503 page with every header from both', r, rw, r.text[:600])
+    h.ok('guardlist-approve: error:' in app.log(0) and 'guardlist-web: error:' in adm.log(0),
+         "the processes' stderr is lighttpd's error log (where a sanitizer reports): the outage is there",
+         app.log(800), adm.log(800))
     db.start()
     good, r, _ = h.poll_until(lambda: get('t=' + tok_a), lambda x: x.status == 200, RECOVER_TIMEOUT)
     h.ok(good and 'alice@sender.test' in r.text, 'the database back: the approval page answers right again', r)
@@ -282,6 +287,23 @@ def main():
     else:
         h.ok(after - before < RSS_GROWTH_KB, 'approval page: 400 more requests grow the process by less than %d kB'
              % RSS_GROWTH_KB, 'VmRSS %d kB -> %d kB' % (before, after))
+
+    # ------------------------------------------------------------ spawn-fcgi, as for nginx
+
+    sp = web.SpawnFcgi(web.approve_binary(), {'GUARDLIST_CONFIG': aconf})
+    sp.start()
+    front = web.Lighttpd(web.approve_binary(), fastcgi_socket=sp.socket, copy=False)
+    front.start()
+    r = front.request('GET', '/approve?t=' + tok_a)
+    r2 = front.request('GET', '/approve')
+    h.ok(r.status == 200 and 'alice@sender.test' in r.text and r2.status == 400
+         and 'alice@sender.test' not in r2.text,
+         'spawn-fcgi: the process answers through a server that connects to its socket', r, r2, sp.log())
+    front.stop()
+    rc, killed = sp.stop()
+    h.ok(rc == 0 and not killed, 'spawn-fcgi: SIGTERM ends the process with exit status 0',
+         'exit %r, killed %r' % (rc, killed), sp.log())
+    h.is_(sp.sanitizer_report(), [], 'spawn-fcgi: no sanitizer report on its stderr') or h.diag(sp.log())
 
     # ------------------------------------------------------------ sanitizers, at exit too
 

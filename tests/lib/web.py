@@ -25,6 +25,8 @@ in a dir of the temp dir that CGI_USER owns, ENV given as their environment
 with "bin-environment"; with USERS every path goes to them, the login
 only in front of URL_PATH); fastcgi_pids() lists them.  auth_cache=True
 keeps checked logins (lighttpd's auth.cache), as etc/web's set-up does.
+fastcgi_socket=PATH passes URL_PATH to a FastCGI process already listening
+there (SpawnFcgi below, as nginx would) and starts none.
 
 Started as root, lighttpd switches to www-data (server.username) before it
 runs a CGI: whatever the CGI reads must be readable by that user.
@@ -157,9 +159,10 @@ class Lighttpd:
     """One private lighttpd serving CGI_PATH at URL_PATH (see the module doc)."""
 
     def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True, users=None, fastcgi=0,
-                 auth_cache=False):
+                 auth_cache=False, fastcgi_socket=None):
         self.dir = h.tmpdir('guardlist-www-')
         self.fastcgi = fastcgi
+        self.fastcgi_socket = fastcgi_socket
         self.auth_cache = auth_cache
         self.sockdir = os.path.join(self.dir, 'fcgi')
         self.docroot = os.path.join(self.dir, 'htdocs')
@@ -230,7 +233,12 @@ class Lighttpd:
             'alias.url = (%s => %s)' % (_quote(self.url_path), _quote(self.cgi)),
             'cgi.assign = (%s => "")' % _quote('/' + os.path.basename(self.cgi)),
         ]
-        if self.fastcgi:
+        if self.fastcgi_socket:    # a FastCGI process someone else started (spawn-fcgi)
+            lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_fastcgi")'
+            lines = [ln for ln in lines if not ln.startswith(('alias.url', 'cgi.assign'))]
+            lines.append('fastcgi.server = (%s => (("socket" => %s, "check-local" => "disable")))'
+                         % (_quote(self.url_path), _quote(self.fastcgi_socket)))
+        elif self.fastcgi:
             lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_fastcgi")'
             lines = [ln for ln in lines if not ln.startswith(('alias.url', 'cgi.assign'))]
             env = ', '.join('%s => %s' % (_quote(k), _quote(v)) for k, v in self.env.items())
@@ -386,6 +394,70 @@ class Lighttpd:
             self.outfh.close()
             self.outfh = None
         self.proc = None
+        return rc, killed
+
+
+class SpawnFcgi:
+    """PROGRAM (a copy in a temp dir) as one FastCGI process under spawn-fcgi,
+    the way etc/systemd/guardlist-fcgi@.service runs it for nginx: `spawn-fcgi
+    -n` binds SOCKET (owned by CGI_USER, 0660), drops to CGI_USER and becomes
+    the program, with ENV as its environment.  stop() sends SIGTERM and
+    returns the program's exit status."""
+
+    def __init__(self, program, env=None):
+        self.dir = h.tmpdir('guardlist-spawn-')
+        self.program = os.path.join(self.dir, os.path.basename(program))
+        shutil.copyfile(program, self.program)
+        os.chmod(self.program, 0o755)
+        self.socket = os.path.join(self.dir, 'fcgi.sock')
+        self.errlog = os.path.join(self.dir, 'stderr.log')
+        self.env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
+        for k in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):
+            if k in os.environ:
+                self.env[k] = os.environ[k]
+        self.env.update(env or {})
+        self.proc = None
+        self.errfh = None
+
+    def start(self):
+        """Starts it and waits (bounded) for the socket."""
+        cmd = [shutil.which('spawn-fcgi') or '/usr/bin/spawn-fcgi', '-n', '-s', self.socket, '-M', '0660']
+        if os.geteuid() == 0:
+            group = grp.getgrgid(pwd.getpwnam(CGI_USER).pw_gid).gr_name
+            cmd += ['-U', CGI_USER, '-G', group, '-u', CGI_USER, '-g', group]
+        self.errfh = open(self.errlog, 'ab')
+        self.proc = subprocess.Popen(cmd + ['--', self.program], env=self.env, stdin=subprocess.DEVNULL,
+                                     stdout=self.errfh, stderr=self.errfh, preexec_fn=h._die_with_parent)
+        h._procs.append(self)
+        good, _, _ = h.poll_until(lambda: os.path.exists(self.socket) or self.proc.poll() is not None, bool,
+                                  START_TIMEOUT)
+        if not good or self.proc.poll() is not None:
+            raise RuntimeError('spawn-fcgi did not bind %s:\n%s' % (self.socket, self.log()))
+
+    def log(self):
+        try:
+            with open(self.errlog, 'rb') as f:
+                return f.read().decode('utf-8', errors='replace')
+        except OSError:
+            return ''
+
+    def sanitizer_report(self):
+        return [m for m in h.SANITIZER_MARKS if m in self.log()]
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, check=False):
+        """SIGTERM, bounded wait (SIGKILL after STOP_TIMEOUT); returns (exit status, killed)."""
+        if self in h._procs:
+            h._procs.remove(self)
+        if self.proc is None:
+            return None, False
+        rc, killed = h.terminate(self.proc, STOP_TIMEOUT)
+        self.proc = None
+        if self.errfh:
+            self.errfh.close()
+            self.errfh = None
         return rc, killed
 
 

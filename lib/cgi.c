@@ -141,14 +141,14 @@ void cgi_headers(struct cgi_request *r, int code, const char *extra)
 {
     char h[1024];
     int n = snprintf(h, sizeof(h), "Status: %d %s\r\n"
-           "Content-Type: text/html; charset=utf-8\r\n"
-           "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-           "frame-ancestors 'none'; base-uri 'none'\r\n"
-           "X-Frame-Options: DENY\r\n"
-           "X-Content-Type-Options: nosniff\r\n"
-           "Referrer-Policy: no-referrer\r\n"
-           "Cache-Control: no-store\r\n"
-           "%s\r\n", code, cgi_status_text(code), extra ? extra : "");
+                     "Content-Type: text/html; charset=utf-8\r\n"
+                     "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                     "frame-ancestors 'none'; base-uri 'none'\r\n"
+                     "X-Frame-Options: DENY\r\n"
+                     "X-Content-Type-Options: nosniff\r\n"
+                     "Referrer-Policy: no-referrer\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "%s\r\n", code, cgi_status_text(code), extra ? extra : "");
 
     if (n < 0 || (size_t)n >= sizeof(h)) {     /* EXTRA is the program's own text: never this long */
         static const char fallback[] = "Status: 500 Internal Server Error\r\nCache-Control: no-store\r\n\r\n";

@@ -579,12 +579,17 @@ def section_approve(res, ctx, args):
     for mode, toks in (('cgi', tokens[:need]), ('fastcgi', tokens[need:2 * need])):
         www = web.Lighttpd(web.approve_binary(), {'GUARDLIST_CONFIG': conf},
                            fastcgi=FCGI_PROCS if mode == 'fastcgi' else 0)
-        runs = approve_runs(www, toks, warm, args)
+        cpu = {}
+        runs = approve_runs(www, toks, warm, args, cpu, db.proc.pid if db.proc else None)
         label = '/approve through lighttpd, %s' % ('CGI' if mode == 'cgi' else
                                                    'FastCGI (%d processes)' % FCGI_PROCS)
         targets = ({'GET': TARGET_APPROVE_P99_MS, 'POST': TARGET_APPROVE_P99_MS} if mode == 'cgi'
                    else {'GET': TARGET_FCGI_GET_P99_MS, 'POST': TARGET_FCGI_POST_P99_MS})
         figures[mode] = latency_rows(res, 'approve', label, runs, targets)
+        if cpu:
+            figures[mode]['cpu'] = cpu
+            res.row('approve', 'CPU a request, FastCGI (the processes + MariaDB)',
+                    ', '.join('%s %d + %d µs' % (m, c['program_us'], c['mariadb_us']) for m, c in sorted(cpu.items())))
     decided = int(db.value("SELECT COUNT(*) FROM challenges WHERE status = 'approved'", db=name))
     figures['approved_after_posts'] = decided
     res.data['approve'] = figures
@@ -592,9 +597,25 @@ def section_approve(res, ctx, args):
         res.failed.append(('approve', '%d POSTs approved %d challenges' % (2 * args.posts, decided)))
 
 
-def approve_runs(www, tokens, warm, args):
+def cpu_seconds(pids):
+    """User + system CPU seconds of PIDS so far (/proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf('SC_CLK_TCK')
+
+
+def approve_runs(www, tokens, warm, args, cpu=None, db_pid=None):
     """WARM GETs, then ARGS.gets timed GETs and ARGS.posts timed POSTs
-    (allow) of TOKENS at WWW; returns [(method, [(ms, status)])]."""
+    (allow) of TOKENS at WWW; returns [(method, [(ms, status)])].  For
+    FastCGI, CPU (a dict) gets each method's CPU per request in µs of the
+    processes and of DB_PID (MariaDB): figures the machine's load does not
+    change the way it changes latency."""
     www.start()
     try:
         def timed(method, tok):
@@ -606,10 +627,19 @@ def approve_runs(www, tokens, warm, args):
                                 headers={'Content-Type': 'application/x-www-form-urlencoded'})
             return (time.perf_counter() - t0) * 1000, r.status
 
+        def measured(method, toks):
+            pids = www.fastcgi_pids()
+            p0, d0 = cpu_seconds(pids), cpu_seconds([db_pid] if db_pid else [])
+            out = [timed(method, t) for t in toks]
+            if cpu is not None and pids:
+                cpu[method] = {'program_us': round((cpu_seconds(pids) - p0) / len(toks) * 1e6),
+                               'mariadb_us': round((cpu_seconds([db_pid] if db_pid else []) - d0) / len(toks) * 1e6)}
+            return out
+
         for tok in tokens[:warm]:
             timed('GET', tok)
-        gets = [timed('GET', t) for t in tokens[warm:warm + args.gets]]
-        posts = [timed('POST', t) for t in tokens[warm + args.gets:warm + args.gets + args.posts]]
+        gets = measured('GET', tokens[warm:warm + args.gets])
+        posts = measured('POST', tokens[warm + args.gets:warm + args.gets + args.posts])
     finally:
         www.stop()
     return [('GET', gets), ('POST', posts)]

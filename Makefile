@@ -8,6 +8,9 @@ WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# The web programs also run as FastCGI processes (libfcgi, Debian's
+# libfcgi-dev, has no .pc file); the others do not link it.
+FCGI_LIBS := -lfcgi
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Each program: its folder, its binary, and the file that holds its main().
@@ -95,14 +98,16 @@ build/obj/lib.a build/asan/lib.a $(PROG_ARCHIVES):
 # One link rule for the programs, one for their ASan+UBSan builds.
 $(foreach p,$(PROGS),$(eval bin/$(BIN_$(p)): $(call objs_of,$(p),build/obj) build/obj/lib.a))
 $(foreach p,$(PROGS),$(eval build/asan/$(BIN_$(p)): $(call objs_of,$(p),build/asan) build/asan/lib.a))
+WEB_PROGRAMS := bin/guardlist-approve bin/guardlist-web build/asan/guardlist-approve build/asan/guardlist-web
+$(WEB_PROGRAMS): PROG_LIBS = $(FCGI_LIBS)
 $(PROGRAMS):
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(PROG_LIBS)
 $(ASAN_PROGRAMS):
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS) $(PROG_LIBS)
 
 asan: $(ASAN_PROGRAMS)
 
@@ -111,7 +116,7 @@ asan: $(ASAN_PROGRAMS)
 build/tests/%: tests/unit/%.c $(PROG_ARCHIVES) build/obj/lib.a
 	@mkdir -p build/tests
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) -Iweb -o $@ $< $(PROG_ARCHIVES) build/obj/lib.a $(LIBS) -lcmocka
+	$(Q)$(CC) $(ALL_CFLAGS) -Iweb -o $@ $< $(PROG_ARCHIVES) build/obj/lib.a $(LIBS) $(FCGI_LIBS) -lcmocka
 
 build/bench/policyload: tests/bench/policyload.c
 	@mkdir -p build/bench

@@ -1,6 +1,8 @@
 /*
  * guardlist-approve - the approval page a guardian reaches from the email
- * link: a CGI program for any web server.
+ * link: a CGI program for any web server, or a persistent FastCGI process
+ * (lib/cgi.c's loop) that keeps its configuration, templates and database
+ * connection; everything else is made again for each request.
  *
  * GET and HEAD only show (mail scanners and link previewers fetch every
  * link before a person does); POST decides, through lib/store.c, in one
@@ -31,7 +33,14 @@
 #define QUERY_MAX 256
 #define BODY_MAX 1024
 
+/* Kept from request to request: loaded by setup() at the first request
+ * (again after a failed one). */
 static struct config cfg;
+static struct db *kept_db;
+static int ready;
+
+/* The request being answered: set and cleared by serve(). */
+static struct cgi_request *io;
 static int head_only;
 
 static const char *const page_names[] = { "title", "body", NULL };
@@ -50,12 +59,12 @@ static int page(int code, const char *title, const char *body, const char *extra
     if (!t_page || template_render(t_page, TPL_HTML, v, 2, &out, err, sizeof(err)) < 0) {
         /* Without templates: a minimal page, still with every header. */
         buf_free(&out);
-        cgi_unavailable(code, extra, head_only);
+        cgi_unavailable(io, code, extra, head_only);
         return 0;
     }
-    cgi_headers(code, extra);
+    cgi_headers(io, code, extra);
     if (!head_only)
-        fwrite(out.p, 1, out.len, stdout);
+        cgi_write(io, out.p, out.len);
     buf_free(&out);
     return 0;
 }
@@ -175,7 +184,7 @@ static int show(const struct challenge *c, const char *token)
 {
     struct buf body = { 0 }, button = { 0 };
     char err[200];
-    const char *script = getenv("SCRIPT_NAME");
+    const char *script = cgi_param(io, "SCRIPT_NAME");
     const char *at = strrchr(c->row.sender, '@');
 
     if (!script || !*script || strlen(script) > 200 || script[0] != '/')
@@ -302,7 +311,7 @@ static int run(const char *method)
 
     struct cgi_error ce;
     int post = strcmp(method, "POST") == 0;
-    if (cgi_read_form(method, QUERY_MAX, BODY_MAX, post ? post_fields : get_fields, &f, &ce) < 0) {
+    if (cgi_read_form(io, method, QUERY_MAX, BODY_MAX, post ? post_fields : get_fields, &f, &ce) < 0) {
         if (!post && (ce.status == 400 || ce.status == 414))
             return message_page(ce.status, ce.status == 414 ? "Link too long" : "Not a valid link",
                                 "This is not a guardlist approval link.", NULL);
@@ -319,65 +328,107 @@ static int run(const char *method)
         return message_page(400, "Not a valid link", "This is not a guardlist approval link. "
                             "Please open the link from the email exactly as it is.", NULL);
 
-    struct config_db p;
-    if (config_db_for(&cfg, &cfg.approver.account, &p, err, sizeof(err)) < 0) {
+    struct challenge c;
+    db_idle_check(kept_db);     /* a connection the server dropped since the last request is made again */
+    if (lookup(kept_db, token, &c, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
     }
-    struct db *db = db_new(&p);
-    explicit_bzero(&p, sizeof(p));
-    struct challenge c;
-    if (!db || lookup(db, token, &c, err, sizeof(err)) < 0) {
-        log_error("%s", db ? err : "out of memory");
-        db_free(db);
-        return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
+    return answer(kept_db, &c, token, choice);
+}
+
+static void teardown(void)
+{
+    template_free(t_page);
+    template_free(t_show);
+    template_free(t_message);
+    t_page = t_show = t_message = NULL;
+    db_free(kept_db);
+    kept_db = NULL;
+    ready = 0;
+}
+
+/* Loads what requests share: the configuration, the templates and the
+ * database handle (it connects at its first query).  Returns 0, or -1 with
+ * the reason logged; the next request tries again. */
+static int setup(void)
+{
+    char err[800];
+    struct config_db p;
+
+    teardown();
+    config_defaults(&cfg);
+    if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
     }
-    int rc = answer(db, &c, token, choice);
-    db_free(db);
-    return rc;
+    log_init("guardlist-approve", cfg.log.target, cfg.log.level);
+    if (load_templates() < 0)
+        return -1;
+    if (config_db_for(&cfg, &cfg.approver.account, &p, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    kept_db = db_new(&p);
+    explicit_bzero(&p, sizeof(p));
+    if (!kept_db) {
+        log_error("out of memory");
+        return -1;
+    }
+    ready = 1;
+    return 0;
+}
+
+/* One request, from a clean state: nothing of the last one is kept but
+ * what setup() loaded. */
+static void serve(struct cgi_request *r, void *arg)
+{
+    const char *method = cgi_param(r, "REQUEST_METHOD");
+
+    (void)arg;
+    io = r;
+    head_only = method && strcmp(method, "HEAD") == 0;
+    if (!method)
+        message_page(400, "Bad request", "The web server passed no request method.", NULL);
+    else if (!ready && setup() < 0)
+        page(503, "Not available", "", NULL);
+    else
+        run(method);
+    io = NULL;
+    head_only = 0;
 }
 
 int main(int argc, char **argv)
 {
     char err[800];
+    int fastcgi = cgi_is_fastcgi();
 
     /* A web server may pass a query without '=' as arguments (CGI/1.1's
      * ISINDEX form): under a web server they are not options. */
-    if (argc > 1 && !getenv("REQUEST_METHOD")) {
+    if (argc > 1 && !fastcgi && !getenv("REQUEST_METHOD")) {
         if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
             printf("guardlist-approve %s\n", VERSION);
             return 0;
         }
-        printf("Usage: guardlist-approve   (run by a web server as a CGI program)\n"
+        printf("Usage: guardlist-approve   (run by a web server as a CGI or FastCGI program)\n"
                "\n"
                "The approval page behind the link in guardlist's emails: GET ?t=TOKEN shows\n"
                "who wants to write to whom; POST t=TOKEN&choice=allow|allow-domain|block\n"
                "decides.  Configuration: $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH "\n"
-               "(section [approver]: its database account, token_ttl_days, template_dir).\n");
+               "(section [approver]: its database account, token_ttl_days, template_dir).\n"
+               "Started by a FastCGI server (stdin a listening socket) it serves request after\n"
+               "request until SIGTERM.\n");
         return strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ? 0 : 2;
     }
-    const char *method = getenv("REQUEST_METHOD");
     /* stderr is the web server's error log; [log] may send it to syslog. */
     log_init("guardlist-approve", LOG_TO_STDERR, LOG_LVL_INFO);
-    if (!method) {
-        log_error("REQUEST_METHOD is not set: run me from a web server as a CGI program (see --help)");
+    if (!fastcgi && !getenv("REQUEST_METHOD")) {
+        log_error("REQUEST_METHOD is not set: run me from a web server as a CGI or FastCGI program (see --help)");
         return 2;
     }
-    config_defaults(&cfg);
-    if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
+    int rc = cgi_serve(serve, NULL, err, sizeof(err));
+    if (rc < 0)
         log_error("%s", err);
-        head_only = strcmp(method, "HEAD") == 0;
-        return page(503, "Not available", "", NULL);
-    }
-    log_init("guardlist-approve", cfg.log.target, cfg.log.level);
-    if (load_templates() < 0) {
-        head_only = strcmp(method, "HEAD") == 0;
-        return page(503, "Not available", "", NULL);
-    }
-    run(method);
-    fflush(stdout);
-    template_free(t_page);
-    template_free(t_show);
-    template_free(t_message);
-    return 0;
+    teardown();
+    return rc < 0 ? 1 : 0;
 }

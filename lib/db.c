@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <mysql.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,23 @@ void db_free(struct db *db)
 int db_connected(const struct db *db)
 {
     return db->m != NULL;
+}
+
+void db_idle_check(struct db *db)
+{
+    unsigned int status = 0;
+
+    if (!db || !db->m)
+        return;
+    struct pollfd p = { .fd = (int)mysql_get_socket(db->m), .events = POLLIN | POLLRDHUP };
+    /* An idle connection has nothing to read: anything there is the server's goodbye. */
+    if (p.fd < 0 || poll(&p, 1, 0) != 0) {
+        db_disconnect(db);
+        return;
+    }
+    if (mariadb_get_infov(db->m, MARIADB_CONNECTION_SERVER_STATUS, &status) == 0
+        && (status & SERVER_STATUS_IN_TRANS) && mysql_rollback(db->m) != 0)
+        db_disconnect(db);
 }
 
 static long ms_until(const struct timespec *t)

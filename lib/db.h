@@ -19,6 +19,13 @@ int db_connect(struct db *db, char *err, size_t errlen);
 int db_connected(const struct db *db);
 void db_disconnect(struct db *db);     /* after an error: next call reconnects */
 
+/* For a connection kept between requests (a persistent web program), before
+ * the next one: closes it if the server has closed its end or sent
+ * something unasked (restart, KILL, wait_timeout), so the next query
+ * reconnects instead of failing; rolls back a transaction an earlier
+ * request left open, so nothing of it reaches the next.  No round trip. */
+void db_idle_check(struct db *db);
+
 /* Runs SQL with N string parameters (NULL binds SQL NULL).  *AFFECTED (may be
  * NULL) gets the affected row count.  On a connection error the handle is
  * disconnected.  Returns 0, or -1 with ERR set. */

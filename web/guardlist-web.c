@@ -1,6 +1,9 @@
 /*
  * guardlist-web - the household's admin page: a CGI program behind the web
- * server's login (the article's whitelist.php, done safely).
+ * server's login (the article's whitelist.php, done safely), or a
+ * persistent FastCGI process (lib/cgi.c's loop) that keeps its
+ * configuration, templates and database connection; each request starts
+ * from a fresh struct web (user, role, form token, key, search text).
  *
  * Pages (GET ?p=..., the pages[] table, lists.c): protected recipients and
  * their guardians, rules for one recipient, global rules, the pending
@@ -32,6 +35,12 @@
 #define QUERY_MAX 1024
 #define BODY_MAX 4096
 
+/* Kept from request to request: loaded by setup() at the first request
+ * (again after a failed one); the database handle made by open_db(). */
+static struct config cfg;
+static struct db *kept_db;
+static int ready;
+
 /* The pages a GET shows (p=...), and a POST after its change; a guardian
  * is refused a page with ADMIN_ONLY set. */
 static const struct get_handler {
@@ -61,7 +70,7 @@ static const struct post_handler {
 };
 
 static const char usage_text[] =
-    "Usage: guardlist-web   (run by a web server as a CGI program, behind its login)\n"
+    "Usage: guardlist-web   (run by a web server as a CGI or FastCGI program, behind its login)\n"
     "\n"
     "The admin page: protected recipients and guardians, rules, the pending\n"
     "queue and the audit log.  GET ?p=protected|rules|global|pending|audit|search\n"
@@ -69,7 +78,8 @@ static const char usage_text[] =
     "authenticate every request and pass REMOTE_USER; without it nothing is served.\n"
     "Configuration: $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH "\n"
     "(section [web]: its database account, secret_file, admins, template_dir,\n"
-    "page_size).\n";
+    "page_size).  Started by a FastCGI server (stdin a listening socket) it\n"
+    "serves request after request until SIGTERM.\n";
 
 /* The page named NAME, or NULL. */
 static const struct get_handler *find_page(const char *name)
@@ -157,7 +167,7 @@ static int read_form(const struct web *w, const char *method, struct form *f)
         page_error(w, 405, "Not allowed", "This page only answers GET, HEAD and POST.", NULL);
         return -1;
     }
-    if (cgi_read_form(method, QUERY_MAX, BODY_MAX, is_post ? post_fields : get_fields, f, &ce) < 0) {
+    if (cgi_read_form(w->io, method, QUERY_MAX, BODY_MAX, is_post ? post_fields : get_fields, f, &ce) < 0) {
         page_error(w, ce.status, "Bad request", ce.what, NULL);
         return -1;
     }
@@ -204,27 +214,30 @@ static int read_view(struct web *w, int is_post, const struct form *f, const str
     return 0;
 }
 
-/* Connects W->db with the [web] account.  Returns 0, or -1 when the
- * answer (an error page) is given. */
+/* Connects W->db with the [web] account: the kept connection when it is
+ * still good, else a new one.  Returns 0, or -1 when the answer (an error
+ * page) is given. */
 static int open_db(struct web *w)
 {
     char err[800] = "";
     struct config_db p;
 
-    if (config_db_for(w->cfg, &w->cfg->web.account, &p, err, sizeof(err)) < 0) {
-        log_error("%s", err);
+    if (!kept_db) {
+        if (config_db_for(w->cfg, &w->cfg->web.account, &p, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            page_error(w, 503, "Not available", "This page is not available right now. Please try again later.", NULL);
+            return -1;
+        }
+        kept_db = db_new(&p);
+        explicit_bzero(&p, sizeof(p));
+    }
+    db_idle_check(kept_db);     /* one the server dropped since the last request is made again */
+    if (!kept_db || db_connect(kept_db, err, sizeof(err)) < 0) {
+        log_error("%s", kept_db ? err : "out of memory");
         page_error(w, 503, "Not available", "This page is not available right now. Please try again later.", NULL);
         return -1;
     }
-    w->db = db_new(&p);
-    explicit_bzero(&p, sizeof(p));
-    if (!w->db || db_connect(w->db, err, sizeof(err)) < 0) {
-        log_error("%s", w->db ? err : "out of memory");
-        db_free(w->db);
-        w->db = NULL;
-        page_error(w, 503, "Not available", "This page is not available right now. Please try again later.", NULL);
-        return -1;
-    }
+    w->db = kept_db;
     return 0;
 }
 
@@ -236,13 +249,13 @@ static void run(struct web *w, const char *method)
     const struct get_handler *pg;
     struct lists_view v;
     int is_post = strcmp(method, "POST") == 0;
-    const char *refusal = auth_identify(w, getenv("REMOTE_USER"), w->cfg->web.admins);
+    const char *refusal = auth_identify(w, cgi_param(w->io, "REMOTE_USER"), w->cfg->web.admins);
 
     if (refusal) {
         page_refused(w, refusal);
         return;
     }
-    w->script = script_path(getenv("SCRIPT_NAME"));
+    w->script = script_path(cgi_param(w->io, "SCRIPT_NAME"));
     if (read_form(w, method, &f) < 0 || start_tokens(w) < 0 || read_view(w, is_post, &f, &pg, &v) < 0
         || open_db(w) < 0)
         return;
@@ -250,8 +263,54 @@ static void run(struct web *w, const char *method)
         post(w, &f, pg, &v);
     else
         show(w, 200, pg, &v, NULL);
-    db_free(w->db);
     w->db = NULL;
+}
+
+static void teardown(void)
+{
+    page_unload();
+    db_free(kept_db);
+    kept_db = NULL;
+    ready = 0;
+}
+
+/* Loads what requests share: the configuration and the templates.
+ * Returns 0, or -1 with the reason logged; the next request tries again. */
+static int setup(void)
+{
+    char err[800];
+
+    teardown();
+    config_defaults(&cfg);
+    if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    log_init("guardlist-web", cfg.log.target, cfg.log.level);
+    if (page_load(cfg.web.template_dir) < 0) {
+        page_unload();      /* no half set: the page of last resort */
+        return -1;
+    }
+    ready = 1;
+    return 0;
+}
+
+/* One request, from a fresh struct web: nothing of the last one is kept
+ * but what setup() loaded and the database connection. */
+static void serve(struct cgi_request *r, void *arg)
+{
+    struct web w = { .cfg = &cfg, .io = r, .script = "", .q = "" };
+    const char *method = cgi_param(r, "REQUEST_METHOD");
+
+    (void)arg;
+    w.head_only = method && strcmp(method, "HEAD") == 0;
+    if (!method)
+        page_show(&w, 400, "Bad request", NULL, NULL);
+    else if (!ready && setup() < 0)
+        page_show(&w, 503, "Not available", NULL, NULL);
+    else
+        run(&w, method);
+    explicit_bzero(w.secret, sizeof(w.secret));
 }
 
 /* Run from a shell (no REQUEST_METHOD), not by a web server: --help,
@@ -270,36 +329,20 @@ static int from_shell(int argc, char **argv)
     }
     /* a person at a terminal: not a log line */
     fprintf(stderr, "guardlist-web: error: REQUEST_METHOD is not set: run me from a web server "
-                    "as a CGI program (see --help)\n");
+                    "as a CGI or FastCGI program (see --help)\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    static struct config cfg;
-    struct web w = { .cfg = &cfg, .script = "", .q = "" };
     char err[800];
-    const char *method = getenv("REQUEST_METHOD");
 
-    if (!method)
+    if (!cgi_is_fastcgi() && !getenv("REQUEST_METHOD"))
         return from_shell(argc, argv);
-    w.head_only = strcmp(method, "HEAD") == 0;
     log_init("guardlist-web", LOG_TO_STDERR, LOG_LVL_INFO);
-    config_defaults(&cfg);
-    if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
+    int rc = cgi_serve(serve, NULL, err, sizeof(err));
+    if (rc < 0)
         log_error("%s", err);
-        page_show(&w, 503, "Not available", NULL, NULL);
-        return 0;
-    }
-    log_init("guardlist-web", cfg.log.target, cfg.log.level);
-    if (page_load(cfg.web.template_dir) < 0) {
-        page_unload();      /* no half set: the page of last resort */
-        page_show(&w, 503, "Not available", NULL, NULL);
-        return 0;
-    }
-    run(&w, method);
-    fflush(stdout);
-    page_unload();
-    explicit_bzero(w.secret, sizeof(w.secret));
-    return 0;
+    teardown();
+    return rc < 0 ? 1 : 0;
 }

@@ -70,12 +70,12 @@ void page_show(const struct web *w, int code, const char *title, const char *bod
     if (!t_page || template_render(t_page, TPL_HTML, v, 8, &out, err, sizeof(err)) < 0 || out.oom) {
         buf_free(&out);
         buf_free(&nav);
-        cgi_unavailable(code, NULL, w->head_only);
+        cgi_unavailable(w->io, code, NULL, w->head_only);
         return;
     }
-    cgi_headers(code, code == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL);
+    cgi_headers(w->io, code, code == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL);
     if (!w->head_only)
-        fwrite(out.p, 1, out.len, stdout);
+        cgi_write(w->io, out.p, out.len);
     buf_free(&out);
     buf_free(&nav);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "cgi.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
@@ -14,10 +15,12 @@
 #define WEB_USER_MAX 128
 #define WEB_SEARCH_MAX 100
 
-/* One request: filled by main() and auth_identify(), read by every module. */
+/* One request: made afresh for each by serve(), filled by it and
+ * auth_identify(), read by every module. */
 struct web {
     const struct config *cfg;
-    struct db *db;                      /* connected while a page is built, else NULL */
+    struct cgi_request *io;             /* the request's parameters and streams */
+    struct db *db;                      /* kept between requests; connected while a page is built */
     int head_only;                      /* HEAD: headers, no body */
     int is_admin;                       /* in [web] admins; else a guardian */
     char user[WEB_USER_MAX + 1];        /* REMOTE_USER, checked by auth_identify() */

@@ -19,6 +19,15 @@ copy (mod_alias) and the copy is run as a CGI (mod_cgi) with ENV added to its
 environment (mod_setenv).  lighttpd's URL checks are its defaults except that
 %-encoded control characters are passed on to the CGI, which must refuse them.
 
+With fastcgi=N the program runs as a persistent FastCGI process instead
+(mod_fastcgi, "bin-path": lighttpd spawns N processes at start, one socket
+in a dir of the temp dir that CGI_USER owns, ENV given as their environment
+with "bin-environment"; with USERS every path goes to them, the login
+only in front of URL_PATH); fastcgi_pids() lists them.  auth_cache=True
+keeps checked logins (lighttpd's auth.cache), as etc/web's set-up does.
+fastcgi_socket=PATH passes URL_PATH to a FastCGI process already listening
+there (SpawnFcgi below, as nginx would) and starts none.
+
 Started as root, lighttpd switches to www-data (server.username) before it
 runs a CGI: whatever the CGI reads must be readable by that user.
 share_with_cgi() gives a file to CGI_USER's group (mode 0640 by default), so a
@@ -150,8 +159,13 @@ class Response:
 class Lighttpd:
     """One private lighttpd serving CGI_PATH at URL_PATH (see the module doc)."""
 
-    def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True, users=None):
+    def __init__(self, cgi_path, env=None, port=None, url_path='/approve', copy=True, users=None, fastcgi=0,
+                 auth_cache=False, fastcgi_socket=None):
         self.dir = h.tmpdir('guardlist-www-')
+        self.fastcgi = fastcgi
+        self.fastcgi_socket = fastcgi_socket
+        self.auth_cache = auth_cache
+        self.sockdir = os.path.join(self.dir, 'fcgi')
         self.docroot = os.path.join(self.dir, 'htdocs')
         self.uploads = os.path.join(self.dir, 'uploads')
         self.conf = os.path.join(self.dir, 'lighttpd.conf')
@@ -170,6 +184,12 @@ class Lighttpd:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
         os.chmod(self.errorlog, 0o640)
         os.chmod(self.uploads, 0o700)
+        if fastcgi:
+            # lighttpd binds the backends' socket after it switched to CGI_USER
+            os.mkdir(self.sockdir)
+            if os.geteuid() == 0:
+                os.chown(self.sockdir, pw.pw_uid, pw.pw_gid)
+            os.chmod(self.sockdir, 0o700)
         if copy:
             self.cgi = os.path.join(self.dir, os.path.basename(cgi_path))
             shutil.copyfile(cgi_path, self.cgi)
@@ -214,16 +234,37 @@ class Lighttpd:
             'alias.url = (%s => %s)' % (_quote(self.url_path), _quote(self.cgi)),
             'cgi.assign = (%s => "")' % _quote('/' + os.path.basename(self.cgi)),
         ]
+        if self.fastcgi_socket:    # a FastCGI process someone else started (spawn-fcgi)
+            lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_fastcgi")'
+            lines = [ln for ln in lines if not ln.startswith(('alias.url', 'cgi.assign'))]
+            lines.append('fastcgi.server = (%s => (("socket" => %s, "check-local" => "disable")))'
+                         % (_quote(self.url_path), _quote(self.fastcgi_socket)))
+        elif self.fastcgi:
+            lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_fastcgi")'
+            lines = [ln for ln in lines if not ln.startswith(('alias.url', 'cgi.assign'))]
+            env = ', '.join('%s => %s' % (_quote(k), _quote(v)) for k, v in self.env.items())
+            # Behind a login, every path goes to the one pool of processes
+            # (auth only on URL_PATH): a request without REMOTE_USER can then
+            # reach the process that served a logged-in one.
+            lines.append('fastcgi.server = (%s => (("bin-path" => %s, "socket" => %s, "max-procs" => %d, '
+                         '"check-local" => "disable", "bin-environment" => (%s))))'
+                         % (_quote('/' if self.htpasswd else self.url_path), _quote(self.cgi),
+                            _quote(os.path.join(self.sockdir, 'app.sock')), self.fastcgi, env))
         if self.htpasswd:
-            lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_auth", "mod_authn_file", "mod_cgi")'
+            if self.fastcgi:    # mod_auth before the module that runs the program
+                lines[0] = 'server.modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_fastcgi")'
+            else:
+                lines[0] = 'server.modules = ("mod_alias", "mod_setenv", "mod_auth", "mod_authn_file", "mod_cgi")'
             lines += ['auth.backend = "htpasswd"',
                       'auth.backend.htpasswd.userfile = ' + _quote(self.htpasswd),
                       'auth.require = (%s => ("method" => "basic", "realm" => "guardlist", '
                       '"require" => "valid-user"))' % _quote(self.url_path)]
+            if self.auth_cache:    # a checked login is kept (etc/web's set-up), not hashed again
+                lines.append('auth.cache = ("max-age" => "600")')
         if os.geteuid() == 0:
             lines += ['server.username = ' + _quote(CGI_USER),
                       'server.groupname = ' + _quote(grp.getgrgid(pwd.getpwnam(CGI_USER).pw_gid).gr_name)]
-        if self.env:
+        if self.env and not self.fastcgi:
             lines.append('setenv.add-environment = (%s)'
                          % ', '.join('%s => %s' % (_quote(k), _quote(v)) for k, v in self.env.items()))
         with open(self.conf, 'w') as f:
@@ -324,6 +365,24 @@ class Lighttpd:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def fastcgi_pids(self):
+        """The pids of the FastCGI processes lighttpd spawned (its children
+        running the program's copy)."""
+        if self.proc is None:
+            return []
+        pids = []
+        for d in os.listdir('/proc'):
+            if not d.isdigit():
+                continue
+            try:
+                with open('/proc/%s/stat' % d) as f:
+                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+                if ppid == self.proc.pid and os.readlink('/proc/%s/exe' % d) == self.cgi:
+                    pids.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+        return sorted(pids)
+
     def stop(self, check=False):
         """SIGTERM, waits at most STOP_TIMEOUT seconds, then SIGKILL.
         Returns (exit status, killed)."""
@@ -336,6 +395,70 @@ class Lighttpd:
             self.outfh.close()
             self.outfh = None
         self.proc = None
+        return rc, killed
+
+
+class SpawnFcgi:
+    """PROGRAM (a copy in a temp dir) as one FastCGI process under spawn-fcgi,
+    the way etc/systemd/guardlist-fcgi@.service runs it for nginx: `spawn-fcgi
+    -n` binds SOCKET (owned by CGI_USER, 0660), drops to CGI_USER and becomes
+    the program, with ENV as its environment.  stop() sends SIGTERM and
+    returns the program's exit status."""
+
+    def __init__(self, program, env=None):
+        self.dir = h.tmpdir('guardlist-spawn-')
+        self.program = os.path.join(self.dir, os.path.basename(program))
+        shutil.copyfile(program, self.program)
+        os.chmod(self.program, 0o755)
+        self.socket = os.path.join(self.dir, 'fcgi.sock')
+        self.errlog = os.path.join(self.dir, 'stderr.log')
+        self.env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin')}
+        for k in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):
+            if k in os.environ:
+                self.env[k] = os.environ[k]
+        self.env.update(env or {})
+        self.proc = None
+        self.errfh = None
+
+    def start(self):
+        """Starts it and waits (bounded) for the socket."""
+        cmd = [shutil.which('spawn-fcgi') or '/usr/bin/spawn-fcgi', '-n', '-s', self.socket, '-M', '0660']
+        if os.geteuid() == 0:
+            group = grp.getgrgid(pwd.getpwnam(CGI_USER).pw_gid).gr_name
+            cmd += ['-U', CGI_USER, '-G', group, '-u', CGI_USER, '-g', group]
+        self.errfh = open(self.errlog, 'ab')
+        self.proc = subprocess.Popen(cmd + ['--', self.program], env=self.env, stdin=subprocess.DEVNULL,
+                                     stdout=self.errfh, stderr=self.errfh, preexec_fn=h._die_with_parent)
+        h._procs.append(self)
+        good, _, _ = h.poll_until(lambda: os.path.exists(self.socket) or self.proc.poll() is not None, bool,
+                                  START_TIMEOUT)
+        if not good or self.proc.poll() is not None:
+            raise RuntimeError('spawn-fcgi did not bind %s:\n%s' % (self.socket, self.log()))
+
+    def log(self):
+        try:
+            with open(self.errlog, 'rb') as f:
+                return f.read().decode('utf-8', errors='replace')
+        except OSError:
+            return ''
+
+    def sanitizer_report(self):
+        return [m for m in h.SANITIZER_MARKS if m in self.log()]
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, check=False):
+        """SIGTERM, bounded wait (SIGKILL after STOP_TIMEOUT); returns (exit status, killed)."""
+        if self in h._procs:
+            h._procs.remove(self)
+        if self.proc is None:
+            return None, False
+        rc, killed = h.terminate(self.proc, STOP_TIMEOUT)
+        self.proc = None
+        if self.errfh:
+            self.errfh.close()
+            self.errfh = None
         return rc, killed
 
 

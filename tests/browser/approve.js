@@ -30,7 +30,8 @@ const MIN_TAP = 44;             // CSS px: buttons shorter than this are listed
 
 function usage(msg) {
   process.stderr.write('approve.js: ' + msg + '\n' +
-    'usage: node approve.js --url URL --out-dir DIR [--name NAME] [--click TEXT] [--viewport WxH] [--widths WxH,WxH]\n' +
+    'usage: node approve.js --url URL --out-dir DIR [--name NAME] [--click TEXT] [--viewport WxH]\n' +
+    '                       [--widths WxH,WxH]\n' +
     '                       [--chromium PATH] [--profile-dir DIR] [--timeout SECONDS]\n');
   process.exit(2);
 }

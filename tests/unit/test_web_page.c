@@ -41,7 +41,8 @@ static void test_pieces_escape(void **state)
     page_cell(&b, "Sender", PAGE_VALUE, "<a>&");
     page_cell(&b, "Action", PAGE_TEXT, NULL);
     page_cell(&b, "Detail", PAGE_TEXT, "a <b>");
-    assert_string_equal(b.p, "<td data-label=\"Sender\">&lt;a&gt;&amp;</td><td data-label=\"Action\" class=\"text\"></td>"
+    assert_string_equal(b.p, "<td data-label=\"Sender\">&lt;a&gt;&amp;</td>"
+                             "<td data-label=\"Action\" class=\"text\"></td>"
                              "<td data-label=\"Detail\" class=\"text\">a &lt;b&gt;</td>");
     buf_reset(&b);
     page_form_open(&w, &b, "rule-rm", "rules", "inline");

@@ -69,14 +69,7 @@ static void warn_line(size_t *shown, size_t *total, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    /* Keys came from the database: no control characters on the terminal. */
-    fputs("guardlist: warning: ", stderr);
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            fprintf(stderr, "\\x%02x", *p);
-        else
-            fputc(*p, stderr);
-    fputc('\n', stderr);
+    cli_say(stderr, "warning", "%s", msg);  /* escapes what came from the database */
 }
 
 struct folded {

@@ -75,33 +75,23 @@ static int message_page(int code, const char *title, const char *message, const 
     return 0;
 }
 
+/* The challenge a token names, and the link's own state. */
 struct challenge {
-    int found;
-    char id[24], sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], status[16];
-    char first_seen[32], last_seen[32], attempts[16], expired[4], decided_by[256], decided_at[32];
+    struct store_challenge row;
+    char expired[4];                    /* "1" once the link may no longer decide */
     char guardian[ADDR_MAX + 2];        /* whose link it is; empty for a challenge's own token */
-    char key[ADDR_MAX + 2];             /* the protected key the guardian must still guard */
 };
 
 static int row_challenge(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct challenge *c = arg;
+    int k = store_challenge_read(&c->row, ncol, col);
 
-    (void)ncol;
     (void)len;
-    c->found = 1;
-    snprintf(c->id, sizeof(c->id), "%s", col[0]);
-    snprintf(c->sender, sizeof(c->sender), "%s", col[1]);
-    snprintf(c->recipient, sizeof(c->recipient), "%s", col[2]);
-    snprintf(c->status, sizeof(c->status), "%s", col[3]);
-    snprintf(c->first_seen, sizeof(c->first_seen), "%s", col[4]);
-    snprintf(c->last_seen, sizeof(c->last_seen), "%s", col[5]);
-    snprintf(c->attempts, sizeof(c->attempts), "%s", col[6]);
-    snprintf(c->expired, sizeof(c->expired), "%s", col[7] ? col[7] : "1");
-    snprintf(c->decided_by, sizeof(c->decided_by), "%s", col[8] ? col[8] : "");
-    snprintf(c->decided_at, sizeof(c->decided_at), "%s", col[9] ? col[9] : "");
-    snprintf(c->guardian, sizeof(c->guardian), "%s", col[10] ? col[10] : "");
-    snprintf(c->key, sizeof(c->key), "%s", col[11]);
+    if (k < 0 || ncol < k + 2)
+        return -1;
+    snprintf(c->expired, sizeof(c->expired), "%s", col[k] ? col[k] : "1");
+    snprintf(c->guardian, sizeof(c->guardian), "%s", col[k + 1] ? col[k + 1] : "");
     return 0;
 }
 
@@ -120,15 +110,14 @@ static int lookup(struct db *db, const char *token, struct challenge *c, char *e
     token_hex(hash, SHA256_LEN, hex);
     const char *p[2] = { hex, hex };
     memset(c, 0, sizeof(*c));
-    return db_query(db, "SELECT c.id, c.sender, c.recipient, c.status, c.first_seen, c.last_seen, c.attempts, "
-                        "n.token_expires_at IS NULL OR n.token_expires_at < CURRENT_TIMESTAMP, "
-                        "c.decided_by, c.decided_at, n.guardian, c.protected_key "
+    return db_query(db, "SELECT " STORE_CHALLENGE_COLUMNS("c.") ", "
+                        "n.token_expires_at IS NULL OR n.token_expires_at < CURRENT_TIMESTAMP, n.guardian "
                         "FROM notifications n JOIN challenges c ON c.id = n.challenge_id "
                         "WHERE n.token_sha256 = UNHEX(?) "
                         "UNION ALL "
-                        "SELECT id, sender, recipient, status, first_seen, last_seen, attempts, "
-                        "token_expires_at IS NULL OR token_expires_at < CURRENT_TIMESTAMP, "
-                        "decided_by, decided_at, NULL, protected_key FROM challenges WHERE token_sha256 = UNHEX(?) "
+                        "SELECT " STORE_CHALLENGE_COLUMNS("c.") ", "
+                        "c.token_expires_at IS NULL OR c.token_expires_at < CURRENT_TIMESTAMP, NULL "
+                        "FROM challenges c WHERE c.token_sha256 = UNHEX(?) "
                         "LIMIT 1",
                     p, 2, row_challenge, c, err, errlen) < 0 ? -1 : 0;
 }
@@ -136,16 +125,16 @@ static int lookup(struct db *db, const char *token, struct challenge *c, char *e
 static int decided_page(const struct challenge *c)
 {
     char msg[700], detail[400];
-    const char *what = strcmp(c->status, "approved") == 0 ? "allowed"
-                     : strcmp(c->status, "denied") == 0 ? "blocked" : "expired";
+    const char *what = strcmp(c->row.status, "approved") == 0 ? "allowed"
+                     : strcmp(c->row.status, "denied") == 0 ? "blocked" : "expired";
 
-    if (strcmp(c->status, "expired") == 0)
-        snprintf(msg, sizeof(msg), "This request from %s to %s has expired.", c->sender, c->recipient);
+    if (strcmp(c->row.status, "expired") == 0)
+        snprintf(msg, sizeof(msg), "This request from %s to %s has expired.", c->row.sender, c->row.recipient);
     else
-        snprintf(msg, sizeof(msg), "This request was already answered: %s is %s for %s.", c->sender, what,
-                 c->recipient);
-    snprintf(detail, sizeof(detail), "%s%s%s", c->decided_at[0] ? "Decided on " : "", c->decided_at,
-             c->decided_at[0] ? " UTC. Nothing was changed now." : "Nothing was changed now.");
+        snprintf(msg, sizeof(msg), "This request was already answered: %s is %s for %s.", c->row.sender, what,
+                 c->row.recipient);
+    snprintf(detail, sizeof(detail), "%s%s%s", c->row.decided_at[0] ? "Decided on " : "", c->row.decided_at,
+             c->row.decided_at[0] ? " UTC. Nothing was changed now." : "Nothing was changed now.");
     return message_page(410, "Already decided", msg, detail);
 }
 
@@ -156,10 +145,10 @@ static int gone_page(const struct challenge *c)
     char msg[700];
 
     if (c->guardian[0])
-        snprintf(msg, sizeof(msg), "This link no longer works: you are no longer a guardian of %s.", c->key);
+        snprintf(msg, sizeof(msg), "This link no longer works: you are no longer a guardian of %s.", c->row.key);
     else
         snprintf(msg, sizeof(msg), "This link no longer works: it comes from an older kind of email that "
-                 "cannot be tied to one of the current guardians of %s.", c->key);
+                 "cannot be tied to one of the current guardians of %s.", c->row.key);
     return message_page(410, "Link no longer works", msg, c->guardian[0] ? "Nothing was changed."
                         : "Your mail administrator can still decide this request. Nothing was changed.");
 }
@@ -170,14 +159,14 @@ static int bounce_page(const struct challenge *c, int post)
     char msg[700], detail[1024];
 
     snprintf(msg, sizeof(msg), "This is a bounce message (delivery report) for %s: a mail server reporting "
-             "on an email, sent without a sender address (<>).", c->recipient);
+             "on an email, sent without a sender address (<>).", c->row.recipient);
     if (post)
         snprintf(detail, sizeof(detail), "Approving it would let all bounce messages through to %s, from anyone, "
-                 "so only your mail administrator can decide this. Nothing was changed.", c->recipient);
+                 "so only your mail administrator can decide this. Nothing was changed.", c->row.recipient);
     else
         snprintf(detail, sizeof(detail), "Approving it would let all bounce messages through to %s, from anyone, "
                  "so only your mail administrator can decide this. If %s is waiting for one (an email they "
-                 "sent did not arrive), ask them.", c->recipient, c->recipient);
+                 "sent did not arrive), ask them.", c->row.recipient, c->row.recipient);
     return message_page(post ? 403 : 200, post ? "Only your mail administrator can decide this"
                         : "A bounce message is waiting", msg, detail);
 }
@@ -187,7 +176,7 @@ static int show(const struct challenge *c, const char *token)
     struct buf body = { 0 }, button = { 0 };
     char err[200];
     const char *script = getenv("SCRIPT_NAME");
-    const char *at = strrchr(c->sender, '@');
+    const char *at = strrchr(c->row.sender, '@');
 
     if (!script || !*script || strlen(script) > 200 || script[0] != '/')
         script = "";        /* form-action 'self' with an empty action posts to this URL */
@@ -197,8 +186,8 @@ static int show(const struct challenge *c, const char *token)
         buf_adds(&button, "</button>");
     }
     struct tpl_value v[8] = {
-        { "sender", c->sender, 0 }, { "child", c->recipient, 0 }, { "first_seen", c->first_seen, 0 },
-        { "last_seen", c->last_seen, 0 }, { "attempts", c->attempts, 0 }, { "token", token, 0 },
+        { "sender", c->row.sender, 0 }, { "child", c->row.recipient, 0 }, { "first_seen", c->row.first_seen, 0 },
+        { "last_seen", c->row.last_seen, 0 }, { "attempts", c->row.attempts, 0 }, { "token", token, 0 },
         { "action", script, 0 }, { "domain_button", button.p ? button.p : "", 1 },
     };
     int rc = template_render(t_show, TPL_HTML, v, 8, &body, err, sizeof(err));
@@ -213,20 +202,13 @@ static int show(const struct challenge *c, const char *token)
 
 static int load_templates(void)
 {
-    char path[CONFIG_STR_MAX + 40], err[600];
-    const char *dir = cfg.approver.template_dir;
+    static const struct template_file files[] = {
+        { "page.html", page_names, &t_page }, { "approve-show.html", show_names, &t_show },
+        { "approve-message.html", message_names, &t_message },
+    };
+    char err[4200];
 
-    snprintf(path, sizeof(path), "%s/page.html", dir);
-    t_page = template_load(path, page_names, err, sizeof(err));
-    if (t_page) {
-        snprintf(path, sizeof(path), "%s/approve-show.html", dir);
-        t_show = template_load(path, show_names, err, sizeof(err));
-    }
-    if (t_show) {
-        snprintf(path, sizeof(path), "%s/approve-message.html", dir);
-        t_message = template_load(path, message_names, err, sizeof(err));
-    }
-    if (!t_message) {
+    if (template_load_set(cfg.approver.template_dir, files, sizeof(files) / sizeof(files[0]), err, sizeof(err)) < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -243,18 +225,19 @@ static int decide(struct db *db, struct challenge *c, const char *token, const c
 
     snprintf(actor, sizeof(actor), "approval-link%s%s", c->guardian[0] ? ":" : "", c->guardian);
     struct store_decider by = { c->guardian[0] ? STORE_BY_GUARDIAN : STORE_BY_OLD_LINK, actor, c->guardian };
-    int s = store_challenge_decide(db, &by, strtoull(c->id, NULL, 10), how, result, sizeof(result),
+    int s = store_challenge_decide(db, &by, c->row.id, how, result, sizeof(result),
                                    err, sizeof(err));
     if (s == STORE_DONE) {
-        const char *at = strrchr(c->sender, '@');
+        const char *at = strrchr(c->row.sender, '@');
         if (how == STORE_BLOCK) {
             snprintf(title, sizeof(title), "Sender blocked");
-            snprintf(msg, sizeof(msg), "Done: %s is blocked and cannot send email to %s.", c->sender, c->recipient);
+            snprintf(msg, sizeof(msg), "Done: %s is blocked and cannot send email to %s.", c->row.sender,
+                     c->row.recipient);
         } else {
             snprintf(title, sizeof(title), "Sender allowed");
             snprintf(msg, sizeof(msg), "Done: %s%s may now send email to %s.",
                      how == STORE_APPROVE_DOMAIN ? "everyone at " : "",
-                     how == STORE_APPROVE_DOMAIN && at ? at + 1 : c->sender, c->recipient);
+                     how == STORE_APPROVE_DOMAIN && at ? at + 1 : c->row.sender, c->row.recipient);
         }
         log_info("%s", result);
         return message_page(200, title, msg, how == STORE_BLOCK ? "Their further attempts are refused."
@@ -266,7 +249,7 @@ static int decide(struct db *db, struct challenge *c, const char *token, const c
     }
     if (s == STORE_ADMIN_ONLY)
         return bounce_page(c, 1);
-    if (s == STORE_NOTFOUND && lookup(db, token, c, err, sizeof(err)) == 0 && c->found)
+    if (s == STORE_NOTFOUND && lookup(db, token, c, err, sizeof(err)) == 0 && c->row.found)
         return decided_page(c);     /* someone decided first */
     if (s == STORE_INVALID)
         return message_page(400, "Not possible", "This choice is not possible for this sender.", err);
@@ -279,13 +262,13 @@ static int answer(struct db *db, struct challenge *c, const char *token, const c
 {
     char err[800];
 
-    if (!c->found)
+    if (!c->row.found)
         return message_page(404, "Unknown link", "This approval link is not known. It may have been "
                             "replaced by a newer email, or mistyped.", NULL);
     /* First whether the link still belongs to a guardian: someone removed
      * learns nothing more, not even what was decided. */
     struct store_decider by = { c->guardian[0] ? STORE_BY_GUARDIAN : STORE_BY_OLD_LINK, "", c->guardian };
-    int may = store_decider_ok(db, &by, strtoull(c->id, NULL, 10), c->key, err, sizeof(err));
+    int may = store_decider_ok(db, &by, c->row.id, c->row.key, err, sizeof(err));
     if (may < 0) {
         log_error("%s", err);
         return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
@@ -295,12 +278,12 @@ static int answer(struct db *db, struct challenge *c, const char *token, const c
             log_info("refused: %s", err);
         return gone_page(c);
     }
-    if (strcmp(c->status, "pending") != 0)
+    if (strcmp(c->row.status, "pending") != 0)
         return decided_page(c);
     if (strcmp(c->expired, "0") != 0)
         return message_page(410, "Link expired", "This approval link has expired. The sender stays blocked; "
                             "if they write again, you will get a new email.", NULL);
-    if (store_is_null_sender(c->sender))
+    if (store_is_null_sender(c->row.sender))
         return bounce_page(c, choice != NULL);
     return choice ? decide(db, c, token, choice) : show(c, token);
 }

@@ -11,6 +11,7 @@
 #include "addr.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char sql_begin[] = "START TRANSACTION";
@@ -248,23 +249,31 @@ int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char
     return commit_with_audit(db, actor, "rule-rm", detail, err, errlen);
 }
 
-struct challenge_row {
-    int found;
-    char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], key[ADDR_MAX + 2], status[16];
-};
-
-static int row_challenge(void *arg, int ncol, const char *const *col, const unsigned long *len)
+int store_challenge_read(struct store_challenge *c, int ncol, const char *const *col)
 {
-    struct challenge_row *c = arg;
+    struct { char *to; size_t size; } f[STORE_CHALLENGE_NCOLS] = {
+        { c->id_text, sizeof(c->id_text) }, { c->sender, sizeof(c->sender) },
+        { c->recipient, sizeof(c->recipient) }, { c->key, sizeof(c->key) },
+        { c->status, sizeof(c->status) }, { c->first_seen, sizeof(c->first_seen) },
+        { c->last_seen, sizeof(c->last_seen) }, { c->attempts, sizeof(c->attempts) },
+        { c->client_name, sizeof(c->client_name) }, { c->client_address, sizeof(c->client_address) },
+        { c->decided_by, sizeof(c->decided_by) }, { c->decided_at, sizeof(c->decided_at) },
+    };
 
-    (void)ncol;
-    (void)len;
+    memset(c, 0, sizeof(*c));
+    if (ncol < STORE_CHALLENGE_NCOLS)
+        return -1;
+    for (int i = 0; i < STORE_CHALLENGE_NCOLS; i++)
+        snprintf(f[i].to, f[i].size, "%s", col[i] ? col[i] : "");
+    c->id = strtoull(c->id_text, NULL, 10);
     c->found = 1;
-    snprintf(c->sender, sizeof(c->sender), "%s", col[0] ? col[0] : "");
-    snprintf(c->recipient, sizeof(c->recipient), "%s", col[1] ? col[1] : "");
-    snprintf(c->key, sizeof(c->key), "%s", col[2] ? col[2] : "");
-    snprintf(c->status, sizeof(c->status), "%s", col[3] ? col[3] : "");
-    return 0;
+    return STORE_CHALLENGE_NCOLS;
+}
+
+int store_challenge_row(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    (void)len;
+    return store_challenge_read(arg, ncol, col) < 0 ? -1 : 0;
 }
 
 int store_is_null_sender(const char *sender)
@@ -342,7 +351,7 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
                            enum store_decision how, char *result, size_t resultlen,
                            char *err, size_t errlen)
 {
-    struct challenge_row c = { 0 };
+    struct store_challenge c = { 0 };
     char idbuf[24], detail[1400], rule_sender[ADDR_MAX + 2];
     int refuse = how == STORE_DENY || how == STORE_BLOCK;
     const char *verb = how == STORE_BLOCK ? "block" : refuse ? "deny" : "approve";
@@ -351,8 +360,8 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
     const char *pid[1] = { idbuf };
     if (begin(db, err, errlen) < 0)
         return STORE_ERROR;
-    if (db_query(db, "SELECT sender, recipient, protected_key, status FROM challenges "
-                     "WHERE id = ? FOR UPDATE", pid, 1, row_challenge, &c, err, errlen) < 0)
+    if (db_query(db, "SELECT " STORE_CHALLENGE_COLUMNS("") " FROM challenges "
+                     "WHERE id = ? FOR UPDATE", pid, 1, store_challenge_row, &c, err, errlen) < 0)
         return rollback(db, STORE_ERROR);
     if (!c.found) {
         snprintf(err, errlen, "no challenge with id %s", idbuf);

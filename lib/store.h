@@ -4,7 +4,37 @@
 #define GUARDLIST_STORE_H
 
 #include <stddef.h>
+#include "addr.h"
 #include "db.h"
+
+/* One row of the challenges table, as every program that shows, mails or
+ * decides it reads it: select STORE_CHALLENGE_COLUMNS(alias) first in the
+ * query and read the row with store_challenge_read() (or pass
+ * store_challenge_row as the db_query callback for a one-row query). */
+struct store_challenge {
+    int found;
+    unsigned long long id;
+    char id_text[24];
+    char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], key[ADDR_MAX + 2], status[16];
+    char first_seen[32], last_seen[32], attempts[24];
+    char client_name[256], client_address[72];
+    char decided_by[256], decided_at[32];
+};
+
+/* The columns store_challenge_read() reads, in its order; T is the table's
+ * alias with its dot ("c.") or "". */
+#define STORE_CHALLENGE_COLUMNS(t) \
+    t "id, " t "sender, " t "recipient, " t "protected_key, " t "status, " t "first_seen, " t "last_seen, " \
+    t "attempts, COALESCE(" t "client_name, ''), COALESCE(" t "client_address, ''), " \
+    "COALESCE(" t "decided_by, ''), COALESCE(" t "decided_at, '')"
+#define STORE_CHALLENGE_NCOLS 12
+
+/* Fills C from the first STORE_CHALLENGE_NCOLS of a row's NCOL columns
+ * (NULL reads as "").  Returns STORE_CHALLENGE_NCOLS, or -1 if the row is
+ * too short (C is then cleared). */
+int store_challenge_read(struct store_challenge *c, int ncol, const char *const *col);
+/* A db_query row callback: store_challenge_read() into ARG. */
+int store_challenge_row(void *arg, int ncol, const char *const *col, const unsigned long *len);
 
 /* Return codes of the store_ functions. */
 #define STORE_INVALID (-2)      /* bad input: nothing written, ERR says what */

@@ -126,6 +126,33 @@ struct template *template_load(const char *path, const char *const *allowed, cha
     return t;
 }
 
+int template_load_set(const char *dir, const struct template_file *list, size_t n, char *err, size_t errlen)
+{
+    char path[4096];
+
+    for (size_t i = 0; i < n; i++) {
+        *list[i].t = NULL;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, list[i].file) >= sizeof(path)) {
+            snprintf(err, errlen, "%s/%s: path too long", dir, list[i].file);
+            template_free_set(list, i);
+            return -1;
+        }
+        if (!(*list[i].t = template_load(path, list[i].names, err, errlen))) {
+            template_free_set(list, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void template_free_set(const struct template_file *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        template_free(*list[i].t);
+        *list[i].t = NULL;
+    }
+}
+
 void template_free(struct template *t)
 {
     if (!t)

@@ -30,6 +30,20 @@ struct template *template_parse(const char *name, const char *text, const char *
 struct template *template_load(const char *path, const char *const *allowed, char *err, size_t errlen);
 void template_free(struct template *t);
 
+/* One file of a program's template set: its name in the set's folder, the
+ * placeholders it may use (as for template_load) and where it goes. */
+struct template_file {
+    const char *file;
+    const char *const *names;
+    struct template **t;
+};
+
+/* Loads each of LIST[N] from folder DIR.  Returns 0, or -1 with ERR naming
+ * the file; then none of the set stays loaded. */
+int template_load_set(const char *dir, const struct template_file *list, size_t n, char *err, size_t errlen);
+/* Frees each template of LIST[N] and sets it to NULL. */
+void template_free_set(const struct template_file *list, size_t n);
+
 /* Appends T rendered in CTX with VALUES to OUT.  Returns 0, or -1 with ERR
  * set (a placeholder without a value, a refused value, out of memory);
  * then OUT may hold part of the text and must not be used. */

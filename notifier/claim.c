@@ -22,8 +22,7 @@
 #define LEASE_SECONDS "300"
 
 #define DUE_QUERY \
-    "SELECT id, sender, recipient, protected_key, first_seen, last_seen, attempts, " \
-    "COALESCE(client_name, ''), COALESCE(client_address, ''), notify_attempts FROM challenges " \
+    "SELECT " STORE_CHALLENGE_COLUMNS("") ", notify_attempts FROM challenges " \
     "WHERE status = 'pending' AND ((notify_state = 'new' AND (notify_next_at IS NULL " \
     "OR notify_next_at <= CURRENT_TIMESTAMP)) OR (notify_state = 'claimed' " \
     "AND notify_claimed_until < CURRENT_TIMESTAMP)) ORDER BY id LIMIT " NUMBER_TEXT(CLAIM_MAX)
@@ -49,21 +48,18 @@ static int row_due(void *arg, int ncol, const char *const *col, const unsigned l
     (void)len;
     if (cc->n >= CLAIM_MAX)         /* cannot happen: the query has LIMIT CLAIM_MAX */
         return 0;
-    struct challenge *c = &cc->c[cc->n++];
+    struct challenge *c = &cc->c[cc->n];
     memset(c, 0, sizeof(*c));
-    c->id = strtoull(col[0], NULL, 10);
-    snprintf(c->id_text, sizeof(c->id_text), "%s", col[0]);
-    snprintf(c->sender, sizeof(c->sender), "%s", col[1]);
-    snprintf(c->recipient, sizeof(c->recipient), "%s", col[2]);
-    snprintf(c->key, sizeof(c->key), "%s", col[3]);
-    snprintf(c->first_seen, sizeof(c->first_seen), "%s", col[4]);
-    snprintf(c->last_seen, sizeof(c->last_seen), "%s", col[5]);
-    snprintf(c->attempts, sizeof(c->attempts), "%s", col[6]);
-    if (col[7][0])
-        snprintf(c->client, sizeof(c->client), "%.255s [%.64s]", col[7], col[8][0] ? col[8] : "?");
+    int k = store_challenge_read(&c->row, ncol, col);
+    if (k < 0 || ncol < k + 1)
+        return -1;
+    cc->n++;
+    const char *name = c->row.client_name, *address = c->row.client_address;
+    if (name[0])
+        snprintf(c->client, sizeof(c->client), "%.255s [%.64s]", name, address[0] ? address : "?");
     else
-        snprintf(c->client, sizeof(c->client), "%.64s", col[8][0] ? col[8] : "unknown");
-    c->notify_attempts = atoi(col[9]);
+        snprintf(c->client, sizeof(c->client), "%.64s", address[0] ? address : "unknown");
+    c->notify_attempts = atoi(col[k]);
     return 0;
 }
 
@@ -78,7 +74,7 @@ long claim_due(struct db *db, struct challenge *c, int dry_run, char *err, size_
     if (db_query(db, sql_due, NULL, 0, row_due, &cc, err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < cc.n; i++) {
-        const char *p[1] = { c[i].id_text };
+        const char *p[1] = { c[i].row.id_text };
         if (db_exec(db, sql_claim, p, 1, NULL, err, errlen) < 0)
             goto fail;
     }
@@ -108,7 +104,7 @@ static int row_guardian(void *arg, int ncol, const char *const *col, const unsig
     enum addr_key_kind kind = AK_DOMAIN;
     if (addr_key_check(col[0], 0, checked, sizeof(checked), &kind, why, sizeof(why)) < 0 || kind != AK_ADDRESS) {
         log_warning("challenge %s: guardian '%s' of %s is not a usable address; skipped",
-                    c->id_text, log_printable(shown, sizeof(shown), col[0]), c->key);
+                    c->row.id_text, log_printable(shown, sizeof(shown), col[0]), c->row.key);
         return 0;
     }
     snprintf(c->guardian[c->nguardians], sizeof(c->guardian[0]), "%s", checked);
@@ -120,7 +116,7 @@ static int row_guardian(void *arg, int ncol, const char *const *col, const unsig
 int claim_guardians(struct db *db, struct challenge *c, long n, char *err, size_t errlen)
 {
     for (long i = 0; i < n; i++) {
-        const char *p[2] = { c[i].id_text, c[i].key };
+        const char *p[2] = { c[i].row.id_text, c[i].row.key };
         if (db_query(db, sql_guardians, p, 2, row_guardian, &c[i], err, errlen) < 0)
             return -1;
     }

@@ -7,16 +7,15 @@
 
 #include "addr.h"
 #include "db.h"
+#include "store.h"
 
 #define CLAIM_MAX 200               /* challenges a cycle claims at most */
 #define CLAIM_MAX_GUARDIANS 16      /* guardians of one challenge that are mailed */
 
 /* A claimed challenge, and what this cycle did about it per guardian. */
 struct challenge {
-    unsigned long long id;
-    char id_text[24];
-    char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2], key[ADDR_MAX + 2];
-    char first_seen[32], last_seen[32], attempts[16], client[340];
+    struct store_challenge row;
+    char client[340];               /* "name [address]", as the email shows it */
     int notify_attempts;
     /* outcome of this cycle, per guardian */
     int nguardians;

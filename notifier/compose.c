@@ -31,36 +31,26 @@ static const char *const single_names[] = { "sender", "child", "protected", "fir
                                             "attempts", "client", "link", "guardian", "ttl_days", NULL };
 static const char *const digest_names[] = { "count", "items", "guardian", "ttl_days", NULL };
 
+static const struct template_file compose_files[] = {
+    { "notify.subject", single_names, &t_subject }, { "notify.txt", single_names, &t_text },
+    { "notify.html", single_names, &t_html }, { "digest.subject", digest_names, &t_dsubject },
+    { "digest.txt", digest_names, &t_dtext }, { "digest.html", digest_names, &t_dhtml },
+    { "digest-item.txt", single_names, &t_itext }, { "digest-item.html", single_names, &t_ihtml },
+    { "notify-bounce.subject", single_names, &t_bsubject }, { "notify-bounce.txt", single_names, &t_btext },
+    { "notify-bounce.html", single_names, &t_bhtml }, { "digest-item-bounce.txt", single_names, &t_bitext },
+    { "digest-item-bounce.html", single_names, &t_bihtml },
+};
+#define COMPOSE_NFILES (sizeof(compose_files) / sizeof(compose_files[0]))
+
 int compose_init(const struct config *config, char *err, size_t errlen)
 {
-    static const struct { const char *file; const char *const *names; struct template **t; } list[] = {
-        { "notify.subject", single_names, &t_subject }, { "notify.txt", single_names, &t_text },
-        { "notify.html", single_names, &t_html }, { "digest.subject", digest_names, &t_dsubject },
-        { "digest.txt", digest_names, &t_dtext }, { "digest.html", digest_names, &t_dhtml },
-        { "digest-item.txt", single_names, &t_itext }, { "digest-item.html", single_names, &t_ihtml },
-        { "notify-bounce.subject", single_names, &t_bsubject }, { "notify-bounce.txt", single_names, &t_btext },
-        { "notify-bounce.html", single_names, &t_bhtml }, { "digest-item-bounce.txt", single_names, &t_bitext },
-        { "digest-item-bounce.html", single_names, &t_bihtml },
-    };
-    char path[CONFIG_STR_MAX + 64];
-
     cfg = config;
-    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", cfg->notifier.template_dir, list[i].file);
-        if (!(*list[i].t = template_load(path, list[i].names, err, errlen)))
-            return -1;
-    }
-    return 0;
+    return template_load_set(cfg->notifier.template_dir, compose_files, COMPOSE_NFILES, err, errlen);
 }
 
 void compose_free(void)
 {
-    struct template **all[] = { &t_subject, &t_text, &t_html, &t_dsubject, &t_dtext, &t_dhtml, &t_itext, &t_ihtml,
-                                &t_bsubject, &t_btext, &t_bhtml, &t_bitext, &t_bihtml };
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        template_free(*all[i]);
-        *all[i] = NULL;
-    }
+    template_free_set(compose_files, COMPOSE_NFILES);
 }
 
 static void fill_values(struct tpl_value *v, const struct challenge *c, const char *guardian, const char *token,
@@ -68,7 +58,8 @@ static void fill_values(struct tpl_value *v, const struct challenge *c, const ch
 {
     snprintf(link, linklen, "%s?t=%s", cfg->notifier.approve_url, token);
     snprintf(ttl, ttllen, "%d", cfg->approver.token_ttl_days);
-    const char *vals[] = { c->sender, c->recipient, c->key, c->first_seen, c->last_seen, c->attempts,
+    const struct store_challenge *r = &c->row;
+    const char *vals[] = { r->sender, r->recipient, r->key, r->first_seen, r->last_seen, r->attempts,
                            c->client, link, guardian, ttl };
     for (int i = 0; i < 10; i++)
         v[i] = (struct tpl_value){ single_names[i], vals[i], 0 };
@@ -128,7 +119,7 @@ static int render_single(const struct mail *m, struct buf *subject, struct buf *
 {
     char link[CONFIG_STR_MAX + 64], ttl[16];
     struct tpl_value v[10];
-    int bounce = store_is_null_sender(m->items[0]->sender);
+    int bounce = store_is_null_sender(m->items[0]->row.sender);
 
     fill_values(v, m->items[0], m->guardian, m->token[0], link, sizeof(link), ttl, sizeof(ttl));
     if (template_render(bounce ? t_bsubject : t_subject, TPL_HEADER, v, 10, subject, err, errlen) < 0
@@ -148,7 +139,7 @@ static int render_digest(const struct mail *m, struct buf *subject, struct buf *
     for (size_t i = 0; i < m->nitems; i++) {
         struct tpl_value v[10];
         fill_values(v, m->items[i], m->guardian, m->token[i], link, sizeof(link), ttl, sizeof(ttl));
-        int bounce = store_is_null_sender(m->items[i]->sender);
+        int bounce = store_is_null_sender(m->items[i]->row.sender);
         if (template_render(bounce ? t_bitext : t_itext, TPL_TEXT, v, 10, &itext, err, errlen) < 0
             || template_render(bounce ? t_bihtml : t_ihtml, TPL_HTML, v, 10, &ihtml, err, errlen) < 0) {
             buf_free(&itext);

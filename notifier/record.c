@@ -37,11 +37,11 @@ static void record_sent(struct db *db, struct mail *m, int ttl_days)
     snprintf(of, sizeof(of), "%zu", m->nitems);
     snprintf(ttl, sizeof(ttl), "%d", ttl_days);
     for (size_t j = 0; j < m->nitems; j++) {
-        const char *p[7] = { m->items[j]->id_text, m->guardian, kind, of, m->message_id, m->token_hash[j], ttl };
+        const char *p[7] = { m->items[j]->row.id_text, m->guardian, kind, of, m->message_id, m->token_hash[j], ttl };
         if (db_exec(db, sql_record, p, 7, NULL, err, sizeof(err)) < 0) {
             /* Sent but not recorded: the one duplicate window. */
             log_error("sent but not recorded: recording the email to %s for challenge %s failed: "
-                      "%s (the retry mails it again)", m->guardian, m->items[j]->id_text, err);
+                      "%s (the retry mails it again)", m->guardian, m->items[j]->row.id_text, err);
             m->items[j]->temp_fail++;
             continue;
         }
@@ -95,7 +95,7 @@ static int record_retry(struct db *db, struct challenge *c, char *err, size_t er
                          c->temp_fail ? c->error : c->waiting ? "waiting: hourly cap reached"
                                                               : "waiting: another notifier is mailing "
                                                                 "this guardian",
-                         c->id_text };
+                         c->row.id_text };
     return db_exec(db, sql_retry, p, 4, NULL, err, errlen);
 }
 
@@ -103,11 +103,11 @@ static int record_state(struct db *db, struct challenge *c, char *err, size_t er
 {
     if (c->nguardians == 0) {
         char key[ADDR_MAX + 2];
-        memcpy(key, c->key, sizeof(key));
+        memcpy(key, c->row.key, sizeof(key));
         snprintf(c->error, sizeof(c->error), "no guardian for %.200s", key);
-        const char *p[2] = { c->error, c->id_text };
+        const char *p[2] = { c->error, c->row.id_text };
         int rc = db_exec(db, sql_failed, p, 2, NULL, err, errlen);
-        log_warning("challenge %s: %s (guardlist guardian add %s EMAIL)", c->id_text, c->error, c->key);
+        log_warning("challenge %s: %s (guardlist guardian add %s EMAIL)", c->row.id_text, c->error, c->row.key);
         return rc;
     }
     if (c->temp_fail || c->waiting || c->busy)
@@ -116,11 +116,11 @@ static int record_state(struct db *db, struct challenge *c, char *err, size_t er
         int any_before = 0;
         for (int g = 0; g < c->nguardians; g++)
             any_before |= c->done[g];
-        const char *p[2] = { c->error, c->id_text };
+        const char *p[2] = { c->error, c->row.id_text };
         return any_before ? db_exec(db, sql_sent, p, 2, NULL, err, errlen)
                           : db_exec(db, sql_failed, p, 2, NULL, err, errlen);
     }
-    const char *p[2] = { c->perm_fail ? c->error : NULL, c->id_text };
+    const char *p[2] = { c->perm_fail ? c->error : NULL, c->row.id_text };
     return db_exec(db, sql_sent, p, 2, NULL, err, errlen);
 }
 
@@ -130,5 +130,5 @@ void record_states(struct db *db, struct challenge *c, long n)
 
     for (long i = 0; i < n; i++)
         if (record_state(db, &c[i], err, sizeof(err)) < 0)
-            log_error("updating challenge %s: %s (its claim expires and it is tried again)", c[i].id_text, err);
+            log_error("updating challenge %s: %s (its claim expires and it is tried again)", c[i].row.id_text, err);
 }

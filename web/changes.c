@@ -220,24 +220,6 @@ int changes_rule_rm(const struct web *w, const struct form *f, char *msg, size_t
 
 /* ------------------------------------------------------------ pending senders */
 
-/* The challenge a decision is about. */
-struct pair {
-    int found;
-    char sender[ADDR_MAX + 2], recipient[ADDR_MAX + 2];
-};
-
-static int row_pair(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    struct pair *c = arg;
-
-    (void)ncol;
-    (void)len;
-    c->found = 1;
-    snprintf(c->sender, sizeof(c->sender), "%s", col[0]);
-    snprintf(c->recipient, sizeof(c->recipient), "%s", col[1]);
-    return 0;
-}
-
 /* The decision a button asks for (how=...) into *D.  Returns 0, or 400
  * with MSG saying why. */
 static int decision(const struct form *f, enum store_decision *d, char *msg, size_t msglen)
@@ -262,7 +244,7 @@ static int decision(const struct form *f, enum store_decision *d, char *msg, siz
 }
 
 /* What decision D on C did, in words. */
-static void decided(enum store_decision d, const struct pair *c, char *msg, size_t msglen)
+static void decided(enum store_decision d, const struct store_challenge *c, char *msg, size_t msglen)
 {
     const char *at = strrchr(c->sender, '@');
 
@@ -291,10 +273,10 @@ int changes_decide(const struct web *w, const struct form *f, char *msg, size_t 
         snprintf(msg, msglen, "That is not a pending sender on this page.");
         return 400;
     }
-    struct pair c = { 0 };
+    struct store_challenge c = { 0 };
     const char *pk[3] = { id_s, w->is_admin ? "1" : "0", w->user_key };
-    if (db_query(w->db, "SELECT sender, recipient FROM challenges WHERE id = ? AND " AUTH_SCOPE("protected_key"),
-                 pk, 3, row_pair, &c, err, sizeof(err)) < 0)
+    if (db_query(w->db, "SELECT " STORE_CHALLENGE_COLUMNS("") " FROM challenges WHERE id = ? AND "
+                 AUTH_SCOPE("protected_key"), pk, 3, store_challenge_row, &c, err, sizeof(err)) < 0)
         return failed(err, msg, msglen);
     if (!c.found) {
         snprintf(msg, msglen, "That sender is not waiting for you.");

@@ -25,39 +25,27 @@ static const char *const message_names[] = { "kind", "message", "detail", NULL }
 static const char *const refused_names[] = { "reason", NULL };
 static struct template *t_page, *t_list, *t_protect, *t_rule, *t_message, *t_refused;
 
+static const struct template_file page_files[] = {
+    { "web-page.html", page_names, &t_page }, { "web-list.html", list_names, &t_list },
+    { "web-protect.html", form_names, &t_protect }, { "web-rule.html", form_names, &t_rule },
+    { "web-message.html", message_names, &t_message }, { "web-refused.html", refused_names, &t_refused },
+};
+#define PAGE_NFILES (sizeof(page_files) / sizeof(page_files[0]))
+
 int page_load(const char *dir)
 {
-    static const struct {
-        const char *file;
-        const char *const *names;
-        struct template **t;
-    } list[] = {
-        { "web-page.html", page_names, &t_page }, { "web-list.html", list_names, &t_list },
-        { "web-protect.html", form_names, &t_protect }, { "web-rule.html", form_names, &t_rule },
-        { "web-message.html", message_names, &t_message }, { "web-refused.html", refused_names, &t_refused },
-    };
-    char path[CONFIG_STR_MAX + 40], err[600];
+    char err[4200];
 
-    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, list[i].file);
-        *list[i].t = template_load(path, list[i].names, err, sizeof(err));
-        if (!*list[i].t) {
-            log_error("%s", err);
-            return -1;
-        }
+    if (template_load_set(dir, page_files, PAGE_NFILES, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
     }
     return 0;
 }
 
 void page_unload(void)
 {
-    template_free(t_page);
-    template_free(t_list);
-    template_free(t_protect);
-    template_free(t_rule);
-    template_free(t_message);
-    template_free(t_refused);
-    t_page = t_list = t_protect = t_rule = t_message = t_refused = NULL;
+    template_free_set(page_files, PAGE_NFILES);
 }
 
 void page_show(const struct web *w, int code, const char *title, const char *body, const char *message)

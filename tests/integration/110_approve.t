@@ -717,7 +717,7 @@ def main():
             m = re.search(r'\s(\d+) Connect\s+(\S+)@', line)
             if m:
                 users[m.group(1)] = m.group(2)
-            m = re.search(r'\s(\d+) (?:Query|Execute|Prepare)\s.*FROM challenges WHERE token_sha256', line)
+            m = re.search(r'\s(\d+) (?:Query|Execute|Prepare)\s.*FROM challenges(?: c)? WHERE (?:c\.)?token_sha256', line)
             if m:
                 lookups.append(m.group(1))
     h.ok(r.status == 200 and lookups and {users.get(t) for t in lookups} == {'guardlist_approver'},

@@ -29,6 +29,7 @@ harness.run() stops it on failure, on the file's time bound and on SIGTERM;
 if the test process dies outright, PR_SET_PDEATHSIG stops it.
 """
 
+import fcntl
 import grp
 import http.client
 import json
@@ -429,6 +430,19 @@ def node_modules():
             except (OSError, ValueError, KeyError):
                 got[name] = None
         return got
+    # Two suites may run side by side (tests/run-all.sh): one npm ci at a time,
+    # the second finds the first's result.
+    lock = open(os.path.join(BROWSER_DIR, '.npm-lock'), 'w')
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        _npm_ci(installed, want)
+    finally:
+        lock.close()
+    return h.is_(installed(), want, 'tests/browser/node_modules has %s as pinned'
+                 % ', '.join('%s %s' % kv for kv in sorted(want.items())))
+
+
+def _npm_ci(installed, want):
     if installed() != want:
         npm = shutil.which('npm')
         if not npm:
@@ -439,8 +453,6 @@ def node_modules():
         h.diag('npm ci in tests/browser: exit %s in %.1f s' % (rc, time.monotonic() - t0))
         if rc != 0:
             raise RuntimeError('npm ci failed (%s):\n%s%s' % (rc, out[-2000:], err[-2000:]))
-    return h.is_(installed(), want, 'tests/browser/node_modules has %s as pinned'
-                 % ', '.join('%s %s' % kv for kv in sorted(want.items())))
 
 
 def png_size(path):

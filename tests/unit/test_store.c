@@ -1,6 +1,7 @@
 /* test_store.c - unit tests of the parts of lib/store.c that need no
  * database: which challenges are for the null sender (decided by an admin
  * only), and that an admin may decide without a guardian check.  The
+ * challenge row reader.  The
  * transactions themselves are tested against MariaDB (tests/integration/
  * 110_approve.t, 84_cli_pending.t, 150_web.t).  One row a case. */
 #include "unit.h"
@@ -42,7 +43,51 @@ static void test_admin_needs_no_check(void **state)
     assert_string_equal(err, "");
 }
 
-static struct CMUnitTest tests[UNIT_LEN(null_rows) + 1];
+/* The shared challenge row: every column where it belongs, NULL read as
+ * "", the id as a number too, extra columns left to the caller. */
+static void test_challenge_read(void **state)
+{
+    const char *col[STORE_CHALLENGE_NCOLS + 1] = {
+        "42", "grandma@example.com", "kid+news@family.test", "kid@family.test", "pending",
+        "2026-12-01 10:00:00", "2026-12-01 11:00:00", "3", "mx.example.com", "192.0.2.7", NULL, NULL, "extra",
+    };
+    struct store_challenge c;
+
+    (void)state;
+    assert_int_equal(store_challenge_read(&c, STORE_CHALLENGE_NCOLS + 1, col), STORE_CHALLENGE_NCOLS);
+    assert_true(c.found);
+    assert_true(c.id == 42);
+    assert_string_equal(c.id_text, "42");
+    assert_string_equal(c.sender, "grandma@example.com");
+    assert_string_equal(c.recipient, "kid+news@family.test");
+    assert_string_equal(c.key, "kid@family.test");
+    assert_string_equal(c.status, "pending");
+    assert_string_equal(c.first_seen, "2026-12-01 10:00:00");
+    assert_string_equal(c.last_seen, "2026-12-01 11:00:00");
+    assert_string_equal(c.attempts, "3");
+    assert_string_equal(c.client_name, "mx.example.com");
+    assert_string_equal(c.client_address, "192.0.2.7");
+    assert_string_equal(c.decided_by, "");
+    assert_string_equal(c.decided_at, "");
+    assert_int_equal(store_challenge_row(&c, STORE_CHALLENGE_NCOLS, col, NULL), 0);
+    assert_string_equal(c.recipient, "kid+news@family.test");
+}
+
+/* A row shorter than the type is an error, and leaves nothing behind. */
+static void test_challenge_short(void **state)
+{
+    const char *col[3] = { "1", "a@example.com", "kid@family.test" };
+    struct store_challenge c;
+
+    (void)state;
+    memset(&c, 'x', sizeof(c));
+    assert_int_equal(store_challenge_read(&c, 3, col), -1);
+    assert_false(c.found);
+    assert_string_equal(c.sender, "");
+    assert_int_equal(store_challenge_row(&c, 3, col, NULL), -1);
+}
+
+static struct CMUnitTest tests[UNIT_LEN(null_rows) + 3];
 
 int main(void)
 {
@@ -50,6 +95,8 @@ int main(void)
 
     UNIT_ADD_ROWS(tests, n, test_null, null_rows);
     UNIT_ADD(tests, n, test_admin_needs_no_check);
+    UNIT_ADD(tests, n, test_challenge_read);
+    UNIT_ADD(tests, n, test_challenge_short);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

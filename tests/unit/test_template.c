@@ -740,7 +740,55 @@ static void test_load(void **state)
     expect_text(&out, row->out);
 }
 
-static struct CMUnitTest tests[UNIT_LEN(parse_rows) + UNIT_LEN(render_rows) + 1
+/* A template set loads whole from its folder, or not at all: a missing
+ * or bad file names itself and leaves no template of the set loaded. */
+static void test_load_set(void **state)
+{
+    char dir[] = "/tmp/guardlist-test-tset-XXXXXX", path[128], err[512] = "";
+    static const char *const names[] = { "name", NULL };
+    struct template *a = NULL, *b = NULL;
+    const struct template_file set[] = { { "a.txt", names, &a }, { "b.txt", names, &b } };
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.txt", dir);
+    assert_non_null(f = fopen(path, "w"));
+    fputs("A {{name}}\n", f);
+    fclose(f);
+    assert_int_equal(template_load_set(dir, set, 2, err, sizeof(err)), -1);
+    assert_contains(err, "b.txt");
+    assert_null(a);
+    assert_null(b);
+    snprintf(path, sizeof(path), "%s/b.txt", dir);
+    assert_non_null(f = fopen(path, "w"));
+    fputs("B {{nope}}\n", f);
+    fclose(f);
+    assert_int_equal(template_load_set(dir, set, 2, err, sizeof(err)), -1);
+    assert_contains(err, "b.txt:1");
+    assert_null(a);
+    assert_non_null(f = fopen(path, "w"));
+    fputs("B {{name}}\n", f);
+    fclose(f);
+    int rc = template_load_set(dir, set, 2, err, sizeof(err));
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/a.txt", dir);
+    unlink(path);
+    rmdir(dir);
+    if (rc != 0)
+        fail_msg("load failed: %s", err);
+    assert_non_null(a);
+    assert_non_null(b);
+    struct tpl_value v[] = { { "name", "N", 0 } };
+    struct buf out = { 0 };
+    assert_int_equal(template_render(b, TPL_TEXT, v, 1, &out, err, sizeof err), 0);
+    template_free_set(set, 2);
+    assert_null(a);
+    assert_null(b);
+    expect_text(&out, "B N\n");
+}
+
+static struct CMUnitTest tests[UNIT_LEN(parse_rows) + UNIT_LEN(render_rows) + 2
                                + UNIT_LEN(header_rows) + UNIT_LEN(qp_rows) + UNIT_LEN(html_rows)
                                + UNIT_LEN(load_rows)];
 
@@ -755,6 +803,7 @@ int main(void)
     UNIT_ADD_ROWS(tests, n, test_qp, qp_rows);
     UNIT_ADD_ROWS(tests, n, test_html, html_rows);
     UNIT_ADD_ROWS(tests, n, test_load, load_rows);
+    UNIT_ADD(tests, n, test_load_set);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

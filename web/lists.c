@@ -26,11 +26,13 @@
 struct list;
 
 /* How a list shows a row: a cell per label (the query's columns 1..n;
- * column 0 is the row's id), then, with LAST, the cells it writes, headed
- * by LAST_HEAD. */
+ * column 0 is the row's id) of the kind KINDS says (one letter a label:
+ * t text, v value; see enum page_cell), then, with LAST, the cells it
+ * writes, headed by LAST_HEAD. */
 struct columns {
     const char *page;           /* the list's own page, for its pager */
     const char *const *labels;
+    const char *kinds;
     void (*last)(struct buf *b, const struct list *l, const char *const *col);
     const char *last_head;
 };
@@ -69,23 +71,27 @@ static int row_list(void *arg, int ncol, const char *const *col, const unsigned 
         return 0;
     buf_adds(&l->rows, "<tr>");
     for (int i = 0; l->cols->labels[i] && i + 1 < ncol; i++)
-        page_cell(&l->rows, l->cols->labels[i], col[i + 1]);
+        page_cell(&l->rows, l->cols->labels[i],
+                  l->cols->kinds[i] == 't' ? PAGE_TEXT : PAGE_VALUE,
+                  col[i + 1]);
     if (l->cols->last)
         l->cols->last(&l->rows, l, col);
     buf_adds(&l->rows, "</tr>\n");
     return 0;
 }
 
-/* Protected: the guardians, each removable by an admin. */
+/* Protected: the guardians, a list (a form may sit in a list item, not in
+ * a span), each removable by an admin. */
 static void protected_guardians(struct buf *b, const struct list *l, const char *const *col)
 {
     char e[ADDR_MAX + 2];
 
+    buf_adds(b, "<ul class=\"guardians\">");
     for (const char *g = col[2]; *g; g += strspn(g, "\n")) {
         size_t n = strcspn(g, "\n");
         snprintf(e, sizeof(e), "%.*s", (int)(n < sizeof(e) - 1 ? n : sizeof(e) - 1), g);
         g += n;
-        buf_adds(b, "<span class=\"guardian\">");
+        buf_adds(b, "<li>");
         template_html_escape(b, e);
         if (l->w->is_admin) {
             page_form_open(l->w, b, "guardian-rm", l->page, "inline");
@@ -93,20 +99,21 @@ static void protected_guardians(struct buf *b, const struct list *l, const char 
             page_hidden(b, "email", e);
             buf_adds(b, "<button type=\"submit\" class=\"small\" title=\"Remove this guardian\">Remove</button></form>");
         }
-        buf_adds(b, "</span> ");
+        buf_adds(b, "</li>");
     }
+    buf_adds(b, "</ul>");
 }
 
 /* Protected: the guardians, then the links and forms. */
 static void protected_last(struct buf *b, const struct list *l, const char *const *col)
 {
-    buf_adds(b, "<td data-label=\"Guardians\">");
+    buf_adds(b, "<td data-label=\"Guardians\" class=\"text\">");
     if (col[2])
         protected_guardians(b, l, col);
     else
         buf_adds(b, "<em>none: nobody is told of new senders</em>");
-    buf_adds(b, "</td><td data-label=\"\">");
-    buf_adds(b, "<a href=\"?p=rules&amp;r=");
+    buf_adds(b, "</td><td data-label=\"\" class=\"actions\">");
+    buf_adds(b, "<a class=\"rules\" href=\"?p=rules&amp;r=");
     page_url_escape(b, col[1]);
     buf_adds(b, "\">Rules</a>");
     if (l->w->is_admin) {
@@ -138,14 +145,14 @@ static void rule_forms(struct buf *b, const struct list *l, const char *rcpt, co
 
 static void rule_last(struct buf *b, const struct list *l, const char *const *col)
 {
-    buf_adds(b, "<td data-label=\"\">");
+    buf_adds(b, "<td data-label=\"\" class=\"actions\">");
     rule_forms(b, l, col[1], col[2], col[3]);
     buf_adds(b, "</td>");
 }
 
 static void global_last(struct buf *b, const struct list *l, const char *const *col)
 {
-    buf_adds(b, "<td data-label=\"\">");
+    buf_adds(b, "<td data-label=\"\" class=\"actions\">");
     rule_forms(b, l, "", col[1], col[2]);
     buf_adds(b, "</td>");
 }
@@ -155,13 +162,13 @@ static void pending_last(struct buf *b, const struct list *l, const char *const 
     const char *at = strrchr(col[1], '@');
     int bounce = store_is_null_sender(col[1]);
 
-    buf_adds(b, "<td data-label=\"\">");
+    buf_adds(b, "<td data-label=\"\" class=\"actions\">");
     if (bounce && !l->w->is_admin) {    /* allowing <> lets every bounce through: an admin's call */
         buf_adds(b, "<span class=\"note\">A bounce message (delivery report): only your mail administrator "
                     "can decide it.</span></td>");
         return;
     }
-    page_form_open(l->w, b, "decide", l->page, "inline");
+    page_form_open(l->w, b, "decide", l->page, "inline decide");
     page_hidden(b, "id", col[0]);
     buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"approve\">Allow sender</button>");
     if (at && at[1]) {
@@ -177,17 +184,20 @@ static void pending_last(struct buf *b, const struct list *l, const char *const 
     buf_adds(b, "</td>");
 }
 
+/* The buttons' column is headed for screen readers only. */
+#define ACTIONS_HEAD "<th><span class=\"vh\">Actions</span></th>"
+
 static const char *const protected_labels[] = { "Recipient", NULL };
 static const char *const rule_labels[] = { "Recipient", "Sender", "Action", "By", NULL };
 static const char *const global_labels[] = { "Sender", "Action", NULL };
 static const char *const pending_labels[] = { "Sender", "Recipient", "Tries", "First seen", "Last seen", "From", NULL };
 static const char *const audit_labels[] = { "When (UTC)", "Who", "What", "Detail", NULL };
-static const struct columns protected_cols = { "protected", protected_labels, protected_last,
-                                               "<th>Guardians</th><th></th>" };
-static const struct columns rule_cols = { "rules", rule_labels, rule_last, "<th></th>" };
-static const struct columns global_cols = { "global", global_labels, global_last, "<th></th>" };
-static const struct columns pending_cols = { "pending", pending_labels, pending_last, "<th></th>" };
-static const struct columns audit_cols = { "audit", audit_labels, NULL, "" };
+static const struct columns protected_cols = { "protected", protected_labels, "v", protected_last,
+                                               "<th>Guardians</th>" ACTIONS_HEAD };
+static const struct columns rule_cols = { "rules", rule_labels, "vvtv", rule_last, ACTIONS_HEAD };
+static const struct columns global_cols = { "global", global_labels, "vt", global_last, ACTIONS_HEAD };
+static const struct columns pending_cols = { "pending", pending_labels, "vvvvvv", pending_last, ACTIONS_HEAD };
+static const struct columns audit_cols = { "audit", audit_labels, "vvvt", NULL, "" };
 
 /* ------------------------------------------------------------ search and paging */
 
@@ -235,13 +245,18 @@ int lists_read(struct lists_view *v, const struct form *f)
 }
 
 /* The links under a list: the next page (keyset: rows after the last one
- * shown, so page 2,000 costs what page 1 does) and back to the first. */
+ * shown, so page 2,000 costs what page 1 does) and back to the first.  No
+ * links, no <nav>: an empty landmark only clutters a screen reader's list. */
 static void pager(struct buf *b, const struct list *l, const char *cursor_name, const char *cursor, const char *q,
                   const char *r)
 {
-    buf_adds(b, "<nav class=\"pager\">");
+    int first = cursor && *cursor, next_page = l->n > l->limit;
+
+    if (!first && !next_page)
+        return;
+    buf_adds(b, "<nav class=\"pager\" aria-label=\"More of this list\">");
     for (int next = 0; next < 2; next++) {
-        if (next ? l->n <= l->limit : !(cursor && *cursor))
+        if (next ? !next_page : !first)
             continue;
         buf_addf(b, "<a %shref=\"?p=%s", next ? "rel=\"next\" " : "", l->cols->page);
         if (next)
@@ -268,7 +283,9 @@ static void search_parts(struct buf *h2, struct buf *pg, const struct lists_view
     template_html_escape(h2, heading);
     buf_adds(h2, "</h2>");
     if (l->n > l->limit) {
-        buf_addf(pg, "<nav class=\"pager\"><a href=\"?p=%s&amp;q=", l->cols->page);
+        buf_adds(pg, "<nav class=\"pager\" aria-label=\"");      /* one a list: each its own name */
+        template_html_escape(pg, heading);
+        buf_addf(pg, ": all matches\"><a href=\"?p=%s&amp;q=", l->cols->page);
         page_url_escape(pg, v->q);
         buf_adds(pg, "\">All matches</a></nav>");
     }

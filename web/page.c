@@ -140,9 +140,9 @@ int page_section(const struct page_section *l, struct buf *out)
     return template_render(t_list, TPL_HTML, v, 6, out, err, sizeof(err));
 }
 
-void page_cell(struct buf *b, const char *label, const char *text)
+void page_cell(struct buf *b, const char *label, enum page_cell kind, const char *text)
 {
-    buf_addf(b, "<td data-label=\"%s\">", label);
+    buf_addf(b, "<td data-label=\"%s\"%s>", label, kind == PAGE_TEXT ? " class=\"text\"" : "");
     template_html_escape(b, text ? text : "");
     buf_adds(b, "</td>");
 }

@@ -107,9 +107,14 @@ struct page_section {
 /* Renders one list section into OUT.  Returns 0 or -1. */
 int page_section(const struct page_section *l, struct buf *out);
 
-/* HTML pieces: a table cell, a hidden field, the start of a POST form
- * doing WHAT (with the token and BACK, the page to come back to). */
-void page_cell(struct buf *b, const char *label, const char *text);
+/* What a table cell holds: a value (an address, a date, a number: kept
+ * whole, on one line at desktop width) or text that wraps between words
+ * (class text).  The page's CSS says how each is laid out. */
+enum page_cell { PAGE_VALUE, PAGE_TEXT };
+
+/* HTML pieces: a table cell of KIND, a hidden field, the start of a POST
+ * form doing WHAT (with the token and BACK, the page to come back to). */
+void page_cell(struct buf *b, const char *label, enum page_cell kind, const char *text);
 void page_hidden(struct buf *b, const char *name, const char *value);
 void page_form_open(const struct web *w, struct buf *b, const char *what, const char *back, const char *cls);
 

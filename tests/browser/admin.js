@@ -8,12 +8,19 @@
 //
 //   GUARDLIST_WEB_PASSWORD=... node admin.js --url URL --out-dir DIR --user NAME
 //       --protect ADDRESS --guardian EMAIL --approve SENDER --block SENDER
-//       [--name NAME] [--viewport 390x844] [--chromium PATH] [--profile-dir DIR] [--timeout SECONDS]
+//       [--name NAME] [--viewport 390x844] [--widths 390x844,1280x800] [--search TEXT]
+//       [--chromium PATH] [--profile-dir DIR] [--timeout SECONDS]
 //
 // The password comes from the environment (GUARDLIST_WEB_PASSWORD), not the
 // command line, where every local user could read it.
 //
-// The journey (screenshots NAME-1..5-*.png in DIR):
+// First a tour of every page (TOUR below: protected, rules, global, pending,
+// audit, search for --search), each opened once and looked at in turn at
+// each of --widths: a screenshot NAME-tour-PAGE-WxH.png, axe-core's
+// violations and layout facts (words a table breaks over lines, placeholders
+// cut off, sideways scrolling, small buttons, text size).  Then the journey
+// at --viewport, each answer page checked by axe as well (screenshots
+// NAME-1..5-*.png in DIR):
 //   1 protected       GET URL?p=protected
 //   2 protected-done  fill "Protect address" and "Guardian's email", tap Protect
 //   3 pending         GET URL?p=pending
@@ -34,22 +41,32 @@
 'use strict';
 
 const path = require('path');
-const { parseOptions, withPhoneBrowser, runBounded } = require('./common');
+const { parseOptions, withPhoneBrowser, runBounded, axeViolations, lookAtWidths, parseViewports } = require('./common');
 
 const PASSWORD_ENV = 'GUARDLIST_WEB_PASSWORD';
+const MIN_TAP = 44;             // CSS px: buttons shorter than this are listed (the test judges at which width)
+
+// The tour: every page of the admin page, by name and query.
+const TOUR = [
+  ['protected', '?p=protected'], ['rules', '?p=rules'], ['global', '?p=global'], ['pending', '?p=pending'],
+  ['audit', '?p=audit'], ['search', '?p=search&q='],
+];
 
 function usage(msg) {
   process.stderr.write('admin.js: ' + msg + '\n' +
     'usage: ' + PASSWORD_ENV + '=... node admin.js --url URL --out-dir DIR --user NAME\n' +
     '           --protect ADDRESS --guardian EMAIL --approve SENDER --block SENDER\n' +
-    '           [--name NAME] [--viewport WxH] [--chromium PATH] [--profile-dir DIR] [--timeout SECONDS]\n');
+    '           [--name NAME] [--viewport WxH] [--widths WxH,WxH] [--search TEXT]\n' +
+    '           [--chromium PATH] [--profile-dir DIR] [--timeout SECONDS]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = parseOptions(argv, { name: 'admin', viewport: '390x844', timeout: '60' },
+  const opts = parseOptions(argv, { name: 'admin', viewport: '390x844', widths: '390x844,1280x800', search: 'family',
+                                    timeout: '60' },
                             ['url', 'out-dir', 'user', 'protect', 'guardian', 'approve', 'block', 'name', 'viewport',
-                             'chromium', 'profile-dir', 'timeout'], usage);
+                             'widths', 'search', 'chromium', 'profile-dir', 'timeout'], usage);
+  opts.viewports = parseViewports(opts.widths, usage);
   for (const k of ['url', 'out-dir', 'user', 'protect', 'guardian', 'approve', 'block'])
     if (!opts[k])
       usage('--' + k + ' is required');
@@ -146,10 +163,13 @@ async function main(opts, result) {
       result.steps.push(current);
       return current;
     };
-    const finish = async (step, shot) => {
+    // AXE: run axe-core too (the answer pages; the tour has seen the others).
+    const finish = async (step, shot, axe) => {
       const doc = documents[documents.length - 1];
       step.status = doc ? doc.status() : null;
       Object.assign(step, await describe(page));
+      if (axe)
+        step.axe = await axeViolations(page);
       step.screenshot = path.join(opts['out-dir'], opts.name + '-' + shot + '.png');
       await page.screenshot({ path: step.screenshot, fullPage: true });
       result.screenshots.push(step.screenshot);
@@ -175,9 +195,23 @@ async function main(opts, result) {
       ]);
       await page.waitForLoadState('load');
       step.post = { url: post.url(), body: post.postData() };
-      await finish(step, shot);
+      await finish(step, shot, true);
       return step;
     };
+
+    await page.addInitScript({ path: require.resolve('axe-core/axe.min.js') });
+    // The tour, at each width; back to the phone for the journey.
+    for (const [name, query] of TOUR) {
+      current = { name, requests: [] };
+      result.tour.push(current);
+      const resp = await page.goto(opts.url + query + (name === 'search' ? encodeURIComponent(opts.search) : ''),
+                                   { waitUntil: 'load' });
+      current.status = resp ? resp.status() : null;
+      current.heading = await page.locator('h1').first().innerText();
+      current.widths = await lookAtWidths(page, opts.viewports, opts['out-dir'], opts.name + '-tour-' + name, MIN_TAP);
+    }
+    current = null;
+    await page.setViewportSize({ width: opts.width, height: opts.height });
 
     // a. The list of protected recipients.
     await open('protected', '?p=protected', '1-protected');
@@ -211,6 +245,6 @@ async function main(opts, result) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-const result = { ok: false, steps: [], screenshots: [], console: [], pageErrors: [], requests: [], responses: [],
-                 failedRequests: [] };
+const result = { ok: false, tour: [], steps: [], screenshots: [], console: [], pageErrors: [], requests: [],
+                 responses: [], failedRequests: [] };
 runBounded('admin.js', opts, result, main);

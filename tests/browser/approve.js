@@ -5,7 +5,13 @@
 // would.  Used by tests/integration/112_approve_browser.t.
 //
 //   node approve.js --url URL --out-dir DIR [--name NAME] [--click "Allow this sender"]
-//                   [--viewport 390x844] [--chromium PATH] [--profile-dir DIR] [--timeout SECONDS]
+//                   [--viewport 390x844] [--widths 390x844,1280x800] [--chromium PATH] [--profile-dir DIR]
+//                   [--timeout SECONDS]
+//
+// Before and after the click the page is also looked at in each of --widths
+// (common.js lookAtWidths: a screenshot NAME-1-challenge-WxH.png and
+// NAME-2-decided-WxH.png, axe-core's violations, layout facts) in
+// before.widths and after.widths; the click happens at --viewport.
 //
 // Prints one JSON object on stdout: what the page showed before and after the
 // click (status, title, heading, text, buttons, layout facts), the screenshot
@@ -18,19 +24,24 @@
 'use strict';
 
 const path = require('path');
-const { parseOptions, withPhoneBrowser, runBounded } = require('./common');
+const { parseOptions, withPhoneBrowser, runBounded, lookAtWidths, parseViewports } = require('./common');
+
+const MIN_TAP = 44;             // CSS px: buttons shorter than this are listed
 
 function usage(msg) {
   process.stderr.write('approve.js: ' + msg + '\n' +
     'usage: node approve.js --url URL --out-dir DIR [--name NAME] [--click TEXT] [--viewport WxH]\n' +
+    '                       [--widths WxH,WxH]\n' +
     '                       [--chromium PATH] [--profile-dir DIR] [--timeout SECONDS]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = parseOptions(argv, { name: 'approve', click: 'Allow this sender', viewport: '390x844', timeout: '60' },
-                            ['url', 'out-dir', 'name', 'click', 'viewport', 'chromium', 'profile-dir', 'timeout'],
-                            usage);
+  const opts = parseOptions(argv, { name: 'approve', click: 'Allow this sender', viewport: '390x844',
+                                    widths: '390x844,1280x800', timeout: '60' },
+                            ['url', 'out-dir', 'name', 'click', 'viewport', 'widths', 'chromium', 'profile-dir',
+                             'timeout'], usage);
+  opts.viewports = parseViewports(opts.widths, usage);
   if (!opts.url || !opts['out-dir'])
     usage('--url and --out-dir are required');
   return opts;
@@ -73,6 +84,12 @@ async function main(opts, result) {
     page.on('pageerror', (e) => result.pageErrors.push(String(e)));
     page.on('request', (r) => result.requests.push({ method: r.method(), url: r.url() }));
     page.on('requestfailed', (r) => result.failedRequests.push({ url: r.url(), error: r.failure() && r.failure().errorText }));
+    await page.addInitScript({ path: require.resolve('axe-core/axe.min.js') });
+    const atWidths = async (shot) => {
+      const seen = await lookAtWidths(page, opts.viewports, opts['out-dir'], opts.name + '-' + shot, MIN_TAP);
+      await page.setViewportSize({ width: opts.width, height: opts.height });
+      return seen;
+    };
 
     // 1. The link from the email.
     const resp = await page.goto(opts.url, { waitUntil: 'load' });
@@ -81,6 +98,7 @@ async function main(opts, result) {
     result.before.headers = resp ? await resp.allHeaders() : {};
     result.screenshots.push(path.join(opts['out-dir'], opts.name + '-1-challenge.png'));
     await page.screenshot({ path: result.screenshots[0], fullPage: true });
+    result.before.widths = await atWidths('1-challenge');
 
     // 2. The guardian presses the button.
     const button = page.getByRole('button', { name: opts.click, exact: true });
@@ -100,6 +118,7 @@ async function main(opts, result) {
     result.after = await describe(page);
     result.screenshots.push(path.join(opts['out-dir'], opts.name + '-2-decided.png'));
     await page.screenshot({ path: result.screenshots[1], fullPage: true });
+    result.after.widths = await atWidths('2-decided');
   });
 }
 

@@ -9,11 +9,15 @@ part, quoted-printable decoded by Python's email package); headless chromium
 it on a 390x844 viewport, takes a screenshot, taps "Allow this sender", reads
 the confirmation and takes a second screenshot (both under
 build/test-output/browser/, approve-* or, for the sanitizer build of the CGI,
-approve-asan-*).  Then guardlistd must accept the pair within 2 s.
+approve-asan-*).  Both pages are also looked at in 390x844 and 1280x800:
+a screenshot each (NAME-1-challenge-WxH.png, NAME-2-decided-WxH.png),
+axe-core's violations (none allowed), no sideways scrolling, text at least
+16 px, no word in a table broken.  Then guardlistd must accept the pair
+within 2 s.
 
 Node modules: tests/browser/node_modules is made by `npm ci` from
 tests/browser/package-lock.json when it is missing or holds another
-playwright-core than the pinned one (bounded by NPM_TIMEOUT)."""
+playwright-core or axe-core than the pinned ones (bounded by NPM_TIMEOUT)."""
 import email
 import email.policy
 import json
@@ -35,6 +39,7 @@ SENDER = 'stranger@example.net'
 BROWSER_DIR = web.BROWSER_DIR
 SHOTS = web.SHOTS
 VIEWPORT = (390, 844)
+WIDTHS = ('390x844', '1280x800')
 DEVICE_SCALE = 2                # approve.js: deviceScaleFactor
 BROWSER_TIMEOUT = 120           # the whole node run; approve.js bounds itself at 90 s
 FOLLOW_TIMEOUT = 2.0
@@ -107,7 +112,8 @@ def main():
     os.makedirs(SHOTS, exist_ok=True)
     # The suite runs twice (plain and sanitizer builds): keep both runs' pictures.
     shot_name = 'approve-asan' if '/asan/' in web.approve_binary() else 'approve'
-    for suffix in ('-1-challenge.png', '-2-decided.png'):
+    for suffix in ['-1-challenge.png', '-2-decided.png'] + ['-%s-%s.png' % (p, w) for p in ('1-challenge', '2-decided')
+                                                          for w in WIDTHS]:
         try:
             os.unlink(os.path.join(SHOTS, shot_name + suffix))
         except FileNotFoundError:
@@ -116,9 +122,10 @@ def main():
     t0 = time.monotonic()
     rc, out, err = run_group([node, os.path.join(BROWSER_DIR, 'approve.js'), '--url', link, '--out-dir', SHOTS,
                               '--name', shot_name, '--click', 'Allow this sender',
-                              '--viewport', '%dx%d' % VIEWPORT, '--profile-dir', h.tmpdir('guardlist-chromium-'),
+                              '--viewport', '%dx%d' % VIEWPORT, '--widths', ','.join(WIDTHS),
+                              '--profile-dir', h.tmpdir('guardlist-chromium-'),
                               '--timeout', '90'], BROWSER_TIMEOUT, cwd=BROWSER_DIR)
-    timings['browser run (launch, open, screenshot, tap, screenshot)'] = time.monotonic() - t0
+    timings['browser run (launch, open, look at 2 widths, tap, look at 2 widths)'] = time.monotonic() - t0
     try:
         res = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -165,6 +172,16 @@ def main():
     h.is_(noisy, [], 'no console errors or warnings (CSP violations show up there)')
     h.is_(res.get('pageErrors'), [], 'no page errors')
 
+    for which, page in (('the link\'s page', b), ('the confirmation', a)):
+        for w in WIDTHS:
+            f = (page.get('widths') or {}).get(w) or {}
+            h.is_(f.get('axe'), [], '%s at %s: axe-core finds no violation' % (which, w))
+            h.ok(f.get('viewportWidth') == int(w.split('x')[0]) and not f.get('horizontalOverflow')
+                 and (f.get('fontSizePx') or 0) >= 16 and not f.get('brokenWords') and not f.get('cutPlaceholders'),
+                 '%s at %s: no sideways scrolling, text at least 16 px, nothing cut' % (which, w), repr(f)[:2000])
+            size = web.png_size(f['screenshot']) if f.get('screenshot') and os.path.exists(f['screenshot']) else None
+            h.ok(size and size[0] == int(w.split('x')[0]), '%s at %s: a screenshot %s px wide: %s'
+                 % (which, w, w.split('x')[0], os.path.relpath(f.get('screenshot') or '-', ROOT)), 'size: %r' % (size,))
     for i, path in enumerate(res.get('screenshots', [])):
         size = web.png_size(path) if os.path.exists(path) else None
         h.ok(size and size[0] == VIEWPORT[0] * DEVICE_SCALE and size[1] >= VIEWPORT[1] * DEVICE_SCALE,

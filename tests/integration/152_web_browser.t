@@ -5,6 +5,12 @@ phone would use it: a private lighttpd runs the CGI behind HTTP Basic auth
 playwright-core through tests/browser/admin.js) logs in through the
 context's httpCredentials on a 390x844 viewport and
 
+  0. tours every page (protected, rules, global, pending, audit, search),
+     looking at each at 390x844 and 1280x800: a screenshot
+     (admin-tour-PAGE-WxH.png), axe-core's violations (none allowed), no
+     word in a table broken over two lines at desktop width, no placeholder
+     cut off, no sideways scrolling, text at least 16 px, touch-sized
+     buttons on the phone;
   1. opens ?p=protected,
   2. fills the "Protect address" form (a new address and its guardian) and
      taps Protect,
@@ -15,11 +21,16 @@ context's httpCredentials on a 390x844 viewport and
 with a screenshot after each step (build/test-output/browser/admin-N-*.png,
 or admin-asan-N-*.png for the sanitizer build of the CGI).
 
+The tour's data: kid@family.test guarded by parent@, two rules for it (one
+sender 36 characters long), a global rule, the two pending senders.
+
 Checked from what the browser saw: each answer is 200 and its message box
 says what happened; the lists show the change; no horizontal scrolling at
-phone width and the buttons tapped are touch-sized; every request went to
-the page's own origin, none failed; no console errors or page errors; the
-five screenshots are PNGs of the phone's width.  Checked in the database:
+phone width and the buttons tapped are touch-sized; axe finds nothing on
+the answer pages; every request went to the page's own origin, none
+failed; no console errors or page errors (the pages' CSP stays enforced:
+axe comes in through the DevTools protocol); the five screenshots are PNGs
+of the phone's width.  Checked in the database:
 the rows each change made, with audit rows by web:admin.  guardlistd
 follows within 2 s: the allowed sender gets DUNNO, the blocked one a
 REJECT, a stranger to the newly protected address a DEFER.  No sanitizer
@@ -27,7 +38,7 @@ report in the CGI's stderr.
 
 Node modules: tests/browser/node_modules is made by `npm ci` from
 tests/browser/package-lock.json when it is missing or holds another
-playwright-core than the pinned one (bounded by NPM_TIMEOUT), as in
+playwright-core or axe-core than the pinned ones (bounded by NPM_TIMEOUT), as in
 112_approve_browser.t."""
 import json
 import os
@@ -45,6 +56,8 @@ KID, PARENT = 'kid@family.test', 'parent@family.test'
 NEW_KID, NEW_GUARDIAN = 'kid3@family.test', 'grandpa@family.test'
 ALLOW, BLOCK = 'alice@pen.example', 'dora@pile.example'
 STRANGER = 'stranger@example.net'
+GRANDMA, LISTS = 'grandma@example.org', 'newsletter-bounces@lists.example.org'     # rules for the tour
+GLOBAL_OK = 'school.example'
 ADMIN, ADMIN_PW = 'admin', 'admin-pw-152'
 BROWSER_DIR = web.BROWSER_DIR
 SHOTS = web.SHOTS
@@ -52,6 +65,9 @@ SHOT_SUFFIXES = ('-1-protected.png', '-2-protected-done.png', '-3-pending.png', 
                  '-5-blocked.png')
 STEPS = ('protected', 'protected-done', 'pending', 'approved', 'blocked')
 VIEWPORT = (390, 844)
+DESKTOP = (1280, 800)
+WIDTHS = ('%dx%d' % VIEWPORT, '%dx%d' % DESKTOP)
+TOUR = ('protected', 'rules', 'global', 'pending', 'audit', 'search')
 DEVICE_SCALE = 2                # admin.js: deviceScaleFactor
 BROWSER_TIMEOUT = 150           # the whole node run; admin.js bounds itself at 120 s
 FOLLOW_TIMEOUT = 2.0
@@ -64,8 +80,10 @@ def main():
     db = h.start_db()
     admin_cli = h.cli_config(db)
     secrets_dir = web.init_accounts(db)
-    rc, out, err = h.cli(admin_cli, 'protect', KID, '--guardian', PARENT)
-    h.is_(rc, 0, 'guardlist protect %s --guardian %s' % (KID, PARENT)) or h.diag(out, err)
+    for args in (('protect', KID, '--guardian', PARENT), ('allow', GRANDMA, '--to', KID), ('allow', LISTS, '--to', KID),
+                 ('allow', GLOBAL_OK)):
+        rc, out, err = h.cli(admin_cli, *args)
+        h.is_(rc, 0, 'guardlist ' + ' '.join(args)) or h.diag(out, err)
     d = h.start_daemon(db)
 
     def follows(pred, what, sender, recipient):
@@ -110,7 +128,8 @@ def main():
     # The suite runs twice (plain and sanitizer builds): keep both runs' pictures.
     shot_name = 'admin-asan' if '/asan/' in web.web_binary() else 'admin'
     shots = [os.path.join(SHOTS, shot_name + s) for s in SHOT_SUFFIXES]
-    for p in shots:
+    tour_shots = {(p, w): os.path.join(SHOTS, '%s-tour-%s-%s.png' % (shot_name, p, w)) for p in TOUR for w in WIDTHS}
+    for p in shots + list(tour_shots.values()):
         try:
             os.unlink(p)
         except FileNotFoundError:
@@ -120,9 +139,10 @@ def main():
     rc, out, err = h.run_group([node, os.path.join(BROWSER_DIR, 'admin.js'), '--url', url, '--out-dir', SHOTS,
                                 '--name', shot_name, '--user', ADMIN, '--protect', NEW_KID,
                                 '--guardian', NEW_GUARDIAN, '--approve', ALLOW, '--block', BLOCK,
-                                '--viewport', '%dx%d' % VIEWPORT, '--profile-dir', h.tmpdir('guardlist-chromium-'),
+                                '--viewport', '%dx%d' % VIEWPORT, '--widths', ','.join(WIDTHS), '--search', 'family',
+                                '--profile-dir', h.tmpdir('guardlist-chromium-'),
                                 '--timeout', '120'], BROWSER_TIMEOUT, cwd=BROWSER_DIR, env=env)
-    timings['browser run (5 steps, 5 screenshots)'] = time.monotonic() - t0
+    timings['browser run (tour of 6 pages at 2 widths, then 5 steps)'] = time.monotonic() - t0
     try:
         res = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -141,6 +161,44 @@ def main():
     def row_with(step, text):
         return [r for r in (step.get('rows') or []) if text in r['text']]
 
+    # ------------------------------------------ the tour: every page at both widths
+
+    tour = {t['name']: t for t in res.get('tour', [])}
+    h.is_([t['name'] for t in res.get('tour', [])], list(TOUR), 'admin.js toured the six pages')
+    for name in TOUR:
+        t = tour.get(name) or {}
+        h.is_(t.get('status'), 200, 'tour %s: the page answers 200' % name)
+        for w in WIDTHS:
+            f = (t.get('widths') or {}).get(w) or {}
+            desktop = w != WIDTHS[0]
+            h.is_(f.get('axe'), [], 'tour %s at %s: axe-core finds no violation' % (name, w))
+            h.ok(f.get('viewportWidth') == int(w.split('x')[0]) and not f.get('horizontalOverflow'),
+                 'tour %s at %s: no sideways scrolling' % (name, w),
+                 'viewport %s, scrollWidth %s' % (f.get('viewportWidth'), f.get('scrollWidth')))
+            h.ok((f.get('fontSizePx') or 0) >= 16, 'tour %s at %s: body text is at least 16 px' % (name, w),
+                 repr(f.get('fontSizePx')))
+            h.is_(f.get('cutPlaceholders'), [], 'tour %s at %s: every placeholder fits its box' % (name, w))
+            if desktop:
+                h.is_(f.get('brokenWords'), [], 'tour %s at %s: no word in a table is broken over lines'
+                      % (name, w))
+                h.diag('tour %s at %s: columns %s' % (name, w, '; '.join(
+                    ', '.join('%s %d' % (c['text'] or '(none)', c['width']) for c in table)
+                    for table in f.get('columns') or [])))
+            else:
+                h.is_(f.get('smallButtons'), [], 'tour %s at %s: every button is at least %d px tall'
+                      % (name, w, MIN_TAP_HEIGHT))
+            for part, ms in (f.get('ms') or {}).items():
+                key = 'tour: %s (12 looks)' % part
+                timings[key] = timings.get(key, 0) + ms / 1000.0
+            path = tour_shots[(name, w)]
+            size = web.png_size(path) if os.path.exists(path) else None
+            h.ok(size and size[0] == int(w.split('x')[0]), 'tour %s at %s: a screenshot %s px wide (CSS px): %s'
+                 % (name, w, w.split('x')[0], os.path.relpath(path, ROOT)), 'size: %r' % (size,))
+            h.is_(f.get('screenshot'), path, 'tour %s at %s: admin.js reports it under its name' % (name, w))
+    h.is_([(tour.get(p) or {}).get('heading') for p in TOUR],
+          ['Protected recipients', 'Rules', 'Global rules', 'Pending senders', 'Audit log', 'Search'],
+          'tour: each page has its own heading')
+
     # ------------------------------------------ what each step showed
 
     for name in STEPS:
@@ -155,6 +213,8 @@ def main():
              'viewport %s, scrollWidth %s' % (s.get('viewportWidth'), s.get('scrollWidth')),
              'sticking out: %r' % (wide,))
         h.ok((s.get('fontSizePx') or 0) >= 16, '%s: body text is at least 16 px' % name, repr(s.get('fontSizePx')))
+        if name not in ('protected', 'pending'):        # seen by the tour at this width
+            h.is_(s.get('axe'), [], '%s: axe-core finds no violation' % name)
         small = [(b['text'], round(b['height'])) for b in s.get('buttons', []) if b['height'] < MIN_TAP_HEIGHT]
         h.ok(not small, '%s: every button is at least %d px tall (a touch target)' % (name, MIN_TAP_HEIGHT),
              repr(small))
@@ -218,8 +278,12 @@ def main():
     reqs = [(r['method'], r['url']) for r in res.get('requests', [])]
     foreign = [r for r in reqs if not r[1].startswith(origin + '/')]
     h.ok(reqs and not foreign, 'the page loaded nothing from other origins', repr(foreign))
-    h.is_(reqs, [('GET', url + '?p=protected'), ('POST', url), ('GET', url + '?p=pending'), ('POST', url),
-                 ('POST', url)], 'the browser made exactly the five requests of the journey')
+    h.is_([(r['method'], r['url'].split('&')[0]) for t in res.get('tour', []) for r in t['requests']],
+          [('GET', url + '?p=' + p) for p in TOUR], 'the tour made one GET a page')
+    h.is_([(r['method'], r['url']) for s in res.get('steps', []) for r in s['requests']],
+          [('GET', url + '?p=protected'), ('POST', url), ('GET', url + '?p=pending'), ('POST', url), ('POST', url)],
+          'the journey made exactly its five requests')
+    h.is_(len(reqs), len(TOUR) + 5, 'and the browser nothing else')
     h.is_(res.get('failedRequests'), [], 'no request failed')
     h.diag('responses: ' + ', '.join('%s %s %s' % (r['method'], r['url'][len(origin):], r['status'])
                                      for r in res.get('responses', [])))

@@ -536,20 +536,23 @@ NPM_TIMEOUT = 300
 
 
 def node_modules():
-    """tests/browser/node_modules with the pinned playwright-core, made by
-    `npm ci` (from package-lock.json, bounded by NPM_TIMEOUT) when missing or
-    another version.  One test line says which version it holds; returns
-    whether that line passed."""
+    """tests/browser/node_modules with the pinned packages (package.json's
+    dependencies: playwright-core, axe-core), made by `npm ci` (from
+    package-lock.json, bounded by NPM_TIMEOUT) when one is missing or another
+    version.  One test line says which versions it holds; returns whether
+    that line passed."""
     with open(os.path.join(BROWSER_DIR, 'package.json')) as f:
-        want = json.load(f)['dependencies']['playwright-core']
-    pkg = os.path.join(BROWSER_DIR, 'node_modules', 'playwright-core', 'package.json')
+        want = json.load(f)['dependencies']
 
     def installed():
-        try:
-            with open(pkg) as f:
-                return json.load(f)['version']
-        except (OSError, ValueError, KeyError):
-            return None
+        got = {}
+        for name in want:
+            try:
+                with open(os.path.join(BROWSER_DIR, 'node_modules', name, 'package.json')) as f:
+                    got[name] = json.load(f)['version']
+            except (OSError, ValueError, KeyError):
+                got[name] = None
+        return got
     # Two suites may run side by side (tests/run-all.sh): one npm ci at a time,
     # the second finds the first's result.
     lock = open(os.path.join(BROWSER_DIR, '.npm-lock'), 'w')
@@ -558,7 +561,8 @@ def node_modules():
         _npm_ci(installed, want)
     finally:
         lock.close()
-    return h.is_(installed(), want, 'tests/browser/node_modules has playwright-core %s as pinned' % want)
+    return h.is_(installed(), want, 'tests/browser/node_modules has %s as pinned'
+                 % ', '.join('%s %s' % kv for kv in sorted(want.items())))
 
 
 def _npm_ci(installed, want):

@@ -38,9 +38,12 @@ static void test_pieces_escape(void **state)
     struct buf b = { 0 };
 
     (void)state;
-    page_cell(&b, "Sender", "<a>&");
-    page_cell(&b, "Action", NULL);
-    assert_string_equal(b.p, "<td data-label=\"Sender\">&lt;a&gt;&amp;</td><td data-label=\"Action\"></td>");
+    page_cell(&b, "Sender", PAGE_VALUE, "<a>&");
+    page_cell(&b, "Action", PAGE_TEXT, NULL);
+    page_cell(&b, "Detail", PAGE_TEXT, "a <b>");
+    assert_string_equal(b.p, "<td data-label=\"Sender\">&lt;a&gt;&amp;</td>"
+                             "<td data-label=\"Action\" class=\"text\"></td>"
+                             "<td data-label=\"Detail\" class=\"text\">a &lt;b&gt;</td>");
     buf_reset(&b);
     page_form_open(&w, &b, "rule-rm", "rules", "inline");
     page_hidden(&b, "sender", "\"><script>");

@@ -412,8 +412,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 
     f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s (give another file with -c, or with $GUARDLIST_CONFIG: for the approval and admin pages, in the web server's environment)",
-                 path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot open: %s (give another file with -c, or with $GUARDLIST_CONFIG: "
+                 "for the approval and admin pages, in the web server's environment)", path, strerror(errno));
         return -1;
     }
     if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {

@@ -137,20 +137,27 @@ CHALLENGE_CASES = [
 ]
 
 
+STATE_DIGESTS = {'protected_users': 'recipient, class', 'whitelist': 'sender, action',
+                 'sender_rules': 'recipient, sender, action', 'guardians': 'recipient, email',
+                 'audit_log': 'id, actor, action, detail', 'rule_generation': 'id, generation',
+                 'schema_version': 'version'}
+# One query (one client process) for the whole state: every challenge row in
+# full (JSON_ARRAY keeps NULL apart from ''), then each other table's row
+# count and content digest.
+STATE_SQL = ' UNION ALL '.join(
+    ["(SELECT 'challenges', JSON_ARRAY(id, sender, recipient, protected_key, status, is_open, attempts, "
+     "client_address, client_name, first_seen, last_seen, HEX(token_sha256), notify_state, decided_at, decided_by) "
+     "FROM challenges ORDER BY id LIMIT 100000)"]
+    + ["(SELECT '%s', JSON_ARRAY(COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS(0x1f, %s))), 0)) FROM %s)" % (t, cols, t)
+       for t, cols in STATE_DIGESTS.items()])
+
+
 def db_state(db):
     """Everything a writer could change: challenge rows, every other table's
     rows (counts and content digests) and the rule generation."""
-    state = {'challenges': db.sql(
-        'SELECT id, sender, recipient, protected_key, status, is_open, attempts, client_address, '
-        'client_name, first_seen, last_seen, HEX(token_sha256), notify_state, decided_at, decided_by '
-        'FROM challenges ORDER BY id')}
-    for t in ('protected_users', 'whitelist', 'sender_rules', 'guardians', 'audit_log', 'rule_generation',
-              'schema_version'):
-        state[t] = db.sql('SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS(0x1f, %s))), 0) FROM %s'
-                          % ({'protected_users': 'recipient, class', 'whitelist': 'sender, action',
-                              'sender_rules': 'recipient, sender, action', 'guardians': 'recipient, email',
-                              'audit_log': 'id, actor, action, detail', 'rule_generation': 'id, generation',
-                              'schema_version': 'version'}[t], t))
+    state = {t: [] for t in ['challenges'] + list(STATE_DIGESTS)}
+    for table, row in db.sql(STATE_SQL):
+        state[table].append(json.loads(row))
     return state
 
 

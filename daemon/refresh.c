@@ -7,14 +7,14 @@
  * milliseconds; reading a million rules again costs seconds).  Anything else
  * (an update or delete, a table's AUTO_INCREMENT going down after a TRUNCATE,
  * which fires no trigger, or full_reload_interval passing) reads every table
- * again.  Either way a new ruleset is handed to the event loop; a published
- * one is never changed.  Started and stopped by main(); of the event loop it
- * only ever calls loop_wake().
+ * again.  Either way a new ruleset goes to the control thread, which publishes it to the loops; a published
+ * one is never changed.  Started and stopped by main(); of the control thread it
+ * only ever calls control_wake().
  */
 #include "refresh.h"
 #include "db.h"
 #include "log.h"
-#include "loop.h"
+#include "control.h"
 #include "rulesdb.h"
 
 #include <errno.h>
@@ -116,7 +116,7 @@ static void *refresher_main(void *arg)
                     ruleset_free(r->ready);     /* a newer one replaces an untaken one */
                     r->ready = rs;
                     pthread_mutex_unlock(&r->mu);
-                    loop_wake();
+                    control_wake();
                 }
             }
         }

@@ -16,7 +16,7 @@
 
 static const char *log_program = "guardlist";
 static enum log_target log_target = LOG_TO_STDERR;
-static enum log_level log_level = LOG_LVL_INFO;
+static enum log_level log_level = LOG_LVL_INFO;     /* atomic: a reload sets it while threads log */
 
 static const char *const level_word[] = { "debug", "info", "warning", "error", "fatal" };
 
@@ -48,19 +48,19 @@ void log_init(const char *program, enum log_target target, enum log_level level)
 {
     log_program = program;
     log_target = target;
-    log_level = level;
+    __atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
     if (target == LOG_TO_SYSLOG)
         openlog(program, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
 void log_set_level(enum log_level level)
 {
-    log_level = level;
+    __atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 int log_enabled(enum log_level level)
 {
-    return level >= log_level;
+    return level >= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -69,7 +69,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     char line[4096];
     va_list ap;
 
-    if (level < log_level)
+    if (level < __atomic_load_n(&log_level, __ATOMIC_RELAXED))
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);

@@ -17,8 +17,8 @@
  * the pairs and the writes not yet handed over (one mutex, held for a hash
  * lookup).  It never answers an allow it cannot vouch for: memory only ever
  * gives a DEFER or a REJECT; a failed write or a full queue is 451 4.3.0;
- * while the writer fails, nothing that today waits for it is answered from
- * memory.
+ * while the writer fails or the refresher cannot reach the database, a
+ * request past a cap waits for the writer as it did before (and gets 451).
  */
 #include "answer.h"
 #include "addr.h"
@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "pairset.h"
 #include "policy.h"
+#include "refresh.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 
 static const struct decide_opts *opts;
 static struct challenge_writer *writer;
+static struct refresher *refresher;
 
 static pthread_mutex_t pub_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct ruleset *published;           /* under pub_mu */
@@ -51,10 +53,12 @@ static struct pairset *pairs;               /* under pairs_mu, as are the two be
 static struct challenge_job *behind;        /* writes behind replies, not yet handed over */
 static size_t nbehind;
 
-int answer_init(const struct decide_opts *decide_opts, struct challenge_writer *challenge_writer)
+int answer_init(const struct decide_opts *decide_opts, struct challenge_writer *challenge_writer,
+                struct refresher *rules_refresher)
 {
     opts = decide_opts;
     writer = challenge_writer;
+    refresher = rules_refresher;
     pairs = pairset_new(PAIRS_MAX);
     return pairs ? 0 : -1;
 }
@@ -228,7 +232,7 @@ void answer_request(struct conn *c)
     const char *ca = policy_get(r, PA_CLIENT_ADDRESS);
     unsigned long window;
     int room = caps_reserve(d.protected_key, ca, time(NULL), &window);
-    if (!room && challenge_writer_ok(writer)) {
+    if (!room && challenge_writer_ok(writer) && refresher_db_ok(refresher)) {
         answer_capped(c, &d, window, want_log ? logline : NULL);
         return;
     }

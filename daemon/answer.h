@@ -11,9 +11,13 @@
 
 struct conn;
 
+struct refresher;
+
 /* Answers with OPTS (read at each request, so a reload is in force at once)
- * and records challenges through WRITER.  Returns -1 when out of memory. */
-int answer_init(const struct decide_opts *opts, struct challenge_writer *writer);
+ * and records challenges through WRITER; answers from memory what would
+ * wait for the database only while WRITER and REFRESHER both reach it.
+ * Returns -1 when out of memory. */
+int answer_init(const struct decide_opts *opts, struct challenge_writer *writer, struct refresher *refresher);
 
 /* Frees the pairs remembered, the writes not handed over, and the rules
  * published.  After the loop threads and the writer stopped. */

@@ -251,9 +251,10 @@ static int start_threads(struct start *s)
     }
     s->refresher = refresher_start(&s->dbp, cfg->policy.refresh_interval, cfg->policy.full_reload_interval);
     s->writer = challenge_writer_start(&s->dbp, loop_deliver);
-    int tables_ok = answer_init(settings_opts(), s->writer) == 0 && caps_init(cfg) == 0;
+    int tables_ok = s->refresher && s->writer && answer_init(settings_opts(), s->writer, s->refresher) == 0
+                    && caps_init(cfg) == 0;
     explicit_bzero(&s->dbp, sizeof(s->dbp));
-    if (!s->refresher || !s->writer || !tables_ok) {
+    if (!tables_ok) {
         log_fatal("cannot start worker threads or allocate their tables");
         return 1;
     }

@@ -28,6 +28,7 @@ struct refresher {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
+    int down;                       /* atomic: the last poll could not reach the database */
     int interval, full_interval;
     struct ruleset *ready;          /* built, not yet taken */
     struct ruleset *last;           /* the newest built, kept to copy from */
@@ -66,10 +67,12 @@ static void *refresher_main(void *arg)
             if (!down)
                 log_warning("database unreachable, deciding from the rules in memory: %s", err);
             down = 1;
+            __atomic_store_n(&r->down, 1, __ATOMIC_RELAXED);
         } else {
             if (down)
                 log_info("database reachable again");
             down = 0;
+            __atomic_store_n(&r->down, 0, __ATOMIC_RELAXED);
             if (truncated)
                 log_info("a table was truncated: reloading the rules");
             int full = !have || truncated || mono_now() - last_full >= full_interval;
@@ -172,6 +175,11 @@ struct ruleset *refresher_take(struct refresher *r)
     r->ready = NULL;
     pthread_mutex_unlock(&r->mu);
     return rs;
+}
+
+int refresher_db_ok(const struct refresher *r)
+{
+    return !__atomic_load_n(&r->down, __ATOMIC_RELAXED);
 }
 
 void refresher_stop(struct refresher *r)

@@ -176,14 +176,19 @@ static int hold_behind(struct pair_entry *e, struct challenge_job *j, int capped
 }
 
 /* A retry of a recorded pair E (caller holds pairs_mu), or a request past a
- * cap (CAPPED): counted in E, written behind the reply. */
-static void count_behind(struct pair_entry *e, const struct conn *c, const struct decision *d, int capped)
+ * cap (CAPPED, in caps window WINDOW): counted in E, written behind the
+ * reply. */
+static void count_behind(struct pair_entry *e, const struct conn *c, const struct decision *d, int capped,
+                         unsigned long window)
 {
     e->hits++;
     if (e->refresh_out)
         return;                 /* goes with the write already held or out */
     struct challenge_job *j = new_job(c, d);
-    if (j && !hold_behind(e, j, capped))
+    if (!j)
+        return;
+    j->window = window;
+    if (!hold_behind(e, j, capped))
         free(j);
 }
 
@@ -196,7 +201,7 @@ static void answer_capped(struct conn *c, const struct decision *d, unsigned lon
     pthread_mutex_lock(&pairs_mu);
     struct pair_entry *e = pairset_put(pairs, d->challenge_sender, d->challenge_recipient);
     if (e && e->none_window != window) /* else known to have no open challenge this hour: nothing to write */
-        count_behind(e, c, d, 1);
+        count_behind(e, c, d, 1, window);
     pthread_mutex_unlock(&pairs_mu);
 }
 
@@ -223,7 +228,7 @@ void answer_request(struct conn *c)
     if (e && e->recorded) {
         conn_reply(c, e->closed ? REPLY_ACCESS_DENIED : d.reply, want_log ? logline : NULL);
         if (!e->closed)
-            count_behind(e, c, &d, 0);
+            count_behind(e, c, &d, 0, 0);
         pthread_mutex_unlock(&pairs_mu);
         return;
     }

@@ -77,13 +77,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (log_target == LOG_TO_SYSLOG) {
         syslog(syslog_prio[level], "%s: %s", level_word[level], line);
     } else {
-        char stamp[32];
+        /* One calendar conversion a second per thread, not one a line. */
+        static __thread time_t stamp_sec = (time_t)-1;
+        static __thread char stamp[32];
         struct timespec ts;
-        struct tm tm;
 
         clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (ts.tv_sec != stamp_sec) {
+            struct tm tm;
+            gmtime_r(&ts.tv_sec, &tm);
+            strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+            stamp_sec = ts.tv_sec;
+        }
         if (hold_on && level <= LOG_LVL_INFO) {
             char *at = hold_buf + hold_len;
             size_t room = HOLD_MAX - hold_len;

@@ -18,15 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define QUEUE_MAX 10000
 #define BATCH_MAX 500
+#define STOP_DRAIN_S 2
 
 struct challenge_writer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
+    time_t stop_at;
     int failing;                    /* atomic: the last batch failed */
     struct challenge_job *head, *tail;
     size_t queued;
@@ -112,7 +115,9 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
         while (!w->stop && !w->head)
             pthread_cond_wait(&w->cv, &w->mu);
-        if (w->stop) {
+        /* Stopping: what is queued (the writes behind the last replies) is
+         * still written while the database answers, for STOP_DRAIN_S. */
+        if (w->stop && (!w->head || failing || time(NULL) - w->stop_at >= STOP_DRAIN_S)) {
             pthread_mutex_unlock(&w->mu);
             break;
         }
@@ -207,6 +212,7 @@ void challenge_writer_stop(struct challenge_writer *w)
         return;
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
+    w->stop_at = time(NULL);
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);

@@ -46,7 +46,8 @@ int challenge_submit_behind(struct challenge_writer *w, struct challenge_job *jo
  * database fails: then nothing is answered from memory that today would
  * wait for it (safe from any thread). */
 int challenge_writer_ok(const struct challenge_writer *w);
-/* Stops the thread; the jobs still queued are dropped. */
+/* Stops the thread.  The jobs still queued are written first while the
+ * database answers, for two seconds at most; the rest are dropped. */
 void challenge_writer_stop(struct challenge_writer *w);
 
 #endif

@@ -294,7 +294,8 @@ static void shut_down(const struct start *s)
     listener_close(s->listen_fd);
     loop_stop();                    /* each loop closes its connections */
     refresher_stop(s->refresher);
-    challenge_writer_stop(s->writer);
+    answer_flush();                 /* the writes behind the last replies ... */
+    challenge_writer_stop(s->writer);   /* ... written before it stops */
     loop_free();                    /* after the writer: its last results went to the loops */
     answer_free();
     caps_free();

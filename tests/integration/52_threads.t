@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Several event-loop threads ([policy] threads): the connections are spread
 over them, and every one of them answers right, takes a new rule, a SIGHUP
-reload and stops cleanly.  threads = auto is one per online CPU; a value out
+reload and stops cleanly, writing the retries it answered last.  threads = auto is one per online CPU; a value out
 of range is a configuration error naming the file and line."""
 import os
 import re
@@ -84,9 +84,17 @@ def main():
     good, got = every_conn(conns, dict(sender='grandma@example.com', recipient=KID), lambda r: r == 'OK')
     h.ok(good, 'after SIGHUP (on_allow = OK) every connection answers OK', 'replies %r' % (got,))
     h.ok('configuration reloaded' in d.log(), 'the reload is logged')
+
+    # Retries answered just before SIGTERM: their writes are held for the
+    # next flush, and written before the daemon exits.
+    count = lambda: int(h.challenges(db, sender='stranger@example.net')[0]['attempts'])  # noqa: E731
+    before = count()
+    got = [c.request(sender='stranger@example.net', recipient=KID) for c in conns]
+    h.ok(all(h.is_defer(r) for r in got), 'a retry on every connection: deferred', 'replies %r' % (got,))
     d.stop()        # SIGTERM with connections still open on every thread: exit 0
     for c in conns:
         c.close()
+    h.is_(count(), before + len(conns), 'those retries were written before the daemon exited')
 
     # threads = auto; a value out of range is refused.
     d = h.Daemon(db, threads='auto')

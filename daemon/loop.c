@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,7 +162,10 @@ static void *loop_main(void *arg)
 
     self = l;
     if (conn_thread_init() < 0) {
-        log_fatal("cannot allocate a connection table: %s", strerror(errno));
+        /* It would be given connections it cannot serve: stop the daemon
+         * (the control thread reads the signal). */
+        log_fatal("cannot allocate a connection table: %s; stopping", strerror(errno));
+        kill(getpid(), SIGTERM);
         return NULL;
     }
     while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {

@@ -123,6 +123,12 @@ build/bench/policyload: tests/bench/policyload.c
 	@echo "  CC/LD   $@"
 	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $<
 
+# The bench's reference: a server that answers DUNNO at once on every core.
+build/bench/dunnod: tests/bench/dunnod.c
+	@mkdir -p build/bench
+	@echo "  CC/LD   $@"
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< -lpthread
+
 unit: $(UNIT_BIN)
 
 # Fuzzing: libFuzzer targets (clang) for every parser of outside input, in
@@ -194,7 +200,7 @@ check: deps
 # after it (as in check), so make -j never compiles before the headers exist.
 bench:
 	@sh scripts/deps.sh bench
-	@$(MAKE) --no-print-directory all build/bench/policyload
+	@$(MAKE) --no-print-directory all build/bench/policyload build/bench/dunnod
 	@/usr/bin/python3 tests/bench/bench.py
 
 install: all

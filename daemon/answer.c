@@ -1,62 +1,122 @@
 /*
  * answer - guardlistd's answer to one policy request, and the glue between
- * the event loop and the challenge writer thread (challenge.c).
+ * the event-loop threads and the challenge writer thread (challenge.c).
  *
- * Called by conn.c for each whole request and by the event loop when the
- * writer reports, both on the event-loop thread (no locking).  A known pair
- * is answered from the ruleset in memory; a new unknown pair is answered
- * only once its challenge is committed; a pair already recorded (pairset.c)
- * is answered at once and its refresh written behind the reply, one write
- * per pair at a time.  It never answers an allow it cannot vouch for: a
- * failed write or a full queue is 451 4.3.0.
+ * Called by conn.c for each whole request and by loop.c when the writer
+ * reports, on the loop threads; by the control thread to publish rules and
+ * to flush the writes behind the replies.  A known pair is answered from
+ * the ruleset in memory.  A new unknown pair is answered only once its
+ * challenge is committed.  A pair already recorded (pairset.c), and a new
+ * one past an hourly cap (caps.c), is answered at once from memory, and
+ * what must be written (attempts, last seen, an open challenge refreshed)
+ * is counted in the pair and handed to the writer once a second, one write
+ * per pair at a time: a flood costs no database round trip per request.
+ *
+ * Shared between the loops: the published ruleset (a mutex around the
+ * pointer; each loop holds its own reference and reads it with no lock),
+ * the pairs and the writes not yet handed over (one mutex, held for a hash
+ * lookup).  It never answers an allow it cannot vouch for: memory only ever
+ * gives a DEFER or a REJECT; a failed write or a full queue is 451 4.3.0;
+ * while the writer fails or the refresher cannot reach the database, a
+ * request past a cap waits for the writer as it did before (and gets 451).
  */
 #include "answer.h"
 #include "addr.h"
 #include "caps.h"
 #include "conn.h"
 #include "log.h"
+#include "loop.h"
 #include "pairset.h"
 #include "policy.h"
+#include "refresh.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PAIRS_MAX 100000            /* recorded pairs remembered (~100 bytes each) */
+#define BEHIND_MAX 10000            /* writes behind replies held before the flush (~1.2 KB each) */
 
 static const struct decide_opts *opts;
 static struct challenge_writer *writer;
-static struct ruleset *rules;
-static struct pairset *pairs;
+static struct refresher *refresher;
 
-int answer_init(const struct decide_opts *decide_opts, struct challenge_writer *challenge_writer)
+static pthread_mutex_t pub_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ruleset *published;           /* under pub_mu */
+static unsigned long pub_gen;               /* atomic; changed under pub_mu */
+static __thread struct ruleset *rules;      /* this loop thread's reference */
+static __thread unsigned long rules_gen;
+
+static pthread_mutex_t pairs_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pairset *pairs;               /* under pairs_mu, as are the two below */
+static struct challenge_job *behind;        /* writes behind replies, not yet handed over */
+static size_t nbehind;
+
+int answer_init(const struct decide_opts *decide_opts, struct challenge_writer *challenge_writer,
+                struct refresher *rules_refresher)
 {
     opts = decide_opts;
     writer = challenge_writer;
+    refresher = rules_refresher;
     pairs = pairset_new(PAIRS_MAX);
     return pairs ? 0 : -1;
 }
 
 void answer_free(void)
 {
+    while (behind) {
+        struct challenge_job *next = behind->next;
+        free(behind);
+        behind = next;
+    }
+    nbehind = 0;
     pairset_free(pairs);
-    ruleset_free(rules);
+    ruleset_free(published);
     pairs = NULL;
-    rules = NULL;
+    published = NULL;
 }
 
-void answer_use_rules(struct ruleset *fresh)
+void answer_publish(struct ruleset *fresh)
 {
-    if (fresh) {
-        ruleset_free(rules);
-        rules = fresh;
-        pairset_unverify(pairs);    /* approvals and closes are in the new rules */
-    }
+    struct ruleset *old;
+
+    pthread_mutex_lock(&pub_mu);
+    old = published;
+    published = fresh;
+    __atomic_add_fetch(&pub_gen, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&pub_mu);
+    ruleset_free(old);          /* the loops still reading it hold their own reference */
+    pthread_mutex_lock(&pairs_mu);
+    pairset_unverify(pairs);    /* approvals and closes are in the new rules */
+    pthread_mutex_unlock(&pairs_mu);
 }
 
 int answer_has_rules(void)
 {
-    return rules != NULL;
+    pthread_mutex_lock(&pub_mu);
+    int have = published != NULL;
+    pthread_mutex_unlock(&pub_mu);
+    return have;
+}
+
+void answer_thread_rules(void)
+{
+    if (__atomic_load_n(&pub_gen, __ATOMIC_ACQUIRE) == rules_gen)
+        return;
+    pthread_mutex_lock(&pub_mu);
+    struct ruleset *fresh = published ? ruleset_ref(published) : NULL;
+    rules_gen = pub_gen;
+    pthread_mutex_unlock(&pub_mu);
+    ruleset_free(rules);
+    rules = fresh;
+}
+
+void answer_thread_done(void)
+{
+    ruleset_free(rules);
+    rules = NULL;
+    rules_gen = 0;
 }
 
 static void build_logline(char *out, size_t outlen, const struct policy_req *r, const struct decision *d)
@@ -81,6 +141,7 @@ static struct challenge_job *new_job(const struct conn *c, const struct decision
 
     if (!job)
         return NULL;
+    job->owner = loop_self();
     job->fd = c->fd;
     job->conn_id = c->id;
     job->attempts = 1;
@@ -95,21 +156,53 @@ static struct challenge_job *new_job(const struct conn *c, const struct decision
     return job;
 }
 
-/* Sends the retries counted in E (the pair of J) to the writer in J, a
- * write-behind refresh nobody waits for.  Returns 1 if J went, 0 if the
- * caller still owns it. */
-static int send_counted_retries(struct pair_entry *e, struct challenge_job *j)
+/* Turns J into the write behind the replies of its pair (E, which must have
+ * no write out), held until the next flush; its attempts are E's hits then.
+ * Caller holds pairs_mu.  Returns 1 if J was taken, 0 if the caller still
+ * owns it (too many held: the hits stay counted in E for its next write). */
+static int hold_behind(struct pair_entry *e, struct challenge_job *j, int capped)
 {
-    if (!e || e->closed || !e->recorded || e->refresh_out || e->hits == 0)
+    if (nbehind >= BEHIND_MAX)
         return 0;
     j->fd = -1;
-    j->attempts = e->hits;
-    j->ok = j->closed = 0;
-    if (challenge_submit(writer, j) < 0)
-        return 0;
-    e->hits = 0;
+    j->attempts = 0;
+    j->ok = j->closed = j->created = j->none = j->reserved = 0;
+    j->capped = capped;
+    j->next = behind;
+    behind = j;
+    nbehind++;
     e->refresh_out = 1;
     return 1;
+}
+
+/* A retry of a recorded pair E (caller holds pairs_mu), or a request past a
+ * cap (CAPPED, in caps window WINDOW): counted in E, written behind the
+ * reply. */
+static void count_behind(struct pair_entry *e, const struct conn *c, const struct decision *d, int capped,
+                         unsigned long window)
+{
+    e->hits++;
+    if (e->refresh_out)
+        return;                 /* goes with the write already held or out */
+    struct challenge_job *j = new_job(c, d);
+    if (!j)
+        return;
+    j->window = window;
+    if (!hold_behind(e, j, capped))
+        free(j);
+}
+
+/* Past a cap, with the writer working: answered from memory (a deferral, or
+ * the refusal of unknown_sender = reject), the pair's open challenge, if it
+ * has one, refreshed behind the reply. */
+static void answer_capped(struct conn *c, const struct decision *d, unsigned long window, const char *logline)
+{
+    conn_reply(c, opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_CAPPED, logline);
+    pthread_mutex_lock(&pairs_mu);
+    struct pair_entry *e = pairset_put(pairs, d->challenge_sender, d->challenge_recipient);
+    if (e && e->none_window != window) /* else known to have no open challenge this hour: nothing to write */
+        count_behind(e, c, d, 1, window);
+    pthread_mutex_unlock(&pairs_mu);
 }
 
 void answer_request(struct conn *c)
@@ -130,25 +223,37 @@ void answer_request(struct conn *c)
         conn_reply(c, d.reply, want_log ? logline : NULL);
         return;
     }
+    pthread_mutex_lock(&pairs_mu);
     struct pair_entry *e = pairset_get(pairs, d.challenge_sender, d.challenge_recipient);
     if (e && e->recorded) {
         conn_reply(c, e->closed ? REPLY_ACCESS_DENIED : d.reply, want_log ? logline : NULL);
-        if (!e->closed) {
-            e->hits++;
-            struct challenge_job *refresh = e->refresh_out ? NULL : new_job(c, &d);
-            if (refresh && !send_counted_retries(e, refresh))
-                free(refresh);      /* not queued: the retries stay counted in E */
-        }
+        if (!e->closed)
+            count_behind(e, c, &d, 0, 0);
+        pthread_mutex_unlock(&pairs_mu);
+        return;
+    }
+    pthread_mutex_unlock(&pairs_mu);
+
+    const char *ca = policy_get(r, PA_CLIENT_ADDRESS);
+    unsigned long window;
+    int room = caps_reserve(d.protected_key, ca, time(NULL), &window);
+    if (!room && challenge_writer_ok(writer) && refresher_db_ok(refresher)) {
+        answer_capped(c, &d, window, want_log ? logline : NULL);
         return;
     }
     struct challenge_job *job = new_job(c, &d);
     if (!job) {
+        if (room)
+            caps_release(d.protected_key, ca, window);
         conn_reply(c, REPLY_TEMPFAIL, want_log ? logline : NULL);
         return;
     }
-    caps_roll(time(NULL));
-    job->capped = caps_reached(job->protected_key, job->client_address);
+    job->capped = !room;
+    job->reserved = room;
+    job->window = window;
     if (challenge_submit(writer, job) < 0) {
+        if (room)
+            caps_release(d.protected_key, ca, window);
         free(job);
         log_warning("challenge queue full, answering 451");
         conn_reply(c, REPLY_TEMPFAIL, want_log ? logline : NULL);
@@ -162,31 +267,47 @@ void answer_request(struct conn *c)
         c->pending_log[0] = '\0';
 }
 
-void answer_take_results(time_t now)
+/* What the writer learned of J's pair goes into the pairs.  Returns 1 if
+ * J was taken to carry the retries counted meanwhile. */
+static int learn(struct challenge_job *j)
 {
-    struct challenge_job *j = challenge_take_done(writer);
+    int taken = 0;
 
+    pthread_mutex_lock(&pairs_mu);
+    /* A pair found closed means the rules in memory are behind a denial
+     * or expiry: forget every pair, so each is checked by the writer again
+     * until the refresh brings the closed challenges. */
+    if (j->ok && j->closed)
+        pairset_unverify(pairs);
+    struct pair_entry *e = j->ok && !j->none ? pairset_put(pairs, j->sender, j->recipient)
+                                             : pairset_get(pairs, j->sender, j->recipient);
+    if (e) {
+        if (j->fd < 0)
+            e->refresh_out = 0;
+        e->recorded = j->ok && !j->none;
+        e->closed = j->ok && j->closed;
+        if (j->ok && j->none) {
+            e->none_window = j->window;     /* capped, no open challenge: nothing to write */
+            e->hits = 0;
+        }
+        if (!j->ok && j->fd < 0)
+            e->hits += j->attempts;         /* not written: goes with the next write */
+        /* Retries answered while this write was out go in one more. */
+        if (e->recorded && !e->closed && !e->refresh_out && e->hits > 0)
+            taken = hold_behind(e, j, 0);
+    }
+    pthread_mutex_unlock(&pairs_mu);
+    return taken;
+}
+
+void answer_take_results(struct challenge_job *j, time_t now)
+{
     while (j) {
         struct challenge_job *next = j->next;
-        struct conn *c = conn_find(j->fd);
+        struct conn *c = j->fd >= 0 ? conn_find(j->fd) : NULL;
 
-        /* A pair found closed means the rules in memory are behind a denial
-         * or expiry: forget every pair, so each is checked by the writer again
-         * until the refresh brings the closed challenges. */
-        if (j->ok && j->closed)
-            pairset_unverify(pairs);
-        if (j->ok && j->created)
-            caps_count(j->protected_key, j->client_address);
-        struct pair_entry *e = j->ok && !j->none ? pairset_put(pairs, j->sender, j->recipient)
-                                                 : pairset_get(pairs, j->sender, j->recipient);
-        if (e) {
-            if (j->fd < 0)
-                e->refresh_out = 0;
-            e->recorded = j->ok && !j->none;
-            e->closed = j->ok && j->closed;
-            if (!j->ok && j->fd < 0)
-                e->hits += j->attempts;     /* not written: goes with the next write */
-        }
+        if (j->reserved && !(j->ok && j->created))
+            caps_release(j->protected_key, j->client_address, j->window);
         if (c && c->id == j->conn_id && c->waiting) {
             c->waiting = 0;
             const char *reply = !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED
@@ -196,9 +317,57 @@ void answer_take_results(time_t now)
             c->last_active = now;
             conn_process(c, now);
         }
-        /* Retries answered while this write was out go in one more. */
-        if (!send_counted_retries(pairset_get(pairs, j->sender, j->recipient), j))
+        if (!learn(j))
             free(j);
         j = next;
+    }
+}
+
+void answer_flush(void)
+{
+    struct challenge_job *list, *keep = NULL;
+
+    pthread_mutex_lock(&pairs_mu);
+    list = behind;
+    behind = NULL;
+    nbehind = 0;
+    pthread_mutex_unlock(&pairs_mu);
+    while (list) {
+        struct challenge_job *j = list;
+        list = j->next;
+        pthread_mutex_lock(&pairs_mu);
+        struct pair_entry *e = pairset_get(pairs, j->sender, j->recipient);
+        if (e) {
+            j->attempts = e->hits;
+            e->hits = 0;
+            if (j->attempts == 0)
+                e->refresh_out = 0;
+        }
+        pthread_mutex_unlock(&pairs_mu);
+        if (!e || j->attempts == 0) {   /* forgotten (the set was full), or nothing left */
+            free(j);
+            continue;
+        }
+        if (challenge_submit_behind(writer, j) < 0) {
+            pthread_mutex_lock(&pairs_mu);  /* the writer is busy: next second */
+            e = pairset_get(pairs, j->sender, j->recipient);
+            if (e)
+                e->hits += j->attempts;
+            j->attempts = 0;
+            j->next = keep;
+            keep = j;
+            pthread_mutex_unlock(&pairs_mu);
+        }
+    }
+    if (keep) {
+        pthread_mutex_lock(&pairs_mu);
+        while (keep) {
+            struct challenge_job *j = keep;
+            keep = j->next;
+            j->next = behind;
+            behind = j;
+            nbehind++;
+        }
+        pthread_mutex_unlock(&pairs_mu);
     }
 }

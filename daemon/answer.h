@@ -11,25 +11,42 @@
 
 struct conn;
 
-/* Answers with OPTS (read at each request, so a reload is in force at once)
- * and records challenges through WRITER.  Returns -1 when out of memory. */
-int answer_init(const struct decide_opts *opts, struct challenge_writer *writer);
+struct refresher;
 
-/* Frees the pairs remembered and the rules in use. */
+/* Answers with OPTS (read at each request, so a reload is in force at once)
+ * and records challenges through WRITER; answers from memory what would
+ * wait for the database only while WRITER and REFRESHER both reach it.
+ * Returns -1 when out of memory. */
+int answer_init(const struct decide_opts *opts, struct challenge_writer *writer, struct refresher *refresher);
+
+/* Frees the pairs remembered, the writes not handed over, and the rules
+ * published.  After the loop threads and the writer stopped. */
 void answer_free(void);
 
-/* Decides from FRESH from now on (ownership passes; NULL: no change). */
-void answer_use_rules(struct ruleset *fresh);
+/* Control thread: publishes FRESH (ownership passes) for every loop thread
+ * to take at its next wake-up. */
+void answer_publish(struct ruleset *fresh);
 
-/* 1 once a ruleset is in use (until then every request is answered 451). */
+/* 1 once a ruleset is published (until then every request is answered 451). */
 int answer_has_rules(void);
 
-/* Answers the whole request buffered in C, or leaves C waiting for the
- * challenge writer (c->waiting) with the reply kept in C. */
+/* Loop thread, at each wake-up: takes the newest published ruleset. */
+void answer_thread_rules(void);
+
+/* Loop thread, as it stops: drops its ruleset. */
+void answer_thread_done(void);
+
+/* Loop thread: answers the whole request buffered in C, or leaves C waiting
+ * for the challenge writer (c->waiting) with the reply kept in C. */
 void answer_request(struct conn *c);
 
-/* Takes the writer's finished jobs and answers the connections waiting on
- * them, in order. */
-void answer_take_results(time_t now);
+/* Loop thread: takes the writer's finished jobs DONE (a list, made by this
+ * thread; ownership passes) and answers the connections waiting on them, in
+ * order. */
+void answer_take_results(struct challenge_job *done, time_t now);
+
+/* Control thread, once a second: hands the writes counted behind the
+ * replies (attempts, last seen, client) to the writer, one per pair. */
+void answer_flush(void);
 
 #endif

@@ -1,29 +1,37 @@
 /*
  * caps - the hourly caps on new challenges, per protected key and per
- * client address, so one flood cannot bury a guardian in emails.
+ * client (capkey.c: an IPv4 address, an IPv6 /64), so one flood cannot bury
+ * a guardian in emails.
  *
- * Called by guardlistd's event loop only (no locking).  Counted here, per
- * daemon, from the writer's reports of rows it created; the window restarts
- * every hour.  A set that fills up is emptied, which can only let a few more
- * through.  It only counts, in memory: what a request past a cap is
- * answered is its caller's business, and it never asks the database.
+ * Called by answer.c on every event-loop thread: one mutex guards the
+ * counters (a few hash lookups under it, no I/O).  A new challenge is
+ * counted when it is handed to the writer and given back when the writer
+ * created none, so a burst cannot overshoot a cap while its writes are out.
+ * Counted per daemon; the window restarts every hour.  A set that fills up
+ * is emptied, which can only let a few more through.  It only counts, in
+ * memory: what a request past a cap is answered is its caller's business.
  */
 #include "caps.h"
+#include "capkey.h"
 #include "log.h"
 #include "pairset.h"
 
-#define CAP_KEYS_MAX 100000         /* protected keys / client addresses counted */
+#include <pthread.h>
+
+#define CAP_KEYS_MAX 100000         /* protected keys / client keys counted */
 
 static const struct config *cfg;
+static pthread_mutex_t caps_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pairset *cap_rcpt, *cap_client;  /* new challenges this hour: ("", key) -> hits */
-static time_t cap_window;
+static time_t cap_start;
+static unsigned long cap_window = 1;
 
 int caps_init(const struct config *conf)
 {
     cfg = conf;
     cap_rcpt = pairset_new(CAP_KEYS_MAX);
     cap_client = pairset_new(CAP_KEYS_MAX);
-    cap_window = time(NULL);
+    cap_start = time(NULL);
     return cap_rcpt && cap_client ? 0 : -1;
 }
 
@@ -34,34 +42,68 @@ void caps_free(void)
     cap_rcpt = cap_client = NULL;
 }
 
-void caps_roll(time_t now)
+/* Caller holds caps_mu. */
+static void roll(time_t now)
 {
-    if (now - cap_window >= 3600 || now < cap_window) {
+    if (now - cap_start >= 3600 || now < cap_start) {
         pairset_clear(cap_rcpt);
         pairset_clear(cap_client);
-        cap_window = now;
+        cap_start = now;
+        cap_window++;
     }
 }
 
-int caps_reached(const char *protected_key, const char *client)
+/* Caller holds caps_mu.  Logs the first refusal of E's key in this window. */
+static void refused(struct pair_entry *e, const char *what, const char *key, int limit)
 {
-    const struct pair_entry *e = pairset_get(cap_rcpt, "", protected_key);
-
-    if (e && e->hits >= (unsigned int)cfg->policy.max_new_per_recipient)
-        return 1;
-    e = client && client[0] ? pairset_get(cap_client, "", client) : NULL;
-    return e && e->hits >= (unsigned int)cfg->policy.max_new_per_client;
+    if (!e || e->warned)
+        return;
+    e->warned = 1;
+    log_warning("hourly cap of %d new challenges reached for %s=\"%s\": new senders are deferred "
+                "with no challenge until the hour is over", limit, what, key);
 }
 
-void caps_count(const char *protected_key, const char *client)
+int caps_reserve(const char *protected_key, const char *client, time_t now, unsigned long *window)
 {
-    struct pair_entry *e = pairset_put(cap_rcpt, "", protected_key);
+    char ckey[CAPKEY_MAX];
+    int room = 0;
 
-    if (e && ++e->hits == (unsigned int)cfg->policy.max_new_per_recipient)
-        log_warning("hourly cap of %d new challenges reached for protected=\"%s\": new senders are deferred "
-                    "with no challenge until the hour is over", cfg->policy.max_new_per_recipient, protected_key);
-    e = client[0] ? pairset_put(cap_client, "", client) : NULL;
-    if (e && ++e->hits == (unsigned int)cfg->policy.max_new_per_client)
-        log_warning("hourly cap of %d new challenges reached for client=%s: its new senders are deferred "
-                    "with no challenge until the hour is over", cfg->policy.max_new_per_client, client);
+    capkey_client(client, ckey, sizeof(ckey));
+    pthread_mutex_lock(&caps_mu);
+    roll(now);
+    unsigned int rcpt_max = (unsigned int)cfg->policy.max_new_per_recipient;
+    unsigned int client_max = (unsigned int)cfg->policy.max_new_per_client;
+    struct pair_entry *r = pairset_put(cap_rcpt, "", protected_key);
+    struct pair_entry *c = ckey[0] ? pairset_put(cap_client, "", ckey) : NULL;
+    if (r && r->hits >= rcpt_max) {
+        refused(r, "protected", protected_key, (int)rcpt_max);
+    } else if (c && c->hits >= client_max) {
+        refused(c, "client", ckey, (int)client_max);
+    } else {
+        if (r)
+            r->hits++;
+        if (c)
+            c->hits++;
+        room = 1;
+    }
+    *window = cap_window;
+    pthread_mutex_unlock(&caps_mu);
+    return room;
+}
+
+void caps_release(const char *protected_key, const char *client, unsigned long window)
+{
+    char ckey[CAPKEY_MAX];
+
+    capkey_client(client, ckey, sizeof(ckey));
+    pthread_mutex_lock(&caps_mu);
+    if (window == cap_window) {
+        struct pair_entry *r = pairset_get(cap_rcpt, "", protected_key);
+        struct pair_entry *c = ckey[0] ? pairset_get(cap_client, "", ckey) : NULL;
+        if (r && r->hits > 0)
+            r->hits--;
+        if (c && c->hits > 0)
+            c->hits--;
+    }
+    pthread_mutex_unlock(&caps_mu);
 }

@@ -1,5 +1,5 @@
 /* caps.h - guardlistd's hourly caps on new challenges ([policy]
- * max_new_per_recipient, max_new_per_client). */
+ * max_new_challenges_per_recipient, max_new_challenges_per_client). */
 #ifndef GUARDLISTD_CAPS_H
 #define GUARDLISTD_CAPS_H
 
@@ -13,15 +13,20 @@
 int caps_init(const struct config *cfg);
 void caps_free(void);
 
-/* Starts a new window when the hour since the last one is over. */
-void caps_roll(time_t now);
+/* Takes one new challenge of this hour's allowance for PROTECTED_KEY and
+ * for CLIENT (a client address as Postfix sends it, counted by
+ * capkey_client(); NULL or empty: no client cap), before the challenge is
+ * written, so a burst cannot overshoot while its writes are out.  Starts a
+ * new window when the hour since the last one is over, and sets *WINDOW to
+ * the current window's number (for what holds for one window only).
+ * Returns 1 when both had room (both are counted), 0 when a cap is reached
+ * (nothing counted; the first refusal of a key in a window is logged).
+ * Safe from any thread. */
+int caps_reserve(const char *protected_key, const char *client, time_t now, unsigned long *window);
 
-/* 1 if PROTECTED_KEY, or CLIENT (may be NULL or empty), had its cap of new
- * challenges in this window: an open challenge is refreshed, none created. */
-int caps_reached(const char *protected_key, const char *client);
-
-/* Counts a challenge the writer created for PROTECTED_KEY and CLIENT (may
- * be empty), and warns when that reaches a cap. */
-void caps_count(const char *protected_key, const char *client);
+/* Gives back a reservation of WINDOW that created no challenge (the pair
+ * had one, or the write failed).  A reservation of an older window is
+ * already forgotten. */
+void caps_release(const char *protected_key, const char *client, unsigned long window);
 
 #endif

@@ -6,29 +6,35 @@
  * own connection, so the event loop never waits for the database.  A job is
  * reported ok only after COMMIT; on any failure every job of the batch is
  * reported failed and the loop answers 451 (never an allow).  Fed by
- * answer.c; of the event loop it only ever calls loop_wake().
+ * answer.c from every event-loop thread (the queue has a mutex); each
+ * finished batch goes to the done function main() gave (loop.c hands every
+ * job back to the event-loop thread that made it).
  */
 #include "challenge.h"
 #include "db.h"
 #include "log.h"
-#include "loop.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define QUEUE_MAX 10000
 #define BATCH_MAX 500
+#define STOP_DRAIN_S 2
 
 struct challenge_writer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
-    struct challenge_job *head, *tail, *done;
+    time_t stop_at;
+    int failing;                    /* atomic: the last batch failed */
+    struct challenge_job *head, *tail;
     size_t queued;
     struct db *db;
+    challenge_done_fn *done;
 };
 
 /* Creates or refreshes the open challenge, unless the pair was closed
@@ -109,7 +115,9 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
         while (!w->stop && !w->head)
             pthread_cond_wait(&w->cv, &w->mu);
-        if (w->stop) {
+        /* Stopping: what is queued (the writes behind the last replies) is
+         * still written while the database answers, for STOP_DRAIN_S. */
+        if (w->stop && (!w->head || failing || time(NULL) - w->stop_at >= STOP_DRAIN_S)) {
             pthread_mutex_unlock(&w->mu);
             break;
         }
@@ -129,25 +137,22 @@ static void *writer_main(void *arg)
         else if (ok && failing)
             log_info("recording challenges works again");
         failing = !ok;
+        __atomic_store_n(&w->failing, failing, __ATOMIC_RELAXED);
         for (struct challenge_job *j = batch; j; j = j->next)
             j->ok = ok;
-
-        pthread_mutex_lock(&w->mu);
-        last->next = w->done;
-        w->done = batch;
-        pthread_mutex_unlock(&w->mu);
-        loop_wake();
+        w->done(batch);
     }
     return NULL;
 }
 
-struct challenge_writer *challenge_writer_start(const struct config_db *dbp)
+struct challenge_writer *challenge_writer_start(const struct config_db *dbp, challenge_done_fn *done)
 {
     struct challenge_writer *w = calloc(1, sizeof(*w));
 
     if (!w)
         return NULL;
     w->db = db_new(dbp);
+    w->done = done;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (!w->db || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -158,10 +163,10 @@ struct challenge_writer *challenge_writer_start(const struct config_db *dbp)
     return w;
 }
 
-int challenge_submit(struct challenge_writer *w, struct challenge_job *job)
+static int submit(struct challenge_writer *w, struct challenge_job *job, size_t max)
 {
     pthread_mutex_lock(&w->mu);
-    if (w->queued >= QUEUE_MAX) {
+    if (w->queued >= max) {
         pthread_mutex_unlock(&w->mu);
         return -1;
     }
@@ -177,15 +182,19 @@ int challenge_submit(struct challenge_writer *w, struct challenge_job *job)
     return 0;
 }
 
-struct challenge_job *challenge_take_done(struct challenge_writer *w)
+int challenge_submit(struct challenge_writer *w, struct challenge_job *job)
 {
-    struct challenge_job *d;
+    return submit(w, job, QUEUE_MAX);
+}
 
-    pthread_mutex_lock(&w->mu);
-    d = w->done;
-    w->done = NULL;
-    pthread_mutex_unlock(&w->mu);
-    return d;
+int challenge_submit_behind(struct challenge_writer *w, struct challenge_job *job)
+{
+    return submit(w, job, QUEUE_MAX / 2);
+}
+
+int challenge_writer_ok(const struct challenge_writer *w)
+{
+    return !__atomic_load_n(&w->failing, __ATOMIC_RELAXED);
 }
 
 static void free_list(struct challenge_job *j)
@@ -203,11 +212,11 @@ void challenge_writer_stop(struct challenge_writer *w)
         return;
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
+    w->stop_at = time(NULL);
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     free_list(w->head);
-    free_list(w->done);
     db_free(w->db);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);

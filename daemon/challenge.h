@@ -10,8 +10,11 @@
 
 struct challenge_job {
     struct challenge_job *next;
+    void *owner;                            /* the event-loop thread the result goes back to */
     int fd;                                 /* -1: a write-behind refresh, nobody waits */
     uint64_t conn_id;
+    unsigned long window;                   /* caps window of the reservation / the capped answer */
+    int reserved;                           /* counted against the caps (caps_reserve) */
     unsigned int attempts;                  /* tries this write accounts for (0 = 1) */
     int ok;                                 /* set by the writer: recorded */
     int closed;                             /* set by the writer: pair denied/expired, refuse */
@@ -26,12 +29,25 @@ struct challenge_job {
 };
 struct challenge_writer;
 
-/* Starts the thread on its own connection to DBP; it calls loop_wake() when
- * jobs are done.  NULL on failure. */
-struct challenge_writer *challenge_writer_start(const struct config_db *dbp);
-/* Queues JOB (ownership passes).  Returns -1 if the queue is full. */
+/* Called on the writer thread with each batch written (a list linked by
+ * next; ownership passes).  Must not block. */
+typedef void challenge_done_fn(struct challenge_job *done);
+
+/* Starts the thread on its own connection to DBP; it hands every finished
+ * batch to DONE.  NULL on failure. */
+struct challenge_writer *challenge_writer_start(const struct config_db *dbp, challenge_done_fn *done);
+/* Queues JOB (ownership passes) for a request that waits for it.  Returns
+ * -1 if the queue is full. */
 int challenge_submit(struct challenge_writer *w, struct challenge_job *job);
-struct challenge_job *challenge_take_done(struct challenge_writer *w);  /* list, caller frees */
+/* Queues a write-behind JOB (nobody waits): refused (-1) once the queue is
+ * half full, so writes behind replies never crowd out a waiting request. */
+int challenge_submit_behind(struct challenge_writer *w, struct challenge_job *job);
+/* 1 while the last batch was written (or none was tried yet), 0 while the
+ * database fails: then nothing is answered from memory that today would
+ * wait for it (safe from any thread). */
+int challenge_writer_ok(const struct challenge_writer *w);
+/* Stops the thread.  The jobs still queued are written first while the
+ * database answers, for two seconds at most; the rest are dropped. */
 void challenge_writer_stop(struct challenge_writer *w);
 
 #endif

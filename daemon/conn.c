@@ -3,10 +3,13 @@
  * reads requests (policy.c), answers them strictly in order (answer.c),
  * writes the replies and closes idle or stuck ones.
  *
- * Called by the event-loop thread only (no locking); answer.c hands a reply
- * back with conn_reply() when a challenge write it waited for is done.  The
- * peer is untrusted: a malformed request closes its connection after the
- * answers already given, and nothing here ever blocks.
+ * The control thread accepts (conn_accept_all) and gives each connection
+ * to a loop thread (loop.c), which from then on owns it alone, in its own
+ * table indexed by fd; answer.c hands a reply back with conn_reply() when a
+ * challenge write it waited for is done.  Shared by all: the count of open
+ * connections (atomic) and the count per client (a mutex; taken on accept
+ * and close only).  The peer is untrusted: a malformed request closes its
+ * connection after the answers already given, and nothing here ever blocks.
  */
 #include "conn.h"
 #include "answer.h"
@@ -17,6 +20,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +29,49 @@
 #include <unistd.h>
 
 static const struct config *cfg;
-static struct conn **conns;
-static size_t conns_cap, nconns;
-static uint64_t next_conn_id = 1;
-static struct pairset *open_per_client;        /* ("", address) -> open connections */
+static size_t conns_cap;                        /* set once, before the loops start */
+static size_t nconns;                           /* atomic: open, in every loop */
+static uint64_t next_conn_id = 1;               /* control thread only */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pairset *open_per_client;         /* ("", address) -> open connections */
+static __thread struct conn **conns;            /* this loop thread's, by fd */
 
 int conn_init(const struct config *conf)
 {
     cfg = conf;
     conns_cap = (size_t)cfg->policy.max_connections + 64;
-    conns = calloc(conns_cap, sizeof(*conns));     /* NOLINT(bugprone-sizeof-expression): pointers */
     open_per_client = pairset_new(conns_cap);
-    return conns && open_per_client ? 0 : -1;
+    return open_per_client ? 0 : -1;
+}
+
+void conn_free(void)
+{
+    pairset_free(open_per_client);
+    open_per_client = NULL;
+}
+
+int conn_thread_init(void)
+{
+    conns = calloc(conns_cap, sizeof(*conns));     /* NOLINT(bugprone-sizeof-expression): pointers */
+    return conns ? 0 : -1;
+}
+
+/* One connection of CLIENT less (any thread). */
+static void client_closed(const char *client)
+{
+    pthread_mutex_lock(&open_mu);
+    struct pair_entry *e = pairset_get(open_per_client, "", client);
+    if (e && e->hits > 0)
+        e->hits--;
+    pthread_mutex_unlock(&open_mu);
+    __atomic_sub_fetch(&nconns, 1, __ATOMIC_RELAXED);
+}
+
+void conn_drop(struct conn *c)
+{
+    close(c->fd);
+    client_closed(c->client);
+    free(c);
 }
 
 size_t conn_capacity(void)
@@ -54,13 +89,9 @@ static void conn_close(struct conn *c, const char *why)
     if (why)
         log_debug("closing connection from %s: %s", c->peer, why);
     loop_remove(c->fd);
-    close(c->fd);
-    conns[c->fd] = NULL;
-    nconns--;
-    struct pair_entry *e = pairset_get(open_per_client, "", c->client);
-    if (e && e->hits > 0)
-        e->hits--;
-    free(c);
+    conns[c->fd] = NULL;        /* before close: the control thread may reuse the number at once */
+    loop_conn_closed();
+    conn_drop(c);
 }
 
 static void conn_update_events(struct conn *c)
@@ -201,6 +232,23 @@ static void name_peer(struct conn *c, const struct sockaddr_storage *ss, socklen
     }
 }
 
+/* Counts a connection of C's client; 0 past max_connections_per_client. */
+static int client_opened(const struct conn *c)
+{
+    int room = 1;
+
+    pthread_mutex_lock(&open_mu);
+    struct pair_entry *open = pairset_put(open_per_client, "", c->client);
+    if (open && open->hits >= (unsigned int)cfg->policy.max_connections_per_client)
+        room = 0;
+    else if (open)
+        open->hits++;
+    pthread_mutex_unlock(&open_mu);
+    /* Not counted (bucket crowded): client_closed() finds no entry or one
+     * another connection counted, and never goes below 0. */
+    return room;
+}
+
 /* Accepts until the backlog is empty; past a limit a connection is closed at once. */
 void conn_accept_all(int listen_fd, time_t now)
 {
@@ -217,7 +265,8 @@ void conn_accept_all(int listen_fd, time_t now)
                 log_warning("accept: %s", strerror(errno));
             return;
         }
-        if (nconns >= (size_t)cfg->policy.max_connections || (size_t)fd >= conns_cap) {
+        if (__atomic_load_n(&nconns, __ATOMIC_RELAXED) >= (size_t)cfg->policy.max_connections
+            || (size_t)fd >= conns_cap) {
             if (now != last_full_warning)
                 log_warning("connection limit %d reached, refusing a connection", cfg->policy.max_connections);
             last_full_warning = now;
@@ -236,8 +285,7 @@ void conn_accept_all(int listen_fd, time_t now)
         c->last_active = now;
         name_peer(c, &ss, sl);
         /* One client (a runaway or hostile one) cannot take every slot. */
-        struct pair_entry *open = pairset_put(open_per_client, "", c->client);
-        if (open && open->hits >= (unsigned int)cfg->policy.max_connections_per_client) {
+        if (!client_opened(c)) {
             if (now != last_full_warning)
                 log_warning("connection limit %d per client reached for %s, refusing a connection",
                             cfg->policy.max_connections_per_client, c->client);
@@ -246,19 +294,21 @@ void conn_accept_all(int listen_fd, time_t now)
             free(c);
             continue;
         }
-        if (open)
-            open->hits++;
+        __atomic_add_fetch(&nconns, 1, __ATOMIC_RELAXED);
         c->events = EPOLLIN;
-        if (loop_add(fd) < 0) {
-            if (open)
-                open->hits--;
-            close(fd);
-            free(c);
-            continue;
-        }
-        conns[fd] = c;
-        nconns++;
+        if (loop_give(c) < 0)
+            conn_drop(c);
     }
+}
+
+void conn_adopt(struct conn *c)
+{
+    if (loop_add(c->fd) < 0) {
+        loop_conn_closed();
+        conn_drop(c);
+        return;
+    }
+    conns[c->fd] = c;
 }
 
 void conn_event(int fd, unsigned int events, time_t now)
@@ -299,14 +349,11 @@ void conn_sweep(time_t now)
     }
 }
 
-void conn_close_all(void)
+void conn_thread_close_all(void)
 {
     for (size_t fd = 0; fd < conns_cap; fd++)
         if (conns[fd])
             conn_close(conns[fd], NULL);
-    pairset_free(open_per_client);
     free(conns);
-    open_per_client = NULL;
     conns = NULL;
-    conns_cap = 0;
 }

@@ -1,5 +1,5 @@
 /* conn.h - guardlistd's client connections: one Postfix smtpd process each,
- * all owned by the event-loop thread. */
+ * accepted by the control thread, then owned by one event-loop thread. */
 #ifndef GUARDLISTD_CONN_H
 #define GUARDLISTD_CONN_H
 
@@ -15,6 +15,7 @@
 #define CONN_OUT_BUF 4096
 
 struct conn {
+    struct conn *next_given;        /* loop.c: in a loop thread's inbox */
     int fd;
     uint64_t id;
     int waiting;                    /* a challenge write is out for this request */
@@ -32,20 +33,36 @@ struct conn {
     char out[CONN_OUT_BUF];
 };
 
-/* Makes room for [policy] max_connections (+64) connections.  The limits
- * and timeouts are read from CFG at each use, so a reload is in force at
- * once.  Returns -1 when out of memory. */
+/* Sizes the tables for [policy] max_connections (+64) connections.  The
+ * limits and timeouts are read from CFG at each use, so a reload is in
+ * force at once.  Returns -1 when out of memory. */
 int conn_init(const struct config *cfg);
+void conn_free(void);
 
-/* How many connections the table holds: a reload cannot raise
+/* On a loop thread, before it takes connections: its own table (indexed by
+ * fd).  Returns -1 when out of memory. */
+int conn_thread_init(void);
+
+/* On a loop thread, as it stops: closes its connections, frees its table. */
+void conn_thread_close_all(void);
+
+/* How many connections a table holds: a reload cannot raise
  * max_connections past it. */
 size_t conn_capacity(void);
 
-/* The connection on FD, or NULL. */
+/* This loop thread's connection on FD, or NULL. */
 struct conn *conn_find(int fd);
 
-/* Accepts every connection waiting on LISTEN_FD, within the limits. */
+/* Control thread: accepts every connection waiting on LISTEN_FD, within the
+ * limits, and gives each to a loop thread (loop_give). */
 void conn_accept_all(int listen_fd, time_t now);
+
+/* Loop thread: takes C, given by the control thread, into its table and
+ * its epoll set (or closes it). */
+void conn_adopt(struct conn *c);
+
+/* Closes and frees C, which no loop thread took (at shutdown). */
+void conn_drop(struct conn *c);
 
 /* Handles EVENTS (an epoll mask) on FD, if FD is a connection. */
 void conn_event(int fd, unsigned int events, time_t now);
@@ -56,10 +73,7 @@ void conn_reply(struct conn *c, const char *action, const char *logline);
 /* Parses and answers what is buffered.  Returns -1 if the connection closed. */
 int conn_process(struct conn *c, time_t now);
 
-/* Closes the connections past their read or idle timeout. */
+/* Closes this loop thread's connections past their read or idle timeout. */
 void conn_sweep(time_t now);
-
-/* Closes every connection and frees the table. */
-void conn_close_all(void);
 
 #endif

@@ -2,12 +2,13 @@
  * guardlistd - the guardlist Postfix policy server: main(), a list of named
  * start-up steps, and the shutdown.
  *
- * One event-loop thread (loop.c) owns every client connection (conn.c) and
- * answers each RCPT request from the in-memory ruleset (answer.c), so a
- * known pair costs no database round trip.  Two helper threads talk to the
- * database: the refresher (refresh.c, new rulesets) and the challenge writer
- * (challenge.c, unknown senders); they wake the loop through loop_wake().
- * Nothing calls back into this file.
+ * The control thread (control.c, main's own) accepts connections and gives
+ * each to one of [policy] threads event-loop threads (loop.c), which answer
+ * every RCPT request from the in-memory ruleset (answer.c), so a known pair
+ * costs no database round trip.  Two helper threads talk to the database:
+ * the refresher (refresh.c, new rulesets, published by the control thread)
+ * and the challenge writer (challenge.c, unknown senders; it hands each
+ * result back to the loop that asked).  Nothing calls back into this file.
  *
  * SECURITY: clients are untrusted: policy.c bounds every read, a malformed
  * request closes its connection, and nothing is ever allowed when the answer
@@ -20,6 +21,7 @@
 #include "challenge.h"
 #include "config.h"
 #include "conn.h"
+#include "control.h"
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
@@ -237,20 +239,22 @@ static int drop_privileges(const struct start *s)
     return GO_ON;
 }
 
-/* The loop and its tables, then the two database threads. */
+/* The control thread's set-up (signals blocked before any thread starts)
+ * and the tables, then the two database threads. */
 static int start_threads(struct start *s)
 {
     const struct config *cfg = s->cfg;
 
-    if (loop_init(s->listen_fd) < 0 || conn_init(cfg) < 0) {
+    if (control_init(s->listen_fd) < 0 || conn_init(cfg) < 0) {
         log_fatal("cannot set up the event loop: %s", strerror(errno));
         return 1;
     }
     s->refresher = refresher_start(&s->dbp, cfg->policy.refresh_interval, cfg->policy.full_reload_interval);
-    s->writer = challenge_writer_start(&s->dbp);
-    int tables_ok = answer_init(settings_opts(), s->writer) == 0 && caps_init(cfg) == 0;
+    s->writer = challenge_writer_start(&s->dbp, loop_deliver);
+    int tables_ok = s->refresher && s->writer && answer_init(settings_opts(), s->writer, s->refresher) == 0
+                    && caps_init(cfg) == 0;
     explicit_bzero(&s->dbp, sizeof(s->dbp));
-    if (!s->refresher || !s->writer || !tables_ok) {
+    if (!tables_ok) {
         log_fatal("cannot start worker threads or allocate their tables");
         return 1;
     }
@@ -264,22 +268,39 @@ static void wait_for_rules(struct refresher *refresher)
     time_t give_up = time(NULL) + 5;
 
     while (!answer_has_rules() && time(NULL) < give_up) {
-        loop_wait_wake(200);
-        answer_use_rules(refresher_take(refresher));
+        control_wait_wake(200);
+        struct ruleset *fresh = refresher_take(refresher);
+        if (fresh)
+            answer_publish(fresh);
     }
     if (!answer_has_rules())
         log_warning("no rules loaded yet: answering 451 until the database can be read");
 }
 
+/* The event-loop threads, once the first rules are in. */
+static int start_loops(const struct start *s)
+{
+    int n = settings_threads(s->cfg);
+
+    if (loop_start(n) < 0) {
+        log_fatal("cannot start %d event-loop threads: %s", n, strerror(errno));
+        return 1;
+    }
+    return GO_ON;
+}
+
 static void shut_down(const struct start *s)
 {
     listener_close(s->listen_fd);
-    conn_close_all();
+    loop_stop();                    /* each loop closes its connections */
     refresher_stop(s->refresher);
-    challenge_writer_stop(s->writer);
+    answer_flush();                 /* the writes behind the last replies ... */
+    challenge_writer_stop(s->writer);   /* ... written before it stops */
+    loop_free();                    /* after the writer: its last results went to the loops */
     answer_free();
     caps_free();
-    loop_free();
+    conn_free();
+    control_free();
     log_info("stopped");
 }
 
@@ -306,10 +327,13 @@ int main(int argc, char **argv)
         rc = start_threads(&s);
     if (rc == GO_ON) {
         wait_for_rules(s.refresher);
-        log_info("guardlistd %s listening on %s (unknown_sender=%s, on_allow=%s)", VERSION,
-                 s.cfg->policy.listen, s.cfg->policy.unknown_sender == UNKNOWN_REJECT ? "reject" : "defer",
-                 s.cfg->policy.on_allow);
-        rc = loop_run(s.refresher);
+        rc = start_loops(&s);
+        if (rc == GO_ON) {
+            log_info("guardlistd %s listening on %s (unknown_sender=%s, on_allow=%s, threads=%d)", VERSION,
+                     s.cfg->policy.listen, s.cfg->policy.unknown_sender == UNKNOWN_REJECT ? "reject" : "defer",
+                     s.cfg->policy.on_allow, settings_threads(s.cfg));
+            rc = control_run(s.refresher);
+        }
         shut_down(&s);
     }
     explicit_bzero(&s.dbp, sizeof(s.dbp));

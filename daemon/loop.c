@@ -1,163 +1,264 @@
 /*
- * loop - guardlistd's event loop: one thread, one epoll set over the listen
- * socket, every client connection, the wake eventfd and the signalfd.
+ * loop - guardlistd's event-loop threads ([policy] threads of them): each
+ * has its own epoll set over the client connections it was given and a wake
+ * eventfd, and answers every request from memory (conn.c, answer.c).
  *
- * main() sets it up and runs it; conn.c adds and removes its connections;
- * the helper threads (refresh.c, challenge.c) only ever call loop_wake().
- * Nothing on this thread may block but epoll_wait itself: every request is
- * answered from memory or handed to a thread.  SIGHUP re-reads the
- * configuration (settings.c) between two events; SIGTERM and SIGINT stop it.
+ * The control thread (control.c) accepts and gives each connection to the
+ * loop with the fewest; the challenge writer hands each finished job back to
+ * the loop that made it (loop_deliver).  A loop thread never blocks but in
+ * epoll_wait: a request that needs the database is handed to the writer.
+ * It holds the settings' read lock while it handles one wake-up, so a
+ * SIGHUP reload never changes a setting under it.
  */
 #include "loop.h"
 #include "answer.h"
+#include "challenge.h"
 #include "conn.h"
 #include "log.h"
-#include "refresh.h"
 #include "settings.h"
 
 #include <errno.h>
-#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
-static int epfd = -1, listen_fd = -1, wake_fd = -1, sig_fd = -1;
+struct loop {
+    pthread_t thread;
+    int started;
+    int epfd, wake_fd;
+    int stop;                       /* atomic */
+    unsigned int nconns;            /* atomic: connections it owns, for loop_give */
+    pthread_mutex_t mu;             /* guards the two lists below */
+    struct conn *inbox;             /* given, not yet taken (linked by next_given) */
+    struct challenge_job *done;     /* the writer's results for this loop */
+};
 
-int loop_init(int listen)
+static struct loop *loops;
+static int nloops;
+static __thread struct loop *self;
+
+static void wake(struct loop *l)
 {
-    sigset_t mask;
-
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    sigprocmask(SIG_BLOCK, &mask, NULL);        /* before threads: they inherit it */
-    signal(SIGPIPE, SIG_IGN);
-    sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (sig_fd < 0 || wake_fd < 0 || epfd < 0)
-        return -1;
-    listen_fd = listen;
-    loop_add(listen_fd);
-    loop_add(wake_fd);
-    loop_add(sig_fd);
-    return 0;
+    uint64_t one = 1;
+    ssize_t n = write(l->wake_fd, &one, sizeof(one));
+    (void)n;    /* a full counter already means "wake up" */
 }
 
 int loop_add(int fd)
 {
     struct epoll_event e = { .events = EPOLLIN, .data.fd = fd };
 
-    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
+    return epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &e);
 }
 
 void loop_set(int fd, unsigned int events)
 {
     struct epoll_event e = { .events = events, .data.fd = fd };
 
-    epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &e);
+    epoll_ctl(self->epfd, EPOLL_CTL_MOD, fd, &e);
 }
 
 void loop_remove(int fd)
 {
-    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+    epoll_ctl(self->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-void loop_wake(void)
+void loop_conn_closed(void)
 {
-    uint64_t one = 1;
-    ssize_t n = write(wake_fd, &one, sizeof(one));
-    (void)n;    /* a full counter already means "wake up" */
+    __atomic_sub_fetch(&self->nconns, 1, __ATOMIC_RELAXED);
 }
 
-void loop_wait_wake(int ms)
+void *loop_self(void)
 {
-    struct pollfd pfd = { .fd = wake_fd, .events = POLLIN };
-
-    if (poll(&pfd, 1, ms) > 0) {
-        uint64_t v;
-        ssize_t r = read(wake_fd, &v, sizeof(v));
-        (void)r;
-        loop_wake();     /* the loop still takes challenge results */
-    }
+    return self;
 }
 
-/* The helper threads have news: a new ruleset, finished challenge writes. */
-static void woken(struct refresher *refresher, time_t now)
+int loop_give(struct conn *c)
 {
-    uint64_t v;
-    ssize_t r = read(wake_fd, &v, sizeof(v));
+    struct loop *best = NULL;
+    unsigned int least = 0;
 
-    (void)r;
-    answer_use_rules(refresher_take(refresher));
-    answer_take_results(now);
-}
-
-/* Returns 1 when a signal says stop. */
-static int signalled(struct refresher *refresher)
-{
-    struct signalfd_siginfo si;
-
-    while (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGHUP) {
-            settings_reload(conn_capacity(), refresher);
-        } else {
-            log_info("signal %u: stopping", si.ssi_signo);
-            return 1;
+    for (int i = 0; i < nloops; i++) {
+        unsigned int n = __atomic_load_n(&loops[i].nconns, __ATOMIC_RELAXED);
+        if (!best || n < least) {
+            best = &loops[i];
+            least = n;
         }
     }
+    if (!best)
+        return -1;
+    __atomic_add_fetch(&best->nconns, 1, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&best->mu);
+    c->next_given = best->inbox;
+    best->inbox = c;
+    pthread_mutex_unlock(&best->mu);
+    wake(best);
     return 0;
 }
 
-int loop_run(struct refresher *refresher)
+void loop_wake_all(void)
 {
+    for (int i = 0; i < nloops; i++)
+        wake(&loops[i]);
+}
+
+void loop_deliver(struct challenge_job *done)
+{
+    while (done) {
+        struct challenge_job *next = done->next;
+        struct loop *l = done->owner;
+
+        pthread_mutex_lock(&l->mu);
+        done->next = l->done;
+        l->done = done;
+        pthread_mutex_unlock(&l->mu);
+        if (!next || next->owner != l)
+            wake(l);
+        done = next;
+    }
+}
+
+/* The wake eventfd fired: new connections, the writer's results, new
+ * rules (taken at every wake-up anyway), or stop. */
+static void woken(struct loop *l, time_t now)
+{
+    uint64_t v;
+    ssize_t r = read(l->wake_fd, &v, sizeof(v));
+    struct conn *given;
+    struct challenge_job *done, *ordered = NULL;
+
+    (void)r;
+    pthread_mutex_lock(&l->mu);
+    given = l->inbox;
+    done = l->done;
+    l->inbox = NULL;
+    l->done = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (given) {
+        struct conn *next = given->next_given;
+        conn_adopt(given);
+        given = next;
+    }
+    while (done) {      /* pushed newest first: back in the writer's order */
+        struct challenge_job *next = done->next;
+        done->next = ordered;
+        ordered = done;
+        done = next;
+    }
+    answer_take_results(ordered, now);
+}
+
+static void *loop_main(void *arg)
+{
+    struct loop *l = arg;
     struct epoll_event ev[256];
     time_t last_sweep = time(NULL);
 
-    for (;;) {
-        int n = epoll_wait(epfd, ev, 256, 500);
+    self = l;
+    if (conn_thread_init() < 0) {
+        /* It would be given connections it cannot serve: stop the daemon
+         * (the control thread reads the signal). */
+        log_fatal("cannot allocate a connection table: %s; stopping", strerror(errno));
+        kill(getpid(), SIGTERM);
+        return NULL;
+    }
+    while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
+        int n = epoll_wait(l->epfd, ev, 256, 500);
         time_t now = time(NULL);
 
         if (n < 0 && errno != EINTR) {
             log_fatal("epoll_wait: %s", strerror(errno));
-            return 1;
+            break;
         }
+        settings_read_lock();
+        answer_thread_rules();
         /* The replies of this wake-up go out first, its log lines after. */
         log_hold();
         for (int i = 0; i < n; i++) {
-            int fd = ev[i].data.fd;
-
-            if (fd == listen_fd) {
-                conn_accept_all(listen_fd, now);
-            } else if (fd == wake_fd) {
-                woken(refresher, now);
-            } else if (fd == sig_fd) {
-                if (signalled(refresher)) {
-                    log_release();
-                    return 0;
-                }
-            } else {
-                conn_event(fd, ev[i].events, now);
-            }
+            if (ev[i].data.fd == l->wake_fd)
+                woken(l, now);
+            else
+                conn_event(ev[i].data.fd, ev[i].events, now);
         }
         if (now != last_sweep) {
             last_sweep = now;
             conn_sweep(now);
         }
         log_release();
+        settings_read_unlock();
     }
+    conn_thread_close_all();
+    answer_thread_done();
+    return NULL;
+}
+
+int loop_start(int n)
+{
+    loops = calloc((size_t)n, sizeof(*loops));
+    if (!loops)
+        return -1;
+    nloops = n;
+    for (int i = 0; i < n; i++)
+        loops[i].epfd = loops[i].wake_fd = -1;
+    for (int i = 0; i < n; i++) {
+        struct loop *l = &loops[i];
+        struct epoll_event e = { .events = EPOLLIN };
+
+        pthread_mutex_init(&l->mu, NULL);
+        l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        l->epfd = epoll_create1(EPOLL_CLOEXEC);
+        e.data.fd = l->wake_fd;
+        if (l->wake_fd < 0 || l->epfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &e) < 0)
+            return -1;
+        int rc = pthread_create(&l->thread, NULL, loop_main, l);
+        if (rc != 0) {
+            errno = rc;
+            return -1;
+        }
+        l->started = 1;
+    }
+    return 0;
+}
+
+void loop_stop(void)
+{
+    for (int i = 0; i < nloops; i++) {
+        __atomic_store_n(&loops[i].stop, 1, __ATOMIC_RELEASE);
+        if (loops[i].wake_fd >= 0)
+            wake(&loops[i]);
+    }
+    for (int i = 0; i < nloops; i++)
+        if (loops[i].started)
+            pthread_join(loops[i].thread, NULL);
 }
 
 void loop_free(void)
 {
-    close(epfd);
-    close(wake_fd);
-    close(sig_fd);
-    epfd = wake_fd = sig_fd = -1;
+    for (int i = 0; i < nloops; i++) {
+        struct loop *l = &loops[i];
+        while (l->inbox) {
+            struct conn *next = l->inbox->next_given;
+            conn_drop(l->inbox);
+            l->inbox = next;
+        }
+        while (l->done) {
+            struct challenge_job *next = l->done->next;
+            free(l->done);
+            l->done = next;
+        }
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->wake_fd >= 0)
+            close(l->wake_fd);
+        pthread_mutex_destroy(&l->mu);
+    }
+    free(loops);
+    loops = NULL;
+    nloops = 0;
 }

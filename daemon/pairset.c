@@ -87,8 +87,10 @@ void pairset_unverify(struct pairset *ps)
     if (!ps)
         return;
     for (size_t i = 0; i < ps->nbuckets; i++)
-        for (struct node *n = ps->bucket[i]; n; n = n->next)
+        for (struct node *n = ps->bucket[i]; n; n = n->next) {
             n->entry.recorded = n->entry.closed = 0;
+            n->entry.none_window = 0;
+        }
 }
 
 void pairset_free(struct pairset *ps)

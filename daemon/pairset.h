@@ -11,6 +11,9 @@ struct pair_entry {
     int closed;             /* ... and found it denied or expired */
     int refresh_out;        /* a write-behind refresh is with the writer */
     unsigned int hits;      /* retries answered, not yet written */
+    int warned;             /* caps.c: this key's cap refusal is logged */
+    unsigned long none_window;  /* answer.c: caps window in which the writer found
+                                   the capped pair with no open challenge */
 };
 
 struct pairset;
@@ -33,7 +36,7 @@ struct pair_entry *pairset_put(struct pairset *ps, const char *sender, const cha
 /* Forgets every pair. */
 void pairset_clear(struct pairset *ps);
 
-/* Forgets what was learned of every pair (recorded, closed) but keeps the
+/* Forgets what was learned of every pair (recorded, closed, none_window) but keeps the
  * pairs with their uncounted hits and writes out: the rules changed, so
  * each pair is to be checked by the writer again. */
 void pairset_unverify(struct pairset *ps);

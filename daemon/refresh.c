@@ -7,14 +7,14 @@
  * milliseconds; reading a million rules again costs seconds).  Anything else
  * (an update or delete, a table's AUTO_INCREMENT going down after a TRUNCATE,
  * which fires no trigger, or full_reload_interval passing) reads every table
- * again.  Either way a new ruleset is handed to the event loop; a published
- * one is never changed.  Started and stopped by main(); of the event loop it
- * only ever calls loop_wake().
+ * again.  Either way a new ruleset goes to the control thread, which publishes it to the loops; a published
+ * one is never changed.  Started and stopped by main(); of the control thread it
+ * only ever calls control_wake().
  */
 #include "refresh.h"
 #include "db.h"
 #include "log.h"
-#include "loop.h"
+#include "control.h"
 #include "rulesdb.h"
 
 #include <errno.h>
@@ -28,6 +28,7 @@ struct refresher {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
+    int down;                       /* atomic: the last poll could not reach the database */
     int interval, full_interval;
     struct ruleset *ready;          /* built, not yet taken */
     struct ruleset *last;           /* the newest built, kept to copy from */
@@ -66,10 +67,12 @@ static void *refresher_main(void *arg)
             if (!down)
                 log_warning("database unreachable, deciding from the rules in memory: %s", err);
             down = 1;
+            __atomic_store_n(&r->down, 1, __ATOMIC_RELAXED);
         } else {
             if (down)
                 log_info("database reachable again");
             down = 0;
+            __atomic_store_n(&r->down, 0, __ATOMIC_RELAXED);
             if (truncated)
                 log_info("a table was truncated: reloading the rules");
             int full = !have || truncated || mono_now() - last_full >= full_interval;
@@ -116,7 +119,7 @@ static void *refresher_main(void *arg)
                     ruleset_free(r->ready);     /* a newer one replaces an untaken one */
                     r->ready = rs;
                     pthread_mutex_unlock(&r->mu);
-                    loop_wake();
+                    control_wake();
                 }
             }
         }
@@ -172,6 +175,11 @@ struct ruleset *refresher_take(struct refresher *r)
     r->ready = NULL;
     pthread_mutex_unlock(&r->mu);
     return rs;
+}
+
+int refresher_db_ok(const struct refresher *r)
+{
+    return !__atomic_load_n(&r->down, __ATOMIC_RELAXED);
 }
 
 void refresher_stop(struct refresher *r)

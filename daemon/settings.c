@@ -13,11 +13,50 @@
 #include "log.h"
 #include "refresh.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct config cfg;
 static struct decide_opts opts;
+static pthread_rwlock_t lock;
+static pthread_once_t lock_once = PTHREAD_ONCE_INIT;
+
+static void lock_init(void)
+{
+    pthread_rwlockattr_t a;
+
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
+void settings_read_lock(void)
+{
+    pthread_once(&lock_once, lock_init);
+    pthread_rwlock_rdlock(&lock);
+}
+
+void settings_read_unlock(void)
+{
+    pthread_rwlock_unlock(&lock);
+}
+
+int settings_threads(const struct config *c)
+{
+    long n = c->policy.threads;
+
+    if (n <= 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1)
+            n = 1;
+        if (n > 64)
+            n = 64;
+    }
+    return (int)n;
+}
 
 static void apply_options(void)
 {
@@ -62,6 +101,9 @@ void settings_reload(size_t max_connections, struct refresher *refresher)
     if (memcmp(&fresh.db, &cfg.db, sizeof(fresh.db)) != 0
         || memcmp(&fresh.policy.account, &cfg.policy.account, sizeof(fresh.policy.account)) != 0)
         log_warning("SIGHUP: database settings changed; they take effect after a restart");
+    if (fresh.policy.threads != cfg.policy.threads)
+        log_warning("SIGHUP: threads changed; it takes effect after a restart");
+    fresh.policy.threads = cfg.policy.threads;
     fresh.policy.max_connections = fresh.policy.max_connections > (int)max_connections
         ? (int)max_connections : fresh.policy.max_connections;
     snprintf(fresh.policy.listen, sizeof(fresh.policy.listen), "%s", cfg.policy.listen);
@@ -70,8 +112,11 @@ void settings_reload(size_t max_connections, struct refresher *refresher)
     memcpy(fresh.policy.run_as_group, cfg.policy.run_as_group, sizeof(fresh.policy.run_as_group));
     fresh.db = cfg.db;
     fresh.policy.account = cfg.policy.account;
+    pthread_once(&lock_once, lock_init);
+    pthread_rwlock_wrlock(&lock);
     cfg = fresh;
     apply_options();
+    pthread_rwlock_unlock(&lock);
     refresher_set_intervals(refresher, cfg.policy.refresh_interval, cfg.policy.full_reload_interval);
     log_info("configuration reloaded from %s", cfg.path);
 }

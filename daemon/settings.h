@@ -21,7 +21,16 @@ const struct decide_opts *settings_opts(void);
 
 /* SIGHUP: reads the file again and puts in force what can change without a
  * restart (max_connections at most MAX_CONNECTIONS); tells REFRESHER its
- * new intervals.  A file that does not load changes nothing. */
+ * new intervals.  A file that does not load changes nothing.  Changes the
+ * configuration under the write lock below. */
 void settings_reload(size_t max_connections, struct refresher *refresher);
+
+/* A loop thread holds the read lock while it handles one wake-up: the
+ * configuration and the decision options do not change under it. */
+void settings_read_lock(void);
+void settings_read_unlock(void);
+
+/* [policy] threads: the number to start ("auto": the online CPUs). */
+int settings_threads(const struct config *cfg);
 
 #endif

@@ -17,7 +17,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-enum key_type { K_STR, K_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW };
+enum key_type { K_STR, K_INT, K_AUTO_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW };
 
 struct key {
     const char *section, *name;
@@ -67,6 +67,7 @@ static const struct key keys[] = {
     I("policy", "max_connections_per_client", policy.max_connections_per_client, 1, 100000),
     I("policy", "max_new_challenges_per_recipient", policy.max_new_per_recipient, 1, 1000000),
     I("policy", "max_new_challenges_per_client", policy.max_new_per_client, 1, 1000000),
+    { "policy", "threads", K_AUTO_INT, offsetof(struct config, policy.threads), 0, 1, 64, NULL },
     S("policy", "run_as_user", policy.run_as_user),
     S("policy", "run_as_group", policy.run_as_group),
     S("policy", "listen_group", policy.listen_group),
@@ -236,15 +237,20 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
         }
         snprintf(field, k->size, "%s", strcasecmp(value, "OK") == 0 ? "OK" : "DUNNO");
         return 1;
+    case K_AUTO_INT:
     case K_INT: {
         char *end;
         long v;
 
+        if (k->type == K_AUTO_INT && strcasecmp(value, "auto") == 0) {
+            *(int *)(void *)field = 0;
+            return 1;
+        }
         errno = 0;
         v = strtol(value, &end, 10);
         if (errno || *value == '\0' || *end || v < k->min || v > k->max) {
-            snprintf(ctx->msg, sizeof(ctx->msg), "%s must be a whole number from %d to %d, not '%.40s'",
-                     k->name, k->min, k->max, value);
+            snprintf(ctx->msg, sizeof(ctx->msg), "%s must be %sa whole number from %d to %d, not '%.40s'",
+                     k->name, k->type == K_AUTO_INT ? "auto or " : "", k->min, k->max, value);
             return 0;
         }
         *(int *)(void *)field = (int)v;

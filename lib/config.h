@@ -46,7 +46,8 @@ struct config {
         int max_connections;
         int max_connections_per_client; /* open connections from one address (unix: all) */
         int max_new_per_recipient;      /* new challenges per protected key per hour */
-        int max_new_per_client;         /* new challenges per client address per hour */
+        int max_new_per_client;         /* new challenges per client (IPv4 address, IPv6 /64) per hour */
+        int threads;                    /* event-loop threads; 0 = auto (one per online CPU) */
         char run_as_user[CONFIG_NAME_MAX];  /* started as root: become this user */
         char run_as_group[CONFIG_NAME_MAX]; /* ... and this group (default: the user's) */
         char listen_group[CONFIG_NAME_MAX]; /* unix socket: group that may connect (0660) */

@@ -16,7 +16,7 @@
 
 static const char *log_program = "guardlist";
 static enum log_target log_target = LOG_TO_STDERR;
-static enum log_level log_level = LOG_LVL_INFO;
+static enum log_level log_level = LOG_LVL_INFO;     /* atomic: a reload sets it while threads log */
 
 static const char *const level_word[] = { "debug", "info", "warning", "error", "fatal" };
 
@@ -48,19 +48,19 @@ void log_init(const char *program, enum log_target target, enum log_level level)
 {
     log_program = program;
     log_target = target;
-    log_level = level;
+    __atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
     if (target == LOG_TO_SYSLOG)
         openlog(program, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
 void log_set_level(enum log_level level)
 {
-    log_level = level;
+    __atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 int log_enabled(enum log_level level)
 {
-    return level >= log_level;
+    return level >= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -69,7 +69,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     char line[4096];
     va_list ap;
 
-    if (level < log_level)
+    if (level < __atomic_load_n(&log_level, __ATOMIC_RELAXED))
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
@@ -77,13 +77,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (log_target == LOG_TO_SYSLOG) {
         syslog(syslog_prio[level], "%s: %s", level_word[level], line);
     } else {
-        char stamp[32];
+        /* One calendar conversion a second per thread, not one a line. */
+        static __thread time_t stamp_sec = (time_t)-1;
+        static __thread char stamp[32];
         struct timespec ts;
-        struct tm tm;
 
         clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (ts.tv_sec != stamp_sec) {
+            struct tm tm;
+            gmtime_r(&ts.tv_sec, &tm);
+            strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+            stamp_sec = ts.tv_sec;
+        }
         if (hold_on && level <= LOG_LVL_INFO) {
             char *at = hold_buf + hold_len;
             size_t room = HOLD_MAX - hold_len;

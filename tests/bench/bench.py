@@ -7,11 +7,15 @@ var/bench/results.md and var/bench/results.json.
 
 Sections (one run, one machine):
   policy   guardlistd with RULES per-recipient rules (1,000,000 by default,
-           100 protected kids, `policyload --print-rules`) against postgrey
-           (Debian's package, its defaults) at 1, 8 and 64 connections with
-           policyload's 80/15/5 mix (known pairs / unknown senders /
-           unprotected recipients): requests/s, p50, p99, errors, and the
-           ratio guardlistd/postgrey.  A warm-up run before each measured run.
+           100 protected kids, `policyload --print-rules`) and its default
+           hourly caps against postgrey (Debian's package, its defaults) and
+           the always-DUNNO reference server (tests/bench/dunnod.c, every
+           core) at 1, 8 and 64 connections with policyload's 80/15/5 mix
+           (known pairs / unknown senders / unprotected recipients; the
+           1,500 strangers all come from one client address, a flood past
+           the per-client cap of 200): requests/s, p50, p99, errors, and
+           the ratios guardlistd/postgrey and guardlistd/reference.  A
+           warm-up run before each measured run.
   memory   guardlistd's VmRSS with 0 rules, after the RULES were loaded into
            the running daemon, and after a fresh start with them.
   start    from spawning guardlistd to the first request answered from the
@@ -35,7 +39,7 @@ is printed with the measured value, whether it holds and by what margin.  The
 exit status is 1 only when a section could not be run (its row says why).
 
 Progress goes to stderr, the table to stdout.  Run with Debian's
-/usr/bin/python3 after `make all build/bench/policyload` (make bench does both).
+/usr/bin/python3 after `make all build/bench/policyload build/bench/dunnod` (make bench does it).
 """
 
 import argparse
@@ -64,6 +68,7 @@ import web  # noqa: E402
 from postgrey import POSTGREY, Postgrey  # noqa: E402
 
 LOAD = os.path.join(ROOT, 'build', 'bench', 'policyload')
+DUNNOD = os.path.join(ROOT, 'build', 'bench', 'dunnod')
 OUT_DIR = os.path.join(ROOT, 'var', 'bench')
 
 KIDS = 100                          # policyload's protected kid0..kid99@family.test
@@ -75,8 +80,11 @@ CHANGE_POLL = 0.003
 LOAD_TIMEOUT = 600                  # LOAD DATA of the rules
 OVERALL_TIMEOUT = 1500              # the whole run, whatever happens
 
-TARGET_RATIO_64 = 15.0              # guardlistd >= 15x postgrey requests/s at 64 connections
-TARGET_P99_8_MS = 1.0               # p99 < 1 ms at 8 connections
+TARGET_RATIO_64 = 25.0              # guardlistd >= 25x postgrey requests/s at 64 connections
+TARGET_REF_64 = 0.70                # ... and >= 70 % of the always-DUNNO reference's
+TARGET_P99_8_MS = 0.5               # p99 < 0.5 ms at 8 connections
+DEFAULT_CAPS = {'max_new_challenges_per_recipient': '100',     # guardlistd's defaults: the mix's
+                'max_new_challenges_per_client': '200'}        # strangers are a flood past them
 TARGET_RSS_BASE = 64 * 1024 * 1024  # RSS < 64 MB + 150 bytes a rule
 TARGET_RSS_PER_RULE = 150
 TARGET_CHANGE_S = 2.0               # a rule change is in force within 2 s
@@ -272,6 +280,35 @@ def daemon_log_ms(d):
 # postgrey: tests/lib/postgrey.py
 
 
+class Reference:
+    """tests/bench/dunnod: answers DUNNO at once on every core."""
+
+    def __init__(self):
+        self.port = h.free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([DUNNOD, '-p', str(self.port)], stdin=subprocess.DEVNULL,
+                                     preexec_fn=h._die_with_parent)
+        h._procs.append(self)
+        good, got, _ = h.poll_until(lambda: h.query(self.port, sender='a@b.test', recipient='c@d.test'),
+                                    lambda r: r == 'DUNNO', 10)
+        if not good:
+            raise RuntimeError('dunnod gave no DUNNO within 10 s (last %r)' % (got,))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, check=False):
+        if self in h._procs:
+            h._procs.remove(self)
+        if self.proc is None:
+            return None
+        rc, _ = h.terminate(self.proc)
+        self.proc = None
+        return rc
+
+
 def version_of(cmd, pattern):
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20, text=True)
@@ -316,11 +353,13 @@ def machine():
 
 # ------------------------------------------------------------ sections
 
-def section_policy(res, ctx, args, grey):
-    """guardlistd (ctx['daemon'], every rule loaded) vs postgrey at each connection count."""
-    figures = {'guardlistd': {}, 'postgrey': {}}
+def section_policy(res, ctx, args, grey, ref):
+    """guardlistd (ctx['daemon'], every rule loaded, default caps) vs postgrey
+    and the always-DUNNO reference at each connection count."""
+    servers = (('guardlistd', ctx['guardlistd_port']), ('reference', ref.port), ('postgrey', grey.port))
+    figures = {name: {} for name, _ in servers}
     res.data['policy'] = figures
-    for name, port in (('guardlistd', ctx['guardlistd_port']), ('postgrey', grey.port)):
+    for name, port in servers:
         for conns in args.conns:
             policyload(port, conns, args.warmup, args.rules)
             r = policyload(port, conns, args.seconds, args.rules)
@@ -328,8 +367,8 @@ def section_policy(res, ctx, args, grey):
             say('%-10s %3d conn: %8.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d'
                 % (name, conns, r['rps'], r['p50_ms'], r['p99_ms'], r['errors']))
     for conns in args.conns:
-        g, p = figures['guardlistd'][conns], figures['postgrey'][conns]
-        for name, r in (('guardlistd', g), ('postgrey', p)):
+        g, f, p = figures['guardlistd'][conns], figures['reference'][conns], figures['postgrey'][conns]
+        for name, r in (('guardlistd', g), ('DUNNO reference', f), ('postgrey', p)):
             what = '%s, %d conn' % (name, conns)
             value = '%.0f req/s, p50 %.3f ms, p99 %.3f ms, errors %d' % (r['rps'], r['p50_ms'], r['p99_ms'],
                                                                       r['errors'])
@@ -347,16 +386,42 @@ def section_policy(res, ctx, args, grey):
             res.target('policy', what, value, ratio, '>=', TARGET_RATIO_64, '>= %gx' % TARGET_RATIO_64)
         else:
             res.row('policy', what, value)
+        share = g['rps'] / f['rps'] if f['rps'] else None
+        what = 'guardlistd / DUNNO reference, %d conn' % conns
+        value = '%.0f %%' % (share * 100) if share is not None else 'n/a'
+        if conns == 64:
+            res.target('policy', what, value, share, '>=', TARGET_REF_64, '>= %.0f %%' % (TARGET_REF_64 * 100))
+        else:
+            res.row('policy', what, value)
+    d = ctx['daemon']
+    capped = len(re.findall(r'reply="DEFER_IF_PERMIT Too many new senders', d.log()))
+    res.data['policy']['capped_replies_logged'] = capped
+    say('guardlistd answered %d requests past a cap (logged)' % capped)
+
+
+def set_caps(d, caps):
+    """Rewrites guardlistd's caps and sends SIGHUP; waits (bounded) for the reload."""
+    before = d.log().count('configuration reloaded')
+    d.write_config(**caps)
+    d.hup()
+    good, _, _ = h.poll_until(lambda: d.log().count('configuration reloaded'), lambda n: n > before, 10)
+    if not good:
+        raise RuntimeError('guardlistd did not reload its configuration within 10 s')
 
 
 def section_first_contact(res, ctx, args):
     """Only strangers never seen before, each a new pair: every request waits
-    for its challenge to be committed (the writer batches the commits)."""
+    for its challenge to be committed (the writer batches the commits).  The
+    caps are raised for it (SIGHUP), or all but a few would be capped."""
     path = os.path.join(ctx['tmp'], 'first-contact.txt')
     with open(path, 'w') as f:
         for i in range(FIRST_CONTACT_PAIRS):
             f.write('new%d@first.test kid%d@family.test\n' % (i, i % KIDS))
-    r = policyload(ctx['guardlistd_port'], 8, args.seconds, args.rules, pairs_file=path)
+    set_caps(ctx['daemon'], {k: '1000000' for k in DEFAULT_CAPS})
+    try:
+        r = policyload(ctx['guardlistd_port'], 8, args.seconds, args.rules, pairs_file=path)
+    finally:
+        set_caps(ctx['daemon'], DEFAULT_CAPS)
     res.data['first_contact'] = r
     say('first contact 8 conn: %8.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d'
         % (r['rps'], r['p50_ms'], r['p99_ms'], r['errors']))
@@ -727,8 +792,8 @@ def run(args, res):
         % (took, live_ms, mb(rss_live)))
     stop_daemon(d)
 
-    # start-up with every rule
-    d = h.Daemon(db)
+    # start-up with every rule; the default caps, as deployed
+    d = h.Daemon(db, **DEFAULT_CAPS)
     ctx['daemon'] = d
     poll = Poller(d.port, sender, kid)
     try:
@@ -767,10 +832,12 @@ def run(args, res):
     grey = Postgrey()
     grey.start()
     ctx['postgrey_port'] = grey.port
+    ref = Reference()
+    ref.start()
     res.data['versions'] = {'postgrey': mach.get('postgrey'), 'mariadb': mach.get('mariadb')}
 
     sections = [
-        ('policy', lambda: section_policy(res, ctx, args, grey)),
+        ('policy', lambda: section_policy(res, ctx, args, grey, ref)),
         ('first', lambda: section_first_contact(res, ctx, args)),
         ('fold', lambda: section_fold(res, ctx, args)),
         ('change', lambda: section_change(res, ctx, args)),
@@ -799,6 +866,7 @@ def run(args, res):
             res.fail(name, '%s: %s' % (type(e).__name__, e))
         say('--- %s: %.1f s' % (name, time.monotonic() - t0))
     grey.stop()
+    ref.stop()
     stop_daemon(d)
 
 
@@ -809,7 +877,8 @@ def parse_args(argv):
                     'memory, start-up, rule-change latency, Postfix end to end, notifier and approval '
                     'page.  Everything runs privately on 127.0.0.1; prints one table and writes it to '
                     'var/bench/results.md and results.json.',
-        epilog='Needs `make all build/bench/policyload` and the packages of `sh scripts/deps.sh bench`; '
+        epilog='Needs `make all build/bench/policyload build/bench/dunnod` and the packages of '
+               '`sh scripts/deps.sh bench`; '
                'make bench does all of it.  Exit status 0, or 1 when a section could not be run '
                '(a missed target is not a failure).')
     p.add_argument('--rules', type=int, default=1000000, help='per-recipient rules loaded (default 1000000)')
@@ -843,7 +912,8 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    for path, what in ((LOAD, 'make build/bench/policyload'), (h.daemon_binary(), 'make all'),
+    for path, what in ((LOAD, 'make build/bench/policyload'), (DUNNOD, 'make build/bench/dunnod'),
+                       (h.daemon_binary(), 'make all'),
                        (POSTGREY, 'sh scripts/deps.sh bench')):
         if not os.access(path, os.X_OK):
             sys.stderr.write('bench: error: %s missing: run %s (or make bench)\n' % (path, what))
@@ -869,8 +939,9 @@ def main(argv=None):
     head = ('guardlist bench, commit %s, %s; %s, %s cores, kernel %s; MariaDB %s, postgrey %s; '
             'load average at start %s; run %.0f s.\nPolicy runs: policyload mix 80/15/5 (known pairs / '
             'unknown senders / unprotected recipients), %g s measured after a %g s warm-up; '
-            'guardlistd logs every decision (level info, to a file); its hourly caps on new challenges are '
-            'raised (the mix sends 1,500 strangers from one client address).'
+            'guardlistd logs every decision (level info, to a file) and has its default hourly caps on new '
+            'challenges: the mix\'s 1,500 strangers all come from one client address, a flood past the '
+            'per-client cap of 200.  The DUNNO reference (tests/bench/dunnod) answers at once on every core.'
             % (mach['commit'], mach['date'], mach['cpu'], mach['cores'], mach['kernel'], mach['mariadb'],
                mach['postgrey'], ' '.join(mach['loadavg_at_start'] or ['?']), total, args.seconds, args.warmup))
     text = head + '\n\n' + table(res.rows) + '\n'

@@ -66,7 +66,10 @@ def main():
     h.defer_ok(q(sender=stranger, recipient=VAGUE, client_address='198.51.100.7',
                  client_name='mail.example.net'),
                'stranger retries: DEFER_IF_PERMIT again')
-    rows = h.challenges(db, sender=stranger)
+    # The retry's refresh is written behind the reply (within about a
+    # second): wait for it, bounded.
+    good, rows, _ = h.poll_until(lambda: h.challenges(db, sender=stranger),
+                                 lambda rs: len(rs) != 1 or rs[0]['attempts'] != '1', 5.0)
     h.is_(len(rows), 1, 'still one challenge row after the retry')
     if rows:
         h.is_(rows[0]['attempts'], '2', 'attempts counts the retry: 2')

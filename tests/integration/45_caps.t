@@ -6,7 +6,8 @@ email): deferred ("Too many new senders", so a real sender gets through once
 the hour is over), or REJECT Access denied with unknown_sender = reject.
 Senders already waiting are still refreshed, and their retries do not count
 as new senders; other recipients and clients are not affected; SIGHUP
-changes the caps."""
+changes the caps.  An IPv6 client is counted by its /64, an IPv4-mapped
+IPv6 address (::ffff:a.b.c.d) as the IPv4 address."""
 import os
 import sys
 
@@ -46,8 +47,9 @@ def main():
     h.ok('hourly cap' in d.log(), 'the cap is logged')
     h.defer_ok(q('flood0@spam.example', KID, '192.0.2.10'),
                'a stranger already waiting is still deferred (its challenge refreshed)')
-    h.is_(db.value("SELECT attempts FROM challenges WHERE sender = 'flood0@spam.example'"), '2',
-          '... attempts counted')
+    good, got, _ = h.poll_until(lambda: db.value("SELECT attempts FROM challenges WHERE sender = "
+                                                 "'flood0@spam.example'"), lambda v: v == '2', 5)
+    h.is_(got, '2', '... attempts counted (written behind the reply)')
     h.is_(q('grandma@example.com', KID, '192.0.2.13'), 'DUNNO', 'known senders are not affected')
     h.defer_ok(q('friend@other.example', SIS, '192.0.2.20'), 'another protected recipient is not affected')
 
@@ -97,6 +99,28 @@ def main():
     h.is_(h.query(d.port, sender='two@spam.example', recipient=SIS, client_address='192.0.2.51'),
           h.ACCESS_DENIED, 'unknown_sender = reject, past the cap: refused')
     h.is_(count(db, "sender = 'two@spam.example'"), 0, '... with no challenge')
+    d.stop()
+
+    # The per-client cap counts an IPv6 client by its /64 (a flood cannot
+    # dodge it by moving inside its own network) and an IPv4-mapped IPv6
+    # address as the IPv4 address.
+    d = h.start_daemon(db, max_new_challenges_per_client='2', max_new_challenges_per_recipient='1000')
+    q = lambda s, ip: h.query(d.port, sender=s, recipient=BRO, client_address=ip)  # noqa: E731
+    h.defer_ok(q('v6a@spam.example', '2001:db8:1:2::1'), 'IPv6 client 2001:db8:1:2::1, new sender 1 of 2: challenged')
+    h.defer_ok(q('v6b@spam.example', '2001:db8:1:2::2'), 'another host of the same /64, new sender 2 of 2: challenged')
+    h.is_(q('v6c@spam.example', '2001:db8:1:2:ffff:ffff:ffff:ffff'), CAPPED,
+          'a third host of the same /64: capped, the /64 is one client')
+    h.is_(count(db, "sender = 'v6c@spam.example'"), 0, '... with no challenge')
+    got = q('v6d@spam.example', '2001:db8:1:3::1')
+    h.ok(h.is_defer(got) and got != CAPPED, 'the next /64 is another client: challenged', 'got %r' % (got,))
+    h.defer_ok(q('v4a@spam.example', '203.0.113.5'), 'IPv4 client 203.0.113.5, new sender 1 of 2: challenged')
+    got = q('v4b@spam.example', '::ffff:203.0.113.5')
+    h.ok(h.is_defer(got) and got != CAPPED, 'the same address as ::ffff:203.0.113.5, new sender 2 of 2: challenged',
+         'got %r' % (got,))
+    h.is_(q('v4c@spam.example', '::FFFF:203.0.113.5'), CAPPED, '::FFFF:203.0.113.5 counts as 203.0.113.5: capped')
+    h.is_(q('v4d@spam.example', '203.0.113.5'), CAPPED, '... and so does 203.0.113.5 itself')
+    got = q('v4e@spam.example', '203.0.113.6')
+    h.ok(h.is_defer(got) and got != CAPPED, 'the next IPv4 address is another client', 'got %r' % (got,))
     d.stop()
     db.stop()
 

@@ -68,6 +68,9 @@ struct err_row {
 };
 
 static struct err_row err_rows[] = {
+    {"error: threads = 0", "[policy]\nthreads = 0\n", {"t.ini:2:", NULL}, "threads"},
+    {"error: threads = 65", "[policy]\nthreads = 65\n", {"t.ini:2:", NULL}, "threads"},
+    {"error: threads = many", "[policy]\n\nthreads = many\n", {"t.ini:3:", NULL}, "auto"},
     {"error: unknown section", "[database]\nport = 3306\n[bogus]\nfoo = 1\n",
      {"t.ini:3:", "t.ini:4:"}, "bogus"},
     {"error: unknown empty section", "[database]\nport = 3306\n[bogus]\n",
@@ -235,6 +238,16 @@ static void check_run_as(void)
     assert_string_equal(cfg.notifier.run_as_group, "");
 }
 
+static void check_threads_auto(void)
+{
+    assert_int_equal(cfg.policy.threads, 0);
+}
+
+static void check_threads_4(void)
+{
+    assert_int_equal(cfg.policy.threads, 4);
+}
+
 struct good_row {
     const char *name;
     const char *text;
@@ -282,6 +295,10 @@ static struct good_row good_rows[] = {
      "[policy]\nrun_as_user = guardlist\nrun_as_group = guardlist\nlisten_group = postfix\n"
      "user = guardlist_daemon\n[notifier]\nrun_as_user = gl-notify\n",
      check_run_as},
+    {"good: threads = auto (one per online CPU)", "[policy]\nthreads = auto\n", check_threads_auto},
+    {"good: threads = AUTO", "[policy]\nthreads = AUTO\n", check_threads_auto},
+    {"good: threads = 4", "[policy]\nthreads = 4\n", check_threads_4},
+    {"good: threads not set is auto", "[policy]\n", check_threads_auto},
 };
 
 static void test_good(void **state)

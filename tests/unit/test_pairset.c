@@ -55,6 +55,8 @@ static void test_new_entry_zeroed(void **state)
     assert_int_equal(e->closed, 0);
     assert_int_equal(e->refresh_out, 0);
     assert_int_equal(e->hits, 0);
+    assert_int_equal(e->warned, 0);
+    assert_int_equal(e->none_window, 0);
     pairset_free(ps);
 }
 
@@ -104,11 +106,13 @@ static void test_unverify(void **state)
 
     e->recorded = e->closed = e->refresh_out = 1;
     e->hits = 5;
+    e->none_window = 3;
     pairset_unverify(ps);
     e = pairset_get(ps, "a", "b");
     assert_non_null(e);
     assert_int_equal(e->recorded, 0);
     assert_int_equal(e->closed, 0);
+    assert_int_equal(e->none_window, 0);     /* "no open challenge" is checked again too */
     assert_int_equal(e->refresh_out, 1);
     assert_int_equal(e->hits, 5);
     assert_int_equal(pairset_count(ps), 1);

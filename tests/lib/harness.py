@@ -47,7 +47,7 @@ POLL = 0.05
 
 ACCESS_DENIED = 'REJECT Access denied'
 TEMPFAIL = '451 4.3.0 Temporary lookup failure'
-SANITIZER_MARKS = ('ERROR: AddressSanitizer', 'runtime error:', 'LeakSanitizer')
+SANITIZER_MARKS = ('ERROR: AddressSanitizer', 'runtime error:', 'LeakSanitizer', 'WARNING: ThreadSanitizer')
 
 
 # --------------------------------------------------------------------- TAP

@@ -48,6 +48,16 @@ static void rule_reply(struct decision *d, const struct decide_opts *opts, const
     }
 }
 
+/* The status of a closed (denied or expired) challenge of SENDER (or of
+ * its address without the extension, BASE) to RECIPIENT, or NULL. */
+static const char *closed_status(const struct ruleset *rs, const char *sender, const char *base,
+                                 const char *recipient)
+{
+    const char *v = ruleset_get(rs, RS_CLOSED, sender, recipient);
+
+    return v ? v : ruleset_get(rs, RS_CLOSED, base, recipient);
+}
+
 static void refuse_recipient(struct decision *d, const char *reply, const char *why)
 {
     d->kind = DK_BAD_ADDRESS;
@@ -172,8 +182,7 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     addr_format(&sa, 0, d->challenge_sender, sizeof(d->challenge_sender));
     addr_format(&sa, 1, base, sizeof(base));
     addr_format(&ra, 1, d->challenge_recipient, sizeof(d->challenge_recipient));
-    if ((v = ruleset_get(rs, RS_CLOSED, d->challenge_sender, d->challenge_recipient)) != NULL
-        || (v = ruleset_get(rs, RS_CLOSED, base, d->challenge_recipient)) != NULL) {
+    if ((v = closed_status(rs, d->challenge_sender, base, d->challenge_recipient)) != NULL) {
         d->kind = DK_CLOSED;
         set_reply(d, REPLY_ACCESS_DENIED);
         snprintf(d->detail, sizeof(d->detail), "challenge %s", v);

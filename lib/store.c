@@ -438,8 +438,9 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s denied", idbuf, c.sender,
                  c.recipient);
     else
-        snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s %s", idbuf,
-                 c.sender, c.recipient, c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK");
+        snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s %s%s", idbuf,
+                 c.sender, c.recipient, c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK",
+                 how == STORE_APPROVE_DOMAIN_FORCED ? " forced" : "");
     if (result)
         snprintf(result, resultlen, "%s", detail);
     return commit_with_audit(db, by->actor, verb, detail, err, errlen);

@@ -11,8 +11,10 @@ approval page under a real lighttpd and the real CLI.
      kid's Maildir; another customer bounces+9999999-...@sendgrid.net: still
      450 and nothing delivered (an approval no wider than what was seen).
   2. A BATV-signed sender with a tag per message: two tags, 450 each, one
-     challenge for the plain address; approved once (`guardlist approve`),
-     a message under a third tag is 250 and delivered.
+     challenge for the plain address and one email to the guardian
+     (guardlist-notify through the same Postfix; a third tag and another run
+     mail nothing more); approved once (`guardlist approve`), a message under
+     a new tag is 250 and delivered.
 Every wait is a bounded poll."""
 import os
 import secrets
@@ -114,6 +116,29 @@ def main():
     h.ok(good, 'two tags, one challenge for %s (attempts 2)' % PAL, repr(rows))
     h.is_(db.value("SELECT COUNT(*) FROM challenges WHERE sender LIKE 'prvs=%'"), '0',
           'no challenge names a tagged address')
+    # One challenge, so one email: guardlist-notify mails the guardian through
+    # the same Postfix (parent@ is not protected); a third tag and another
+    # notifier run mail nothing more about this sender.
+    nconf = h.notify_config(db, pf.port)
+
+    def pal_mails():
+        out = []
+        for path in pf.mailbox(GUARDIAN):
+            with open(path, 'rb') as f:
+                if PAL.encode() in f.read():
+                    out.append(path)
+        return out
+
+    rc, out, err = h.notify_logged(nconf, '--once')
+    h.is_(rc, 0, 'guardlist-notify --once') or h.diag(out, err)
+    good, mails, _ = h.poll_until(pal_mails, lambda m: len(m) >= 1, 30)
+    h.is_(len(mails), 1, 'the guardian got one email about %s' % PAL)
+    code, r = send('prvs=3126abcdef=' + PAL, mark3)
+    h.is_(code, 450, 'a third tag before the approval: 450') or h.diag(r['transcript'])
+    rc, out, err = h.notify_logged(nconf, '--once')
+    ok, left, _ = pf.wait_queue_empty(30)
+    h.is_(len(pal_mails()), 1, 'still one email about %s after the third tag and another notifier run' % PAL)
+    rows = h.challenges(db, sender=PAL, recipient=KID)
     rc, out, err = h.cli(admin, 'approve', rows[0]['id'])
     h.is_(rc, 0, 'guardlist approve (once)') or h.diag(out, err)
     good, got = retry_until('prvs=2125abcdef=' + PAL, mark3, 250)
@@ -127,6 +152,7 @@ def main():
     h.is_(delivered(mark2), [], "the other customer's message was never delivered")
     www.stop(check=True)
     pf.stop()
+    h.no_notify_sanitizer_reports()
     h.ok(d.running(), 'guardlistd is still running')
     d.stop()
 

@@ -41,7 +41,7 @@ FORM = 'application/x-www-form-urlencoded'
 FOLLOW = 2.0                # a rule change is in force within about 2 s
 TRUSTED = '192.0.2.0/24, 2001:db8::/32'
 STRANGER_IP = '203.0.113.9'
-USERS = {'admin': 'admin-pw-1'}
+USERS = {'admin': 'admin-pw-1', GUARDIAN: 'parent-pw-2'}
 SENDGRID = 'bounces+1111111-aaaa-kid=family.test@sendgrid.net'
 SENDGRID_OTHER = 'bounces+9999999-bbbb-kid=family.test@sendgrid.net'
 
@@ -206,6 +206,23 @@ def main():
     h.ok(r.status >= 400 and 'freemail' in r.text, 'admin page: approve-domain for gmail.com refused, saying why',
          'status %d' % r.status, r.text[-1500:])
     h.is_(rules_of('gmail.com'), [], 'no gmail.com rule written by the admin page')
+    # A guardian's own rule form obeys the same limit (an admin writes what
+    # they type, as with guardlist allow).
+    pauth = 'Basic ' + base64.b64encode(('%s:parent-pw-2' % GUARDIAN).encode()).decode()
+    r = ww.request('GET', '/admin?p=rules', headers={'Authorization': pauth})
+    pcsrf = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
+    for dom, word in (('gmail.com', 'freemail'), ('co.uk', 'public suffix')):
+        body = urllib.parse.urlencode({'do': 'rule-set', 'rcpt': KID, 'sender': dom, 'kind': 'allow', 'p': 'rules',
+                                       'csrf': pcsrf})
+        r = ww.request('POST', '/admin', body=body, headers={'Authorization': pauth, 'Content-Type': FORM})
+        h.ok(r.status == 403 and word in r.text, "a guardian's allow rule for %s is refused, saying why" % dom,
+             'status %d' % r.status, r.text[-1200:])
+        h.is_(rules_of(dom), [], 'no %s rule written by the guardian' % dom)
+    body = urllib.parse.urlencode({'do': 'rule-set', 'rcpt': KID, 'sender': 'gmail.com', 'kind': 'block',
+                                   'p': 'rules', 'csrf': pcsrf})
+    r = ww.request('POST', '/admin', body=body, headers={'Authorization': pauth, 'Content-Type': FORM})
+    h.is_(rules_of('gmail.com'), [[KID, 'gmail.com', 'REJECT']], 'blocking gmail.com is still possible for a guardian')
+    db.sql("DELETE FROM sender_rules WHERE sender = 'gmail.com'")
     ww.stop(check=True)
 
     # the CLI

@@ -3,7 +3,7 @@
 
 CC      ?= cc
 Q       ?= @            # make Q= shows the full commands
-PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc libcrypto
+PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc libcrypto libpsl
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -86,9 +86,19 @@ build/asan/gen/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) $(DEPFLAGS) -c $< -o $@
 
+# The freemail list built into lib/domainwide.c, from the file make install
+# puts in /etc/guardlist (one source for both).
+build/gen/freemail.c: etc/freemail-domains
+	@mkdir -p build/gen
+	$(Q){ echo "/* Generated from etc/freemail-domains by the Makefile: do not edit. */"; \
+	  echo "extern const char domainwide_freemail_builtin[];"; \
+	  echo "const char domainwide_freemail_builtin[] ="; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; \
+	  echo "    \"\";"; } > $@.tmp && mv $@.tmp $@
+
 # lib/ as an archive, for every program and test.
-build/obj/lib.a: $(LIB_OBJ)
-build/asan/lib.a: $(LIB_SRC:%.c=build/asan/%.o)
+build/obj/lib.a: $(LIB_OBJ) build/obj/gen/freemail.o
+build/asan/lib.a: $(LIB_SRC:%.c=build/asan/%.o) build/asan/gen/freemail.o
 $(foreach p,$(PROGS),$(eval build/obj/$(p).a: $(call modules_of,$(p),build/obj)))
 build/obj/lib.a build/asan/lib.a $(PROG_ARCHIVES):
 	@mkdir -p $(dir $@)
@@ -140,7 +150,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ilib -Idaemon -Iadmin
-FUZZ_TARGETS := policy addr config template form pftext
+FUZZ_TARGETS := policy addr config template form pftext envelope
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 fuzz_lib      = $(1:%=build/fuzz/obj/lib/%.o)
 
@@ -151,7 +161,8 @@ build/fuzz/obj/%.o: %.c
 
 build/fuzz/fuzz_policy: build/fuzz/obj/daemon/policy.o $(call fuzz_lib,addr)
 build/fuzz/fuzz_addr: $(call fuzz_lib,addr)
-build/fuzz/fuzz_config: $(call fuzz_lib,config)
+build/fuzz/fuzz_config: $(call fuzz_lib,config netlist)
+build/fuzz/fuzz_envelope: $(call fuzz_lib,envelope addr netlist)
 build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
 build/fuzz/fuzz_form: $(call fuzz_lib,form addr token crypto)
 build/fuzz/fuzz_pftext: $(call fuzz_lib,addr action) build/fuzz/obj/admin/pftext.o build/fuzz/obj/admin/reach.o \
@@ -214,6 +225,10 @@ install: all
 	install -m 644 admin/guardlist.1 $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man1/
 	install -d $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man8
 	install -m 644 $(MAN8) $(DESTDIR)$(or $(PREFIX),/usr/local)/share/man/man8/
+	install -d $(DESTDIR)/etc/guardlist
+	# The admin edits the installed freemail list: never overwritten.
+	[ -e $(DESTDIR)/etc/guardlist/freemail-domains ] || \
+	    install -m 644 etc/freemail-domains $(DESTDIR)/etc/guardlist/freemail-domains
 
 clean:
 	rm -rf build bin

@@ -74,7 +74,7 @@ static enum reach_prot on_prot(void *arg, const char *addr, char *key, size_t ke
     const struct doctor *d = arg;
     struct decision dec;
 
-    decide(d->rs, &d->opts, "RCPT", "<>", addr, &dec);
+    decide(d->rs, &d->opts, "RCPT", "<>", addr, NULL, &dec);
     if (dec.protected_key[0]) {
         snprintf(key, keylen, "%s", dec.protected_key);
         return REACH_PROTECTED;

@@ -4,6 +4,7 @@
  */
 #include "admin.h"
 #include "decide.h"
+#include "domainwide.h"
 #include "json.h"
 #include "rulesdb.h"
 #include "store.h"
@@ -125,31 +126,47 @@ static void warn_null_sender(struct db *db, unsigned long long id)
 
 static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage, int deny)
 {
-    static const struct option lo[] = { { "domain", no_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+    static const struct option lo[] = { { "domain", no_argument, NULL, 'd' }, { "force", no_argument, NULL, 'f' },
+                                        { "help", no_argument, NULL, 'h' }, { 0 } };
     unsigned long long id;
-    int domain = 0, opt;
+    int domain = 0, force = 0, opt;
     char err[600], result[1500];
 
-    while ((opt = getopt_long(argc, argv, deny ? "h" : "dh", lo, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, deny ? "h" : "dfh", lo, NULL)) != -1) {
         if (opt == 'h') {
             fputs(usage, stdout);
             return 0;
         } else if (opt == 'd' && !deny) {
             domain = 1;
+        } else if (opt == 'f' && !deny) {
+            force = 1;
         } else {
             return cli_fail(EXIT_USAGE, "see guardlist %s --help", argv[0]);
         }
     }
     if (argc - optind != 1)
         return cli_fail(EXIT_USAGE, "%s takes one challenge id (see guardlist pending)", argv[0]);
+    if (force && !domain)
+        return cli_fail(EXIT_USAGE, "--force goes with --domain (it allows a public suffix or freemail domain)");
     if (cli_parse_id(argv[optind], &id) < 0)
         return cli_fail(EXIT_USAGE, "'%s' is not a challenge id (a positive number)", argv[optind]);
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
     struct store_decider by = { STORE_BY_ADMIN, cli->actor, NULL };
-    int rc = store_challenge_decide(db, &by, id, deny ? STORE_DENY : domain ? STORE_APPROVE_DOMAIN : STORE_APPROVE,
-                                    result, sizeof(result), err, sizeof(err));
+    struct domainwide *dw = NULL;
+    if (domain && !force && !(dw = domainwide_load(cli->cfg.policy.freemail_domains, err, sizeof(err))))
+        return cli_fail(EXIT_USAGE, "%s", err);
+    store_use_domainwide(dw);
+    enum store_decision how = deny ? STORE_DENY : !domain ? STORE_APPROVE
+                            : force ? STORE_APPROVE_DOMAIN_FORCED : STORE_APPROVE_DOMAIN;
+    int rc = store_challenge_decide(db, &by, id, how, result, sizeof(result), err, sizeof(err));
+    store_use_domainwide(NULL);
+    domainwide_free(dw);
+    if (rc == STORE_INVALID && domain && !force) {
+        size_t n = strlen(err);
+        snprintf(err + n, sizeof(err) - n, " (guardlist approve %llu --domain --force allows it anyway)", id);
+    }
     if (rc == STORE_DONE)
         printf("%s\n", result);
     if (rc == STORE_DONE && !deny)
@@ -159,9 +176,11 @@ static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage,
 
 int cmd_approve(struct cli *cli, int argc, char **argv)
 {
-    return decide_cmd(cli, argc, argv, "Usage: guardlist approve ID [--domain]\n"
+    return decide_cmd(cli, argc, argv, "Usage: guardlist approve ID [--domain [--force]]\n"
                       "Allows the challenge's sender (with --domain: everyone at its domain) to\n"
                       "write to the protected recipient; its next retry is delivered.\n"
+                      "--domain is refused for a public suffix (co.uk) or a freemail domain\n"
+                      "([policy] freemail_domains); --force allows it anyway.\n"
                       "Approving a challenge for the null sender <> lets every bounce message\n"
                       "(delivery report) through to that recipient, from anyone.\n", 0);
 }
@@ -240,22 +259,28 @@ static const char *decision_kind_name(enum decision_kind k)
 /* guardlist check: what guardlistd would answer now, through the daemon's own decide(); writes nothing. */
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
-    static const char usage[] = "Usage: guardlist check SENDER RCPT [--json]\n"
+    static const char usage[] = "Usage: guardlist check SENDER RCPT [--client IP] [--json]\n"
         "Shows what guardlistd would answer right now for SENDER writing to RCPT: the\n"
         "protecting key, the rule that matched, the policy reply and what the SMTP\n"
-        "client sees.  Uses the daemon's own decision code; writes nothing.\n";
-    static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+        "client sees.  Uses the daemon's own decision code; writes nothing.\n"
+        "--client IP: the SMTP client's address, as Postfix sends it: an SRS sender is\n"
+        "decoded only from a [policy] trusted_forwarders client (BATV tags always go).\n";
+    static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { "client", required_argument, NULL, 'c' },
+                                        { "help", no_argument, NULL, 'h' }, { 0 } };
     int json = 0, opt;
+    const char *client = NULL;
     char err[600], smtp[900], rule[800];
     struct decision d;
     struct rulesdb_skips skips;
 
-    while ((opt = getopt_long(argc, argv, "jh", lo, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "jc:h", lo, NULL)) != -1) {
         if (opt == 'h') {
             fputs(usage, stdout);
             return 0;
         } else if (opt == 'j') {
             json = 1;
+        } else if (opt == 'c') {
+            client = optarg;
         } else {
             return cli_fail(EXIT_USAGE, "see guardlist check --help");
         }
@@ -280,8 +305,9 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         .on_allow = cli->cfg.policy.on_allow,
         .null_sender = cli->cfg.policy.null_sender,
         .delims = cli->cfg.policy.recipient_delimiter,
+        .trusted_forwarders = &cli->cfg.policy.trusted_forwarders,
     };
-    decide(rs, &o, "RCPT", sender, rcpt, &d);
+    decide(rs, &o, "RCPT", sender, rcpt, client, &d);
     smtp_view(d.reply, rcpt, smtp, sizeof(smtp));
     decision_rule_text(&d, rule, sizeof(rule));
     if (json) {
@@ -303,11 +329,17 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         json_string(stdout, smtp);
         printf(",\"detail\":");
         json_string(stdout, d.detail);
+        printf(",\"sender\":");
+        json_string(stdout, d.sender[0] ? d.sender : NULL);
+        printf(",\"envelope\":");
+        json_string(stdout, d.envelope ? decision_envelope_text(&d) : NULL);
         printf(",\"challenge\":%s}\n", d.kind == DK_CHALLENGE ? "true" : "false");
     } else {
         printf("recipient:   %s\n", rcpt);
         printf("protected:   %s\n", d.protected_key[0] ? d.protected_key : "no");
         printf("sender:      %s\n", *sender ? sender : "<>");
+        if (d.envelope)
+            printf("judged as:   %s (%s)\n", d.sender, decision_envelope_text(&d));
         if (d.kind == DK_RULE && strcmp(d.rule_scope, "recipient") == 0)
             printf("matched:     sender_rules row recipient='%s' sender='%s'\n", d.rule_recipient, d.rule_sender);
         else if (d.kind == DK_RULE)

@@ -19,6 +19,7 @@
 #include "cgi.h"
 #include "config.h"
 #include "db.h"
+#include "domainwide.h"
 #include "form.h"
 #include "log.h"
 #include "store.h"
@@ -37,6 +38,7 @@
  * (again after a failed one). */
 static struct config cfg;
 static struct db *kept_db;
+static struct domainwide *kept_domains;     /* which domains may be approved as a whole */
 static int ready;
 
 /* The request being answered: set and cleared by serve(). */
@@ -189,7 +191,10 @@ static int show(const struct challenge *c, const char *token)
 
     if (!script || !*script || strlen(script) > 200 || script[0] != '/')
         script = "";        /* form-action 'self' with an empty action posts to this URL */
-    if (at && at[1]) {
+    char why[300];
+    /* Offered only where it would be accepted: never for a public suffix
+     * or a freemail domain (store.c refuses those anyway). */
+    if (at && at[1] && store_domain_approvable(c->row.sender, why, sizeof(why))) {
         buf_adds(&button, "<button type=\"submit\" name=\"choice\" value=\"allow-domain\">Allow everyone at ");
         template_html_escape(&button, at + 1);
         buf_adds(&button, "</button>");
@@ -345,6 +350,9 @@ static void teardown(void)
     t_page = t_show = t_message = NULL;
     db_free(kept_db);
     kept_db = NULL;
+    store_use_domainwide(NULL);
+    domainwide_free(kept_domains);
+    kept_domains = NULL;
     ready = 0;
 }
 
@@ -365,6 +373,11 @@ static int setup(void)
     log_init("guardlist-approve", cfg.log.target, cfg.log.level);
     if (load_templates() < 0)
         return -1;
+    if (!(kept_domains = domainwide_load(cfg.policy.freemail_domains, err, sizeof(err)))) {
+        log_error("%s", err);
+        return -1;
+    }
+    store_use_domainwide(kept_domains);
     if (config_db_for(&cfg, &cfg.approver.account, &p, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return -1;

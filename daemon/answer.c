@@ -213,7 +213,7 @@ void answer_request(struct conn *c)
     int want_log = log_enabled(LOG_LVL_INFO);
 
     decide(rules, opts, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SENDER),
-           policy_get(r, PA_RECIPIENT), &d);
+           policy_get(r, PA_RECIPIENT), policy_get(r, PA_CLIENT_ADDRESS), &d);
     if (want_log)
         build_logline(logline, sizeof(logline), r, &d);
     /* Non-RCPT states would flood the log with DUNNO lines that say nothing. */

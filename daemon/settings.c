@@ -64,6 +64,7 @@ static void apply_options(void)
     opts.on_allow = cfg.policy.on_allow;
     opts.null_sender = cfg.policy.null_sender;
     opts.delims = cfg.policy.recipient_delimiter;
+    opts.trusted_forwarders = &cfg.policy.trusted_forwarders;
     log_set_level(cfg.log.level);
 }
 

@@ -17,7 +17,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-enum key_type { K_STR, K_INT, K_AUTO_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW };
+enum key_type { K_STR, K_INT, K_AUTO_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW, K_NETLIST };
 
 struct key {
     const char *section, *name;
@@ -71,6 +71,8 @@ static const struct key keys[] = {
     S("policy", "run_as_user", policy.run_as_user),
     S("policy", "run_as_group", policy.run_as_group),
     S("policy", "listen_group", policy.listen_group),
+    { "policy", "trusted_forwarders", K_NETLIST, offsetof(struct config, policy.trusted_forwarders), 0, 0, 0, NULL },
+    S("policy", "freemail_domains", policy.freemail_domains),
     ACCOUNT("policy", policy.account),
 
     S("notifier", "smtp_host", notifier.smtp_host),
@@ -124,6 +126,7 @@ void config_defaults(struct config *cfg)
     cfg->policy.max_connections_per_client = 500;
     cfg->policy.max_new_per_recipient = 100;
     cfg->policy.max_new_per_client = 200;
+
     strcpy(cfg->notifier.smtp_host, "localhost");
     cfg->notifier.smtp_port = 25;
     cfg->notifier.starttls = STARTTLS_OPTIONAL;
@@ -199,7 +202,7 @@ static int listen_ok(const char *v, char *why, size_t len)
 static int set_value(struct parse_ctx *ctx, const struct key *k, const char *value)
 {
     char *field = (char *)ctx->cfg + k->off;
-    char why[100];
+    char why[200];
 
     switch (k->type) {
     case K_STR:
@@ -215,7 +218,7 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
                 return 0;
             }
         if (k->type == K_LISTEN && !listen_ok(value, why, sizeof(why))) {
-            snprintf(ctx->msg, sizeof(ctx->msg), "bad listen value '%.100s': %s", value, why);
+            snprintf(ctx->msg, sizeof(ctx->msg), "bad listen value '%.100s': %.100s", value, why);
             return 0;
         }
         if (k->type == K_DELIM) {
@@ -229,6 +232,14 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
         memcpy(field, value, strlen(value) + 1);        /* length checked above */
         if (strcmp(k->name, "password") == 0 && *value)
             ctx->has_password = 1;
+
+        return 1;
+    case K_NETLIST:
+        /* Repeated keys add up, so a long list fits the line limit. */
+        if (netlist_add((struct netlist *)(void *)field, value, why, sizeof(why)) < 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "%s: %.200s", k->name, why);
+            return 0;
+        }
         return 1;
     case K_ONALLOW:
         if (strcasecmp(value, "DUNNO") != 0 && strcasecmp(value, "OK") != 0) {

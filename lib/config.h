@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include "log.h"
+#include "netlist.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/guardlist/guardlist.ini"
 #define CONFIG_STR_MAX 512
@@ -51,6 +52,8 @@ struct config {
         char run_as_user[CONFIG_NAME_MAX];  /* started as root: become this user */
         char run_as_group[CONFIG_NAME_MAX]; /* ... and this group (default: the user's) */
         char listen_group[CONFIG_NAME_MAX]; /* unix socket: group that may connect (0660) */
+        struct netlist trusted_forwarders;  /* clients whose SRS senders are decoded; the key may repeat */
+        char freemail_domains[CONFIG_STR_MAX];  /* file: domains never approved as a whole; "": built in */
         struct config_account account;
     } policy;
     struct {

@@ -8,6 +8,7 @@
  */
 #include "decide.h"
 #include "action.h"
+#include "envelope.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +48,16 @@ static void rule_reply(struct decision *d, const struct decide_opts *opts, const
     }
 }
 
+/* The status of a closed (denied or expired) challenge of SENDER (or of
+ * its address without the extension, BASE) to RECIPIENT, or NULL. */
+static const char *closed_status(const struct ruleset *rs, const char *sender, const char *base,
+                                 const char *recipient)
+{
+    const char *v = ruleset_get(rs, RS_CLOSED, sender, recipient);
+
+    return v ? v : ruleset_get(rs, RS_CLOSED, base, recipient);
+}
+
 static void refuse_recipient(struct decision *d, const char *reply, const char *why)
 {
     d->kind = DK_BAD_ADDRESS;
@@ -54,9 +65,9 @@ static void refuse_recipient(struct decision *d, const char *reply, const char *
     copy(d->detail, sizeof(d->detail), why);
 }
 
-void decide(const struct ruleset *rs, const struct decide_opts *opts,
-            const char *protocol_state, const char *sender, const char *recipient,
-            struct decision *d)
+static void decide_core(const struct ruleset *rs, const struct decide_opts *opts,
+                        const char *protocol_state, const char *sender, const char *recipient,
+                        const char *client_address, struct decision *d)
 {
     struct addr ra, sa;
     struct addr_keys rk, sk;
@@ -65,7 +76,8 @@ void decide(const struct ruleset *rs, const struct decide_opts *opts,
 
     d->kind = DK_NOT_RCPT;
     d->protected_key[0] = d->rule_scope[0] = d->rule_recipient[0] = d->rule_sender[0] = '\0';
-    d->challenge_sender[0] = d->challenge_recipient[0] = d->detail[0] = '\0';
+    d->challenge_sender[0] = d->challenge_recipient[0] = d->detail[0] = d->sender[0] = '\0';
+    d->envelope = 0;
 
     if (!protocol_state || strcmp(protocol_state, "RCPT") != 0) {
         set_reply(d, "DUNNO");
@@ -130,6 +142,11 @@ void decide(const struct ruleset *rs, const struct decide_opts *opts,
         snprintf(d->detail, sizeof(d->detail), "sender without a domain");
         return;
     }
+    /* One sender, whatever envelope it came in: every key below, the
+     * challenge and so the rule an approval writes are of the sender it
+     * stands for (envelope.c). */
+    d->envelope = envelope_unwrap(&sa, netlist_match(opts->trusted_forwarders, client_address), opts->delims);
+    addr_format(&sa, 0, d->sender, sizeof(d->sender));
     addr_keys(&sa, &sk);
 
     /* Per-recipient rules, most specific recipient key first, then global. */
@@ -157,9 +174,15 @@ void decide(const struct ruleset *rs, const struct decide_opts *opts,
         }
     }
 
-    addr_format(&sa, 1, d->challenge_sender, sizeof(d->challenge_sender));
+    /* The challenge names the sender as it wrote itself, extension and
+     * all: an approval is no wider than what the guardian saw (a bulk
+     * host's bounces+CUSTOMER@ is one customer, not every one).  A refusal
+     * of the plain address (or one recorded before) covers its extensions. */
+    char base[ADDR_MAX + 2];
+    addr_format(&sa, 0, d->challenge_sender, sizeof(d->challenge_sender));
+    addr_format(&sa, 1, base, sizeof(base));
     addr_format(&ra, 1, d->challenge_recipient, sizeof(d->challenge_recipient));
-    if ((v = ruleset_get(rs, RS_CLOSED, d->challenge_sender, d->challenge_recipient)) != NULL) {
+    if ((v = closed_status(rs, d->challenge_sender, base, d->challenge_recipient)) != NULL) {
         d->kind = DK_CLOSED;
         set_reply(d, REPLY_ACCESS_DENIED);
         snprintf(d->detail, sizeof(d->detail), "challenge %s", v);
@@ -177,6 +200,33 @@ void decide(const struct ruleset *rs, const struct decide_opts *opts,
     d->kind = DK_CHALLENGE;
     set_reply(d, opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_DEFER);
     copy(d->detail, sizeof(d->detail), "unknown sender: challenge");
+}
+
+void decide(const struct ruleset *rs, const struct decide_opts *opts,
+            const char *protocol_state, const char *sender, const char *recipient,
+            const char *client_address, struct decision *d)
+{
+    decide_core(rs, opts, protocol_state, sender, recipient, client_address, d);
+    if (d->envelope) {
+        /* Logs and `guardlist check` say which sender was judged. */
+        size_t n = strlen(d->detail);
+        snprintf(d->detail + n, sizeof(d->detail) - n, " (sender %s: %s)", d->sender, decision_envelope_text(d));
+    }
+}
+
+const char *decision_envelope_text(const struct decision *d)
+{
+    if ((d->envelope & ENVELOPE_SRS) && (d->envelope & ENVELOPE_BATV))
+        return "SRS of a trusted forwarder decoded, BATV tag removed";
+    if (d->envelope & ENVELOPE_SRS)
+        return "SRS of a trusted forwarder decoded";
+    if ((d->envelope & ENVELOPE_SRS_UNTRUSTED) && (d->envelope & ENVELOPE_BATV))
+        return "BATV tag removed; SRS from a client not trusted, not decoded";
+    if (d->envelope & ENVELOPE_SRS_UNTRUSTED)
+        return "SRS from a client not trusted, not decoded";
+    if (d->envelope & ENVELOPE_BATV)
+        return "BATV tag removed";
+    return "";
 }
 
 const char *decision_rule_text(const struct decision *d, char *buf, size_t buflen)

@@ -5,6 +5,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "netlist.h"
 #include "ruleset.h"
 
 #define REPLY_ACCESS_DENIED "REJECT Access denied"
@@ -18,6 +19,7 @@ struct decide_opts {
     const char *on_allow;           /* "DUNNO" or "OK" */
     enum null_mode null_sender;
     const char *delims;             /* recipient delimiter bytes */
+    const struct netlist *trusted_forwarders;   /* SRS decoded from these clients; NULL: none */
 };
 
 enum decision_kind {
@@ -38,16 +40,23 @@ struct decision {
     char rule_scope[16];                /* "recipient", "global" or "" */
     char rule_recipient[ADDR_MAX + 2];  /* sender_rules recipient key */
     char rule_sender[ADDR_MAX + 2];     /* matched sender key */
-    char challenge_sender[ADDR_MAX + 2];    /* for DK_CHALLENGE: pair to record */
+    char sender[ADDR_MAX + 2];          /* the sender judged: BATV tag removed, trusted SRS decoded */
+    int envelope;                       /* ENVELOPE_ bits (envelope.h): what was undone to get it */
+    char challenge_sender[ADDR_MAX + 2];    /* for DK_CHALLENGE: pair to record (the sender, +ext kept) */
     char challenge_recipient[ADDR_MAX + 2];
     char detail[256];                   /* why, for logs and `guardlist check` */
 };
 
 /* Decides for one request.  RS may be NULL (no rules loaded: DK_NO_RULES).
+ * CLIENT_ADDRESS is the SMTP client's IP (NULL or "" if unknown): an SRS
+ * sender is decoded only when it is in opts->trusted_forwarders.
  * Never fails: every input yields a decision and a reply. */
 void decide(const struct ruleset *rs, const struct decide_opts *opts,
             const char *protocol_state, const char *sender, const char *recipient,
-            struct decision *d);
+            const char *client_address, struct decision *d);
+
+/* A few words on what d->envelope says was undone ("" if nothing). */
+const char *decision_envelope_text(const struct decision *d);
 
 /* "rule=..." text naming what matched, for logs. */
 const char *decision_rule_text(const struct decision *d, char *buf, size_t buflen);

@@ -9,6 +9,7 @@
 #include "store.h"
 #include "action.h"
 #include "addr.h"
+#include "domainwide.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,20 +322,54 @@ int store_decider_ok(struct db *db, const struct store_decider *by, unsigned lon
     return n > 0;
 }
 
-/* The sender key of the rule that decision HOW writes for sender SENDER. */
+static const struct domainwide *domain_policy;
+
+void store_use_domainwide(const struct domainwide *dw)
+{
+    domain_policy = dw;
+}
+
+/* The domain key "everyone at" names for SENDER into OUT; 0 or -1. */
+static int sender_domain(const char *sender, char *out, size_t outlen)
+{
+    const char *at = sender ? strrchr(sender, '@') : NULL;
+    char why[160];
+    enum addr_key_kind kind = AK_ADDRESS;
+
+    if (!at || !at[1] || addr_key_check(at + 1, 0, out, outlen, &kind, why, sizeof(why)) < 0)
+        return -1;
+    return kind == AK_DOMAIN ? 0 : -1;
+}
+
+int store_domain_approvable(const char *sender, char *why, size_t whylen)
+{
+    char d[ADDR_MAX + 2];
+
+    if (sender_domain(sender, d, sizeof(d)) < 0) {
+        snprintf(why, whylen, "sender %s has no domain to approve", sender ? sender : "");
+        return 0;
+    }
+    return domainwide_ok(domain_policy, d, why, whylen);
+}
+
+/* The sender key of the rule that decision HOW writes for sender SENDER.
+ * A domain approval is judged here, so the approval page, the admin page
+ * and the CLI refuse the same domains. */
 static int rule_sender_for(const char *sender, enum store_decision how, char *out, size_t outlen,
                            char *err, size_t errlen)
 {
-    const char *at = strrchr(sender, '@');
-    char why[160];
+    char why[300];
     enum addr_key_kind kind = AK_DOMAIN;
 
-    if (how == STORE_APPROVE_DOMAIN) {
-        if (!at || !at[1]) {
+    if (how == STORE_APPROVE_DOMAIN || how == STORE_APPROVE_DOMAIN_FORCED) {
+        if (sender_domain(sender, out, outlen) < 0) {
             snprintf(err, errlen, "sender %s has no domain to approve", sender);
             return STORE_INVALID;
         }
-        snprintf(out, outlen, "%s", at + 1);
+        if (how == STORE_APPROVE_DOMAIN && !store_domain_approvable(sender, why, sizeof(why))) {
+            snprintf(err, errlen, "%s", why);
+            return STORE_INVALID;
+        }
     } else if (how == STORE_BLOCK) {
         snprintf(out, outlen, "%s", sender);     /* refusing is always safe */
     } else if (addr_key_check(sender, 1, out, outlen, &kind, why, sizeof(why)) < 0
@@ -376,6 +411,10 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
         snprintf(err, errlen, "challenge %s is already %s", idbuf, c.status);
         return rollback(db, STORE_NOTFOUND);
     }
+    if (how == STORE_APPROVE_DOMAIN_FORCED && by->role != STORE_BY_ADMIN) {
+        snprintf(err, errlen, "only an administrator can approve any domain as a whole");
+        return rollback(db, STORE_ADMIN_ONLY);
+    }
     if (by->role != STORE_BY_ADMIN && store_is_null_sender(c.sender)) {
         snprintf(err, errlen, "challenge %s is for the null sender <> (bounce messages): only an administrator "
                  "can decide it, as allowing it lets every bounce message through", idbuf);
@@ -399,8 +438,9 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s denied", idbuf, c.sender,
                  c.recipient);
     else
-        snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s %s", idbuf,
-                 c.sender, c.recipient, c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK");
+        snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s %s%s", idbuf,
+                 c.sender, c.recipient, c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK",
+                 how == STORE_APPROVE_DOMAIN_FORCED ? " forced" : "");
     if (result)
         snprintf(result, resultlen, "%s", detail);
     return commit_with_audit(db, by->actor, verb, detail, err, errlen);

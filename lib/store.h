@@ -47,7 +47,22 @@ int store_challenge_row(void *arg, int ncol, const char *const *col, const unsig
 /* APPROVE: rule OK for the sender; APPROVE_DOMAIN: rule OK for its domain;
  * DENY: the challenge is refused (the pair stays blocked); BLOCK: DENY plus
  * a REJECT rule for the sender, so it is refused for that key everywhere. */
-enum store_decision { STORE_APPROVE, STORE_APPROVE_DOMAIN, STORE_DENY, STORE_BLOCK };
+enum store_decision { STORE_APPROVE, STORE_APPROVE_DOMAIN, STORE_DENY, STORE_BLOCK,
+                      STORE_APPROVE_DOMAIN_FORCED };
+/* APPROVE_DOMAIN is refused (STORE_INVALID, ERR says why) for a public
+ * suffix or a freemail domain (domainwide.h), judged by the policy given
+ * to store_use_domainwide() (none given: every domain approval is refused).
+ * APPROVE_DOMAIN_FORCED skips that check: only an admin (CLI --force). */
+
+struct domainwide;
+/* The policy store_challenge_decide() judges domain approvals by; the
+ * caller keeps it alive.  Each program that decides challenges sets it once. */
+void store_use_domainwide(const struct domainwide *dw);
+
+/* 1 if approving everyone at SENDER's domain would be accepted now, 0 with
+ * WHY if not (no domain, a public suffix, a freemail domain): for showing
+ * the button only where it works. */
+int store_domain_approvable(const char *sender, char *why, size_t whylen);
 
 /* Writes one audit_log row (inside the caller's transaction, if any). */
 int store_audit(struct db *db, const char *actor, const char *action, const char *detail,

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "action.h"
 #include "addr.h"
 #include "log.h"
 #include "store.h"
@@ -189,6 +190,27 @@ static int rule_action(const struct web *w, const struct form *f, char *action, 
     return 0;
 }
 
+/* A guardian's allow rule for a whole domain obeys what the approval
+ * buttons obey (no public suffix, no freemail domain); an admin writes what
+ * they type, as with `guardlist allow`.  Returns 0, or 403 with MSG. */
+static int guardian_domain_allow(const struct web *w, const char *sender, const char *action, char *msg,
+                                 size_t msglen)
+{
+    char key[ADDR_MAX + 2], why[300], text[ACTION_MAX + 1], at_domain[ADDR_MAX + 3];
+    enum addr_key_kind kind = AK_ADDRESS;
+    enum action_kind akind;
+
+    if (w->is_admin || addr_key_check(sender, 0, key, sizeof(key), &kind, why, sizeof(why)) < 0
+        || kind != AK_DOMAIN || action_check(action, text, sizeof(text), &akind, why, sizeof(why)) < 0
+        || akind != ACTION_ALLOW)
+        return 0;       /* not a domain allow (store.c reports bad input) */
+    snprintf(at_domain, sizeof(at_domain), "@%s", key);
+    if (store_domain_approvable(at_domain, why, sizeof(why)))
+        return 0;
+    snprintf(msg, msglen, "Not saved: %s", why);
+    return 403;
+}
+
 int changes_rule_set(const struct web *w, const struct form *f, char *msg, size_t msglen)
 {
     const char *sender = web_field(f, "sender"), *rcpt;
@@ -197,6 +219,8 @@ int changes_rule_set(const struct web *w, const struct form *f, char *msg, size_
 
     if (!refused)
         refused = rule_action(w, f, action, sizeof(action), msg, msglen);
+    if (!refused)
+        refused = guardian_domain_allow(w, sender, action, msg, msglen);
     if (refused)
         return refused;
     int rc = store_rule_set(w->db, w->actor, *rcpt ? rcpt : NULL, sender, action, err, sizeof(err));

@@ -29,6 +29,8 @@
 #include <time.h>
 
 #include "cgi.h"
+#include "domainwide.h"
+#include "store.h"
 #include "log.h"
 
 #define VERSION "0.1.0"
@@ -39,6 +41,7 @@
  * (again after a failed one); the database handle made by open_db(). */
 static struct config cfg;
 static struct db *kept_db;
+static struct domainwide *kept_domains;  /* which domains may be approved as a whole */
 static int ready;
 
 /* The pages a GET shows (p=...), and a POST after its change; a guardian
@@ -271,6 +274,9 @@ static void teardown(void)
     page_unload();
     db_free(kept_db);
     kept_db = NULL;
+    store_use_domainwide(NULL);
+    domainwide_free(kept_domains);
+    kept_domains = NULL;
     ready = 0;
 }
 
@@ -291,6 +297,12 @@ static int setup(void)
         page_unload();      /* no half set: the page of last resort */
         return -1;
     }
+    if (!(kept_domains = domainwide_load(cfg.policy.freemail_domains, err, sizeof(err)))) {
+        log_error("%s", err);
+        page_unload();
+        return -1;
+    }
+    store_use_domainwide(kept_domains);
     ready = 1;
     return 0;
 }

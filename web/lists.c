@@ -171,7 +171,10 @@ static void pending_last(struct buf *b, const struct list *l, const char *const 
     page_form_open(l->w, b, "decide", l->page, "inline decide");
     page_hidden(b, "id", col[0]);
     buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"approve\">Allow sender</button>");
-    if (at && at[1]) {
+    char why[300];
+    /* Offered only where store.c would accept it (no public suffix, no
+     * freemail domain). */
+    if (at && at[1] && store_domain_approvable(col[1], why, sizeof(why))) {
         buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"approve-domain\">Allow everyone at ");
         template_html_escape(b, at + 1);
         buf_adds(b, "</button>");

@@ -336,8 +336,11 @@ def main():
 
     r = get('t=' + tok[markup_sender])
     page_ok(r, 200, 'GET a challenge whose sender holds markup',
-            ['&quot;&#39;&gt;&lt;b&gt;x&lt;/b&gt;@&lt;i&gt;evil&lt;/i&gt;.example',
-             'Allow everyone at &lt;i&gt;evil&lt;/i&gt;.example'])
+            ['&quot;&#39;&gt;&lt;b&gt;x&lt;/b&gt;@&lt;i&gt;evil&lt;/i&gt;.example'])
+    # "<i>evil</i>.example" is no domain: no domain rule could be written
+    # for it, so no button offers one.
+    h.ok('allow-domain' not in r.text, 'no "Allow everyone at" button for a sender whose domain is not one',
+         r.text[:3000])
     h.ok('<b>x</b>' not in r.text and '<i>evil</i>' not in r.text and '"\'>' not in r.text,
          'the markup in the sender appears nowhere unescaped', r.text[:3000])
 

@@ -99,6 +99,11 @@ DEFAULT_CASES = [
     ('teacher@school.example', KID1, 'the vague@ rule does not leak to kid1', DEFER, True),
     ('x@untrusted.example', KID2, 'global domain rule does not cover untrusted.example', DEFER, True),
     ('weird@example.com', KID2, "invalid action 'MAYBE': its row answers 451", '451 4.3.0 Temporary lookup failure', False),
+    # envelope forms (issue 17): BATV tags removed, SRS from an untrusted client kept
+    ('prvs=0123abcdef=grandma@example.com', VAGUE, 'BATV prvs=TAG=user of a global OK', 'DUNNO', False),
+    ('btv1==0777abbcc85==bad@y.example', KID2, 'Barracuda BATV of a global REJECT', DENIED, False),
+    ('prvs=batvstranger=0123abcdef@example.net', VAGUE, 'BATV prvs=user=TAG of an unknown sender', DEFER, True),
+    ('SRS0=abcd=TT=example.com=grandma@fwd.example', VAGUE, 'SRS of grandma from an untrusted client', DEFER, True),
 ]
 
 # Closed challenges, made in the suite's way (a challenge, then an UPDATE).

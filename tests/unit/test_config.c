@@ -71,6 +71,12 @@ static struct err_row err_rows[] = {
     {"error: threads = 0", "[policy]\nthreads = 0\n", {"t.ini:2:", NULL}, "threads"},
     {"error: threads = 65", "[policy]\nthreads = 65\n", {"t.ini:2:", NULL}, "threads"},
     {"error: threads = many", "[policy]\n\nthreads = many\n", {"t.ini:3:", NULL}, "auto"},
+    {"error: trusted_forwarders with a host name", "[policy]\ntrusted_forwarders = 10.0.0.1, mx.example.org\n",
+     {"t.ini:2:", NULL}, "mx.example.org"},
+    {"error: trusted_forwarders with host bits set", "[policy]\ntrusted_forwarders = 192.0.2.1/24\n",
+     {"t.ini:2:", NULL}, "host bits"},
+    {"error: trusted_forwarders prefix too long", "[policy]\n\ntrusted_forwarders = 2001:db8::/200\n",
+     {"t.ini:3:", NULL}, "prefix length"},
     {"error: unknown section", "[database]\nport = 3306\n[bogus]\nfoo = 1\n",
      {"t.ini:3:", "t.ini:4:"}, "bogus"},
     {"error: unknown empty section", "[database]\nport = 3306\n[bogus]\n",
@@ -164,6 +170,8 @@ static void check_defaults(void)
     assert_int_equal(cfg.db.port, 3306);
     assert_int_equal(cfg.notifier.smtp_port, 25);
     assert_int_equal(cfg.approver.token_ttl_days, 7);
+    assert_int_equal(cfg.policy.trusted_forwarders.n, 0);
+    assert_string_equal(cfg.policy.freemail_domains, "");
 }
 
 static void check_policy(void)
@@ -254,7 +262,20 @@ struct good_row {
     void (*check)(void);
 };
 
+static void check_forwarders(void)
+{
+    assert_int_equal(cfg.policy.trusted_forwarders.n, 3);
+    assert_int_equal(netlist_match(&cfg.policy.trusted_forwarders, "192.0.2.9"), 1);
+    assert_int_equal(netlist_match(&cfg.policy.trusted_forwarders, "2001:db8::1"), 1);
+    assert_int_equal(netlist_match(&cfg.policy.trusted_forwarders, "10.0.0.5"), 1);
+    assert_int_equal(netlist_match(&cfg.policy.trusted_forwarders, "10.0.0.6"), 0);
+    assert_string_equal(cfg.policy.freemail_domains, "/srv/freemail");
+}
+
 static struct good_row good_rows[] = {
+    {"good: trusted_forwarders repeated add up; freemail_domains",
+     "[policy]\ntrusted_forwarders = 192.0.2.0/24, 2001:db8::/32\ntrusted_forwarders = 10.0.0.5\n"
+     "freemail_domains = /srv/freemail\n", check_forwarders},
     {"good: empty text keeps the DESIGN.md defaults", "", check_defaults},
     {"good: comments only", "; a comment\n# another\n\n[policy]\n; nothing set\n", check_defaults},
     {"good: policy section with inline ; comments",

@@ -35,6 +35,7 @@ static const struct rule rules[] = {
     {RS_RULE, "kid@family.test", "example.org", "OK"},
     {RS_RULE, "sis@family.test", "<>", "OK"},
     {RS_RULE, "vague@", "friend@example.net", "OK"},
+    {RS_RULE, "kid@family.test", "bounces+1111111-aaaa-kid=family.test@sendgrid.net", "OK"},
     {RS_RULE_RCPT, "kid@family.test", NULL, ""},
     {RS_RULE_RCPT, "sis@family.test", NULL, ""},
     {RS_RULE_RCPT, "vague@", NULL, ""},
@@ -43,6 +44,7 @@ static const struct rule rules[] = {
     {RS_CLOSED, "bad@spam.test", "kid@family.test", "denied"},
     {RS_CLOSED, "gone@example.net", "vague@a.test", "expired"},
     {RS_CLOSED, "<>", "pupil@school.test", "denied"},
+    {RS_CLOSED, "pest+a@example.net", "kid@family.test", "denied"},
 };
 
 static struct ruleset *rs;
@@ -93,6 +95,8 @@ struct decide_row {
     const char *rule_sender;
     const char *ch_sender;          /* for DK_CHALLENGE */
     const char *ch_recipient;
+    const char *client;             /* client_address; trusted: 192.0.2.0/24, 2001:db8::/32 */
+    const char *judged;             /* d.sender, NULL: not checked */
 };
 
 #define X10 "xxxxxxxxxx"
@@ -192,11 +196,62 @@ static struct decide_row rows[] = {
      .kind = DK_CHALLENGE, .reply = REPLY_DEFER, .protected_key = "school.test"},
 
     /* unknown senders */
-    {.name = "unknown sender, defer -> challenge, normalised pair without +ext",
+    {.name = "unknown sender, defer -> challenge for the sender as written (+ext kept), recipient without +ext",
      .state = "RCPT", .sender = "<Stranger+Promo@Unknown.TEST>",
      .recipient = "Kid+tag@Family.Test", .kind = DK_CHALLENGE, .reply = REPLY_DEFER,
-     .protected_key = "kid@family.test", .ch_sender = "stranger@unknown.test",
+     .protected_key = "kid@family.test", .ch_sender = "stranger+promo@unknown.test",
      .ch_recipient = "kid@family.test"},
+    {.name = "rule for a bulk host's bounces+CUSTOMER address matches it", .state = "RCPT",
+     .sender = "bounces+1111111-aaaa-kid=family.test@sendgrid.net", .recipient = "kid@family.test",
+     .kind = DK_RULE, .reply = "DUNNO", .rule_sender = "bounces+1111111-aaaa-kid=family.test@sendgrid.net"},
+    {.name = "... and not another customer's bounces+ address", .state = "RCPT",
+     .sender = "bounces+9999999-bbbb-kid=family.test@sendgrid.net", .recipient = "kid@family.test",
+     .kind = DK_CHALLENGE, .reply = REPLY_DEFER,
+     .ch_sender = "bounces+9999999-bbbb-kid=family.test@sendgrid.net"},
+    {.name = "denied +ext challenge closes that address", .state = "RCPT", .sender = "pest+a@example.net",
+     .recipient = "kid@family.test", .kind = DK_CLOSED, .reply = REPLY_ACCESS_DENIED},
+    {.name = "denied +ext challenge leaves another extension to be asked", .state = "RCPT",
+     .sender = "pest+b@example.net", .recipient = "kid@family.test", .kind = DK_CHALLENGE,
+     .reply = REPLY_DEFER, .ch_sender = "pest+b@example.net"},
+
+    /* envelope forms of one sender (BATV, SRS) */
+    {.name = "BATV prvs=TAG=user matches the user's rule", .state = "RCPT",
+     .sender = "prvs=4068eb2540=grandma@example.com", .recipient = "kid@family.test", .kind = DK_RULE,
+     .reply = "DUNNO", .rule_sender = "grandma@example.com", .judged = "grandma@example.com"},
+    {.name = "BATV older prvs=user=TAG matches the user's rule", .state = "RCPT",
+     .sender = "prvs=grandma=1068eb2541@example.com", .recipient = "kid@family.test", .kind = DK_RULE,
+     .reply = "DUNNO", .rule_sender = "grandma@example.com"},
+    {.name = "BATV Barracuda btv1==TAG==user matches the user's block", .state = "RCPT",
+     .sender = "btv1==0777abbcc85==blocked@example.net", .recipient = "kid@family.test", .kind = DK_RULE,
+     .reply = REPLY_ACCESS_DENIED},
+    {.name = "BATV unknown sender: challenge for the user, tag gone", .state = "RCPT",
+     .sender = "prvs=0123abcdef=Stranger@Unknown.test", .recipient = "kid@family.test", .kind = DK_CHALLENGE,
+     .reply = REPLY_DEFER, .ch_sender = "stranger@unknown.test"},
+    {.name = "BATV denied user stays denied under a new tag", .state = "RCPT",
+     .sender = "prvs=9999abcdef=denied@example.net", .recipient = "kid@family.test", .kind = DK_CLOSED,
+     .reply = REPLY_ACCESS_DENIED},
+    {.name = "SRS0 from a trusted forwarder: the original sender's rule", .state = "RCPT",
+     .sender = "SRS0=abcd=TT=example.com=grandma@fwd.test", .recipient = "kid@family.test",
+     .client = "192.0.2.7", .kind = DK_RULE, .reply = "DUNNO", .rule_sender = "grandma@example.com",
+     .judged = "grandma@example.com"},
+    {.name = "SRS1 from a trusted IPv6 forwarder: the original sender's rule", .state = "RCPT",
+     .sender = "SRS1=x=one.test==abcd=TT=example.com=grandma@two.test", .recipient = "kid@family.test",
+     .client = "2001:db8::25", .kind = DK_RULE, .reply = "DUNNO", .rule_sender = "grandma@example.com"},
+    {.name = "SRS0 from a stranger grants nothing of the original's rules", .state = "RCPT",
+     .sender = "SRS0=abcd=TT=example.com=grandma@fwd.test", .recipient = "kid@family.test",
+     .client = "203.0.113.5", .kind = DK_CHALLENGE, .reply = REPLY_DEFER,
+     .ch_sender = "srs0=abcd=tt=example.com=grandma@fwd.test",
+     .judged = "srs0=abcd=tt=example.com=grandma@fwd.test"},
+    {.name = "SRS0 with no client address is not decoded", .state = "RCPT",
+     .sender = "SRS0=abcd=TT=example.com=grandma@fwd.test", .recipient = "kid@family.test",
+     .kind = DK_CHALLENGE, .reply = REPLY_DEFER, .ch_sender = "srs0=abcd=tt=example.com=grandma@fwd.test"},
+    {.name = "SRS0 from a trusted forwarder, unknown original: challenge for the original", .state = "RCPT",
+     .sender = "SRS0=abcd=TT=elsewhere.test=newfriend@fwd.test", .recipient = "kid@family.test",
+     .client = "192.0.2.200", .kind = DK_CHALLENGE, .reply = REPLY_DEFER,
+     .ch_sender = "newfriend@elsewhere.test"},
+    {.name = "SRS0 from a trusted forwarder for a blocked original: blocked", .state = "RCPT",
+     .sender = "SRS0=abcd=TT=spam.test=bad@fwd.test", .recipient = "sis@family.test",
+     .client = "192.0.2.1", .kind = DK_RULE, .reply = REPLY_ACCESS_DENIED},
     {.name = "unknown sender, reject -> challenge and REJECT Access denied", .state = "RCPT",
      .sender = "stranger@unknown.test", .recipient = "kid@family.test",
      .unknown = UNKNOWN_REJECT, .kind = DK_CHALLENGE, .reply = REPLY_ACCESS_DENIED,
@@ -351,17 +406,22 @@ static int is_refusal(const char *reply)
 static void test_decide(void **state)
 {
     const struct decide_row *row = *state;
+    static struct netlist trusted;
+    char err[200];
     struct decide_opts opts = {
         .unknown_sender = row->unknown,
         .on_allow = row->on_allow ? row->on_allow : "DUNNO",
         .null_sender = row->null_mode,
         .delims = "+",
+        .trusted_forwarders = &trusted,
     };
     struct decision d;
 
+    if (trusted.n == 0)
+        assert_int_equal(netlist_add(&trusted, "192.0.2.0/24, 2001:db8::/32", err, sizeof(err)), 0);
     memset(&d, 0x5a, sizeof d);
     d.reply[sizeof d.reply - 1] = '\0';
-    decide(row->no_rules ? NULL : rs, &opts, row->state, row->sender, row->recipient, &d);
+    decide(row->no_rules ? NULL : rs, &opts, row->state, row->sender, row->recipient, row->client, &d);
 
     assert_non_null(memchr(d.reply, '\0', sizeof d.reply));
     if (!row->kind_unchecked && d.kind != row->kind)
@@ -392,6 +452,8 @@ static void test_decide(void **state)
         assert_string_equal(d.challenge_sender, row->ch_sender);
     if (row->ch_recipient)
         assert_string_equal(d.challenge_recipient, row->ch_recipient);
+    if (row->judged)
+        assert_string_equal(d.sender, row->judged);
     if (d.kind == DK_CHALLENGE && !row->kind_unchecked) {
         /* a challenge always names the pair to record */
         assert_true(d.challenge_sender[0] != '\0');
@@ -403,13 +465,13 @@ static void test_decide(void **state)
 /* decision_rule_text names the matched rule for logs. */
 static void test_rule_text(void **state)
 {
-    struct decide_opts opts = {UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+"};
+    struct decide_opts opts = {UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+", NULL};
     struct decision d;
     char buf[512];
     const char *text;
 
     (void)state;
-    decide(rs, &opts, "RCPT", "rude@example.net", "kid@family.test", &d);
+    decide(rs, &opts, "RCPT", "rude@example.net", "kid@family.test", NULL, &d);
     assert_int_equal(d.kind, DK_RULE);
     text = decision_rule_text(&d, buf, sizeof buf);
     assert_non_null(text);

@@ -60,7 +60,7 @@ static void test_merge_decides(void **state)
 {
     struct ruleset *rs = ruleset_new();
     struct rulesdb_skips skips = { 0, "" };
-    struct decide_opts opts = { UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+" };
+    struct decide_opts opts = { UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+", NULL };
     struct decision d;
 
     (void)state;
@@ -68,7 +68,7 @@ static void test_merge_decides(void **state)
     assert_int_equal(ruleset_add(rs, RS_PROTECTED, "kid@family.test", NULL, "whitelist", 0), 1);
     assert_int_equal(rulesdb_add_rule(rs, RS_GLOBAL, "pal@x.example", NULL, "OK", &skips), 0);
     assert_int_equal(rulesdb_add_rule(rs, RS_GLOBAL, "pal@x.example", NULL, "REJECT", &skips), 0);
-    decide(rs, &opts, "RCPT", "PAL@x.example", "kid@family.test", &d);
+    decide(rs, &opts, "RCPT", "PAL@x.example", "kid@family.test", NULL, &d);
     char reply[sizeof d.reply];
     memcpy(reply, d.reply, sizeof reply);
     ruleset_free(rs);

@@ -146,6 +146,8 @@ static struct challenge_job *new_job(const struct conn *c, const struct decision
     job->conn_id = c->id;
     job->attempts = 1;
     snprintf(job->sender, sizeof(job->sender), "%s", d->challenge_sender);
+    snprintf(job->base, sizeof(job->base), "%s", d->challenge_base[0] ? d->challenge_base
+                                                                         : d->challenge_sender);
     snprintf(job->recipient, sizeof(job->recipient), "%s", d->challenge_recipient);
     snprintf(job->protected_key, sizeof(job->protected_key), "%s", d->protected_key);
     const char *ca = policy_get(r, PA_CLIENT_ADDRESS), *cn = policy_get(r, PA_CLIENT_NAME);

@@ -37,15 +37,16 @@ struct challenge_writer {
     challenge_done_fn *done;
 };
 
-/* Creates or refreshes the open challenge, unless the pair was closed
- * meanwhile (the ruleset in memory can be up to a refresh behind): denied or
- * expired (then the pair is refused), or approved in the last ten minutes
- * (its rule is about to be in force).  Either way the guardian is not asked
+/* Creates or refreshes the open challenge, unless the pair (or the sender
+ * without its +ext, as decide() judges it) was closed meanwhile (the
+ * ruleset in memory can be up to a refresh behind): denied or expired
+ * (then the pair is refused), or approved in the last ten minutes (its
+ * rule is about to be in force).  Either way the guardian is not asked
  * a second time. */
 static const char sql_upsert[] =
     "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name) "
     "SELECT ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS ("
-    "SELECT 1 FROM challenges WHERE sender = ? AND recipient = ? AND is_open IS NULL "
+    "SELECT 1 FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL "
     "AND (status IN ('denied', 'expired') OR (status = 'approved' "
     "AND decided_at > CURRENT_TIMESTAMP - INTERVAL 10 MINUTE))) "
     "ON DUPLICATE KEY UPDATE attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, "
@@ -56,7 +57,7 @@ static const char sql_refresh_open[] =
     "client_address = ?, client_name = ? WHERE sender = ? AND recipient = ? AND is_open = 1";
 /* After the upsert wrote nothing: refused (denied/expired) or just approved? */
 static const char sql_closed[] =
-    "SELECT COUNT(*) FROM challenges WHERE sender = ? AND recipient = ? AND is_open IS NULL "
+    "SELECT COUNT(*) FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL "
     "AND status IN ('denied', 'expired')";
 
 static const char sql_begin[] = "START TRANSACTION";
@@ -70,14 +71,15 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
     for (struct challenge_job *j = batch; j; j = j->next) {
         char attempts[16];
         snprintf(attempts, sizeof(attempts), "%u", j->attempts ? j->attempts : 1);
-        const char *p[8] = { j->sender, j->recipient, j->protected_key,
+        const char *p[9] = { j->sender, j->recipient, j->protected_key,
                              j->client_address[0] ? j->client_address : NULL,
-                             j->client_name[0] ? j->client_name : NULL, j->sender, j->recipient, attempts };
+                             j->client_name[0] ? j->client_name : NULL, j->sender, j->base, j->recipient,
+                             attempts };
         const char *pr[5] = { attempts, p[3], p[4], j->sender, j->recipient };
         unsigned long long affected = 0;
 
         if (j->capped ? db_exec(w->db, sql_refresh_open, pr, 5, &affected, err, errlen) < 0
-                      : db_exec(w->db, sql_upsert, p, 8, &affected, err, errlen) < 0) {
+                      : db_exec(w->db, sql_upsert, p, 9, &affected, err, errlen) < 0) {
             char ignore[64];
             if (db_connected(w->db))
                 db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
@@ -88,8 +90,8 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
         j->none = 0;
         if (affected == 0) {
             long long refused = 0;
-            const char *pc[2] = { j->sender, j->recipient };
-            if (db_query_number(w->db, sql_closed, pc, 2, &refused, err, errlen) < 0) {
+            const char *pc[3] = { j->sender, j->base, j->recipient };
+            if (db_query_number(w->db, sql_closed, pc, 3, &refused, err, errlen) < 0) {
                 char ignore[64];
                 if (db_connected(w->db))
                     db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));

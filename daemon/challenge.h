@@ -22,6 +22,7 @@ struct challenge_job {
     int created;                            /* set by the writer: a new challenge row */
     int none;                               /* set by the writer: capped and no open challenge */
     char sender[ADDR_MAX + 2];
+    char base[ADDR_MAX + 2];                /* SENDER without its +ext: a refusal of it covers SENDER */
     char recipient[ADDR_MAX + 2];
     char protected_key[ADDR_MAX + 2];
     char client_address[64];

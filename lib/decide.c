@@ -77,6 +77,7 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     d->kind = DK_NOT_RCPT;
     d->protected_key[0] = d->rule_scope[0] = d->rule_recipient[0] = d->rule_sender[0] = '\0';
     d->challenge_sender[0] = d->challenge_recipient[0] = d->detail[0] = d->sender[0] = '\0';
+    d->challenge_base[0] = '\0';
     d->envelope = 0;
 
     if (!protocol_state || strcmp(protocol_state, "RCPT") != 0) {
@@ -178,9 +179,9 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
      * all: an approval is no wider than what the guardian saw (a bulk
      * host's bounces+CUSTOMER@ is one customer, not every one).  A refusal
      * of the plain address (or one recorded before) covers its extensions. */
-    char base[ADDR_MAX + 2];
+    char *base = d->challenge_base;
     addr_format(&sa, 0, d->challenge_sender, sizeof(d->challenge_sender));
-    addr_format(&sa, 1, base, sizeof(base));
+    addr_format(&sa, 1, base, sizeof(d->challenge_base));
     addr_format(&ra, 1, d->challenge_recipient, sizeof(d->challenge_recipient));
     if ((v = closed_status(rs, d->challenge_sender, base, d->challenge_recipient)) != NULL) {
         d->kind = DK_CLOSED;

@@ -43,6 +43,7 @@ struct decision {
     char sender[ADDR_MAX + 2];          /* the sender judged: BATV tag removed, trusted SRS decoded */
     int envelope;                       /* ENVELOPE_ bits (envelope.h): what was undone to get it */
     char challenge_sender[ADDR_MAX + 2];    /* for DK_CHALLENGE: pair to record (the sender, +ext kept) */
+    char challenge_base[ADDR_MAX + 2];      /* the sender without its +ext: its refusal covers this pair */
     char challenge_recipient[ADDR_MAX + 2];
     char detail[256];                   /* why, for logs and `guardlist check` */
 };

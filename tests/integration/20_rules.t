@@ -183,6 +183,10 @@ def main():
                                        sender=check.upper().replace('@', '+x@'), recipient='Kid1+y@family.example')
         h.ok(good, '%s pair matched with mixed case and +ext (within 2 s)' % status,
              'last reply: %r after %.2fs' % (got, secs))
+        ext_rows = db.value("SELECT COUNT(*) FROM challenges WHERE sender = %s"
+                            % h.sql_str(check.replace('@', '+x@')))
+        h.is_(ext_rows, '0', 'the %s sender\'s +ext form got no challenge of its own (no email about a '
+              'sender the guardian refused)' % status)
         h.defer_ok(q(check, KID2), 'the %s challenge is for kid1 only: kid2 still deferred' % status)
         rows = h.challenges(db, sender=check, recipient=KID1)
         h.is_([(r['status'], r['is_open'], r['attempts']) for r in rows], [(status, None, '1')],

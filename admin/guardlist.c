@@ -35,7 +35,7 @@ static const char usage_text[] =
     "  rule rm SENDER [--to RCPT]\n"
     "  list [--to RCPT] [--json]       protected recipients and rules\n"
     "  pending [--all] [--json]        challenges waiting for a guardian\n"
-    "  approve ID [--domain]           allow the challenge's sender (or its domain)\n"
+    "  approve ID [--domain]           allow the challenge's sender (or its domain and subdomains)\n"
     "  deny ID                         refuse it\n"
     "  expire                          expire old challenges, purge old closed ones\n"
     "  check SENDER RCPT [--json]      what the daemon decides right now, and why\n"

@@ -158,8 +158,11 @@ static int set_rule(struct cli *cli, const char *rcpt, const char *sender, const
 
     if (!db)
         return cli->db_status;
-    snprintf(msg, sizeof(msg), "rule set: %s -> %s: %s", sender, rcpt ? rcpt : "(every protected recipient)", action);
-    return run_store(store_rule_set(db, cli->actor, rcpt, sender, action, err, sizeof(err)), err, msg);
+    int rc = store_rule_set(db, cli->actor, rcpt, sender, action, err, sizeof(err));
+    /* On success ERR says how many pending requests the rule closed. */
+    snprintf(msg, sizeof(msg), "rule set: %s -> %s: %s%s%s", sender, rcpt ? rcpt : "(every protected recipient)",
+             action, rc == STORE_DONE && err[0] ? "; " : "", rc == STORE_DONE ? err : "");
+    return run_store(rc, err, msg);
 }
 
 static const struct option to_opts[] = {
@@ -202,7 +205,8 @@ int cmd_allow(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist allow SENDER [--to RCPT]\n"
         "Lets SENDER (address, user@, domain or <>) reach every protected recipient,\n"
-        "or only RCPT.\n";
+        "or only RCPT.  A domain means everyone at it and its subdomains.  The pending\n"
+        "challenges the rule now decides are closed with it.\n";
     const char *to;
     int r = parse_to(argc, argv, usage, 0, 1, &to, NULL);
 

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cgi.h"
 #include "config.h"
+#include "cover.h"
 #include "db.h"
 #include "form.h"
 #include "log.h"
@@ -133,12 +134,16 @@ static int lookup(struct db *db, const char *token, struct challenge *c, char *e
 
 static int decided_page(const struct challenge *c)
 {
-    char msg[700], detail[400];
+    char msg[2000], detail[400], covered[COVER_RULE_MAX + 300];
     const char *what = strcmp(c->row.status, "approved") == 0 ? "allowed"
                      : strcmp(c->row.status, "denied") == 0 ? "blocked" : "expired";
 
+    cover_describe(c->row.decided_rule, covered, sizeof(covered));
     if (strcmp(c->row.status, "expired") == 0)
         snprintf(msg, sizeof(msg), "This request from %s to %s has expired.", c->row.sender, c->row.recipient);
+    else if (covered[0])    /* closed by a rule written for another decision (lib/cover.c) */
+        snprintf(msg, sizeof(msg), "This request was answered by another decision: %s, so %s is %s for %s.",
+                 covered, c->row.sender, what, c->row.recipient);
     else
         snprintf(msg, sizeof(msg), "This request was already answered: %s is %s for %s.", c->row.sender, what,
                  c->row.recipient);
@@ -192,7 +197,7 @@ static int show(const struct challenge *c, const char *token)
     if (at && at[1]) {
         buf_adds(&button, "<button type=\"submit\" name=\"choice\" value=\"allow-domain\">Allow everyone at ");
         template_html_escape(&button, at + 1);
-        buf_adds(&button, "</button>");
+        buf_adds(&button, " and its subdomains</button>");
     }
     struct tpl_value v[8] = {
         { "sender", c->row.sender, 0 }, { "child", c->row.recipient, 0 }, { "first_seen", c->row.first_seen, 0 },
@@ -244,9 +249,10 @@ static int decide(struct db *db, struct challenge *c, const char *token, const c
                      c->row.recipient);
         } else {
             snprintf(title, sizeof(title), "Sender allowed");
-            snprintf(msg, sizeof(msg), "Done: %s%s may now send email to %s.",
+            snprintf(msg, sizeof(msg), "Done: %s%s%s may now send email to %s.",
                      how == STORE_APPROVE_DOMAIN ? "everyone at " : "",
-                     how == STORE_APPROVE_DOMAIN && at ? at + 1 : c->row.sender, c->row.recipient);
+                     how == STORE_APPROVE_DOMAIN && at ? at + 1 : c->row.sender,
+                     how == STORE_APPROVE_DOMAIN ? " and its subdomains" : "", c->row.recipient);
         }
         log_info("%s", result);
         return message_page(200, title, msg, how == STORE_BLOCK ? "Their further attempts are refused."

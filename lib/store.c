@@ -9,6 +9,7 @@
 #include "store.h"
 #include "action.h"
 #include "addr.h"
+#include "cover.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,7 +216,20 @@ int store_rule_set(struct db *db, const char *actor, const char *rcpt, const cha
             return rollback(db, STORE_ERROR);
         snprintf(detail, sizeof(detail), "global sender=%s action=%s", s, a);
     }
-    return commit_with_audit(db, actor, "rule-set", detail, err, errlen);
+    /* The challenges this rule now answers close with it. */
+    unsigned long long closed = 0;
+    if (cover_close(db, actor, rcpt ? r : NULL, s, &closed, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    if (closed) {
+        size_t o = strlen(detail);
+        snprintf(detail + o, sizeof(detail) - o, " closed=%llu", closed);
+    }
+    int rc = commit_with_audit(db, actor, "rule-set", detail, err, errlen);
+    if (rc == STORE_DONE && closed)
+        snprintf(err, errlen, "%llu pending request(s) it answers were closed with it", closed);
+    else if (rc == STORE_DONE && errlen)
+        err[0] = '\0';
+    return rc;
 }
 
 int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char *sender,
@@ -258,6 +272,7 @@ int store_challenge_read(struct store_challenge *c, int ncol, const char *const 
         { c->last_seen, sizeof(c->last_seen) }, { c->attempts, sizeof(c->attempts) },
         { c->client_name, sizeof(c->client_name) }, { c->client_address, sizeof(c->client_address) },
         { c->decided_by, sizeof(c->decided_by) }, { c->decided_at, sizeof(c->decided_at) },
+        { c->decided_rule, sizeof(c->decided_rule) },
     };
 
     memset(c, 0, sizeof(*c));
@@ -395,12 +410,20 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
     if (db_exec(db, "UPDATE challenges SET status = ?, is_open = NULL, decided_at = CURRENT_TIMESTAMP, "
                     "decided_by = ? WHERE id = ?", pu, 3, NULL, err, errlen) < 0)
         return rollback(db, STORE_ERROR);
+    /* The other requests the new rule answers close with this one. */
+    unsigned long long closed = 0;
+    if (how != STORE_DENY && cover_close(db, by->actor, c.key, rule_sender, &closed, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
     if (how == STORE_DENY)
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s denied", idbuf, c.sender,
                  c.recipient);
     else
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s %s", idbuf,
                  c.sender, c.recipient, c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK");
+    if (closed) {
+        size_t o = strlen(detail);
+        snprintf(detail + o, sizeof(detail) - o, " closed=%llu", closed);
+    }
     if (result)
         snprintf(result, resultlen, "%s", detail);
     return commit_with_audit(db, by->actor, verb, detail, err, errlen);

@@ -1,4 +1,4 @@
--- guardlist schema, version 5 (MariaDB 10.3+).
+-- guardlist schema, version 6 (MariaDB 10.3+).
 -- Idempotent: safe to load again.  The article's tables `protected_users` and
 -- `whitelist` keep their columns first and in order; the columns guardlist adds
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS challenges (
     token_expires_at TIMESTAMP NULL,
     decided_at TIMESTAMP NULL,
     decided_by VARCHAR(255) NULL,
+    decided_rule VARCHAR(600) NULL,           -- "RCPT SENDER ACTION" of the rule that closed it for another decision (version 6)
     PRIMARY KEY (id),
     UNIQUE KEY open_pair (sender, recipient, is_open),
     UNIQUE KEY token (token_sha256),
@@ -132,7 +133,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users

@@ -200,8 +200,9 @@ int changes_rule_set(const struct web *w, const struct form *f, char *msg, size_
     if (refused)
         return refused;
     int rc = store_rule_set(w->db, w->actor, *rcpt ? rcpt : NULL, sender, action, err, sizeof(err));
-    snprintf(msg, msglen, "Saved: %s%s%s gets %s.", sender, *rcpt ? " to " : " to everyone protected", rcpt,
-             action);
+    /* On success ERR says how many pending requests the rule closed. */
+    snprintf(msg, msglen, "Saved: %s%s%s gets %s.%s%s%s", sender, *rcpt ? " to " : " to everyone protected", rcpt,
+             action, rc == STORE_DONE && err[0] ? " " : "", rc == STORE_DONE && err[0] ? err : "", rc == STORE_DONE && err[0] ? "." : "");
     return outcome(rc, err, msg, msglen);
 }
 

@@ -29,7 +29,7 @@ static struct template *t_bsubject, *t_btext, *t_bhtml, *t_bitext, *t_bihtml;
 
 static const char *const single_names[] = { "sender", "child", "protected", "first_seen", "last_seen",
                                             "attempts", "client", "link", "guardian", "ttl_days", NULL };
-static const char *const digest_names[] = { "count", "items", "guardian", "ttl_days", NULL };
+static const char *const digest_names[] = { "count", "senders_want", "items", "guardian", "ttl_days", NULL };
 
 static const struct template_file compose_files[] = {
     { "notify.subject", single_names, &t_subject }, { "notify.txt", single_names, &t_text },
@@ -134,7 +134,7 @@ static int render_digest(const struct mail *m, struct buf *subject, struct buf *
                          char *err, size_t errlen)
 {
     struct buf itext = { 0 }, ihtml = { 0 };
-    char link[CONFIG_STR_MAX + 64], ttl[16], count[16];
+    char link[CONFIG_STR_MAX + 64], ttl[16], count[16], want[48];
 
     for (size_t i = 0; i < m->nitems; i++) {
         struct tpl_value v[10];
@@ -148,14 +148,18 @@ static int render_digest(const struct mail *m, struct buf *subject, struct buf *
         }
     }
     snprintf(count, sizeof(count), "%zu", m->nitems);
+    /* The count agrees with its noun and verb: "1 more sender wants". */
+    snprintf(want, sizeof(want), "%zu more %s", m->nitems, m->nitems == 1 ? "sender wants" : "senders want");
     snprintf(ttl, sizeof(ttl), "%d", cfg->approver.token_ttl_days);
-    struct tpl_value dt[4] = { { "count", count, 0 }, { "items", itext.p ? itext.p : "", 1 },
+    struct tpl_value dt[5] = { { "count", count, 0 }, { "senders_want", want, 0 },
+                               { "items", itext.p ? itext.p : "", 1 },
                                { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
-    struct tpl_value dh[4] = { { "count", count, 0 }, { "items", ihtml.p ? ihtml.p : "", 1 },
+    struct tpl_value dh[5] = { { "count", count, 0 }, { "senders_want", want, 0 },
+                               { "items", ihtml.p ? ihtml.p : "", 1 },
                                { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
-    int r = template_render(t_dsubject, TPL_HEADER, dt, 4, subject, err, errlen) < 0
-         || template_render(t_dtext, TPL_TEXT, dt, 4, text, err, errlen) < 0
-         || template_render(t_dhtml, TPL_HTML, dh, 4, html, err, errlen) < 0;
+    int r = template_render(t_dsubject, TPL_HEADER, dt, 5, subject, err, errlen) < 0
+         || template_render(t_dtext, TPL_TEXT, dt, 5, text, err, errlen) < 0
+         || template_render(t_dhtml, TPL_HTML, dh, 5, html, err, errlen) < 0;
     buf_free(&itext);
     buf_free(&ihtml);
     return r ? -1 : 0;

@@ -177,12 +177,13 @@ void answer_take_results(time_t now)
             pairset_unverify(pairs);
         if (j->ok && j->created)
             caps_count(j->protected_key, j->client_address);
-        struct pair_entry *e = j->ok && !j->none ? pairset_put(pairs, j->sender, j->recipient)
-                                                 : pairset_get(pairs, j->sender, j->recipient);
+        /* A pair a rule decides (j->ruled) is not recorded: the refresh brings the rule. */
+        struct pair_entry *e = j->ok && !j->none && !j->ruled ? pairset_put(pairs, j->sender, j->recipient)
+                                                              : pairset_get(pairs, j->sender, j->recipient);
         if (e) {
             if (j->fd < 0)
                 e->refresh_out = 0;
-            e->recorded = j->ok && !j->none;
+            e->recorded = j->ok && !j->none && !j->ruled;
             e->closed = j->ok && j->closed;
             if (!j->ok && j->fd < 0)
                 e->hits += j->attempts;     /* not written: goes with the next write */

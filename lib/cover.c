@@ -214,6 +214,25 @@ static struct ruleset *rules_for(struct db *db, const struct candidate *c, char 
     return rs;
 }
 
+int cover_pair(struct db *db, const char *sender, const char *recipient, const char *key, const char **status,
+               char *err, size_t errlen)
+{
+    struct candidate c;
+    char rule[COVER_RULE_MAX];
+
+    *status = NULL;
+    snprintf(c.id, sizeof(c.id), "new");
+    snprintf(c.sender, sizeof(c.sender), "%s", sender);
+    snprintf(c.recipient, sizeof(c.recipient), "%s", recipient);
+    snprintf(c.key, sizeof(c.key), "%s", key);
+    struct ruleset *rs = rules_for(db, &c, err, errlen);
+    if (!rs)
+        return -1;
+    *status = cover_outcome(rs, c.sender, c.recipient, rule, sizeof(rule));
+    ruleset_free(rs);
+    return 0;
+}
+
 static int close_one(struct db *db, const char *actor, const struct candidate *c, const char *status,
                      const char *rule, char *err, size_t errlen)
 {

@@ -124,6 +124,15 @@ def main():
     h.is_(rc, 0, 'guardlist block spam.example (global)') or h.diag(out, err)
     h.is_([status(s1), status(s2)], ['denied', 'denied'], 'the global block denies both kids\' spam.example challenges')
     follows('s2@mail.spam.example', KID2, h.ACCESS_DENIED, 'guardlistd: s2@mail.spam.example -> kid2 refused')
+    # A challenge a rule closed is decided by the rule alone: without it the
+    # sender is a stranger again (asked about, not refused for ever).
+    rc, out, err = h.cli(admin, 'rule', 'rm', 'spam.example')
+    h.is_(rc, 0, 'guardlist rule rm spam.example') or h.diag(out, err)
+    good, got, secs = h.wait_reply(d.port, h.is_defer, FOLLOW, sender='s2@mail.spam.example', recipient=KID2)
+    h.ok(good, 'without the rule, s2@mail.spam.example -> kid2 is deferred again (%.2f s)' % secs, repr(got))
+    good, rows, _ = h.poll_until(lambda: h.challenges(db, sender='s2@mail.spam.example', recipient=KID2),
+                                 lambda r: any(x['status'] == 'pending' for x in r), 5)
+    h.ok(good, 'and a new challenge asks the guardian again', repr(rows))
     u = challenge('someone@any.example')
     rc, out, err = h.cli(admin, 'rule', 'set', 'someone@', 'OK', '--to', KID)
     h.is_(rc, 0, 'a rule for someone@ (any domain) to kid') or h.diag(out, err)

@@ -62,6 +62,15 @@ int store_guardian_add(struct db *db, const char *actor, const char *rcpt, const
 int store_guardian_remove(struct db *db, const char *actor, const char *rcpt, const char *email,
                           char *err, size_t errlen);
 
+/* Guardians whose own address is protected get nothing from guardlist
+ * unless its emails reach them by a path Postfix permits before the policy
+ * check (docs/postfix.md).  With EMAIL: whether that guardian address is
+ * protected; else whether the key KEY (just protected) covers a guardian's
+ * address.  WARN gets "guardian X is protected (by K); ..." (at most 8).
+ * Returns how many, or STORE_INVALID / STORE_ERROR with ERR. */
+int store_guardians_protected(struct db *db, const char *key, const char *email, char *warn, size_t warnlen,
+                              char *err, size_t errlen);
+
 /* RCPT NULL: a global rule (table whitelist); else a per-recipient rule.
  * Every pending challenge the rule now decides is closed with it
  * (lib/cover.c): on STORE_DONE, ERR is "" or says how many closed. */

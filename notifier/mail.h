@@ -27,6 +27,8 @@ struct mail {
     char message_id[160];
     char (*token)[TOKEN_CHARS + 1];     /* one per item: this guardian's own links */
     char (*token_hash)[2 * SHA256_LEN + 1];
+    char digest_token[TOKEN_CHARS + 1];     /* a digest's own link: decide each or all */
+    char digest_hash[2 * SHA256_LEN + 1];
     struct buf text;
     /* the sending: libesmtp's handles (smtp_message_t, smtp_recipient_t)
      * and the smarthost's answer */

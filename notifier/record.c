@@ -17,7 +17,8 @@
 
 static const char sql_record[] =
     "INSERT IGNORE INTO notifications (challenge_id, guardian, kind, digest_of, message_id, "
-    "token_sha256, token_expires_at) VALUES (?, ?, ?, ?, ?, UNHEX(?), CURRENT_TIMESTAMP + INTERVAL ? DAY)";
+    "token_sha256, token_expires_at, digest_sha256) "
+    "VALUES (?, ?, ?, ?, ?, UNHEX(?), CURRENT_TIMESTAMP + INTERVAL ? DAY, UNHEX(?))";
 static const char sql_sent[] =
     "UPDATE challenges SET notify_state = 'sent', notified_at = CURRENT_TIMESTAMP, "
     "notify_claimed_until = NULL, notify_error = ? WHERE id = ?";
@@ -37,8 +38,9 @@ static void record_sent(struct db *db, struct mail *m, int ttl_days)
     snprintf(of, sizeof(of), "%zu", m->nitems);
     snprintf(ttl, sizeof(ttl), "%d", ttl_days);
     for (size_t j = 0; j < m->nitems; j++) {
-        const char *p[7] = { m->items[j]->row.id_text, m->guardian, kind, of, m->message_id, m->token_hash[j], ttl };
-        if (db_exec(db, sql_record, p, 7, NULL, err, sizeof(err)) < 0) {
+        const char *p[8] = { m->items[j]->row.id_text, m->guardian, kind, of, m->message_id, m->token_hash[j], ttl,
+                             m->digest ? m->digest_hash : NULL };
+        if (db_exec(db, sql_record, p, 8, NULL, err, sizeof(err)) < 0) {
             /* Sent but not recorded: the one duplicate window. */
             log_error("sent but not recorded: recording the email to %s for challenge %s failed: "
                       "%s (the retry mails it again)", m->guardian, m->items[j]->row.id_text, err);

@@ -98,8 +98,10 @@ CREATE TABLE IF NOT EXISTS notifications (
     sent_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
     token_sha256 BINARY(32) NULL,               -- this guardian's own approval link
     token_expires_at TIMESTAMP NULL,
+    digest_sha256 BINARY(32) NULL,              -- the digest's own link (decide each or all), version 6
     PRIMARY KEY (id),
     UNIQUE KEY challenge_guardian (challenge_id, guardian),
+    KEY digest (digest_sha256),
     UNIQUE KEY token (token_sha256),
     KEY guardian_sent (guardian, sent_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;

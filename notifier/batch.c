@@ -83,16 +83,35 @@ static long plan_guardian(struct db *db, const char *guardian, int max_per_hour,
 }
 
 /* Turns the items from FIRST on, all GUARDIAN's, into emails as ACT says. */
+/* 1 if the singles from FIRST on (ACT) are about two children or more:
+ * they go out together, in one email. */
+static int singles_for_several(const struct batch *b, size_t first, const enum notifyplan_action *act)
+{
+    for (size_t k = first + 1; k < b->nitems && act[k] == NOTIFYPLAN_SINGLE; k++)
+        if (strcmp(b->items[k]->row.recipient, b->items[first]->row.recipient) != 0)
+            return 1;
+    return 0;
+}
+
 static void add_mails(struct batch *b, const char *guardian, size_t first, const enum notifyplan_action *act,
                       long wait)
 {
-    struct mail *digest = NULL;
+    struct mail *digest = NULL, *group = NULL;
+    int together = first < b->nitems && act[first] == NOTIFYPLAN_SINGLE && singles_for_several(b, first, act);
 
     for (size_t k = first; k < b->nitems; k++) {
         if (act[k] == NOTIFYPLAN_WAIT) {
             b->items[k]->waiting++;
             if (b->items[k]->wait_seconds == 0 || wait < b->items[k]->wait_seconds)
                 b->items[k]->wait_seconds = wait;   /* due again when the next digest is */
+        } else if (act[k] == NOTIFYPLAN_SINGLE && together) {
+            if (!group) {       /* the singles are contiguous from FIRST */
+                group = &b->mails[b->nmails++];
+                snprintf(group->guardian, sizeof(group->guardian), "%s", guardian);
+                group->group = 1;
+                group->items = &b->items[k];
+            }
+            group->nitems++;
         } else if (act[k] == NOTIFYPLAN_SINGLE) {
             struct mail *m = &b->mails[b->nmails++];
             snprintf(m->guardian, sizeof(m->guardian), "%s", guardian);

@@ -30,7 +30,7 @@ static struct template *t_bsubject, *t_btext, *t_bhtml, *t_bitext, *t_bihtml;
 static const char *const single_names[] = { "sender", "child", "protected", "first_seen", "last_seen",
                                             "attempts", "client", "link", "guardian", "ttl_days", NULL };
 static const char *const digest_names[] = { "count", "senders_want", "items", "guardian", "ttl_days", "digest_link",
-                                            NULL };
+                                            "why", NULL };
 
 static const struct template_file compose_files[] = {
     { "notify.subject", single_names, &t_subject }, { "notify.txt", single_names, &t_text },
@@ -111,7 +111,7 @@ static int make_tokens(struct mail *m, char *err, size_t errlen)
         }
         token_hex(hash, SHA256_LEN, m->token_hash[i]);
     }
-    if (m->digest) {
+    if (m->digest || m->group) {
         unsigned char hash[SHA256_LEN];
         if (token_new(m->digest_token, hash) < 0) {
             snprintf(err, errlen, "getrandom: %s", strerror(errno));
@@ -158,18 +158,25 @@ static int render_digest(const struct mail *m, struct buf *subject, struct buf *
     }
     snprintf(count, sizeof(count), "%zu", m->nitems);
     /* The count agrees with its noun and verb: "1 more sender wants". */
-    snprintf(want, sizeof(want), "%zu more %s", m->nitems, m->nitems == 1 ? "sender wants" : "senders want");
+    snprintf(want, sizeof(want), "%zu%s %s", m->nitems, m->group ? "" : " more",
+             m->nitems == 1 ? "sender wants" : "senders want");
+    /* An overflow digest says why it comes together; a group needs no excuse. */
+    const char *why = m->group ? "They wrote at about the same time, so here they are together."
+                               : "You already had the most single approval emails guardlist sends in one hour, "
+                                 "so here is everyone who is waiting, together.";
     snprintf(ttl, sizeof(ttl), "%d", cfg->approver.token_ttl_days);
     snprintf(dlink, sizeof(dlink), "%s?d=%s", cfg->notifier.approve_url, m->digest_token);
-    struct tpl_value dt[6] = { { "count", count, 0 }, { "senders_want", want, 0 },
+    struct tpl_value dt[7] = { { "count", count, 0 }, { "senders_want", want, 0 },
                                { "items", itext.p ? itext.p : "", 1 },
-                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 }, { "digest_link", dlink, 0 } };
-    struct tpl_value dh[6] = { { "count", count, 0 }, { "senders_want", want, 0 },
+                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 }, { "digest_link", dlink, 0 },
+                               { "why", why, 0 } };
+    struct tpl_value dh[7] = { { "count", count, 0 }, { "senders_want", want, 0 },
                                { "items", ihtml.p ? ihtml.p : "", 1 },
-                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 }, { "digest_link", dlink, 0 } };
-    int r = template_render(t_dsubject, TPL_HEADER, dt, 6, subject, err, errlen) < 0
-         || template_render(t_dtext, TPL_TEXT, dt, 6, text, err, errlen) < 0
-         || template_render(t_dhtml, TPL_HTML, dh, 6, html, err, errlen) < 0;
+                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 }, { "digest_link", dlink, 0 },
+                               { "why", why, 0 } };
+    int r = template_render(t_dsubject, TPL_HEADER, dt, 7, subject, err, errlen) < 0
+         || template_render(t_dtext, TPL_TEXT, dt, 7, text, err, errlen) < 0
+         || template_render(t_dhtml, TPL_HTML, dh, 7, html, err, errlen) < 0;
     buf_free(&itext);
     buf_free(&ihtml);
     return r ? -1 : 0;
@@ -211,7 +218,7 @@ static int compose_mail(struct mail *m, char *err, size_t errlen)
     rfc5322_date(date, sizeof(date));
     if (make_tokens(m, err, errlen) < 0)
         return -1;
-    if ((m->digest ? render_digest(m, &subject, &text, &html, err, errlen)
+    if ((m->digest || m->group ? render_digest(m, &subject, &text, &html, err, errlen)
                    : render_single(m, &subject, &text, &html, err, errlen)) == 0
         && write_message(m, date, boundary, &subject, &text, &html, err, errlen) == 0)
         rc = 0;

@@ -21,6 +21,7 @@ struct mail {
     /* the plan: to whom, about which challenges */
     char guardian[ADDR_MAX + 2];
     int digest;
+    int group;                  /* singles for several children of the guardian, sent as one email */
     size_t nitems;
     struct challenge **items;
     /* the message; text.p is NULL when it could not be composed */

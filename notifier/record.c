@@ -39,7 +39,7 @@ static void record_sent(struct db *db, struct mail *m, int ttl_days)
     snprintf(ttl, sizeof(ttl), "%d", ttl_days);
     for (size_t j = 0; j < m->nitems; j++) {
         const char *p[8] = { m->items[j]->row.id_text, m->guardian, kind, of, m->message_id, m->token_hash[j], ttl,
-                             m->digest ? m->digest_hash : NULL };
+                             m->digest || m->group ? m->digest_hash : NULL };
         if (db_exec(db, sql_record, p, 8, NULL, err, sizeof(err)) < 0) {
             /* Sent but not recorded: the one duplicate window. */
             log_error("sent but not recorded: recording the email to %s for challenge %s failed: "

@@ -262,6 +262,56 @@ static void check_default_action(struct doctor *d)
                    "cannot be asked", d->pc.svc[i].name, d->pc.svc[i].default_action, why);
 }
 
+/* 1 if master.cf service NAME ("127.0.0.1:2526/inet", "smtp/inet") listens
+ * on the port guardlist-notify submits to. */
+static int is_notifier_service(const struct doctor *d, const char *name)
+{
+    char port[16], want[24];
+    const char *slash = strchr(name, '/');
+    size_t len = slash ? (size_t)(slash - name) : strlen(name);
+
+    snprintf(port, sizeof(port), "%d", d->cli->cfg.notifier.smtp_port);
+    snprintf(want, sizeof(want), ":%s", port);
+    if (len == 4 && strncmp(name, "smtp", 4) == 0)
+        return d->cli->cfg.notifier.smtp_port == 25;
+    if (len == strlen(port) && strncmp(name, port, len) == 0)
+        return 1;
+    return len > strlen(want) && strncmp(name + len - strlen(want), want, strlen(want)) == 0;
+}
+
+/* The guardian's own mail: the notifier's port must permit it before any
+ * policy check, or a guardian whose address is protected gets nothing
+ * (docs/postfix.md).  A notifier on the main smtpd is a warning. */
+static void check_notifier_port(struct doctor *d)
+{
+    struct pftext_list l;
+    char err[200];
+
+    for (size_t i = 0; i < d->pc.nsvc; i++) {
+        if (!is_notifier_service(d, d->pc.svc[i].name) || !d->pc.svc[i].restrictions)
+            continue;
+        if (pftext_split(d->pc.svc[i].restrictions, &l, err, sizeof(err)) < 0) {
+            pftext_list_free(&l);
+            return;
+        }
+        const char *first = NULL;
+        for (size_t k = 0; k < l.n && !first; k++)
+            if (pftext_permit_who(l.item[k]) || strcasecmp(l.item[k], "check_policy_service") == 0)
+                first = l.item[k];
+        if (!first || strcasecmp(first, "check_policy_service") == 0)
+            report(d, 1, "master.cf service %s, where guardlist-notify submits ([notifier] smtp_port = %d), "
+                   "%s: a guardian whose own address is protected gets no approval email (docs/postfix.md)",
+                   d->pc.svc[i].name, d->cli->cfg.notifier.smtp_port,
+                   first ? "asks the policy service before it permits" : "permits nothing before the end");
+        pftext_list_free(&l);
+        return;
+    }
+    report(d, 0, "guardlist-notify submits to port %d, which has no smtpd_recipient_restrictions of its own in "
+           "master.cf: if that smtpd asks guardlistd, a guardian whose own address is protected gets no approval "
+           "email; give the notifier its own port that permits first (docs/postfix.md)",
+           d->cli->cfg.notifier.smtp_port);
+}
+
 static void check_postfix_settings(struct doctor *d)
 {
     char where[300];
@@ -269,8 +319,9 @@ static void check_postfix_settings(struct doctor *d)
     check_delimiter(d);
     check_list(d, "smtpd_recipient_restrictions", d->pc.smtpd_recipient_restrictions,
                d->pc.smtpd_relay_restrictions);
+    check_notifier_port(d);
     for (size_t i = 0; i < d->pc.nsvc; i++) {
-        if (!d->pc.svc[i].restrictions)
+        if (!d->pc.svc[i].restrictions || is_notifier_service(d, d->pc.svc[i].name))
             continue;
         snprintf(where, sizeof(where), "master.cf service %s (-o smtpd_recipient_restrictions)", d->pc.svc[i].name);
         check_list(d, where, d->pc.svc[i].restrictions, NULL);

@@ -8,6 +8,7 @@
  * invalid input (then nothing was written).
  */
 #include "admin.h"
+#include "cover.h"
 
 #include <getopt.h>
 #include <pwd.h>
@@ -35,7 +36,7 @@ static const char usage_text[] =
     "  rule rm SENDER [--to RCPT]\n"
     "  list [--to RCPT] [--json]       protected recipients and rules\n"
     "  pending [--all] [--json]        challenges waiting for a guardian\n"
-    "  approve ID [--domain]           allow the challenge's sender (or its domain)\n"
+    "  approve ID [--domain]           allow the challenge's sender (or its domain and subdomains)\n"
     "  deny ID                         refuse it\n"
     "  expire                          expire old challenges, purge old closed ones\n"
     "  check SENDER RCPT [--json]      what the daemon decides right now, and why\n"
@@ -134,6 +135,7 @@ int main(int argc, char **argv)
             asks_help = 1;
     if (!asks_help && config_load(&cli.cfg, config_path(cli.config_file), err, sizeof(err)) < 0)
         return cli_fail(EXIT_USAGE, "%s", err);
+    cover_set_delimiters(cli.cfg.policy.recipient_delimiter);
     optind = 0;     /* the command parses its own options */
     rc = fn(&cli, cargc, cargv);
     db_free(cli.db);

@@ -177,8 +177,9 @@ static int decide_cmd(struct cli *cli, int argc, char **argv, const char *usage,
 int cmd_approve(struct cli *cli, int argc, char **argv)
 {
     return decide_cmd(cli, argc, argv, "Usage: guardlist approve ID [--domain [--force]]\n"
-                      "Allows the challenge's sender (with --domain: everyone at its domain) to\n"
-                      "write to the protected recipient; its next retry is delivered.\n"
+                      "Allows the challenge's sender (with --domain: everyone at its domain and its\n"
+                      "subdomains) to write to the protected recipient; its next retry is delivered.\n"
+                      "Every other pending challenge the rule now decides is closed with it.\n"
                       "--domain is refused for a public suffix (co.uk) or a freemail domain\n"
                       "([policy] freemail_domains); --force allows it anyway.\n"
                       "Approving a challenge for the null sender <> lets every bounce message\n"

@@ -20,6 +20,18 @@ static int run_store(int rc, const char *err, const char *done_msg)
     return cli_store_exit(rc, err);
 }
 
+/* A guardian whose own address is protected receives guardlist's emails
+ * only through the notifier's own submission port (docs/postfix.md). */
+static void warn_guardians_protected(struct db *db, const char *key, const char *email)
+{
+    char warn[1200], err[600];
+
+    if (store_guardians_protected(db, key, email, warn, sizeof(warn), err, sizeof(err)) > 0)
+        fprintf(stderr, "guardlist: warning: %s: guardlist's approval emails to them are refused by guardlist "
+                "itself unless guardlist-notify submits through a port that permits them before the policy "
+                "check (see docs/postfix.md, guardlist doctor)\n", warn);
+}
+
 int cmd_protect(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist protect ADDR [--guardian EMAIL]...\n"
@@ -52,7 +64,13 @@ int cmd_protect(struct cli *cli, int argc, char **argv)
         return 0;
     }
     snprintf(msg, sizeof(msg), "protected %s", argv[optind]);
-    return run_store(rc, err, msg);
+    rc = run_store(rc, err, msg);
+    if (rc == 0) {
+        warn_guardians_protected(db, argv[optind], NULL);
+        for (int i = 0; i < ng; i++)
+            warn_guardians_protected(db, NULL, g[i]);
+    }
+    return rc;
 }
 
 int cmd_unprotect(struct cli *cli, int argc, char **argv)
@@ -117,7 +135,10 @@ int cmd_guardian(struct cli *cli, int argc, char **argv)
             return cli->db_status;
         int rc = argv[1][0] == 'a' ? store_guardian_add(db, cli->actor, argv[2], argv[3], err, sizeof(err))
                                    : store_guardian_remove(db, cli->actor, argv[2], argv[3], err, sizeof(err));
-        return run_store(rc, err, argv[1][0] == 'a' ? "guardian added" : "guardian removed");
+        rc = run_store(rc, err, argv[1][0] == 'a' ? "guardian added" : "guardian removed");
+        if (rc == 0 && argv[1][0] == 'a')
+            warn_guardians_protected(db, NULL, argv[3]);
+        return rc;
     }
     if (strcmp(argv[1], "list") != 0)
         return cli_fail(EXIT_USAGE, "unknown guardian command '%s'", argv[1]);
@@ -158,8 +179,11 @@ static int set_rule(struct cli *cli, const char *rcpt, const char *sender, const
 
     if (!db)
         return cli->db_status;
-    snprintf(msg, sizeof(msg), "rule set: %s -> %s: %s", sender, rcpt ? rcpt : "(every protected recipient)", action);
-    return run_store(store_rule_set(db, cli->actor, rcpt, sender, action, err, sizeof(err)), err, msg);
+    int rc = store_rule_set(db, cli->actor, rcpt, sender, action, err, sizeof(err));
+    /* On success ERR says how many pending requests the rule closed. */
+    snprintf(msg, sizeof(msg), "rule set: %s -> %s: %s%s%s", sender, rcpt ? rcpt : "(every protected recipient)",
+             action, rc == STORE_DONE && err[0] ? "; " : "", rc == STORE_DONE ? err : "");
+    return run_store(rc, err, msg);
 }
 
 static const struct option to_opts[] = {
@@ -202,7 +226,8 @@ int cmd_allow(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist allow SENDER [--to RCPT]\n"
         "Lets SENDER (address, user@, domain or <>) reach every protected recipient,\n"
-        "or only RCPT.\n";
+        "or only RCPT.  A domain means everyone at it and its subdomains.  The pending\n"
+        "challenges the rule now decides are closed with it.\n";
     const char *to;
     int r = parse_to(argc, argv, usage, 0, 1, &to, NULL);
 

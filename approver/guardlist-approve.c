@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cgi.h"
 #include "config.h"
+#include "cover.h"
 #include "db.h"
 #include "domainwide.h"
 #include "form.h"
@@ -135,12 +136,16 @@ static int lookup(struct db *db, const char *token, struct challenge *c, char *e
 
 static int decided_page(const struct challenge *c)
 {
-    char msg[700], detail[400];
+    char msg[2000], detail[400], covered[COVER_RULE_MAX + 300];
     const char *what = strcmp(c->row.status, "approved") == 0 ? "allowed"
                      : strcmp(c->row.status, "denied") == 0 ? "blocked" : "expired";
 
+    cover_describe(c->row.decided_rule, covered, sizeof(covered));
     if (strcmp(c->row.status, "expired") == 0)
         snprintf(msg, sizeof(msg), "This request from %s to %s has expired.", c->row.sender, c->row.recipient);
+    else if (covered[0])    /* closed by a rule written for another decision (lib/cover.c) */
+        snprintf(msg, sizeof(msg), "This request was answered by another decision: %s, so %s is %s for %s.",
+                 covered, c->row.sender, what, c->row.recipient);
     else
         snprintf(msg, sizeof(msg), "This request was already answered: %s is %s for %s.", c->row.sender, what,
                  c->row.recipient);
@@ -197,7 +202,7 @@ static int show(const struct challenge *c, const char *token)
     if (at && at[1] && store_domain_approvable(c->row.sender, why, sizeof(why))) {
         buf_adds(&button, "<button type=\"submit\" name=\"choice\" value=\"allow-domain\">Allow everyone at ");
         template_html_escape(&button, at + 1);
-        buf_adds(&button, "</button>");
+        buf_adds(&button, " and its subdomains</button>");
     }
     struct tpl_value v[8] = {
         { "sender", c->row.sender, 0 }, { "child", c->row.recipient, 0 }, { "first_seen", c->row.first_seen, 0 },
@@ -249,9 +254,10 @@ static int decide(struct db *db, struct challenge *c, const char *token, const c
                      c->row.recipient);
         } else {
             snprintf(title, sizeof(title), "Sender allowed");
-            snprintf(msg, sizeof(msg), "Done: %s%s may now send email to %s.",
+            snprintf(msg, sizeof(msg), "Done: %s%s%s may now send email to %s.",
                      how == STORE_APPROVE_DOMAIN ? "everyone at " : "",
-                     how == STORE_APPROVE_DOMAIN && at ? at + 1 : c->row.sender, c->row.recipient);
+                     how == STORE_APPROVE_DOMAIN && at ? at + 1 : c->row.sender,
+                     how == STORE_APPROVE_DOMAIN ? " and its subdomains" : "", c->row.recipient);
         }
         log_info("%s", result);
         return message_page(200, title, msg, how == STORE_BLOCK ? "Their further attempts are refused."
@@ -302,12 +308,201 @@ static int answer(struct db *db, struct challenge *c, const char *token, const c
     return choice ? decide(db, c, token, choice) : show(c, token);
 }
 
+/* ---- a digest's own link: every request of one digest email ---- */
+
+#define DIGEST_MAX 200          /* requests one digest lists at most (a notifier cycle's claim) */
+
+struct digest {
+    struct challenge item[DIGEST_MAX];
+    size_t n;
+};
+
+static int row_digest(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct digest *dg = arg;
+
+    if (dg->n >= DIGEST_MAX)
+        return 0;
+    if (row_challenge(&dg->item[dg->n], ncol, col, len) < 0)
+        return -1;
+    dg->n++;
+    return 0;
+}
+
+static int digest_lookup(struct db *db, const char *token, struct digest *dg, char *err, size_t errlen)
+{
+    unsigned char hash[SHA256_LEN];
+    char hex[2 * SHA256_LEN + 1];
+
+    if (token_hash(token, hash) < 0) {
+        snprintf(err, errlen, "SHA-256 failed (libcrypto)");
+        return -1;
+    }
+    token_hex(hash, SHA256_LEN, hex);
+    const char *p[1] = { hex };
+    dg->n = 0;
+    return db_query(db, "SELECT " STORE_CHALLENGE_COLUMNS("c.") ", "
+                        "n.token_expires_at IS NULL OR n.token_expires_at < CURRENT_TIMESTAMP, n.guardian "
+                        "FROM notifications n JOIN challenges c ON c.id = n.challenge_id "
+                        "WHERE n.digest_sha256 = UNHEX(?) ORDER BY c.id LIMIT 200",
+                    p, 1, row_digest, dg, err, errlen) < 0 ? -1 : 0;
+}
+
+/* What a digest item's line says about a closed request. */
+static const char *closed_words(const struct challenge *c)
+{
+    return strcmp(c->row.status, "approved") == 0 ? "allowed"
+         : strcmp(c->row.status, "denied") == 0 ? "blocked" : "expired";
+}
+
+/* 1 if item C may be decided from this link now. */
+static int digest_open(struct db *db, const struct challenge *c)
+{
+    char err[400];
+    struct store_decider by = { STORE_BY_GUARDIAN, "", c->guardian };
+
+    return strcmp(c->row.status, "pending") == 0 && strcmp(c->expired, "0") == 0
+        && !store_is_null_sender(c->row.sender) && store_decider_ok(db, &by, c->row.id, c->row.key, err, sizeof(err)) == 1;
+}
+
+/* GET: the list, a form per open request and one for all of them. */
+static int digest_show(struct db *db, const struct digest *dg, const char *token, const char *note)
+{
+    struct buf b = { 0 };
+    size_t open = 0;
+
+    for (size_t i = 0; i < dg->n; i++)
+        open += (size_t)digest_open(db, &dg->item[i]);
+    if (note && *note) {
+        buf_adds(&b, "<p><strong>");
+        template_html_escape(&b, note);
+        buf_adds(&b, "</strong></p>");
+    }
+    buf_addf(&b, "<p>%zu of the %zu senders in this email still wait for your decision.</p><ul class=\"digest\">",
+             open, dg->n);
+    for (size_t i = 0; i < dg->n; i++) {
+        const struct challenge *c = &dg->item[i];
+        buf_adds(&b, "<li><strong>");
+        template_html_escape(&b, c->row.sender);
+        buf_adds(&b, "</strong> &rarr; ");
+        template_html_escape(&b, c->row.recipient);
+        buf_adds(&b, "<br><span class=\"note\">");
+        template_html_escape(&b, c->row.attempts);
+        buf_adds(&b, " attempt(s), last ");
+        template_html_escape(&b, c->row.last_seen);
+        buf_adds(&b, " UTC</span>");
+        if (digest_open(db, c)) {
+            buf_adds(&b, "<form method=\"post\" action=\"\" class=\"inline\"><input type=\"hidden\" name=\"d\" value=\"");
+            template_html_escape(&b, token);
+            buf_addf(&b, "\"><input type=\"hidden\" name=\"id\" value=\"%llu\">"
+                         "<button class=\"allow\" type=\"submit\" name=\"choice\" value=\"allow\">Allow</button>"
+                         "<button class=\"block\" type=\"submit\" name=\"choice\" value=\"block\">Block</button>"
+                         "</form>", c->row.id);
+        } else {
+            buf_adds(&b, "<br>");
+            buf_adds(&b, strcmp(c->row.status, "pending") != 0 ? closed_words(c)
+                         : store_is_null_sender(c->row.sender) ? "only your mail administrator can decide this"
+                         : "this link can no longer decide it");
+        }
+        buf_adds(&b, "</li>");
+    }
+    buf_adds(&b, "</ul>");
+    if (open > 1) {
+        buf_adds(&b, "<form method=\"post\" action=\"\"><input type=\"hidden\" name=\"d\" value=\"");
+        template_html_escape(&b, token);
+        buf_addf(&b, "\"><button class=\"allow\" type=\"submit\" name=\"choice\" value=\"allow-all\">Allow all %zu "
+                     "waiting senders</button><button class=\"block\" type=\"submit\" name=\"choice\" "
+                     "value=\"block-all\">Block all %zu waiting senders</button></form>", open, open);
+    }
+    buf_adds(&b, "<p class=\"note\">Allowing lets each sender's next retry through, usually within the hour. "
+                 "Nothing changes until you press a button.</p>");
+    if (b.oom) {
+        buf_free(&b);
+        return message_page(500, "Something went wrong", "This page cannot be shown right now.", NULL);
+    }
+    page(200, "Senders waiting for your decision", b.p, NULL);
+    buf_free(&b);
+    return 0;
+}
+
+/* POST: decides one request (ID) or every open one (allow-all, block-all). */
+static int digest_decide(struct db *db, struct digest *dg, const char *token, const char *choice, const char *id)
+{
+    int all = strcmp(choice, "allow-all") == 0 || strcmp(choice, "block-all") == 0;
+    enum store_decision how = strncmp(choice, "allow", 5) == 0 ? STORE_APPROVE : STORE_BLOCK;
+    unsigned long long want = all ? 0 : strtoull(id ? id : "0", NULL, 10);
+    size_t done = 0, failed = 0, found = 0;
+    char note[200], err[800], result[1500], actor[ADDR_MAX + 32];
+
+    for (size_t i = 0; i < dg->n; i++) {
+        struct challenge *c = &dg->item[i];
+        if (!all && c->row.id != want)
+            continue;
+        found++;
+        if (!digest_open(db, c))
+            continue;
+        snprintf(actor, sizeof(actor), "digest-link:%s", c->guardian);
+        struct store_decider by = { STORE_BY_GUARDIAN, actor, c->guardian };
+        int s = store_challenge_decide(db, &by, c->row.id, how, result, sizeof(result), err, sizeof(err));
+        if (s == STORE_DONE) {
+            log_info("%s", result);
+            done++;
+        } else if (s != STORE_NOTFOUND) {   /* NOTFOUND: an earlier decision here closed it */
+            log_info("digest: challenge %llu not decided: %s", c->row.id, err);
+            failed++;
+        }
+    }
+    if (!found)
+        return message_page(400, "Bad request", "Please use one of the buttons on the page.", NULL);
+    snprintf(note, sizeof(note), "Done: %zu sender(s) %s.%s", done, how == STORE_APPROVE ? "allowed" : "blocked",
+             failed ? " Some could not be decided; see below." : "");
+    char lerr[800];
+    if (digest_lookup(db, token, dg, lerr, sizeof(lerr)) < 0) {
+        log_error("%s", lerr);
+        return message_page(503, "Not available", "Your choice could not be shown. Please reload the page.", NULL);
+    }
+    return digest_show(db, dg, token, note);
+}
+
+/* A digest POST: allow or block with a request's ID, or allow-all / block-all. */
+static int digest_choice_ok(const char *choice, const char *id)
+{
+    if (!choice)
+        return 0;
+    if (strcmp(choice, "allow-all") == 0 || strcmp(choice, "block-all") == 0)
+        return 1;
+    if (strcmp(choice, "allow") != 0 && strcmp(choice, "block") != 0)
+        return 0;
+    return id && *id && strlen(id) <= 19 && strspn(id, "0123456789") == strlen(id);
+}
+
+static int digest_answer(const char *token, const char *choice, const char *id)
+{
+    static struct digest dg;
+    char err[800];
+
+    if (!token_valid(token))
+        return message_page(400, "Not a valid link", "This is not a guardlist approval link. "
+                            "Please open the link from the email exactly as it is.", NULL);
+    db_idle_check(kept_db);
+    if (digest_lookup(kept_db, token, &dg, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);
+    }
+    if (dg.n == 0)
+        return message_page(404, "Unknown link", "This link is not known. It may have been mistyped.", NULL);
+    if (strcmp(dg.item[0].expired, "0") != 0)
+        return message_page(410, "Link expired", "This link has expired. Senders who write again are asked "
+                            "about in a new email.", NULL);
+    return choice ? digest_decide(kept_db, &dg, token, choice, id) : digest_show(kept_db, &dg, token, NULL);
+}
+
 static int run(const char *method)
 {
     char err[800];
     struct form f;
-    static const char *const get_fields[] = { "t", NULL };
-    static const char *const post_fields[] = { "t", "choice", NULL };
+    static const char *const get_fields[] = { "t", "d", NULL };
+    static const char *const post_fields[] = { "t", "choice", "d", "id", NULL };
     const char *token, *choice = NULL;
 
     head_only = strcmp(method, "HEAD") == 0;
@@ -321,6 +516,13 @@ static int run(const char *method)
             return message_page(ce.status, ce.status == 414 ? "Link too long" : "Not a valid link",
                                 "This is not a guardlist approval link.", NULL);
         return message_page(ce.status, ce.status == 413 ? "Request too large" : "Bad request", ce.what, NULL);
+    }
+    if (form_get(&f, "d")) {        /* a digest's own link */
+        choice = post ? form_get(&f, "choice") : NULL;
+        const char *id = post ? form_get(&f, "id") : NULL;
+        if (post && !digest_choice_ok(choice, id))
+            return message_page(400, "Bad request", "Please use one of the buttons on the page.", NULL);
+        return digest_answer(form_get(&f, "d"), choice, id);
     }
     if (post) {
         choice = form_get(&f, "choice");
@@ -378,6 +580,7 @@ static int setup(void)
         return -1;
     }
     store_use_domainwide(kept_domains);
+    cover_set_delimiters(cfg.policy.recipient_delimiter);
     if (config_db_for(&cfg, &cfg.approver.account, &p, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return -1;

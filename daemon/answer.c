@@ -281,12 +281,14 @@ static int learn(struct challenge_job *j)
      * until the refresh brings the closed challenges. */
     if (j->ok && j->closed)
         pairset_unverify(pairs);
-    struct pair_entry *e = j->ok && !j->none ? pairset_put(pairs, j->sender, j->recipient)
-                                             : pairset_get(pairs, j->sender, j->recipient);
+    /* A pair a rule decides (j->ruled) is not recorded: the refresh brings the rule. */
+    int record = j->ok && !j->none && !j->ruled;
+    struct pair_entry *e = record ? pairset_put(pairs, j->sender, j->recipient)
+                                  : pairset_get(pairs, j->sender, j->recipient);
     if (e) {
         if (j->fd < 0)
             e->refresh_out = 0;
-        e->recorded = j->ok && !j->none;
+        e->recorded = record;
         e->closed = j->ok && j->closed;
         if (j->ok && j->none) {
             e->none_window = j->window;     /* capped, no open challenge: nothing to write */

@@ -11,6 +11,7 @@
  * job back to the event-loop thread that made it).
  */
 #include "challenge.h"
+#include "cover.h"
 #include "db.h"
 #include "log.h"
 
@@ -42,12 +43,13 @@ struct challenge_writer {
  * ruleset in memory can be up to a refresh behind): denied or expired
  * (then the pair is refused), or approved in the last ten minutes (its
  * rule is about to be in force).  Either way the guardian is not asked
- * a second time. */
+ * a second time.  A pair a block rule closed (decided_rule) is refused by
+ * that rule while it exists, and is a stranger again once it is removed. */
 static const char sql_upsert[] =
     "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name) "
     "SELECT ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS ("
     "SELECT 1 FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL "
-    "AND (status IN ('denied', 'expired') OR (status = 'approved' "
+    "AND ((status IN ('denied', 'expired') AND decided_rule IS NULL) OR (status = 'approved' "
     "AND decided_at > CURRENT_TIMESTAMP - INTERVAL 10 MINUTE))) "
     "ON DUPLICATE KEY UPDATE attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, "
     "client_address = VALUES(client_address), client_name = VALUES(client_name)";
@@ -58,7 +60,7 @@ static const char sql_refresh_open[] =
 /* After the upsert wrote nothing: refused (denied/expired) or just approved? */
 static const char sql_closed[] =
     "SELECT COUNT(*) FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL "
-    "AND status IN ('denied', 'expired')";
+    "AND status IN ('denied', 'expired') AND decided_rule IS NULL";
 
 static const char sql_begin[] = "START TRANSACTION";
 static const char sql_commit[] = "COMMIT";
@@ -77,7 +79,23 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
                              attempts };
         const char *pr[5] = { attempts, p[3], p[4], j->sender, j->recipient };
         unsigned long long affected = 0;
+        const char *ruled = NULL;
 
+        /* A new pair a rule written a moment ago already decides (the rules
+         * in memory are up to a refresh behind): no challenge, so the
+         * guardian is not asked about what is decided (lib/cover.c). */
+        if (j->fd >= 0 && !j->capped && cover_pair(w->db, j->sender, j->recipient, j->protected_key, &ruled,
+                                                   err, errlen) < 0) {
+            char ignore[64];
+            if (db_connected(w->db))
+                db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
+            return -1;
+        }
+        if (ruled) {
+            j->closed = j->created = j->none = 0;
+            j->ruled = 1;
+            continue;
+        }
         if (j->capped ? db_exec(w->db, sql_refresh_open, pr, 5, &affected, err, errlen) < 0
                       : db_exec(w->db, sql_upsert, p, 9, &affected, err, errlen) < 0) {
             char ignore[64];
@@ -88,6 +106,7 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
         j->closed = 0;
         j->created = !j->capped && affected == 1;   /* 1 inserted, 2 updated (ON DUPLICATE KEY) */
         j->none = 0;
+        j->ruled = 0;
         if (affected == 0) {
             long long refused = 0;
             const char *pc[3] = { j->sender, j->base, j->recipient };

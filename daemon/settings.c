@@ -10,6 +10,7 @@
  * nothing.
  */
 #include "settings.h"
+#include "cover.h"
 #include "log.h"
 #include "refresh.h"
 
@@ -75,6 +76,7 @@ const struct config *settings_load(const char *arg, struct config_db *dbp, char 
         || config_db_for(&cfg, &cfg.policy.account, dbp, err, errlen) < 0)
         return NULL;
     apply_options();
+    cover_set_delimiters(cfg.policy.recipient_delimiter);  /* at start only: the writer thread reads it */
     return &cfg;
 }
 

@@ -83,6 +83,7 @@ static const struct key keys[] = {
     S("notifier", "from", notifier.from),
     S("notifier", "approve_url", notifier.approve_url),
     I("notifier", "max_per_hour", notifier.max_per_hour, 1, 100000),
+    I("notifier", "digest_delay", notifier.digest_delay, 1, 86400),
     I("notifier", "poll_interval", notifier.poll_interval, 1, 3600),
     S("notifier", "template_dir", notifier.template_dir),
     S("notifier", "run_as_user", notifier.run_as_user),
@@ -133,6 +134,7 @@ void config_defaults(struct config *cfg)
     strcpy(cfg->notifier.from, "guardlist@example.org");
     strcpy(cfg->notifier.approve_url, "https://mail.example.org/guardlist/approve");
     cfg->notifier.max_per_hour = 10;
+    cfg->notifier.digest_delay = 900;
     cfg->notifier.poll_interval = 5;
     strcpy(cfg->notifier.template_dir, "/usr/local/share/guardlist/templates");
     cfg->approver.token_ttl_days = 7;

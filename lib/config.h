@@ -65,6 +65,7 @@ struct config {
         char from[CONFIG_STR_MAX];
         char approve_url[CONFIG_STR_MAX];
         int max_per_hour;
+        int digest_delay;       /* seconds: past the cap, a digest at most this often */
         int poll_interval;
         char template_dir[CONFIG_STR_MAX];
         char run_as_user[CONFIG_NAME_MAX];

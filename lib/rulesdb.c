@@ -191,8 +191,11 @@ static const struct step {
       "SELECT sender, action, id FROM whitelist WHERE id > ?", row_global, 2 },
     { "sender_rules", "SELECT recipient, sender, action FROM sender_rules",
       "SELECT recipient, sender, action, id FROM sender_rules WHERE id > ?", row_rule, 3 },
+    /* A challenge a rule closed (decided_rule, lib/cover.c) is decided by
+     * that rule alone: once the rule is removed the pair is a stranger again. */
     { "challenges", "SELECT sender, recipient, status FROM challenges "
-                    "WHERE status IN ('denied', 'expired') AND is_open IS NULL", NULL, row_closed, -1 },
+                    "WHERE status IN ('denied', 'expired') AND is_open IS NULL AND decided_rule IS NULL",
+      NULL, row_closed, -1 },
 };
 #define STEP_CLOSED 3
 

@@ -9,6 +9,7 @@
 #include "store.h"
 #include "action.h"
 #include "addr.h"
+#include "cover.h"
 #include "domainwide.h"
 
 #include <stdio.h>
@@ -216,7 +217,20 @@ int store_rule_set(struct db *db, const char *actor, const char *rcpt, const cha
             return rollback(db, STORE_ERROR);
         snprintf(detail, sizeof(detail), "global sender=%s action=%s", s, a);
     }
-    return commit_with_audit(db, actor, "rule-set", detail, err, errlen);
+    /* The challenges this rule now answers close with it. */
+    unsigned long long closed = 0;
+    if (cover_close(db, actor, rcpt ? r : NULL, s, &closed, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    if (closed) {
+        size_t o = strlen(detail);
+        snprintf(detail + o, sizeof(detail) - o, " closed=%llu", closed);
+    }
+    int rc = commit_with_audit(db, actor, "rule-set", detail, err, errlen);
+    if (rc == STORE_DONE && closed)
+        snprintf(err, errlen, "%llu pending request(s) it answers were closed with it", closed);
+    else if (rc == STORE_DONE && errlen)
+        err[0] = '\0';
+    return rc;
 }
 
 int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char *sender,
@@ -259,6 +273,7 @@ int store_challenge_read(struct store_challenge *c, int ncol, const char *const 
         { c->last_seen, sizeof(c->last_seen) }, { c->attempts, sizeof(c->attempts) },
         { c->client_name, sizeof(c->client_name) }, { c->client_address, sizeof(c->client_address) },
         { c->decided_by, sizeof(c->decided_by) }, { c->decided_at, sizeof(c->decided_at) },
+        { c->decided_rule, sizeof(c->decided_rule) },
     };
 
     memset(c, 0, sizeof(*c));
@@ -434,6 +449,10 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
     if (db_exec(db, "UPDATE challenges SET status = ?, is_open = NULL, decided_at = CURRENT_TIMESTAMP, "
                     "decided_by = ? WHERE id = ?", pu, 3, NULL, err, errlen) < 0)
         return rollback(db, STORE_ERROR);
+    /* The other requests the new rule answers close with this one. */
+    unsigned long long closed = 0;
+    if (how != STORE_DENY && cover_close(db, by->actor, c.key, rule_sender, &closed, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
     if (how == STORE_DENY)
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s denied", idbuf, c.sender,
                  c.recipient);
@@ -441,6 +460,10 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s %s%s", idbuf,
                  c.sender, c.recipient, c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK",
                  how == STORE_APPROVE_DOMAIN_FORCED ? " forced" : "");
+    if (closed) {
+        size_t o = strlen(detail);
+        snprintf(detail + o, sizeof(detail) - o, " closed=%llu", closed);
+    }
     if (result)
         snprintf(result, resultlen, "%s", detail);
     return commit_with_audit(db, by->actor, verb, detail, err, errlen);
@@ -472,4 +495,91 @@ int store_expire(struct db *db, const char *actor, int ttl_days, int purge_days,
     }
     snprintf(detail, sizeof(detail), "expired=%llu purged=%llu", *expired, *purged);
     return commit_with_audit(db, actor, "expire", detail, err, errlen);
+}
+
+/* ---- guardians whose own address is protected ---- */
+
+struct guardian_scan {
+    const char *key;            /* protected key just added, or NULL */
+    char *warn;
+    size_t warnlen, used;
+    int found;
+    struct db *db;
+};
+
+static void warn_add(struct guardian_scan *s, const char *email, const char *key)
+{
+    if (s->used >= s->warnlen)
+        return;
+    int w = snprintf(s->warn + s->used, s->warnlen - s->used, "%sguardian %s is protected (by %s)",
+                     s->found ? "; " : "", email, key);
+    s->used = w < 0 ? s->warnlen : s->used + (size_t)w;
+    s->found++;
+}
+
+/* The protected_users key that covers EMAIL (decide()'s keys), in OUT, or "". */
+static int protecting_key(struct db *db, const char *email, char *out, size_t outlen, char *err, size_t errlen)
+{
+    struct addr a;
+    struct addr_keys k;
+    char why[128];
+
+    out[0] = '\0';
+    if (addr_parse(email, "", &a, why, sizeof(why)) < 0 || a.is_null)
+        return 0;
+    addr_keys(&a, &k);
+    for (size_t i = 0; i < k.n; i++) {
+        const char *p[1] = { k.key[i] };
+        long long n = 0;
+        if (db_query_number(db, "SELECT COUNT(*) FROM protected_users WHERE recipient = ?", p, 1, &n, err,
+                            errlen) < 0)
+            return -1;
+        if (n > 0) {
+            snprintf(out, outlen, "%s", k.key[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int row_guardian_email(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct guardian_scan *s = arg;
+    char key[ADDR_MAX + 2], err[200];
+
+    (void)len;
+    if (ncol < 1 || !col[0])
+        return 0;
+    if (s->key) {
+        if (cover_matches(NULL, s->key, col[0], "") && s->found < 8)
+            warn_add(s, col[0], s->key);
+        return 0;
+    }
+    if (protecting_key(s->db, col[0], key, sizeof(key), err, sizeof(err)) > 0 && s->found < 8)
+        warn_add(s, col[0], key);
+    return 0;
+}
+
+int store_guardians_protected(struct db *db, const char *key, const char *email, char *warn, size_t warnlen,
+                              char *err, size_t errlen)
+{
+    struct guardian_scan s = { NULL, warn, warnlen, 0, 0, db };
+    char k[ADDR_MAX + 2], e[ADDR_MAX + 2];
+
+    if (warnlen)
+        warn[0] = '\0';
+    if (email) {
+        if (check_email(email, e, sizeof(e), err, errlen) < 0)
+            return STORE_INVALID;
+        int rc = protecting_key(db, e, k, sizeof(k), err, errlen);
+        if (rc > 0)
+            warn_add(&s, e, k);
+        return rc < 0 ? STORE_ERROR : s.found;
+    }
+    if (check_key("recipient", key, 0, k, sizeof(k), NULL, err, errlen) < 0)
+        return STORE_INVALID;
+    s.key = k;
+    /* Every guardian address (of any key) the new key covers. */
+    return db_query(db, "SELECT DISTINCT email FROM guardians ORDER BY email", NULL, 0, row_guardian_email, &s,
+                    err, errlen) < 0 ? STORE_ERROR : s.found;
 }

@@ -19,6 +19,7 @@ struct store_challenge {
     char first_seen[32], last_seen[32], attempts[24];
     char client_name[256], client_address[72];
     char decided_by[256], decided_at[32];
+    char decided_rule[600];     /* the rule that closed it, when it covered this challenge (lib/cover.c) */
 };
 
 /* The columns store_challenge_read() reads, in its order; T is the table's
@@ -26,8 +27,8 @@ struct store_challenge {
 #define STORE_CHALLENGE_COLUMNS(t) \
     t "id, " t "sender, " t "recipient, " t "protected_key, " t "status, " t "first_seen, " t "last_seen, " \
     t "attempts, COALESCE(" t "client_name, ''), COALESCE(" t "client_address, ''), " \
-    "COALESCE(" t "decided_by, ''), COALESCE(" t "decided_at, '')"
-#define STORE_CHALLENGE_NCOLS 12
+    "COALESCE(" t "decided_by, ''), COALESCE(" t "decided_at, ''), COALESCE(" t "decided_rule, '')"
+#define STORE_CHALLENGE_NCOLS 13
 
 /* Fills C from the first STORE_CHALLENGE_NCOLS of a row's NCOL columns
  * (NULL reads as "").  Returns STORE_CHALLENGE_NCOLS, or -1 if the row is
@@ -76,7 +77,18 @@ int store_guardian_add(struct db *db, const char *actor, const char *rcpt, const
 int store_guardian_remove(struct db *db, const char *actor, const char *rcpt, const char *email,
                           char *err, size_t errlen);
 
-/* RCPT NULL: a global rule (table whitelist); else a per-recipient rule. */
+/* Guardians whose own address is protected get nothing from guardlist
+ * unless its emails reach them by a path Postfix permits before the policy
+ * check (docs/postfix.md).  With EMAIL: whether that guardian address is
+ * protected; else whether the key KEY (just protected) covers a guardian's
+ * address.  WARN gets "guardian X is protected (by K); ..." (at most 8).
+ * Returns how many, or STORE_INVALID / STORE_ERROR with ERR. */
+int store_guardians_protected(struct db *db, const char *key, const char *email, char *warn, size_t warnlen,
+                              char *err, size_t errlen);
+
+/* RCPT NULL: a global rule (table whitelist); else a per-recipient rule.
+ * Every pending challenge the rule now decides is closed with it
+ * (lib/cover.c): on STORE_DONE, ERR is "" or says how many closed. */
 int store_rule_set(struct db *db, const char *actor, const char *rcpt, const char *sender,
                    const char *action, char *err, size_t errlen);
 int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char *sender,
@@ -108,6 +120,8 @@ int store_decider_ok(struct db *db, const struct store_decider *by, unsigned lon
 int store_is_null_sender(const char *sender);
 
 /* Approves (the sender, or its whole domain) or denies challenge ID for BY.
+ * The other pending challenges the rule it writes now decides are closed
+ * with it (lib/cover.c); RESULT says how many.
  * A challenge that is not pending is STORE_NOTFOUND with ERR saying its
  * state; one BY may not decide is STORE_NOT_GUARDIAN or STORE_ADMIN_ONLY.
  * RESULT (may be NULL) gets a one-line description of what was done. */

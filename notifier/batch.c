@@ -1,7 +1,8 @@
 /*
  * batch - plans one guardlist-notify cycle's emails: for each guardian of
  * the claimed challenges, oldest challenge first, a single email each up to
- * the hourly cap, one digest an hour for the overflow, the rest waits
+ * the hourly cap, past it one digest of every waiting challenge, at most
+ * one every digest_delay seconds; the rest waits for the next digest
  * (the rules are notifyplan.c's).
  *
  * cycle() calls it after the claim.  One notifier at a time plans, sends
@@ -29,9 +30,9 @@ static const char sql_unlock_all[] = "SELECT RELEASE_ALL_LOCKS()";
 static const char sql_singles[] =
     "SELECT COUNT(*) FROM notifications WHERE guardian = ? AND kind = 'single' "
     "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
-static const char sql_digests[] =
-    "SELECT COUNT(DISTINCT message_id) FROM notifications WHERE guardian = ? AND kind = 'digest' "
-    "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
+static const char sql_since_digest[] =
+    "SELECT COALESCE(TIMESTAMPDIFF(SECOND, MAX(sent_at), CURRENT_TIMESTAMP), -1) FROM notifications "
+    "WHERE guardian = ? AND kind = 'digest'";
 
 /* 1 if GUARDIAN was planned already in this cycle, else notes it and 0. */
 static int planned_before(struct batch *b, const char *guardian)
@@ -64,30 +65,53 @@ static int lock_guardian(struct db *db, const char *guardian)
 
 /* Plans COUNT waiting challenges of GUARDIAN into ACT from what went out
  * to them in the last hour. */
-static void plan_guardian(struct db *db, const char *guardian, int max_per_hour, size_t count,
+static long plan_guardian(struct db *db, const char *guardian, int max_per_hour, int digest_delay, size_t count,
                           enum notifyplan_action *act)
 {
     const char *p[1] = { guardian };
-    long long singles = 0, digests = 0;
+    long long singles = 0, since = -1;
     char err[600];
 
     if (db_query_number(db, sql_singles, p, 1, &singles, err, sizeof(err)) < 0
-        || db_query_number(db, sql_digests, p, 1, &digests, err, sizeof(err)) < 0) {
+        || db_query_number(db, sql_since_digest, p, 1, &since, err, sizeof(err)) < 0) {
         log_error("counting emails to %s: %s", guardian, err);
         singles = max_per_hour;
-        digests = 1;        /* unknown: wait rather than flood */
+        since = 0;          /* unknown: wait rather than flood */
     }
-    notifyplan_actions(max_per_hour, (int)singles, (int)digests, count, act);
+    notifyplan_actions(max_per_hour, (int)singles, (long)since, digest_delay, count, act);
+    return notifyplan_digest_wait((long)since, digest_delay);
 }
 
 /* Turns the items from FIRST on, all GUARDIAN's, into emails as ACT says. */
-static void add_mails(struct batch *b, const char *guardian, size_t first, const enum notifyplan_action *act)
+/* 1 if the singles from FIRST on (ACT) are about two children or more:
+ * they go out together, in one email. */
+static int singles_for_several(const struct batch *b, size_t first, const enum notifyplan_action *act)
 {
-    struct mail *digest = NULL;
+    for (size_t k = first + 1; k < b->nitems && act[k] == NOTIFYPLAN_SINGLE; k++)
+        if (strcmp(b->items[k]->row.recipient, b->items[first]->row.recipient) != 0)
+            return 1;
+    return 0;
+}
+
+static void add_mails(struct batch *b, const char *guardian, size_t first, const enum notifyplan_action *act,
+                      long wait)
+{
+    struct mail *digest = NULL, *group = NULL;
+    int together = first < b->nitems && act[first] == NOTIFYPLAN_SINGLE && singles_for_several(b, first, act);
 
     for (size_t k = first; k < b->nitems; k++) {
         if (act[k] == NOTIFYPLAN_WAIT) {
             b->items[k]->waiting++;
+            if (b->items[k]->wait_seconds == 0 || wait < b->items[k]->wait_seconds)
+                b->items[k]->wait_seconds = wait;   /* due again when the next digest is */
+        } else if (act[k] == NOTIFYPLAN_SINGLE && together) {
+            if (!group) {       /* the singles are contiguous from FIRST */
+                group = &b->mails[b->nmails++];
+                snprintf(group->guardian, sizeof(group->guardian), "%s", guardian);
+                group->group = 1;
+                group->items = &b->items[k];
+            }
+            group->nitems++;
         } else if (act[k] == NOTIFYPLAN_SINGLE) {
             struct mail *m = &b->mails[b->nmails++];
             snprintf(m->guardian, sizeof(m->guardian), "%s", guardian);
@@ -106,7 +130,8 @@ static void add_mails(struct batch *b, const char *guardian, size_t first, const
     /* Digest items must be contiguous: NOTIFYPLAN_DIGEST entries always follow the singles. */
 }
 
-int batch_plan(struct db *db, struct challenge *c, long n, int max_per_hour, int dry_run, struct batch *b)
+int batch_plan(struct db *db, struct challenge *c, long n, int max_per_hour, int digest_delay, int dry_run,
+               struct batch *b)
 {
     size_t cap = (size_t)n * CLAIM_MAX_GUARDIANS;
     enum notifyplan_action *act = calloc(cap, sizeof(*act));
@@ -132,8 +157,8 @@ int batch_plan(struct db *db, struct challenge *c, long n, int max_per_hour, int
                     b->items[k]->busy++;    /* another notifier is mailing this guardian */
                 continue;
             }
-            plan_guardian(db, guardian, max_per_hour, b->nitems - first, act + first);
-            add_mails(b, guardian, first, act);
+            long wait = plan_guardian(db, guardian, max_per_hour, digest_delay, b->nitems - first, act + first);
+            add_mails(b, guardian, first, act, wait);
         }
     }
     free(act);

@@ -20,11 +20,13 @@ struct batch {
 };
 
 /* Plans the emails for C[N] per guardian, oldest challenge first, within
- * MAX_PER_HOUR single emails a guardian and one digest an hour.  Takes a
+ * MAX_PER_HOUR single emails a guardian an hour and past it one digest of
+ * everything waiting every DIGEST_DELAY seconds.  Takes a
  * lock per guardian (not in a DRY_RUN): a guardian another notifier holds
  * counts as busy on the challenges, as does the cap as waiting.  Returns 0,
  * or -1 when out of memory.  batch_free() frees B. */
-int batch_plan(struct db *db, struct challenge *c, long n, int max_per_hour, int dry_run, struct batch *b);
+int batch_plan(struct db *db, struct challenge *c, long n, int max_per_hour, int digest_delay, int dry_run,
+               struct batch *b);
 
 /* Frees B's emails and arrays; B may be reused. */
 void batch_free(struct batch *b);

@@ -22,6 +22,7 @@ struct challenge {
     char guardian[CLAIM_MAX_GUARDIANS][ADDR_MAX + 2];
     int done[CLAIM_MAX_GUARDIANS];  /* 1 sent before or now, 0 pending */
     int temp_fail, perm_fail, waiting, busy, sent_now;
+    long wait_seconds;              /* waiting: seconds until the guardian's next digest */
     char error[256];
 };
 

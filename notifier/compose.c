@@ -29,7 +29,8 @@ static struct template *t_bsubject, *t_btext, *t_bhtml, *t_bitext, *t_bihtml;
 
 static const char *const single_names[] = { "sender", "child", "protected", "first_seen", "last_seen",
                                             "attempts", "client", "link", "guardian", "ttl_days", NULL };
-static const char *const digest_names[] = { "count", "items", "guardian", "ttl_days", NULL };
+static const char *const digest_names[] = { "count", "senders_want", "items", "guardian", "ttl_days", "digest_link",
+                                            "why", NULL };
 
 static const struct template_file compose_files[] = {
     { "notify.subject", single_names, &t_subject }, { "notify.txt", single_names, &t_text },
@@ -110,6 +111,14 @@ static int make_tokens(struct mail *m, char *err, size_t errlen)
         }
         token_hex(hash, SHA256_LEN, m->token_hash[i]);
     }
+    if (m->digest || m->group) {
+        unsigned char hash[SHA256_LEN];
+        if (token_new(m->digest_token, hash) < 0) {
+            snprintf(err, errlen, "getrandom: %s", strerror(errno));
+            return -1;
+        }
+        token_hex(hash, SHA256_LEN, m->digest_hash);
+    }
     return 0;
 }
 
@@ -134,7 +143,7 @@ static int render_digest(const struct mail *m, struct buf *subject, struct buf *
                          char *err, size_t errlen)
 {
     struct buf itext = { 0 }, ihtml = { 0 };
-    char link[CONFIG_STR_MAX + 64], ttl[16], count[16];
+    char link[CONFIG_STR_MAX + 64], ttl[16], count[16], want[48], dlink[CONFIG_STR_MAX + 64];
 
     for (size_t i = 0; i < m->nitems; i++) {
         struct tpl_value v[10];
@@ -148,14 +157,26 @@ static int render_digest(const struct mail *m, struct buf *subject, struct buf *
         }
     }
     snprintf(count, sizeof(count), "%zu", m->nitems);
+    /* The count agrees with its noun and verb: "1 more sender wants". */
+    snprintf(want, sizeof(want), "%zu%s %s", m->nitems, m->group ? "" : " more",
+             m->nitems == 1 ? "sender wants" : "senders want");
+    /* An overflow digest says why it comes together; a group needs no excuse. */
+    const char *why = m->group ? "They wrote at about the same time, so here they are together."
+                               : "You already had the most single approval emails guardlist sends in one hour, "
+                                 "so here is everyone who is waiting, together.";
     snprintf(ttl, sizeof(ttl), "%d", cfg->approver.token_ttl_days);
-    struct tpl_value dt[4] = { { "count", count, 0 }, { "items", itext.p ? itext.p : "", 1 },
-                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
-    struct tpl_value dh[4] = { { "count", count, 0 }, { "items", ihtml.p ? ihtml.p : "", 1 },
-                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 } };
-    int r = template_render(t_dsubject, TPL_HEADER, dt, 4, subject, err, errlen) < 0
-         || template_render(t_dtext, TPL_TEXT, dt, 4, text, err, errlen) < 0
-         || template_render(t_dhtml, TPL_HTML, dh, 4, html, err, errlen) < 0;
+    snprintf(dlink, sizeof(dlink), "%s?d=%s", cfg->notifier.approve_url, m->digest_token);
+    struct tpl_value dt[7] = { { "count", count, 0 }, { "senders_want", want, 0 },
+                               { "items", itext.p ? itext.p : "", 1 },
+                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 }, { "digest_link", dlink, 0 },
+                               { "why", why, 0 } };
+    struct tpl_value dh[7] = { { "count", count, 0 }, { "senders_want", want, 0 },
+                               { "items", ihtml.p ? ihtml.p : "", 1 },
+                               { "guardian", m->guardian, 0 }, { "ttl_days", ttl, 0 }, { "digest_link", dlink, 0 },
+                               { "why", why, 0 } };
+    int r = template_render(t_dsubject, TPL_HEADER, dt, 7, subject, err, errlen) < 0
+         || template_render(t_dtext, TPL_TEXT, dt, 7, text, err, errlen) < 0
+         || template_render(t_dhtml, TPL_HTML, dh, 7, html, err, errlen) < 0;
     buf_free(&itext);
     buf_free(&ihtml);
     return r ? -1 : 0;
@@ -197,7 +218,7 @@ static int compose_mail(struct mail *m, char *err, size_t errlen)
     rfc5322_date(date, sizeof(date));
     if (make_tokens(m, err, errlen) < 0)
         return -1;
-    if ((m->digest ? render_digest(m, &subject, &text, &html, err, errlen)
+    if ((m->digest || m->group ? render_digest(m, &subject, &text, &html, err, errlen)
                    : render_single(m, &subject, &text, &html, err, errlen)) == 0
         && write_message(m, date, boundary, &subject, &text, &html, err, errlen) == 0)
         rc = 0;

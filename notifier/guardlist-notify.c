@@ -109,7 +109,7 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
         log_error("reading guardians: %s", err);
         return -1;       /* claims expire and are taken again */
     }
-    if (batch_plan(db, ch, n, cfg.notifier.max_per_hour, dry_run, &b) < 0) {
+    if (batch_plan(db, ch, n, cfg.notifier.max_per_hour, cfg.notifier.digest_delay, dry_run, &b) < 0) {
         log_error("out of memory");
         return -1;
     }

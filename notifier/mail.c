@@ -16,6 +16,7 @@ void mail_free(struct mail *m)
     buf_free(&m->text);
     if (m->token)
         explicit_bzero(m->token, m->nitems * sizeof(*m->token));
+    explicit_bzero(m->digest_token, sizeof(m->digest_token));
     free(m->token);
     free(m->token_hash);
     m->token = NULL;

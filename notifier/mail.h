@@ -21,12 +21,15 @@ struct mail {
     /* the plan: to whom, about which challenges */
     char guardian[ADDR_MAX + 2];
     int digest;
+    int group;                  /* singles for several children of the guardian, sent as one email */
     size_t nitems;
     struct challenge **items;
     /* the message; text.p is NULL when it could not be composed */
     char message_id[160];
     char (*token)[TOKEN_CHARS + 1];     /* one per item: this guardian's own links */
     char (*token_hash)[2 * SHA256_LEN + 1];
+    char digest_token[TOKEN_CHARS + 1];     /* a digest's own link: decide each or all */
+    char digest_hash[2 * SHA256_LEN + 1];
     struct buf text;
     /* the sending: libesmtp's handles (smtp_message_t, smtp_recipient_t)
      * and the smarthost's answer */

@@ -17,7 +17,8 @@
 
 static const char sql_record[] =
     "INSERT IGNORE INTO notifications (challenge_id, guardian, kind, digest_of, message_id, "
-    "token_sha256, token_expires_at) VALUES (?, ?, ?, ?, ?, UNHEX(?), CURRENT_TIMESTAMP + INTERVAL ? DAY)";
+    "token_sha256, token_expires_at, digest_sha256) "
+    "VALUES (?, ?, ?, ?, ?, UNHEX(?), CURRENT_TIMESTAMP + INTERVAL ? DAY, UNHEX(?))";
 static const char sql_sent[] =
     "UPDATE challenges SET notify_state = 'sent', notified_at = CURRENT_TIMESTAMP, "
     "notify_claimed_until = NULL, notify_error = ? WHERE id = ?";
@@ -37,8 +38,9 @@ static void record_sent(struct db *db, struct mail *m, int ttl_days)
     snprintf(of, sizeof(of), "%zu", m->nitems);
     snprintf(ttl, sizeof(ttl), "%d", ttl_days);
     for (size_t j = 0; j < m->nitems; j++) {
-        const char *p[7] = { m->items[j]->row.id_text, m->guardian, kind, of, m->message_id, m->token_hash[j], ttl };
-        if (db_exec(db, sql_record, p, 7, NULL, err, sizeof(err)) < 0) {
+        const char *p[8] = { m->items[j]->row.id_text, m->guardian, kind, of, m->message_id, m->token_hash[j], ttl,
+                             m->digest || m->group ? m->digest_hash : NULL };
+        if (db_exec(db, sql_record, p, 8, NULL, err, sizeof(err)) < 0) {
             /* Sent but not recorded: the one duplicate window. */
             log_error("sent but not recorded: recording the email to %s for challenge %s failed: "
                       "%s (the retry mails it again)", m->guardian, m->items[j]->row.id_text, err);
@@ -51,12 +53,26 @@ static void record_sent(struct db *db, struct mail *m, int ttl_days)
              m->guardian, m->nitems, m->message_id, m->reply);
 }
 
+/* Temporary failures for one guardian in a row after which an admin must
+ * hear of it: the usual cause is guardlist refusing its own email (the
+ * guardian's address is protected and the notifier submits through the
+ * port that asks guardlistd; docs/postfix.md). */
+#define RECORD_ALARM_TRIES 3
+
 /* M was not sent: its challenges fail, for now or for good. */
 static void record_unsent(struct mail *m)
 {
-    int permanent = m->outcome == MAIL_PERMANENT;
+    int permanent = m->outcome == MAIL_PERMANENT, tries = 0;
 
-    log_warning("%s failure sending to %s: %s", permanent ? "permanent" : "temporary", m->guardian, m->reply);
+    for (size_t j = 0; j < m->nitems; j++)
+        if (m->items[j]->notify_attempts + 1 > tries)
+            tries = m->items[j]->notify_attempts + 1;
+    if (!permanent && tries >= RECORD_ALARM_TRIES)
+        log_error("guardian %s has not been reachable for %d tries: %s (if the address is protected, "
+                  "guardlist-notify must submit through a port that permits it before the policy check: "
+                  "docs/postfix.md, guardlist doctor)", m->guardian, tries, m->reply);
+    else
+        log_warning("%s failure sending to %s: %s", permanent ? "permanent" : "temporary", m->guardian, m->reply);
     for (size_t j = 0; j < m->nitems; j++) {
         if (permanent)
             m->items[j]->perm_fail++;
@@ -90,9 +106,10 @@ static int record_retry(struct db *db, struct challenge *c, char *err, size_t er
     int a = c->notify_attempts + (c->temp_fail ? 1 : 0);
 
     snprintf(attempts, sizeof(attempts), "%d", a);
-    snprintf(delay, sizeof(delay), "%ld", c->temp_fail ? notifyplan_backoff(a) : c->waiting ? 600L : 5L);
+    snprintf(delay, sizeof(delay), "%ld", c->temp_fail ? notifyplan_backoff(a)
+                                          : c->waiting ? (c->wait_seconds > 0 ? c->wait_seconds : 1) : 5L);
     const char *p[4] = { attempts, delay,
-                         c->temp_fail ? c->error : c->waiting ? "waiting: hourly cap reached"
+                         c->temp_fail ? c->error : c->waiting ? "waiting: hourly cap reached, in the next digest"
                                                               : "waiting: another notifier is mailing "
                                                                 "this guardian",
                          c->row.id_text };

@@ -11,6 +11,9 @@ DATA="$VAR/mysql"
 SOCK="$VAR/mysql.sock"
 LISTEN_PORT=${GUARDLIST_PORT:-10040}
 SMTP_PORT=${GUARDLIST_SMTP_PORT:-2525}
+# The notifier's own submission port: permits before any policy check, so a
+# guardian whose own address is protected still gets guardlist's emails.
+NOTIFY_PORT=${GUARDLIST_NOTIFY_PORT:-2526}
 HTTP_PORT=${GUARDLIST_HTTP_PORT:-8080}
 PF="$VAR/postfix"
 MYSQL="mariadb --no-defaults -uroot -S $SOCK"
@@ -86,7 +89,7 @@ run_as_group = www-data     ; this file's group (the CGI reads it too): SIGHUP r
 user = guardlist_notifier
 password_file = $VAR/db-notifier.secret
 smtp_host = 127.0.0.1
-smtp_port = $SMTP_PORT
+smtp_port = $NOTIFY_PORT
 starttls = off
 from = guardlist@family.test
 approve_url = http://127.0.0.1:$HTTP_PORT/approve
@@ -228,6 +231,11 @@ smtpd_policy_service_default_action = 451 4.3.5 Policy service unavailable, try 
 EOF2
 cat > "$PF/conf/master.cf" <<EOF2
 127.0.0.1:$SMTP_PORT inet n - n - - smtpd
+127.0.0.1:$NOTIFY_PORT inet n - n - - smtpd
+  -o syslog_name=postfix-guardlist-demo/notify
+  -o mynetworks=127.0.0.1/32
+  -o smtpd_relay_restrictions=permit_mynetworks,reject
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
 pickup    unix n - n 60 1 pickup
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
@@ -271,6 +279,7 @@ guardlist demo: everything runs on 127.0.0.1 and keeps its state in var/.
   MariaDB            socket $SOCK (inspect: $MYSQL guardlist)
   guardlistd         policy service on 127.0.0.1:$LISTEN_PORT   (log: var/guardlistd.log)
   Postfix            SMTP on 127.0.0.1:$SMTP_PORT, asks guardlistd at RCPT; mailboxes in var/mail/
+                     the notifier submits on 127.0.0.1:$NOTIFY_PORT (no policy check: guardians always get it)
   guardlist-notify   emails guardians through that Postfix       (log: var/guardlist-notify.log)
   approval page      http://127.0.0.1:$HTTP_PORT/approve          (lighttpd, FastCGI guardlist-approve)
   admin page         http://127.0.0.1:$HTTP_PORT/admin            (lighttpd, FastCGI guardlist-web, Basic auth)

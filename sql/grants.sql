@@ -25,7 +25,7 @@ GRANT SELECT, INSERT ON guardlist.notifications TO 'guardlist_notifier'@'localho
 
 -- guardlist-approve: closes challenges and inserts rules.
 CREATE USER IF NOT EXISTS 'guardlist_approver'@'localhost';
-GRANT SELECT, UPDATE (status, is_open, decided_at, decided_by)
+GRANT SELECT, UPDATE (status, is_open, decided_at, decided_by, decided_rule)
       ON guardlist.challenges TO 'guardlist_approver'@'localhost';
 -- INSERT ... ON DUPLICATE KEY UPDATE needs UPDATE on the inserted columns too.
 GRANT SELECT, INSERT, UPDATE (recipient, sender, action, created_by)
@@ -33,6 +33,8 @@ GRANT SELECT, INSERT, UPDATE (recipient, sender, action, created_by)
 GRANT SELECT ON guardlist.notifications TO 'guardlist_approver'@'localhost';
 -- A link works only while its guardian still guards the key.
 GRANT SELECT ON guardlist.guardians TO 'guardlist_approver'@'localhost';
+-- A rule closes the challenges it decides (lib/cover.c): which rules match.
+GRANT SELECT ON guardlist.whitelist TO 'guardlist_approver'@'localhost';
 GRANT INSERT ON guardlist.audit_log TO 'guardlist_approver'@'localhost';
 
 -- guardlist-web: edits rules, guardians and the pending queue.
@@ -41,6 +43,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON guardlist.protected_users TO 'guardlist_
 GRANT SELECT, INSERT, UPDATE, DELETE ON guardlist.whitelist TO 'guardlist_web'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE ON guardlist.guardians TO 'guardlist_web'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE ON guardlist.sender_rules TO 'guardlist_web'@'localhost';
-GRANT SELECT, UPDATE (status, is_open, decided_at, decided_by)
+GRANT SELECT, UPDATE (status, is_open, decided_at, decided_by, decided_rule)
       ON guardlist.challenges TO 'guardlist_web'@'localhost';
 GRANT SELECT, INSERT ON guardlist.audit_log TO 'guardlist_web'@'localhost';

@@ -1,4 +1,4 @@
--- guardlist schema, version 5 (MariaDB 10.3+).
+-- guardlist schema, version 6 (MariaDB 10.3+).
 -- Idempotent: safe to load again.  The article's tables `protected_users` and
 -- `whitelist` keep their columns first and in order; the columns guardlist adds
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS challenges (
     token_expires_at TIMESTAMP NULL,
     decided_at TIMESTAMP NULL,
     decided_by VARCHAR(255) NULL,
+    decided_rule VARCHAR(600) NULL,           -- "RCPT SENDER ACTION" of the rule that closed it for another decision (version 6)
     PRIMARY KEY (id),
     UNIQUE KEY open_pair (sender, recipient, is_open),
     UNIQUE KEY token (token_sha256),
@@ -97,8 +98,10 @@ CREATE TABLE IF NOT EXISTS notifications (
     sent_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
     token_sha256 BINARY(32) NULL,               -- this guardian's own approval link
     token_expires_at TIMESTAMP NULL,
+    digest_sha256 BINARY(32) NULL,              -- the digest's own link (decide each or all), version 6
     PRIMARY KEY (id),
     UNIQUE KEY challenge_guardian (challenge_id, guardian),
+    KEY digest (digest_sha256),
     UNIQUE KEY token (token_sha256),
     KEY guardian_sent (guardian, sent_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
@@ -132,7 +135,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users

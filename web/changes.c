@@ -61,6 +61,20 @@ static int admin_only(const struct web *w, char *msg, size_t msglen)
 
 /* ------------------------------------------------------------ protection */
 
+/* After a change that succeeded: a guardian whose own address is protected
+ * receives guardlist's emails only through the notifier's own submission
+ * port (docs/postfix.md); MSG gets a warning added. */
+static void warn_guardians_protected(const struct web *w, const char *key, const char *email, char *msg,
+                                     size_t msglen)
+{
+    char warn[1200], err[600];
+    size_t used = strlen(msg);
+
+    if (store_guardians_protected(w->db, key, email, warn, sizeof(warn), err, sizeof(err)) > 0 && used < msglen)
+        snprintf(msg + used, msglen - used, " Warning: %s; guardlist's emails reach them only if guardlist-notify "
+                 "submits through a port that permits them before the policy check (docs/postfix.md).", warn);
+}
+
 int changes_protect(const struct web *w, const struct form *f, char *msg, size_t msglen)
 {
     const char *key = web_field(f, "key"), *email = web_field(f, "email");
@@ -72,6 +86,11 @@ int changes_protect(const struct web *w, const struct form *f, char *msg, size_t
         return refused;
     int rc = store_protect(w->db, w->actor, key, g, *email ? 1 : 0, err, sizeof(err));
     snprintf(msg, msglen, "%s is now protected%s%s.", key, *email ? "; guardian " : "", email);
+    if (rc == STORE_DONE) {
+        warn_guardians_protected(w, key, NULL, msg, msglen);
+        if (*email)
+            warn_guardians_protected(w, NULL, email, msg, msglen);
+    }
     return outcome(rc, err, msg, msglen);
 }
 
@@ -98,6 +117,8 @@ int changes_guardian_add(const struct web *w, const struct form *f, char *msg, s
         return refused;
     int rc = store_guardian_add(w->db, w->actor, key, email, err, sizeof(err));
     snprintf(msg, msglen, "%s now guards %s.", email, key);
+    if (rc == STORE_DONE)
+        warn_guardians_protected(w, NULL, email, msg, msglen);
     return outcome(rc, err, msg, msglen);
 }
 
@@ -224,8 +245,9 @@ int changes_rule_set(const struct web *w, const struct form *f, char *msg, size_
     if (refused)
         return refused;
     int rc = store_rule_set(w->db, w->actor, *rcpt ? rcpt : NULL, sender, action, err, sizeof(err));
-    snprintf(msg, msglen, "Saved: %s%s%s gets %s.", sender, *rcpt ? " to " : " to everyone protected", rcpt,
-             action);
+    /* On success ERR says how many pending requests the rule closed. */
+    snprintf(msg, msglen, "Saved: %s%s%s gets %s.%s%s%s", sender, *rcpt ? " to " : " to everyone protected", rcpt,
+             action, rc == STORE_DONE && err[0] ? " " : "", rc == STORE_DONE && err[0] ? err : "", rc == STORE_DONE && err[0] ? "." : "");
     return outcome(rc, err, msg, msglen);
 }
 

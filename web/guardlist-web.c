@@ -30,6 +30,7 @@
 
 #include "cgi.h"
 #include "domainwide.h"
+#include "cover.h"
 #include "store.h"
 #include "log.h"
 
@@ -303,6 +304,7 @@ static int setup(void)
         return -1;
     }
     store_use_domainwide(kept_domains);
+    cover_set_delimiters(cfg.policy.recipient_delimiter);
     ready = 1;
     return 0;
 }

@@ -177,7 +177,7 @@ static void pending_last(struct buf *b, const struct list *l, const char *const 
     if (at && at[1] && store_domain_approvable(col[1], why, sizeof(why))) {
         buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"approve-domain\">Allow everyone at ");
         template_html_escape(b, at + 1);
-        buf_adds(b, "</button>");
+        buf_adds(b, " and its subdomains</button>");
     }
     buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"deny\">Deny</button>"
                 "<button type=\"submit\" name=\"how\" value=\"block\" class=\"danger\">Block sender</button></form>");

@@ -113,7 +113,8 @@ def addr_of(mail, name):
 
 
 def is_digest(mail):
-    return 'more senders' in (header(mail, 'Subject') or '')
+    # "N more senders want ..." / "1 more sender wants ..." (issue 25: the count agrees)
+    return re.search(r'\bmore senders? wants?\b', header(mail, 'Subject') or '') is not None
 
 
 def main():

@@ -436,7 +436,9 @@ def main():
         h.ok(rc == 0 and not killed, 'polling notifier %d exits 0 on SIGTERM' % (i + 1), n.log()[-2000:])
         NOTIFY_LOGS.append(n.log())
     mails = [parse(e) for e in srv.take()]
-    singles = [m for m in mails if 'more senders' not in str(m['msg'].get('Subject') if m['msg'] else '')]
+    # "N more senders want" / "1 more sender wants" (issue 25: the count agrees)
+    singles = [m for m in mails
+               if not re.search(r'\bmore senders? wants?\b', str(m['msg'].get('Subject') if m['msg'] else ''))]
     digests = [m for m in mails if m not in singles]
     h.diag('30 strangers over %.1f s, two polling notifiers, max_per_hour 10: %d singles, %d digest(s) '
            '(%s items), per notifier %r' % (time.monotonic() - t0, len(singles), len(digests),

@@ -299,12 +299,12 @@ def main():
     r = get('t=' + t_alice)
     page_ok(r, 200, 'GET a pending challenge',
             ['alice@example.net', KID, '<dt>Attempts</dt><dd>3</dd>', 'Allow this sender',
-             'Allow everyone at example.net', 'Block this sender'])
+             'Allow everyone at example.net and its subdomains', 'Block this sender'])
     body = r.text
     h.ok(re.search(r'<form method="post" action="/approve">', body)
          and '<input type="hidden" name="t" value="%s">' % t_alice in body
          and '<button class="allow" type="submit" name="choice" value="allow">Allow this sender</button>' in body
-         and '<button type="submit" name="choice" value="allow-domain">Allow everyone at example.net</button>' in body
+         and '<button type="submit" name="choice" value="allow-domain">Allow everyone at example.net and its subdomains</button>' in body
          and '<button class="block" type="submit" name="choice" value="block">Block this sender</button>' in body,
          'the page has one POST form to /approve with the token and the three buttons (choice=allow|allow-domain|block)',
          body[:3000])
@@ -370,7 +370,7 @@ def main():
     before = h.snapshot(db)
     r = post('choice=allow-domain&t=%s' % tok['bob@domain.example'])
     decided_ok(r, 'POST choice=allow-domain', 'allow-domain', bob['id'], 'bob@domain.example', 'domain.example',
-               'OK', before, ['Sender allowed', 'everyone at domain.example may now send email to %s' % KID])
+               'OK', before, ['Sender allowed', 'everyone at domain.example and its subdomains may now send email to %s' % KID])
     daemon_follows('bob@domain.example', 'DUNNO', 'after allow-domain, the sender')
     daemon_follows('carol@domain.example', 'DUNNO', 'after allow-domain, another sender at the domain')
     h.ok(h.challenges(db, sender='carol@domain.example') == [], 'no challenge was recorded for the other sender')

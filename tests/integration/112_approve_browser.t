@@ -142,7 +142,7 @@ def main():
     h.ok(SENDER in (b.get('main') or '') and KID in (b.get('main') or ''),
          'the page names the sender and the child', b.get('main'))
     h.is_([x['text'] for x in b.get('buttons', [])],
-          ['Allow this sender', 'Allow everyone at example.net', 'Block this sender'],
+          ['Allow this sender', 'Allow everyone at example.net and its subdomains', 'Block this sender'],
           'the page shows the three buttons, in this order')
     h.ok(not b.get('horizontalOverflow'), 'no horizontal scrolling at %d px wide' % VIEWPORT[0],
          'scrollWidth %s, viewport %s' % (b.get('scrollWidth'), b.get('viewportWidth')))

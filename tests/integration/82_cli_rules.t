@@ -48,8 +48,10 @@ class Cli:
     def audit_max(self):
         return int(self.db.value('SELECT COALESCE(MAX(id), 0) FROM audit_log'))
 
-    def change(self, desc, *args, actor='tester', env=None):
-        """ARGS must succeed (exit 0) and write exactly one audit_log row by ACTOR."""
+    def change(self, desc, *args, actor='tester', env=None, closes=0):
+        """ARGS must succeed (exit 0) and write exactly one audit_log row by ACTOR,
+        and CLOSES more ("close-covered": the pending challenges the rule
+        closes with it, issue 25)."""
         last = self.audit_max()
         rc, out, err = self.run(*args, actor=actor, env=env)
         h.is_(rc, 0, '%s: exit 0' % desc) or h.diag('stderr: ' + err)
@@ -57,7 +59,13 @@ class Cli:
         if actor is None:
             want = pwd.getpwuid(os.geteuid()).pw_name
         rows = self.db.sql('SELECT actor FROM audit_log WHERE id > %d ORDER BY id' % last)
-        h.is_(rows, [[want]], '%s: exactly one new audit_log row, actor %r' % (desc, want))
+        if closes:
+            h.is_(rows, [[want]] * (1 + closes), '%s: exactly one new audit_log row and %d close-covered, actor %r'
+                  % (desc, closes, want))
+            h.is_(self.db.value("SELECT COUNT(*) FROM audit_log WHERE id > %d AND action = 'close-covered'" % last),
+                  str(closes), '%s: %d pending challenge(s) closed with the rule' % (desc, closes))
+        else:
+            h.is_(rows, [[want]], '%s: exactly one new audit_log row, actor %r' % (desc, want))
         return out
 
     def refused(self, desc, args, code, words=None, one_line=True, usage_ok=False):
@@ -438,8 +446,11 @@ def main():
     d = h.start_daemon(db)
     stranger = 'stranger@ext.example'
     h.defer_ok(h.query(d.port, sender=stranger, recipient=KID2), 'daemon: stranger -> kid2 deferred')
+    recorded, _, _ = h.poll_until(lambda: h.challenges(db, sender=stranger, recipient=KID2), lambda r: len(r) == 1, 5)
+    h.ok(recorded, 'daemon: the challenge of stranger -> kid2 is recorded')
     t0 = time.monotonic()
-    c.change('allow stranger --to kid2 with the daemon running', 'allow', stranger, '--to', KID2)
+    # The allow answers the pending challenge too: it closes with the rule (issue 25).
+    c.change('allow stranger --to kid2 with the daemon running', 'allow', stranger, '--to', KID2, closes=1)
     good, got, _ = h.wait_reply(d.port, lambda r: r == 'DUNNO', 3.0, sender=stranger, recipient=KID2)
     secs = time.monotonic() - t0
     h.ok(good and secs <= 2.0, 'daemon follows the CLI change within 2 s (stranger -> kid2: DUNNO)',

@@ -20,7 +20,6 @@
 #include "config.h"
 #include "cover.h"
 #include "db.h"
-#include "domainwide.h"
 #include "form.h"
 #include "log.h"
 #include "store.h"
@@ -39,7 +38,6 @@
  * (again after a failed one). */
 static struct config cfg;
 static struct db *kept_db;
-static struct domainwide *kept_domains;     /* which domains may be approved as a whole */
 static int ready;
 
 /* The request being answered: set and cleared by serve(). */
@@ -107,19 +105,28 @@ static int row_challenge(void *arg, int ncol, const char *const *col, const unsi
     return 0;
 }
 
-/* A token is a guardian's own link (notifications.token_sha256) or, from
- * before per-guardian links, the challenge's (challenges.token_sha256),
- * which names no guardian (see store_decider_ok). */
-static int lookup(struct db *db, const char *token, struct challenge *c, char *err, size_t errlen)
+/* The stored form of TOKEN: its SHA-256, in hex.  0, or -1 with ERR set. */
+static int token_key(const char *token, char hex[2 * SHA256_LEN + 1], char *err, size_t errlen)
 {
     unsigned char hash[SHA256_LEN];
-    char hex[2 * SHA256_LEN + 1];
 
     if (token_hash(token, hash) < 0) {
         snprintf(err, errlen, "SHA-256 failed (libcrypto)");
         return -1;
     }
     token_hex(hash, SHA256_LEN, hex);
+    return 0;
+}
+
+/* A token is a guardian's own link (notifications.token_sha256) or, from
+ * before per-guardian links, the challenge's (challenges.token_sha256),
+ * which names no guardian (see store_decider_ok). */
+static int lookup(struct db *db, const char *token, struct challenge *c, char *err, size_t errlen)
+{
+    char hex[2 * SHA256_LEN + 1];
+
+    if (token_key(token, hex, err, errlen) < 0)
+        return -1;
     const char *p[2] = { hex, hex };
     memset(c, 0, sizeof(*c));
     return db_query(db, "SELECT " STORE_CHALLENGE_COLUMNS("c.") ", "
@@ -331,14 +338,10 @@ static int row_digest(void *arg, int ncol, const char *const *col, const unsigne
 
 static int digest_lookup(struct db *db, const char *token, struct digest *dg, char *err, size_t errlen)
 {
-    unsigned char hash[SHA256_LEN];
     char hex[2 * SHA256_LEN + 1];
 
-    if (token_hash(token, hash) < 0) {
-        snprintf(err, errlen, "SHA-256 failed (libcrypto)");
+    if (token_key(token, hex, err, errlen) < 0)
         return -1;
-    }
-    token_hex(hash, SHA256_LEN, hex);
     const char *p[1] = { hex };
     dg->n = 0;
     return db_query(db, "SELECT " STORE_CHALLENGE_COLUMNS("c.") ", "
@@ -552,9 +555,7 @@ static void teardown(void)
     t_page = t_show = t_message = NULL;
     db_free(kept_db);
     kept_db = NULL;
-    store_use_domainwide(NULL);
-    domainwide_free(kept_domains);
-    kept_domains = NULL;
+    store_unconfigure();
     ready = 0;
 }
 
@@ -567,20 +568,8 @@ static int setup(void)
     struct config_db p;
 
     teardown();
-    config_defaults(&cfg);
-    if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
-        log_error("%s", err);
+    if (cgi_setup_config(&cfg, "guardlist-approve") < 0 || load_templates() < 0)
         return -1;
-    }
-    log_init("guardlist-approve", cfg.log.target, cfg.log.level);
-    if (load_templates() < 0)
-        return -1;
-    if (!(kept_domains = domainwide_load(cfg.policy.freemail_domains, err, sizeof(err)))) {
-        log_error("%s", err);
-        return -1;
-    }
-    store_use_domainwide(kept_domains);
-    cover_set_delimiters(cfg.policy.recipient_delimiter);
     if (config_db_for(&cfg, &cfg.approver.account, &p, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return -1;

@@ -14,6 +14,8 @@
  * refused, and lib/form.c accepts only the names the page expects.
  */
 #include "cgi.h"
+#include "log.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -219,4 +221,21 @@ int cgi_read_form(struct cgi_request *r, const char *method, size_t query_max, s
     int bad = memchr(body, '\0', got) != NULL || form_parse(body, got, allowed, f, err, sizeof(err)) < 0;
     free(body);
     return bad ? refuse(e, 400, "The form could not be read.") : 0;
+}
+
+int cgi_setup_config(struct config *cfg, const char *program)
+{
+    char err[800];
+
+    config_defaults(cfg);
+    if (config_load(cfg, config_path(NULL), err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    log_init(program, cfg->log.target, cfg->log.level);
+    if (store_configure(cfg->policy.freemail_domains, cfg->policy.recipient_delimiter, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    return 0;
 }

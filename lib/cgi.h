@@ -6,6 +6,7 @@
 #define GUARDLIST_CGI_H
 
 #include <stddef.h>
+#include "config.h"
 #include "form.h"
 
 struct FCGX_Stream;
@@ -70,5 +71,12 @@ struct cgi_error {
  * the caller's to refuse. */
 int cgi_read_form(struct cgi_request *r, const char *method, size_t query_max, size_t body_max,
                   const char *const *allowed, struct form *f, struct cgi_error *e);
+
+/* The start of a web program's setup, as a CGI or before its FastCGI
+ * loop: CFG read from the configuration file ($GUARDLIST_CONFIG or the
+ * default), logging set up as PROGRAM, the store's domain policy and
+ * recipient delimiter (store_configure).  Returns 0, or -1 with the reason
+ * logged. */
+int cgi_setup_config(struct config *cfg, const char *program);
 
 #endif

@@ -344,6 +344,26 @@ void store_use_domainwide(const struct domainwide *dw)
     domain_policy = dw;
 }
 
+static struct domainwide *configured;   /* store_configure()'s own policy */
+
+int store_configure(const char *freemail_domains, const char *recipient_delimiter, char *err, size_t errlen)
+{
+    store_unconfigure();
+    if (!(configured = domainwide_load(freemail_domains, err, errlen)))
+        return -1;
+    store_use_domainwide(configured);
+    cover_set_delimiters(recipient_delimiter);
+    return 0;
+}
+
+void store_unconfigure(void)
+{
+    if (configured && domain_policy == configured)
+        store_use_domainwide(NULL);
+    domainwide_free(configured);
+    configured = NULL;
+}
+
 /* The domain key "everyone at" names for SENDER into OUT; 0 or -1. */
 static int sender_domain(const char *sender, char *out, size_t outlen)
 {

@@ -60,6 +60,13 @@ struct domainwide;
  * caller keeps it alive.  Each program that decides challenges sets it once. */
 void store_use_domainwide(const struct domainwide *dw);
 
+/* For a program that stays up (the web programs): loads the domain policy
+ * from FREEMAIL_DOMAINS (as domainwide_load) and uses it, and sets the
+ * recipient delimiter by which a stored sender's +ext is read (lib/cover.c).
+ * Returns 0, or -1 with ERR set.  store_unconfigure() frees it. */
+int store_configure(const char *freemail_domains, const char *recipient_delimiter, char *err, size_t errlen);
+void store_unconfigure(void);
+
 /* 1 if approving everyone at SENDER's domain would be accepted now, 0 with
  * WHY if not (no domain, a public suffix, a freemail domain): for showing
  * the button only where it works. */

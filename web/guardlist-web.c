@@ -29,8 +29,6 @@
 #include <time.h>
 
 #include "cgi.h"
-#include "domainwide.h"
-#include "cover.h"
 #include "store.h"
 #include "log.h"
 
@@ -42,7 +40,6 @@
  * (again after a failed one); the database handle made by open_db(). */
 static struct config cfg;
 static struct db *kept_db;
-static struct domainwide *kept_domains;  /* which domains may be approved as a whole */
 static int ready;
 
 /* The pages a GET shows (p=...), and a POST after its change; a guardian
@@ -275,9 +272,7 @@ static void teardown(void)
     page_unload();
     db_free(kept_db);
     kept_db = NULL;
-    store_use_domainwide(NULL);
-    domainwide_free(kept_domains);
-    kept_domains = NULL;
+    store_unconfigure();
     ready = 0;
 }
 
@@ -285,26 +280,13 @@ static void teardown(void)
  * Returns 0, or -1 with the reason logged; the next request tries again. */
 static int setup(void)
 {
-    char err[800];
-
     teardown();
-    config_defaults(&cfg);
-    if (config_load(&cfg, config_path(NULL), err, sizeof(err)) < 0) {
-        log_error("%s", err);
+    if (cgi_setup_config(&cfg, "guardlist-web") < 0)
         return -1;
-    }
-    log_init("guardlist-web", cfg.log.target, cfg.log.level);
     if (page_load(cfg.web.template_dir) < 0) {
         page_unload();      /* no half set: the page of last resort */
         return -1;
     }
-    if (!(kept_domains = domainwide_load(cfg.policy.freemail_domains, err, sizeof(err)))) {
-        log_error("%s", err);
-        page_unload();
-        return -1;
-    }
-    store_use_domainwide(kept_domains);
-    cover_set_delimiters(cfg.policy.recipient_delimiter);
     ready = 1;
     return 0;
 }

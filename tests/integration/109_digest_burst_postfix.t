@@ -106,12 +106,9 @@ def main():
     rc, out, err = h.cli(admin, 'protect', KID, '--guardian', GUARDIAN)
     h.is_(rc, 0, 'guardlist protect %s --guardian %s' % (KID, GUARDIAN)) or h.diag(out, err)
     d = h.start_daemon(db)
-    pf = postfix.PrivatePostfix([
-        'smtpd_recipient_restrictions = permit_mynetworks,',
-        '    reject_unauth_destination,',
-        '    check_policy_service inet:127.0.0.1:%d' % d.port,
-        'smtpd_policy_service_default_action = ' + DEFAULT_ACTION,
-    ], domains=('family.test', 'home.test'), mailboxes={KID: 'kid', GUARDIAN: 'parent'}, unguarded=True)
+    pf = postfix.PrivatePostfix(postfix.policy_settings(d.port, DEFAULT_ACTION, timeouts=False),
+                                domains=('family.test', 'home.test'), mailboxes={KID: 'kid', GUARDIAN: 'parent'},
+                                unguarded=True)
     pf.start()
     www = web.Lighttpd(web.approve_binary(), {'GUARDLIST_CONFIG': web.approver_config(db, secrets)})
     www.start()

@@ -138,14 +138,7 @@ def main():
         "INSERT INTO whitelist (sender, action) VALUES ('grandma@example.com','OK')",
     )
     d = h.start_daemon(db)
-    pf = postfix.PrivatePostfix([
-        'smtpd_recipient_restrictions = permit_mynetworks,',
-        '    reject_unauth_destination,',
-        '    check_policy_service inet:127.0.0.1:%d' % d.port,
-        'smtpd_policy_service_default_action = ' + DEFAULT_ACTION,
-        'smtpd_policy_service_timeout = 10s',
-        'smtpd_policy_service_try_limit = 2',
-    ])
+    pf = postfix.PrivatePostfix(postfix.policy_settings(d.port, DEFAULT_ACTION))
     pf.start()
     load = Load(pf.port)
     load.start()

@@ -156,6 +156,20 @@ def split_main_cf(text):
     return entries
 
 
+def policy_settings(port, default_action, timeouts=True):
+    """main.cf lines for the recommended setup: at RCPT, mynetworks, then the
+    relay check, then guardlistd on 127.0.0.1:PORT; DEFAULT_ACTION when it
+    cannot be reached (never an accept).  TIMEOUTS: also a 10 s policy
+    timeout and two tries."""
+    lines = ['smtpd_recipient_restrictions = permit_mynetworks,',
+             '    reject_unauth_destination,',
+             '    check_policy_service inet:127.0.0.1:%d' % port,
+             'smtpd_policy_service_default_action = ' + default_action]
+    if timeouts:
+        lines += ['smtpd_policy_service_timeout = 10s', 'smtpd_policy_service_try_limit = 2']
+    return lines
+
+
 class PrivatePostfix:
     """One private Postfix instance (see the module doc)."""
 

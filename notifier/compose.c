@@ -138,7 +138,7 @@ static int make_tokens(struct mail *m, char *err, size_t errlen)
 static int render_single(const struct mail *m, struct buf *subject, struct buf *text, struct buf *html,
                          char *err, size_t errlen)
 {
-    struct item_text t;
+    struct item_text t = { 0 };     /* all written by fill_values; cppcheck cannot tell */
     struct tpl_value v[NSINGLE];
     int bounce = store_is_null_sender(m->items[0]->row.sender);
 
@@ -156,7 +156,7 @@ static int render_digest(const struct mail *m, struct buf *subject, struct buf *
 {
     struct buf itext = { 0 }, ihtml = { 0 };
     char ttl[16], count[16], want[48], dlink[CONFIG_STR_MAX + 64];
-    struct item_text t;
+    struct item_text t = { 0 };     /* all written by fill_values; cppcheck cannot tell */
 
     for (size_t i = 0; i < m->nitems; i++) {
         struct tpl_value v[NSINGLE];

@@ -32,6 +32,7 @@ static const char *const single_names[] = { "sender", "child", "protected", "fir
                                             "attempts", "client", "link", "guardian", "ttl_days",
                                             "sender_check", NULL };
 #define NSINGLE 11      /* single_names without its NULL */
+_Static_assert(sizeof(single_names) / sizeof(single_names[0]) == NSINGLE + 1, "NSINGLE counts single_names");
 static const char *const digest_names[] = { "count", "senders_want", "items", "guardian", "ttl_days", "digest_link",
                                             "why", NULL };
 

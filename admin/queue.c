@@ -7,6 +7,7 @@
 #include "domainwide.h"
 #include "json.h"
 #include "rulesdb.h"
+#include "spfword.h"
 #include "store.h"
 
 #include <getopt.h>
@@ -33,7 +34,9 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
 {
     static const char usage[] = "Usage: guardlist pending [--all] [--json]\n"
         "Lists challenges waiting for a guardian (with --all: every challenge), with\n"
-        "first and last attempt, attempts, age and the notification state.\n";
+        "first and last attempt, attempts, age, the sender check (verified: the sender's\n"
+        "domain allows the server it came from, by SPF; not verified; not checked) and\n"
+        "the notification state.\n";
     static const struct option lo[] = { { "all", no_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' },
                                         { "help", no_argument, NULL, 'h' }, { 0 } };
     int all = 0, json = 0, opt;
@@ -59,11 +62,11 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
     struct rows r = { 0 };
     static const char q_pending[] =
         "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
-        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error "
+        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result "
         "FROM challenges WHERE status = 'pending' ORDER BY id";
     static const char q_all[] =
         "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
-        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error "
+        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result "
         "FROM challenges ORDER BY id";
     if (db_query(db, all ? q_all : q_pending, NULL, 0, rows_collect, &r, err, sizeof(err)) < 0) {
         rows_free(&r);
@@ -86,20 +89,26 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
             json_string(stdout, rows_cell(&r, i, 8));
             printf(",\"notify_error\":");
             json_string(stdout, rows_cell(&r, i, 9));
+            /* The raw result for scripts, and the words the guardian read. */
+            printf(",\"spf_result\":");
+            json_string(stdout, rows_cell(&r, i, 10));
+            printf(",\"sender_check\":");
+            json_string(stdout, spfword_of(rows_cell(&r, i, 10)));
             printf("}");
         }
         printf("]\n");
     } else if (r.n == 0) {
         printf(all ? "no challenges\n" : "no pending challenges\n");
     } else {
-        printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %s\n", "ID", "SENDER", "RECIPIENT", "FIRST SEEN",
-               "LAST SEEN", "ATTEMPTS", "STATUS", "AGE", "NOTIFY");
+        printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s\n", "ID", "SENDER", "RECIPIENT", "FIRST SEEN",
+               "LAST SEEN", "ATTEMPTS", "STATUS", "AGE", "SENDER CHECK", "NOTIFY");
         for (size_t i = 0; i < r.n; i++) {
             char age[32];
             format_age(rows_cell(&r, i, 7) ? atoll(rows_cell(&r, i, 7)) : 0, age, sizeof(age));
-            printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %s%s%s\n", rows_cell(&r, i, 0), rows_cell(&r, i, 1),
-                   rows_cell(&r, i, 2), rows_cell(&r, i, 3), rows_cell(&r, i, 4), rows_cell(&r, i, 5),
-                   rows_cell(&r, i, 6), age, rows_cell(&r, i, 8), rows_cell(&r, i, 9) ? ": " : "",
+            printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s%s%s\n", rows_cell(&r, i, 0),
+                   rows_cell(&r, i, 1), rows_cell(&r, i, 2), rows_cell(&r, i, 3), rows_cell(&r, i, 4),
+                   rows_cell(&r, i, 5), rows_cell(&r, i, 6), age, spfword_of(rows_cell(&r, i, 10)),
+                   rows_cell(&r, i, 8), rows_cell(&r, i, 9) ? ": " : "",
                    rows_cell(&r, i, 9) ? rows_cell(&r, i, 9) : "");
         }
     }

@@ -22,6 +22,7 @@
 #include "db.h"
 #include "form.h"
 #include "log.h"
+#include "spfword.h"
 #include "store.h"
 #include "template.h"
 #include "token.h"
@@ -46,7 +47,7 @@ static int head_only;
 
 static const char *const page_names[] = { "title", "body", NULL };
 static const char *const show_names[] = { "sender", "child", "first_seen", "last_seen", "attempts",
-                                          "token", "action", "domain_button", NULL };
+                                          "token", "action", "domain_button", "sender_check", NULL };
 static const char *const message_names[] = { "message", "detail", NULL };
 static struct template *t_page, *t_show, *t_message;
 
@@ -211,12 +212,15 @@ static int show(const struct challenge *c, const char *token)
         template_html_escape(&button, at + 1);
         buf_adds(&button, " and its subdomains</button>");
     }
-    struct tpl_value v[8] = {
+    char spf[SPFWORD_MAX];
+    /* Cannot fail at SPFWORD_MAX; if it did, the line is empty, never a wrong word. */
+    spfword_sentence(c->row.spf_result, c->row.sender, spf, sizeof(spf));
+    struct tpl_value v[9] = {
         { "sender", c->row.sender, 0 }, { "child", c->row.recipient, 0 }, { "first_seen", c->row.first_seen, 0 },
         { "last_seen", c->row.last_seen, 0 }, { "attempts", c->row.attempts, 0 }, { "token", token, 0 },
-        { "action", script, 0 }, { "domain_button", button.p ? button.p : "", 1 },
+        { "action", script, 0 }, { "domain_button", button.p ? button.p : "", 1 }, { "sender_check", spf, 0 },
     };
-    int rc = template_render(t_show, TPL_HTML, v, 8, &body, err, sizeof(err));
+    int rc = template_render(t_show, TPL_HTML, v, 9, &body, err, sizeof(err));
     if (rc == 0)
         page(200, "Someone wants to write to your child", body.p, NULL);
     else
@@ -368,6 +372,19 @@ static int digest_open(struct db *db, const struct challenge *c)
         && !store_is_null_sender(c->row.sender) && store_decider_ok(db, &by, c->row.id, c->row.key, err, sizeof(err)) == 1;
 }
 
+/* An item's sender check in words (lib/spfword.c), as on the single page;
+ * none for a bounce, which has no sender domain to check. */
+static void digest_sender_check(struct buf *b, const struct challenge *c)
+{
+    char spf[SPFWORD_MAX];
+
+    if (store_is_null_sender(c->row.sender))
+        return;
+    buf_adds(b, "<br>");
+    spfword_sentence(c->row.spf_result, c->row.sender, spf, sizeof(spf));
+    template_html_escape(b, spf);
+}
+
 /* GET: the list, a form per open request and one for all of them. */
 static int digest_show(struct db *db, const struct digest *dg, const char *token, const char *note)
 {
@@ -394,6 +411,7 @@ static int digest_show(struct db *db, const struct digest *dg, const char *token
         buf_adds(&b, " attempt(s), last ");
         template_html_escape(&b, c->row.last_seen);
         buf_adds(&b, " UTC</span>");
+        digest_sender_check(&b, c);
         if (digest_open(db, c)) {
             buf_adds(&b, "<form method=\"post\" action=\"\" class=\"inline\"><input type=\"hidden\" name=\"d\" value=\"");
             template_html_escape(&b, token);

@@ -273,7 +273,7 @@ int store_challenge_read(struct store_challenge *c, int ncol, const char *const 
         { c->last_seen, sizeof(c->last_seen) }, { c->attempts, sizeof(c->attempts) },
         { c->client_name, sizeof(c->client_name) }, { c->client_address, sizeof(c->client_address) },
         { c->decided_by, sizeof(c->decided_by) }, { c->decided_at, sizeof(c->decided_at) },
-        { c->decided_rule, sizeof(c->decided_rule) },
+        { c->decided_rule, sizeof(c->decided_rule) }, { c->spf_result, sizeof(c->spf_result) },
     };
 
     memset(c, 0, sizeof(*c));

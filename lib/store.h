@@ -20,6 +20,8 @@ struct store_challenge {
     char client_name[256], client_address[72];
     char decided_by[256], decided_at[32];
     char decided_rule[600];     /* the rule that closed it, when it covered this challenge (lib/cover.c) */
+    char spf_result[68];        /* 'pass', 'none', 'neutral'; "" when nothing was checked (lib/spfword.c
+                                 * says it in words); VARCHAR(16) of utf8mb4 is at most 64 bytes */
 };
 
 /* The columns store_challenge_read() reads, in its order; T is the table's
@@ -27,8 +29,9 @@ struct store_challenge {
 #define STORE_CHALLENGE_COLUMNS(t) \
     t "id, " t "sender, " t "recipient, " t "protected_key, " t "status, " t "first_seen, " t "last_seen, " \
     t "attempts, COALESCE(" t "client_name, ''), COALESCE(" t "client_address, ''), " \
-    "COALESCE(" t "decided_by, ''), COALESCE(" t "decided_at, ''), COALESCE(" t "decided_rule, '')"
-#define STORE_CHALLENGE_NCOLS 13
+    "COALESCE(" t "decided_by, ''), COALESCE(" t "decided_at, ''), COALESCE(" t "decided_rule, ''), " \
+    "COALESCE(" t "spf_result, '')"
+#define STORE_CHALLENGE_NCOLS 14
 
 /* Fills C from the first STORE_CHALLENGE_NCOLS of a row's NCOL columns
  * (NULL reads as "").  Returns STORE_CHALLENGE_NCOLS, or -1 if the row is

@@ -12,6 +12,7 @@
  */
 #include "compose.h"
 #include "log.h"
+#include "spfword.h"
 #include "store.h"
 #include "template.h"
 
@@ -28,7 +29,10 @@ static struct template *t_subject, *t_text, *t_html, *t_dsubject, *t_dtext, *t_d
 static struct template *t_bsubject, *t_btext, *t_bhtml, *t_bitext, *t_bihtml;
 
 static const char *const single_names[] = { "sender", "child", "protected", "first_seen", "last_seen",
-                                            "attempts", "client", "link", "guardian", "ttl_days", NULL };
+                                            "attempts", "client", "link", "guardian", "ttl_days",
+                                            "sender_check", NULL };
+#define NSINGLE 11      /* single_names without its NULL */
+_Static_assert(sizeof(single_names) / sizeof(single_names[0]) == NSINGLE + 1, "NSINGLE counts single_names");
 static const char *const digest_names[] = { "count", "senders_want", "items", "guardian", "ttl_days", "digest_link",
                                             "why", NULL };
 
@@ -54,15 +58,24 @@ void compose_free(void)
     template_free_set(compose_files, COMPOSE_NFILES);
 }
 
+/* The text an item's values point into, beside its challenge row. */
+struct item_text {
+    char link[CONFIG_STR_MAX + 64], ttl[16];
+    char spf[SPFWORD_MAX];      /* the sender check in words: the guardian decides knowing it */
+};
+
 static void fill_values(struct tpl_value *v, const struct challenge *c, const char *guardian, const char *token,
-                        char *link, size_t linklen, char *ttl, size_t ttllen)
+                        struct item_text *t)
 {
-    snprintf(link, linklen, "%s?t=%s", cfg->notifier.approve_url, token);
-    snprintf(ttl, ttllen, "%d", cfg->approver.token_ttl_days);
+    snprintf(t->link, sizeof(t->link), "%s?t=%s", cfg->notifier.approve_url, token);
+    snprintf(t->ttl, sizeof(t->ttl), "%d", cfg->approver.token_ttl_days);
     const struct store_challenge *r = &c->row;
-    const char *vals[] = { r->sender, r->recipient, r->key, r->first_seen, r->last_seen, r->attempts,
-                           c->client, link, guardian, ttl };
-    for (int i = 0; i < 10; i++)
+    /* Cannot fail at SPFWORD_MAX (a sender holds one domain); if it did,
+     * the line would be empty, never a wrong word. */
+    spfword_sentence(r->spf_result, r->sender, t->spf, sizeof(t->spf));
+    const char *vals[NSINGLE] = { r->sender, r->recipient, r->key, r->first_seen, r->last_seen, r->attempts,
+                                  c->client, t->link, guardian, t->ttl, t->spf };
+    for (int i = 0; i < NSINGLE; i++)
         v[i] = (struct tpl_value){ single_names[i], vals[i], 0 };
 }
 
@@ -126,14 +139,14 @@ static int make_tokens(struct mail *m, char *err, size_t errlen)
 static int render_single(const struct mail *m, struct buf *subject, struct buf *text, struct buf *html,
                          char *err, size_t errlen)
 {
-    char link[CONFIG_STR_MAX + 64], ttl[16];
-    struct tpl_value v[10];
+    struct item_text t = { 0 };     /* all written by fill_values; cppcheck cannot tell */
+    struct tpl_value v[NSINGLE];
     int bounce = store_is_null_sender(m->items[0]->row.sender);
 
-    fill_values(v, m->items[0], m->guardian, m->token[0], link, sizeof(link), ttl, sizeof(ttl));
-    if (template_render(bounce ? t_bsubject : t_subject, TPL_HEADER, v, 10, subject, err, errlen) < 0
-        || template_render(bounce ? t_btext : t_text, TPL_TEXT, v, 10, text, err, errlen) < 0
-        || template_render(bounce ? t_bhtml : t_html, TPL_HTML, v, 10, html, err, errlen) < 0)
+    fill_values(v, m->items[0], m->guardian, m->token[0], &t);
+    if (template_render(bounce ? t_bsubject : t_subject, TPL_HEADER, v, NSINGLE, subject, err, errlen) < 0
+        || template_render(bounce ? t_btext : t_text, TPL_TEXT, v, NSINGLE, text, err, errlen) < 0
+        || template_render(bounce ? t_bhtml : t_html, TPL_HTML, v, NSINGLE, html, err, errlen) < 0)
         return -1;
     return 0;
 }
@@ -143,14 +156,15 @@ static int render_digest(const struct mail *m, struct buf *subject, struct buf *
                          char *err, size_t errlen)
 {
     struct buf itext = { 0 }, ihtml = { 0 };
-    char link[CONFIG_STR_MAX + 64], ttl[16], count[16], want[48], dlink[CONFIG_STR_MAX + 64];
+    char ttl[16], count[16], want[48], dlink[CONFIG_STR_MAX + 64];
+    struct item_text t = { 0 };     /* all written by fill_values; cppcheck cannot tell */
 
     for (size_t i = 0; i < m->nitems; i++) {
-        struct tpl_value v[10];
-        fill_values(v, m->items[i], m->guardian, m->token[i], link, sizeof(link), ttl, sizeof(ttl));
+        struct tpl_value v[NSINGLE];
+        fill_values(v, m->items[i], m->guardian, m->token[i], &t);
         int bounce = store_is_null_sender(m->items[i]->row.sender);
-        if (template_render(bounce ? t_bitext : t_itext, TPL_TEXT, v, 10, &itext, err, errlen) < 0
-            || template_render(bounce ? t_bihtml : t_ihtml, TPL_HTML, v, 10, &ihtml, err, errlen) < 0) {
+        if (template_render(bounce ? t_bitext : t_itext, TPL_TEXT, v, NSINGLE, &itext, err, errlen) < 0
+            || template_render(bounce ? t_bihtml : t_ihtml, TPL_HTML, v, NSINGLE, &ihtml, err, errlen) < 0) {
             buf_free(&itext);
             buf_free(&ihtml);
             return -1;

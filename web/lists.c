@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "spfword.h"
 #include "store.h"
 #include "template.h"
 
@@ -162,6 +163,9 @@ static void pending_last(struct buf *b, const struct list *l, const char *const 
     const char *at = strrchr(col[1], '@');
     int bounce = store_is_null_sender(col[1]);
 
+    /* The sender check in the words the guardian's email uses (lib/spfword.c),
+     * so one who decides here knows what the email would have said. */
+    page_cell(b, "Sender check", PAGE_VALUE, bounce ? "" : spfword_of(col[7]));
     buf_adds(b, "<td data-label=\"\" class=\"actions\">");
     if (bounce && !l->w->is_admin) {    /* allowing <> lets every bounce through: an admin's call */
         buf_adds(b, "<span class=\"note\">A bounce message (delivery report): only your mail administrator "
@@ -199,7 +203,8 @@ static const struct columns protected_cols = { "protected", protected_labels, "v
                                                "<th>Guardians</th>" ACTIONS_HEAD };
 static const struct columns rule_cols = { "rules", rule_labels, "vvtv", rule_last, ACTIONS_HEAD };
 static const struct columns global_cols = { "global", global_labels, "vt", global_last, ACTIONS_HEAD };
-static const struct columns pending_cols = { "pending", pending_labels, "vvvvvv", pending_last, ACTIONS_HEAD };
+static const struct columns pending_cols = { "pending", pending_labels, "vvvvvv", pending_last,
+                                             "<th>Sender check</th>" ACTIONS_HEAD };
 static const struct columns audit_cols = { "audit", audit_labels, "vvvt", NULL, "" };
 
 /* ------------------------------------------------------------ search and paging */
@@ -294,6 +299,18 @@ static void search_parts(struct buf *h2, struct buf *pg, const struct lists_view
     }
 }
 
+/* How many columns a list's table has: its labels and LAST's headings. */
+static int columns_count(const struct columns *c)
+{
+    int n = 0;
+
+    while (c->labels[n])
+        n++;
+    for (const char *th = c->last_head; (th = strstr(th, "<th")) != NULL; th += 3)
+        n++;
+    return n;
+}
+
 /* Renders the list L as one section into OUT: HEADING (shown on the search
  * page; elsewhere the page's own title says it), INTRO, the FORMS above
  * the table, the rows or EMPTY, and the pager (CURSOR_NAME) except on the
@@ -312,7 +329,7 @@ static int section(struct buf *out, const struct lists_view *v, struct list *l, 
         buf_addf(&head, "<th>%s</th>", l->cols->labels[i]);
     buf_adds(&head, l->cols->last_head);
     if (!l->n) {
-        buf_adds(&none, "<tr><td class=\"empty\" colspan=\"7\">");
+        buf_addf(&none, "<tr><td class=\"empty\" colspan=\"%d\">", columns_count(l->cols));
         template_html_escape(&none, empty);
         buf_adds(&none, "</td></tr>");
     }
@@ -462,8 +479,8 @@ int lists_global(const struct web *w, const struct lists_view *v, int limit, str
 int lists_pending(const struct web *w, const struct lists_view *v, int limit, struct buf *out, char *err,
                   size_t errlen)
 {
-    static const char sql[] = "SELECT id, sender, recipient, attempts, first_seen, last_seen, client_address "
-             "FROM challenges WHERE status = 'pending' AND id > ? AND " AUTH_SCOPE("protected_key") " "
+    static const char sql[] = "SELECT id, sender, recipient, attempts, first_seen, last_seen, client_address, "
+             "spf_result FROM challenges WHERE status = 'pending' AND id > ? AND " AUTH_SCOPE("protected_key") " "
              "AND (? = '' OR sender LIKE ? ESCAPE '!' OR recipient LIKE ? ESCAPE '!') "
              "ORDER BY id" LIMIT;
     struct list l;
@@ -473,7 +490,10 @@ int lists_pending(const struct web *w, const struct lists_view *v, int limit, st
     if (list_query(&l, sql, p, 6, err, errlen) < 0)
         return -1;
     return section(out, v, &l, "after", "Pending senders", "Senders who tried to write and are waiting for a "
-                   "decision. Allowing one lets their next retry through.", NULL, "Nobody is waiting.");
+                   "decision. Allowing one lets their next retry through. Sender check: verified means the "
+                   "sender's domain allows the server the email came from; not verified means the domain does not "
+                   "say, so the address could be made up; not checked means guardlist did not check.", NULL,
+                   "Nobody is waiting.");
 }
 
 int lists_audit(const struct web *w, const struct lists_view *v, int limit, struct buf *out, char *err,

@@ -13,7 +13,9 @@ challenge, then waiting; smarthost down then up (backoff, then exactly one
 message); two notifiers on one queue (each message once); 250 due
 challenges all go out in one --once run ("send what is due now"); a 5xx recorded as
 'failed' and not retried; --dry-run changes nothing; start-up errors exit 2;
-a key without a guardian fails naming the key; HTML escaping end to end; a
+a key without a guardian fails naming the key; HTML escaping end to end; the
+sender check (spf_result pass, none, neutral, NULL) in words, only a pass
+called verified; a
 bounce (null sender <>) challenge is told to the guardian without a link
 (an admin decides it), alone and in a digest."""
 import email
@@ -321,7 +323,8 @@ def main():
              'digest: well formed (Auto-Submitted, multipart/alternative text + HTML, UTF-8)',
              'parts %r error %r' % (dg['parts'], dg['error']))
         h.ok('20' in (header(dg, 'Subject') or ''), 'digest: Subject counts 20', header(dg, 'Subject'))
-        items = re.findall(r'^\* (\S+) -> (\S+)\n.*\n\s+' + LINK_RE.pattern, dg['text'] or '', re.M)
+        # An item: "* SENDER -> CHILD", its attempts, its sender check, its link.
+        items = re.findall(r'^\* (\S+) -> (\S+)\n.*\n.*\n\s+' + LINK_RE.pattern, dg['text'] or '', re.M)
         listed = {s: t for s, _, t in items}
         others = set(strangers) - set(single_senders)
         h.is_(sorted(listed), sorted(others), 'digest (text): lists exactly the 20 other senders')
@@ -577,6 +580,40 @@ def main():
         h.ok(nasty_sender in (header(m, 'Subject') or ''), 'Subject: carries the sender as text',
              header(m, 'Subject'))
         h.is_(token_owner((m['tokens_html'] or [''])[0]), cid, 'hostile values: the link still redeems the challenge')
+
+    # ================================================= the sender check (SPF) in words
+    # SQL: guardlistd records spf_result from its SPF check (issue 17); here
+    # each value is written as it would be.  One key (and guardian) each, so
+    # every one is a single email.
+    reset()
+    spf_cases = {
+        'kid2@family.test': ('pass', 'Verified: spf-pass.example allows the server this email came from to send '
+                                     'its mail.'),
+        'kid3@family.test': ('none', 'Not verified: spf-none.example does not say which servers send its mail, so '
+                                     'guardlist cannot tell whether this email really came from spf-none.example.'),
+        'kid7@family.test': ('neutral', 'Not verified: spf-neutral.example does not vouch for the server this email '
+                                        'came from, so guardlist cannot tell whether this email really came from '
+                                        'spf-neutral.example.'),
+        'kid9@family.test': (None, 'Not checked: guardlist did not check whether this email really came from '
+                                   'spf-null.example.'),
+    }
+    for child, (spf, _) in spf_cases.items():
+        cols = {'spf_result': spf} if spf else {}
+        sql_challenge('someone@spf-%s.example' % (spf or 'null'), child, **cols)
+    run_once('four challenges with spf_result pass, none, neutral and NULL')
+    mails = sink_mails(sink)
+    h.is_(len(mails), 4, 'four challenges for four guardians: four single emails')
+    for m in mails:
+        child = next((c for c in spf_cases if c.replace('kid', 'parent') == addr_of(m, 'To')), None)
+        spf, words = spf_cases.get(child, ('?', '?'))
+        for part, body in (('text', ' '.join((m['text'] or '').split())), ('HTML', ' '.join((m['html'] or '').split()))):
+            h.ok(words in body, 'spf_result %s (%s part): the email says %r' % (spf or 'NULL', part, words[:40]),
+                 body[:3000])
+            if spf != 'pass':
+                h.ok(not re.search(r'(?<!Not )verified', body, re.I),
+                     'spf_result %s (%s part): nothing is called verified' % (spf or 'NULL', part))
+        h.ok('Sender check: ' + words in ' '.join((m['text'] or '').split()),
+             'spf_result %s: the text part labels it "Sender check:"' % (spf or 'NULL'))
 
     # ================================================= a bounce (null sender <>) challenge
     # Only an admin decides those (allowing <> lets every bounce through):

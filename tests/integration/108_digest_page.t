@@ -9,7 +9,8 @@ of one guardian arriving together go out in one digest.
 Challenges come from the real guardlistd, the email from guardlist-notify
 (max_per_hour 1, so all but the first go into the digest) through
 tests/lib/minismtp.py; the page is guardlist-approve under a real lighttpd
-with its least-privilege account."""
+with its least-privilege account.  The digest's items and its page say each
+sender's check (spf_result, set with SQL) in words; only a pass is verified."""
 import email
 import email.policy
 import os
@@ -48,6 +49,16 @@ def main():
         h.defer_ok(h.query(d.port, sender=s, recipient=kid), '%s -> %s deferred' % (s, kid))
         good, rows, _ = h.poll_until(lambda: h.challenges(db, sender=s, recipient=kid), lambda r: len(r) == 1, 5)
         ids[s] = rows[0]['id'] if good else '0'
+    # The SPF result as guardlistd records it (issue 17), written with SQL
+    # here: the digest's items and its page say each in words.
+    spf = {'ann@two.example': 'pass', 'bob@three.example': 'none', 'cat@four.example': None}
+    for s, v in spf.items():
+        db.sql('UPDATE challenges SET spf_result = %s WHERE id = %s' % ('NULL' if v is None else h.sql_str(v), ids[s]))
+    words = {'ann@two.example': 'Verified: two.example allows the server this email came from to send its mail.',
+             'bob@three.example': 'Not verified: three.example does not say which servers send its mail, so '
+                                  'guardlist cannot tell whether this email really came from three.example.',
+             'cat@four.example': 'Not checked: guardlist did not check whether this email really came from '
+                                 'four.example.'}
     rc, out, err = h.notify_logged(cfg, '--once')
     h.is_(rc, 0, 'guardlist-notify --once exits 0') or h.diag(err[-2000:])
     mails = srv.take()
@@ -65,6 +76,16 @@ def main():
     h.is_(len(links), 1, 'the digest holds one link to the page of all its senders') or h.diag(text)
     hlinks = re.findall(re.escape(www.url()) + r'\?d=([0-9a-f]{32})\b', digest.get_body(('html',)).get_content())
     h.is_(hlinks, links, 'the HTML part has the same digest link')
+    html = digest.get_body(('html',)).get_content()
+    for part, body in (('text', text), ('HTML', html)):
+        flat = ' '.join(body.split())
+        # Each item's own words, in the order of the items (one sentence an item).
+        spots = [flat.find(s) for s, _ in pairs[1:]] + [len(flat)]
+        items = [flat[spots[i]:spots[i + 1]] for i in range(3)]
+        h.ok(all(words[s] in item for (s, _), item in zip(pairs[1:], items)),
+             'digest (%s part): each sender\'s item says its sender check in words' % part, flat[:3000])
+        h.is_(len(re.findall(r'(?<!Not )verified', flat, re.I)), 1,
+              'digest (%s part): only the sender whose SPF passed is called verified' % part)
     tok = links[0] if links else '0' * 32
     h.is_(db.value("SELECT COUNT(*) FROM notifications WHERE digest_sha256 = UNHEX(SHA2('%s', 256))" % tok), '3',
           'the digest link is recorded (as its SHA-256) on the 3 notifications of that email')
@@ -78,6 +99,10 @@ def main():
          and KID2 in r.text and 'Allow all 3 waiting senders' in r.text,
          'GET: 200, lists the 3 senders of the digest (two children) and offers to allow all 3', r.status,
          r.text[:3000])
+    flat = ' '.join(r.text.split())
+    h.ok(all(w in flat for w in words.values()), 'GET: each sender\'s check in words (verified, not verified, '
+         'not checked)', flat[:3000])
+    h.is_(len(re.findall(r'(?<!Not )verified', flat, re.I)), 1, 'GET: only the pass is called verified')
     h.ok(h.snapshot(db) == before, 'GET changes nothing')
     r = www.request('HEAD', '/approve?d=' + tok)
     h.ok(r.status == 200 and h.snapshot(db) == before, 'HEAD: 200 and changes nothing')

@@ -16,7 +16,8 @@ Checked: GET and HEAD show and change nothing (tables compared before and
 after); every answer, errors too, has the security headers (CSP,
 X-Frame-Options, no-store, no-referrer, nosniff) and is an HTML5 page with a
 viewport, no external resource and no internals (SQL, file names, stack
-traces); values are HTML-escaped; POST allow / allow-domain / block write the
+traces); values are HTML-escaped; the sender check (spf_result pass, none,
+neutral, NULL, set with SQL) is said in words, only a pass called verified; POST allow / allow-domain / block write the
 rule, close the challenge and write one audit row, and guardlistd follows
 within 2 s; a decided token gives 410 and changes nothing; expired 410,
 unknown 404, malformed 400, a long query 414, an oversized body 413, a wrong
@@ -135,10 +136,11 @@ def main():
             raise RuntimeError('challenge for %s not recorded: %r' % (sender, rows))
         return rows[0]
 
-    def sql_challenge(sender, recipient=KID, key=KID, attempts=1):
-        db.sql("INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name, attempts) "
-               "VALUES (%s, %s, %s, '192.0.2.66', 'mx.evil.example', %d)"
-               % (h.sql_str(sender), h.sql_str(recipient), h.sql_str(key), attempts))
+    def sql_challenge(sender, recipient=KID, key=KID, attempts=1, spf=None):
+        db.sql("INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name, attempts, "
+               "spf_result) VALUES (%s, %s, %s, '192.0.2.66', 'mx.evil.example', %d, %s)"
+               % (h.sql_str(sender), h.sql_str(recipient), h.sql_str(key), attempts,
+                  'NULL' if spf is None else h.sql_str(spf)))
         return h.challenges(db, sender=sender, recipient=recipient)[0]
 
     def give_token(cid, expires='NOW() + INTERVAL 7 DAY', guardian=GUARDIAN):
@@ -326,6 +328,10 @@ def main():
     h.is_(status_of(alice['id']), 'pending', 'the challenge is still pending after GET and HEAD')
     h.ok(h.is_defer(h.query(d.port, sender='alice@example.net', recipient=KID)),
          'guardlistd still defers the pair after GET and HEAD')
+    # guardlistd counts that attempt after it replied: wait for it, or it may
+    # land inside the next check's before/after (seen under ASan).
+    h.poll_until(lambda: h.challenges(db, sender='alice@example.net', recipient=KID),
+                 lambda rows: len(rows) == 1 and rows[0]['attempts'] == '4', 10)
     # a link scanner that adds a choice to the URL decides nothing
     before = h.snapshot(db)
     for q in ('t=%s&choice=allow' % t_alice, 'choice=allow&t=%s' % t_alice):
@@ -343,6 +349,30 @@ def main():
          r.text[:3000])
     h.ok('<b>x</b>' not in r.text and '<i>evil</i>' not in r.text and '"\'>' not in r.text,
          'the markup in the sender appears nowhere unescaped', r.text[:3000])
+
+    # ------------------------------------- the sender check (SPF) in words
+    # SQL: guardlistd records spf_result from its SPF check (issue 17); here
+    # each value is written as it would be.  Only a pass may read
+    # "verified"; NULL (nothing checked) says so.
+    spf_cases = (('pass', 'Verified: spf-pass.example allows the server this email came from to send its mail.'),
+                 ('none', 'Not verified: spf-none.example does not say which servers send its mail, so guardlist '
+                          'cannot tell whether this email really came from spf-none.example.'),
+                 ('neutral', 'Not verified: spf-neutral.example does not vouch for the server this email came '
+                             'from, so guardlist cannot tell whether this email really came from spf-neutral.example.'),
+                 (None, 'Not checked: guardlist did not check whether this email really came from spf-null.example.'))
+    for spf, words in spf_cases:
+        sender = 'someone@spf-%s.example' % (spf or 'null')
+        c = sql_challenge(sender, spf=spf)
+        r = get('t=' + give_token(c['id']))
+        page_ok(r, 200, 'GET a challenge with spf_result %s' % (spf or 'NULL'),
+                ['<dt>Sender check</dt><dd>%s</dd>' % words])
+        if spf != 'pass':
+            h.ok(not re.search(r'(?<!Not )(?<!not )verified', r.text, re.I),
+                 'spf_result %s: the page calls nothing verified' % (spf or 'NULL'), r.text[:3000])
+    r = get('t=' + tok[markup_sender])
+    h.ok('<dd>Not checked: guardlist did not check whether this email really came from '
+         '&lt;i&gt;evil&lt;/i&gt;.example.</dd>' in r.text,
+         'the sender check names the markup sender\'s domain escaped', r.text[:3000])
 
     # ------------------------------------------------------ POST allow
 

@@ -6,7 +6,8 @@ loopback), its approve_url pointing at a private lighttpd running
 guardlist-approve as a CGI; the test takes the link from the email (the text
 part, quoted-printable decoded by Python's email package); headless chromium
 (Debian's, driven by playwright-core through tests/browser/approve.js) opens
-it on a 390x844 viewport, takes a screenshot, taps "Allow this sender", reads
+it on a 390x844 viewport (the sender check line, its longest, included),
+takes a screenshot, taps "Allow this sender", reads
 the confirmation and takes a second screenshot (both under
 build/test-output/browser/, approve-* or, for the sanitizer build of the CGI,
 approve-asan-*).  Both pages are also looked at in 390x844 and 1280x800:
@@ -64,6 +65,11 @@ def main():
     good, rows, _ = h.poll_until(lambda: h.challenges(db, sender=SENDER, recipient=KID), lambda r: len(r) == 1, 10)
     h.ok(good, 'the challenge is recorded', repr(rows))
     cid = rows[0]['id']
+    # The longest sender check line (neutral), so the phone layout is judged
+    # with it; SQL: guardlistd writes spf_result from its own SPF check.
+    db.sql("UPDATE challenges SET spf_result = 'neutral' WHERE id = %s" % cid)
+    spf_words = ('Not verified: example.net does not vouch for the server this email came from, so guardlist '
+                 'cannot tell whether this email really came from example.net.')
 
     www = web.Lighttpd(web.approve_binary(), {'GUARDLIST_CONFIG': web.approver_config(db, secrets_dir)})
     www.start()
@@ -141,6 +147,8 @@ def main():
     h.is_(b.get('heading'), 'Someone wants to write to your child', 'the page\'s heading')
     h.ok(SENDER in (b.get('main') or '') and KID in (b.get('main') or ''),
          'the page names the sender and the child', b.get('main'))
+    h.ok(spf_words in ' '.join((b.get('main') or '').split()), 'the page says the sender check in words',
+         b.get('main'))
     h.is_([x['text'] for x in b.get('buttons', [])],
           ['Allow this sender', 'Allow everyone at example.net and its subdomains', 'Block this sender'],
           'the page shows the three buttons, in this order')

@@ -286,6 +286,21 @@ def main():
     ids = {s: i for i, s in rows}
     r = get('p=pending')
     h.ok(all(s in r.text for s in strangers), 'the pending page lists the four strangers')
+    # The sender check (spf_result, which guardlistd records: written with
+    # SQL here) in the words of the guardian's email; only a pass is verified.
+    spf = {'alice@pen.example': ('pass', 'verified'), 'bob@pals.example': ('none', 'not verified'),
+           'carl@pest.example': ('neutral', 'not verified'), 'dora@pile.example': (None, 'not checked')}
+    for s, (v, _) in spf.items():
+        db.sql('UPDATE challenges SET spf_result = %s WHERE id = %s' % ('NULL' if v is None else h.sql_str(v), ids[s]))
+    r = get('p=pending')
+    for s, (v, word) in spf.items():
+        row = re.search(r'<tr><td data-label="Sender">%s</td>.*?</tr>' % re.escape(s), r.text, re.S)
+        h.ok(row and '<td data-label="Sender check">%s</td>' % word in row.group(0)
+             and len(re.findall(r'(?<!not )verified', row.group(0))) == (1 if v == 'pass' else 0),
+             'the pending page: spf_result %s reads "%s" in the Sender check column' % (v or 'NULL', word),
+             row.group(0) if row else r.text[-2000:])
+    h.ok('<th>Sender check</th>' in r.text and 'not checked means guardlist did not check' in r.text,
+         'the column is headed "Sender check" and the page says what its words mean', r.text[-3000:])
     for s, how, expect_rules, reply in (
             ('alice@pen.example', 'approve', (0, 1), lambda x: x == 'DUNNO'),
             ('bob@pals.example', 'approve-domain', (0, 1), lambda x: x == 'DUNNO'),

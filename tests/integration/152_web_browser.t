@@ -104,6 +104,10 @@ def main():
     if not good:
         return
     ids = {s: i for i, s in rows}
+    # The Sender check column with its words (spf_result, which guardlistd
+    # records from its SPF check, set with SQL here) at both widths.
+    db.sql("UPDATE challenges SET spf_result = 'pass' WHERE id = %s" % ids[ALLOW])
+    db.sql("UPDATE challenges SET spf_result = 'none' WHERE id = %s" % ids[BLOCK])
     audit_before = int(db.value('SELECT COUNT(*) FROM audit_log'))
     rules_before = int(db.value('SELECT COUNT(*) FROM sender_rules'))
 

@@ -4,7 +4,8 @@ a running guardlistd are listed by `pending` (table and --json), approved
 (also --domain) or denied by ID, and the daemon follows within 2 s; IDs that
 are unknown, not pending or not numbers are refused; approving a
 null-sender challenge warns on stderr that every bounce message now gets
-through; `expire` turns old
+through; the sender check (spf_result, set with SQL) is listed in words, only
+a pass as verified; `expire` turns old
 pending challenges into expired ones and purges old closed ones, per config."""
 import json
 import os
@@ -23,7 +24,7 @@ FAMILY = 'family.example'
 ERR = 'guardlist: error: '
 BOUND = 2.0
 JSON_KEYS = {'id', 'sender', 'recipient', 'first_seen', 'last_seen', 'attempts', 'status',
-             'age_seconds', 'notify_state', 'notify_error'}
+             'age_seconds', 'notify_state', 'notify_error', 'spf_result', 'sender_check'}
 
 
 def diff_snap(a, b):
@@ -153,6 +154,26 @@ def main():
     h.ok(all(s in out for s in ('stranger1@ext.example', 'stranger2@ext.example', 's3@other.example',
                                 KID, KID2, 'pending')),
          'pending (table) shows senders, recipients and status', 'output: %r' % out)
+
+    # ------------------------------------------------------------ the sender check
+    # spf_result as guardlistd records it (issue 17), written with SQL here.
+    spf = {a: ('pass', 'verified'), b: ('none', 'not verified'), c3: ('neutral', 'not verified'),
+           dn: (None, 'not checked')}
+    for cid, (v, _) in spf.items():
+        db.sql('UPDATE challenges SET spf_result = %s WHERE id = %d' % ('NULL' if v is None else h.sql_str(v), cid))
+    j = pending_json('pending --json with spf_result set')
+    if j is not None:
+        byid = {o.get('id'): o for o in j}
+        got = {cid: (byid.get(cid, {}).get('spf_result'), byid.get(cid, {}).get('sender_check')) for cid in spf}
+        h.is_(got, {cid: v for cid, v in spf.items()},
+              'pending --json: spf_result as stored (null when nothing was checked) and sender_check in words')
+    out = readonly('pending (table) with spf_result set', 'pending')
+    lines = {cid: next((ln for ln in out.splitlines() if re.match(r'%d\s' % cid, ln)), '') for cid in spf}
+    h.ok('SENDER CHECK' in out.splitlines()[0], 'pending (table): a SENDER CHECK column', out)
+    for cid, (v, word) in spf.items():
+        h.ok(re.search(r'\s%s\s' % word, lines[cid])
+             and len(re.findall(r'(?<!not )verified', lines[cid])) == (1 if v == 'pass' else 0),
+             'pending (table): spf_result %s reads "%s"' % (v or 'NULL', word), lines[cid])
 
     # ------------------------------------------------------------ approve
     last = audit_max()

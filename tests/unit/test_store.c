@@ -1,7 +1,7 @@
 /* test_store.c - unit tests of the parts of lib/store.c that need no
  * database: which challenges are for the null sender (decided by an admin
  * only), and that an admin may decide without a guardian check.  The
- * challenge row reader.  The
+ * challenge row reader (spf_result included).  The
  * transactions themselves are tested against MariaDB (tests/integration/
  * 110_approve.t, 84_cli_pending.t, 150_web.t).  One row a case. */
 #include "unit.h"
@@ -49,7 +49,8 @@ static void test_challenge_read(void **state)
 {
     const char *col[STORE_CHALLENGE_NCOLS + 1] = {
         "42", "grandma@example.com", "kid+news@family.test", "kid@family.test", "pending",
-        "2026-12-01 10:00:00", "2026-12-01 11:00:00", "3", "mx.example.com", "192.0.2.7", NULL, NULL, "extra",
+        "2026-12-01 10:00:00", "2026-12-01 11:00:00", "3", "mx.example.com", "192.0.2.7", NULL, NULL,
+        "kid@family.test grandma@example.com OK", "pass", "extra",
     };
     struct store_challenge c;
 
@@ -69,8 +70,23 @@ static void test_challenge_read(void **state)
     assert_string_equal(c.client_address, "192.0.2.7");
     assert_string_equal(c.decided_by, "");
     assert_string_equal(c.decided_at, "");
+    assert_string_equal(c.decided_rule, "kid@family.test grandma@example.com OK");
+    assert_string_equal(c.spf_result, "pass");
     assert_int_equal(store_challenge_row(&c, STORE_CHALLENGE_NCOLS, col, NULL), 0);
     assert_string_equal(c.recipient, "kid+news@family.test");
+}
+
+/* spf_result NULL (nothing was checked) reads as "", which lib/spfword.c
+ * calls "not checked". */
+static void test_challenge_spf_null(void **state)
+{
+    const char *col[STORE_CHALLENGE_NCOLS] = { "7", "a@example.com", "kid@family.test", "kid@family.test", "pending" };
+    struct store_challenge c;
+
+    (void)state;
+    memset(&c, 'x', sizeof(c));
+    assert_int_equal(store_challenge_read(&c, STORE_CHALLENGE_NCOLS, col), STORE_CHALLENGE_NCOLS);
+    assert_string_equal(c.spf_result, "");
 }
 
 /* A row shorter than the type is an error, and leaves nothing behind. */
@@ -87,7 +103,7 @@ static void test_challenge_short(void **state)
     assert_int_equal(store_challenge_row(&c, 3, col, NULL), -1);
 }
 
-static struct CMUnitTest tests[UNIT_LEN(null_rows) + 3];
+static struct CMUnitTest tests[UNIT_LEN(null_rows) + 4];
 
 int main(void)
 {
@@ -96,6 +112,7 @@ int main(void)
     UNIT_ADD_ROWS(tests, n, test_null, null_rows);
     UNIT_ADD(tests, n, test_admin_needs_no_check);
     UNIT_ADD(tests, n, test_challenge_read);
+    UNIT_ADD(tests, n, test_challenge_spf_null);
     UNIT_ADD(tests, n, test_challenge_short);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);

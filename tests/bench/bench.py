@@ -64,6 +64,7 @@ sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 sys.path.insert(1, os.path.join(ROOT, 'tests', 'bench'))
 import harness as h  # noqa: E402
+import dns  # noqa: E402
 import web  # noqa: E402
 from postgrey import POSTGREY, Postgrey  # noqa: E402
 
@@ -90,6 +91,8 @@ TARGET_RSS_PER_RULE = 150
 TARGET_CHANGE_S = 2.0               # a rule change is in force within 2 s
 TARGET_E2E_RATIO = 0.95             # Postfix with guardlistd >= 95 % of no policy
 TARGET_EMAILS_S = 200.0             # guardlist-notify >= 200 emails/s
+TARGET_SPF_SHARE = 0.90            # SPF on >= 90 % of SPF off's requests/s ...
+TARGET_SPF_P99_8_MS = 1.0           # ... and p99 < 1 ms at 8 connections (issue 17)
 TARGET_APPROVE_P99_MS = 10.0        # approval page p99 < 10 ms (as a CGI)
 TARGET_FCGI_GET_P99_MS = 2.0        # approval page as FastCGI: GET p99 < 2 ms (issue 19)
 TARGET_FCGI_POST_P99_MS = 5.0       # and POST p99 < 5 ms
@@ -397,6 +400,46 @@ def section_policy(res, ctx, args, grey, ref):
     capped = len(re.findall(r'reply="DEFER_IF_PERMIT Too many new senders', d.log()))
     res.data['policy']['capped_replies_logged'] = capped
     say('guardlistd answered %d requests past a cap (logged)' % capped)
+
+
+def section_spf(res, ctx, args):
+    """The same mix with [policy] spf = on against a private dnsmasq that
+    publishes SPF for both of the mix's sender domains (the mix's client,
+    192.0.2.1, passes), beside SPF off, interleaved at 8 and 64 connections.
+    Known pairs are answered from the verdict cache after the first lookup."""
+    d = ctx['daemon']
+    zone = dns.start({'known.test': 'v=spf1 ip4:192.0.2.0/24 -all',
+                      'unknown.test': 'v=spf1 ip4:192.0.2.1 -all'}, local='test')
+    figures = {'off': {}, 'on': {}}
+    res.data['spf'] = figures
+    try:
+        for conns in (8, 64):
+            for mode in ('off', 'on'):
+                set_caps(d, {'spf': mode, 'resolver': zone.address})
+                policyload(ctx['guardlistd_port'], conns, args.warmup, args.rules)
+                r = policyload(ctx['guardlistd_port'], conns, args.seconds, args.rules)
+                figures[mode][conns] = r
+                say('spf %-3s %3d conn: %8.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d'
+                    % (mode, conns, r['rps'], r['p50_ms'], r['p99_ms'], r['errors']))
+        figures['dns_queries'] = zone.queries('known.test') + zone.queries('unknown.test')
+    finally:
+        set_caps(d, {'spf': 'off'})
+        zone.stop()
+    for conns in (8, 64):
+        off, on = figures['off'][conns], figures['on'][conns]
+        for mode, r in (('off', off), ('on', on)):
+            value = '%.0f req/s, p50 %.3f ms, p99 %.3f ms, errors %d' % (r['rps'], r['p50_ms'], r['p99_ms'],
+                                                                      r['errors'])
+            what = 'guardlistd, %d conn, SPF %s' % (conns, mode)
+            if mode == 'on' and conns == 8:
+                res.target('spf', what, value, r['p99_ms'], '<', TARGET_SPF_P99_8_MS,
+                           'p99 < %g ms' % TARGET_SPF_P99_8_MS)
+            else:
+                res.row('spf', what, value)
+        share = on['rps'] / off['rps'] if off['rps'] else None
+        res.target('spf', 'SPF on / SPF off, %d conn' % conns, '%.0f %%' % (share * 100) if share else 'n/a',
+                   share, '>=', TARGET_SPF_SHARE, '>= %.0f %%' % (TARGET_SPF_SHARE * 100))
+    res.row('spf', 'TXT queries dnsmasq was asked during the SPF runs', str(figures['dns_queries']))
 
 
 def set_caps(d, caps):
@@ -838,6 +881,7 @@ def run(args, res):
 
     sections = [
         ('policy', lambda: section_policy(res, ctx, args, grey, ref)),
+        ('spf', lambda: section_spf(res, ctx, args)),
         ('first', lambda: section_first_contact(res, ctx, args)),
         ('fold', lambda: section_fold(res, ctx, args)),
         ('change', lambda: section_change(res, ctx, args)),
@@ -889,7 +933,7 @@ def parse_args(argv):
     p.add_argument('--emails', type=int, default=1000, help='challenges for the notifier (default 1000)')
     p.add_argument('--gets', type=int, default=200, help='approval-page GETs (default 200)')
     p.add_argument('--posts', type=int, default=100, help='approval-page POSTs (default 100)')
-    p.add_argument('--skip', default='', help='comma-separated sections to skip: policy,first,fold,change,postfix,'
+    p.add_argument('--skip', default='', help='comma-separated sections to skip: policy,spf,first,fold,change,postfix,'
                                               'notify,approve,admin')
     p.add_argument('--out', default=OUT_DIR, help='where results.md and results.json go (default var/bench)')
     args = p.parse_args(argv)
@@ -898,7 +942,7 @@ def parse_args(argv):
     except ValueError:
         p.error('--conns: comma-separated numbers')
     args.skip = set(s for s in args.skip.split(',') if s)
-    unknown = args.skip - {'policy', 'first', 'fold', 'change', 'postfix', 'notify', 'approve', 'admin'}
+    unknown = args.skip - {'policy', 'spf', 'first', 'fold', 'change', 'postfix', 'notify', 'approve', 'admin'}
     if unknown:
         p.error('--skip: unknown section(s) %s' % ', '.join(sorted(unknown)))
     if args.rules < KIDS or args.seconds <= 0 or args.warmup <= 0 or not args.conns or args.changes < 1 \

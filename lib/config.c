@@ -274,7 +274,8 @@ static int dbhost_parse(const char *e, struct config_dbhost *h, char *why, size_
 
 int config_db_hosts(struct config_db *p, const char *list, char *why, size_t whylen)
 {
-    struct config_dbhost hosts[CONFIG_DB_HOSTS_MAX];
+    /* Zeroed and copied whole: the same list gives the same bytes (SIGHUP compares them). */
+    struct config_dbhost hosts[CONFIG_DB_HOSTS_MAX] = { 0 };
     char entry[CONFIG_HOSTNAME_MAX + 16], reason[120];
     const char *s = list;
     int n = 0;
@@ -329,7 +330,7 @@ int config_db_hosts(struct config_db *p, const char *list, char *why, size_t why
         snprintf(why, whylen, "host is empty (name at least one host, or leave host out for localhost)");
         return -1;
     }
-    memcpy(p->hosts, hosts, sizeof(hosts[0]) * (size_t)n);
+    memcpy(p->hosts, hosts, sizeof(hosts));
     p->nhosts = n;
     memcpy(p->host, list, strlen(list) + 1);       /* length checked above */
     return 0;

@@ -147,27 +147,42 @@ static void schedule_retry(struct db *db)
     set_after(&db->next_try, db->backoff_ms);
 }
 
-/* With somewhere else to go, a Galera node that is up but not part of the
- * primary component (wsrep_ready OFF) refuses every query: not usable.  A
- * server without Galera has no such status: usable.  1 usable, 0 not. */
-static int node_ready(MYSQL *m, char *why, size_t whylen)
+/* The second column of the one row of SHOW query Q, into OUT ("" with no
+ * row).  0, or -1 with WHY. */
+static int show_value(MYSQL *m, const char *q, char *out, size_t outlen, char *why, size_t whylen)
 {
-    static const char q[] = "SHOW STATUS LIKE 'wsrep_ready'";
     MYSQL_RES *res;
     MYSQL_ROW row;
-    int ready = 1;
 
-    if (mysql_real_query(m, q, sizeof(q) - 1) != 0 || !(res = mysql_store_result(m))) {
+    if (mysql_real_query(m, q, strlen(q)) != 0 || !(res = mysql_store_result(m))) {
         snprintf(why, whylen, "%s", mysql_error(m));
-        return 0;
+        return -1;
     }
     row = mysql_fetch_row(res);
-    if (row && row[1] && strcasecmp(row[1], "ON") != 0) {
-        snprintf(why, whylen, "Galera node not ready (wsrep_ready %s)", row[1]);
-        ready = 0;
-    }
+    snprintf(out, outlen, "%s", row && mysql_num_fields(res) > 1 && row[1] ? row[1] : "");
     mysql_free_result(res);
-    return ready;
+    return 0;
+}
+
+/* With somewhere else to go, a Galera node that is up but not part of the
+ * primary component (wsrep_ready OFF) refuses every query: not usable.  A
+ * server without Galera (wsrep_on OFF, or no such variable): usable.
+ * 1 usable, 0 not. */
+static int node_ready(MYSQL *m, char *why, size_t whylen)
+{
+    char v[32];
+
+    if (show_value(m, "SHOW VARIABLES LIKE 'wsrep_on'", v, sizeof(v), why, whylen) < 0)
+        return 0;
+    if (strcasecmp(v, "ON") != 0)
+        return 1;
+    if (show_value(m, "SHOW STATUS LIKE 'wsrep_ready'", v, sizeof(v), why, whylen) < 0)
+        return 0;
+    if (strcasecmp(v, "ON") != 0) {
+        snprintf(why, whylen, "Galera node not ready (wsrep_ready %s)", v[0] ? v : "missing");
+        return 0;
+    }
+    return 1;
 }
 
 /* A new connection to entry I, or NULL with WHY. */
@@ -219,6 +234,7 @@ static void notice(int warning, const char *fmt, ...)
 /* Connected to entry I: says so when it is another entry than the last one. */
 static void now_on(struct db *db, int i, const char *first_why)
 {
+    const struct target *t = &db->target[i], *first = &db->target[0];
     int was = db->last;
 
     db->cur = db->last = i;
@@ -228,10 +244,10 @@ static void now_on(struct db *db, int i, const char *first_why)
     if (db->ntargets < 2 || was == i)
         return;
     if (i > 0)
-        notice(1, "database: connected to %s (entry %d of %d); entry 1 %s: %s", db->target[i].shown,
-               i + 1, db->ntargets, db->target[0].shown, first_why);
+        notice(1, "database: connected to %s (entry %d of %d); entry 1 %s: %s", t->shown, i + 1,
+               db->ntargets, first->shown, first_why);
     else
-        notice(0, "database: connected to %s (entry 1 of %d)%s", db->target[0].shown, db->ntargets,
+        notice(0, "database: connected to %s (entry 1 of %d)%s", first->shown, db->ntargets,
                was > 0 ? ", the first entry is back" : "");
 }
 

@@ -671,7 +671,7 @@ static void test_hosts(void **state)
     struct config_db p;
     char why[300] = "";
 
-    memset(&p, 0, sizeof p);
+    memset(&p, 0x5a, sizeof p);
     snprintf(p.host, sizeof p.host, "before");
     p.nhosts = 7;
     if (config_db_hosts(&p, row->list, why, sizeof why) != row->rc)
@@ -679,6 +679,17 @@ static void test_hosts(void **state)
     if (row->rc == 0) {
         assert_int_equal(p.nhosts, row->nhosts);
         assert_string_equal(p.host, row->list);
+        /* Past each name and past the last entry: zeros, so a SIGHUP that
+         * compares the bytes sees an unchanged list as unchanged. */
+        for (int i = 0; i < CONFIG_DB_HOSTS_MAX; i++) {
+            const char *name = p.hosts[i].name;
+            size_t used = i < p.nhosts ? strlen(name) : 0;
+            for (size_t k = used; k < sizeof p.hosts[i].name; k++)
+                if (name[k] != '\0')
+                    fail_msg("hosts[%d].name[%zu] is not zero", i, k);
+            if (i >= p.nhosts)
+                assert_int_equal(p.hosts[i].port, 0);
+        }
     } else {
         assert_contains(why, row->word);
         assert_int_equal(p.nhosts, 7);                  /* unchanged on an error */

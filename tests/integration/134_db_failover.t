@@ -8,15 +8,19 @@ Covered: guardlistd answers from the first; the first killed: known pairs are
 still answered from memory at once, no stranger is ever allowed, a new
 stranger's challenge is recorded on the second, a rule written on the second
 is in force (the refresher moved too), the log says where it went; a running
-guardlist-notify mails the challenge from the second; the first restarted (same
+guardlist-notify mails the challenge from the second and the approval page
+(a CGI) shows it; the first restarted (same
 data directory): within the failback interval the daemon writes new challenges
 to the first again, reads its rules, and the notifier comes back too; the CLI
 and `guardlist-notify --once` with the first hung (SIGSTOP) use the second
 within the connect timeout; postfix-config's map lists both hosts; a bad host
 entry is a configuration error naming FILE:LINE and the entry."""
+import email
+import email.policy
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -24,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 import harness as h  # noqa: E402
+import web  # noqa: E402
 
 VAGUE = 'vague@imprecise.info'
 GRANDMA = 'grandma@example.com'
@@ -39,6 +44,7 @@ RULES = (
     "INSERT INTO whitelist (sender, action) VALUES ('grandma@example.com','OK')",
 )
 ALLOWS = ('DUNNO', 'OK')
+LINK_RE = re.compile(re.escape(h.NOTIFIER_DEFAULTS['approve_url']) + r'\?t=([0-9a-f]{32})')
 
 
 def kill(db):
@@ -87,6 +93,39 @@ def wait_for(pred, bound):
 
 def mailed(sink, sender):
     return any(sender.encode() in raw for raw in sink.messages())
+
+
+def link_for(sink, sender):
+    """The approval link token of the email about SENDER's challenge, or None."""
+    for raw in sink.messages():
+        _, data = h.SmtpSink.split(raw)
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        part = msg.get_body(preferencelist=('plain',))
+        text = part.get_content() if part else ''
+        if sender in text:
+            m = LINK_RE.search(text)
+            return m.group(1) if m else None
+    return None
+
+
+OTHER_LOGS = []    # stderr of every CLI and approval page run, checked for sanitizer reports
+
+
+def cli(*args):
+    rc, out, err = h.cli(*args)
+    OTHER_LOGS.append(err)
+    return rc, out, err
+
+
+def approve_cgi(config, query):
+    """guardlist-approve run as a CGI GET by hand.  Returns (status, stdout, stderr, seconds)."""
+    env = dict(os.environ, GUARDLIST_CONFIG=config, REQUEST_METHOD='GET', QUERY_STRING=query,
+               GATEWAY_INTERFACE='CGI/1.1', SERVER_PROTOCOL='HTTP/1.1')
+    t0 = time.monotonic()
+    r = subprocess.run([web.approve_binary()], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    OTHER_LOGS.append(r.stderr.decode('utf-8', 'replace'))
+    return (r.returncode, r.stdout.decode('utf-8', 'replace'), OTHER_LOGS[-1], time.monotonic() - t0)
 
 
 def main():
@@ -148,6 +187,16 @@ def main():
              notifier.log()[-2000:])
     h.ok('database: connected to %s (entry 2 of 2)' % second in notifier.log(),
          'the notifier logs its move to entry 2', notifier.log()[-2000:])
+    token = link_for(sink, sender) if sender else None
+    acfg = h.cli_config(db1, database=database, approver={'template_dir': str(h.ROOT / 'templates')},
+                        log={'target': 'stderr'})
+    rc, out, err, secs = approve_cgi(acfg, 't=%s' % token)
+    h.diag('the approval page with the first dead: %s in %.2f s' % ((out.splitlines() or [''])[0], secs))
+    h.ok(token and rc == 0 and out.startswith('Status: 200') and (sender or '') in out,
+         'first dead: the approval page shows the challenge recorded on the second',
+         'token %r, rc %s, stdout %r, stderr %r' % (token, rc, out[:300], err[-600:]))
+    h.ok('warning: database: connected to %s (entry 2 of 2)' % second in err,
+         'the approval page logs that it used entry 2', 'stderr %r' % err[-600:])
 
     # ---- the first comes back (same data directory)
     restart = db1.start()
@@ -184,7 +233,7 @@ def main():
     db1.freeze()
     try:
         t0 = time.monotonic()
-        rc, out, err = h.cli(cfg, 'list', '--json')
+        rc, out, err = cli(cfg, 'list', '--json')
         secs = time.monotonic() - t0
         h.diag('guardlist list with the first hung took %.2f s' % secs)
         h.ok(rc == 0 and 'second-rule@example.net' in out and secs < HUNG_BOUND,
@@ -193,7 +242,7 @@ def main():
         h.ok(re.search(r'^guardlist: warning: database: connected to %s \(entry 2 of 2\); entry 1 %s: '
                        % (re.escape(second), re.escape(first)), err, re.M),
              'first hung: the CLI warns that it used entry 2', 'stderr %r' % err)
-        rc, out, err = h.cli(cfg, 'check', 'second-rule@example.net', VAGUE)
+        rc, out, err = cli(cfg, 'check', 'second-rule@example.net', VAGUE)
         h.is_(rc, 0, 'first hung: guardlist check answers from the second')
         t0 = time.monotonic()
         rc, out, err = h.notify_logged(ncfg, '--once')
@@ -204,12 +253,12 @@ def main():
              'rc %s, stderr %r' % (rc, err[-1500:]))
     finally:
         db1.thaw()
-    rc, out, err = h.cli(cfg, 'list', '--json')
+    rc, out, err = cli(cfg, 'list', '--json')
     h.ok(rc == 0 and 'first-rule@example.net' in out and 'warning' not in err,
          'both up: the CLI reads the first, silently', 'rc %s, stderr %r' % (rc, err))
 
     # ---- postfix-config: mysql_table(5) hosts lists every entry
-    rc, out, err = h.cli(cfg, 'postfix-config', '--lookup-tables')
+    rc, out, err = cli(cfg, 'postfix-config', '--lookup-tables')
     h.ok(rc == 0 and 'hosts = inet:127.0.0.1:%d inet:127.0.0.1:%d\n' % (db1.port, db2.port) in out,
          'postfix-config --lookup-tables: hosts lists both entries', out[:600] + err)
 
@@ -225,11 +274,14 @@ def main():
          'bad host entry: the message names FILE:LINE, the entry and the fix', 'stderr %r' % err[-600:])
     h.diag('bad host entry: %s' % (err.strip().splitlines() or ['(no output)'])[-1])
     badcli = h.cli_config(db1, database={'socket': '', 'host': '127.0.0.1:3306,, 127.0.0.1:3307'})
-    rc, out, err = h.cli(badcli, 'list')
+    rc, out, err = cli(badcli, 'list')
     h.ok(rc == 2 and 'host entry 2 is empty' in err, 'bad host list: the CLI refuses it (exit 2), naming the entry',
          'rc %s, stderr %r' % (rc, err))
 
     h.no_notify_sanitizer_reports([notifier.log()])
+    found = sorted(set(m for text in OTHER_LOGS for m in h.SANITIZER_MARKS if m in text))
+    h.ok(not found, 'guardlist and guardlist-approve: no sanitizer report in any of their %d runs'
+         % len(OTHER_LOGS), 'found: %s' % ', '.join(found))
     sink.stop()
     db1.stop()
     db2.stop()

@@ -30,6 +30,8 @@ void cli_say(FILE *f, const char *severity, const char *fmt, ...) __attribute__(
 /* The database handle with the [admin] account (exits with an error if it
  * cannot connect: returns NULL and prints the reason). */
 struct db *cli_db(struct cli *cli);
+/* For db_set_notice(): a move to a later database entry, as a warning on stderr. */
+void cli_db_notice(int warning, const char *line);
 
 /* Maps a store_ return code to an exit status, printing ERR when it failed. */
 int cli_store_exit(int rc, const char *err);

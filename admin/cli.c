@@ -42,6 +42,12 @@ void cli_say(FILE *f, const char *severity, const char *fmt, ...)
     va_end(ap);
 }
 
+void cli_db_notice(int warning, const char *line)
+{
+    if (warning)
+        cli_say(stderr, "warning", "%s", line);
+}
+
 int cli_fail(int code, const char *fmt, ...)
 {
     va_list ap;

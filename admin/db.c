@@ -456,7 +456,8 @@ int cmd_db(struct cli *cli, int argc, char **argv)
 /* DSN: "key=value;..." with host, port, socket, name, user, password_file. */
 static int parse_dsn(const char *dsn, struct config_db *out, char *err, size_t errlen)
 {
-    char buf[2048], *save = NULL;
+    char buf[2048], *save = NULL, why[300];
+    int server = 0;         /* the DSN names the server: the configuration's socket and hosts go */
 
     if (strlen(dsn) >= sizeof(buf)) {
         snprintf(err, errlen, "--dsn is too long");
@@ -472,9 +473,20 @@ static int parse_dsn(const char *dsn, struct config_db *out, char *err, size_t e
         *eq = '\0';
         const char *k = kv, *v = eq + 1;
         char *field = NULL;
-        if (strcmp(k, "host") == 0) field = out->host;
-        else if (strcmp(k, "socket") == 0) field = out->socket;
-        else if (strcmp(k, "name") == 0) field = out->name;
+        if (strcmp(k, "host") == 0) {
+            if (!server++)
+                out->socket[0] = '\0';
+            if (config_db_hosts(out, v, why, sizeof(why)) < 0) {
+                snprintf(err, errlen, "--dsn %s", why);
+                return -1;
+            }
+            continue;
+        }
+        if (strcmp(k, "socket") == 0) {
+            if (!server++)
+                out->nhosts = 0;
+            field = out->socket;
+        } else if (strcmp(k, "name") == 0) field = out->name;
         else if (strcmp(k, "user") == 0) field = out->user;
         else if (strcmp(k, "password_file") == 0) field = out->password_file;
         else if (strcmp(k, "port") == 0) {

@@ -136,6 +136,7 @@ int main(int argc, char **argv)
     if (!asks_help && config_load(&cli.cfg, config_path(cli.config_file), err, sizeof(err)) < 0)
         return cli_fail(EXIT_USAGE, "%s", err);
     cover_set_delimiters(cli.cfg.policy.recipient_delimiter);
+    db_set_notice(cli_db_notice);
     optind = 0;     /* the command parses its own options */
     rc = fn(&cli, cargc, cargv);
     db_free(cli.db);

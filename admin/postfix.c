@@ -41,19 +41,31 @@ static void policy_lines(const struct config *cfg)
            listen, service);
 }
 
+/* mysql_table(5)'s hosts: the socket, then every [database] host entry.
+ * Postfix splits inet:HOST:PORT at the last colon, so an IPv6 address goes
+ * without brackets; it tries the hosts in random order, not in ours. */
+static void map_hosts(const struct config_db *p, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    if (p->socket[0])
+        o += (size_t)snprintf(out, outlen, "unix:%s", p->socket);
+    for (int i = 0; i < p->nhosts && o < outlen; i++)
+        o += (size_t)snprintf(out + o, outlen - o, "%sinet:%s:%d", o ? " " : "", p->hosts[i].name,
+                              p->hosts[i].port ? p->hosts[i].port : p->port);
+    if (!p->socket[0] && !p->nhosts)
+        snprintf(out, outlen, "inet:localhost:%d", p->port);
+}
+
 /* Writes one mysql_table(5) file, or prints it with a placeholder password. */
 static int map_file(const char *dir, const char *name, const struct config_db *p, const char *query,
                     char *path, size_t pathlen)
 {
-    char hosts[CONFIG_STR_MAX + 32];
+    char hosts[(CONFIG_STR_MAX + 16) * (CONFIG_DB_HOSTS_MAX + 1)];
     FILE *f = stdout;
 
-    if (p->socket[0])
-        snprintf(hosts, sizeof(hosts), "unix:%s", p->socket);
-    else if (p->port)
-        snprintf(hosts, sizeof(hosts), "inet:%s:%d", p->host, p->port);
-    else
-        snprintf(hosts, sizeof(hosts), "%s", p->host);
+    map_hosts(p, hosts, sizeof(hosts));
     snprintf(path, pathlen, "%s/%s", dir ? dir : "/etc/postfix", name);
     if (dir) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);

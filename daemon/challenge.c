@@ -68,6 +68,7 @@ static const char sql_rollback[] = "ROLLBACK";
 
 static int write_batch(struct challenge_writer *w, struct challenge_job *batch, char *err, size_t errlen)
 {
+    db_prefer_first(w->db);     /* between transactions: back to the first database entry */
     if (db_connect(w->db, err, errlen) < 0 || db_exec(w->db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
         return -1;
     for (struct challenge_job *j = batch; j; j = j->next) {

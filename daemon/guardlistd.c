@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "control.h"
 #include "listener.h"
+#include "db.h"
 #include "log.h"
 #include "loop.h"
 #include "privs.h"
@@ -315,6 +316,7 @@ int main(int argc, char **argv)
         rc = choose_accounts(&s);
     if (rc == GO_ON) {
         log_init("guardlistd", s.foreground ? s.cfg->log.target : LOG_TO_SYSLOG, s.cfg->log.level);
+        db_set_notice(log_notice_line);
         rc = open_listener(&s);
     }
     if (rc == GO_ON) {

@@ -47,7 +47,7 @@ static void *refresher_main(void *arg)
 {
     struct refresher *r = arg;
     unsigned long long loaded_gen = 0;
-    int have = 0, down = 0, load_failing = 0, truncated = 0;
+    int have = 0, down = 0, load_failing = 0, truncated = 0, entry = -1;
     struct rulesdb_stamp stamp = { .valid = 0 };
     struct rulesdb_mark mark;
     double last_full = 0;
@@ -62,6 +62,7 @@ static void *refresher_main(void *arg)
         full_interval = r->full_interval;
         pthread_mutex_unlock(&r->mu);
 
+        db_prefer_first(r->db);
         if (db_connect(r->db, err, sizeof(err)) < 0 || rulesdb_generation(r->db, &gen, err, sizeof(err)) < 0
             || rulesdb_truncated(r->db, &stamp, &truncated, err, sizeof(err)) < 0) {
             if (!down)
@@ -75,7 +76,10 @@ static void *refresher_main(void *arg)
             __atomic_store_n(&r->down, 0, __ATOMIC_RELAXED);
             if (truncated)
                 log_info("a table was truncated: reloading the rules");
-            int full = !have || truncated || mono_now() - last_full >= full_interval;
+            /* Another database server may hold another copy (a replica
+             * behind, other row ids): the delta marks mean nothing there. */
+            int now_entry = db_entry(r->db);
+            int full = !have || truncated || now_entry != entry || mono_now() - last_full >= full_interval;
             if (full || gen != loaded_gen) {
                 struct rulesdb_skips skips;
                 double t0 = mono_now();
@@ -95,8 +99,10 @@ static void *refresher_main(void *arg)
                 }
                 if (!rs) {
                     rs = rulesdb_load(r->db, &skips, &mark, err, sizeof(err));
-                    if (rs)
+                    if (rs) {
                         last_full = mono_now();
+                        entry = now_entry;
+                    }
                 }
                 if (!rs) {
                     if (!load_failing)      /* once per failure, not every second */

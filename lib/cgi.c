@@ -14,6 +14,7 @@
  * refused, and lib/form.c accepts only the names the page expects.
  */
 #include "cgi.h"
+#include "db.h"
 #include "log.h"
 #include "store.h"
 
@@ -233,6 +234,7 @@ int cgi_setup_config(struct config *cfg, const char *program)
         return -1;
     }
     log_init(program, cfg->log.target, cfg->log.level);
+    db_set_notice(log_notice_line);
     if (store_configure(cfg->policy.freemail_domains, cfg->policy.recipient_delimiter, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return -1;

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -17,7 +18,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-enum key_type { K_STR, K_INT, K_AUTO_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW, K_NETLIST };
+enum key_type { K_STR, K_INT, K_AUTO_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW, K_NETLIST, K_DBHOSTS };
 
 struct key {
     const char *section, *name;
@@ -43,9 +44,10 @@ static const char *const w_level[] = { "debug", "info", "warning", "error", NULL
 /* NOLINTEND(bugprone-macro-parentheses) */
 
 static const struct key keys[] = {
-    S("database", "host", db.host),
+    { "database", "host", K_DBHOSTS, offsetof(struct config, db), 0, 0, 0, NULL },
     S("database", "socket", db.socket),
     I("database", "port", db.port, 0, 65535),
+    I("database", "failback_interval", db.failback_interval, 1, 3600),
     S("database", "name", db.name),
     S("database", "user", db.user),
     S("database", "password", db.password),
@@ -112,6 +114,7 @@ void config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     strcpy(cfg->db.host, "localhost");
     cfg->db.port = 3306;
+    cfg->db.failback_interval = 30;
     strcpy(cfg->db.name, "guardlist");
     strcpy(cfg->db.user, "guardlist_daemon");
     strcpy(cfg->policy.listen, "inet:127.0.0.1:10040");
@@ -201,6 +204,138 @@ static int listen_ok(const char *v, char *why, size_t len)
     return 0;
 }
 
+/* One host entry: NAME, NAME:PORT, [IPV6] or [IPV6]:PORT.  0, or -1 with WHY. */
+static int dbhost_parse(const char *e, struct config_dbhost *h, char *why, size_t len)
+{
+    const char *name = e, *name_end, *port = NULL;
+
+    if (e[0] == '/' || strncmp(e, "unix:", 5) == 0) {
+        snprintf(why, len, "a unix socket goes in socket =, not in host");
+        return -1;
+    }
+    if (e[0] == '[') {
+        const char *close = strchr(e, ']');
+        if (!close) {
+            snprintf(why, len, "'[' without ']'");
+            return -1;
+        }
+        name = e + 1;
+        name_end = close;
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1]) {
+            snprintf(why, len, "expected :PORT after ']'");
+            return -1;
+        }
+    } else {
+        const char *colon = strchr(e, ':');
+        if (colon && strchr(colon + 1, ':')) {
+            snprintf(why, len, "an IPv6 address goes in brackets, as [2001:db8::1]:3306");
+            return -1;
+        }
+        name_end = colon ? colon : e + strlen(e);
+        port = colon ? colon + 1 : NULL;
+    }
+    if (name_end == name) {
+        snprintf(why, len, "no host name");
+        return -1;
+    }
+    if ((size_t)(name_end - name) >= sizeof(h->name)) {
+        snprintf(why, len, "host name longer than %zu bytes", sizeof(h->name) - 1);
+        return -1;
+    }
+    memcpy(h->name, name, (size_t)(name_end - name));
+    h->name[name_end - name] = '\0';
+    if (e[0] == '[') {
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, h->name, &a6) != 1) {
+            snprintf(why, len, "not an IPv6 address in the brackets");
+            return -1;
+        }
+    } else if (strspn(h->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+               != strlen(h->name)) {
+        snprintf(why, len, "not a host name or address");
+        return -1;
+    }
+    h->port = 0;
+    if (port) {
+        char *end;
+        long v;
+        errno = 0;
+        v = strtol(port, &end, 10);
+        if (errno || !isdigit((unsigned char)*port) || *end || v < 1 || v > 65535) {
+            snprintf(why, len, "port must be a number from 1 to 65535");
+            return -1;
+        }
+        h->port = (int)v;
+    }
+    return 0;
+}
+
+int config_db_hosts(struct config_db *p, const char *list, char *why, size_t whylen)
+{
+    /* Zeroed and copied whole: the same list gives the same bytes (SIGHUP compares them). */
+    struct config_dbhost hosts[CONFIG_DB_HOSTS_MAX] = { 0 };
+    char entry[CONFIG_HOSTNAME_MAX + 16], reason[120];
+    const char *s = list;
+    int n = 0;
+
+    if (strlen(list) >= sizeof(p->host)) {
+        snprintf(why, whylen, "host list longer than %zu bytes", sizeof(p->host) - 1);
+        return -1;
+    }
+    for (;;) {
+        const char *end;
+        size_t len;
+
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s)
+            break;
+        if (*s == ',') {
+            snprintf(why, whylen, "host entry %d is empty", n + 1);
+            return -1;
+        }
+        end = s + strcspn(s, ", \t");
+        len = (size_t)(end - s);
+        if (n == CONFIG_DB_HOSTS_MAX) {
+            snprintf(why, whylen, "host lists more than %d entries", CONFIG_DB_HOSTS_MAX);
+            return -1;
+        }
+        if (len >= sizeof(entry)) {
+            snprintf(why, whylen, "host entry %d is longer than %zu bytes", n + 1, sizeof(entry) - 1);
+            return -1;
+        }
+        memcpy(entry, s, len);
+        entry[len] = '\0';
+        if (dbhost_parse(entry, &hosts[n], reason, sizeof(reason)) < 0) {
+            snprintf(why, whylen, "host entry %d '%.60s': %s", n + 1, entry, reason);
+            return -1;
+        }
+        n++;
+        s = end;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == ',') {
+            s++;
+            while (*s == ' ' || *s == '\t')
+                s++;
+            if (!*s) {
+                snprintf(why, whylen, "host list ends with a comma");
+                return -1;
+            }
+        }
+    }
+    if (n == 0) {
+        snprintf(why, whylen, "host is empty (name at least one host, or leave host out for localhost)");
+        return -1;
+    }
+    memcpy(p->hosts, hosts, sizeof(hosts));
+    p->nhosts = n;
+    memcpy(p->host, list, strlen(list) + 1);       /* length checked above */
+    return 0;
+}
+
 static int set_value(struct parse_ctx *ctx, const struct key *k, const char *value)
 {
     char *field = (char *)ctx->cfg + k->off;
@@ -235,6 +370,12 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
         if (strcmp(k->name, "password") == 0 && *value)
             ctx->has_password = 1;
 
+        return 1;
+    case K_DBHOSTS:
+        if (config_db_hosts((struct config_db *)(void *)field, value, why, sizeof(why)) < 0) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "%.200s", why);
+            return 0;
+        }
         return 1;
     case K_NETLIST:
         /* Repeated keys add up, so a long list fits the line limit. */

@@ -14,11 +14,25 @@ enum unknown_mode { UNKNOWN_DEFER, UNKNOWN_REJECT };
 enum null_mode { NULL_REJECT, NULL_ALLOW, NULL_CHALLENGE };
 enum starttls_mode { STARTTLS_REQUIRED, STARTTLS_OPTIONAL, STARTTLS_OFF };
 
-/* Database account; programs may override user and password per section. */
+#define CONFIG_DB_HOSTS_MAX 8       /* entries in [database] host */
+#define CONFIG_HOSTNAME_MAX 256
+
+/* One [database] host entry. */
+struct config_dbhost {
+    char name[CONFIG_HOSTNAME_MAX];     /* host name or address; IPv6 without its brackets */
+    int port;                           /* 0: [database] port */
+};
+
+/* Database account; programs may override user and password per section.
+ * The server is tried at socket (when set), then at each host entry in
+ * order; with neither, at localhost. */
 struct config_db {
-    char host[CONFIG_STR_MAX];
+    char host[CONFIG_STR_MAX];          /* the host list as written, for messages */
+    struct config_dbhost hosts[CONFIG_DB_HOSTS_MAX];
+    int nhosts;                         /* 0: host not set */
     char socket[CONFIG_STR_MAX];
     int port;
+    int failback_interval;              /* seconds: on a later entry, how often the first is tried */
     char name[CONFIG_STR_MAX];
     char user[CONFIG_STR_MAX];
     char password[CONFIG_STR_MAX];
@@ -115,6 +129,12 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
  * password file that is world-readable or unreadable is an error. */
 int config_db_for(const struct config *cfg, const struct config_account *acct,
                   struct config_db *out, char *err, size_t errlen);
+
+/* Parses a [database] host list ("db1, db2:3307 [2001:db8::1]:3308": comma
+ * or blank separated, at most CONFIG_DB_HOSTS_MAX) into P->hosts, P->nhosts
+ * and P->host.  Returns 0, or -1 with WHY naming the wrong entry (P is then
+ * unchanged). */
+int config_db_hosts(struct config_db *p, const char *list, char *why, size_t whylen);
 
 /* Reads the first line of a secret file into OUT; refuses world-readable files. */
 int config_read_secret(const char *path, char *out, size_t outlen, char *err, size_t errlen);

@@ -1,42 +1,93 @@
 /*
  * db - MariaDB Connector/C behind a small API: prepared statements with
  * bound string parameters (SQL text is always a constant), a per-connection
- * statement cache, and reconnection with capped exponential backoff.
+ * statement cache, and reconnection with capped exponential backoff to the
+ * first of the configured servers (socket, then [database] host entries)
+ * that answers, coming back to the first one when it returns.
  *
  * Callers: every program that touches the database.  One handle belongs to
- * one thread.  Never prints and never exits: errors go to the caller's buffer.
+ * one thread.  Never prints and never exits: errors go to the caller's
+ * buffer, a move to another server to the program's db_set_notice function.
  */
 #include "db.h"
 
 #include <errno.h>
 #include <mysql.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define STMT_CACHE 32
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_S 3         /* per entry: a dead node costs at most this (and the handshake) */
+#define FAILBACK_TIMEOUT_S 1        /* the first entry, tried while connected to another */
+#define IO_TIMEOUT_S 10
 #define COLUMN_MAX 65536
 #define DB_MAX_PARAMS 32
+#define TARGETS_MAX (CONFIG_DB_HOSTS_MAX + 1)
+
+/* Where the server may be: the socket, then the host entries. */
+struct target {
+    const char *host, *socket;      /* into the handle's own copy of the parameters */
+    unsigned int port;
+    char shown[CONFIG_STR_MAX + 16];
+};
 
 struct db {
     struct config_db p;
     MYSQL *m;
+    struct target target[TARGETS_MAX];
+    int ntargets;
+    int cur;                        /* the entry connected to, -1 when not connected */
+    int last;                       /* the entry connected to last, -1 before the first */
     long backoff_ms;
     struct timespec next_try;
+    struct timespec next_failback;
     struct { const char *sql; MYSQL_STMT *st; } cache[STMT_CACHE];
     int ncache;
 };
+
+static db_notice_fn *notice_fn;
+
+void db_set_notice(db_notice_fn *fn)
+{
+    notice_fn = fn;
+}
+
+static void add_target(struct db *db, const char *host, const char *socket, int port)
+{
+    struct target *t = &db->target[db->ntargets++];
+
+    t->host = host;
+    t->socket = socket;
+    t->port = (unsigned int)port;
+    if (socket)
+        snprintf(t->shown, sizeof(t->shown), "%s", socket);
+    else if (strchr(host, ':'))
+        snprintf(t->shown, sizeof(t->shown), "[%s]:%d", host, port);
+    else
+        snprintf(t->shown, sizeof(t->shown), "%s:%d", host, port);
+}
 
 struct db *db_new(const struct config_db *p)
 {
     struct db *db = calloc(1, sizeof(*db));
 
-    if (db)
-        db->p = *p;
+    if (!db)
+        return NULL;
+    db->p = *p;
+    db->cur = db->last = -1;
+    if (db->p.socket[0])
+        add_target(db, NULL, db->p.socket, 0);
+    for (int i = 0; i < db->p.nhosts && i < CONFIG_DB_HOSTS_MAX; i++)
+        add_target(db, db->p.hosts[i].name, NULL, db->p.hosts[i].port ? db->p.hosts[i].port : db->p.port);
+    if (db->ntargets == 0)
+        add_target(db, "localhost", NULL, db->p.port);
     return db;
 }
 
@@ -48,6 +99,7 @@ void db_disconnect(struct db *db)
     if (db->m)
         mysql_close(db->m);
     db->m = NULL;
+    db->cur = -1;
 }
 
 void db_free(struct db *db)
@@ -64,6 +116,199 @@ int db_connected(const struct db *db)
     return db->m != NULL;
 }
 
+int db_entry(const struct db *db)
+{
+    return db->m ? db->cur : -1;
+}
+
+static long ms_until(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static void set_after(struct timespec *t, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (ms % 1000) * 1000000;
+    if (t->tv_nsec >= 1000000000) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000;
+    }
+}
+
+static void schedule_retry(struct db *db)
+{
+    db->backoff_ms = db->backoff_ms ? db->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (db->backoff_ms > BACKOFF_MAX_MS)
+        db->backoff_ms = BACKOFF_MAX_MS;
+    set_after(&db->next_try, db->backoff_ms);
+}
+
+/* The second column of the one row of SHOW query Q, into OUT ("" with no
+ * row).  0, or -1 with WHY. */
+static int show_value(MYSQL *m, const char *q, char *out, size_t outlen, char *why, size_t whylen)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+
+    if (mysql_real_query(m, q, strlen(q)) != 0 || !(res = mysql_store_result(m))) {
+        snprintf(why, whylen, "%s", mysql_error(m));
+        return -1;
+    }
+    row = mysql_fetch_row(res);
+    snprintf(out, outlen, "%s", row && mysql_num_fields(res) > 1 && row[1] ? row[1] : "");
+    mysql_free_result(res);
+    return 0;
+}
+
+/* With somewhere else to go, a Galera node that is up but not part of the
+ * primary component (wsrep_ready OFF) refuses every query: not usable.  A
+ * server without Galera (wsrep_on OFF, or no such variable): usable.
+ * 1 usable, 0 not. */
+static int node_ready(MYSQL *m, char *why, size_t whylen)
+{
+    char v[32];
+
+    if (show_value(m, "SHOW VARIABLES LIKE 'wsrep_on'", v, sizeof(v), why, whylen) < 0)
+        return 0;
+    if (strcasecmp(v, "ON") != 0)
+        return 1;
+    if (show_value(m, "SHOW STATUS LIKE 'wsrep_ready'", v, sizeof(v), why, whylen) < 0)
+        return 0;
+    if (strcasecmp(v, "ON") != 0) {
+        snprintf(why, whylen, "Galera node not ready (wsrep_ready %s)", v[0] ? v : "missing");
+        return 0;
+    }
+    return 1;
+}
+
+/* A new connection to entry I, or NULL with WHY. */
+static MYSQL *open_target(struct db *db, int i, unsigned int connect_timeout, char *why, size_t whylen)
+{
+    const struct target *t = &db->target[i];
+    unsigned int io_timeout = IO_TIMEOUT_S;
+    my_bool off = 0;
+    MYSQL *m = mysql_init(NULL);
+
+    if (!m) {
+        snprintf(why, whylen, "mysql_init: out of memory");
+        return NULL;
+    }
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+    mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &off);
+    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    mysql_options(m, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+    if (!mysql_real_connect(m, t->host, db->p.user, db->p.password, db->p.name, t->port, t->socket, 0)) {
+        snprintf(why, whylen, "%s", mysql_error(m));
+        mysql_close(m);
+        return NULL;
+    }
+    if (db->ntargets > 1 && !node_ready(m, why, whylen)) {
+        mysql_close(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void notice(int warning, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void notice(int warning, const char *fmt, ...)
+{
+    char line[700];
+    va_list ap;
+
+    if (!notice_fn)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    notice_fn(warning, line);
+}
+
+/* Connected to entry I: says so when it is another entry than the last one. */
+static void now_on(struct db *db, int i, const char *first_why)
+{
+    const struct target *t = &db->target[i], *first = &db->target[0];
+    int was = db->last;
+
+    db->cur = db->last = i;
+    db->backoff_ms = 0;
+    if (i > 0)
+        set_after(&db->next_failback, (long)db->p.failback_interval * 1000);
+    if (db->ntargets < 2 || was == i)
+        return;
+    if (i > 0)
+        notice(1, "database: connected to %s (entry %d of %d); entry 1 %s: %s", t->shown, i + 1,
+               db->ntargets, first->shown, first_why);
+    else
+        notice(0, "database: connected to %s (entry 1 of %d)%s", first->shown, db->ntargets,
+               was > 0 ? ", the first entry is back" : "");
+}
+
+int db_connect(struct db *db, char *err, size_t errlen)
+{
+    char why[TARGETS_MAX][256];
+    long wait;
+
+    if (db->m)
+        return 0;
+    if (db->backoff_ms && (wait = ms_until(&db->next_try)) > 0) {
+        snprintf(err, errlen, "database unreachable, next attempt in %ld ms", wait);
+        return -1;
+    }
+    /* Always from the first entry: a program comes back to it as soon as it answers. */
+    for (int i = 0; i < db->ntargets; i++) {
+        db->m = open_target(db, i, CONNECT_TIMEOUT_S, why[i], sizeof(why[i]));
+        if (db->m) {
+            now_on(db, i, why[0]);
+            return 0;
+        }
+    }
+    if (db->ntargets == 1) {
+        snprintf(err, errlen, "cannot connect to database %s as %s via %s: %s", db->p.name,
+                 db->p.user, db->target[0].socket ? db->target[0].socket : db->target[0].host, why[0]);
+    } else {
+        size_t o = (size_t)snprintf(err, errlen, "cannot connect to database %s as %s via any of %d entries:",
+                                    db->p.name, db->p.user, db->ntargets);
+        for (int i = 0; i < db->ntargets && o < errlen; i++)
+            o += (size_t)snprintf(err + o, errlen - o, "%s %s: %s", i ? ";" : "", db->target[i].shown, why[i]);
+    }
+    schedule_retry(db);
+    return -1;
+}
+
+static int in_transaction(struct db *db)
+{
+    unsigned int status = 0;
+
+    return mariadb_get_infov(db->m, MARIADB_CONNECTION_SERVER_STATUS, &status) != 0
+           || (status & SERVER_STATUS_IN_TRANS);
+}
+
+void db_prefer_first(struct db *db)
+{
+    char why[256];
+    MYSQL *m;
+
+    if (!db || !db->m || db->cur <= 0 || ms_until(&db->next_failback) > 0)
+        return;
+    set_after(&db->next_failback, (long)db->p.failback_interval * 1000);
+    if (in_transaction(db))
+        return;
+    m = open_target(db, 0, FAILBACK_TIMEOUT_S, why, sizeof(why));
+    if (!m)
+        return;
+    db_disconnect(db);
+    db->m = m;
+    now_on(db, 0, "");
+}
+
 void db_idle_check(struct db *db)
 {
     unsigned int status = 0;
@@ -77,73 +322,19 @@ void db_idle_check(struct db *db)
         return;
     }
     if (mariadb_get_infov(db->m, MARIADB_CONNECTION_SERVER_STATUS, &status) == 0
-        && (status & SERVER_STATUS_IN_TRANS) && mysql_rollback(db->m) != 0)
+        && (status & SERVER_STATUS_IN_TRANS) && mysql_rollback(db->m) != 0) {
         db_disconnect(db);
+        return;
+    }
+    db_prefer_first(db);
 }
 
-static long ms_until(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
-}
-
-static void schedule_retry(struct db *db)
-{
-    clock_gettime(CLOCK_MONOTONIC, &db->next_try);
-    db->backoff_ms = db->backoff_ms ? db->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (db->backoff_ms > BACKOFF_MAX_MS)
-        db->backoff_ms = BACKOFF_MAX_MS;
-    db->next_try.tv_sec += db->backoff_ms / 1000;
-    db->next_try.tv_nsec += (db->backoff_ms % 1000) * 1000000;
-    if (db->next_try.tv_nsec >= 1000000000) {
-        db->next_try.tv_sec++;
-        db->next_try.tv_nsec -= 1000000000;
-    }
-}
-
-int db_connect(struct db *db, char *err, size_t errlen)
-{
-    unsigned int connect_timeout = 3, io_timeout = 10;
-    my_bool off = 0;
-    long wait;
-
-    if (db->m)
-        return 0;
-    if (db->backoff_ms && (wait = ms_until(&db->next_try)) > 0) {
-        snprintf(err, errlen, "database unreachable, next attempt in %ld ms", wait);
-        return -1;
-    }
-    db->m = mysql_init(NULL);
-    if (!db->m) {
-        snprintf(err, errlen, "mysql_init: out of memory");
-        return -1;
-    }
-    mysql_options(db->m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-    mysql_options(db->m, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
-    mysql_options(db->m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
-    mysql_options(db->m, MYSQL_OPT_RECONNECT, &off);
-    mysql_options(db->m, MYSQL_OPT_LOCAL_INFILE, &off);
-    mysql_options(db->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    mysql_options(db->m, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
-    if (!mysql_real_connect(db->m, db->p.socket[0] ? NULL : db->p.host, db->p.user,
-                            db->p.password, db->p.name, (unsigned int)db->p.port,
-                            db->p.socket[0] ? db->p.socket : NULL, 0)) {
-        snprintf(err, errlen, "cannot connect to database %s as %s via %s: %s", db->p.name,
-                 db->p.user, db->p.socket[0] ? db->p.socket : db->p.host, mysql_error(db->m));
-        mysql_close(db->m);
-        db->m = NULL;
-        schedule_retry(db);
-        return -1;
-    }
-    db->backoff_ms = 0;
-    return 0;
-}
-
-/* Connection-level failures end the connection; statement errors do not. */
+/* Connection-level failures end the connection; statement errors do not.
+ * 1047 is a Galera node that left the primary component: the next
+ * db_connect finds one that is ready. */
 static void check_gone(struct db *db, unsigned int code)
 {
-    if (code >= 2000 || code == 1053 || code == 1927 || code == 4031)
+    if (code >= 2000 || code == 1047 || code == 1053 || code == 1927 || code == 4031)
         db_disconnect(db);
 }
 

@@ -12,18 +12,43 @@ struct db;
 struct db *db_new(const struct config_db *p);
 void db_free(struct db *db);
 
-/* Connects if not connected.  While a previous attempt failed less than the
- * backoff ago (0.25 s doubling to 5 s), fails at once without trying.
- * Returns 0, or -1 with ERR set. */
+/* Connects if not connected: tries the entries in order (the socket when
+ * set, then each [database] host entry; with neither, localhost), always
+ * from the first, each within a 3 s connect timeout; with more than one
+ * entry, a Galera node that is not ready (wsrep_ready OFF) is skipped.
+ * While a previous round failed less than the backoff ago (0.25 s doubling
+ * to 5 s, counted per round, not per entry), fails at once without trying.
+ * Returns 0, or -1 with ERR set (naming every entry and why it failed). */
 int db_connect(struct db *db, char *err, size_t errlen);
 int db_connected(const struct db *db);
 void db_disconnect(struct db *db);     /* after an error: next call reconnects */
+
+/* The entry connected to (0 the first, in db_connect's order), -1 when not
+ * connected.  What was read through another entry may be another copy of
+ * the data (a refresher reads all of it again). */
+int db_entry(const struct db *db);
+
+/* Between units of work (never inside a transaction or while session state
+ * such as a GET_LOCK must survive): when connected to a later entry and
+ * [database] failback_interval has passed since that connection or the last
+ * try, tries the first entry (1 s connect timeout) and, when it answers,
+ * moves there.  Cheap otherwise: no round trip. */
+void db_prefer_first(struct db *db);
+
+/* Where a program hears of moves between entries, one line each:
+ * WARNING 1 for "connected to a later entry (and why the first failed)",
+ * 0 for the first connection of a list and the return to the first entry.
+ * A single entry never moves.  Process-wide; set before threads start;
+ * NULL (the default): silent. */
+typedef void db_notice_fn(int warning, const char *line);
+void db_set_notice(db_notice_fn *fn);
 
 /* For a connection kept between requests (a persistent web program), before
  * the next one: closes it if the server has closed its end or sent
  * something unasked (restart, KILL, wait_timeout), so the next query
  * reconnects instead of failing; rolls back a transaction an earlier
- * request left open, so nothing of it reaches the next.  No round trip. */
+ * request left open, so nothing of it reaches the next.  Then
+ * db_prefer_first().  No round trip unless the first entry is tried. */
 void db_idle_check(struct db *db);
 
 /* Runs SQL with N string parameters (NULL binds SQL NULL).  *AFFECTED (may be

@@ -106,6 +106,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
     }
 }
 
+void log_notice_line(int warning, const char *line)
+{
+    log_msg(warning ? LOG_LVL_WARNING : LOG_LVL_INFO, "%s", line);
+}
+
 char *log_printable(char *out, size_t outlen, const char *in)
 {
     static const char hex[] = "0123456789abcdef";

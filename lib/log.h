@@ -27,6 +27,11 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 void log_hold(void);
 void log_release(void);
 
+/* Logs LINE as a warning (WARNING non-zero) or as info: the function
+ * db_set_notice() takes, so every program logs its moves between database
+ * servers alike. */
+void log_notice_line(int warning, const char *line);
+
 /* Copies IN into OUT (size OUTLEN) with every byte outside printable ASCII,
  * and the backslash and double quote, written as \xHH.  Always NUL-terminates;
  * a copy that does not fit ends in "..." (logging only, never for decisions).

@@ -143,6 +143,7 @@ static int run_cycles(struct start *s)
                  cfg.notifier.smtp_port, cfg.notifier.poll_interval);
     while (!stopping) {
         long sent = 0;
+        db_prefer_first(db);    /* between cycles: back to the first database entry */
         if (db_connect(db, err, sizeof(err)) < 0) {
             log_error("%s", err);
             rc = 1;
@@ -292,6 +293,7 @@ int main(int argc, char **argv)
         rc = read_files();
     if (rc == GO_ON) {
         log_init("guardlist-notify", cfg.log.target, cfg.log.level);
+        db_set_notice(log_notice_line);
         rc = drop_privileges(&s);
     }
     if (rc == GO_ON) {

@@ -45,6 +45,10 @@ static void check_config(const struct config *c)
     FUZZ_CHECK(fuzz_terminated(d->password, sizeof(d->password)));
     FUZZ_CHECK(fuzz_terminated(d->password_file, sizeof(d->password_file)));
     FUZZ_CHECK(IN(d->port, 0, 65535));
+    FUZZ_CHECK(IN(d->nhosts, 0, CONFIG_DB_HOSTS_MAX) && IN(d->failback_interval, 1, 3600));
+    for (int i = 0; i < d->nhosts; i++)
+        FUZZ_CHECK(fuzz_terminated(d->hosts[i].name, sizeof(d->hosts[i].name)) && d->hosts[i].name[0]
+                   && IN(d->hosts[i].port, 0, 65535));
 
     FUZZ_CHECK(fuzz_terminated(c->policy.listen, sizeof(c->policy.listen)));
     FUZZ_CHECK(strncmp(c->policy.listen, "inet:", 5) == 0 || strncmp(c->policy.listen, "unix:/", 6) == 0);

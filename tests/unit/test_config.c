@@ -60,6 +60,9 @@ static void load_string(const char *text)
 
 /* ---- errors name NAME:LINE; the first error wins ---- */
 
+#define A10 "aaaaaaaaaa"
+#define A100 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10
+
 struct err_row {
     const char *name;
     const char *text;
@@ -138,6 +141,42 @@ static struct err_row err_rows[] = {
      {"t.ini:2:", NULL}, "run_as_user"},
     {"error: first error wins (unknown key, then unknown section)",
      "[policy]\ncolour = blue\n[bogus]\n", {"t.ini:2:", NULL}, "colour"},
+    {"error: host empty", "[database]\nhost =\n", {"t.ini:2:", NULL}, "host is empty"},
+    {"error: host list ends with a comma", "[database]\nhost = db1, db2,\n", {"t.ini:2:", NULL}, "comma"},
+    {"error: host list with an empty entry", "[database]\nhost = db1,, db2\n", {"t.ini:2:", NULL},
+     "entry 2 is empty"},
+    {"error: host list starting with a comma", "[database]\nhost = , db1\n", {"t.ini:2:", NULL},
+     "entry 1 is empty"},
+    {"error: host entry port 99999", "[database]\nhost = db1, db2:99999\n", {"t.ini:2:", NULL},
+     "entry 2 'db2:99999': port must be"},
+    {"error: host entry port 0", "[database]\nhost = db1:0\n", {"t.ini:2:", NULL}, "port must be"},
+    {"error: host entry port not a number", "[database]\nhost = db1:mysql\n", {"t.ini:2:", NULL},
+     "port must be"},
+    {"error: host entry port empty", "[database]\nhost = db1:\n", {"t.ini:2:", NULL}, "port must be"},
+    {"error: host entry port signed", "[database]\nhost = db1:+3306\n", {"t.ini:2:", NULL}, "port must be"},
+    {"error: host entry without a name", "[database]\nhost = :3306\n", {"t.ini:2:", NULL}, "no host name"},
+    {"error: host list of 9 entries (at most 8)", "[database]\nhost = a b c d e f g h i\n",
+     {"t.ini:2:", NULL}, "more than 8"},
+    {"error: host IPv6 without brackets", "[database]\nhost = 2001:db8::1\n", {"t.ini:2:", NULL},
+     "brackets"},
+    {"error: host brackets around no IPv6 address", "[database]\nhost = [db1]:3306\n",
+     {"t.ini:2:", NULL}, "IPv6"},
+    {"error: host bracket not closed", "[database]\nhost = [::1:3306\n", {"t.ini:2:", NULL}, "']'"},
+    {"error: host junk after the brackets", "[database]\nhost = [::1]3306\n", {"t.ini:2:", NULL},
+     ":PORT"},
+    {"error: host empty brackets", "[database]\nhost = []:3306\n", {"t.ini:2:", NULL}, "no host name"},
+    {"error: host entry with a socket path", "[database]\nhost = db1, /run/mysqld/mysqld.sock\n",
+     {"t.ini:2:", NULL}, "socket ="},
+    {"error: host entry with unix:", "[database]\nhost = unix:/run/mysqld/mysqld.sock\n",
+     {"t.ini:2:", NULL}, "socket ="},
+    {"error: host entry with a bad character", "[database]\nhost = db1, db!2\n", {"t.ini:2:", NULL},
+     "not a host name"},
+    {"error: first error wins (bad host entry, then unknown key)",
+     "[database]\nhost = db1:x\ncolour = blue\n", {"t.ini:2:", NULL}, "host entry 1"},
+    {"error: failback_interval = 0", "[database]\nfailback_interval = 0\n", {"t.ini:2:", NULL},
+     "failback_interval"},
+    {"error: failback_interval = 3601", "[database]\nfailback_interval = 3601\n", {"t.ini:2:", NULL},
+     "failback_interval"},
 };
 
 static void test_error(void **state)
@@ -172,6 +211,10 @@ static void check_defaults(void)
     assert_int_equal(cfg.approver.token_ttl_days, 7);
     assert_int_equal(cfg.policy.trusted_forwarders.n, 0);
     assert_string_equal(cfg.policy.freemail_domains, "");
+    assert_string_equal(cfg.db.host, "localhost");
+    assert_int_equal(cfg.db.nhosts, 0);     /* not set: localhost when there is no socket */
+    assert_string_equal(cfg.db.socket, "");
+    assert_int_equal(cfg.db.failback_interval, 30);
 }
 
 static void check_policy(void)
@@ -209,6 +252,43 @@ static void check_database(void)
     assert_string_equal(cfg.db.user, "guardlist_daemon");
     assert_string_equal(cfg.db.password_file, "/etc/guardlist/db-daemon.secret");
     assert_string_equal(cfg.db.socket, "/run/mysqld/mysqld.sock");
+    assert_int_equal(cfg.db.nhosts, 1);
+    assert_string_equal(cfg.db.hosts[0].name, "db.example.org");
+    assert_int_equal(cfg.db.hosts[0].port, 0);      /* [database] port */
+}
+
+static void check_host_list(void)
+{
+    assert_string_equal(cfg.db.host, "db1.example.org, 192.0.2.7:3307, [2001:db8::5]:3308 [::1]");
+    assert_int_equal(cfg.db.nhosts, 4);
+    assert_string_equal(cfg.db.hosts[0].name, "db1.example.org");
+    assert_int_equal(cfg.db.hosts[0].port, 0);
+    assert_string_equal(cfg.db.hosts[1].name, "192.0.2.7");
+    assert_int_equal(cfg.db.hosts[1].port, 3307);
+    assert_string_equal(cfg.db.hosts[2].name, "2001:db8::5");
+    assert_int_equal(cfg.db.hosts[2].port, 3308);
+    assert_string_equal(cfg.db.hosts[3].name, "::1");
+    assert_int_equal(cfg.db.hosts[3].port, 0);
+    assert_int_equal(cfg.db.port, 3309);
+    assert_int_equal(cfg.db.failback_interval, 5);
+    assert_string_equal(cfg.db.socket, "");
+}
+
+static void check_host_eight(void)
+{
+    static const char *const names[] = { "a", "b", "c", "d", "e", "f", "g", "h" };
+
+    assert_int_equal(cfg.db.nhosts, 8);
+    for (int i = 0; i < 8; i++)
+        assert_string_equal(cfg.db.hosts[i].name, names[i]);
+}
+
+static void check_host_replaced(void)
+{
+    assert_int_equal(cfg.db.nhosts, 1);
+    assert_string_equal(cfg.db.hosts[0].name, "db3");
+    assert_int_equal(cfg.db.hosts[0].port, 3310);
+    assert_string_equal(cfg.db.host, "db3:3310");
 }
 
 static void check_log_notifier(void)
@@ -300,6 +380,12 @@ static struct good_row good_rows[] = {
      "user = guardlist_daemon\n"
      "password_file = /etc/guardlist/db-daemon.secret\n",
      check_database},
+    {"good: host list: commas or blanks, ports per entry, IPv6 in brackets, failback_interval",
+     "[database]\nhost = db1.example.org, 192.0.2.7:3307, [2001:db8::5]:3308 [::1]\n"
+     "port = 3309\nfailback_interval = 5\n", check_host_list},
+    {"good: host list of 8 entries", "[database]\nhost = a,b,c,d , e\tf g,h\n", check_host_eight},
+    {"good: a second host line replaces the first",
+     "[database]\nhost = db1, db2\nhost = db3:3310\n", check_host_replaced},
     {"good: log, notifier and approver sections",
      "[log]\ntarget = syslog\nlevel = debug\n"
      "[notifier]\nsmtp_host = smarthost.example.org\nsmtp_port = 587\nstarttls = required\n"
@@ -333,8 +419,6 @@ static void test_good(void **state)
 /* ---- texts that may be refused, but only with an error on the right line;
  * accepting them with another meaning than written is the bug ---- */
 
-#define A10 "aaaaaaaaaa"
-#define A100 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10
 #define LONG_URL "https://mail.example.org/" A100 A100 A100     /* 325 bytes */
 
 static void check_indented(void)
@@ -560,6 +644,59 @@ static void test_db_for(void **state)
     assert_contains(err, s4);
 }
 
+/* ---- config_db_hosts on its own (--dsn host=, and lengths no config line reaches) ---- */
+
+#define A300 A100 A100 A100
+
+struct hosts_row {
+    const char *name;
+    const char *list;
+    int rc;
+    int nhosts;             /* when rc == 0 */
+    const char *word;       /* when rc == -1: the message names this */
+};
+
+static struct hosts_row hosts_rows[] = {
+    {"hosts: one name", "db1", 0, 1, NULL},
+    {"hosts: host name of 256 bytes refused, not cut", A100 A100 A10 A10 A10 A10 A10 "aaaaaa", -1, 0,
+     "longer than 255"},
+    {"hosts: host name of 255 bytes accepted", A100 A100 A10 A10 A10 A10 A10 "aaaaa", 0, 1, NULL},
+    {"hosts: list longer than 511 bytes refused, not cut", A300 " " A100 " " A100 " " A10, -1, 0, "longer than 511"},
+    {"hosts: only blanks", " \t ", -1, 0, "empty"},
+};
+
+static void test_hosts(void **state)
+{
+    const struct hosts_row *row = *state;
+    struct config_db p;
+    char why[300] = "";
+
+    memset(&p, 0x5a, sizeof p);
+    snprintf(p.host, sizeof p.host, "before");
+    p.nhosts = 7;
+    if (config_db_hosts(&p, row->list, why, sizeof why) != row->rc)
+        fail_msg("config_db_hosts(\"%s\") did not return %d (why \"%s\")", row->list, row->rc, why);
+    if (row->rc == 0) {
+        assert_int_equal(p.nhosts, row->nhosts);
+        assert_string_equal(p.host, row->list);
+        /* Past each name and past the last entry: zeros, so a SIGHUP that
+         * compares the bytes sees an unchanged list as unchanged. */
+        for (int i = 0; i < CONFIG_DB_HOSTS_MAX; i++) {
+            const char *name = p.hosts[i].name;
+            size_t used = i < p.nhosts ? strlen(name) : 0;
+            for (size_t k = used; k < sizeof p.hosts[i].name; k++)
+                if (name[k] != '\0')
+                    fail_msg("hosts[%d].name[%zu] is not zero", i, k);
+            if (i >= p.nhosts)
+                assert_int_equal(p.hosts[i].port, 0);
+        }
+    } else {
+        assert_contains(why, row->word);
+        assert_int_equal(p.nhosts, 7);                  /* unchanged on an error */
+        assert_string_equal(p.host, "before");
+    }
+}
+
 /* Without an account override, [database] is used as it is, inline password included. */
 static void test_db_for_inline_password(void **state)
 {
@@ -579,7 +716,7 @@ static void test_db_for_inline_password(void **state)
 static struct CMUnitTest tests[UNIT_LEN(err_rows) + UNIT_LEN(good_rows) + 1 +
                                UNIT_LEN(strict_rows) +
                                UNIT_LEN(path_rows) + UNIT_LEN(secret_rows) +
-                               UNIT_LEN(file_rows) + 2];
+                               UNIT_LEN(file_rows) + UNIT_LEN(hosts_rows) + 2];
 
 int main(void)
 {
@@ -592,6 +729,7 @@ int main(void)
     UNIT_ADD_ROWS(tests, n, test_path, path_rows);
     UNIT_ADD_ROWS(tests, n, test_secret, secret_rows);
     UNIT_ADD_ROWS(tests, n, test_file, file_rows);
+    UNIT_ADD_ROWS(tests, n, test_hosts, hosts_rows);
     UNIT_ADD(tests, n, test_db_for);
     UNIT_ADD(tests, n, test_db_for_inline_password);
     UNIT_CHECK_COUNT(tests, n);

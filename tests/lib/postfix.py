@@ -7,6 +7,9 @@
     pf.start()                          # postfix check, postfix start; waits for the SMTP port
     code, transcript = pf.swaks('grandma@example.com', 'kid@family.test')   # RCPT reply code
     code, reply, transcript = pf.rcpt('grandma@example.com', 'kid@family.test')
+    pf = PrivatePostfix(policy_settings(port, action),
+                        submission=submission_settings(dovecot.auth_port, [port]))
+    r = pf.submit('kid@family.test', 'password', 'kid@family.test', ['pal@family.test'], data)
     r = pf.smtp('stranger@example.net', ['"kid"@family.test'], data)  # exact bytes, SMTPUTF8 if needed
     pf.stop()                           # postfix stop; waits (bounded) until its processes are gone
 
@@ -29,7 +32,14 @@ instance's own main.cf, so its smtputf8_enable case folding applies.  With
 UNGUARDED, a second smtpd on another loopback port (unguarded_port) runs
 with smtpd_recipient_restrictions = permit_mynetworks,
 reject_unauth_destination only: what Postfix itself does with an address,
-without the policy service, for a test to compare against.
+without the policy service, for a test to compare against.  With
+SUBMISSION (the -o overrides from submission_settings()), another smtpd on
+its own loopback port (submission_port) is an authenticated submission
+service: SASL through a private Dovecot (tests/lib/dovecot.py), only
+authenticated clients, the policy service asked at RCPT so it sees
+sasl_username; submit() sends through it with AUTH PLAIN (smtplib).
+PolicyRecorder is a policy service in the test process that records every
+request's attributes and answers DUNNO, to see what Postfix sends.
 
 EXTRA main.cf lines from the caller (a str or a list of lines; continuation
 lines start with blanks, as in main.cf) are appended after the instance's own
@@ -52,7 +62,10 @@ import re
 import shutil
 import signal
 import socket
+import smtplib
+import socketserver
 import subprocess
+import threading
 import time
 
 import harness as h
@@ -170,11 +183,49 @@ def policy_settings(port, default_action, timeouts=True):
     return lines
 
 
+def submission_settings(sasl_port, policy_ports=(), sasl_host='127.0.0.1'):
+    """smtpd -o overrides, a list of (name, value), for an authenticated
+    submission service (master.cf of PrivatePostfix(submission=...)): SASL
+    through Dovecot's auth service on SASL_HOST:SASL_PORT; AUTH in plain text
+    without TLS (loopback tests only); clients that did not authenticate are
+    refused (554 at RCPT, smtpd_delay_reject); at RCPT every policy service on
+    127.0.0.1:P for P in POLICY_PORTS (in that order, before any permit_*, so
+    each sees the request with its sasl_username), then authenticated clients
+    may send anywhere (relay included) and everyone else is refused."""
+    policies = ', '.join('check_policy_service inet:127.0.0.1:%d' % p for p in policy_ports)
+    return [
+        ('smtpd_tls_security_level', 'none'),
+        ('smtpd_tls_auth_only', 'no'),
+        ('smtpd_sasl_auth_enable', 'yes'),
+        ('smtpd_sasl_type', 'dovecot'),
+        ('smtpd_sasl_path', 'inet:%s:%d' % (sasl_host, sasl_port)),
+        ('smtpd_sasl_security_options', 'noanonymous'),
+        ('smtpd_sasl_local_domain', ''),
+        ('broken_sasl_auth_clients', 'no'),
+        ('smtpd_client_restrictions', 'permit_sasl_authenticated, reject'),
+        ('smtpd_relay_restrictions', 'permit_sasl_authenticated, reject'),
+        ('smtpd_recipient_restrictions',
+         (policies + ', ' if policies else '') + 'permit_sasl_authenticated, reject'),
+    ]
+
+
+def master_cf_options(options):
+    """master.cf `-o` arguments for OPTIONS ((name, value) pairs); a value
+    with blanks or commas, or an empty one, in Postfix's { name = value } form."""
+    out = []
+    for name, value in options:
+        if any(c in value for c in ' \t,{}') or value == '':
+            out.append('-o { %s = %s }' % (name, value))
+        else:
+            out.append('-o %s=%s' % (name, value))
+    return ' '.join(out)
+
+
 class PrivatePostfix:
     """One private Postfix instance (see the module doc)."""
 
     def __init__(self, extra_main_cf=(), domains=('family.test',), port=None, mailboxes=None,
-                 unguarded=False):
+                 unguarded=False, submission=None):
         self.dir = h.tmpdir('guardlist-pf-')           # 0755: the postfix user must enter it
         self.conf = os.path.join(self.dir, 'conf')
         self.queue = os.path.join(self.dir, 'queue')
@@ -188,6 +239,8 @@ class PrivatePostfix:
         self.extra = extra_main_cf
         self.mailboxes = dict(mailboxes) if mailboxes else None
         self.unguarded_port = h.free_port() if unguarded else None
+        self.submission = list(submission) if submission is not None else None
+        self.submission_port = h.free_port() if submission is not None else None
         self.master_pid = None
         self.watchdog = None
         for d in (self.conf, self.queue, self.logdir):
@@ -285,6 +338,10 @@ class PrivatePostfix:
         if self.unguarded_port:
             rows.insert(1, ('127.0.0.1:%d' % self.unguarded_port, 'inet', 'n', '-', 'n', '-', '-',
                             'smtpd -o smtpd_recipient_restrictions=permit_mynetworks,reject_unauth_destination'))
+        if self.submission is not None:
+            opts = [('syslog_name', self.name + '/submission')] + self.submission
+            rows.insert(1, ('127.0.0.1:%d' % self.submission_port, 'inet', 'n', '-', 'n', '-', '-',
+                            'smtpd ' + master_cf_options(opts)))
         return ''.join('%-16s %-10s %-2s %-2s %-2s %-6s %-2s %s\n' % r for r in rows)
 
     def write_config(self):
@@ -402,15 +459,17 @@ class PrivatePostfix:
         if rc != 0:
             raise RuntimeError('postfix -c %s start failed (exit %s): %s\n%s'
                                % (self.conf, rc, out, self._why('start')))
+        ports = [p for p in (self.port, self.submission_port) if p]
         while True:
             try:
-                socket.create_connection(('127.0.0.1', self.port), timeout=1).close()
+                for p in ports:
+                    socket.create_connection(('127.0.0.1', p), timeout=1).close()
                 break
             except OSError:
                 pass
             if time.monotonic() - t0 > START_TIMEOUT:
-                raise RuntimeError('postfix SMTP port %d does not accept within %ds\n%s'
-                                   % (self.port, START_TIMEOUT, self.log()[-3000:]))
+                raise RuntimeError('postfix SMTP ports %r do not all accept within %ds\n%s'
+                                   % (ports, START_TIMEOUT, self.log()[-3000:]))
             time.sleep(h.POLL)
         if not self.master_pid:
             self.master_pid = self.pidfile_pid()
@@ -562,10 +621,144 @@ class PrivatePostfix:
         ended early) and 'transcript'."""
         return smtp_session(port or self.port, sender, recipients, data, smtputf8, timeout)
 
+    def submit(self, user, password, sender, recipients, data=None, timeout=SMTP_TIMEOUT):
+        """One session on the submission port (smtplib): EHLO, AUTH PLAIN as
+        USER with PASSWORD unless USER is None, MAIL FROM:<SENDER>, RCPT TO
+        each of RECIPIENTS, DATA (str or bytes) if DATA is given and a
+        recipient was accepted, else RSET; QUIT.  A refused AUTH ends the
+        session.  Every read is bounded by TIMEOUT.  Returns a dict: 'ehlo'
+        (the EHLO reply text), 'auth' ((code, text) or None without USER),
+        'mail' and 'data' ((code, text) or None), 'rcpt' (a list of
+        (address, code, text)), 'error' (None or why the session ended early)."""
+        if self.submission_port is None:
+            raise RuntimeError('this instance has no submission service (submission=...)')
+        return submit_session(self.submission_port, user, password, sender, recipients, data, timeout)
+
     def wait_delivery(self, address, count=1, timeout=DELIVERY_TIMEOUT):
         """Waits (bounded) until ADDRESS's mailbox holds COUNT messages.
         Returns (success, files, seconds)."""
         return h.poll_until(lambda: self.mailbox(address), lambda f: len(f) >= count, timeout)
+
+
+def _text(b):
+    return b.decode('utf-8', 'replace') if isinstance(b, bytes) else str(b)
+
+
+def submit_session(port, user, password, sender, recipients, data=None, timeout=SMTP_TIMEOUT):
+    """See PrivatePostfix.submit()."""
+    res = {'ehlo': None, 'auth': None, 'mail': None, 'rcpt': [], 'data': None, 'error': None}
+    try:
+        s = smtplib.SMTP('127.0.0.1', port, local_hostname='client.guardlist.test', timeout=timeout)
+    except (OSError, smtplib.SMTPException) as e:
+        res['error'] = 'connect: %s: %s' % (type(e).__name__, e)
+        return res
+    try:
+        code, text = s.ehlo()
+        res['ehlo'] = '%d %s' % (code, _text(text))
+        if user is not None:
+            s.user, s.password = user, password
+            try:
+                code, text = s.auth('PLAIN', s.auth_plain, initial_response_ok=True)
+            except smtplib.SMTPAuthenticationError as e:
+                code, text = e.smtp_code, e.smtp_error
+            res['auth'] = (code, _text(text))
+            if code != 235:
+                res['error'] = 'AUTH refused'
+                return res
+        code, text = s.mail(sender)
+        res['mail'] = (code, _text(text))
+        if code != 250:
+            return res
+        for r in recipients:
+            code, text = s.rcpt(r)
+            res['rcpt'].append((r, code, _text(text)))
+        if data is not None and any(c // 100 == 2 for _, c, _ in res['rcpt']):
+            body = data.encode('utf-8') if isinstance(data, str) else data
+            code, text = s.data(body)
+            res['data'] = (code, _text(text))
+        else:
+            s.rset()
+    except (OSError, smtplib.SMTPException) as e:
+        res['error'] = '%s: %s' % (type(e).__name__, e)
+    finally:
+        try:
+            s.quit()
+        except (OSError, smtplib.SMTPException):
+            s.close()
+    return res
+
+
+class PolicyRecorder:
+    """A Postfix policy service in the test process, on a free loopback port:
+    records every request (a dict of its attributes, in arrival order, in
+    .requests) and answers ACTION (default DUNNO: the next restriction
+    decides).  Registered in harness._procs, so harness.run() stops it.
+    Bounded: lines of at most 2 KiB, 64 attributes, a 30 s idle timeout."""
+
+    MAX_LINE = 2048
+    MAX_ATTRS = 64
+    IDLE = 30.0
+
+    def __init__(self, action='DUNNO'):
+        self.action = action
+        self.requests = []
+        self.lock = threading.Lock()
+        self.port = h.free_port()
+        self.server = None
+        self.thread = None
+
+    def start(self):
+        rec = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = rec.IDLE
+
+            def handle(self):
+                attrs = {}
+                while True:
+                    line = self.rfile.readline(rec.MAX_LINE + 1)
+                    if not line or len(line) > rec.MAX_LINE or not line.endswith(b'\n'):
+                        return
+                    line = line.rstrip(b'\r\n').decode('utf-8', 'replace')
+                    if line:
+                        if len(attrs) >= rec.MAX_ATTRS or '=' not in line:
+                            return
+                        k, v = line.split('=', 1)
+                        attrs[k] = v
+                        continue
+                    with rec.lock:
+                        rec.requests.append(attrs)
+                    attrs = {}
+                    self.wfile.write(('action=%s\n\n' % rec.action).encode())
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(('127.0.0.1', self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.1},
+                                       daemon=True)
+        self.thread.start()
+        h._procs.append(self)
+
+    def seen(self, **match):
+        """The requests recorded so far whose attributes include MATCH."""
+        with self.lock:
+            return [r for r in self.requests if all(r.get(k) == v for k, v in match.items())]
+
+    def running(self):
+        return self.thread is not None and self.thread.is_alive()
+
+    def stop(self, check=False):
+        if self in h._procs:
+            h._procs.remove(self)
+        if self.server is None:
+            return None
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+        self.server = self.thread = None
+        return 0
 
 
 def _read_reply(sock, buf, deadline):

@@ -1,7 +1,9 @@
 #!/bin/sh
 # `make run`: a private MariaDB under var/, the schema, one example protected
 # recipient with a guardian and a whitelisted sender, and guardlistd in the
-# foreground on 127.0.0.1:10040.  Ctrl-C stops everything; var/ is kept, so
+# foreground on 127.0.0.1:10040; Postfix with an inbound port, the notifier's
+# port and an authenticated submission port (SASL through a private Dovecot,
+# the kid's login in var/dovecot/passwd).  Ctrl-C stops everything; var/ is kept, so
 # the next run starts with the same data.
 set -eu
 
@@ -15,6 +17,11 @@ SMTP_PORT=${GUARDLIST_SMTP_PORT:-2525}
 # guardian whose own address is protected still gets guardlist's emails.
 NOTIFY_PORT=${GUARDLIST_NOTIFY_PORT:-2526}
 HTTP_PORT=${GUARDLIST_HTTP_PORT:-8080}
+# Authenticated submission (the kid's mail program): SASL through Dovecot's
+# auth service, which listens on SASL_PORT (loopback) for Postfix only.
+SUBMIT_PORT=${GUARDLIST_SUBMIT_PORT:-2587}
+SASL_PORT=${GUARDLIST_SASL_PORT:-10041}
+DC="$VAR/dovecot"
 PF="$VAR/postfix"
 MYSQL="mariadb --no-defaults -uroot -S $SOCK"
 
@@ -38,12 +45,13 @@ DB_PID=$!
 DAEMON_PID=""
 NOTIFY_PID=""
 HTTPD_PID=""
+DOVECOT_PID=""
 POSTFIX_UP=""
 
 stop_all() {
     trap - INT TERM EXIT
     [ -n "$POSTFIX_UP" ] && postfix -c "$PF/conf" stop >/dev/null 2>&1
-    for pid in $NOTIFY_PID $HTTPD_PID $DAEMON_PID; do
+    for pid in $NOTIFY_PID $HTTPD_PID $DOVECOT_PID $DAEMON_PID; do
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
@@ -184,8 +192,54 @@ fastcgi.server = (
 }
 EOF2
 
+# ---- Dovecot, for SASL only: no IMAP or POP3 (protocols is empty), the
+# auth service on 127.0.0.1:$SASL_PORT for Postfix's submission port, one
+# login: the kid's, its password random once and kept in var/submit-logins.txt.
+mkdir -p "$DC/run" "$DC/state"
+chmod 755 "$DC" "$DC/run" "$DC/state"
+umask 077
+if [ ! -s "$VAR/submit-logins.txt" ]; then
+    printf 'kid@family.test %s\n' "$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')" > "$VAR/submit-logins.txt"
+fi
+umask 022
+KID_PW=$(awk '$1 == "kid@family.test" { print $2 }' "$VAR/submit-logins.txt")
+# Dovecot's auth process runs as user dovecot: the file is root:dovecot 0640.
+awk '{ printf "%s:{PLAIN}%s\n", $1, $2 }' "$VAR/submit-logins.txt" > "$DC/passwd"
+chgrp dovecot "$DC/passwd"
+chmod 640 "$DC/passwd"
+cat > "$DC/dovecot.conf" <<EOF2
+# written by make run: a private Dovecot doing SASL authentication for Postfix
+protocols =
+listen = 127.0.0.1
+base_dir = $DC/run
+state_dir = $DC/state
+instance_name = dovecot-guardlist-demo
+log_path = $VAR/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DC/passwd
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+service auth {
+  inet_listener {
+    address = 127.0.0.1
+    port = $SASL_PORT
+  }
+}
+EOF2
+chmod 644 "$DC/dovecot.conf"
+
 # ---- Postfix on 127.0.0.1:$SMTP_PORT: asks guardlistd at RCPT, delivers
 # family.test into Maildirs under var/mail/ (the kid's and the guardian's).
+# Nothing leaves this machine: mail to any other domain (only the submission
+# and the notifier's ports may send there) goes to the Maildir var/mail/outbox/.
 mkdir -p "$PF/conf" "$PF/queue" "$PF/data" "$VAR/mail"
 chmod 755 "$PF" "$PF/conf" "$PF/queue"
 chown postfix "$PF/data"
@@ -196,6 +250,7 @@ kid@family.test       kid/
 parent@family.test    parent/
 other@family.test     other/
 EOF2
+printf '%s\n' '!/@family\.test$/ outbox/' > "$PF/outbox.regexp"
 cat > "$PF/conf/main.cf" <<EOF2
 # written by make run: a private Postfix for the guardlist demo
 compatibility_level = 3.6
@@ -218,7 +273,8 @@ alias_database =
 smtpd_banner = \$myhostname ESMTP guardlist demo
 virtual_mailbox_domains = family.test
 virtual_mailbox_base = $VAR/mail
-virtual_mailbox_maps = texthash:$PF/vmailbox
+virtual_mailbox_maps = texthash:$PF/vmailbox, regexp:$PF/outbox.regexp
+default_transport = virtual
 virtual_minimum_uid = 1
 virtual_uid_maps = static:$(id -u nobody)
 virtual_gid_maps = static:$(getent group nogroup | cut -d: -f3)
@@ -236,6 +292,16 @@ cat > "$PF/conf/master.cf" <<EOF2
   -o mynetworks=127.0.0.1/32
   -o smtpd_relay_restrictions=permit_mynetworks,reject
   -o smtpd_recipient_restrictions=permit_mynetworks,reject
+127.0.0.1:$SUBMIT_PORT inet n - n - - smtpd
+  -o syslog_name=postfix-guardlist-demo/submission
+  -o smtpd_tls_security_level=none
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_type=dovecot
+  -o smtpd_sasl_path=inet:127.0.0.1:$SASL_PORT
+  -o smtpd_sasl_security_options=noanonymous
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o { smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:$LISTEN_PORT, permit_sasl_authenticated, reject }
 pickup    unix n - n 60 1 pickup
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
@@ -261,6 +327,17 @@ EOF2
 
 "$ROOT/bin/guardlistd" -f -c "$CONF" 2>"$VAR/guardlistd.log" &
 DAEMON_PID=$!
+dovecot -F -c "$DC/dovecot.conf" 2>>"$VAR/dovecot.log" &
+DOVECOT_PID=$!
+i=0
+until nc -z 127.0.0.1 "$SASL_PORT" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 "$DOVECOT_PID" 2>/dev/null; then
+        echo "run: error: Dovecot did not start, see $VAR/dovecot.log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
 if ! postfix -c "$PF/conf" start >"$VAR/postfix-start.log" 2>&1; then
     echo "run: error: Postfix did not start; the reason:" >&2
     script -qec "postfix -c $PF/conf check" /dev/null >&2 || true
@@ -280,6 +357,10 @@ guardlist demo: everything runs on 127.0.0.1 and keeps its state in var/.
   guardlistd         policy service on 127.0.0.1:$LISTEN_PORT   (log: var/guardlistd.log)
   Postfix            SMTP on 127.0.0.1:$SMTP_PORT, asks guardlistd at RCPT; mailboxes in var/mail/
                      the notifier submits on 127.0.0.1:$NOTIFY_PORT (no policy check: guardians always get it)
+                     submission (AUTH) on 127.0.0.1:$SUBMIT_PORT, asks guardlistd at RCPT too (with sasl_username)
+                     mail to other domains is kept in var/mail/outbox/ (nothing leaves this machine)
+  Dovecot            SASL authentication only, auth on 127.0.0.1:$SASL_PORT   (log: var/dovecot.log)
+                       the kid's login: kid@family.test / $KID_PW  (var/submit-logins.txt)
   guardlist-notify   emails guardians through that Postfix       (log: var/guardlist-notify.log)
   approval page      http://127.0.0.1:$HTTP_PORT/approve          (lighttpd, FastCGI guardlist-approve)
   admin page         http://127.0.0.1:$HTTP_PORT/admin            (lighttpd, FastCGI guardlist-web, Basic auth)
@@ -304,6 +385,10 @@ Try it, from another terminal:
        swaks --server 127.0.0.1:$SMTP_PORT --from grandma@example.com --to kid@family.test
   Why a sender gets what it gets:
        bin/guardlist -c $CONF check stranger@example.net kid@family.test
+  The kid sends, logged in, through the submission port (outbound control is
+  coming: for now the mail goes, to var/mail/outbox/):
+       swaks --server 127.0.0.1:$SUBMIT_PORT --auth PLAIN --auth-user kid@family.test \\
+             --auth-password $KID_PW --from kid@family.test --to friend@example.net
 
 Postfix main.cf lines for a real server: bin/guardlist -c $CONF postfix-config
 Aliases or settings that let mail past guardlist (this demo has none):
@@ -313,7 +398,8 @@ Ctrl-C stops everything.
 EOF2
 
 # Runs until Ctrl-C, or until a service dies.
-while kill -0 "$DAEMON_PID" 2>/dev/null && kill -0 "$HTTPD_PID" 2>/dev/null && kill -0 "$NOTIFY_PID" 2>/dev/null; do
+while kill -0 "$DAEMON_PID" 2>/dev/null && kill -0 "$HTTPD_PID" 2>/dev/null && kill -0 "$NOTIFY_PID" 2>/dev/null \
+    && kill -0 "$DOVECOT_PID" 2>/dev/null; do
     sleep 1
 done
 echo "run: a service stopped; see the logs in var/" >&2

@@ -404,3 +404,26 @@ unsigned long long db_insert_id(struct db *db)
 {
     return db->m ? (unsigned long long)mysql_insert_id(db->m) : 0;
 }
+
+/* ---- conflicts: what a transaction run again may get through ---- */
+
+/* Server errors after which the whole transaction, run again from its
+ * start, may succeed.  MariaDB Galera reports a certification conflict (two
+ * nodes wrote the same row at once) as ER_LOCK_DEADLOCK, at COMMIT or at
+ * the next statement of a transaction an applier aborted; a single server
+ * gives it for an InnoDB deadlock, and ER_LOCK_WAIT_TIMEOUT for a lock held
+ * too long.  The server has rolled the transaction back in either case. */
+#define ER_LOCK_WAIT_TIMEOUT_CODE 1205
+#define ER_LOCK_DEADLOCK_CODE 1213
+
+unsigned int db_errno(const struct db *db)
+{
+    return db->m ? mysql_errno(db->m) : 0;
+}
+
+int db_error_retryable(const struct db *db)
+{
+    unsigned int code = db_errno(db);
+
+    return code == ER_LOCK_DEADLOCK_CODE || code == ER_LOCK_WAIT_TIMEOUT_CODE;
+}

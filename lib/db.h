@@ -54,4 +54,16 @@ int db_exec_script(struct db *db, const char *script, char *err, size_t errlen);
 /* The id of the last row inserted on this connection. */
 unsigned long long db_insert_id(struct db *db);
 
+/* The server's error number for the last call on DB that failed (0 when the
+ * connection is gone, or nothing failed).  Ask right after the failure:
+ * the next statement, a ROLLBACK too, resets it. */
+unsigned int db_errno(const struct db *db);
+
+/* 1 when the last call on DB failed with an error after which the whole
+ * transaction, run again from its START TRANSACTION, may succeed: a
+ * deadlock (how MariaDB Galera reports a certification conflict between
+ * nodes, also at COMMIT) or a lock wait timeout.  The server has already
+ * rolled that transaction back.  Ask right after the failure. */
+int db_error_retryable(const struct db *db);
+
 #endif

@@ -137,7 +137,8 @@ CREATE TABLE IF NOT EXISTS notify_locks (
     guardian VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     locked_by VARCHAR(128) NULL,              -- "server:port/connection id" of the notifier holding it
     locked_until TIMESTAMP NULL,              -- its lease: a crashed holder's lock ends then
-    PRIMARY KEY (guardian)
+    PRIMARY KEY (guardian),
+    KEY locked_by (locked_by)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
 CREATE TABLE IF NOT EXISTS schema_version (

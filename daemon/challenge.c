@@ -47,6 +47,7 @@ struct challenge_writer {
     struct db *db;
     challenge_done_fn *done;
     unsigned int seed;              /* the backoff's jitter */
+    int ended;                      /* the server ended this run's transaction (in_transaction) */
 };
 
 /* Creates or refreshes the open challenge, unless the pair (or the sender
@@ -89,10 +90,24 @@ static const char sql_begin[] = "START TRANSACTION";
 static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
 
+/* Before each write and before COMMIT: the run's transaction is still
+ * open.  A Galera applier that aborts it (a conflict) ends it at once, and
+ * the error does not always reach the next statement (a SELECT may pass it
+ * by): the writes after it would each commit alone.  Returns 0, or -1 with
+ * ERR set and the run marked as met by another writer. */
+static int in_transaction(struct challenge_writer *w, char *err, size_t errlen)
+{
+    if (db_in_transaction(w->db))
+        return 0;
+    snprintf(err, errlen, "the server ended the transaction (a conflict with another writer)");
+    w->ended = 1;
+    return -1;
+}
+
 /* Counts J's new challenge against the hourly caps of its protected key
  * and its client.  Returns 1 (both had room, both counted), 0 (a cap is
  * reached: undo the job), or -1 with ERR set. */
-static int count_caps(struct db *db, const struct challenge_job *j, char *err, size_t errlen)
+static int count_caps(struct challenge_writer *w, const struct challenge_job *j, char *err, size_t errlen)
 {
     char ckey[CAPKEY_MAX], rmax[16], cmax[16];
     unsigned int per_recipient, per_client;
@@ -102,7 +117,7 @@ static int count_caps(struct db *db, const struct challenge_job *j, char *err, s
     snprintf(rmax, sizeof(rmax), "%u", per_recipient);
     snprintf(cmax, sizeof(cmax), "%u", per_client);
     const char *pr[3] = { "recipient", j->protected_key, rmax };
-    if (db_exec(db, sql_cap_count, pr, 3, &affected, err, errlen) < 0)
+    if (in_transaction(w, err, errlen) < 0 || db_exec(w->db, sql_cap_count, pr, 3, &affected, err, errlen) < 0)
         return -1;
     if (affected == 0)
         return 0;
@@ -110,18 +125,18 @@ static int count_caps(struct db *db, const struct challenge_job *j, char *err, s
     if (!ckey[0])
         return 1;
     const char *pc[3] = { "client", ckey, cmax };
-    if (db_exec(db, sql_cap_count, pc, 3, &affected, err, errlen) < 0)
+    if (in_transaction(w, err, errlen) < 0 || db_exec(w->db, sql_cap_count, pc, 3, &affected, err, errlen) < 0)
         return -1;
     return affected != 0;
 }
 
 /* J's new challenge (just written) is past a cap another daemon filled: it
  * is undone, and J answered as capped. */
-static int undo_capped(struct db *db, struct challenge_job *j, char *err, size_t errlen)
+static int undo_capped(struct challenge_writer *w, struct challenge_job *j, char *err, size_t errlen)
 {
     char key[ADDR_MAX + 2], client[sizeof(j->client_address)];
 
-    if (db_exec(db, sql_undo_job, NULL, 0, NULL, err, errlen) < 0)
+    if (in_transaction(w, err, errlen) < 0 || db_exec(w->db, sql_undo_job, NULL, 0, NULL, err, errlen) < 0)
         return -1;
     j->created = 0;
     j->none = 1;
@@ -158,16 +173,18 @@ static int write_job(struct challenge_writer *w, struct challenge_job *j, char *
         return 0;
     }
     if (j->capped) {
-        if (db_exec(w->db, sql_refresh_open, pr, 5, &affected, err, errlen) < 0)
+        if (in_transaction(w, err, errlen) < 0
+            || db_exec(w->db, sql_refresh_open, pr, 5, &affected, err, errlen) < 0)
             return -1;
     } else {
         if (db_exec(w->db, sql_savepoint, NULL, 0, NULL, err, errlen) < 0
+            || in_transaction(w, err, errlen) < 0
             || db_exec(w->db, sql_upsert, p, 9, &affected, err, errlen) < 0)
             return -1;
         j->created = affected == 1;     /* 1 inserted, 2 updated (ON DUPLICATE KEY) */
         if (j->created) {
-            int room = count_caps(w->db, j, err, errlen);
-            if (room < 0 || (room == 0 && undo_capped(w->db, j, err, errlen) < 0))
+            int room = count_caps(w, j, err, errlen);
+            if (room < 0 || (room == 0 && undo_capped(w, j, err, errlen) < 0))
                 return -1;
             return 0;
         }
@@ -190,15 +207,16 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
                        size_t errlen)
 {
     *conflict = 0;
+    w->ended = 0;
     if (db_connect(w->db, err, errlen) < 0 || db_exec(w->db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
         return -1;
     for (struct challenge_job *j = batch; j; j = j->next)
         if (write_job(w, j, err, errlen) < 0)
             goto fail;
-    if (db_exec(w->db, sql_commit, NULL, 0, NULL, err, errlen) == 0)
+    if (in_transaction(w, err, errlen) == 0 && db_exec(w->db, sql_commit, NULL, 0, NULL, err, errlen) == 0)
         return 0;
 fail:
-    *conflict = db_error_retryable(w->db);
+    *conflict = w->ended || db_error_retryable(w->db);
     if (db_connected(w->db)) {
         char ignore[64];
         db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
@@ -216,7 +234,7 @@ static int write_batch_retrying(struct challenge_writer *w, struct challenge_job
         int conflict = 0;
         if (write_batch(w, batch, &conflict, err, errlen) == 0) {
             if (run > 1)
-                log_debug("challenges recorded in run %d, after conflicts with another writer", run);
+                log_info("challenges recorded in run %d, after %d conflict(s) with another writer", run, run - 1);
             return 0;
         }
         if (!conflict || run == CONFLICT_TRIES)

@@ -81,16 +81,20 @@ static long claim_once(struct db *db, struct challenge *c, int *conflict, char *
         return -1;
     if (db_query(db, sql_due, NULL, 0, row_due, &cc, err, errlen) < 0)
         goto fail;
+    /* Each claim in the transaction (else another notifier's claim, which
+     * ended it on a Galera node, would be claimed over: db_in_transaction). */
     for (size_t i = 0; i < cc.n; i++) {
         const char *p[1] = { c[i].row.id_text };
-        if (db_exec(db, sql_claim, p, 1, NULL, err, errlen) < 0)
+        if (!db_in_transaction(db) || db_exec(db, sql_claim, p, 1, NULL, err, errlen) < 0)
             goto fail;
     }
-    if (db_exec(db, "COMMIT", NULL, 0, NULL, err, errlen) < 0)
+    if (!db_in_transaction(db) || db_exec(db, "COMMIT", NULL, 0, NULL, err, errlen) < 0)
         goto fail;
     return (long)cc.n;
 fail:
-    *conflict = db_error_retryable(db);
+    if (!db_in_transaction(db) && db_connected(db) && !db_errno(db))
+        snprintf(err, errlen, "the server ended the claim's transaction (a conflict with another notifier)");
+    *conflict = db_error_retryable(db) || (db_connected(db) && !db_in_transaction(db));
     {
         char ignore[64];
         if (db_connected(db))

@@ -41,9 +41,11 @@ def missing():
     """None when a cluster can be started here, else why not (a skip
     reason).  Installs galera-4 and rsync (scripts/deps.sh) when running as
     root and they are missing."""
+    if os.geteuid() != 0:
+        return 'a private Galera cluster needs root here (its joiners\' data directories are given to nobody)'
     need = [p for p in (PROVIDER,) if not os.path.exists(p)]
     tools = [t for t in ('rsync', 'mariadbd', 'mariadb-install-db') if not shutil.which(t)]
-    if (need or tools) and os.geteuid() == 0:
+    if need or tools:
         subprocess.run(['sh', str(h.ROOT / 'scripts' / 'deps.sh')], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=600)
         need = [p for p in (PROVIDER,) if not os.path.exists(p)]
@@ -106,8 +108,10 @@ class Node(h.MariaDB):
             'gcache.size=32M;%s"' % (self.gcomm_port, self.ist_port, EVS_OPTIONS),
             'wsrep_sst_method=rsync',
             'wsrep_sst_receive_address=127.0.0.1:%d' % self.sst_port,
-            '',
         ]
+        if os.environ.get('GALERA_GENERAL_LOG'):      # debugging: every statement of every session
+            lines += ['general_log=1', 'general_log_file=' + os.path.join(self.dir, 'general.log')]
+        lines.append('')
         with open(self.cnf, 'w') as f:
             f.write('\n'.join(lines))
 

@@ -7,7 +7,10 @@
  * counters (a few hash lookups under it, no I/O).  A new challenge is
  * counted when it is handed to the writer and given back when the writer
  * created none, so a burst cannot overshoot a cap while its writes are out.
- * Counted per daemon; the window restarts every hour.  A set that fills up
+ * Counted per daemon, as the cheap first filter: the caps that hold for
+ * every daemon sharing the database are counted by the writer in the
+ * challenge's transaction (challenge.c, cap_counts), which refuses what
+ * other daemons have used up.  The window restarts every hour.  A set that fills up
  * is emptied, which can only let a few more through.  It only counts, in
  * memory: what a request past a cap is answered is its caller's business.
  */
@@ -105,5 +108,13 @@ void caps_release(const char *protected_key, const char *client, unsigned long w
         if (c && c->hits > 0)
             c->hits--;
     }
+    pthread_mutex_unlock(&caps_mu);
+}
+
+void caps_limits(unsigned int *per_recipient, unsigned int *per_client)
+{
+    pthread_mutex_lock(&caps_mu);
+    *per_recipient = (unsigned int)cfg->policy.max_new_per_recipient;
+    *per_client = (unsigned int)cfg->policy.max_new_per_client;
     pthread_mutex_unlock(&caps_mu);
 }

@@ -29,4 +29,9 @@ int caps_reserve(const char *protected_key, const char *client, time_t now, unsi
  * already forgotten. */
 void caps_release(const char *protected_key, const char *client, unsigned long window);
 
+/* The caps in force now ([policy] max_new_challenges_per_recipient and
+ * _per_client), for the count in the database (challenge.c).  Safe from
+ * any thread. */
+void caps_limits(unsigned int *per_recipient, unsigned int *per_client);
+
 #endif

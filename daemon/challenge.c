@@ -3,14 +3,21 @@
  *
  * Takes the unknown (sender, recipient) pairs the event loop hands over and
  * creates or refreshes their one open challenge, many per transaction, on its
- * own connection, so the event loop never waits for the database.  A job is
- * reported ok only after COMMIT; on any failure every job of the batch is
- * reported failed and the loop answers 451 (never an allow).  Fed by
- * answer.c from every event-loop thread (the queue has a mutex); each
- * finished batch goes to the done function main() gave (loop.c hands every
- * job back to the event-loop thread that made it).
+ * own connection, so the event loop never waits for the database.  A new
+ * challenge is counted against the hourly caps in the same transaction
+ * (cap_counts), so every guardlistd sharing the database shares the caps.
+ * A job is reported ok only after COMMIT.  A conflict with another writer
+ * (a deadlock; on a Galera cluster, two nodes writing one row at once, e.g.
+ * the same stranger seen by two MX hosts) runs the whole batch again, a few
+ * times; on any other failure every job of the batch is reported failed and
+ * the loop answers 451 (never an allow).  Fed by answer.c from every
+ * event-loop thread (the queue has a mutex); each finished batch goes to
+ * the done function main() gave (loop.c hands every job back to the
+ * event-loop thread that made it).
  */
 #include "challenge.h"
+#include "capkey.h"
+#include "caps.h"
 #include "cover.h"
 #include "db.h"
 #include "log.h"
@@ -20,10 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define QUEUE_MAX 10000
 #define BATCH_MAX 500
 #define STOP_DRAIN_S 2
+#define CONFLICT_TRIES 5            /* runs of a batch that meets conflicts */
+#define CONFLICT_BACKOFF_MS 10      /* before run k+1: k times this, plus as much at random */
 
 struct challenge_writer {
     pthread_t thread;
@@ -36,6 +46,8 @@ struct challenge_writer {
     size_t queued;
     struct db *db;
     challenge_done_fn *done;
+    unsigned int seed;              /* the backoff's jitter */
+    int ended;                      /* the server ended this run's transaction (in_transaction) */
 };
 
 /* Creates or refreshes the open challenge, unless the pair (or the sender
@@ -62,66 +74,177 @@ static const char sql_closed[] =
     "SELECT COUNT(*) FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL "
     "AND status IN ('denied', 'expired') AND decided_rule IS NULL";
 
+/* The caps, counted in the database with each new challenge: one more for
+ * the key in this clock hour unless it is at the cap (affected rows: 1 the
+ * first, 2 one more, 0 at the cap).  Two daemons counting one key on two
+ * Galera nodes conflict, and one of them runs its batch again: the count
+ * stays exact.  A challenge past a cap is undone alone (its savepoint). */
+static const char sql_cap_count[] =
+    "INSERT INTO cap_counts (kind, cap_key, hour_start, n) "
+    "VALUES (?, ?, FROM_UNIXTIME(UNIX_TIMESTAMP() DIV 3600 * 3600), 1) "
+    "ON DUPLICATE KEY UPDATE n = IF(n < CAST(? AS UNSIGNED), n + 1, n)";
+static const char sql_savepoint[] = "SAVEPOINT job";
+static const char sql_undo_job[] = "ROLLBACK TO SAVEPOINT job";
+
 static const char sql_begin[] = "START TRANSACTION";
 static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
 
-static int write_batch(struct challenge_writer *w, struct challenge_job *batch, char *err, size_t errlen)
+/* Before each write and before COMMIT: the run's transaction is still
+ * open.  A Galera applier that aborts it (a conflict) ends it at once, and
+ * the error does not always reach the next statement (a SELECT may pass it
+ * by): the writes after it would each commit alone.  Returns 0, or -1 with
+ * ERR set and the run marked as met by another writer. */
+static int in_transaction(struct challenge_writer *w, char *err, size_t errlen)
 {
+    if (db_in_transaction(w->db))
+        return 0;
+    snprintf(err, errlen, "the server ended the transaction (a conflict with another writer)");
+    w->ended = 1;
+    return -1;
+}
+
+/* Counts J's new challenge against the hourly caps of its protected key
+ * and its client.  Returns 1 (both had room, both counted), 0 (a cap is
+ * reached: undo the job), or -1 with ERR set. */
+static int count_caps(struct challenge_writer *w, const struct challenge_job *j, char *err, size_t errlen)
+{
+    char ckey[CAPKEY_MAX], rmax[16], cmax[16];
+    unsigned int per_recipient, per_client;
+    unsigned long long affected = 0;
+
+    caps_limits(&per_recipient, &per_client);
+    snprintf(rmax, sizeof(rmax), "%u", per_recipient);
+    snprintf(cmax, sizeof(cmax), "%u", per_client);
+    const char *pr[3] = { "recipient", j->protected_key, rmax };
+    if (in_transaction(w, err, errlen) < 0 || db_exec(w->db, sql_cap_count, pr, 3, &affected, err, errlen) < 0)
+        return -1;
+    if (affected == 0)
+        return 0;
+    capkey_client(j->client_address, ckey, sizeof(ckey));
+    if (!ckey[0])
+        return 1;
+    const char *pc[3] = { "client", ckey, cmax };
+    if (in_transaction(w, err, errlen) < 0 || db_exec(w->db, sql_cap_count, pc, 3, &affected, err, errlen) < 0)
+        return -1;
+    return affected != 0;
+}
+
+/* J's new challenge (just written) is past a cap another daemon filled: it
+ * is undone, and J answered as capped. */
+static int undo_capped(struct challenge_writer *w, struct challenge_job *j, char *err, size_t errlen)
+{
+    char key[ADDR_MAX + 2], client[sizeof(j->client_address)];
+
+    if (in_transaction(w, err, errlen) < 0 || db_exec(w->db, sql_undo_job, NULL, 0, NULL, err, errlen) < 0)
+        return -1;
+    j->created = 0;
+    j->none = 1;
+    log_info("hourly cap reached in the database (counted by every guardlistd) for protected=\"%s\" or "
+             "client=\"%s\": no challenge", log_printable(key, sizeof(key), j->protected_key),
+             log_printable(client, sizeof(client), j->client_address));
+    return 0;
+}
+
+/* Writes J inside the batch's transaction and sets what the writer learned
+ * (closed, created, none, ruled; every one, for a batch may run again).
+ * Returns 0, or -1 with ERR set. */
+static int write_job(struct challenge_writer *w, struct challenge_job *j, char *err, size_t errlen)
+{
+    char attempts[16];
+    snprintf(attempts, sizeof(attempts), "%u", j->attempts ? j->attempts : 1);
+    const char *p[9] = { j->sender, j->recipient, j->protected_key,
+                         j->client_address[0] ? j->client_address : NULL,
+                         j->client_name[0] ? j->client_name : NULL, j->sender, j->base, j->recipient,
+                         attempts };
+    const char *pr[5] = { attempts, p[3], p[4], j->sender, j->recipient };
+    unsigned long long affected = 0;
+    const char *ruled = NULL;
+
+    j->closed = j->created = j->none = j->ruled = 0;
+    /* A new pair a rule written a moment ago already decides (the rules
+     * in memory are up to a refresh behind): no challenge, so the
+     * guardian is not asked about what is decided (lib/cover.c). */
+    if (j->fd >= 0 && !j->capped && cover_pair(w->db, j->sender, j->recipient, j->protected_key, &ruled,
+                                               err, errlen) < 0)
+        return -1;
+    if (ruled) {
+        j->ruled = 1;
+        return 0;
+    }
+    if (j->capped) {
+        if (in_transaction(w, err, errlen) < 0
+            || db_exec(w->db, sql_refresh_open, pr, 5, &affected, err, errlen) < 0)
+            return -1;
+    } else {
+        if (db_exec(w->db, sql_savepoint, NULL, 0, NULL, err, errlen) < 0
+            || in_transaction(w, err, errlen) < 0
+            || db_exec(w->db, sql_upsert, p, 9, &affected, err, errlen) < 0)
+            return -1;
+        j->created = affected == 1;     /* 1 inserted, 2 updated (ON DUPLICATE KEY) */
+        if (j->created) {
+            int room = count_caps(w, j, err, errlen);
+            if (room < 0 || (room == 0 && undo_capped(w, j, err, errlen) < 0))
+                return -1;
+            return 0;
+        }
+    }
+    if (affected == 0) {
+        long long refused = 0;
+        const char *pc[3] = { j->sender, j->base, j->recipient };
+        if (db_query_number(w->db, sql_closed, pc, 3, &refused, err, errlen) < 0)
+            return -1;
+        j->closed = refused > 0;    /* else just approved: the usual reply, no new challenge */
+        j->none = j->capped && !j->closed;
+    }
+    return 0;
+}
+
+/* One run of BATCH in one transaction.  On failure sets *CONFLICT when the
+ * run met another writer (a deadlock; a Galera certification conflict) and
+ * may run again; the transaction is rolled back either way. */
+static int write_batch(struct challenge_writer *w, struct challenge_job *batch, int *conflict, char *err,
+                       size_t errlen)
+{
+    *conflict = 0;
+    w->ended = 0;
     db_prefer_first(w->db);     /* between transactions: back to the first database entry */
     if (db_connect(w->db, err, errlen) < 0 || db_exec(w->db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
         return -1;
-    for (struct challenge_job *j = batch; j; j = j->next) {
-        char attempts[16];
-        snprintf(attempts, sizeof(attempts), "%u", j->attempts ? j->attempts : 1);
-        const char *p[9] = { j->sender, j->recipient, j->protected_key,
-                             j->client_address[0] ? j->client_address : NULL,
-                             j->client_name[0] ? j->client_name : NULL, j->sender, j->base, j->recipient,
-                             attempts };
-        const char *pr[5] = { attempts, p[3], p[4], j->sender, j->recipient };
-        unsigned long long affected = 0;
-        const char *ruled = NULL;
-
-        /* A new pair a rule written a moment ago already decides (the rules
-         * in memory are up to a refresh behind): no challenge, so the
-         * guardian is not asked about what is decided (lib/cover.c). */
-        if (j->fd >= 0 && !j->capped && cover_pair(w->db, j->sender, j->recipient, j->protected_key, &ruled,
-                                                   err, errlen) < 0) {
-            char ignore[64];
-            if (db_connected(w->db))
-                db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
-            return -1;
-        }
-        if (ruled) {
-            j->closed = j->created = j->none = 0;
-            j->ruled = 1;
-            continue;
-        }
-        if (j->capped ? db_exec(w->db, sql_refresh_open, pr, 5, &affected, err, errlen) < 0
-                      : db_exec(w->db, sql_upsert, p, 9, &affected, err, errlen) < 0) {
-            char ignore[64];
-            if (db_connected(w->db))
-                db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
-            return -1;
-        }
-        j->closed = 0;
-        j->created = !j->capped && affected == 1;   /* 1 inserted, 2 updated (ON DUPLICATE KEY) */
-        j->none = 0;
-        j->ruled = 0;
-        if (affected == 0) {
-            long long refused = 0;
-            const char *pc[3] = { j->sender, j->base, j->recipient };
-            if (db_query_number(w->db, sql_closed, pc, 3, &refused, err, errlen) < 0) {
-                char ignore[64];
-                if (db_connected(w->db))
-                    db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
-                return -1;
-            }
-            j->closed = refused > 0;    /* else just approved: the usual reply, no new challenge */
-            j->none = j->capped && !j->closed;
-        }
+    for (struct challenge_job *j = batch; j; j = j->next)
+        if (write_job(w, j, err, errlen) < 0)
+            goto fail;
+    if (in_transaction(w, err, errlen) == 0 && db_exec(w->db, sql_commit, NULL, 0, NULL, err, errlen) == 0)
+        return 0;
+fail:
+    *conflict = w->ended || db_error_retryable(w->db);
+    if (db_connected(w->db)) {
+        char ignore[64];
+        db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
     }
-    return db_exec(w->db, sql_commit, NULL, 0, NULL, err, errlen);
+    return -1;
+}
+
+/* Writes BATCH, running it again after a conflict with another writer (up
+ * to CONFLICT_TRIES runs, a short random wait between them, so two
+ * daemons that met do not meet again).  Returns 0, or -1 with ERR set. */
+static int write_batch_retrying(struct challenge_writer *w, struct challenge_job *batch, char *err,
+                                size_t errlen)
+{
+    for (int run = 1;; run++) {
+        int conflict = 0;
+        if (write_batch(w, batch, &conflict, err, errlen) == 0) {
+            if (run > 1)
+                log_info("challenges recorded in run %d, after %d conflict(s) with another writer", run, run - 1);
+            return 0;
+        }
+        if (!conflict || run == CONFLICT_TRIES)
+            return -1;
+        log_debug("recording challenges met another writer (run %d of %d): %s", run, CONFLICT_TRIES, err);
+        long ms = (long)run * CONFLICT_BACKOFF_MS + (long)(rand_r(&w->seed) % (run * CONFLICT_BACKOFF_MS + 1));
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void *writer_main(void *arg)
@@ -153,7 +276,7 @@ static void *writer_main(void *arg)
         w->queued -= n;
         pthread_mutex_unlock(&w->mu);
 
-        int ok = write_batch(w, batch, err, sizeof(err)) == 0;
+        int ok = write_batch_retrying(w, batch, err, sizeof(err)) == 0;
         if (!ok && !failing)
             log_error("recording challenges failed, answering 451: %s", err);
         else if (ok && failing)
@@ -175,6 +298,7 @@ struct challenge_writer *challenge_writer_start(const struct config_db *dbp, cha
         return NULL;
     w->db = db_new(dbp);
     w->done = done;
+    w->seed = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (!w->db || pthread_create(&w->thread, NULL, writer_main, w) != 0) {

@@ -50,6 +50,7 @@ struct db {
     struct timespec next_failback;
     struct { const char *sql; MYSQL_STMT *st; } cache[STMT_CACHE];
     int ncache;
+    unsigned int last_errno;        /* the server's error of the last statement that failed (db_errno) */
 };
 
 static db_notice_fn *notice_fn;
@@ -331,9 +332,11 @@ void db_idle_check(struct db *db)
 
 /* Connection-level failures end the connection; statement errors do not.
  * 1047 is a Galera node that left the primary component: the next
- * db_connect finds one that is ready. */
+ * db_connect finds one that is ready.  Every failure of a statement passes
+ * here: its code is kept for db_errno(). */
 static void check_gone(struct db *db, unsigned int code)
 {
+    db->last_errno = code;
     if (code >= 2000 || code == 1047 || code == 1053 || code == 1927 || code == 4031)
         db_disconnect(db);
 }
@@ -342,6 +345,7 @@ static MYSQL_STMT *stmt_for(struct db *db, const char *sql, char *err, size_t er
 {
     MYSQL_STMT *st;
 
+    db->last_errno = 0;
     if (db_connect(db, err, errlen) < 0)
         return NULL;
     for (int i = 0; i < db->ncache; i++)
@@ -486,7 +490,9 @@ long long db_query(struct db *db, const char *sql, const char *const *params, in
             goto out;
         }
         if (r != 0) {
-            unsigned int code = mysql_stmt_errno(st);
+            /* A statement a Galera applier aborted mid-result leaves its
+             * code on the connection, not on the statement. */
+            unsigned int code = mysql_stmt_errno(st) ? mysql_stmt_errno(st) : mysql_errno(db->m);
             snprintf(err, errlen, "fetch: %s (error %u)", mysql_stmt_error(st), code);
             check_gone(db, code);
             st = NULL;
@@ -594,4 +600,36 @@ int db_exec_script(struct db *db, const char *script, char *err, size_t errlen)
 unsigned long long db_insert_id(struct db *db)
 {
     return db->m ? (unsigned long long)mysql_insert_id(db->m) : 0;
+}
+
+/* ---- conflicts: what a transaction run again may get through ---- */
+
+/* Server errors after which the whole transaction, run again from its
+ * start, may succeed.  MariaDB Galera reports a certification conflict (two
+ * nodes wrote the same row at once) as ER_LOCK_DEADLOCK, at COMMIT or at
+ * the next statement of a transaction an applier aborted; a single server
+ * gives it for an InnoDB deadlock, and ER_LOCK_WAIT_TIMEOUT for a lock held
+ * too long.  A deadlock has rolled the transaction back, a lock wait
+ * timeout only the statement: the caller rolls back before running again. */
+#define ER_LOCK_WAIT_TIMEOUT_CODE 1205
+#define ER_LOCK_DEADLOCK_CODE 1213
+
+unsigned int db_errno(const struct db *db)
+{
+    return db->last_errno;
+}
+
+int db_error_retryable(const struct db *db)
+{
+    unsigned int code = db_errno(db);
+
+    return code == ER_LOCK_DEADLOCK_CODE || code == ER_LOCK_WAIT_TIMEOUT_CODE;
+}
+
+int db_in_transaction(const struct db *db)
+{
+    unsigned int status = 0;
+
+    return db->m && mariadb_get_infov(db->m, MARIADB_CONNECTION_SERVER_STATUS, &status) == 0
+           && (status & SERVER_STATUS_IN_TRANS);
 }

@@ -79,4 +79,26 @@ int db_exec_script(struct db *db, const char *script, char *err, size_t errlen);
 /* The id of the last row inserted on this connection. */
 unsigned long long db_insert_id(struct db *db);
 
+/* The server's error number (or Connector/C's, 2000 and up) for the last
+ * statement on DB that failed; 0 when the last one did not, or failed
+ * before reaching the server.  Ask right after the failure: the next
+ * statement, a ROLLBACK too, resets it. */
+unsigned int db_errno(const struct db *db);
+
+/* 1 when the last call on DB failed with an error after which the whole
+ * transaction, run again from its START TRANSACTION, may succeed: a
+ * deadlock (how MariaDB Galera reports a certification conflict between
+ * nodes, at COMMIT or at any statement, even its prepare) or a lock wait
+ * timeout.  The caller rolls the transaction back (the server may have
+ * already) and runs it again.  Ask right after the failure. */
+int db_error_retryable(const struct db *db);
+
+/* 1 while the transaction DB started is still open, as the server said
+ * with its last reply.  On a Galera node an applier that aborts a local
+ * transaction (a conflict) ends it at once; the error reaches the client
+ * with its next statement, but not always (a SELECT may pass it by), and
+ * the statements after it would each commit alone.  A writer asks before
+ * each write and before COMMIT; 0 is a conflict (run it again). */
+int db_in_transaction(const struct db *db);
+
 #endif

@@ -506,7 +506,10 @@ int store_expire(struct db *db, const char *actor, int ttl_days, int purge_days,
                 p1, 1, expired, err, errlen) < 0
         || db_exec(db, "DELETE FROM challenges WHERE status <> 'pending' "
                        "AND COALESCE(decided_at, last_seen) < CURRENT_TIMESTAMP - INTERVAL ? DAY",
-                   p2, 1, purged, err, errlen) < 0)
+                   p2, 1, purged, err, errlen) < 0
+        /* The hourly caps' counts of hours past (guardlistd counts the current one). */
+        || db_exec(db, "DELETE FROM cap_counts WHERE hour_start < CURRENT_TIMESTAMP - INTERVAL 2 HOUR",
+                   NULL, 0, NULL, err, errlen) < 0)
         return rollback(db, STORE_ERROR);
     if (*expired == 0 && *purged == 0) {
         if (db_exec(db, sql_commit, NULL, 0, NULL, err, errlen) < 0)

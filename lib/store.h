@@ -140,7 +140,8 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
                            char *err, size_t errlen);
 
 /* Pending challenges older than TTL_DAYS become expired; closed ones older
- * than PURGE_DAYS are deleted. */
+ * than PURGE_DAYS are deleted, and so are the hourly caps' counts of hours
+ * more than two hours past (cap_counts). */
 int store_expire(struct db *db, const char *actor, int ttl_days, int purge_days,
                  unsigned long long *expired, unsigned long long *purged, char *err, size_t errlen);
 

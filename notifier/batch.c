@@ -6,9 +6,10 @@
  * (the rules are notifyplan.c's).
  *
  * cycle() calls it after the claim.  One notifier at a time plans, sends
- * and records for a guardian (a named lock per guardian), so two notifiers
- * never both spend the same hourly cap; cycle() releases the locks at its
- * end.  A dry run takes no lock.
+ * and records for a guardian, so two notifiers never both spend the same
+ * hourly cap: it holds the guardian's row in notify_locks (a row, so a
+ * MariaDB Galera cluster certifies it across nodes) and, on its own server,
+ * a named lock; cycle() releases both at its end.  A dry run takes no lock.
  */
 #include "batch.h"
 #include "log.h"
@@ -17,16 +18,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-/* Named locks belong to the connection; all are released at the end of each
- * cycle.  A notifier waits up to 5 s for another one's cycle to finish (a
- * cycle mails a batch in well under that), then leaves the guardian's
- * challenges for 5 s later: without the wait, two `--once` runs could leave
- * half a batch unsent.  Two notifiers waiting for each other's locks get
- * MariaDB's deadlock error at once instead (ER_USER_LOCK_DEADLOCK), which
- * counts as busy. */
+/* Two locks per guardian.  The named lock (GET_LOCK) is the server's own:
+ * MariaDB waits for it (up to 5 s: a cycle mails a batch in well under
+ * that; without the wait two `--once` runs could leave half a batch
+ * unsent), detects two notifiers waiting for each other's locks at once
+ * (ER_USER_LOCK_DEADLOCK, counted as busy), and drops it with a crashed
+ * notifier's connection.  Galera does not replicate it, so the row in
+ * notify_locks is what holds across a cluster's nodes: its write is
+ * certified, so of two notifiers on two nodes taking it at once one fails
+ * (a deadlock error) or finds it held.  The row says who holds it
+ * ("server:port/connection id") and until when (LOCK_LEASE): on the
+ * holder's own server, whoever has the named lock may take the row over
+ * (its holder there is gone: it would hold the named lock too); from
+ * another node only once the lease is over, a crashed notifier's rows. */
+#define LOCK_LEASE "300"            /* seconds; the claims' lease (claim.c) */
+#define LOCK_WAIT_MS 5000           /* the row: as long as the named lock waits */
+#define LOCK_POLL_MS 100
+#define THIS_SERVER "CONCAT(@@hostname, ':', @@port, '/')"
+#define THIS_HOLDER "CONCAT(@@hostname, ':', @@port, '/', CONNECTION_ID())"
 static const char sql_lock_guardian[] = "SELECT GET_LOCK(CONCAT('guardlist-notify:', MD5(?)), 5)";
+static const char sql_unlock_guardian[] = "SELECT RELEASE_LOCK(CONCAT('guardlist-notify:', MD5(?)))";
 static const char sql_unlock_all[] = "SELECT RELEASE_ALL_LOCKS()";
+static const char sql_lock_row[] =
+    "INSERT INTO notify_locks (guardian, locked_by, locked_until) "
+    "VALUES (?, " THIS_HOLDER ", CURRENT_TIMESTAMP + INTERVAL " LOCK_LEASE " SECOND) "
+    "ON DUPLICATE KEY UPDATE locked_by = IF(locked_by IS NULL OR locked_until < CURRENT_TIMESTAMP "
+    "OR LEFT(locked_by, CHAR_LENGTH(" THIS_SERVER ")) = " THIS_SERVER ", VALUES(locked_by), locked_by), "
+    "locked_until = IF(locked_by = VALUES(locked_by), VALUES(locked_until), locked_until)";
+static const char sql_holds_row[] =
+    "SELECT COUNT(*) FROM notify_locks WHERE guardian = ? AND locked_by = " THIS_HOLDER;
+static const char sql_unlock_rows[] =
+    "UPDATE notify_locks SET locked_by = NULL, locked_until = NULL WHERE locked_by = " THIS_HOLDER;
 static const char sql_singles[] =
     "SELECT COUNT(*) FROM notifications WHERE guardian = ? AND kind = 'single' "
     "AND sent_at > CURRENT_TIMESTAMP - INTERVAL 1 HOUR";
@@ -53,14 +77,38 @@ static void collect_items(struct batch *b, struct challenge *c, long i, long n, 
                 b->items[b->nitems++] = &c[j];
 }
 
-/* 1 if this notifier now holds GUARDIAN's lock. */
-static int lock_guardian(struct db *db, const char *guardian)
+/* 1 if this notifier now holds GUARDIAN's row in notify_locks.  A write
+ * that met another node's (a Galera certification conflict) counts as
+ * held by the other. */
+static int lock_row(struct db *db, const char *guardian)
+{
+    const char *p[1] = { guardian };
+    long long mine = 0;
+    char err[600];
+
+    return db_exec(db, sql_lock_row, p, 1, NULL, err, sizeof(err)) == 0
+           && db_query_number(db, sql_holds_row, p, 1, &mine, err, sizeof(err)) >= 0 && mine == 1;
+}
+
+/* 1 if this notifier now holds GUARDIAN's locks, the named one and the
+ * row.  It waits for the row only while it holds no other guardian's (WAIT):
+ * two notifiers never wait for each other. */
+static int lock_guardian(struct db *db, const char *guardian, int wait)
 {
     const char *p[1] = { guardian };
     long long locked = 0;
     char err[600];
 
-    return !(db_query_number(db, sql_lock_guardian, p, 1, &locked, err, sizeof(err)) < 0 || locked != 1);
+    if (db_query_number(db, sql_lock_guardian, p, 1, &locked, err, sizeof(err)) < 0 || locked != 1)
+        return 0;
+    for (int waited = 0; !lock_row(db, guardian); waited += LOCK_POLL_MS) {
+        if (!wait || waited >= LOCK_WAIT_MS) {
+            db_query_number(db, sql_unlock_guardian, p, 1, &locked, err, sizeof(err));
+            return 0;
+        }
+        usleep(LOCK_POLL_MS * 1000);
+    }
+    return 1;
 }
 
 /* Plans COUNT waiting challenges of GUARDIAN into ACT from what went out
@@ -152,11 +200,12 @@ int batch_plan(struct db *db, struct challenge *c, long n, int max_per_hour, int
                 continue;
             size_t first = b->nitems;
             collect_items(b, c, i, n, guardian);
-            if (!dry_run && !lock_guardian(db, guardian)) {
+            if (!dry_run && !lock_guardian(db, guardian, b->nlocked == 0)) {
                 for (size_t k = first; k < b->nitems; k++)
                     b->items[k]->busy++;    /* another notifier is mailing this guardian */
                 continue;
             }
+            b->nlocked += !dry_run;
             long wait = plan_guardian(db, guardian, max_per_hour, digest_delay, b->nitems - first, act + first);
             add_mails(b, guardian, first, act, wait);
         }
@@ -179,5 +228,9 @@ int batch_release_locks(struct db *db, char *err, size_t errlen)
 {
     long long released;
 
+    /* The rows first: while this connection has the named locks, no
+     * notifier on this server takes a row it still holds. */
+    if (db_exec(db, sql_unlock_rows, NULL, 0, NULL, err, errlen) < 0)
+        return -1;
     return db_query_number(db, sql_unlock_all, NULL, 0, &released, err, errlen) < 0 ? -1 : 0;
 }

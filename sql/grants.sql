@@ -13,6 +13,8 @@ GRANT SELECT ON guardlist.rule_generation TO 'guardlist_daemon'@'localhost';
 GRANT SELECT, INSERT (sender, recipient, protected_key, client_address, client_name, spf_result),
       UPDATE (sender, recipient, protected_key, attempts, last_seen, client_address, client_name, spf_result)
       ON guardlist.challenges TO 'guardlist_daemon'@'localhost';
+-- The hourly caps, counted with each new challenge (version 8).
+GRANT SELECT, INSERT, UPDATE ON guardlist.cap_counts TO 'guardlist_daemon'@'localhost';
 
 -- guardlist-notify: reads guardians, claims and marks challenges.
 CREATE USER IF NOT EXISTS 'guardlist_notifier'@'localhost';
@@ -22,6 +24,8 @@ GRANT SELECT, UPDATE (token_sha256, token_expires_at, notify_state, notify_claim
       notify_attempts, notify_next_at, notify_error, notified_at)
       ON guardlist.challenges TO 'guardlist_notifier'@'localhost';
 GRANT SELECT, INSERT ON guardlist.notifications TO 'guardlist_notifier'@'localhost';
+-- One notifier at a time mails a guardian, also across Galera nodes (version 8).
+GRANT SELECT, INSERT, UPDATE ON guardlist.notify_locks TO 'guardlist_notifier'@'localhost';
 
 -- guardlist-approve: closes challenges and inserts rules.
 CREATE USER IF NOT EXISTS 'guardlist_approver'@'localhost';

@@ -1,4 +1,4 @@
--- guardlist schema, version 6 (MariaDB 10.3+).
+-- guardlist schema, version 8 (MariaDB 10.3+; also on a MariaDB Galera cluster).
 -- Idempotent: safe to load again.  The article's tables `protected_users` and
 -- `whitelist` keep their columns first and in order; the columns guardlist adds
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
@@ -117,6 +117,30 @@ CREATE TABLE IF NOT EXISTS audit_log (
     KEY at (at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
+-- The hourly caps on new challenges, counted in each challenge's own
+-- transaction by every guardlistd (so N daemons share one cap: two nodes
+-- counting one key at once conflict in Galera and one writer retries); a
+-- row per key and clock hour, purged by `guardlist expire` (version 8).
+CREATE TABLE IF NOT EXISTS cap_counts (
+    kind ENUM('recipient','client') NOT NULL,
+    cap_key VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,  -- protected key, or client key (an IPv4 address, an IPv6 /64)
+    hour_start TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,                  -- the clock hour counted
+    n INT UNSIGNED NOT NULL DEFAULT 0,                                        -- new challenges in it
+    PRIMARY KEY (kind, cap_key, hour_start),
+    KEY hour_start (hour_start)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
+-- Which guardlist-notify plans, sends and records one guardian's emails now
+-- (so two notifiers never both spend the guardian's hourly cap): a row that
+-- Galera certifies across nodes, where GET_LOCK is only the node's (version 8).
+CREATE TABLE IF NOT EXISTS notify_locks (
+    guardian VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    locked_by VARCHAR(128) NULL,              -- "server:port/connection id" of the notifier holding it
+    locked_until TIMESTAMP NULL,              -- its lease: a crashed holder's lock ends then
+    PRIMARY KEY (guardian),
+    KEY locked_by (locked_by)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
 CREATE TABLE IF NOT EXISTS schema_version (
     version INT UNSIGNED NOT NULL,
     applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
@@ -136,7 +160,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7), (8);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users

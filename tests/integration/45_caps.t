@@ -6,7 +6,9 @@ email): deferred ("Too many new senders", so a real sender gets through once
 the hour is over), or REJECT Access denied with unknown_sender = reject.
 Senders already waiting are still refreshed, and their retries do not count
 as new senders; other recipients and clients are not affected; SIGHUP
-changes the caps.  An IPv6 client is counted by its /64, an IPv4-mapped
+changes the caps.  The caps are counted in the database too (cap_counts, per
+clock hour), so a restarted daemon, or the daemon of another MX host, does
+not start from zero.  An IPv6 client is counted by its /64, an IPv4-mapped
 IPv6 address (::ffff:a.b.c.d) as the IPv4 address."""
 import os
 import sys
@@ -19,6 +21,7 @@ import harness as h  # noqa: E402
 KID = 'kid@family.test'
 SIS = 'sis@family.test'
 BRO = 'bro@family.test'
+NAN = 'nan@family.test'
 CAPPED = 'DEFER_IF_PERMIT Too many new senders for this recipient, try again later'
 
 
@@ -31,6 +34,7 @@ def main():
         "INSERT INTO protected_users (recipient, class) VALUES ('kid@family.test', 'whitelist')",
         "INSERT INTO protected_users (recipient, class) VALUES ('sis@family.test', 'whitelist')",
         "INSERT INTO protected_users (recipient, class) VALUES ('bro@family.test', 'whitelist')",
+        "INSERT INTO protected_users (recipient, class) VALUES ('nan@family.test', 'whitelist')",
         "INSERT INTO whitelist (sender, action) VALUES ('grandma@example.com', 'OK')",
     )
     d = h.start_daemon(db, max_new_challenges_per_recipient='3', max_new_challenges_per_client='5')
@@ -93,10 +97,21 @@ def main():
 
     # unknown_sender = reject: past the cap, the article's refusal, still no challenge.
     d = h.start_daemon(db, unknown_sender='reject', max_new_challenges_per_recipient='1')
-    h.is_(h.query(d.port, sender='one@spam.example', recipient=SIS, client_address='192.0.2.50'),
+    # The cap is the database's (cap_counts): this new daemon's memory starts
+    # at zero, yet sis had a new stranger (friend@) this clock hour already.
+    same_hour = db.value("SELECT HOUR(first_seen) = HOUR(NOW()) FROM challenges "
+                         "WHERE sender = 'friend@other.example'") == '1'
+    if same_hour:
+        h.is_(h.query(d.port, sender='again@spam.example', recipient=SIS, client_address='192.0.2.49'),
+              h.ACCESS_DENIED, 'a restarted daemon with a cap of 1: sis had a new stranger this hour, refused')
+        h.is_(count(db, "sender = 'again@spam.example'"), 0, '... with no challenge: the count is in the database')
+    else:
+        h.ok(True, '# SKIP the clock hour turned since sis was challenged')
+        h.ok(True, '# SKIP the clock hour turned since sis was challenged')
+    h.is_(h.query(d.port, sender='one@spam.example', recipient=NAN, client_address='192.0.2.50'),
           h.ACCESS_DENIED, 'unknown_sender = reject: a new stranger is refused (and challenged)')
     h.is_(count(db, "sender = 'one@spam.example'"), 1, '... its challenge recorded')
-    h.is_(h.query(d.port, sender='two@spam.example', recipient=SIS, client_address='192.0.2.51'),
+    h.is_(h.query(d.port, sender='two@spam.example', recipient=NAN, client_address='192.0.2.51'),
           h.ACCESS_DENIED, 'unknown_sender = reject, past the cap: refused')
     h.is_(count(db, "sender = 'two@spam.example'"), 0, '... with no challenge')
     d.stop()

@@ -306,10 +306,18 @@ def main():
     c35 = closed('gone35@exp.example', 'denied', 35)
     c29 = closed('kept29@exp.example', 'denied', 29)
     before = {int(r['id']): (r['status'], r['is_open']) for r in h.challenges(db)}
+    # SQL: the hourly caps' counts (guardlistd's, cap_counts) of an hour long past and of this hour
+    db.sql("INSERT INTO cap_counts (kind, cap_key, hour_start, n) VALUES "
+           "('recipient', 'kid@c.example', FROM_UNIXTIME(UNIX_TIMESTAMP() DIV 3600 * 3600 - 3 * 3600), 7), "
+           "('client', '192.0.2.77', FROM_UNIXTIME(UNIX_TIMESTAMP() DIV 3600 * 3600), 2)")
 
     last = audit_max()
     rc, out, err = run('expire', actor='cron')
     h.is_(rc, 0, 'expire: exit 0') or h.diag('stderr: ' + err)
+    h.is_(db.value('SELECT COUNT(*) FROM cap_counts WHERE hour_start < NOW() - INTERVAL 2 HOUR'), '0',
+          "expire: the hourly caps' count of an hour 3 hours past is deleted")
+    h.is_(db.value("SELECT n FROM cap_counts WHERE kind = 'client' AND cap_key = '192.0.2.77'"), '2',
+          "expire: this hour's count is kept")
     after = {int(r['id']): (r['status'], r['is_open']) for r in h.challenges(db)}
     h.is_(after.get(p8), ('expired', None), 'expire: pending for 8 days (token_ttl_days 7) -> expired, closed')
     h.is_(after.get(p6), ('pending', '1'), 'expire: pending for 6 days stays pending')

@@ -123,6 +123,13 @@ def done():
     return 1 if _tap.failed or _tap.n == 0 else 0
 
 
+def skip_all(reason):
+    """Ends the test file as skipped (TAP `1..0 # SKIP REASON`), exit 0."""
+    _tap.done = True
+    _out('1..0 # SKIP %s' % str(reason).replace('\n', ' '))
+    sys.exit(0)
+
+
 class TimeLimit(Exception):
     pass
 
@@ -311,21 +318,33 @@ class MariaDB:
             raise RuntimeError('mariadb-install-db failed (%d):\n%s' % (r.returncode, r.stdout))
         self.installed = True
 
+    def _command(self):
+        """The mariadbd command line (a Galera node adds its wsrep settings)."""
+        return ['mariadbd', '--no-defaults', '--user=root', '--datadir=' + self.datadir,
+                '--socket=' + self.socket, '--port=%d' % self.port, '--bind-address=127.0.0.1',
+                '--skip-log-bin', '--log-error=' + self.errlog, '--tmpdir=' + self.tmp]
+
     def start(self):
         """Starts mariadbd (installing the datadir the first time) and waits,
         at most 30 s, until it answers on its socket."""
         if self.proc is not None and self.proc.poll() is None:
             return
+        self.spawn()
+        return self.wait_answering()
+
+    def spawn(self):
+        """Starts mariadbd (installing the datadir the first time), no wait."""
         if not self.installed:
             self._install()
         self.proc = subprocess.Popen(
-            ['mariadbd', '--no-defaults', '--user=root', '--datadir=' + self.datadir,
-             '--socket=' + self.socket, '--port=%d' % self.port, '--bind-address=127.0.0.1',
-             '--skip-log-bin', '--log-error=' + self.errlog, '--tmpdir=' + self.tmp],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent)
         if self not in _procs:
             _procs.insert(0, self)     # stopped after the daemons that use it
+
+    def wait_answering(self, timeout=DB_START_TIMEOUT):
+        """Waits, at most TIMEOUT seconds, until the server answers on its
+        socket.  Returns the seconds taken."""
         t0 = time.monotonic()
         while True:
             if self.proc.poll() is not None:
@@ -334,8 +353,8 @@ class MariaDB:
                                stderr=subprocess.DEVNULL, timeout=10)
             if r.returncode == 0:
                 return time.monotonic() - t0
-            if time.monotonic() - t0 > DB_START_TIMEOUT:
-                raise RuntimeError('mariadbd did not answer within %ds:\n%s' % (DB_START_TIMEOUT, self.log_tail()))
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError('mariadbd did not answer within %ds:\n%s' % (timeout, self.log_tail()))
             time.sleep(0.1)
 
     def running(self):

@@ -149,15 +149,30 @@ class Node(h.MariaDB):
     def cluster_size(self):
         return int(self.sql("SHOW STATUS LIKE 'wsrep_cluster_size'", db=None)[0][1])
 
-    def wait_synced(self, timeout=SYNC_TIMEOUT):
+    def readiness(self):
+        """(wsrep_local_state_comment, wsrep_ready, wsrep_cluster_size) as
+        strings, or an error text while the node does not answer."""
+        try:
+            rows = dict(self.sql("SHOW STATUS WHERE Variable_name IN ('wsrep_local_state_comment', "
+                                 "'wsrep_ready', 'wsrep_cluster_size')", db=None))
+        except Exception as e:   # noqa: B902 - a node starting or gone
+            return 'unreachable: %s' % e
+        return (rows.get('wsrep_local_state_comment'), rows.get('wsrep_ready'), rows.get('wsrep_cluster_size'))
+
+    def wait_synced(self, timeout=SYNC_TIMEOUT, size=None):
         """Waits, at most TIMEOUT seconds, until the node answers (after its
-        SST) and is Synced."""
+        SST), is Synced and takes queries (wsrep_ready ON: a Synced node may
+        still be outside the primary component for a moment while a view
+        changes, and then refuses every statement with ER 1047); with SIZE,
+        also until it sees SIZE nodes in the cluster."""
         t0 = time.monotonic()
         self.wait_answering(timeout)
-        good, got, _ = h.poll_until(self.state, lambda s: s == 'Synced', timeout - (time.monotonic() - t0),
-                                    interval=0.1)
+        good, got, _ = h.poll_until(
+            self.readiness,
+            lambda r: r[0] == 'Synced' and r[1] == 'ON' and (size is None or r[2] == str(size)),
+            timeout - (time.monotonic() - t0), interval=0.1)
         if not good:
-            raise RuntimeError('%s not Synced within %ds (state %r):\n%s'
+            raise RuntimeError('%s not Synced and ready within %ds (state, ready, size %r):\n%s'
                                % (self.name, timeout, got, self.log_tail()))
 
     def kill(self):
@@ -185,6 +200,10 @@ class Cluster:
             n.spawn()
         for n in self.nodes[1:]:
             n.wait_synced()
+        # Each node Synced in a cluster of all of them (node 1 was checked
+        # before the others joined; a view change follows each join).
+        for n in self.nodes:
+            n.wait_synced(size=len(self.nodes))
         return time.monotonic() - t0
 
     def load_schema(self, name='guardlist'):

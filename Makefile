@@ -41,13 +41,14 @@ ASAN_PROGRAMS := $(foreach p,$(PROGS),build/asan/$(BIN_$(p)))
 PROG_ARCHIVES := $(foreach p,$(PROGS),build/obj/$(p).a)
 MAN8     := daemon/guardlistd.8 notifier/guardlist-notify.8 approver/guardlist-approve.8 web/guardlist-web.8
 
-.PHONY: all deps run check unit integration asan clean install help bench fuzz fuzz-build fuzz-smoke lint soak mutate
+.PHONY: all deps run cluster check unit integration asan clean install help bench fuzz fuzz-build fuzz-smoke lint soak mutate
 
 all: $(PROGRAMS)
 
 help:
 	@echo "make            build the programs into bin/"
 	@echo "make run        demo: private MariaDB under var/ and guardlistd on 127.0.0.1:10040"
+	@echo "make cluster    demo: a private 3-node Galera cluster and two guardlistd with host lists (docs/scaling.md)"
 	@echo "make check      every test (installs what is missing); ends with 'N passed, N failed'"
 	@echo "make deps       install missing build and test packages (apt-get, as root)"
 	@echo "make fuzz       run each libFuzzer target FUZZ_SECONDS (default 60); fuzz-smoke: FUZZ_SMOKE_SECONDS (5)"
@@ -200,6 +201,11 @@ mutate: deps
 
 run: deps all
 	@sh scripts/run.sh
+
+# The demo of docs/scaling.md: a private 3-node Galera cluster and two MX-side
+# guardlistd with host lists, until Ctrl-C (scripts/cluster.py).
+cluster: deps all
+	@/usr/bin/python3 scripts/cluster.py
 
 check: deps
 	@$(MAKE) --no-print-directory all asan unit build/bench/policyload fuzz-build

@@ -202,15 +202,22 @@ static int write_job(struct challenge_writer *w, struct challenge_job *j, char *
 
 /* One run of BATCH in one transaction.  On failure sets *CONFLICT when the
  * run met another writer (a deadlock; a Galera certification conflict) and
- * may run again; the transaction is rolled back either way. */
-static int write_batch(struct challenge_writer *w, struct challenge_job *batch, int *conflict, char *err,
-                       size_t errlen)
+ * may run again, and *LOST when a connection made before this run broke
+ * (the server went away while the writer was idle: the next connect tries
+ * the next [database] host); the transaction is rolled back either way. */
+static int write_batch(struct challenge_writer *w, struct challenge_job *batch, int *conflict, int *lost,
+                       char *err, size_t errlen)
 {
-    *conflict = 0;
+    *conflict = *lost = 0;
     w->ended = 0;
     db_prefer_first(w->db);     /* between transactions: back to the first database entry */
-    if (db_connect(w->db, err, errlen) < 0 || db_exec(w->db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
+    int was_connected = db_connected(w->db);
+    if (db_connect(w->db, err, errlen) < 0)
         return -1;
+    if (db_exec(w->db, sql_begin, NULL, 0, NULL, err, errlen) < 0) {
+        *lost = was_connected && !db_connected(w->db);
+        return -1;
+    }
     for (struct challenge_job *j = batch; j; j = j->next)
         if (write_job(w, j, err, errlen) < 0)
             goto fail;
@@ -218,6 +225,7 @@ static int write_batch(struct challenge_writer *w, struct challenge_job *batch, 
         return 0;
 fail:
     *conflict = w->ended || db_error_retryable(w->db);
+    *lost = was_connected && !db_connected(w->db);
     if (db_connected(w->db)) {
         char ignore[64];
         db_exec(w->db, sql_rollback, NULL, 0, NULL, ignore, sizeof(ignore));
@@ -227,18 +235,29 @@ fail:
 
 /* Writes BATCH, running it again after a conflict with another writer (up
  * to CONFLICT_TRIES runs, a short random wait between them, so two
- * daemons that met do not meet again).  Returns 0, or -1 with ERR set. */
+ * daemons that met do not meet again), and once at once on a fresh
+ * connection when the kept one turns out broken: the first stranger after
+ * the database node died is recorded on the next one, not answered 451.
+ * Returns 0, or -1 with ERR set. */
 static int write_batch_retrying(struct challenge_writer *w, struct challenge_job *batch, char *err,
                                 size_t errlen)
 {
+    int reconnected = 0;
+
     for (int run = 1;; run++) {
-        int conflict = 0;
-        if (write_batch(w, batch, &conflict, err, errlen) == 0) {
+        int conflict = 0, lost = 0;
+        if (write_batch(w, batch, &conflict, &lost, err, errlen) == 0) {
             if (run > 1)
-                log_info("challenges recorded in run %d, after %d conflict(s) with another writer", run, run - 1);
+                log_info("challenges recorded in run %d (%s)", run,
+                         reconnected ? "on a new database connection" : "after a conflict with another writer");
             return 0;
         }
-        if (!conflict || run == CONFLICT_TRIES)
+        if (lost && !reconnected) {
+            reconnected = 1;
+            log_warning("the database connection broke (%s); recording the challenges on a new one", err);
+            continue;
+        }
+        if (!conflict || run >= CONFLICT_TRIES)
             return -1;
         log_debug("recording challenges met another writer (run %d of %d): %s", run, CONFLICT_TRIES, err);
         long ms = (long)run * CONFLICT_BACKOFF_MS + (long)(rand_r(&w->seed) % (run * CONFLICT_BACKOFF_MS + 1));

@@ -162,6 +162,13 @@ def main():
     secs = time.monotonic() - t0
     h.ok(got == 'DUNNO' and secs < 1.0, 'first dead: a known pair is answered from memory at once',
          'got %r in %.3f s' % (got, secs))
+    # The writer's kept connection to the first is broken: the very first
+    # stranger is recorded on a new connection (the second), not 451.
+    t0 = time.monotonic()
+    got = h.query(d.port, sender='first-after@example.net', recipient=VAGUE)
+    h.diag('first dead: the first stranger after the kill was answered in %.2f s' % (time.monotonic() - t0))
+    h.defer_ok(got, 'first dead: the first stranger after the kill is deferred, not 451 (the writer reconnects)')
+    h.is_(rows_on(db2, 'first-after@example.net'), [(VAGUE, 'pending')], '... and its challenge is on the second')
     sender, secs, allowed = stranger_until_recorded(d, db2, 'moved', MOVE_BOUND)
     h.diag('first dead: a stranger was deferred and recorded on the second after %.2f s' % secs)
     h.ok(sender is not None, 'first dead: a stranger\'s challenge is recorded on the second within %ds'

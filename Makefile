@@ -7,7 +7,8 @@ PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc libcrypto libpsl
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# libspf2 (Debian's libspf2-dev) has no .pc file; our DNS layer under it uses libresolv.
+LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lspf2 -lresolv -lpthread
 # The web programs also run as FastCGI processes (libfcgi, Debian's
 # libfcgi-dev, has no .pc file); the others do not link it.
 FCGI_LIBS := -lfcgi

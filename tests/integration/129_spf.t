@@ -41,7 +41,7 @@ ZONES = {
 }
 APPROVED = ['grandma@pass.test', 'a@soft.test', 'a@neutral.test', 'a@nospf.test', 'a@incpass.test',
             'a@incfail.test', 'a@redirect.test', 'a@twice.test', 'a@syntax.test', 'a@x.broken.test',
-            'a@x.slow.test']
+            'a@x.slow.test', 'a@refused.example']
 
 
 def main():
@@ -89,6 +89,7 @@ def verdicts(d, q):
     h.like(q('a@twice.test', GOOD), REFUSED, 'two SPF records (permerror): 550')
     h.like(q('a@syntax.test', GOOD), REFUSED, 'an SPF syntax error (permerror): 550')
     h.like(q('a@x.broken.test', GOOD), DNSFAIL, 'a dead DNS server (temperror): 451 4.4.3, never an allow')
+    h.like(q('a@refused.example', GOOD), DNSFAIL, 'a DNS server that answers REFUSED (temperror): 451 4.4.3')
     h.like(q('prvs=0123abcdef=grandma@pass.test', BAD), REFUSED,
            'a BATV-tagged form of the approved sender from a wrong client: 550')
     h.is_(q('grandma@pass.test', '::ffff:' + GOOD), 'DUNNO', 'an IPv4-mapped client counts as its IPv4 address')

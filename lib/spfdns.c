@@ -162,14 +162,14 @@ static int copy_record(ns_msg *msg, ns_rr *rr, SPF_dns_rr_t *spfrr, int cnt)
     }
 }
 
-/* The records of TYPE in the answer section of the LEN bytes at d->answer. */
-static SPF_dns_rr_t *parse_answer(struct spfdns *d, int len, const char *domain, ns_type type)
+SPF_dns_rr_t *spfdns_parse(struct spfdns *d, const unsigned char *answer, size_t len, const char *domain,
+                           ns_type type)
 {
     ns_msg msg;
     ns_rr rr;
     int cnt = 0;
 
-    if (ns_initparse(d->answer, len, &msg) < 0)
+    if (len > ANSWER_MAX || ns_initparse(answer, (int)len, &msg) < 0)
         return no_records(d, domain, type, TRY_AGAIN);
     switch (ns_msg_getflag(msg, ns_f_rcode)) {
     case ns_r_noerror:
@@ -223,7 +223,7 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *layer, const char *domain, ns_type
     int len = res_nsend(&d->res, query, qlen, d->answer, sizeof(d->answer));
     if (len < 0 || len > (int)sizeof(d->answer))
         return no_records(d, domain, type, TRY_AGAIN);
-    return parse_answer(d, len, domain, type);
+    return spfdns_parse(d, d->answer, (size_t)len, domain, type);
 }
 
 /* exp= texts are never fetched: nobody reads them, and they are where

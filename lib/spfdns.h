@@ -36,6 +36,15 @@ unsigned spfdns_ttl(const struct spfdns *dns);
 unsigned spfdns_queries(const struct spfdns *dns);
 int spfdns_failed(const struct spfdns *dns);
 
+/* The records of TYPE that the DNS message ANSWER (LEN bytes, from the
+ * network) holds for DOMAIN, as libspf2 takes them: NETDB_SUCCESS with at
+ * least one record, HOST_NOT_FOUND, NO_DATA, or TRY_AGAIN for anything
+ * garbled or any RCODE but NOERROR and NXDOMAIN.  NULL only when out of
+ * memory.  Free with SPF_dns_rr_free().  Used by the lookups and the fuzz
+ * target. */
+SPF_dns_rr_t *spfdns_parse(struct spfdns *dns, const unsigned char *answer, size_t len, const char *domain,
+                           ns_type type);
+
 /* 1 if the TXT string TXT is an SPF record this layer refuses to hand to
  * libspf2: a term with a macro longer than libspf2 compiles safely (the
  * integer underflow of CVE-2023-42118, unfixed in Debian 12's 1.2.10-7.2). */

@@ -38,10 +38,13 @@ ZONES = {
     'twice.test': ['v=spf1 -all', 'v=spf1 +all'],
     'syntax.test': 'v=spf1 ip4:300.1.1.1 -all',
     'blocked.test': 'v=spf1 +all',
+    # A macro term longer than libspf2 compiles safely (CVE-2023-42118 is not
+    # fixed in Debian 12's libspf2): refused before libspf2 sees it.
+    'longmacro.test': 'v=spf1 exists:%{l}.' + 'a' * 60 + '.' + 'b' * 60 + '.' + 'c' * 20 + '.test +all',
 }
 APPROVED = ['grandma@pass.test', 'a@soft.test', 'a@neutral.test', 'a@nospf.test', 'a@incpass.test',
             'a@incfail.test', 'a@redirect.test', 'a@twice.test', 'a@syntax.test', 'a@x.broken.test',
-            'a@x.slow.test', 'a@refused.example']
+            'a@x.slow.test', 'a@refused.example', 'a@longmacro.test']
 
 
 def main():
@@ -88,6 +91,8 @@ def verdicts(d, q):
     h.like(q('a@redirect.test', BAD), REFUSED, 'redirect= to a record that fails: 550')
     h.like(q('a@twice.test', GOOD), REFUSED, 'two SPF records (permerror): 550')
     h.like(q('a@syntax.test', GOOD), REFUSED, 'an SPF syntax error (permerror): 550')
+    h.like(q('a@longmacro.test', GOOD), REFUSED, 'a record with an over-long macro term: refused unread (permerror), '
+           'even though it ends in +all')
     h.like(q('a@x.broken.test', GOOD), DNSFAIL, 'a dead DNS server (temperror): 451 4.4.3, never an allow')
     h.like(q('a@refused.example', GOOD), DNSFAIL, 'a DNS server that answers REFUSED (temperror): 451 4.4.3')
     h.like(q('prvs=0123abcdef=grandma@pass.test', BAD), REFUSED,

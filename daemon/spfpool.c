@@ -158,10 +158,14 @@ static void *worker_main(void *arg)
         struct spf_job *j = take();
         if (!j)
             break;
-        ck = current_checker(ck, &gen);
-        pthread_mutex_unlock(&mu);
-        evaluate(ck, j);
-        pthread_mutex_lock(&mu);
+        /* A burst of one new pair queues it many times: the first
+         * evaluation answers the others from the cache. */
+        if (!spfcache_get(cache, j->domain, j->client, mono_now(), &j->verdict)) {
+            ck = current_checker(ck, &gen);
+            pthread_mutex_unlock(&mu);
+            evaluate(ck, j);
+            pthread_mutex_lock(&mu);
+        }
         if (stopping)
             free(j);                /* the loops are gone: nobody to hand it to */
         else

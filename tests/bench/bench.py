@@ -20,6 +20,11 @@ Sections (one run, one machine):
            the running daemon, and after a fresh start with them.
   start    from spawning guardlistd to the first request answered from the
            rules (a known pair answered DUNNO), with RULES rules.
+  spf      the policy mix again at 8 and 64 connections with [policy] spf = on
+           against a private dnsmasq (tests/lib/dns.py; known.test's SPF
+           passes the mix's client, unknown.test has none), beside the spf =
+           off figures of the policy section: every verdict is cached after
+           the warm-up, so this is the cost of the cache lookup.
   fold     the same decisions with ASCII and with non-ASCII mixed-case
            addresses (ICU's full case folding, as Postfix's casefold()).
   change   from a raw SQL INSERT (the article's whitelist, and sender_rules)
@@ -64,6 +69,7 @@ sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 sys.path.insert(1, os.path.join(ROOT, 'tests', 'bench'))
 import harness as h  # noqa: E402
+import dns  # noqa: E402
 import web  # noqa: E402
 from postgrey import POSTGREY, Postgrey  # noqa: E402
 
@@ -83,6 +89,9 @@ OVERALL_TIMEOUT = 1500              # the whole run, whatever happens
 TARGET_RATIO_64 = 25.0              # guardlistd >= 25x postgrey requests/s at 64 connections
 TARGET_REF_64 = 0.70                # ... and >= 70 % of the always-DUNNO reference's
 TARGET_P99_8_MS = 0.5               # p99 < 0.5 ms at 8 connections
+TARGET_SPF_SHARE = 0.90             # spf = on >= 90 % of spf = off requests/s (issue 17)
+TARGET_SPF_P99_8_MS = 1.0           # ... and p99 < 1 ms at 8 connections
+SPF_CONNS = (8, 64)
 DEFAULT_CAPS = {'max_new_challenges_per_recipient': '100',     # guardlistd's defaults: the mix's
                 'max_new_challenges_per_client': '200'}        # strangers are a flood past them
 TARGET_RSS_BASE = 64 * 1024 * 1024  # RSS < 64 MB + 150 bytes a rule
@@ -397,6 +406,44 @@ def section_policy(res, ctx, args, grey, ref):
     capped = len(re.findall(r'reply="DEFER_IF_PERMIT Too many new senders', d.log()))
     res.data['policy']['capped_replies_logged'] = capped
     say('guardlistd answered %d requests past a cap (logged)' % capped)
+
+
+def section_spf(res, ctx, args):
+    """The policy mix with spf = on (a second guardlistd on the same rules,
+    asking a private dnsmasq) beside the policy section's spf = off runs."""
+    off = res.data.get('policy', {}).get('guardlistd', {})
+    zone = dns.start({'known.test': 'v=spf1 ip4:192.0.2.1 -all', 'unknown.test': 'v=spf1 ?all'})
+    d = h.Daemon(ctx['db'], spf='on', resolver=zone.address, **DEFAULT_CAPS)
+    d.start()
+    try:
+        figures = {}
+        res.data['spf'] = figures
+        for conns in SPF_CONNS:
+            policyload(d.port, conns, args.warmup, args.rules)
+            r = policyload(d.port, conns, args.seconds, args.rules)
+            figures[conns] = r
+            say('spf on     %3d conn: %8.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d'
+                % (conns, r['rps'], r['p50_ms'], r['p99_ms'], r['errors']))
+            value = '%.0f req/s, p50 %.3f ms, p99 %.3f ms, errors %d' % (r['rps'], r['p50_ms'], r['p99_ms'],
+                                                                      r['errors'])
+            if conns == 8:
+                res.target('spf', 'guardlistd spf = on, %d conn' % conns, value, r['p99_ms'], '<',
+                           TARGET_SPF_P99_8_MS, 'p99 < %g ms' % TARGET_SPF_P99_8_MS)
+            else:
+                res.row('spf', 'guardlistd spf = on, %d conn' % conns, value)
+            base = off.get(conns)
+            if base and base['rps']:
+                share = r['rps'] / base['rps']
+                res.target('spf', 'spf = on / spf = off, %d conn' % conns, '%.0f %%' % (share * 100), share,
+                           '>=', TARGET_SPF_SHARE, '>= %.0f %%' % (TARGET_SPF_SHARE * 100))
+            else:
+                res.row('spf', 'spf = on / spf = off, %d conn' % conns, 'n/a (no spf = off run at %d)' % conns)
+        evaluations = len(re.findall(r' spf domain="', d.log()))
+        res.data['spf_evaluations'] = evaluations
+        res.row('spf', 'SPF evaluations (DNS) in all the runs', '%d (the rest from the cache)' % evaluations)
+    finally:
+        stop_daemon(d)
+        zone.stop()
 
 
 def set_caps(d, caps):
@@ -838,6 +885,7 @@ def run(args, res):
 
     sections = [
         ('policy', lambda: section_policy(res, ctx, args, grey, ref)),
+        ('spf', lambda: section_spf(res, ctx, args)),
         ('first', lambda: section_first_contact(res, ctx, args)),
         ('fold', lambda: section_fold(res, ctx, args)),
         ('change', lambda: section_change(res, ctx, args)),
@@ -889,8 +937,8 @@ def parse_args(argv):
     p.add_argument('--emails', type=int, default=1000, help='challenges for the notifier (default 1000)')
     p.add_argument('--gets', type=int, default=200, help='approval-page GETs (default 200)')
     p.add_argument('--posts', type=int, default=100, help='approval-page POSTs (default 100)')
-    p.add_argument('--skip', default='', help='comma-separated sections to skip: policy,first,fold,change,postfix,'
-                                              'notify,approve,admin')
+    p.add_argument('--skip', default='', help='comma-separated sections to skip: policy,spf,first,fold,change,'
+                                              'postfix,notify,approve,admin')
     p.add_argument('--out', default=OUT_DIR, help='where results.md and results.json go (default var/bench)')
     args = p.parse_args(argv)
     try:
@@ -898,7 +946,7 @@ def parse_args(argv):
     except ValueError:
         p.error('--conns: comma-separated numbers')
     args.skip = set(s for s in args.skip.split(',') if s)
-    unknown = args.skip - {'policy', 'first', 'fold', 'change', 'postfix', 'notify', 'approve', 'admin'}
+    unknown = args.skip - {'policy', 'spf', 'first', 'fold', 'change', 'postfix', 'notify', 'approve', 'admin'}
     if unknown:
         p.error('--skip: unknown section(s) %s' % ', '.join(sorted(unknown)))
     if args.rules < KIDS or args.seconds <= 0 or args.warmup <= 0 or not args.conns or args.changes < 1 \

@@ -10,11 +10,11 @@
  * never a wrong answer.
  */
 #include "spfcache.h"
+#include "pairset.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 struct slot {
     char *key;                  /* domain '\0' client '\0'; NULL: empty */
@@ -29,21 +29,6 @@ struct spfcache {
     size_t nsets, count;
     uint64_t seed;
 };
-
-static uint64_t key_hash(uint64_t seed, const char *d, size_t dl, const char *c, size_t cl)
-{
-    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-
-    for (size_t i = 0; i < dl; i++)
-        h = (h ^ (unsigned char)d[i]) * 0x100000001b3ULL;
-    h = (h ^ 0xff) * 0x100000001b3ULL;      /* keeps "ab","c" apart from "a","bc" */
-    for (size_t i = 0; i < cl; i++)
-        h = (h ^ (unsigned char)c[i]) * 0x100000001b3ULL;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
-}
 
 struct spfcache *spfcache_new(size_t max)
 {
@@ -60,8 +45,7 @@ struct spfcache *spfcache_new(size_t max)
         return NULL;
     }
     sc->nsets = sets;
-    if (getrandom(&sc->seed, sizeof(sc->seed), GRND_NONBLOCK) != (ssize_t)sizeof(sc->seed))
-        sc->seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)sc;
+    sc->seed = pairset_seed(sc);
     return sc;
 }
 
@@ -99,7 +83,7 @@ static int same_key(const struct slot *s, uint64_t h, const char *d, size_t dl, 
 int spfcache_get(struct spfcache *sc, const char *domain, const char *client, time_t now, enum spf_verdict *v)
 {
     size_t dl = strlen(domain), cl = strlen(client);
-    uint64_t h = key_hash(sc->seed, domain, dl, client, cl);
+    uint64_t h = pairset_hash(sc->seed, domain, dl, client, cl);
     struct slot *set = set_of(sc, h);
 
     for (int i = 0; i < SPFCACHE_WAYS; i++)
@@ -135,7 +119,7 @@ int spfcache_put(struct spfcache *sc, const char *domain, const char *client, en
                  time_t expires)
 {
     size_t dl = strlen(domain), cl = strlen(client);
-    uint64_t h = key_hash(sc->seed, domain, dl, client, cl);
+    uint64_t h = pairset_hash(sc->seed, domain, dl, client, cl);
     struct slot *s = victim(set_of(sc, h), h, domain, dl, client, cl, now);
 
     if (!same_key(s, h, domain, dl, client, cl)) {

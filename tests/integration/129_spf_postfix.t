@@ -44,12 +44,7 @@ def main():
         return (codes[0] if codes else None), r
 
     def delivered(marker):
-        out = []
-        for path in pf.mailbox(KID):
-            with open(path, 'rb') as f:
-                if marker.encode() in f.read():
-                    out.append(path)
-        return out
+        return pf.delivered(KID, marker)
 
     forged = 'gl129-%s-forged' % RUN
     code, r = send(GRANDMA, forged)

@@ -520,6 +520,18 @@ class PrivatePostfix:
                     files.append(path)
         return sorted(files)
 
+    def delivered(self, address, marker):
+        """ADDRESS's files (mailbox()) that hold MARKER (str)."""
+        out = []
+        for path in self.mailbox(address):
+            try:
+                with open(path, 'rb') as f:
+                    if marker.encode() in f.read():
+                        out.append(path)
+            except OSError:
+                continue
+        return out
+
     def maildir(self, name):
         """The path of Maildir mail/NAME/ (see MAILBOXES)."""
         return os.path.join(self.mail, name) + '/'

@@ -98,6 +98,8 @@ def verdicts(d, q):
     h.like(q('prvs=0123abcdef=grandma@pass.test', BAD), REFUSED,
            'a BATV-tagged form of the approved sender from a wrong client: 550')
     h.is_(q('grandma@pass.test', '::ffff:' + GOOD), 'DUNNO', 'an IPv4-mapped client counts as its IPv4 address')
+    h.like(q('grandma@pass.test', '2001:db8::9'), REFUSED, 'an IPv6 client that ip4: does not name: 550')
+    h.is_(q('a@nospf.test', '2001:db8::9'), 'DUNNO', 'no SPF record, IPv6 client: the allow holds')
     h.is_(q('grandma@pass.test', BAD, recipient='someone@else.test'), 'DUNNO',
           'an unprotected recipient: DUNNO, SPF not asked')
 

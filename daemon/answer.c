@@ -333,22 +333,36 @@ static int answer_recorded(struct conn *c, const struct decision *d, int want_lo
     return 1;
 }
 
+/* A new unknown pair (D) past an hourly cap while the writer and the
+ * database work: answered from memory, no DNS (answer_capped).  Else *ROOM
+ * and *WINDOW are the cap's reservation, taken for the challenge (0 when
+ * the writer must say whether an open challenge exists).  Returns 1 if C was
+ * answered. */
+static int capped_from_memory(struct conn *c, const struct decision *d, int want_log, int *room,
+                              unsigned long *window)
+{
+    char logline[sizeof(c->pending_log)];
+
+    *room = caps_reserve(d->protected_key, policy_get(&c->req, PA_CLIENT_ADDRESS), time(NULL), window);
+    if (*room || !challenge_writer_ok(writer) || !refresher_db_ok(refresher))
+        return 0;
+    if (want_log)
+        build_logline(logline, sizeof(logline), &c->req, d, NULL);
+    answer_capped(c, d, *window, want_log ? logline : NULL);
+    return 1;
+}
+
 /* A new unknown pair (D): its challenge goes to the writer and C waits for
- * it, or, past a cap, it is answered from memory.  SPF: the verdict to
- * record with the challenge (NULL: not checked). */
-static void answer_challenge(struct conn *c, const struct decision *d, const char *spf, int want_log)
+ * it.  ROOM, WINDOW: the cap's reservation (capped_from_memory()).  SPF: the
+ * verdict to record with the challenge (NULL: not checked). */
+static void answer_challenge(struct conn *c, const struct decision *d, const char *spf, int room,
+                             unsigned long window, int want_log)
 {
     const char *ca = policy_get(&c->req, PA_CLIENT_ADDRESS);
-    unsigned long window;
     char logline[sizeof(c->pending_log)];
-    int room = caps_reserve(d->protected_key, ca, time(NULL), &window);
 
     if (want_log)
         build_logline(logline, sizeof(logline), &c->req, d, spf);
-    if (!room && challenge_writer_ok(writer) && refresher_db_ok(refresher)) {
-        answer_capped(c, d, window, want_log ? logline : NULL);
-        return;
-    }
     struct challenge_job *job = new_job(c, d, spf);
     if (!job || challenge_submit(writer, job) < 0) {
         if (room)
@@ -373,6 +387,8 @@ void answer_request(struct conn *c)
     const struct policy_req *r = &c->req;
     int want_log = log_enabled(LOG_LVL_INFO);
     int have = c->spf_have;     /* a verdict evaluated for this very request */
+    int room = 0;
+    unsigned long window = 0;
     const char *spf;
 
     c->spf_have = 0;
@@ -381,15 +397,20 @@ void answer_request(struct conn *c)
     /* Non-RCPT states would flood the log with DUNNO lines that say nothing. */
     if (d.kind == DK_NOT_RCPT)
         want_log = 0;
-    if (d.kind == DK_CHALLENGE && answer_recorded(c, &d, want_log))
+    /* Retries and caps are answered from memory before any DNS. */
+    if (d.kind == DK_CHALLENGE
+        && (answer_recorded(c, &d, want_log) || capped_from_memory(c, &d, want_log, &room, &window)))
         return;
-    if (spf_step(c, &d, have, c->spf_verdict, want_log, &spf))
+    if (spf_step(c, &d, have, c->spf_verdict, want_log, &spf)) {
+        if (room)       /* refused or parked: no challenge now (taken again when answered again) */
+            caps_release(d.protected_key, policy_get(r, PA_CLIENT_ADDRESS), window);
         return;
+    }
     if (d.kind != DK_CHALLENGE) {
         reply_logged(c, &d, d.reply, spf, want_log);
         return;
     }
-    answer_challenge(c, &d, spf, want_log);
+    answer_challenge(c, &d, spf, room, window, want_log);
 }
 
 /* Loop thread: the SPF verdicts of JOBS (a list in arrival order; ownership

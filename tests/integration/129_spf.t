@@ -64,6 +64,7 @@ def main():
     cached(d1, q)
     slow_dns(d, d1, q)
     reload(d, q)
+    capped(d, d1, q)
     d.stop()
 
     queue_full(db, d1)
@@ -178,6 +179,20 @@ def reload(d, q):
     h.ok(good, 'SIGHUP with spf = on and another resolver: its answers count at once (cache emptied)', got)
     h.is_(q('grandma@pass.test', BAD), 'DUNNO', '... the new record allows the other client')
     d2.stop()
+
+
+def capped(d, d1, q):
+    """Past an hourly cap a new stranger is answered from memory: no DNS."""
+    d.write_config(max_new_challenges_per_client='2', resolver=d1.address)   # d2 is gone
+    d.hup()
+    good, _, _ = h.poll_until(d.log, lambda t: t.count('configuration reloaded') >= 3, 5)
+    h.ok(good, 'SIGHUP: a cap of 2 new challenges per client')
+    client = '203.0.113.7'
+    for i in (1, 2):
+        h.defer_ok(q('new@c%d.test' % i, client), 'new stranger %d from one client: challenged' % i)
+    h.is_(q('new@c3.test', client), 'DEFER_IF_PERMIT Too many new senders for this recipient, try again later',
+          'the third: deferred as too many')
+    h.is_(d1.queries('c3.test'), 0, '... from memory, without asking DNS')
 
 
 def queue_full(db, d1):

@@ -7,7 +7,8 @@ PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc libcrypto libpsl
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# libspf2 (Debian's libspf2-dev) has no .pc file; our DNS layer under it uses libresolv.
+LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lspf2 -lresolv -lpthread
 # The web programs also run as FastCGI processes (libfcgi, Debian's
 # libfcgi-dev, has no .pc file); the others do not link it.
 FCGI_LIBS := -lfcgi
@@ -151,7 +152,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ilib -Idaemon -Iadmin
-FUZZ_TARGETS := policy addr config template form pftext envelope
+FUZZ_TARGETS := policy addr config template form pftext envelope spfdns
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 fuzz_lib      = $(1:%=build/fuzz/obj/lib/%.o)
 
@@ -164,13 +165,15 @@ build/fuzz/fuzz_policy: build/fuzz/obj/daemon/policy.o $(call fuzz_lib,addr)
 build/fuzz/fuzz_addr: $(call fuzz_lib,addr)
 build/fuzz/fuzz_config: $(call fuzz_lib,config netlist)
 build/fuzz/fuzz_envelope: $(call fuzz_lib,envelope addr netlist)
+build/fuzz/fuzz_spfdns: $(call fuzz_lib,spfdns netlist)
 build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
 build/fuzz/fuzz_form: $(call fuzz_lib,form addr token crypto)
 build/fuzz/fuzz_pftext: $(call fuzz_lib,addr action) build/fuzz/obj/admin/pftext.o build/fuzz/obj/admin/reach.o \
     build/fuzz/obj/admin/smap.o
 $(FUZZ_BIN): build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o
 	@echo "  LD fuzz $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih icu-uc libcrypto 2>/dev/null)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih icu-uc libcrypto 2>/dev/null) \
+	    -lspf2 -lresolv
 
 fuzz-build: $(FUZZ_BIN)
 

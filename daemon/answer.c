@@ -19,6 +19,13 @@
  * gives a DEFER or a REJECT; a failed write or a full queue is 451 4.3.0;
  * while the writer fails or the refresher cannot reach the database, a
  * request past a cap waits for the writer as it did before (and gets 451).
+ *
+ * With [policy] spf = on, an answer that would let a sender through or
+ * challenge it first needs the SPF verdict on the sender's domain for the
+ * client (spfpool.c): a cached one costs a hash lookup; else the request is
+ * parked, like one waiting for the writer, and answered again when the
+ * verdict comes back.  Refusals, memory answers and unprotected recipients
+ * never wait for DNS.
  */
 #include "answer.h"
 #include "addr.h"
@@ -26,9 +33,12 @@
 #include "conn.h"
 #include "log.h"
 #include "loop.h"
+#include "netlist.h"
 #include "pairset.h"
 #include "policy.h"
 #include "refresh.h"
+#include "spf.h"
+#include "spfpool.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -119,22 +129,34 @@ void answer_thread_done(void)
     rules_gen = 0;
 }
 
-static void build_logline(char *out, size_t outlen, const struct policy_req *r, const struct decision *d)
+/* The decision line; SPF: the verdict used, or NULL. */
+static void build_logline(char *out, size_t outlen, const struct policy_req *r, const struct decision *d,
+                          const char *spf)
 {
     char s[300], rc[300], ca[80], cn[300], rule[600], pk[300];
 
-    snprintf(out, outlen, "decision sender=\"%s\" recipient=\"%s\" client=%s[%s] protected=\"%s\" rule=\"%s\" why=\"%s\"",
+    snprintf(out, outlen, "decision sender=\"%s\" recipient=\"%s\" client=%s[%s] protected=\"%s\" rule=\"%s\" why=\"%s\"%s%s",
              log_printable(s, sizeof(s), policy_get(r, PA_SENDER)),
              log_printable(rc, sizeof(rc), policy_get(r, PA_RECIPIENT)),
              log_printable(cn, sizeof(cn), policy_get(r, PA_CLIENT_NAME) ? policy_get(r, PA_CLIENT_NAME) : "unknown"),
              log_printable(ca, sizeof(ca), policy_get(r, PA_CLIENT_ADDRESS) ? policy_get(r, PA_CLIENT_ADDRESS) : "?"),
              log_printable(pk, sizeof(pk), d->protected_key[0] ? d->protected_key : "-"),
-             decision_rule_text(d, rule, sizeof(rule)), d->detail);
+             decision_rule_text(d, rule, sizeof(rule)), d->detail, spf ? " spf=" : "", spf ? spf : "");
+}
+
+/* Answers C with REPLY, and logs the decision D with it when WANT_LOG. */
+static void reply_logged(struct conn *c, const struct decision *d, const char *reply, const char *spf, int want_log)
+{
+    char logline[sizeof(c->pending_log)];
+
+    if (want_log)
+        build_logline(logline, sizeof(logline), &c->req, d, spf);
+    conn_reply(c, reply, want_log ? logline : NULL);
 }
 
 /* A challenge write for the pair of D, asked for by the request on C.  NULL
  * when out of memory. */
-static struct challenge_job *new_job(const struct conn *c, const struct decision *d)
+static struct challenge_job *new_job(const struct conn *c, const struct decision *d, const char *spf)
 {
     const struct policy_req *r = &c->req;
     struct challenge_job *job = calloc(1, sizeof(*job));
@@ -145,6 +167,7 @@ static struct challenge_job *new_job(const struct conn *c, const struct decision
     job->fd = c->fd;
     job->conn_id = c->id;
     job->attempts = 1;
+    snprintf(job->spf_result, sizeof(job->spf_result), "%s", spf ? spf : "");
     snprintf(job->sender, sizeof(job->sender), "%s", d->challenge_sender);
     snprintf(job->base, sizeof(job->base), "%s", d->challenge_base[0] ? d->challenge_base
                                                                          : d->challenge_sender);
@@ -186,7 +209,7 @@ static void count_behind(struct pair_entry *e, const struct conn *c, const struc
     e->hits++;
     if (e->refresh_out)
         return;                 /* goes with the write already held or out */
-    struct challenge_job *j = new_job(c, d);
+    struct challenge_job *j = new_job(c, d, NULL);
     if (!j)
         return;
     j->window = window;
@@ -207,66 +230,210 @@ static void answer_capped(struct conn *c, const struct decision *d, unsigned lon
     pthread_mutex_unlock(&pairs_mu);
 }
 
-void answer_request(struct conn *c)
+/* 1 if D, for the request on C, must have the sender's SPF verdict first:
+ * it would let the sender through or challenge it, the sender has a domain
+ * (a null sender has none to verify), and the client is no trusted
+ * forwarder (whose mail is never judged by SPF). */
+static int needs_spf(const struct conn *c, const struct decision *d)
 {
-    struct decision d;
-    char logline[sizeof(c->pending_log)];
+    if (!opts->spf || !(d->allows || d->kind == DK_CHALLENGE) || !strchr(d->sender, '@'))
+        return 0;
+    return !netlist_match(opts->trusted_forwarders, policy_get(&c->req, PA_CLIENT_ADDRESS));
+}
+
+/* JOB's client, domain, sender and HELO name from the request on C and D
+ * (copied only when they fit and are text; SPF then judges without them). */
+static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct decision *d)
+{
     const struct policy_req *r = &c->req;
-    int want_log = log_enabled(LOG_LVL_INFO);
+    const char *ca = policy_get(r, PA_CLIENT_ADDRESS), *helo = policy_get(r, PA_HELO_NAME);
+    const char *sender = policy_get(r, PA_SENDER);
 
-    decide(rules, opts, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SENDER),
-           policy_get(r, PA_RECIPIENT), policy_get(r, PA_CLIENT_ADDRESS), &d);
-    if (want_log)
-        build_logline(logline, sizeof(logline), r, &d);
-    /* Non-RCPT states would flood the log with DUNNO lines that say nothing. */
-    if (d.kind == DK_NOT_RCPT)
-        want_log = 0;
-    if (d.kind != DK_CHALLENGE) {
-        conn_reply(c, d.reply, want_log ? logline : NULL);
+    job->owner = loop_self();
+    job->fd = c->fd;
+    job->conn_id = c->id;
+    if (ca && strlen(ca) < sizeof(job->client))
+        snprintf(job->client, sizeof(job->client), "%s", ca);
+    snprintf(job->domain, sizeof(job->domain), "%s", strrchr(d->sender, '@') + 1);
+    for (char *p = job->domain; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    snprintf(job->sender, sizeof(job->sender), "%s",
+             sender && strlen(sender) < sizeof(job->sender) && addr_utf8_valid(sender, strlen(sender)) ? sender
+                                                                                                    : d->sender);
+    if (helo && strlen(helo) < sizeof(job->helo) && addr_utf8_valid(helo, strlen(helo)))
+        snprintf(job->helo, sizeof(job->helo), "%s", helo);
+}
+
+/* Hands the SPF evaluation for D to a worker and parks C until it is back
+ * (answer_take_spf); a full queue is a 451 now, never an allow. */
+static void park_for_spf(struct conn *c, const struct decision *d, int want_log)
+{
+    struct spf_job *job = calloc(1, sizeof(*job));
+
+    if (job)
+        fill_spf_job(job, c, d);
+    if (!job || spfpool_submit(job) < 0) {
+        free(job);
+        log_warning("SPF queue full, answering 451");
+        reply_logged(c, d, REPLY_TEMPFAIL, NULL, want_log);
         return;
     }
+    c->waiting = 1;
+    c->spf_wait = 1;
+}
+
+/* The SPF step of D (see needs_spf): returns 0 when the decision stands,
+ * with *SPF the verdict's name (NULL: not checked); 1 when C was answered
+ * (the verdict refuses: no allow, no challenge) or parked.  HAVE: the
+ * verdict V was evaluated for this request meanwhile. */
+static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdict v, int want_log,
+                    const char **spf)
+{
+    char domain[ADDR_MAX + 2];
+
+    *spf = NULL;
+    if (!needs_spf(c, d))
+        return 0;
+    snprintf(domain, sizeof(domain), "%s", strrchr(d->sender, '@') + 1);
+    for (char *p = domain; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    const char *ca = policy_get(&c->req, PA_CLIENT_ADDRESS);
+    if (!have && !spfpool_cached(domain, ca ? ca : "", &v)) {
+        park_for_spf(c, d, want_log);
+        return 1;
+    }
+    *spf = spf_verdict_name(v);
+    const char *refusal = spf_verdict_reply(v);
+    if (!refusal)
+        return 0;
+    size_t n = strlen(d->detail);
+    snprintf(d->detail + n, sizeof(d->detail) - n, "; SPF %s: the sender could not be verified, %s", *spf,
+             v == SPF_V_TEMPERROR ? "try again later" : d->kind == DK_CHALLENGE ? "refused, no challenge"
+                                                                              : "refused");
+    reply_logged(c, d, refusal, *spf, 1);   /* always said: one line that says why */
+    return 1;
+}
+
+/* A challenge of D whose pair is recorded: answered from memory (a retry),
+ * its refresh written behind the reply.  Returns 1 if C was answered. */
+static int answer_recorded(struct conn *c, const struct decision *d, int want_log)
+{
     pthread_mutex_lock(&pairs_mu);
-    struct pair_entry *e = pairset_get(pairs, d.challenge_sender, d.challenge_recipient);
-    if (e && e->recorded) {
-        conn_reply(c, e->closed ? REPLY_ACCESS_DENIED : d.reply, want_log ? logline : NULL);
-        if (!e->closed)
-            count_behind(e, c, &d, 0, 0);
+    struct pair_entry *e = pairset_get(pairs, d->challenge_sender, d->challenge_recipient);
+    if (!e || !e->recorded) {
         pthread_mutex_unlock(&pairs_mu);
-        return;
+        return 0;
     }
+    reply_logged(c, d, e->closed ? REPLY_ACCESS_DENIED : d->reply, NULL, want_log);
+    if (!e->closed)
+        count_behind(e, c, d, 0, 0);
     pthread_mutex_unlock(&pairs_mu);
+    return 1;
+}
 
-    const char *ca = policy_get(r, PA_CLIENT_ADDRESS);
-    unsigned long window;
-    int room = caps_reserve(d.protected_key, ca, time(NULL), &window);
-    if (!room && challenge_writer_ok(writer) && refresher_db_ok(refresher)) {
-        answer_capped(c, &d, window, want_log ? logline : NULL);
-        return;
-    }
-    struct challenge_job *job = new_job(c, &d);
-    if (!job) {
+/* A new unknown pair (D) past an hourly cap while the writer and the
+ * database work: answered from memory, no DNS (answer_capped).  Else *ROOM
+ * and *WINDOW are the cap's reservation, taken for the challenge (0 when
+ * the writer must say whether an open challenge exists).  Returns 1 if C was
+ * answered. */
+static int capped_from_memory(struct conn *c, const struct decision *d, int want_log, int *room,
+                              unsigned long *window)
+{
+    char logline[sizeof(c->pending_log)];
+
+    *room = caps_reserve(d->protected_key, policy_get(&c->req, PA_CLIENT_ADDRESS), time(NULL), window);
+    if (*room || !challenge_writer_ok(writer) || !refresher_db_ok(refresher))
+        return 0;
+    if (want_log)
+        build_logline(logline, sizeof(logline), &c->req, d, NULL);
+    answer_capped(c, d, *window, want_log ? logline : NULL);
+    return 1;
+}
+
+/* A new unknown pair (D): its challenge goes to the writer and C waits for
+ * it.  ROOM, WINDOW: the cap's reservation (capped_from_memory()).  SPF: the
+ * verdict to record with the challenge (NULL: not checked). */
+static void answer_challenge(struct conn *c, const struct decision *d, const char *spf, int room,
+                             unsigned long window, int want_log)
+{
+    const char *ca = policy_get(&c->req, PA_CLIENT_ADDRESS);
+    char logline[sizeof(c->pending_log)];
+
+    if (want_log)
+        build_logline(logline, sizeof(logline), &c->req, d, spf);
+    struct challenge_job *job = new_job(c, d, spf);
+    if (!job || challenge_submit(writer, job) < 0) {
         if (room)
-            caps_release(d.protected_key, ca, window);
+            caps_release(d->protected_key, ca, window);
+        if (job)
+            log_warning("challenge queue full, answering 451");
+        free(job);
         conn_reply(c, REPLY_TEMPFAIL, want_log ? logline : NULL);
         return;
     }
     job->capped = !room;
     job->reserved = room;
     job->window = window;
-    if (challenge_submit(writer, job) < 0) {
-        if (room)
-            caps_release(d.protected_key, ca, window);
-        free(job);
-        log_warning("challenge queue full, answering 451");
-        conn_reply(c, REPLY_TEMPFAIL, want_log ? logline : NULL);
+    c->waiting = 1;
+    snprintf(c->pending_reply, sizeof(c->pending_reply), "%s", d->reply);
+    snprintf(c->pending_log, sizeof(c->pending_log), "%s", want_log ? logline : "");
+}
+
+void answer_request(struct conn *c)
+{
+    struct decision d;
+    const struct policy_req *r = &c->req;
+    int want_log = log_enabled(LOG_LVL_INFO);
+    int have = c->spf_have;     /* a verdict evaluated for this very request */
+    int room = 0;
+    unsigned long window = 0;
+    const char *spf;
+
+    c->spf_have = 0;
+    decide(rules, opts, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SENDER),
+           policy_get(r, PA_RECIPIENT), policy_get(r, PA_CLIENT_ADDRESS), &d);
+    /* Non-RCPT states would flood the log with DUNNO lines that say nothing. */
+    if (d.kind == DK_NOT_RCPT)
+        want_log = 0;
+    /* Retries and caps are answered from memory before any DNS. */
+    if (d.kind == DK_CHALLENGE
+        && (answer_recorded(c, &d, want_log) || capped_from_memory(c, &d, want_log, &room, &window)))
+        return;
+    if (spf_step(c, &d, have, c->spf_verdict, want_log, &spf)) {
+        if (room)       /* refused or parked: no challenge now (taken again when answered again) */
+            caps_release(d.protected_key, policy_get(r, PA_CLIENT_ADDRESS), window);
         return;
     }
-    c->waiting = 1;
-    snprintf(c->pending_reply, sizeof(c->pending_reply), "%s", d.reply);
-    if (want_log)
-        snprintf(c->pending_log, sizeof(c->pending_log), "%s", logline);
-    else
-        c->pending_log[0] = '\0';
+    if (d.kind != DK_CHALLENGE) {
+        reply_logged(c, &d, d.reply, spf, want_log);
+        return;
+    }
+    answer_challenge(c, &d, spf, room, window, want_log);
+}
+
+/* Loop thread: the SPF verdicts of JOBS (a list in arrival order; ownership
+ * passes) for the connections parked on them, answered again with them. */
+void answer_take_spf(struct spf_job *j, time_t now)
+{
+    while (j) {
+        struct spf_job *next = j->next;
+        struct conn *c = conn_find(j->fd);
+
+        if (c && c->id == j->conn_id && c->waiting && c->spf_wait) {
+            c->waiting = c->spf_wait = 0;
+            c->spf_have = 1;
+            c->spf_verdict = j->verdict;
+            answer_request(c);
+            if (!c->spf_wait)
+                policy_reset(&c->req);
+            c->last_active = now;
+            conn_process(c, now);
+        }
+        free(j);
+        j = next;
+    }
 }
 
 /* What the writer learned of J's pair goes into the pairs.  Returns 1 if

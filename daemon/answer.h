@@ -10,6 +10,7 @@
 #include "ruleset.h"
 
 struct conn;
+struct spf_job;
 
 struct refresher;
 
@@ -37,13 +38,18 @@ void answer_thread_rules(void);
 void answer_thread_done(void);
 
 /* Loop thread: answers the whole request buffered in C, or leaves C waiting
- * for the challenge writer (c->waiting) with the reply kept in C. */
+ * for the challenge writer (c->waiting) with the reply kept in C, or for an
+ * SPF verdict (c->waiting and c->spf_wait) with the request kept in C. */
 void answer_request(struct conn *c);
 
 /* Loop thread: takes the writer's finished jobs DONE (a list, made by this
  * thread; ownership passes) and answers the connections waiting on them, in
  * order. */
 void answer_take_results(struct challenge_job *done, time_t now);
+
+/* Loop thread: takes the SPF workers' finished jobs (a list in arrival
+ * order; ownership passes) and answers the requests parked on them. */
+void answer_take_spf(struct spf_job *jobs, time_t now);
 
 /* Control thread, once a second: hands the writes counted behind the
  * replies (attempts, last seen, client) to the writer, one per pair. */

@@ -3,7 +3,9 @@
  *
  * Takes the unknown (sender, recipient) pairs the event loop hands over and
  * creates or refreshes their one open challenge, many per transaction, on its
- * own connection, so the event loop never waits for the database.  A new
+ * own connection, so the event loop never waits for the database; a
+ * challenge keeps the SPF verdict it was made with (a write without one
+ * leaves the column alone).  A new
  * challenge is counted against the hourly caps in the same transaction
  * (cap_counts), so every guardlistd sharing the database shares the caps.
  * A job is reported ok only after COMMIT.  A conflict with another writer
@@ -57,14 +59,21 @@ struct challenge_writer {
  * rule is about to be in force).  Either way the guardian is not asked
  * a second time.  A pair a block rule closed (decided_rule) is refused by
  * that rule while it exists, and is a stranger again once it is removed. */
+#define UPSERT_TAIL \
+    "FROM DUAL WHERE NOT EXISTS (" \
+    "SELECT 1 FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL " \
+    "AND ((status IN ('denied', 'expired') AND decided_rule IS NULL) OR (status = 'approved' " \
+    "AND decided_at > CURRENT_TIMESTAMP - INTERVAL 10 MINUTE))) " \
+    "ON DUPLICATE KEY UPDATE attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, " \
+    "client_address = VALUES(client_address), client_name = VALUES(client_name)"
 static const char sql_upsert[] =
     "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name) "
-    "SELECT ?, ?, ?, ?, ? FROM DUAL WHERE NOT EXISTS ("
-    "SELECT 1 FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL "
-    "AND ((status IN ('denied', 'expired') AND decided_rule IS NULL) OR (status = 'approved' "
-    "AND decided_at > CURRENT_TIMESTAMP - INTERVAL 10 MINUTE))) "
-    "ON DUPLICATE KEY UPDATE attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, "
-    "client_address = VALUES(client_address), client_name = VALUES(client_name)";
+    "SELECT ?, ?, ?, ?, ? " UPSERT_TAIL;
+/* With an SPF verdict (spf = on).  Only then is the column named: with SPF
+ * off, an account not yet granted spf_result (schema 7) still records. */
+static const char sql_upsert_spf[] =
+    "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name, spf_result) "
+    "SELECT ?, ?, ?, ?, ?, ? " UPSERT_TAIL ", spf_result = VALUES(spf_result)";
 /* Past a cap: only a challenge already open is refreshed. */
 static const char sql_refresh_open[] =
     "UPDATE challenges SET attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, "
@@ -153,10 +162,12 @@ static int write_job(struct challenge_writer *w, struct challenge_job *j, char *
 {
     char attempts[16];
     snprintf(attempts, sizeof(attempts), "%u", j->attempts ? j->attempts : 1);
-    const char *p[9] = { j->sender, j->recipient, j->protected_key,
-                         j->client_address[0] ? j->client_address : NULL,
-                         j->client_name[0] ? j->client_name : NULL, j->sender, j->base, j->recipient,
-                         attempts };
+    const char *p[10] = { j->sender, j->recipient, j->protected_key,
+                          j->client_address[0] ? j->client_address : NULL,
+                          j->client_name[0] ? j->client_name : NULL, j->spf_result,
+                          j->sender, j->base, j->recipient, attempts };
+    const char *p9[9] = { p[0], p[1], p[2], p[3], p[4], p[6], p[7], p[8], p[9] };   /* without SPF */
+    int spf = j->spf_result[0] != '\0';
     const char *pr[5] = { attempts, p[3], p[4], j->sender, j->recipient };
     unsigned long long affected = 0;
     const char *ruled = NULL;
@@ -179,7 +190,8 @@ static int write_job(struct challenge_writer *w, struct challenge_job *j, char *
     } else {
         if (db_exec(w->db, sql_savepoint, NULL, 0, NULL, err, errlen) < 0
             || in_transaction(w, err, errlen) < 0
-            || db_exec(w->db, sql_upsert, p, 9, &affected, err, errlen) < 0)
+            || (spf ? db_exec(w->db, sql_upsert_spf, p, 10, &affected, err, errlen)
+                    : db_exec(w->db, sql_upsert, p9, 9, &affected, err, errlen)) < 0)
             return -1;
         j->created = affected == 1;     /* 1 inserted, 2 updated (ON DUPLICATE KEY) */
         if (j->created) {

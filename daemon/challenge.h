@@ -28,6 +28,7 @@ struct challenge_job {
     char protected_key[ADDR_MAX + 2];
     char client_address[64];
     char client_name[256];
+    char spf_result[16];                    /* SPF verdict the challenge was made with; "": not checked */
 };
 struct challenge_writer;
 

@@ -170,7 +170,8 @@ int conn_process(struct conn *c, time_t now)
                 break;
             }
             answer_request(c);
-            policy_reset(&c->req);
+            if (!c->spf_wait)       /* else answered again, from req, with the verdict */
+                policy_reset(&c->req);
         }
         if (c->outlen > c->outoff && conn_flush(c) < 0)
             return -1;

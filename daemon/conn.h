@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "policy.h"
+#include "spf.h"
 
 #define CONN_IN_BUF 4096
 #define CONN_OUT_BUF 4096
@@ -18,7 +19,10 @@ struct conn {
     struct conn *next_given;        /* loop.c: in a loop thread's inbox */
     int fd;
     uint64_t id;
-    int waiting;                    /* a challenge write is out for this request */
+    int waiting;                    /* a challenge write or an SPF evaluation is out for this request */
+    int spf_wait;                   /* ... the SPF evaluation: the request stays in req */
+    int spf_have;                   /* spf_verdict is this request's, evaluated meanwhile */
+    enum spf_verdict spf_verdict;
     int eof;                        /* peer closed its side */
     int detached;                   /* hung up while waiting: out of epoll */
     unsigned int events;            /* registered epoll mask */

@@ -8,7 +8,9 @@
  * costs no database round trip.  Two helper threads talk to the database:
  * the refresher (refresh.c, new rulesets, published by the control thread)
  * and the challenge writer (challenge.c, unknown senders; it hands each
- * result back to the loop that asked).  Nothing calls back into this file.
+ * result back to the loop that asked); with [policy] spf = on, SPF workers
+ * (spfpool.c) wait for DNS so the loops never do.  Nothing calls back into
+ * this file.
  *
  * SECURITY: clients are untrusted: policy.c bounds every read, a malformed
  * request closes its connection, and nothing is ever allowed when the answer
@@ -29,6 +31,7 @@
 #include "privs.h"
 #include "refresh.h"
 #include "settings.h"
+#include "spfpool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -253,7 +256,7 @@ static int start_threads(struct start *s)
     s->refresher = refresher_start(&s->dbp, cfg->policy.refresh_interval, cfg->policy.full_reload_interval);
     s->writer = challenge_writer_start(&s->dbp, loop_deliver);
     int tables_ok = s->refresher && s->writer && answer_init(settings_opts(), s->writer, s->refresher) == 0
-                    && caps_init(cfg) == 0;
+                    && caps_init(cfg) == 0 && spfpool_start(cfg, loop_deliver_spf) == 0;
     explicit_bzero(&s->dbp, sizeof(s->dbp));
     if (!tables_ok) {
         log_fatal("cannot start worker threads or allocate their tables");
@@ -294,6 +297,7 @@ static void shut_down(const struct start *s)
 {
     listener_close(s->listen_fd);
     loop_stop();                    /* each loop closes its connections */
+    spfpool_stop();                 /* nothing goes to the loops after this */
     refresher_stop(s->refresher);
     answer_flush();                 /* the writes behind the last replies ... */
     challenge_writer_stop(s->writer);   /* ... written before it stops */
@@ -331,9 +335,11 @@ int main(int argc, char **argv)
         wait_for_rules(s.refresher);
         rc = start_loops(&s);
         if (rc == GO_ON) {
-            log_info("guardlistd %s listening on %s (unknown_sender=%s, on_allow=%s, threads=%d)", VERSION,
-                     s.cfg->policy.listen, s.cfg->policy.unknown_sender == UNKNOWN_REJECT ? "reject" : "defer",
-                     s.cfg->policy.on_allow, settings_threads(s.cfg));
+            log_info("guardlistd %s listening on %s (unknown_sender=%s, on_allow=%s, threads=%d, spf=%s, "
+                     "resolver=%s)", VERSION, s.cfg->policy.listen,
+                     s.cfg->policy.unknown_sender == UNKNOWN_REJECT ? "reject" : "defer", s.cfg->policy.on_allow,
+                     settings_threads(s.cfg), s.cfg->policy.spf ? "on" : "off",
+                     s.cfg->policy.resolver[0] ? s.cfg->policy.resolver : "system");
             rc = control_run(s.refresher);
         }
         shut_down(&s);

@@ -4,8 +4,8 @@
  * eventfd, and answers every request from memory (conn.c, answer.c).
  *
  * The control thread (control.c) accepts and gives each connection to the
- * loop with the fewest; the challenge writer hands each finished job back to
- * the loop that made it (loop_deliver).  A loop thread never blocks but in
+ * loop with the fewest; the challenge writer and the SPF workers hand each
+ * finished job back to the loop that made it (loop_deliver, loop_deliver_spf).  A loop thread never blocks but in
  * epoll_wait: a request that needs the database is handed to the writer.
  * It holds the settings' read lock while it handles one wake-up, so a
  * SIGHUP reload never changes a setting under it.
@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "log.h"
 #include "settings.h"
+#include "spfpool.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -37,6 +38,7 @@ struct loop {
     pthread_mutex_t mu;             /* guards the two lists below */
     struct conn *inbox;             /* given, not yet taken (linked by next_given) */
     struct challenge_job *done;     /* the writer's results for this loop */
+    struct spf_job *spf_done;       /* the SPF workers' verdicts for this loop */
 };
 
 static struct loop *loops;
@@ -124,21 +126,49 @@ void loop_deliver(struct challenge_job *done)
     }
 }
 
-/* The wake eventfd fired: new connections, the writer's results, new
- * rules (taken at every wake-up anyway), or stop. */
+void loop_deliver_spf(struct spf_job *done)
+{
+    struct loop *l = done->owner;
+
+    pthread_mutex_lock(&l->mu);
+    done->next = l->spf_done;
+    l->spf_done = done;
+    pthread_mutex_unlock(&l->mu);
+    wake(l);
+}
+
+/* Reverses LIST (pushed newest first) into arrival order. */
+static struct spf_job *spf_in_order(struct spf_job *list)
+{
+    struct spf_job *ordered = NULL;
+
+    while (list) {
+        struct spf_job *next = list->next;
+        list->next = ordered;
+        ordered = list;
+        list = next;
+    }
+    return ordered;
+}
+
+/* The wake eventfd fired: new connections, the writer's results, SPF
+ * verdicts, new rules (taken at every wake-up anyway), or stop. */
 static void woken(struct loop *l, time_t now)
 {
     uint64_t v;
     ssize_t r = read(l->wake_fd, &v, sizeof(v));
     struct conn *given;
     struct challenge_job *done, *ordered = NULL;
+    struct spf_job *spf_done;
 
     (void)r;
     pthread_mutex_lock(&l->mu);
     given = l->inbox;
     done = l->done;
+    spf_done = l->spf_done;
     l->inbox = NULL;
     l->done = NULL;
+    l->spf_done = NULL;
     pthread_mutex_unlock(&l->mu);
     while (given) {
         struct conn *next = given->next_given;
@@ -152,6 +182,7 @@ static void woken(struct loop *l, time_t now)
         done = next;
     }
     answer_take_results(ordered, now);
+    answer_take_spf(spf_in_order(spf_done), now);
 }
 
 static void *loop_main(void *arg)
@@ -251,6 +282,11 @@ void loop_free(void)
             struct challenge_job *next = l->done->next;
             free(l->done);
             l->done = next;
+        }
+        while (l->spf_done) {
+            struct spf_job *next = l->spf_done->next;
+            free(l->spf_done);
+            l->spf_done = next;
         }
         if (l->epfd >= 0)
             close(l->epfd);

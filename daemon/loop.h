@@ -5,6 +5,7 @@
 
 struct conn;
 struct challenge_job;
+struct spf_job;
 
 /* Starts N event-loop threads (1 to LOOP_MAX), each with its own epoll set
  * and wake eventfd.  Call after answer_init() and conn_init(), with the
@@ -29,6 +30,10 @@ void loop_wake_all(void);
 /* The challenge writer's done function: hands each finished job back to
  * the loop thread that made it (job->owner), and wakes it. */
 void loop_deliver(struct challenge_job *done);
+
+/* The SPF workers' done function: hands the finished job back to the loop
+ * thread that made it (job->owner), and wakes it. */
+void loop_deliver_spf(struct spf_job *done);
 
 /* On a loop thread (conn.c): watch FD for input, for EVENTS (an epoll
  * mask) instead, or not at all, in this thread's epoll set; and count a

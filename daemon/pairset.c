@@ -30,7 +30,7 @@ struct pairset {
     uint64_t seed;
 };
 
-static uint64_t pair_hash(uint64_t seed, const char *s, size_t sl, const char *r, size_t rl)
+uint64_t pairset_hash(uint64_t seed, const char *s, size_t sl, const char *r, size_t rl)
 {
     uint64_t h = 0xcbf29ce484222325ULL ^ seed;
 
@@ -43,6 +43,15 @@ static uint64_t pair_hash(uint64_t seed, const char *s, size_t sl, const char *r
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
     return h;
+}
+
+uint64_t pairset_seed(const void *salt)
+{
+    uint64_t seed;
+
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+        seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)salt;
+    return seed;
 }
 
 struct pairset *pairset_new(size_t max)
@@ -61,8 +70,7 @@ struct pairset *pairset_new(size_t max)
     }
     ps->nbuckets = n;
     ps->max = max ? max : 1;
-    if (getrandom(&ps->seed, sizeof(ps->seed), GRND_NONBLOCK) != (ssize_t)sizeof(ps->seed))
-        ps->seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)ps;
+    ps->seed = pairset_seed(ps);
     return ps;
 }
 
@@ -121,7 +129,7 @@ static struct node *find(struct pairset *ps, const char *s, size_t sl, const cha
 struct pair_entry *pairset_get(struct pairset *ps, const char *sender, const char *recipient)
 {
     size_t sl = strlen(sender), rl = strlen(recipient);
-    struct node *n = find(ps, sender, sl, recipient, rl, pair_hash(ps->seed, sender, sl, recipient, rl), NULL);
+    struct node *n = find(ps, sender, sl, recipient, rl, pairset_hash(ps->seed, sender, sl, recipient, rl), NULL);
 
     return n ? &n->entry : NULL;
 }
@@ -129,7 +137,7 @@ struct pair_entry *pairset_get(struct pairset *ps, const char *sender, const cha
 struct pair_entry *pairset_put(struct pairset *ps, const char *sender, const char *recipient)
 {
     size_t sl = strlen(sender), rl = strlen(recipient), chain = 0;
-    uint64_t h = pair_hash(ps->seed, sender, sl, recipient, rl);
+    uint64_t h = pairset_hash(ps->seed, sender, sl, recipient, rl);
     struct node *n = find(ps, sender, sl, recipient, rl, h, &chain);
 
     if (n)

@@ -5,6 +5,7 @@
 #define GUARDLIST_PAIRSET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct pair_entry {
     int recorded;           /* the writer committed this pair's challenge */
@@ -42,5 +43,11 @@ void pairset_clear(struct pairset *ps);
 void pairset_unverify(struct pairset *ps);
 
 size_t pairset_count(const struct pairset *ps);
+
+/* The hash of the pair (S, R) (SL and RL bytes) under SEED, and a random
+ * SEED (SALT stirs the fallback when the kernel has no entropy yet): keys
+ * from strangers cannot be made to collide.  spfcache.c uses them too. */
+uint64_t pairset_hash(uint64_t seed, const char *s, size_t sl, const char *r, size_t rl);
+uint64_t pairset_seed(const void *salt);
 
 #endif

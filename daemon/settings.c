@@ -13,6 +13,7 @@
 #include "cover.h"
 #include "log.h"
 #include "refresh.h"
+#include "spfpool.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@ static void apply_options(void)
     opts.null_sender = cfg.policy.null_sender;
     opts.delims = cfg.policy.recipient_delimiter;
     opts.trusted_forwarders = &cfg.policy.trusted_forwarders;
+    opts.spf = cfg.policy.spf;
     log_set_level(cfg.log.level);
 }
 
@@ -106,7 +108,10 @@ void settings_reload(size_t max_connections, struct refresher *refresher)
         log_warning("SIGHUP: database settings changed; they take effect after a restart");
     if (fresh.policy.threads != cfg.policy.threads)
         log_warning("SIGHUP: threads changed; it takes effect after a restart");
+    if (fresh.policy.spf_threads != cfg.policy.spf_threads)
+        log_warning("SIGHUP: spf_threads changed; it takes effect after a restart");
     fresh.policy.threads = cfg.policy.threads;
+    fresh.policy.spf_threads = cfg.policy.spf_threads;
     fresh.policy.max_connections = fresh.policy.max_connections > (int)max_connections
         ? (int)max_connections : fresh.policy.max_connections;
     snprintf(fresh.policy.listen, sizeof(fresh.policy.listen), "%s", cfg.policy.listen);
@@ -119,7 +124,9 @@ void settings_reload(size_t max_connections, struct refresher *refresher)
     pthread_rwlock_wrlock(&lock);
     cfg = fresh;
     apply_options();
+    spfpool_reload(cfg.policy.resolver);    /* SPF's DNS server: in force for the next evaluation */
     pthread_rwlock_unlock(&lock);
     refresher_set_intervals(refresher, cfg.policy.refresh_interval, cfg.policy.full_reload_interval);
-    log_info("configuration reloaded from %s", cfg.path);
+    log_info("configuration reloaded from %s (spf=%s resolver=%s)", cfg.path, cfg.policy.spf ? "on" : "off",
+             cfg.policy.resolver[0] ? cfg.policy.resolver : "system");
 }

@@ -18,7 +18,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-enum key_type { K_STR, K_INT, K_AUTO_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW, K_NETLIST, K_DBHOSTS };
+enum key_type { K_STR, K_INT, K_AUTO_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW, K_NETLIST, K_DBHOSTS,
+                K_RESOLVER };
 
 struct key {
     const char *section, *name;
@@ -33,6 +34,7 @@ static const char *const w_null[] = { "reject", "allow", "challenge", NULL };
 static const char *const w_tls[] = { "required", "optional", "off", NULL };
 static const char *const w_target[] = { "stderr", "syslog", NULL };
 static const char *const w_level[] = { "debug", "info", "warning", "error", NULL };
+static const char *const w_onoff[] = { "off", "on", NULL };
 
 /* FIELD is a member path (policy.listen), which cannot be parenthesised. */
 /* NOLINTBEGIN(bugprone-macro-parentheses) */
@@ -75,6 +77,11 @@ static const struct key keys[] = {
     S("policy", "listen_group", policy.listen_group),
     { "policy", "trusted_forwarders", K_NETLIST, offsetof(struct config, policy.trusted_forwarders), 0, 0, 0, NULL },
     S("policy", "freemail_domains", policy.freemail_domains),
+    E("policy", "spf", policy.spf, w_onoff),
+    { "policy", "resolver", K_RESOLVER, offsetof(struct config, policy.resolver),
+      sizeof(((struct config *)0)->policy.resolver), 0, 0, NULL },
+    I("policy", "spf_threads", policy.spf_threads, 1, 64),
+    I("policy", "spf_queue", policy.spf_queue, 1, 100000),
     ACCOUNT("policy", policy.account),
 
     S("notifier", "smtp_host", notifier.smtp_host),
@@ -130,6 +137,8 @@ void config_defaults(struct config *cfg)
     cfg->policy.max_connections_per_client = 500;
     cfg->policy.max_new_per_recipient = 100;
     cfg->policy.max_new_per_client = 200;
+    cfg->policy.spf_threads = 4;
+    cfg->policy.spf_queue = 1000;
 
     strcpy(cfg->notifier.smtp_host, "localhost");
     cfg->notifier.smtp_port = 25;
@@ -345,6 +354,7 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
     case K_STR:
     case K_LISTEN:
     case K_DELIM:
+    case K_RESOLVER:
         if (strlen(value) >= k->size) {
             snprintf(ctx->msg, sizeof(ctx->msg), "value of %s is longer than %zu bytes", k->name, k->size - 1);
             return 0;
@@ -357,6 +367,13 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
         if (k->type == K_LISTEN && !listen_ok(value, why, sizeof(why))) {
             snprintf(ctx->msg, sizeof(ctx->msg), "bad listen value '%.100s': %.100s", value, why);
             return 0;
+        }
+        if (k->type == K_RESOLVER && *value) {
+            struct netlist_endpoint ep;
+            if (netlist_endpoint(value, 53, &ep, why, sizeof(why)) < 0) {
+                snprintf(ctx->msg, sizeof(ctx->msg), "resolver: %.200s", why);
+                return 0;
+            }
         }
         if (k->type == K_DELIM) {
             for (const char *p = value; *p; p++)

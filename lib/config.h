@@ -68,6 +68,10 @@ struct config {
         char listen_group[CONFIG_NAME_MAX]; /* unix socket: group that may connect (0660) */
         struct netlist trusted_forwarders;  /* clients whose SRS senders are decoded; the key may repeat */
         char freemail_domains[CONFIG_STR_MAX];  /* file: domains never approved as a whole; "": built in */
+        int spf;                        /* 1: an allow or a challenge needs the sender's SPF verdict */
+        char resolver[80];              /* DNS server for SPF, IP[:PORT] or [IPv6]:PORT; "": the system's */
+        int spf_threads;                /* SPF worker threads (they wait for DNS, the loops never do) */
+        int spf_queue;                  /* SPF evaluations waiting for a worker, at most */
         struct config_account account;
     } policy;
     struct {

@@ -37,6 +37,7 @@ static void rule_reply(struct decision *d, const struct decide_opts *opts, const
         return;
     }
     if (kind == ACTION_ALLOW) {
+        d->allows = 1;
         set_reply(d, opts->on_allow);
         copy(d->detail, sizeof(d->detail), "sender allowed");
     } else if (strcasecmp(text, "REJECT") == 0) {
@@ -75,6 +76,7 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     const char *v;
 
     d->kind = DK_NOT_RCPT;
+    d->allows = 0;
     d->protected_key[0] = d->rule_scope[0] = d->rule_recipient[0] = d->rule_sender[0] = '\0';
     d->challenge_sender[0] = d->challenge_recipient[0] = d->detail[0] = d->sender[0] = '\0';
     d->challenge_base[0] = '\0';
@@ -193,6 +195,7 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     if (sa.is_null && opts->null_sender != NULL_CHALLENGE) {
         d->kind = DK_NULL_SENDER;
         set_reply(d, opts->null_sender == NULL_ALLOW ? opts->on_allow : REPLY_ACCESS_DENIED);
+        d->allows = opts->null_sender == NULL_ALLOW;
         copy(d->detail, sizeof(d->detail),
              opts->null_sender == NULL_ALLOW ? "null sender allowed" : "null sender refused");
         d->challenge_sender[0] = d->challenge_recipient[0] = '\0';

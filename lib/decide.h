@@ -19,7 +19,8 @@ struct decide_opts {
     const char *on_allow;           /* "DUNNO" or "OK" */
     enum null_mode null_sender;
     const char *delims;             /* recipient delimiter bytes */
-    const struct netlist *trusted_forwarders;   /* SRS decoded from these clients; NULL: none */
+    const struct netlist *trusted_forwarders;   /* SRS decoded from these clients, never judged by SPF */
+    int spf;                        /* guardlistd: an allow or a challenge needs an SPF verdict */
 };
 
 enum decision_kind {
@@ -35,6 +36,7 @@ enum decision_kind {
 
 struct decision {
     enum decision_kind kind;
+    int allows;                         /* the reply lets the mail through (a rule's allow, null_sender = allow) */
     char reply[300];
     char protected_key[ADDR_MAX + 2];   /* protected_users key that matched */
     char rule_scope[16];                /* "recipient", "global" or "" */

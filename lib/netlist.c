@@ -4,6 +4,7 @@
  * Callers: config.c parses the list once; decide.c asks per request whether
  * the SMTP client is in it.  No allocation, no DNS: a host name is an error,
  * never looked up (a list that could change with DNS would move trust).
+ * netlist_endpoint() reads the one address of a server ([policy] resolver).
  */
 #include "netlist.h"
 
@@ -130,5 +131,67 @@ int netlist_match(const struct netlist *nl, const char *ip)
     for (size_t i = 0; i < nl->n; i++)
         if (nl->e[i].v6 == c.v6 && prefix_equal(nl->e[i].addr, c.addr, nl->e[i].bits))
             return 1;
+    return 0;
+}
+
+/* ":PORT" at P (or nothing): the port into *PORT.  Returns 0 or -1. */
+static int parse_port(const char *p, unsigned *port)
+{
+    char *end;
+    long v;
+
+    if (*p == '\0')
+        return 0;
+    if (*p != ':' || p[1] < '0' || p[1] > '9')
+        return -1;
+    errno = 0;
+    v = strtol(p + 1, &end, 10);
+    if (errno || *end || v < 1 || v > 65535)
+        return -1;
+    *port = (unsigned)v;
+    return 0;
+}
+
+int netlist_endpoint(const char *text, unsigned default_port, struct netlist_endpoint *ep, char *err, size_t errlen)
+{
+    struct netlist_entry e;
+    char ip[64];
+    const char *rest;
+    unsigned port = default_port;
+    size_t len;
+
+    if (!text || !*text || strlen(text) >= sizeof(ip) + 8) {
+        snprintf(err, errlen, "'%.60s' is not IP, IP:PORT or [IPv6]:PORT", text ? text : "");
+        return -1;
+    }
+    if (text[0] == '[') {                       /* [IPv6]:PORT */
+        const char *close = strchr(text, ']');
+        len = close ? (size_t)(close - text - 1) : 0;
+        rest = close ? close + 1 : "";
+        text++;
+    } else if (strchr(text, ':') != strrchr(text, ':')) {   /* bare IPv6: no port */
+        len = strlen(text);
+        rest = "";
+    } else {                                    /* IPv4 or IPv4:PORT */
+        len = strcspn(text, ":");
+        rest = text + len;
+    }
+    if (len == 0 || len >= sizeof(ip)) {
+        snprintf(err, errlen, "'%.60s' is not IP, IP:PORT or [IPv6]:PORT", text);
+        return -1;
+    }
+    memcpy(ip, text, len);
+    ip[len] = '\0';
+    if (parse_ip(ip, &e) < 0) {
+        snprintf(err, errlen, "'%.60s' is not an IPv4 or IPv6 address (host names are not looked up)", ip);
+        return -1;
+    }
+    if (parse_port(rest, &port) < 0) {
+        snprintf(err, errlen, "'%.60s': the port must be a number from 1 to 65535", rest);
+        return -1;
+    }
+    ep->v6 = e.v6;
+    memcpy(ep->addr, e.addr, sizeof(ep->addr));
+    ep->port = port;
     return 0;
 }

@@ -30,4 +30,16 @@ int netlist_add(struct netlist *nl, const char *text, char *err, size_t errlen);
  * NL, else 0 (also for NULL, an empty list or an unparsable IP). */
 int netlist_match(const struct netlist *nl, const char *ip);
 
+/* One server the configuration names by address, as [policy] resolver does. */
+struct netlist_endpoint {
+    int v6;                     /* 0: IPv4 (4 bytes of addr), 1: IPv6 (16) */
+    unsigned char addr[16];
+    unsigned port;
+};
+
+/* Parses TEXT: IPv4, IPv4:PORT, IPv6, or [IPv6]:PORT (no host names: a DNS
+ * server cannot be found through DNS).  PORT defaults to DEFAULT_PORT.
+ * Returns 0, or -1 with ERR saying what is wrong; EP is then unchanged. */
+int netlist_endpoint(const char *text, unsigned default_port, struct netlist_endpoint *ep, char *err, size_t errlen);
+
 #endif

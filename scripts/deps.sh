@@ -24,7 +24,8 @@ PACKAGES="build-essential pkg-config default-libmysqlclient-dev libmariadb-dev l
 uuid-dev libesmtp-dev libcmocka-dev mariadb-server mariadb-client swaks
 libtest-harness-perl netcat-openbsd python3 clang libclang-rt-14-dev postfix
 postfix-mysql postfix-lmdb postfix-cdb lighttpd chromium cppcheck clang-tidy clang-tools openssl libssl-dev
-libicu-dev groff-base libfcgi-dev spawn-fcgi libpsl-dev publicsuffix dovecot-core galera-4 rsync"
+libicu-dev groff-base libfcgi-dev spawn-fcgi libpsl-dev publicsuffix dovecot-core galera-4 rsync
+libspf2-dev dnsmasq-base"
 if [ "$with_bench" = 1 ]; then
     PACKAGES="$PACKAGES postgrey"
 fi

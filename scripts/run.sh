@@ -1,9 +1,10 @@
 #!/bin/sh
 # `make run`: a private MariaDB under var/, the schema, one example protected
-# recipient with a guardian and a whitelisted sender, and guardlistd in the
-# foreground on 127.0.0.1:10040; Postfix with an inbound port, the notifier's
-# port and an authenticated submission port (SASL through a private Dovecot,
-# the kid's login in var/dovecot/passwd).  Ctrl-C stops everything; var/ is kept, so
+# recipient with a guardian and a whitelisted sender, a private DNS server
+# (dnsmasq) for SPF, and guardlistd in the foreground on 127.0.0.1:10040;
+# Postfix with an inbound port, the notifier's port and an authenticated
+# submission port (SASL through a private Dovecot, the kid's login in
+# var/dovecot/passwd).  Ctrl-C stops everything; var/ is kept, so
 # the next run starts with the same data.
 set -eu
 
@@ -22,6 +23,11 @@ HTTP_PORT=${GUARDLIST_HTTP_PORT:-8080}
 SUBMIT_PORT=${GUARDLIST_SUBMIT_PORT:-2587}
 SASL_PORT=${GUARDLIST_SASL_PORT:-10041}
 DC="$VAR/dovecot"
+
+# SPF asks a private dnsmasq that knows only the demo's domains: example.com
+# lets 127.0.0.1 send its mail, every other name has no SPF record.  Nothing
+# leaves the machine.
+DNS_PORT=${GUARDLIST_DNS_PORT:-10053}
 PF="$VAR/postfix"
 MYSQL="mariadb --no-defaults -uroot -S $SOCK"
 
@@ -43,6 +49,7 @@ mariadbd --no-defaults --user="$(id -un)" --datadir="$DATA" --socket="$SOCK" \
     --skip-networking --skip-log-bin --log-error="$VAR/mariadb.err" --pid-file="$VAR/mariadb.pid" &
 DB_PID=$!
 DAEMON_PID=""
+DNS_PID=""
 NOTIFY_PID=""
 HTTPD_PID=""
 DOVECOT_PID=""
@@ -51,7 +58,7 @@ POSTFIX_UP=""
 stop_all() {
     trap - INT TERM EXIT
     [ -n "$POSTFIX_UP" ] && postfix -c "$PF/conf" stop >/dev/null 2>&1
-    for pid in $NOTIFY_PID $HTTPD_PID $DOVECOT_PID $DAEMON_PID; do
+    for pid in $NOTIFY_PID $HTTPD_PID $DOVECOT_PID $DAEMON_PID $DNS_PID; do
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
@@ -92,6 +99,8 @@ listen = inet:127.0.0.1:$LISTEN_PORT
 unknown_sender = defer
 run_as_user = nobody        ; started as root: binds, then runs as nobody
 run_as_group = www-data     ; this file's group (the CGI reads it too): SIGHUP re-reads it
+spf = on                    ; an allow or a challenge needs the sender's SPF verdict first
+resolver = 127.0.0.1:$DNS_PORT   ; the demo's private dnsmasq
 
 [notifier]
 user = guardlist_notifier
@@ -325,6 +334,10 @@ scache    unix - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 EOF2
 
+dnsmasq --no-daemon --conf-file=/dev/null --port="$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces \
+    --no-resolv --no-hosts --user=root --pid-file= --local=/#/ --local-ttl=300 \
+    --txt-record=example.com,"v=spf1 ip4:127.0.0.1 -all" 2>"$VAR/dnsmasq.log" &
+DNS_PID=$!
 "$ROOT/bin/guardlistd" -f -c "$CONF" 2>"$VAR/guardlistd.log" &
 DAEMON_PID=$!
 dovecot -F -c "$DC/dovecot.conf" 2>>"$VAR/dovecot.log" &
@@ -355,6 +368,7 @@ guardlist demo: everything runs on 127.0.0.1 and keeps its state in var/.
 
   MariaDB            socket $SOCK (inspect: $MYSQL guardlist)
   guardlistd         policy service on 127.0.0.1:$LISTEN_PORT   (log: var/guardlistd.log)
+  dnsmasq            DNS for SPF on 127.0.0.1:$DNS_PORT: example.com lets 127.0.0.1 send, nothing else has SPF
   Postfix            SMTP on 127.0.0.1:$SMTP_PORT, asks guardlistd at RCPT; mailboxes in var/mail/
                      the notifier submits on 127.0.0.1:$NOTIFY_PORT (no policy check: guardians always get it)
                      submission (AUTH) on 127.0.0.1:$SUBMIT_PORT, asks guardlistd at RCPT too (with sasl_username)
@@ -383,6 +397,8 @@ Try it, from another terminal:
      var/mail/kid/new/.
   Grandma gets through at once:
        swaks --server 127.0.0.1:$SMTP_PORT --from grandma@example.com --to kid@family.test
+  Someone forging grandma's address from a host example.com's SPF does not name is refused (550 5.7.23):
+       swaks --server 127.0.0.1:$SMTP_PORT --local-interface 127.0.0.3 --from grandma@example.com --to kid@family.test
   Why a sender gets what it gets:
        bin/guardlist -c $CONF check stranger@example.net kid@family.test
   The kid sends, logged in, through the submission port (outbound control is
@@ -399,7 +415,7 @@ EOF2
 
 # Runs until Ctrl-C, or until a service dies.
 while kill -0 "$DAEMON_PID" 2>/dev/null && kill -0 "$HTTPD_PID" 2>/dev/null && kill -0 "$NOTIFY_PID" 2>/dev/null \
-    && kill -0 "$DOVECOT_PID" 2>/dev/null; do
+    && kill -0 "$DOVECOT_PID" 2>/dev/null && kill -0 "$DNS_PID" 2>/dev/null; do
     sleep 1
 done
 echo "run: a service stopped; see the logs in var/" >&2

@@ -61,12 +61,7 @@ def main():
         return (codes[0] if codes else None), r
 
     def delivered(marker):
-        out = []
-        for path in pf.mailbox(KID):
-            with open(path, 'rb') as f:
-                if marker.encode() in f.read():
-                    out.append(path)
-        return out
+        return pf.delivered(KID, marker)
 
     def retry_until(sender, marker, code):
         """Sends until the RCPT reply is CODE (rules are in force within ~2 s)."""

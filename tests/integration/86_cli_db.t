@@ -178,6 +178,9 @@ def main():
            ('approver', 'START TRANSACTION; INSERT INTO sender_rules (recipient, sender, action) '
                         "VALUES ('x@c.example', 'y@e.example', 'OK'); ROLLBACK"),
            ('approver', 'SELECT COUNT(*) FROM challenges'),
+           ('daemon', 'START TRANSACTION; INSERT INTO challenges (sender, recipient, protected_key, spf_result) '
+                      "VALUES ('y@e.example', 'x@c.example', 'x@c.example', 'pass') "
+                      'ON DUPLICATE KEY UPDATE spf_result = VALUES(spf_result); ROLLBACK'),
            ('web', "START TRANSACTION; INSERT INTO whitelist (sender, action) VALUES ('y@e.example', 'OK'); ROLLBACK")]
     for a, st in can:
         rc2, o = connect_as(db, 'guardlist_' + a, secrets[a] or '', st)

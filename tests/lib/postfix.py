@@ -579,6 +579,18 @@ class PrivatePostfix:
                     files.append(path)
         return sorted(files)
 
+    def delivered(self, address, marker):
+        """ADDRESS's files (mailbox()) that hold MARKER (str)."""
+        out = []
+        for path in self.mailbox(address):
+            try:
+                with open(path, 'rb') as f:
+                    if marker.encode() in f.read():
+                        out.append(path)
+            except OSError:
+                continue
+        return out
+
     def maildir(self, name):
         """The path of Maildir mail/NAME/ (see MAILBOXES)."""
         return os.path.join(self.mail, name) + '/'
@@ -608,7 +620,7 @@ class PrivatePostfix:
         return h.poll_until(self.queue_files, lambda q: isinstance(q, list) and not q, timeout,
                             interval=interval)
 
-    def smtp(self, sender, recipients, data=None, smtputf8=None, port=None, timeout=SMTP_TIMEOUT):
+    def smtp(self, sender, recipients, data=None, smtputf8=None, port=None, timeout=SMTP_TIMEOUT, source=None):
         """One SMTP session: EHLO, `MAIL FROM:<SENDER>`, one `RCPT TO:<R>` per
         recipient written exactly as given (quotes, routes, UTF-8: no client
         rewrites it, unlike swaks, which splits --to at commas and knows no
@@ -618,8 +630,9 @@ class PrivatePostfix:
         smtpd.  Every read is bounded by TIMEOUT.  Returns a dict: 'mail'
         (reply text), 'rcpt' (a list of (address, code, reply text)), 'data'
         (reply to the final dot, or None), 'error' (None, or why the session
-        ended early) and 'transcript'."""
-        return smtp_session(port or self.port, sender, recipients, data, smtputf8, timeout)
+        ended early) and 'transcript'.  SOURCE: the loopback address the
+        client connects from (127.0.0.9 ...; Postfix sees it as client_address)."""
+        return smtp_session(port or self.port, sender, recipients, data, smtputf8, timeout, source)
 
     def submit(self, user, password, sender, recipients, data=None, timeout=SMTP_TIMEOUT):
         """One session on the submission port (smtplib): EHLO, AUTH PLAIN as
@@ -784,14 +797,15 @@ def _read_reply(sock, buf, deadline):
             return int(text[:3]), '%s %s' % (text[:3], ' '.join(parts)), buf
 
 
-def smtp_session(port, sender, recipients, data=None, smtputf8=None, timeout=SMTP_TIMEOUT):
+def smtp_session(port, sender, recipients, data=None, smtputf8=None, timeout=SMTP_TIMEOUT, source=None):
     """See PrivatePostfix.smtp()."""
     if smtputf8 is None:
         smtputf8 = not all(a.isascii() for a in [sender] + list(recipients))
     res = {'mail': None, 'rcpt': [], 'data': None, 'error': None, 'transcript': ''}
     log = []
     try:
-        sock = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+        sock = socket.create_connection(('127.0.0.1', port), timeout=timeout,
+                                        source_address=(source, 0) if source else None)
     except OSError as e:
         res['error'] = 'connect: %s' % e
         return res

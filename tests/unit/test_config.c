@@ -80,6 +80,14 @@ static struct err_row err_rows[] = {
      {"t.ini:2:", NULL}, "host bits"},
     {"error: trusted_forwarders prefix too long", "[policy]\n\ntrusted_forwarders = 2001:db8::/200\n",
      {"t.ini:3:", NULL}, "prefix length"},
+    {"error: spf = maybe", "[policy]\nspf = maybe\n", {"t.ini:2:", NULL}, "spf"},
+    {"error: resolver with a host name", "[policy]\nresolver = dns.example.org\n", {"t.ini:2:", NULL},
+     "dns.example.org"},
+    {"error: resolver port 0", "[policy]\nresolver = 127.0.0.1:0\n", {"t.ini:2:", NULL}, "port"},
+    {"error: resolver IPv6 without brackets and a port", "[policy]\nresolver = [::1]53\n",
+     {"t.ini:2:", NULL}, "port"},
+    {"error: spf_threads = 0", "[policy]\nspf_threads = 0\n", {"t.ini:2:", NULL}, "spf_threads"},
+    {"error: spf_queue = 0", "[policy]\nspf_queue = 0\n", {"t.ini:2:", NULL}, "spf_queue"},
     {"error: unknown section", "[database]\nport = 3306\n[bogus]\nfoo = 1\n",
      {"t.ini:3:", "t.ini:4:"}, "bogus"},
     {"error: unknown empty section", "[database]\nport = 3306\n[bogus]\n",
@@ -215,6 +223,10 @@ static void check_defaults(void)
     assert_int_equal(cfg.db.nhosts, 0);     /* not set: localhost when there is no socket */
     assert_string_equal(cfg.db.socket, "");
     assert_int_equal(cfg.db.failback_interval, 30);
+    assert_int_equal(cfg.policy.spf, 0);
+    assert_string_equal(cfg.policy.resolver, "");
+    assert_int_equal(cfg.policy.spf_threads, 4);
+    assert_int_equal(cfg.policy.spf_queue, 1000);
 }
 
 static void check_policy(void)
@@ -352,7 +364,37 @@ static void check_forwarders(void)
     assert_string_equal(cfg.policy.freemail_domains, "/srv/freemail");
 }
 
+static void check_spf(void)
+{
+    struct netlist_endpoint ep;
+    char err[200];
+
+    assert_int_equal(cfg.policy.spf, 1);
+    assert_string_equal(cfg.policy.resolver, "[2001:db8::53]:5353");
+    assert_int_equal(netlist_endpoint(cfg.policy.resolver, 53, &ep, err, sizeof(err)), 0);
+    assert_int_equal(ep.v6, 1);
+    assert_int_equal(ep.port, 5353);
+    assert_int_equal(cfg.policy.spf_threads, 2);
+    assert_int_equal(cfg.policy.spf_queue, 10);
+}
+
+static void check_spf_v4(void)
+{
+    struct netlist_endpoint ep;
+    char err[200];
+
+    assert_int_equal(cfg.policy.spf, 0);
+    assert_int_equal(netlist_endpoint(cfg.policy.resolver, 53, &ep, err, sizeof(err)), 0);
+    assert_int_equal(ep.v6, 0);
+    assert_int_equal(ep.port, 53);
+    assert_memory_equal(ep.addr, "\x7f\0\0\x35", 4);
+}
+
 static struct good_row good_rows[] = {
+    {"good: spf = on, resolver [IPv6]:PORT, spf_threads, spf_queue",
+     "[policy]\nspf = on\nresolver = [2001:db8::53]:5353\nspf_threads = 2\nspf_queue = 10\n", check_spf},
+    {"good: spf = off, resolver IPv4 without a port (53)", "[policy]\nspf = off\nresolver = 127.0.0.53\n",
+     check_spf_v4},
     {"good: trusted_forwarders repeated add up; freemail_domains",
      "[policy]\ntrusted_forwarders = 192.0.2.0/24, 2001:db8::/32\ntrusted_forwarders = 10.0.0.5\n"
      "freemail_domains = /srv/freemail\n", check_forwarders},

@@ -1,0 +1,50 @@
+/* spfpool.h - guardlistd's SPF worker threads: they wait for DNS so the
+ * event loops never do, and keep the verdicts in a shared cache. */
+#ifndef GUARDLISTD_SPFPOOL_H
+#define GUARDLISTD_SPFPOOL_H
+
+#include <stdint.h>
+
+#include "addr.h"
+#include "config.h"
+#include "spf.h"
+
+struct spf_job {
+    struct spf_job *next;
+    void *owner;                    /* the event-loop thread the verdict goes back to */
+    int fd;
+    uint64_t conn_id;
+    char client[64];                /* client_address */
+    char domain[ADDR_MAX + 2];      /* the sender's domain, lower case */
+    char sender[ADDR_MAX + 2];      /* the envelope sender as given */
+    char helo[256];
+    enum spf_verdict verdict;       /* set by the worker */
+};
+
+/* Called on a worker thread with one finished job (ownership passes).
+ * Must not block. */
+typedef void spfpool_done_fn(struct spf_job *done);
+
+/* Starts [policy] spf_threads workers asking [policy] resolver, and the
+ * cache.  Their limits are read from CFG at each use.  Returns -1 when a
+ * thread or the memory cannot be had (then spfpool_stop() cleans up). */
+int spfpool_start(const struct config *cfg, spfpool_done_fn *done);
+
+/* Stops the workers: each finishes the evaluation it is in, for a few
+ * seconds at most (one stuck in DNS is left behind, never waited for);
+ * nothing is handed to DONE after this returns.  Frees the queue and cache. */
+void spfpool_stop(void);
+
+/* Any thread: 1 and *V when (DOMAIN, CLIENT) has a verdict in force. */
+int spfpool_cached(const char *domain, const char *client, enum spf_verdict *v);
+
+/* Loop thread: queues JOB (ownership passes).  -1 when [policy] spf_queue
+ * jobs already wait (the caller keeps JOB). */
+int spfpool_submit(struct spf_job *job);
+
+/* SIGHUP, under the settings' write lock: [policy] resolver is RESOLVER
+ * from now on; when it changed, the cache is emptied and each worker makes
+ * a new checker before its next job. */
+void spfpool_reload(const char *resolver);
+
+#endif

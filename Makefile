@@ -165,7 +165,7 @@ build/fuzz/fuzz_policy: build/fuzz/obj/daemon/policy.o $(call fuzz_lib,addr)
 build/fuzz/fuzz_addr: $(call fuzz_lib,addr)
 build/fuzz/fuzz_config: $(call fuzz_lib,config netlist)
 build/fuzz/fuzz_envelope: $(call fuzz_lib,envelope addr netlist)
-build/fuzz/fuzz_spfdns: $(call fuzz_lib,spfdns netlist)
+build/fuzz/fuzz_spfdns: build/fuzz/obj/daemon/spfdns.o $(call fuzz_lib,netlist)
 build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
 build/fuzz/fuzz_form: $(call fuzz_lib,form addr token crypto)
 build/fuzz/fuzz_pftext: $(call fuzz_lib,addr action) build/fuzz/obj/admin/pftext.o build/fuzz/obj/admin/reach.o \

@@ -3,7 +3,7 @@
  *
  * answer.c asks spfpool_cached() on the event-loop threads (one mutex, held
  * for a hash lookup) and hands what is not cached to spfpool_submit(); a
- * worker evaluates it with its own checker (lib/spf.c: libspf2 objects are
+ * worker evaluates it with its own checker (daemon/spf.c: libspf2 objects are
  * not shared between threads), keeps the verdict for its TTL, and hands the
  * job back through the done function (loop.c wakes the loop that asked).
  * The queue is bounded: past [policy] spf_queue the caller answers 451.

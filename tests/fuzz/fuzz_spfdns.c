@@ -1,5 +1,5 @@
 /*
- * fuzz_spfdns - libFuzzer target for lib/spfdns.c's reading of DNS answers,
+ * fuzz_spfdns - libFuzzer target for daemon/spfdns.c's reading of DNS answers,
  * the one parser of network input under libspf2 (and spfdns_txt_refused()).
  *
  * Input: one selector byte (the query type: A, AAAA, MX, PTR or TXT), then a

@@ -1,5 +1,5 @@
-/* test_spf.c - unit tests of lib/spf.c (verdict names, the reply each
- * verdict gives, TTL clamps), lib/spfdns.c's refusal of records libspf2
+/* test_spf.c - unit tests of daemon/spf.c (verdict names, the reply each
+ * verdict gives, TTL clamps), daemon/spfdns.c's refusal of records libspf2
  * cannot compile safely, and netlist_endpoint() ([policy] resolver).
  * Evaluations against DNS are integration (129_spf.t, a private dnsmasq). */
 #include "unit.h"

@@ -26,6 +26,11 @@
  * parked, like one waiting for the writer, and answered again when the
  * verdict comes back.  Refusals, memory answers and unprotected recipients
  * never wait for DNS.
+ *
+ * With [policy] outbound = on, a request whose client logged in
+ * (sasl_username) as a protected key is the child's own mail, decided
+ * first by lib/outbound.c: a new contact is a challenge of (contact, child)
+ * written like any other, with direction 'out'; no SPF is asked for it.
  */
 #include "answer.h"
 #include "addr.h"
@@ -34,6 +39,7 @@
 #include "log.h"
 #include "loop.h"
 #include "netlist.h"
+#include "outbound.h"
 #include "pairset.h"
 #include "policy.h"
 #include "refresh.h"
@@ -173,6 +179,7 @@ static struct challenge_job *new_job(const struct conn *c, const struct decision
                                                                          : d->challenge_sender);
     snprintf(job->recipient, sizeof(job->recipient), "%s", d->challenge_recipient);
     snprintf(job->protected_key, sizeof(job->protected_key), "%s", d->protected_key);
+    job->outbound = d->outbound;
     const char *ca = policy_get(r, PA_CLIENT_ADDRESS), *cn = policy_get(r, PA_CLIENT_NAME);
     if (ca && strlen(ca) < sizeof(job->client_address) && addr_utf8_valid(ca, strlen(ca)))
         snprintf(job->client_address, sizeof(job->client_address), "%s", ca);
@@ -381,6 +388,27 @@ static void answer_challenge(struct conn *c, const struct decision *d, const cha
     snprintf(c->pending_log, sizeof(c->pending_log), "%s", want_log ? logline : "");
 }
 
+/* The outbound decision D (lib/outbound.c) for the request on C.  Returns
+ * 1 if C was answered or waits (a refusal, the contact request); 0 for an
+ * approved contact, which goes on to the inbound decision (the recipient
+ * may be protected too). */
+static int answer_outbound(struct conn *c, const struct decision *d, int want_log)
+{
+    int room = 0;
+    unsigned long window = 0;
+
+    if (d->allows)
+        return 0;
+    if (d->kind != DK_CHALLENGE) {
+        reply_logged(c, d, d->reply, NULL, want_log);
+        return 1;
+    }
+    if (answer_recorded(c, d, want_log) || capped_from_memory(c, d, want_log, &room, &window))
+        return 1;
+    answer_challenge(c, d, NULL, room, window, want_log);   /* the child's own mail: no SPF */
+    return 1;
+}
+
 void answer_request(struct conn *c)
 {
     struct decision d;
@@ -392,8 +420,17 @@ void answer_request(struct conn *c)
     const char *spf;
 
     c->spf_have = 0;
+    int out = outbound_decide(rules, opts, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SASL_USERNAME),
+                              policy_get(r, PA_RECIPIENT), &d);
+    if (out && answer_outbound(c, &d, want_log))
+        return;
+    struct decision contact;
+    if (out)
+        contact = d;            /* an approved contact: the usual allow, unless the recipient is protected too */
     decide(rules, opts, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SENDER),
            policy_get(r, PA_RECIPIENT), policy_get(r, PA_CLIENT_ADDRESS), &d);
+    if (out && d.kind == DK_NOT_PROTECTED)
+        d = contact;
     /* Non-RCPT states would flood the log with DUNNO lines that say nothing. */
     if (d.kind == DK_NOT_RCPT)
         want_log = 0;

@@ -74,6 +74,12 @@ static const char sql_upsert[] =
 static const char sql_upsert_spf[] =
     "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name, spf_result) "
     "SELECT ?, ?, ?, ?, ?, ? " UPSERT_TAIL ", spf_result = VALUES(spf_result)";
+/* A child's request to write to a new contact (lib/outbound.c): the
+ * direction is named only then, so an account not yet granted it (schema
+ * 9) still records inbound challenges.  No SPF: it is the child's own mail. */
+static const char sql_upsert_out[] =
+    "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name, direction) "
+    "SELECT ?, ?, ?, ?, ?, 'out' " UPSERT_TAIL;
 /* Past a cap: only a challenge already open is refreshed. */
 static const char sql_refresh_open[] =
     "UPDATE challenges SET attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, "
@@ -191,7 +197,7 @@ static int write_job(struct challenge_writer *w, struct challenge_job *j, char *
         if (db_exec(w->db, sql_savepoint, NULL, 0, NULL, err, errlen) < 0
             || in_transaction(w, err, errlen) < 0
             || (spf ? db_exec(w->db, sql_upsert_spf, p, 10, &affected, err, errlen)
-                    : db_exec(w->db, sql_upsert, p9, 9, &affected, err, errlen)) < 0)
+                    : db_exec(w->db, j->outbound ? sql_upsert_out : sql_upsert, p9, 9, &affected, err, errlen)) < 0)
             return -1;
         j->created = affected == 1;     /* 1 inserted, 2 updated (ON DUPLICATE KEY) */
         if (j->created) {

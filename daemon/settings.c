@@ -68,6 +68,7 @@ static void apply_options(void)
     opts.delims = cfg.policy.recipient_delimiter;
     opts.trusted_forwarders = &cfg.policy.trusted_forwarders;
     opts.spf = cfg.policy.spf;
+    opts.outbound = cfg.policy.outbound;
     log_set_level(cfg.log.level);
 }
 

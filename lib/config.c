@@ -82,6 +82,7 @@ static const struct key keys[] = {
       sizeof(((struct config *)0)->policy.resolver), 0, 0, NULL },
     I("policy", "spf_threads", policy.spf_threads, 1, 64),
     I("policy", "spf_queue", policy.spf_queue, 1, 100000),
+    E("policy", "outbound", policy.outbound, w_onoff),
     ACCOUNT("policy", policy.account),
 
     S("notifier", "smtp_host", notifier.smtp_host),

@@ -72,6 +72,7 @@ struct config {
         char resolver[80];              /* DNS server for SPF, IP[:PORT] or [IPv6]:PORT; "": the system's */
         int spf_threads;                /* SPF worker threads (they wait for DNS, the loops never do) */
         int spf_queue;                  /* SPF evaluations waiting for a worker, at most */
+        int outbound;                   /* 1: a protected login writes only to its approved contacts */
         struct config_account account;
     } policy;
     struct {

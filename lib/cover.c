@@ -77,7 +77,7 @@ int cover_matches(const char *rule_rcpt, const char *rule_sender, const char *se
 const char *cover_outcome(const struct ruleset *rs, const char *sender, const char *recipient, char *rule,
                           size_t rulelen)
 {
-    struct decide_opts opts = { UNKNOWN_DEFER, "DUNNO", NULL_CHALLENGE, cover_delims, NULL, 0 };
+    struct decide_opts opts = { UNKNOWN_DEFER, "DUNNO", NULL_CHALLENGE, cover_delims, NULL, 0, 0 };
     struct decision d;
     char text[ACTION_MAX + 1], why[160];
     enum action_kind kind;

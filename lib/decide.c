@@ -81,6 +81,7 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     d->challenge_sender[0] = d->challenge_recipient[0] = d->detail[0] = d->sender[0] = '\0';
     d->challenge_base[0] = '\0';
     d->envelope = 0;
+    d->outbound = 0;
 
     if (!protocol_state || strcmp(protocol_state, "RCPT") != 0) {
         set_reply(d, "DUNNO");

@@ -21,6 +21,7 @@ struct decide_opts {
     const char *delims;             /* recipient delimiter bytes */
     const struct netlist *trusted_forwarders;   /* SRS decoded from these clients, never judged by SPF */
     int spf;                        /* guardlistd: an allow or a challenge needs an SPF verdict */
+    int outbound;                   /* a protected login's mail goes only to its contacts (outbound.c) */
 };
 
 enum decision_kind {
@@ -43,6 +44,7 @@ struct decision {
     char rule_recipient[ADDR_MAX + 2];  /* sender_rules recipient key */
     char rule_sender[ADDR_MAX + 2];     /* matched sender key */
     char sender[ADDR_MAX + 2];          /* the sender judged: BATV tag removed, trusted SRS decoded */
+    int outbound;                       /* decided for a protected login's own mail (lib/outbound.c) */
     int envelope;                       /* ENVELOPE_ bits (envelope.h): what was undone to get it */
     char challenge_sender[ADDR_MAX + 2];    /* for DK_CHALLENGE: pair to record (the sender, +ext kept) */
     char challenge_base[ADDR_MAX + 2];      /* the sender without its +ext: its refusal covers this pair */

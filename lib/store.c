@@ -264,6 +264,11 @@ int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char
     return commit_with_audit(db, actor, "rule-rm", detail, err, errlen);
 }
 
+int store_is_outbound(const struct store_challenge *c)
+{
+    return strcmp(c->direction, "out") == 0;
+}
+
 int store_challenge_read(struct store_challenge *c, int ncol, const char *const *col)
 {
     struct { char *to; size_t size; } f[STORE_CHALLENGE_NCOLS] = {
@@ -274,6 +279,7 @@ int store_challenge_read(struct store_challenge *c, int ncol, const char *const 
         { c->client_name, sizeof(c->client_name) }, { c->client_address, sizeof(c->client_address) },
         { c->decided_by, sizeof(c->decided_by) }, { c->decided_at, sizeof(c->decided_at) },
         { c->decided_rule, sizeof(c->decided_rule) }, { c->spf_result, sizeof(c->spf_result) },
+        { c->direction, sizeof(c->direction) },
     };
 
     memset(c, 0, sizeof(*c));

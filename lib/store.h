@@ -22,6 +22,7 @@ struct store_challenge {
     char decided_rule[600];     /* the rule that closed it, when it covered this challenge (lib/cover.c) */
     char spf_result[68];        /* 'pass', 'none', 'neutral'; "" when nothing was checked (lib/spfword.c
                                  * says it in words); VARCHAR(16) of utf8mb4 is at most 64 bytes */
+    char direction[8];          /* 'in': the sender wrote to the child; 'out': the child asked to write to it */
 };
 
 /* The columns store_challenge_read() reads, in its order; T is the table's
@@ -30,8 +31,8 @@ struct store_challenge {
     t "id, " t "sender, " t "recipient, " t "protected_key, " t "status, " t "first_seen, " t "last_seen, " \
     t "attempts, COALESCE(" t "client_name, ''), COALESCE(" t "client_address, ''), " \
     "COALESCE(" t "decided_by, ''), COALESCE(" t "decided_at, ''), COALESCE(" t "decided_rule, ''), " \
-    "COALESCE(" t "spf_result, '')"
-#define STORE_CHALLENGE_NCOLS 14
+    "COALESCE(" t "spf_result, ''), " t "direction"
+#define STORE_CHALLENGE_NCOLS 15
 
 /* Fills C from the first STORE_CHALLENGE_NCOLS of a row's NCOL columns
  * (NULL reads as "").  Returns STORE_CHALLENGE_NCOLS, or -1 if the row is
@@ -39,6 +40,8 @@ struct store_challenge {
 int store_challenge_read(struct store_challenge *c, int ncol, const char *const *col);
 /* A db_query row callback: store_challenge_read() into ARG. */
 int store_challenge_row(void *arg, int ncol, const char *const *col, const unsigned long *len);
+/* 1 if C is a child's request to write to C->sender (direction 'out'). */
+int store_is_outbound(const struct store_challenge *c);
 
 /* Return codes of the store_ functions. */
 #define STORE_INVALID (-2)      /* bad input: nothing written, ERR says what */

@@ -8,7 +8,8 @@
  * leaves this module, and record.c stores it once the smarthost accepted
  * the message.  Values are escaped by context (lib/template.c): HTML in
  * HTML, RFC 2047 in headers, CR/LF never in a header.  A null-sender (<>)
- * challenge gets no link: an admin decides it (lib/store.c).
+ * challenge gets no link: an admin decides it (lib/store.c).  A child's
+ * request to write to a new contact (direction 'out') has its own words.
  */
 #include "compose.h"
 #include "log.h"
@@ -27,6 +28,8 @@ static const struct config *cfg;
 static struct template *t_subject, *t_text, *t_html, *t_dsubject, *t_dtext, *t_dhtml, *t_itext, *t_ihtml;
 /* For a null-sender (<>) challenge: no link, an admin decides (lib/store.c). */
 static struct template *t_bsubject, *t_btext, *t_bhtml, *t_bitext, *t_bihtml;
+/* For a child's request to write to a new contact (direction 'out'). */
+static struct template *t_osubject, *t_otext, *t_ohtml, *t_oitext, *t_oihtml;
 
 static const char *const single_names[] = { "sender", "child", "protected", "first_seen", "last_seen",
                                             "attempts", "client", "link", "guardian", "ttl_days",
@@ -44,6 +47,9 @@ static const struct template_file compose_files[] = {
     { "notify-bounce.subject", single_names, &t_bsubject }, { "notify-bounce.txt", single_names, &t_btext },
     { "notify-bounce.html", single_names, &t_bhtml }, { "digest-item-bounce.txt", single_names, &t_bitext },
     { "digest-item-bounce.html", single_names, &t_bihtml },
+    { "notify-out.subject", single_names, &t_osubject }, { "notify-out.txt", single_names, &t_otext },
+    { "notify-out.html", single_names, &t_ohtml }, { "digest-item-out.txt", single_names, &t_oitext },
+    { "digest-item-out.html", single_names, &t_oihtml },
 };
 #define COMPOSE_NFILES (sizeof(compose_files) / sizeof(compose_files[0]))
 
@@ -141,12 +147,14 @@ static int render_single(const struct mail *m, struct buf *subject, struct buf *
 {
     struct item_text t = { 0 };     /* all written by fill_values; cppcheck cannot tell */
     struct tpl_value v[NSINGLE];
-    int bounce = store_is_null_sender(m->items[0]->row.sender);
+    const struct store_challenge *r = &m->items[0]->row;
+    int bounce = store_is_null_sender(r->sender), out = !bounce && store_is_outbound(r);
 
     fill_values(v, m->items[0], m->guardian, m->token[0], &t);
-    if (template_render(bounce ? t_bsubject : t_subject, TPL_HEADER, v, NSINGLE, subject, err, errlen) < 0
-        || template_render(bounce ? t_btext : t_text, TPL_TEXT, v, NSINGLE, text, err, errlen) < 0
-        || template_render(bounce ? t_bhtml : t_html, TPL_HTML, v, NSINGLE, html, err, errlen) < 0)
+    if (template_render(bounce ? t_bsubject : out ? t_osubject : t_subject, TPL_HEADER, v, NSINGLE, subject,
+                        err, errlen) < 0
+        || template_render(bounce ? t_btext : out ? t_otext : t_text, TPL_TEXT, v, NSINGLE, text, err, errlen) < 0
+        || template_render(bounce ? t_bhtml : out ? t_ohtml : t_html, TPL_HTML, v, NSINGLE, html, err, errlen) < 0)
         return -1;
     return 0;
 }
@@ -163,8 +171,11 @@ static int render_digest(const struct mail *m, struct buf *subject, struct buf *
         struct tpl_value v[NSINGLE];
         fill_values(v, m->items[i], m->guardian, m->token[i], &t);
         int bounce = store_is_null_sender(m->items[i]->row.sender);
-        if (template_render(bounce ? t_bitext : t_itext, TPL_TEXT, v, NSINGLE, &itext, err, errlen) < 0
-            || template_render(bounce ? t_bihtml : t_ihtml, TPL_HTML, v, NSINGLE, &ihtml, err, errlen) < 0) {
+        int out = !bounce && store_is_outbound(&m->items[i]->row);
+        if (template_render(bounce ? t_bitext : out ? t_oitext : t_itext, TPL_TEXT, v, NSINGLE, &itext, err,
+                            errlen) < 0
+            || template_render(bounce ? t_bihtml : out ? t_oihtml : t_ihtml, TPL_HTML, v, NSINGLE, &ihtml, err,
+                               errlen) < 0) {
             buf_free(&itext);
             buf_free(&ihtml);
             return -1;

@@ -101,6 +101,7 @@ run_as_user = nobody        ; started as root: binds, then runs as nobody
 run_as_group = www-data     ; this file's group (the CGI reads it too): SIGHUP re-reads it
 spf = on                    ; an allow or a challenge needs the sender's SPF verdict first
 resolver = 127.0.0.1:$DNS_PORT   ; the demo's private dnsmasq
+outbound = on               ; the child logged in on the submission port writes only to approved contacts
 
 [notifier]
 user = guardlist_notifier

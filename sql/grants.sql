@@ -10,8 +10,9 @@ GRANT SELECT ON guardlist.whitelist TO 'guardlist_daemon'@'localhost';
 GRANT SELECT ON guardlist.sender_rules TO 'guardlist_daemon'@'localhost';
 GRANT SELECT ON guardlist.rule_generation TO 'guardlist_daemon'@'localhost';
 -- INSERT ... ON DUPLICATE KEY UPDATE needs SELECT and UPDATE on the inserted columns too.
--- spf_result (schema 7): written only with [policy] spf = on.
-GRANT SELECT, INSERT (sender, recipient, protected_key, client_address, client_name, spf_result),
+-- spf_result (schema 7): written only with [policy] spf = on; direction
+-- (schema 9): only for a child's own mail, with [policy] outbound = on.
+GRANT SELECT, INSERT (sender, recipient, protected_key, client_address, client_name, spf_result, direction),
       UPDATE (sender, recipient, protected_key, attempts, last_seen, client_address, client_name, spf_result)
       ON guardlist.challenges TO 'guardlist_daemon'@'localhost';
 -- The hourly caps, counted with each new challenge (version 8).

@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS challenges (
     client_address VARCHAR(64) NULL,
     client_name VARCHAR(255) NULL,
     spf_result VARCHAR(16) NULL,              -- 'pass', 'none', 'neutral'; NULL: not checked (version 7)
+    direction ENUM('in','out') NOT NULL DEFAULT 'in',  -- 'out': the child asked to write to sender (version 9)
     first_seen TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
     last_seen TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
     attempts INT UNSIGNED NOT NULL DEFAULT 1,
@@ -160,7 +161,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7), (8);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users

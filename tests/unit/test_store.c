@@ -50,7 +50,7 @@ static void test_challenge_read(void **state)
     const char *col[STORE_CHALLENGE_NCOLS + 1] = {
         "42", "grandma@example.com", "kid+news@family.test", "kid@family.test", "pending",
         "2026-12-01 10:00:00", "2026-12-01 11:00:00", "3", "mx.example.com", "192.0.2.7", NULL, NULL,
-        "kid@family.test grandma@example.com OK", "pass", "extra",
+        "kid@family.test grandma@example.com OK", "pass", "out", "extra",
     };
     struct store_challenge c;
 
@@ -72,6 +72,8 @@ static void test_challenge_read(void **state)
     assert_string_equal(c.decided_at, "");
     assert_string_equal(c.decided_rule, "kid@family.test grandma@example.com OK");
     assert_string_equal(c.spf_result, "pass");
+    assert_string_equal(c.direction, "out");
+    assert_true(store_is_outbound(&c));
     assert_int_equal(store_challenge_row(&c, STORE_CHALLENGE_NCOLS, col, NULL), 0);
     assert_string_equal(c.recipient, "kid+news@family.test");
 }

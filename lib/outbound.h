@@ -1,0 +1,26 @@
+/* outbound.h - a protected child's own mail, sent through the authenticated
+ * submission service: only to approved contacts, a new one asks the guardian.
+ * Shared by guardlistd and (later) `guardlist check`. */
+#ifndef GUARDLIST_OUTBOUND_H
+#define GUARDLIST_OUTBOUND_H
+
+#include "decide.h"
+
+/* The refusal of a new contact: Postfix puts "<pal@x>: Recipient address
+ * rejected:" before it, so the child's mail program shows whom it means. */
+#define REPLY_OUT_ASKED "550 5.7.1 Not in your contacts yet; your guardian has been asked, you can write once they agree"
+/* The refusal of a contact the guardian blocked or refused. */
+#define REPLY_OUT_REFUSED "550 5.7.1 Your guardian has not allowed mail to this address"
+
+/* Decides for a request whose client logged in as LOGIN (sasl_username;
+ * NULL or "" without a login).  Returns 0 when outbound control does not
+ * apply, and the inbound decision stands: opts->outbound off, no login, no
+ * rules, not a RCPT request, or a login that is no protected key.  Else 1
+ * with D decided as if RECIPIENT had written to the login's protected key
+ * ("one contact, both directions") and d->outbound set: an allow
+ * (d->allows), a refusal, or DK_CHALLENGE whose pair (contact, child) is
+ * the contact request to record.  Never fails open for a protected login. */
+int outbound_decide(const struct ruleset *rs, const struct decide_opts *opts, const char *protocol_state,
+                    const char *login, const char *recipient, struct decision *d);
+
+#endif

@@ -48,8 +48,10 @@ static int head_only;
 static const char *const page_names[] = { "title", "body", NULL };
 static const char *const show_names[] = { "sender", "child", "first_seen", "last_seen", "attempts",
                                           "token", "action", "domain_button", "sender_check", NULL };
+static const char *const show_out_names[] = { "child", "contact", "first_seen", "last_seen", "attempts",
+                                              "token", "action", NULL };
 static const char *const message_names[] = { "message", "detail", NULL };
-static struct template *t_page, *t_show, *t_message;
+static struct template *t_page, *t_show, *t_show_out, *t_message;
 
 /* A whole page: BODY is HTML already escaped. */
 static int page(int code, const char *title, const char *body, const char *extra)
@@ -195,6 +197,28 @@ static int bounce_page(const struct challenge *c, int post)
                         : "A bounce message is waiting", msg, detail);
 }
 
+/* A child's request to write to a new contact (direction 'out'): the
+ * contact is the challenge's sender; allowing writes the same rule as for
+ * an inbound sender, which works both ways.  No SPF line: nobody's
+ * envelope was judged. */
+static int show_out(const struct challenge *c, const char *token, const char *script)
+{
+    struct buf body = { 0 };
+    struct tpl_value v[7] = {
+        { "child", c->row.recipient, 0 }, { "contact", c->row.sender, 0 }, { "first_seen", c->row.first_seen, 0 },
+        { "last_seen", c->row.last_seen, 0 }, { "attempts", c->row.attempts, 0 }, { "token", token, 0 },
+        { "action", script, 0 },
+    };
+    char err[200];
+    int rc = template_render(t_show_out, TPL_HTML, v, 7, &body, err, sizeof(err));
+    if (rc == 0)
+        page(200, "Your child wants to write to someone new", body.p, NULL);
+    else
+        message_page(500, "Something went wrong", "This page cannot be shown right now.", NULL);
+    buf_free(&body);
+    return 0;
+}
+
 static int show(const struct challenge *c, const char *token)
 {
     struct buf body = { 0 }, button = { 0 };
@@ -204,6 +228,8 @@ static int show(const struct challenge *c, const char *token)
 
     if (!script || !*script || strlen(script) > 200 || script[0] != '/')
         script = "";        /* form-action 'self' with an empty action posts to this URL */
+    if (store_is_outbound(&c->row))
+        return show_out(c, token, script);
     char why[300];
     /* Offered only where it would be accepted: never for a public suffix
      * or a freemail domain (store.c refuses those anyway). */
@@ -234,6 +260,7 @@ static int load_templates(void)
 {
     static const struct template_file files[] = {
         { "page.html", page_names, &t_page }, { "approve-show.html", show_names, &t_show },
+        { "approve-show-out.html", show_out_names, &t_show_out },
         { "approve-message.html", message_names, &t_message },
     };
     char err[4200];
@@ -569,6 +596,7 @@ static void teardown(void)
 {
     template_free(t_page);
     template_free(t_show);
+    template_free(t_show_out);
     template_free(t_message);
     t_page = t_show = t_message = NULL;
     db_free(kept_db);

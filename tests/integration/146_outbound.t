@@ -16,6 +16,8 @@ Every wait is a bounded poll."""
 import email
 import email.policy
 import os
+import re
+import subprocess
 import sys
 import uuid
 
@@ -25,6 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 import harness as h  # noqa: E402
 import dovecot  # noqa: E402
 import postfix  # noqa: E402
+import web  # noqa: E402
 
 KID = 'kid@family.test'
 MUM = 'mum@family.test'              # a login, not protected
@@ -100,6 +103,16 @@ def main():
     body = m.get_body(('plain',)).get_content() if m else ''
     h.ok('%s wants to write to %s.' % (KID, PAL) in body, '... and so does its text', body)
     sink.stop()
+    link = re.search(re.escape(h.NOTIFIER_DEFAULTS['approve_url']) + r'\?t=([0-9a-f]{32})', body)
+    acfg = h.cli_config(db, approver={'template_dir': str(h.ROOT / 'templates')}, log={'target': 'stderr'})
+    env = dict(os.environ, GUARDLIST_CONFIG=acfg, REQUEST_METHOD='GET', QUERY_STRING='t=%s' % (link and link.group(1)),
+               GATEWAY_INTERFACE='CGI/1.1', SERVER_PROTOCOL='HTTP/1.1')
+    page = subprocess.run([web.approve_binary()], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60).stdout.decode('utf-8', 'replace')
+    h.ok(link and page.startswith('Status: 200') and 'wants to write to <strong>%s</strong>' % PAL in page
+         and 'Allow this contact' in page and 'Sender check' not in page,
+         "the email's link: the approval page says the kid wants to write to the contact (no sender check)",
+         page[:1500])
 
     # ------------------------------------------------------------ c. approved: both directions
     cid = db.value("SELECT id FROM challenges WHERE sender = '%s' AND recipient = '%s'" % (PAL, KID))

@@ -167,6 +167,7 @@ static struct challenge_job *new_job(const struct conn *c, const struct decision
     job->fd = c->fd;
     job->conn_id = c->id;
     job->attempts = 1;
+    job->exact_domain = d->exact_domain;
     snprintf(job->spf_result, sizeof(job->spf_result), "%s", spf ? spf : "");
     snprintf(job->sender, sizeof(job->sender), "%s", d->challenge_sender);
     snprintf(job->base, sizeof(job->base), "%s", d->challenge_base[0] ? d->challenge_base
@@ -286,8 +287,9 @@ static void park_for_spf(struct conn *c, const struct decision *d, int want_log)
 /* The SPF step of D (see needs_spf): returns 0 when the decision stands,
  * with *SPF the verdict's name (NULL: not checked); 1 when C was answered
  * (the verdict refuses: no allow, no challenge) or parked.  HAVE: the
- * verdict V was evaluated for this request meanwhile. */
-static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdict v, int want_log,
+ * verdict *VP was evaluated for this request meanwhile; else *VP is set
+ * from the cache when the step returns 0 with *SPF set. */
+static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdict *vp, int want_log,
                     const char **spf)
 {
     char domain[ADDR_MAX + 2];
@@ -300,10 +302,11 @@ static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdi
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
     const char *ca = policy_get(&c->req, PA_CLIENT_ADDRESS);
-    if (!have && !spfpool_cached(domain, ca ? ca : "", &v)) {
+    if (!have && !spfpool_cached(domain, ca ? ca : "", vp)) {
         park_for_spf(c, d, want_log);
         return 1;
     }
+    enum spf_verdict v = *vp;
     *spf = spf_verdict_name(v);
     const char *refusal = spf_verdict_reply(v);
     if (!refusal)
@@ -385,15 +388,24 @@ void answer_request(struct conn *c)
 {
     struct decision d;
     const struct policy_req *r = &c->req;
+    struct decide_opts exact;
+    const struct decide_opts *o = opts;
     int want_log = log_enabled(LOG_LVL_INFO);
     int have = c->spf_have;     /* a verdict evaluated for this very request */
+    enum spf_verdict v = c->spf_verdict;
     int room = 0;
     unsigned long window = 0;
     const char *spf;
 
     c->spf_have = 0;
-    decide(rules, opts, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SENDER),
+again:
+    decide(rules, o, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SENDER),
            policy_get(r, PA_RECIPIENT), policy_get(r, PA_CLIENT_ADDRESS), &d);
+    if (o == &exact) {
+        size_t n = strlen(d.detail);
+        snprintf(d.detail + n, sizeof(d.detail) - n, "; a domain-wide rule needs SPF pass, got %s",
+                 spf_verdict_name(v));
+    }
     /* Non-RCPT states would flood the log with DUNNO lines that say nothing. */
     if (d.kind == DK_NOT_RCPT)
         want_log = 0;
@@ -401,10 +413,21 @@ void answer_request(struct conn *c)
     if (d.kind == DK_CHALLENGE
         && (answer_recorded(c, &d, want_log) || capped_from_memory(c, &d, want_log, &room, &window)))
         return;
-    if (spf_step(c, &d, have, c->spf_verdict, want_log, &spf)) {
+    if (spf_step(c, &d, have, &v, want_log, &spf)) {
         if (room)       /* refused or parked: no challenge now (taken again when answered again) */
             caps_release(d.protected_key, policy_get(r, PA_CLIENT_ADDRESS), window);
         return;
+    }
+    /* A domain-wide approval vouches only for a sender SPF verifies: with
+     * none or neutral anyone could name a subdomain that does not exist.
+     * Decided again without parent-domain rules: what an unknown sender
+     * gets (a challenge, recorded with the verdict), or an exact rule. */
+    if (spf && d.allows && d.parent_domain && v != SPF_V_PASS && o != &exact) {
+        exact = *opts;
+        exact.exact_domain = 1;
+        o = &exact;
+        have = 1;
+        goto again;
     }
     if (d.kind != DK_CHALLENGE) {
         reply_logged(c, &d, d.reply, spf, want_log);

@@ -38,6 +38,10 @@ ZONES = {
     'twice.test': ['v=spf1 -all', 'v=spf1 +all'],
     'syntax.test': 'v=spf1 ip4:300.1.1.1 -all',
     'blocked.test': 'v=spf1 +all',
+    'deferred.test': 'v=spf1 +all',
+    'strict.test': 'v=spf1 ip4:192.0.2.9 -all',
+    'mail.strict.test': 'v=spf1 ip4:192.0.2.9 -all',
+    'n.strict.test': 'v=spf1 ?all',
     # A macro term longer than libspf2 compiles safely (CVE-2023-42118 is not
     # fixed in Debian 12's libspf2): refused before libspf2 sees it.
     'longmacro.test': 'v=spf1 exists:%{l}.' + 'a' * 60 + '.' + 'b' * 60 + '.' + 'c' * 20 + '.test +all',
@@ -45,11 +49,18 @@ ZONES = {
 APPROVED = ['grandma@pass.test', 'a@soft.test', 'a@neutral.test', 'a@nospf.test', 'a@incpass.test',
             'a@incfail.test', 'a@redirect.test', 'a@twice.test', 'a@syntax.test', 'a@x.broken.test',
             'a@x.slow.test', 'a@refused.example', 'a@longmacro.test']
+# Rules that let the mail through with an effect other than OK: each needs
+# the sender verified as much as an OK does.
+ACTIONS = [('dunno', 'DUNNO'), ('prep', 'PREPEND X-Approved: yes'), ('warn', 'WARN approved'),
+           ('num', '250'), ('hold', 'HOLD'), ('bcc', 'BCC guardian@family.test')]
 
 
 def main():
     stmts = ["INSERT INTO protected_users (recipient, class) VALUES ('%s', 'whitelist')" % KID,
-             "INSERT INTO whitelist (sender, action) VALUES ('blocked.test', 'REJECT')"]
+             "INSERT INTO whitelist (sender, action) VALUES ('blocked.test', 'REJECT')",
+             "INSERT INTO whitelist (sender, action) VALUES ('deferred.test', '450 4.7.1 later')",
+             "INSERT INTO whitelist (sender, action) VALUES ('strict.test', 'OK')"]
+    stmts += ["INSERT INTO whitelist (sender, action) VALUES ('%s@pass.test', '%s')" % a for a in ACTIONS]
     stmts += ["INSERT INTO whitelist (sender, action) VALUES ('%s', 'OK')" % s for s in APPROVED]
     db = h.start_db(*stmts)
     d1 = dns.start(ZONES, dead=['broken.test'], silent=['slow.test'])
@@ -59,6 +70,8 @@ def main():
         return h.query(d.port, sender=sender, recipient=recipient, client_address=client, **kw)
 
     verdicts(d, q)
+    actions(d1, q)
+    domain_wide(db, q)
     strangers(db, q)
     no_dns(db, d1, q)
     cached(d1, q)
@@ -103,6 +116,31 @@ def verdicts(d, q):
     h.is_(q('a@nospf.test', '2001:db8::9'), 'DUNNO', 'no SPF record, IPv6 client: the allow holds')
     h.is_(q('grandma@pass.test', BAD, recipient='someone@else.test'), 'DUNNO',
           'an unprotected recipient: DUNNO, SPF not asked')
+
+
+def actions(d1, q):
+    """Every rule that lets the mail through is judged by SPF, not only OK."""
+    for who, action in ACTIONS:
+        h.like(q(who + '@pass.test', BAD), REFUSED, 'a %s rule, forged envelope (SPF fail): 550 5.7.23' % action)
+        h.is_(q(who + '@pass.test', GOOD), 'DUNNO' if action in ('DUNNO', '250') else action,
+              'a %s rule from the client SPF names: the rule\'s action' % action)
+    h.is_(q('later@deferred.test', BAD), '450 4.7.1 later', 'a 4NN rule defers as before')
+    h.is_(d1.queries('deferred.test'), 0, '... and asks no DNS')
+
+
+def domain_wide(db, q):
+    """A domain-wide approval holds for a subdomain only when SPF passes."""
+    h.is_(q('anyone@strict.test', GOOD), 'DUNNO', 'domain rule, the domain itself, SPF pass: DUNNO')
+    h.like(q('anyone@strict.test', BAD), REFUSED, 'domain rule, the domain itself, SPF fail: 550')
+    h.is_(q('anyone@mail.strict.test', GOOD), 'DUNNO', 'domain rule, a subdomain whose SPF passes: DUNNO')
+    h.like(q('anyone@mail.strict.test', BAD), REFUSED, 'domain rule, a subdomain whose SPF fails: 550')
+    h.defer_ok(q('anyone@nx.strict.test', BAD),
+               'domain rule, a subdomain with no SPF (none): no allow, a challenge as for an unknown sender')
+    h.is_(db.value("SELECT spf_result FROM challenges WHERE sender = 'anyone@nx.strict.test'"), 'none',
+          '... recorded with spf_result = none')
+    h.defer_ok(q('anyone@n.strict.test', BAD), 'domain rule, a subdomain with SPF neutral: a challenge')
+    h.is_(db.value("SELECT spf_result FROM challenges WHERE sender = 'anyone@n.strict.test'"), 'neutral',
+          '... recorded with spf_result = neutral')
 
 
 def strangers(db, q):

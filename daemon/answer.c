@@ -242,9 +242,10 @@ static int needs_spf(const struct conn *c, const struct decision *d)
     return !netlist_match(opts->trusted_forwarders, policy_get(&c->req, PA_CLIENT_ADDRESS));
 }
 
-/* JOB's client, domain, sender and HELO name from the request on C and D
- * (copied only when they fit and are text; SPF then judges without them). */
-static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct decision *d)
+/* JOB's client, sender and HELO name from the request on C and D (copied
+ * only when they fit and are text; SPF then judges without them), and
+ * DOMAIN (spf_domain()). */
+static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct decision *d, const char *domain)
 {
     const struct policy_req *r = &c->req;
     const char *ca = policy_get(r, PA_CLIENT_ADDRESS), *helo = policy_get(r, PA_HELO_NAME);
@@ -255,10 +256,7 @@ static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct
     job->conn_id = c->id;
     if (ca && strlen(ca) < sizeof(job->client))
         snprintf(job->client, sizeof(job->client), "%s", ca);
-    snprintf(job->domain, sizeof(job->domain), "%s", strrchr(d->sender, '@') + 1);
-    for (char *p = job->domain; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    snprintf(job->domain, sizeof(job->domain), "%s", domain);
     snprintf(job->sender, sizeof(job->sender), "%s",
              sender && strlen(sender) < sizeof(job->sender) && addr_utf8_valid(sender, strlen(sender)) ? sender
                                                                                                     : d->sender);
@@ -268,12 +266,12 @@ static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct
 
 /* Hands the SPF evaluation for D to a worker and parks C until it is back
  * (answer_take_spf); a full queue is a 451 now, never an allow. */
-static void park_for_spf(struct conn *c, const struct decision *d, int want_log)
+static void park_for_spf(struct conn *c, const struct decision *d, const char *domain, int want_log)
 {
     struct spf_job *job = calloc(1, sizeof(*job));
 
     if (job)
-        fill_spf_job(job, c, d);
+        fill_spf_job(job, c, d, domain);
     if (!job || spfpool_submit(job) < 0) {
         free(job);
         log_warning("SPF queue full, answering 451");
@@ -297,13 +295,11 @@ static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdi
     *spf = NULL;
     if (!needs_spf(c, d))
         return 0;
-    snprintf(domain, sizeof(domain), "%s", strrchr(d->sender, '@') + 1);
-    for (char *p = domain; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
     const char *ca = policy_get(&c->req, PA_CLIENT_ADDRESS);
-    if (!have && !spfpool_cached(domain, ca ? ca : "", vp)) {
-        park_for_spf(c, d, want_log);
+    if (spf_domain(d->sender, domain, sizeof(domain)) < 0) {
+        *vp = SPF_V_PERMERROR;      /* a domain no DNS name can spell */
+    } else if (!have && !spfpool_cached(domain, ca ? ca : "", vp)) {
+        park_for_spf(c, d, domain, want_log);
         return 1;
     }
     enum spf_verdict v = *vp;

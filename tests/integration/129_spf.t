@@ -42,13 +42,14 @@ ZONES = {
     'strict.test': 'v=spf1 ip4:192.0.2.9 -all',
     'mail.strict.test': 'v=spf1 ip4:192.0.2.9 -all',
     'n.strict.test': 'v=spf1 ?all',
+    'xn--bcher-kva.test': 'v=spf1 ip4:192.0.2.9 -all',     # bücher.test
     # A macro term longer than libspf2 compiles safely (CVE-2023-42118 is not
     # fixed in Debian 12's libspf2): refused before libspf2 sees it.
     'longmacro.test': 'v=spf1 exists:%{l}.' + 'a' * 60 + '.' + 'b' * 60 + '.' + 'c' * 20 + '.test +all',
 }
 APPROVED = ['grandma@pass.test', 'a@soft.test', 'a@neutral.test', 'a@nospf.test', 'a@incpass.test',
             'a@incfail.test', 'a@redirect.test', 'a@twice.test', 'a@syntax.test', 'a@x.broken.test',
-            'a@x.slow.test', 'a@refused.example', 'a@longmacro.test']
+            'a@x.slow.test', 'a@refused.example', 'a@longmacro.test', 'grandma@bücher.test']
 # Rules that let the mail through with an effect other than OK: each needs
 # the sender verified as much as an OK does.
 ACTIONS = [('dunno', 'DUNNO'), ('prep', 'PREPEND X-Approved: yes'), ('warn', 'WARN approved'),
@@ -114,6 +115,9 @@ def verdicts(d, q):
     h.is_(q('grandma@pass.test', '::ffff:' + GOOD), 'DUNNO', 'an IPv4-mapped client counts as its IPv4 address')
     h.like(q('grandma@pass.test', '2001:db8::9'), REFUSED, 'an IPv6 client that ip4: does not name: 550')
     h.is_(q('a@nospf.test', '2001:db8::9'), 'DUNNO', 'no SPF record, IPv6 client: the allow holds')
+    h.like(q('grandma@bücher.test', BAD), REFUSED, 'a UTF-8 domain is judged by its A-labels\' SPF: fail, 550')
+    h.like(q('grandma@BÜCHER.test', BAD), REFUSED, '... in upper case too')
+    h.is_(q('grandma@bücher.test', GOOD), 'DUNNO', '... and pass from the client it names: DUNNO')
     h.is_(q('grandma@pass.test', BAD, recipient='someone@else.test'), 'DUNNO',
           'an unprotected recipient: DUNNO, SPF not asked')
 

@@ -44,7 +44,8 @@ int spfpool_submit(struct spf_job *job);
 
 /* SIGHUP, under the settings' write lock: [policy] resolver is RESOLVER
  * from now on; when it changed, the cache is emptied and each worker makes
- * a new checker before its next job. */
+ * a new checker before its next job; an evaluation already out with the old
+ * one is made again, its verdict neither kept nor answered. */
 void spfpool_reload(const char *resolver);
 
 #endif

@@ -43,13 +43,15 @@ ZONES = {
     'mail.strict.test': 'v=spf1 ip4:192.0.2.9 -all',
     'n.strict.test': 'v=spf1 ?all',
     'xn--bcher-kva.test': 'v=spf1 ip4:192.0.2.9 -all',     # bücher.test
+    'race.test': 'v=spf1 ip4:192.0.2.9 -all',
     # A macro term longer than libspf2 compiles safely (CVE-2023-42118 is not
     # fixed in Debian 12's libspf2): refused before libspf2 sees it.
     'longmacro.test': 'v=spf1 exists:%{l}.' + 'a' * 60 + '.' + 'b' * 60 + '.' + 'c' * 20 + '.test +all',
 }
 APPROVED = ['grandma@pass.test', 'a@soft.test', 'a@neutral.test', 'a@nospf.test', 'a@incpass.test',
             'a@incfail.test', 'a@redirect.test', 'a@twice.test', 'a@syntax.test', 'a@x.broken.test',
-            'a@x.slow.test', 'a@refused.example', 'a@longmacro.test', 'grandma@bücher.test']
+            'a@x.slow.test', 'a@refused.example', 'a@longmacro.test', 'grandma@bücher.test',
+            'grandma@race.test']
 # Rules that let the mail through with an effect other than OK: each needs
 # the sender verified as much as an OK does.
 ACTIONS = [('dunno', 'DUNNO'), ('prep', 'PREPEND X-Approved: yes'), ('warn', 'WARN approved'),
@@ -79,6 +81,7 @@ def main():
     slow_dns(d, d1, q)
     reload(d, q)
     capped(d, d1, q)
+    hup_in_flight(d, d1, q)
     d.stop()
 
     queue_full(db, d1)
@@ -235,6 +238,28 @@ def capped(d, d1, q):
     h.is_(q('new@c3.test', client), 'DEFER_IF_PERMIT Too many new senders for this recipient, try again later',
           'the third: deferred as too many')
     h.is_(d1.queries('c3.test'), 0, '... from memory, without asking DNS')
+
+
+def hup_in_flight(d, d1, q):
+    """A verdict the old resolver gives after the SIGHUP that replaced it is
+    neither answered nor cached: the evaluation is made again with the new."""
+    old = dns.Slow('v=spf1 +all', 1.5)     # the resolver being replaced (say, poisoned)
+    d.write_config(resolver=old.address)
+    d.hup()
+    good, _, _ = h.poll_until(d.log, lambda t: t.count('configuration reloaded') >= 4, 5)
+    h.ok(good, 'SIGHUP: a slow resolver that passes everyone')
+    parked = h.PolicyConnection(d.port)
+    parked.send_raw(h.request_bytes(sender='grandma@race.test', recipient=KID, client_address=BAD))
+    time.sleep(0.3)                         # the worker now waits for the old server
+    d.write_config(resolver=d1.address)
+    d.hup()
+    good, _, _ = h.poll_until(d.log, lambda t: t.count('configuration reloaded') >= 5, 5)
+    h.ok(good, 'SIGHUP: back to the real resolver while the evaluation is out')
+    parked.sock.settimeout(15)
+    h.like(parked.read_reply(), REFUSED, 'the request in flight is judged by the new resolver: 550, not the old pass')
+    parked.close()
+    h.like(q('grandma@race.test', BAD), REFUSED, '... and the old verdict was not cached')
+    old.stop()
 
 
 def queue_full(db, d1):

@@ -20,6 +20,8 @@ import os
 import socket
 import struct
 import subprocess
+import threading
+import time
 
 import harness as h
 
@@ -106,6 +108,41 @@ class DNS:
         if self.hole is not None:
             self.hole.close()
             self.hole = None
+
+
+class Slow:
+    """A DNS server that answers every query, after DELAY seconds, with one
+    TXT record TXT (a resolver about to be replaced): .address, .stop()."""
+
+    def __init__(self, txt, delay):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.address = '127.0.0.1:%d' % self.sock.getsockname()[1]
+        self.txt, self.delay = txt.encode(), delay
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _answer(self, q, peer):
+        time.sleep(self.delay)
+        i = 12
+        while i < len(q) and q[i]:
+            i += q[i] + 1
+        rd = bytes([len(self.txt)]) + self.txt
+        rr = b'\xc0\x0c' + struct.pack('>HHIH', 16, 1, 300, len(rd)) + rd
+        try:
+            self.sock.sendto(q[:2] + b'\x81\x80' + struct.pack('>HHHH', 1, 1, 0, 0) + q[12:i + 5] + rr, peer)
+        except OSError:
+            pass
+
+    def _loop(self):
+        while True:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(q, peer), daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
 
 
 def start(records, **kw):

@@ -33,18 +33,16 @@ struct spfcache {
 struct spfcache *spfcache_new(size_t max)
 {
     struct spfcache *sc = calloc(1, sizeof(*sc));
-    size_t sets = 1;
+    size_t n;
 
     if (!sc)
         return NULL;
-    while (sets * SPFCACHE_WAYS < max && sets < ((size_t)1 << 28))
-        sets <<= 1;
-    sc->slots = calloc(sets * SPFCACHE_WAYS, sizeof(*sc->slots));
+    sc->slots = pairset_table(max, SPFCACHE_WAYS, sizeof(*sc->slots), &n);
     if (!sc->slots) {
         free(sc);
         return NULL;
     }
-    sc->nsets = sets;
+    sc->nsets = n / SPFCACHE_WAYS;
     sc->seed = pairset_seed(sc);
     return sc;
 }

@@ -22,7 +22,7 @@
  *
  * With [policy] spf = on, an answer that would let a sender through or
  * challenge it first needs the SPF verdict on the sender's domain for the
- * client (spfpool.c): a cached one costs a hash lookup; else the request is
+ * client, the sender and its HELO (spfpool.c): a cached one costs a hash lookup; else the request is
  * parked, like one waiting for the writer, and answered again when the
  * verdict comes back.  Refusals, memory answers and unprotected recipients
  * never wait for DNS.
@@ -243,8 +243,8 @@ static int needs_spf(const struct conn *c, const struct decision *d)
 }
 
 /* JOB's client, sender and HELO name from the request on C and D (copied
- * only when they fit and are text; SPF then judges without them), and
- * DOMAIN (spf_domain()). */
+ * only when they fit and are text; SPF then judges without them), DOMAIN
+ * (spf_domain()) and the cache key of the three. */
 static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct decision *d, const char *domain)
 {
     const struct policy_req *r = &c->req;
@@ -262,16 +262,17 @@ static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct
                                                                                                     : d->sender);
     if (helo && strlen(helo) < sizeof(job->helo) && addr_utf8_valid(helo, strlen(helo)))
         snprintf(job->helo, sizeof(job->helo), "%s", helo);
+    (void)spfpool_key(job->sender, job->domain, job->helo, job->key, sizeof(job->key));  /* always fits */
 }
 
 /* Hands the SPF evaluation for D to a worker and parks C until it is back
  * (answer_take_spf); a full queue is a 451 now, never an allow. */
-static void park_for_spf(struct conn *c, const struct decision *d, const char *domain, int want_log)
+static void park_for_spf(struct conn *c, const struct decision *d, const struct spf_job *asked, int want_log)
 {
-    struct spf_job *job = calloc(1, sizeof(*job));
+    struct spf_job *job = malloc(sizeof(*job));
 
     if (job)
-        fill_spf_job(job, c, d, domain);
+        *job = *asked;
     if (!job || spfpool_submit(job) < 0) {
         free(job);
         log_warning("SPF queue full, answering 451");
@@ -291,16 +292,20 @@ static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdi
                     const char **spf)
 {
     char domain[ADDR_MAX + 2];
+    struct spf_job asked;
 
     *spf = NULL;
     if (!needs_spf(c, d))
         return 0;
-    const char *ca = policy_get(&c->req, PA_CLIENT_ADDRESS);
     if (spf_domain(d->sender, domain, sizeof(domain)) < 0) {
         *vp = SPF_V_PERMERROR;      /* a domain no DNS name can spell */
-    } else if (!have && !spfpool_cached(domain, ca ? ca : "", vp)) {
-        park_for_spf(c, d, domain, want_log);
-        return 1;
+    } else if (!have) {
+        memset(&asked, 0, sizeof(asked));
+        fill_spf_job(&asked, c, d, domain);
+        if (!spfpool_cached(asked.key, asked.client, vp)) {
+            park_for_spf(c, d, &asked, want_log);
+            return 1;
+        }
     }
     enum spf_verdict v = *vp;
     *spf = spf_verdict_name(v);

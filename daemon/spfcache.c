@@ -1,12 +1,12 @@
 /*
  * spfcache - a fixed-size, set-associative table of SPF verdicts keyed by
- * (sender domain, client address), used by guardlistd's loops under spfpool's
+ * (spfpool_key(): sender, domain judged and HELO; client address), used by guardlistd's loops under spfpool's
  * mutex, so a pair already judged costs a hash lookup and no DNS.
  *
  * Keys come from strangers: the hash is seeded at random, and a key can only
  * ever evict one of the SPFCACHE_WAYS entries of its own set, the one that
- * expires first.  Memory is bounded by the entry count (keys are at most a
- * domain and an address long).  Forgetting a verdict costs a DNS lookup,
+ * expires first.  Memory is bounded by the entry count (keys are at most
+ * SPFPOOL_KEY_MAX and an address long).  Forgetting a verdict costs a DNS lookup,
  * never a wrong answer.
  */
 #include "spfcache.h"

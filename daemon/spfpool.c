@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CACHE_MAX 65536             /* verdicts kept (~400 bytes each at most) */
+#define CACHE_MAX 32768             /* verdicts kept (~700 bytes each at most) */
 #define STOP_WAIT_S 3
 #define WORKERS_MAX 64
 #define RELOAD_TRIES 3              /* evaluations of one job a run of SIGHUPs may overtake */
@@ -48,10 +48,23 @@ static time_t mono_now(void)
     return ts.tv_sec;
 }
 
-int spfpool_cached(const char *domain, const char *client, enum spf_verdict *v)
+int spfpool_key(const char *sender, const char *domain, const char *helo, char *out, size_t outlen)
+{
+    const char *at = strrchr(sender, '@');
+    int n = snprintf(out, outlen, "%.*s@%s\n%s", at ? (int)(at - sender) : 0, sender, domain, helo ? helo : "");
+
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return 0;
+}
+
+int spfpool_cached(const char *key, const char *client, enum spf_verdict *v)
 {
     pthread_mutex_lock(&mu);
-    int hit = cache && spfcache_get(cache, domain, client, mono_now(), v);
+    int hit = cache && spfcache_get(cache, key, client, mono_now(), v);
     pthread_mutex_unlock(&mu);
     return hit;
 }
@@ -168,7 +181,7 @@ static struct spf_checker *judge(struct spf_checker *ck, unsigned long *gen, str
             return ck;              /* temperror, nothing kept */
         if (used == resolver_gen) {
             time_t now = mono_now();
-            spfcache_put(cache, j->domain, j->client, j->verdict, now, now + (time_t)ttl);
+            spfcache_put(cache, j->key, j->client, j->verdict, now, now + (time_t)ttl);
             return ck;
         }
         log_info("spf: the resolver changed during an evaluation; evaluating again");
@@ -190,7 +203,7 @@ static void *worker_main(void *arg)
             break;
         /* A burst of one new pair queues it many times: the first
          * evaluation answers the others from the cache. */
-        if (!spfcache_get(cache, j->domain, j->client, mono_now(), &j->verdict))
+        if (!spfcache_get(cache, j->key, j->client, mono_now(), &j->verdict))
             ck = judge(ck, &gen, j);
         if (stopping)
             free(j);                /* the loops are gone: nobody to hand it to */

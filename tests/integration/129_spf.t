@@ -44,6 +44,8 @@ ZONES = {
     'n.strict.test': 'v=spf1 ?all',
     'xn--bcher-kva.test': 'v=spf1 ip4:192.0.2.9 -all',     # bücher.test
     'race.test': 'v=spf1 ip4:192.0.2.9 -all',
+    # A macro record: only alice may send from 192.0.2.66 (her own host).
+    'lm.test': 'v=spf1 exists:%{l}.%{i}.u.lm.test -all',
     # A macro term longer than libspf2 compiles safely (CVE-2023-42118 is not
     # fixed in Debian 12's libspf2): refused before libspf2 sees it.
     'longmacro.test': 'v=spf1 exists:%{l}.' + 'a' * 60 + '.' + 'b' * 60 + '.' + 'c' * 20 + '.test +all',
@@ -51,7 +53,7 @@ ZONES = {
 APPROVED = ['grandma@pass.test', 'a@soft.test', 'a@neutral.test', 'a@nospf.test', 'a@incpass.test',
             'a@incfail.test', 'a@redirect.test', 'a@twice.test', 'a@syntax.test', 'a@x.broken.test',
             'a@x.slow.test', 'a@refused.example', 'a@longmacro.test', 'grandma@bücher.test',
-            'grandma@race.test']
+            'grandma@race.test', 'grandma@lm.test']
 # Rules that let the mail through with an effect other than OK: each needs
 # the sender verified as much as an OK does.
 ACTIONS = [('dunno', 'DUNNO'), ('prep', 'PREPEND X-Approved: yes'), ('warn', 'WARN approved'),
@@ -66,7 +68,7 @@ def main():
     stmts += ["INSERT INTO whitelist (sender, action) VALUES ('%s@pass.test', '%s')" % a for a in ACTIONS]
     stmts += ["INSERT INTO whitelist (sender, action) VALUES ('%s', 'OK')" % s for s in APPROVED]
     db = h.start_db(*stmts)
-    d1 = dns.start(ZONES, dead=['broken.test'], silent=['slow.test'])
+    d1 = dns.start(ZONES, dead=['broken.test'], silent=['slow.test'], hosts={'alice.192.0.2.66.u.lm.test': '127.0.0.2'})
     d = h.start_daemon(db, spf='on', resolver=d1.address, trusted_forwarders=FORWARDER)
 
     def q(sender, client, recipient=KID, **kw):
@@ -183,12 +185,16 @@ def no_dns(db, d1, q):
 
 
 def cached(d1, q):
-    """A verdict is asked once, then answered from the cache."""
-    q('grandma@redirect.test', GOOD)    # not approved: a challenge; caches redirect.test for GOOD
+    """A verdict is asked once, then answered from the cache, which keys it
+    by the whole sender and HELO: a record's macros depend on them."""
+    q('a@redirect.test', GOOD)          # caches a@redirect.test for GOOD
     before = d1.queries('redirect.test')
     for _ in range(3):
         h.is_(q('a@redirect.test', GOOD), 'DUNNO', 'a verdict already known: DUNNO')
     h.is_(d1.queries('redirect.test'), before, '... with no new DNS query (the verdict is cached)')
+    h.defer_ok(q('alice@lm.test', BAD), 'a %{l} record that names alice\'s host: alice passes (challenged)')
+    h.like(q('grandma@lm.test', BAD), REFUSED,
+           'the approved grandma at the same domain from that host: fail, 550 (not alice\'s cached pass)')
 
 
 def slow_dns(d, d1, q):

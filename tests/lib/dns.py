@@ -5,6 +5,7 @@ loopback port, answering only from its command line (nothing leaves the machine)
     d = dns.start({'pass.test': 'v=spf1 ip4:192.0.2.9 -all'},
                   dead=['broken.test'], local='test')
     h.start_daemon(db, spf='on', resolver=d.address)
+    # hosts={'a.example.test': '127.0.0.2'} adds A records (for exists:).
     d.queries('pass.test')      # TXT queries it was asked for that name
     d.stop()                    # also done by the harness at exit
 
@@ -29,7 +30,7 @@ START_TIMEOUT = 10.0
 
 
 class DNS:
-    def __init__(self, records, dead=(), silent=(), local='test', ttl=300):
+    def __init__(self, records, dead=(), silent=(), local='test', ttl=300, hosts=None):
         self.dir = h.tmpdir('guardlist-dns-')
         self.log = os.path.join(self.dir, 'queries.log')
         self.port = h.free_port()
@@ -44,6 +45,8 @@ class DNS:
         for name, texts in records.items():
             for txt in ([texts] if isinstance(texts, str) else texts):
                 cmd.append('--txt-record=%s,%s' % (name, txt))   # SPF records have no commas
+        for name, ip in (hosts or {}).items():
+            cmd.append('--host-record=%s,%s' % (name, ip))     # A records, for exists:
         for name in dead:
             cmd.append('--server=/%s/127.0.0.1#9' % name)
         if silent:

@@ -70,8 +70,8 @@ int spf_domain(const char *sender, char *out, size_t outlen)
     char *ace = NULL;
     int utf8 = 0;
 
-    if (!at || !at[1])
-        return -1;
+    if (!at || !at[1] || at[1] == '[')
+        return -1;              /* an address literal names no domain that could publish SPF */
     for (const char *p = at + 1; *p; p++)
         utf8 |= (unsigned char)*p >= 0x80;
     if (utf8 && idn2_to_ascii_8z(at + 1, &ace, IDN2_NONTRANSITIONAL) != IDN2_OK)

@@ -30,7 +30,8 @@ const char *spf_verdict_reply(enum spf_verdict v);
  * case, a UTF-8 domain as its A-labels ("bücher.test" is
  * "xn--bcher-kva.test", IDNA2008 with UTS #46 non-transitional mapping,
  * libidn2), the name its owner published the record at.  Returns 0, or -1
- * when SENDER has no '@', the domain cannot be converted or does not fit
+ * when SENDER has no '@', its domain is an address literal ("[192.0.2.1]"),
+ * cannot be converted or does not fit
  * (then the caller judges it permerror, asking no DNS). */
 int spf_domain(const char *sender, char *out, size_t outlen);
 

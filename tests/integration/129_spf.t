@@ -182,6 +182,8 @@ def no_dns(db, d1, q):
     h.is_(q('grandma@pass.test', FORWARDER), 'DUNNO', 'an approved sender through a trusted forwarder: DUNNO')
     h.is_(q('a@soft.test', FORWARDER), 'DUNNO', '... even one whose SPF would fail from there')
     h.is_(q('', BAD), h.ACCESS_DENIED, 'null sender (null_sender = reject): REJECT, SPF not asked')
+    h.like(q('someone@[192.0.2.66]', BAD), REFUSED, 'an address-literal sender: permerror, 550 (not a 451 forever)')
+    h.is_(d1.queries('[192.0.2.66]'), 0, '... asking no DNS')
 
 
 def cached(d1, q):

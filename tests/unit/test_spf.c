@@ -156,6 +156,7 @@ static struct domain_row domain_rows[] = {
     {"domain: the last '@' counts", "\"a@b\"@pass.test", "pass.test"},
     {"domain: invalid UTF-8 cannot be converted", "grandma@b\xfc" "cher.test", NULL},
     {"domain: a disallowed code point cannot be converted", "grandma@a\xe2\x80\xae" "b.test", NULL},
+    {"domain: an address literal names no domain", "grandma@[192.0.2.66]", NULL},
     {"domain: none", "grandma", NULL},
     {"domain: empty", "grandma@", NULL},
 };

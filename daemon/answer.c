@@ -232,7 +232,8 @@ static void answer_capped(struct conn *c, const struct decision *d, unsigned lon
 }
 
 /* 1 if D, for the request on C, must have the sender's SPF verdict first:
- * it would let the sender through or challenge it, the sender has a domain
+ * it would let the sender through or give it a rule's effect (d->allows:
+ * any action but a refusal or deferral) or challenge it, the sender has a domain
  * (a null sender has none to verify), and the client is no trusted
  * forwarder (whose mail is never judged by SPF). */
 static int needs_spf(const struct conn *c, const struct decision *d)

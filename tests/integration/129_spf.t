@@ -9,7 +9,12 @@ passes or has no SPF gets its challenge with spf_result recorded.  Block
 rules, trusted forwarders and unprotected recipients never ask DNS; a
 verdict is asked once and then cached; a DNS that does not answer never
 delays a known pair on another connection; a full SPF queue is 451 4.3.0;
-spf = off is the old behaviour; SIGHUP switches spf and the resolver."""
+spf = off is the old behaviour; SIGHUP switches spf and the resolver.
+Also: every rule that lets mail on (DUNNO, PREPEND, WARN, HOLD, BCC, a
+number) is judged like OK; a domain-wide rule holds for a subdomain only with
+pass (none/neutral: challenged); a UTF-8 domain is judged by its A-labels; the
+cache keys the whole sender (a %{l} record); an address-literal sender is
+permerror; a verdict of a resolver replaced mid-evaluation is not used."""
 import os
 import socket
 import sys

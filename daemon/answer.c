@@ -22,7 +22,7 @@
  *
  * With [policy] spf = on, an answer that would let a sender through or
  * challenge it first needs the SPF verdict on the sender's domain for the
- * client (spfpool.c): a cached one costs a hash lookup; else the request is
+ * client, the sender and its HELO (spfpool.c): a cached one costs a hash lookup; else the request is
  * parked, like one waiting for the writer, and answered again when the
  * verdict comes back.  Refusals, memory answers and unprotected recipients
  * never wait for DNS.
@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PAIRS_MAX 100000            /* recorded pairs remembered (~100 bytes each) */
 #define BEHIND_MAX 10000            /* writes behind replies held before the flush (~1.2 KB each) */
@@ -173,6 +174,7 @@ static struct challenge_job *new_job(const struct conn *c, const struct decision
     job->fd = c->fd;
     job->conn_id = c->id;
     job->attempts = 1;
+    job->exact_domain = d->exact_domain;
     snprintf(job->spf_result, sizeof(job->spf_result), "%s", spf ? spf : "");
     snprintf(job->sender, sizeof(job->sender), "%s", d->challenge_sender);
     snprintf(job->base, sizeof(job->base), "%s", d->challenge_base[0] ? d->challenge_base
@@ -238,19 +240,28 @@ static void answer_capped(struct conn *c, const struct decision *d, unsigned lon
 }
 
 /* 1 if D, for the request on C, must have the sender's SPF verdict first:
- * it would let the sender through or challenge it, the sender has a domain
+ * it would let the sender through or give it a rule's effect (d->allows:
+ * any action but a refusal or deferral) or challenge it, the sender has a domain
  * (a null sender has none to verify), and the client is no trusted
  * forwarder (whose mail is never judged by SPF). */
 static int needs_spf(const struct conn *c, const struct decision *d)
 {
     if (!opts->spf || !(d->allows || d->kind == DK_CHALLENGE) || !strchr(d->sender, '@'))
         return 0;
+    /* A client logged in (SASL) as the very address it sends from is that
+     * sender: SPF would judge the user's home connection against the
+     * domain's servers (a child writing to another protected child).  Any
+     * other envelope from a logged-in client is judged as usual. */
+    const char *login = policy_get(&c->req, PA_SASL_USERNAME), *sender = policy_get(&c->req, PA_SENDER);
+    if (login && *login && sender && strcasecmp(login, sender) == 0)
+        return 0;
     return !netlist_match(opts->trusted_forwarders, policy_get(&c->req, PA_CLIENT_ADDRESS));
 }
 
-/* JOB's client, domain, sender and HELO name from the request on C and D
- * (copied only when they fit and are text; SPF then judges without them). */
-static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct decision *d)
+/* JOB's client, sender and HELO name from the request on C and D (copied
+ * only when they fit and are text; SPF then judges without them), DOMAIN
+ * (spf_domain()) and the cache key of the three. */
+static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct decision *d, const char *domain)
 {
     const struct policy_req *r = &c->req;
     const char *ca = policy_get(r, PA_CLIENT_ADDRESS), *helo = policy_get(r, PA_HELO_NAME);
@@ -261,25 +272,23 @@ static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct
     job->conn_id = c->id;
     if (ca && strlen(ca) < sizeof(job->client))
         snprintf(job->client, sizeof(job->client), "%s", ca);
-    snprintf(job->domain, sizeof(job->domain), "%s", strrchr(d->sender, '@') + 1);
-    for (char *p = job->domain; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    snprintf(job->domain, sizeof(job->domain), "%s", domain);
     snprintf(job->sender, sizeof(job->sender), "%s",
              sender && strlen(sender) < sizeof(job->sender) && addr_utf8_valid(sender, strlen(sender)) ? sender
                                                                                                     : d->sender);
     if (helo && strlen(helo) < sizeof(job->helo) && addr_utf8_valid(helo, strlen(helo)))
         snprintf(job->helo, sizeof(job->helo), "%s", helo);
+    (void)spfpool_key(job->sender, job->domain, job->helo, job->key, sizeof(job->key));  /* always fits */
 }
 
 /* Hands the SPF evaluation for D to a worker and parks C until it is back
  * (answer_take_spf); a full queue is a 451 now, never an allow. */
-static void park_for_spf(struct conn *c, const struct decision *d, int want_log)
+static void park_for_spf(struct conn *c, const struct decision *d, const struct spf_job *asked, int want_log)
 {
-    struct spf_job *job = calloc(1, sizeof(*job));
+    struct spf_job *job = malloc(sizeof(*job));
 
     if (job)
-        fill_spf_job(job, c, d);
+        *job = *asked;
     if (!job || spfpool_submit(job) < 0) {
         free(job);
         log_warning("SPF queue full, answering 451");
@@ -293,24 +302,28 @@ static void park_for_spf(struct conn *c, const struct decision *d, int want_log)
 /* The SPF step of D (see needs_spf): returns 0 when the decision stands,
  * with *SPF the verdict's name (NULL: not checked); 1 when C was answered
  * (the verdict refuses: no allow, no challenge) or parked.  HAVE: the
- * verdict V was evaluated for this request meanwhile. */
-static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdict v, int want_log,
+ * verdict *VP was evaluated for this request meanwhile; else *VP is set
+ * from the cache when the step returns 0 with *SPF set. */
+static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdict *vp, int want_log,
                     const char **spf)
 {
     char domain[ADDR_MAX + 2];
+    struct spf_job asked;
 
     *spf = NULL;
     if (!needs_spf(c, d))
         return 0;
-    snprintf(domain, sizeof(domain), "%s", strrchr(d->sender, '@') + 1);
-    for (char *p = domain; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    const char *ca = policy_get(&c->req, PA_CLIENT_ADDRESS);
-    if (!have && !spfpool_cached(domain, ca ? ca : "", &v)) {
-        park_for_spf(c, d, want_log);
-        return 1;
+    if (spf_domain(d->sender, domain, sizeof(domain)) < 0) {
+        *vp = SPF_V_PERMERROR;      /* a domain no DNS name can spell */
+    } else if (!have) {
+        memset(&asked, 0, sizeof(asked));
+        fill_spf_job(&asked, c, d, domain);
+        if (!spfpool_cached(asked.key, asked.client, vp)) {
+            park_for_spf(c, d, &asked, want_log);
+            return 1;
+        }
     }
+    enum spf_verdict v = *vp;
     *spf = spf_verdict_name(v);
     const char *refusal = spf_verdict_reply(v);
     if (!refusal)
@@ -413,8 +426,11 @@ void answer_request(struct conn *c)
 {
     struct decision d;
     const struct policy_req *r = &c->req;
+    struct decide_opts exact;
+    const struct decide_opts *o = opts;
     int want_log = log_enabled(LOG_LVL_INFO);
     int have = c->spf_have;     /* a verdict evaluated for this very request */
+    enum spf_verdict v = c->spf_verdict;
     int room = 0;
     unsigned long window = 0;
     const char *spf;
@@ -427,10 +443,16 @@ void answer_request(struct conn *c)
     struct decision contact;
     if (out)
         contact = d;            /* an approved contact: the usual allow, unless the recipient is protected too */
-    decide(rules, opts, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SENDER),
+again:
+    decide(rules, o, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SENDER),
            policy_get(r, PA_RECIPIENT), policy_get(r, PA_CLIENT_ADDRESS), &d);
     if (out && d.kind == DK_NOT_PROTECTED)
         d = contact;
+    if (o == &exact) {
+        size_t n = strlen(d.detail);
+        snprintf(d.detail + n, sizeof(d.detail) - n, "; a domain-wide rule needs SPF pass, got %s",
+                 spf_verdict_name(v));
+    }
     /* Non-RCPT states would flood the log with DUNNO lines that say nothing. */
     if (d.kind == DK_NOT_RCPT)
         want_log = 0;
@@ -438,10 +460,21 @@ void answer_request(struct conn *c)
     if (d.kind == DK_CHALLENGE
         && (answer_recorded(c, &d, want_log) || capped_from_memory(c, &d, want_log, &room, &window)))
         return;
-    if (spf_step(c, &d, have, c->spf_verdict, want_log, &spf)) {
+    if (spf_step(c, &d, have, &v, want_log, &spf)) {
         if (room)       /* refused or parked: no challenge now (taken again when answered again) */
             caps_release(d.protected_key, policy_get(r, PA_CLIENT_ADDRESS), window);
         return;
+    }
+    /* A domain-wide approval vouches only for a sender SPF verifies: with
+     * none or neutral anyone could name a subdomain that does not exist.
+     * Decided again without parent-domain rules: what an unknown sender
+     * gets (a challenge, recorded with the verdict), or an exact rule. */
+    if (spf && d.allows && d.parent_domain && v != SPF_V_PASS && o != &exact) {
+        exact = *opts;
+        exact.exact_domain = 1;
+        o = &exact;
+        have = 1;
+        goto again;
     }
     if (d.kind != DK_CHALLENGE) {
         reply_logged(c, &d, d.reply, spf, want_log);

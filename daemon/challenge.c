@@ -182,8 +182,8 @@ static int write_job(struct challenge_writer *w, struct challenge_job *j, char *
     /* A new pair a rule written a moment ago already decides (the rules
      * in memory are up to a refresh behind): no challenge, so the
      * guardian is not asked about what is decided (lib/cover.c). */
-    if (j->fd >= 0 && !j->capped && cover_pair(w->db, j->sender, j->recipient, j->protected_key, &ruled,
-                                               err, errlen) < 0)
+    if (j->fd >= 0 && !j->capped
+        && cover_pair(w->db, j->sender, j->recipient, j->protected_key, j->exact_domain, &ruled, err, errlen) < 0)
         return -1;
     if (ruled) {
         j->ruled = 1;

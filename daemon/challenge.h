@@ -29,6 +29,8 @@ struct challenge_job {
     char protected_key[ADDR_MAX + 2];
     char client_address[64];
     char client_name[256];
+    int exact_domain;                       /* rules of the sender's parent domains do not count
+                                               (a domain-wide rule whose SPF did not pass) */
     char spf_result[16];                    /* SPF verdict the challenge was made with; "": not checked */
 };
 struct challenge_writer;

@@ -54,21 +54,28 @@ uint64_t pairset_seed(const void *salt)
     return seed;
 }
 
+void *pairset_table(size_t want, size_t least, size_t size, size_t *n)
+{
+    size_t count = least;
+
+    while (count < want && count < ((size_t)1 << 30))
+        count <<= 1;
+    *n = count;
+    return calloc(count, size);
+}
+
 struct pairset *pairset_new(size_t max)
 {
     struct pairset *ps = calloc(1, sizeof(*ps));
-    size_t n = 64;
 
     if (!ps)
         return NULL;
-    while (n < max && n < ((size_t)1 << 30))
-        n <<= 1;
-    ps->bucket = calloc(n, sizeof(*ps->bucket));    /* NOLINT(bugprone-sizeof-expression): an array of pointers */
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+    ps->bucket = pairset_table(max, 64, sizeof(*ps->bucket), &ps->nbuckets);
     if (!ps->bucket) {
         free(ps);
         return NULL;
     }
-    ps->nbuckets = n;
     ps->max = max ? max : 1;
     ps->seed = pairset_seed(ps);
     return ps;

@@ -50,4 +50,9 @@ size_t pairset_count(const struct pairset *ps);
 uint64_t pairset_hash(uint64_t seed, const char *s, size_t sl, const char *r, size_t rl);
 uint64_t pairset_seed(const void *salt);
 
+/* A zeroed table of *N elements of SIZE bytes, *N the least power of two
+ * that is at least WANT and LEAST (a power of two), 2^30 at most; the
+ * caller frees it.  NULL when out of memory.  Shared with spfcache.c. */
+void *pairset_table(size_t want, size_t least, size_t size, size_t *n);
+
 #endif

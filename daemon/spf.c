@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include <idn2.h>
 #include <spf2/spf.h>
 
 struct spf_checker {
@@ -62,6 +62,28 @@ unsigned spf_ttl_for(enum spf_verdict v, unsigned dns_ttl)
     if (dns_ttl < SPF_TTL_MIN)
         return SPF_TTL_MIN;
     return dns_ttl > SPF_TTL_MAX ? SPF_TTL_MAX : dns_ttl;
+}
+
+int spf_domain(const char *sender, char *out, size_t outlen)
+{
+    const char *at = sender ? strrchr(sender, '@') : NULL;
+    char *ace = NULL;
+    int utf8 = 0;
+
+    if (!at || !at[1] || at[1] == '[')
+        return -1;              /* an address literal names no domain that could publish SPF */
+    for (const char *p = at + 1; *p; p++)
+        utf8 |= (unsigned char)*p >= 0x80;
+    if (utf8 && idn2_to_ascii_8z(at + 1, &ace, IDN2_NONTRANSITIONAL) != IDN2_OK)
+        return -1;              /* not a domain name DNS can hold: nobody published SPF for it */
+    int n = snprintf(out, outlen, "%s", ace ? ace : at + 1);
+    idn2_free(ace);
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return 0;
 }
 
 static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
@@ -193,9 +215,12 @@ void spf_check(struct spf_checker *ck, const struct spf_query *q, struct spf_out
 
     memset(out, 0, sizeof(*out));
     spfdns_begin(ck->dns);
-    snprintf(from, sizeof(from), "%s", q->sender);
-    if (!strchr(from, '@') || strcasecmp(strrchr(from, '@') + 1, q->domain) != 0)
-        snprintf(from, sizeof(from), "postmaster@%s", q->domain);  /* the domain judged is Q's */
+    /* The domain judged is Q's (A-labels); the local part stays, for %{l}. */
+    const char *at = strrchr(q->sender, '@');
+    if (at && at > q->sender)
+        snprintf(from, sizeof(from), "%.*s@%s", (int)(at - q->sender), q->sender, q->domain);
+    else
+        snprintf(from, sizeof(from), "postmaster@%s", q->domain);
     if (!req || set_client(req, q->client_ip) < 0 || strlen(q->sender) >= sizeof(from)
         || (q->helo && *q->helo && SPF_request_set_helo_dom(req, q->helo) != SPF_E_SUCCESS)
         || SPF_request_set_env_from(req, from) != 0) {

@@ -26,6 +26,15 @@ const char *spf_verdict_name(enum spf_verdict v);
  * lets the decision stand (pass, none, neutral). */
 const char *spf_verdict_reply(enum spf_verdict v);
 
+/* The domain SPF judges for SENDER (after its last '@') into OUT: lower
+ * case, a UTF-8 domain as its A-labels ("bücher.test" is
+ * "xn--bcher-kva.test", IDNA2008 with UTS #46 non-transitional mapping,
+ * libidn2), the name its owner published the record at.  Returns 0, or -1
+ * when SENDER has no '@', its domain is an address literal ("[192.0.2.1]"),
+ * cannot be converted or does not fit
+ * (then the caller judges it permerror, asking no DNS). */
+int spf_domain(const char *sender, char *out, size_t outlen);
+
 /* What one evaluation asks about. */
 struct spf_query {
     const char *client_ip;      /* the SMTP client, as Postfix writes client_address */

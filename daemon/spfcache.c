@@ -1,12 +1,12 @@
 /*
  * spfcache - a fixed-size, set-associative table of SPF verdicts keyed by
- * (sender domain, client address), used by guardlistd's loops under spfpool's
+ * (spfpool_key(): sender, domain judged and HELO; client address), used by guardlistd's loops under spfpool's
  * mutex, so a pair already judged costs a hash lookup and no DNS.
  *
  * Keys come from strangers: the hash is seeded at random, and a key can only
  * ever evict one of the SPFCACHE_WAYS entries of its own set, the one that
- * expires first.  Memory is bounded by the entry count (keys are at most a
- * domain and an address long).  Forgetting a verdict costs a DNS lookup,
+ * expires first.  Memory is bounded by the entry count (keys are at most
+ * SPFPOOL_KEY_MAX and an address long).  Forgetting a verdict costs a DNS lookup,
  * never a wrong answer.
  */
 #include "spfcache.h"
@@ -33,18 +33,16 @@ struct spfcache {
 struct spfcache *spfcache_new(size_t max)
 {
     struct spfcache *sc = calloc(1, sizeof(*sc));
-    size_t sets = 1;
+    size_t n;
 
     if (!sc)
         return NULL;
-    while (sets * SPFCACHE_WAYS < max && sets < ((size_t)1 << 28))
-        sets <<= 1;
-    sc->slots = calloc(sets * SPFCACHE_WAYS, sizeof(*sc->slots));
+    sc->slots = pairset_table(max, SPFCACHE_WAYS, sizeof(*sc->slots), &n);
     if (!sc->slots) {
         free(sc);
         return NULL;
     }
-    sc->nsets = sets;
+    sc->nsets = n / SPFCACHE_WAYS;
     sc->seed = pairset_seed(sc);
     return sc;
 }

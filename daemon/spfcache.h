@@ -1,5 +1,6 @@
-/* spfcache.h - guardlistd's memory of SPF verdicts by (sender domain,
- * client address), each kept for its TTL, in a bounded table. */
+/* spfcache.h - guardlistd's memory of SPF verdicts by (key, client
+ * address), the key spfpool_key()'s (sender, domain, HELO), each kept for
+ * its TTL, in a bounded table.  The functions name the key DOMAIN. */
 #ifndef GUARDLISTD_SPFCACHE_H
 #define GUARDLISTD_SPFCACHE_H
 

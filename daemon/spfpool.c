@@ -21,9 +21,10 @@
 #include <string.h>
 #include <time.h>
 
-#define CACHE_MAX 65536             /* verdicts kept (~400 bytes each at most) */
+#define CACHE_MAX 32768             /* verdicts kept (~700 bytes each at most) */
 #define STOP_WAIT_S 3
 #define WORKERS_MAX 64
+#define RELOAD_TRIES 3              /* evaluations of one job a run of SIGHUPs may overtake */
 
 static const struct config *cfg;
 static spfpool_done_fn *done_fn;
@@ -47,10 +48,23 @@ static time_t mono_now(void)
     return ts.tv_sec;
 }
 
-int spfpool_cached(const char *domain, const char *client, enum spf_verdict *v)
+int spfpool_key(const char *sender, const char *domain, const char *helo, char *out, size_t outlen)
+{
+    const char *at = strrchr(sender, '@');
+    int n = snprintf(out, outlen, "%.*s@%s\n%s", at ? (int)(at - sender) : 0, sender, domain, helo ? helo : "");
+
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return 0;
+}
+
+int spfpool_cached(const char *key, const char *client, enum spf_verdict *v)
 {
     pthread_mutex_lock(&mu);
-    int hit = cache && spfcache_get(cache, domain, client, mono_now(), v);
+    int hit = cache && spfcache_get(cache, key, client, mono_now(), v);
     pthread_mutex_unlock(&mu);
     return hit;
 }
@@ -122,13 +136,16 @@ static struct spf_checker *current_checker(struct spf_checker *ck, unsigned long
     return ck;
 }
 
-static void evaluate(struct spf_checker *ck, struct spf_job *j)
+/* Evaluates J with CK (NULL: no checker, temperror) into J->verdict and
+ * *TTL.  Called without mu. */
+static void evaluate(struct spf_checker *ck, struct spf_job *j, unsigned *ttl)
 {
     struct spf_query q = { j->client, j->sender, j->domain, j->helo };
     struct spf_outcome o;
     struct timespec t0, t1;
     char dom[300], why[300];
 
+    *ttl = 0;
     if (!ck) {
         j->verdict = SPF_V_TEMPERROR;
         return;
@@ -137,14 +154,40 @@ static void evaluate(struct spf_checker *ck, struct spf_job *j)
     spf_check(ck, &q, &o);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     j->verdict = o.verdict;
+    *ttl = o.ttl;
     log_info("spf domain=\"%s\" client=%s verdict=%s ttl=%u queries=%u ms=%.0f why=\"%s\"",
              log_printable(dom, sizeof(dom), j->domain), j->client, spf_verdict_name(o.verdict), o.ttl,
              o.queries, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
              log_printable(why, sizeof(why), o.why));
-    pthread_mutex_lock(&mu);
-    time_t now = mono_now();
-    spfcache_put(cache, j->domain, j->client, o.verdict, now, now + (time_t)o.ttl);
-    pthread_mutex_unlock(&mu);
+}
+
+/* J's verdict from the resolver in force when it is handed back: an
+ * evaluation that a SIGHUP overtook (the old server's answers, perhaps the
+ * very reason for the change) is neither kept nor answered, but made again
+ * with the new checker, RELOAD_TRIES times at most (then temperror).  Only
+ * a verdict of the current resolver goes into the cache.  Caller holds mu;
+ * it is let go around each evaluation. */
+static struct spf_checker *judge(struct spf_checker *ck, unsigned long *gen, struct spf_job *j)
+{
+    for (int tries = 0; tries < RELOAD_TRIES; tries++) {
+        unsigned ttl;
+
+        ck = current_checker(ck, gen);
+        unsigned long used = *gen;  /* the resolver generation this evaluation asks */
+        pthread_mutex_unlock(&mu);
+        evaluate(ck, j, &ttl);
+        pthread_mutex_lock(&mu);
+        if (!ck)
+            return ck;              /* temperror, nothing kept */
+        if (used == resolver_gen) {
+            time_t now = mono_now();
+            spfcache_put(cache, j->key, j->client, j->verdict, now, now + (time_t)ttl);
+            return ck;
+        }
+        log_info("spf: the resolver changed during an evaluation; evaluating again");
+    }
+    j->verdict = SPF_V_TEMPERROR;
+    return ck;
 }
 
 static void *worker_main(void *arg)
@@ -160,12 +203,8 @@ static void *worker_main(void *arg)
             break;
         /* A burst of one new pair queues it many times: the first
          * evaluation answers the others from the cache. */
-        if (!spfcache_get(cache, j->domain, j->client, mono_now(), &j->verdict)) {
-            ck = current_checker(ck, &gen);
-            pthread_mutex_unlock(&mu);
-            evaluate(ck, j);
-            pthread_mutex_lock(&mu);
-        }
+        if (!spfcache_get(cache, j->key, j->client, mono_now(), &j->verdict))
+            ck = judge(ck, &gen, j);
         if (stopping)
             free(j);                /* the loops are gone: nobody to hand it to */
         else

@@ -9,6 +9,9 @@
 #include "config.h"
 #include "spf.h"
 
+/* Bytes of a cache key: a local part, '@', a domain, '\n', a HELO name. */
+#define SPFPOOL_KEY_MAX (2 * (ADDR_MAX + 2) + 256 + 2)
+
 struct spf_job {
     struct spf_job *next;
     void *owner;                    /* the event-loop thread the verdict goes back to */
@@ -18,6 +21,7 @@ struct spf_job {
     char domain[ADDR_MAX + 2];      /* the sender's domain, lower case */
     char sender[ADDR_MAX + 2];      /* the envelope sender as given */
     char helo[256];
+    char key[SPFPOOL_KEY_MAX];      /* spfpool_key() of sender, domain and HELO */
     enum spf_verdict verdict;       /* set by the worker */
 };
 
@@ -35,8 +39,16 @@ int spfpool_start(const struct config *cfg, spfpool_done_fn *done);
  * nothing is handed to DONE after this returns.  Frees the queue and cache. */
 void spfpool_stop(void);
 
-/* Any thread: 1 and *V when (DOMAIN, CLIENT) has a verdict in force. */
-int spfpool_cached(const char *domain, const char *client, enum spf_verdict *v);
+/* The verdict cache's key for SENDER (its local part), DOMAIN (the one SPF
+ * judges) and HELO: "local@domain\nhelo", ASCII lower case, into OUT
+ * (SPFPOOL_KEY_MAX bytes).  Whole, not just the domain: a record's macros
+ * (%{l}, %{s}, %{h}, %{o}) make the verdict depend on them, and a known
+ * pair repeats the same sender from the same host.  Returns 0, or -1 when
+ * it does not fit (never for a job's fields). */
+int spfpool_key(const char *sender, const char *domain, const char *helo, char *out, size_t outlen);
+
+/* Any thread: 1 and *V when (KEY, CLIENT) has a verdict in force. */
+int spfpool_cached(const char *key, const char *client, enum spf_verdict *v);
 
 /* Loop thread: queues JOB (ownership passes).  -1 when [policy] spf_queue
  * jobs already wait (the caller keeps JOB). */
@@ -44,7 +56,8 @@ int spfpool_submit(struct spf_job *job);
 
 /* SIGHUP, under the settings' write lock: [policy] resolver is RESOLVER
  * from now on; when it changed, the cache is emptied and each worker makes
- * a new checker before its next job. */
+ * a new checker before its next job; an evaluation already out with the old
+ * one is made again, its verdict neither kept nor answered. */
 void spfpool_reload(const char *resolver);
 
 #endif

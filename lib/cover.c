@@ -74,10 +74,11 @@ int cover_matches(const char *rule_rcpt, const char *rule_sender, const char *se
     return keys_of(recipient, &ra, &rk) == 0 && !ra.is_null && key_in(&rk, rule_rcpt);
 }
 
-const char *cover_outcome(const struct ruleset *rs, const char *sender, const char *recipient, char *rule,
-                          size_t rulelen)
+static const char *outcome(const struct ruleset *rs, const char *sender, const char *recipient, int exact_domain,
+                           char *rule, size_t rulelen)
 {
-    struct decide_opts opts = { UNKNOWN_DEFER, "DUNNO", NULL_CHALLENGE, cover_delims, NULL, 0, 0 };
+    struct decide_opts opts = { .unknown_sender = UNKNOWN_DEFER, .on_allow = "DUNNO", .null_sender = NULL_CHALLENGE,
+                                .delims = cover_delims, .exact_domain = exact_domain };
     struct decision d;
     char text[ACTION_MAX + 1], why[160];
     enum action_kind kind;
@@ -98,6 +99,12 @@ const char *cover_outcome(const struct ruleset *rs, const char *sender, const ch
     snprintf(rule, rulelen, "%s %s %s", global ? "*" : d.rule_recipient, d.rule_sender,
              kind == ACTION_ALLOW ? "OK" : "REJECT");
     return kind == ACTION_ALLOW ? "approved" : "denied";
+}
+
+const char *cover_outcome(const struct ruleset *rs, const char *sender, const char *recipient, char *rule,
+                          size_t rulelen)
+{
+    return outcome(rs, sender, recipient, 0, rule, rulelen);
 }
 
 /* ---- reading what could match ---- */
@@ -224,8 +231,8 @@ static struct ruleset *rules_for(struct db *db, const struct candidate *c, char 
     return rs;
 }
 
-int cover_pair(struct db *db, const char *sender, const char *recipient, const char *key, const char **status,
-               char *err, size_t errlen)
+int cover_pair(struct db *db, const char *sender, const char *recipient, const char *key, int exact_domain,
+               const char **status, char *err, size_t errlen)
 {
     struct candidate c;
     char rule[COVER_RULE_MAX];
@@ -238,7 +245,7 @@ int cover_pair(struct db *db, const char *sender, const char *recipient, const c
     struct ruleset *rs = rules_for(db, &c, err, errlen);
     if (!rs)
         return -1;
-    *status = cover_outcome(rs, c.sender, c.recipient, rule, sizeof(rule));
+    *status = outcome(rs, c.sender, c.recipient, exact_domain, rule, sizeof(rule));
     ruleset_free(rs);
     return 0;
 }

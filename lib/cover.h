@@ -41,9 +41,10 @@ int cover_close(struct db *db, const char *actor, const char *rule_rcpt, const c
  * read from the database (decide()'s order): *STATUS "approved", "denied"
  * or NULL (no allow or block rule).  guardlistd's writer asks before it
  * opens a challenge, as its rules in memory may be a refresh behind a rule
- * just written.  Returns 0, or -1 with ERR. */
-int cover_pair(struct db *db, const char *sender, const char *recipient, const char *key, const char **status,
-               char *err, size_t errlen);
+ * just written.  EXACT_DOMAIN: rules of a parent domain of the sender's
+ * do not count (decide_opts.exact_domain).  Returns 0, or -1 with ERR. */
+int cover_pair(struct db *db, const char *sender, const char *recipient, const char *key, int exact_domain,
+               const char **status, char *err, size_t errlen);
 
 /* The words for a decided_rule value, for pages: "everyone at example.net
  * and its subdomains is allowed to write to kid@family.test".  OUT gets ""

@@ -24,6 +24,16 @@ static void copy(char *dst, size_t len, const char *src)
     snprintf(dst, len, "%s", src);
 }
 
+/* 1 if the action TEXT (checked, of KIND) refuses or defers the mail:
+ * REJECT and 5NN, 4NN, DEFER and DEFER_IF_*.  Every other action (OK, a
+ * number, DUNNO, WARN, INFO, PREPEND, BCC, FILTER, HOLD, DISCARD, REDIRECT)
+ * gives the sender the rule's effect, so guardlistd verifies the sender
+ * first: a forger must get no rule's effect, not even a HOLD or a header. */
+static int action_refuses(const char *text, enum action_kind kind)
+{
+    return kind == ACTION_BLOCK || text[0] == '4' || strncasecmp(text, "DEFER", 5) == 0;
+}
+
 /* Reply for a matched rule action. */
 static void rule_reply(struct decision *d, const struct decide_opts *opts, const char *action)
 {
@@ -36,8 +46,8 @@ static void rule_reply(struct decision *d, const struct decide_opts *opts, const
         snprintf(d->detail, sizeof(d->detail), "invalid action in rule: %s", err);
         return;
     }
+    d->allows = !action_refuses(text, kind);
     if (kind == ACTION_ALLOW) {
-        d->allows = 1;
         set_reply(d, opts->on_allow);
         copy(d->detail, sizeof(d->detail), "sender allowed");
     } else if (strcasecmp(text, "REJECT") == 0) {
@@ -59,6 +69,16 @@ static const char *closed_status(const struct ruleset *rs, const char *sender, c
     return v ? v : ruleset_get(rs, RS_CLOSED, base, recipient);
 }
 
+/* 1 if KEY, one of SA's lookup keys (SK), is a parent domain of SA's
+ * domain: "example.com" for x@mail.example.com. */
+static int parent_domain_key(const struct addr *sa, const struct addr_keys *sk, const char *key)
+{
+    const char *exact = sk->full + strlen(sa->local) + 1;
+
+    return sa->domain[0] && sa->domain[0] != '[' && !strchr(key, '@') && strcmp(key, "<>") != 0
+           && strcmp(key, exact) != 0;
+}
+
 static void refuse_recipient(struct decision *d, const char *reply, const char *why)
 {
     d->kind = DK_BAD_ADDRESS;
@@ -76,7 +96,8 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     const char *v;
 
     d->kind = DK_NOT_RCPT;
-    d->allows = 0;
+    d->allows = d->parent_domain = 0;
+    d->exact_domain = opts->exact_domain;
     d->protected_key[0] = d->rule_scope[0] = d->rule_recipient[0] = d->rule_sender[0] = '\0';
     d->challenge_sender[0] = d->challenge_recipient[0] = d->detail[0] = d->sender[0] = '\0';
     d->challenge_base[0] = '\0';
@@ -158,21 +179,27 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
         if (!ruleset_get(rs, RS_RULE_RCPT, rk.key[i], NULL))
             continue;
         for (size_t j = 0; j < sk.n; j++) {
+            if (opts->exact_domain && parent_domain_key(&sa, &sk, sk.key[j]))
+                continue;
             if ((v = ruleset_get(rs, RS_RULE, rk.key[i], sk.key[j])) != NULL) {
                 d->kind = DK_RULE;
                 copy(d->rule_scope, sizeof(d->rule_scope), "recipient");
                 copy(d->rule_recipient, sizeof(d->rule_recipient), rk.key[i]);
                 copy(d->rule_sender, sizeof(d->rule_sender), sk.key[j]);
+                d->parent_domain = parent_domain_key(&sa, &sk, sk.key[j]);
                 rule_reply(d, opts, v);
                 return;
             }
         }
     }
     for (size_t j = 0; j < sk.n; j++) {
+        if (opts->exact_domain && parent_domain_key(&sa, &sk, sk.key[j]))
+            continue;
         if ((v = ruleset_get(rs, RS_GLOBAL, sk.key[j], NULL)) != NULL) {
             d->kind = DK_RULE;
             copy(d->rule_scope, sizeof(d->rule_scope), "global");
             copy(d->rule_sender, sizeof(d->rule_sender), sk.key[j]);
+            d->parent_domain = parent_domain_key(&sa, &sk, sk.key[j]);
             rule_reply(d, opts, v);
             return;
         }

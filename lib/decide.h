@@ -22,6 +22,8 @@ struct decide_opts {
     const struct netlist *trusted_forwarders;   /* SRS decoded from these clients, never judged by SPF */
     int spf;                        /* guardlistd: an allow or a challenge needs an SPF verdict */
     int outbound;                   /* a protected login's mail goes only to its contacts (outbound.c) */
+    int exact_domain;               /* rules of a parent domain of the sender's do not match (guardlistd,
+                                       when SPF did not pass for a domain-wide approval) */
 };
 
 enum decision_kind {
@@ -37,7 +39,11 @@ enum decision_kind {
 
 struct decision {
     enum decision_kind kind;
-    int allows;                         /* the reply lets the mail through (a rule's allow, null_sender = allow) */
+    int allows;                         /* the reply lets the mail through or gives it a rule's effect: any
+                                           rule action but REJECT, 4NN/5NN and DEFER*; null_sender = allow */
+    int exact_domain;                   /* decided with opts->exact_domain */
+    int parent_domain;                  /* the rule matched through a parent domain of the sender's
+                                           ("example.com" for x@mail.example.com) */
     char reply[300];
     char protected_key[ADDR_MAX + 2];   /* protected_users key that matched */
     char rule_scope[16];                /* "recipient", "global" or "" */

@@ -9,7 +9,12 @@ passes or has no SPF gets its challenge with spf_result recorded.  Block
 rules, trusted forwarders and unprotected recipients never ask DNS; a
 verdict is asked once and then cached; a DNS that does not answer never
 delays a known pair on another connection; a full SPF queue is 451 4.3.0;
-spf = off is the old behaviour; SIGHUP switches spf and the resolver."""
+spf = off is the old behaviour; SIGHUP switches spf and the resolver.
+Also: every rule that lets mail on (DUNNO, PREPEND, WARN, HOLD, BCC, a
+number) is judged like OK; a domain-wide rule holds for a subdomain only with
+pass (none/neutral: challenged); a UTF-8 domain is judged by its A-labels; the
+cache keys the whole sender (a %{l} record); an address-literal sender is
+permerror; a verdict of a resolver replaced mid-evaluation is not used."""
 import os
 import socket
 import sys
@@ -38,33 +43,52 @@ ZONES = {
     'twice.test': ['v=spf1 -all', 'v=spf1 +all'],
     'syntax.test': 'v=spf1 ip4:300.1.1.1 -all',
     'blocked.test': 'v=spf1 +all',
+    'deferred.test': 'v=spf1 +all',
+    'strict.test': 'v=spf1 ip4:192.0.2.9 -all',
+    'mail.strict.test': 'v=spf1 ip4:192.0.2.9 -all',
+    'n.strict.test': 'v=spf1 ?all',
+    'xn--bcher-kva.test': 'v=spf1 ip4:192.0.2.9 -all',     # bücher.test
+    'race.test': 'v=spf1 ip4:192.0.2.9 -all',
+    # A macro record: only alice may send from 192.0.2.66 (her own host).
+    'lm.test': 'v=spf1 exists:%{l}.%{i}.u.lm.test -all',
     # A macro term longer than libspf2 compiles safely (CVE-2023-42118 is not
     # fixed in Debian 12's libspf2): refused before libspf2 sees it.
     'longmacro.test': 'v=spf1 exists:%{l}.' + 'a' * 60 + '.' + 'b' * 60 + '.' + 'c' * 20 + '.test +all',
 }
 APPROVED = ['grandma@pass.test', 'a@soft.test', 'a@neutral.test', 'a@nospf.test', 'a@incpass.test',
             'a@incfail.test', 'a@redirect.test', 'a@twice.test', 'a@syntax.test', 'a@x.broken.test',
-            'a@x.slow.test', 'a@refused.example', 'a@longmacro.test']
+            'a@x.slow.test', 'a@refused.example', 'a@longmacro.test', 'grandma@bücher.test',
+            'grandma@race.test', 'grandma@lm.test']
+# Rules that let the mail through with an effect other than OK: each needs
+# the sender verified as much as an OK does.
+ACTIONS = [('dunno', 'DUNNO'), ('prep', 'PREPEND X-Approved: yes'), ('warn', 'WARN approved'),
+           ('num', '250'), ('hold', 'HOLD'), ('bcc', 'BCC guardian@family.test')]
 
 
 def main():
     stmts = ["INSERT INTO protected_users (recipient, class) VALUES ('%s', 'whitelist')" % KID,
-             "INSERT INTO whitelist (sender, action) VALUES ('blocked.test', 'REJECT')"]
+             "INSERT INTO whitelist (sender, action) VALUES ('blocked.test', 'REJECT')",
+             "INSERT INTO whitelist (sender, action) VALUES ('deferred.test', '450 4.7.1 later')",
+             "INSERT INTO whitelist (sender, action) VALUES ('strict.test', 'OK')"]
+    stmts += ["INSERT INTO whitelist (sender, action) VALUES ('%s@pass.test', '%s')" % a for a in ACTIONS]
     stmts += ["INSERT INTO whitelist (sender, action) VALUES ('%s', 'OK')" % s for s in APPROVED]
     db = h.start_db(*stmts)
-    d1 = dns.start(ZONES, dead=['broken.test'], silent=['slow.test'])
+    d1 = dns.start(ZONES, dead=['broken.test'], silent=['slow.test'], hosts={'alice.192.0.2.66.u.lm.test': '127.0.0.2'})
     d = h.start_daemon(db, spf='on', resolver=d1.address, trusted_forwarders=FORWARDER)
 
     def q(sender, client, recipient=KID, **kw):
         return h.query(d.port, sender=sender, recipient=recipient, client_address=client, **kw)
 
     verdicts(d, q)
+    actions(d1, q)
+    domain_wide(db, q)
     strangers(db, q)
     no_dns(db, d1, q)
     cached(d1, q)
     slow_dns(d, d1, q)
     reload(d, q)
     capped(d, d1, q)
+    hup_in_flight(d, d1, q)
     d.stop()
 
     queue_full(db, d1)
@@ -101,8 +125,40 @@ def verdicts(d, q):
     h.is_(q('grandma@pass.test', '::ffff:' + GOOD), 'DUNNO', 'an IPv4-mapped client counts as its IPv4 address')
     h.like(q('grandma@pass.test', '2001:db8::9'), REFUSED, 'an IPv6 client that ip4: does not name: 550')
     h.is_(q('a@nospf.test', '2001:db8::9'), 'DUNNO', 'no SPF record, IPv6 client: the allow holds')
+    h.like(q('grandma@bücher.test', BAD), REFUSED, 'a UTF-8 domain is judged by its A-labels\' SPF: fail, 550')
+    h.like(q('grandma@BÜCHER.test', BAD), REFUSED, '... in upper case too')
+    h.is_(q('grandma@bücher.test', GOOD), 'DUNNO', '... and pass from the client it names: DUNNO')
     h.is_(q('grandma@pass.test', BAD, recipient='someone@else.test'), 'DUNNO',
           'an unprotected recipient: DUNNO, SPF not asked')
+    h.is_(q('grandma@pass.test', BAD, sasl_username='grandma@pass.test', sasl_method='PLAIN'), 'DUNNO',
+          'logged in (SASL) as the very sender: not judged by SPF (the user\'s own connection): DUNNO')
+    h.like(q('grandma@pass.test', BAD, sasl_username='other@pass.test', sasl_method='PLAIN'), REFUSED,
+           'logged in as someone else, sending as an approved sender from a wrong client: 550')
+
+
+def actions(d1, q):
+    """Every rule that lets the mail through is judged by SPF, not only OK."""
+    for who, action in ACTIONS:
+        h.like(q(who + '@pass.test', BAD), REFUSED, 'a %s rule, forged envelope (SPF fail): 550 5.7.23' % action)
+        h.is_(q(who + '@pass.test', GOOD), 'DUNNO' if action in ('DUNNO', '250') else action,
+              'a %s rule from the client SPF names: the rule\'s action' % action)
+    h.is_(q('later@deferred.test', BAD), '450 4.7.1 later', 'a 4NN rule defers as before')
+    h.is_(d1.queries('deferred.test'), 0, '... and asks no DNS')
+
+
+def domain_wide(db, q):
+    """A domain-wide approval holds for a subdomain only when SPF passes."""
+    h.is_(q('anyone@strict.test', GOOD), 'DUNNO', 'domain rule, the domain itself, SPF pass: DUNNO')
+    h.like(q('anyone@strict.test', BAD), REFUSED, 'domain rule, the domain itself, SPF fail: 550')
+    h.is_(q('anyone@mail.strict.test', GOOD), 'DUNNO', 'domain rule, a subdomain whose SPF passes: DUNNO')
+    h.like(q('anyone@mail.strict.test', BAD), REFUSED, 'domain rule, a subdomain whose SPF fails: 550')
+    h.defer_ok(q('anyone@nx.strict.test', BAD),
+               'domain rule, a subdomain with no SPF (none): no allow, a challenge as for an unknown sender')
+    h.is_(db.value("SELECT spf_result FROM challenges WHERE sender = 'anyone@nx.strict.test'"), 'none',
+          '... recorded with spf_result = none')
+    h.defer_ok(q('anyone@n.strict.test', BAD), 'domain rule, a subdomain with SPF neutral: a challenge')
+    h.is_(db.value("SELECT spf_result FROM challenges WHERE sender = 'anyone@n.strict.test'"), 'neutral',
+          '... recorded with spf_result = neutral')
 
 
 def strangers(db, q):
@@ -135,15 +191,21 @@ def no_dns(db, d1, q):
     h.is_(q('grandma@pass.test', FORWARDER), 'DUNNO', 'an approved sender through a trusted forwarder: DUNNO')
     h.is_(q('a@soft.test', FORWARDER), 'DUNNO', '... even one whose SPF would fail from there')
     h.is_(q('', BAD), h.ACCESS_DENIED, 'null sender (null_sender = reject): REJECT, SPF not asked')
+    h.like(q('someone@[192.0.2.66]', BAD), REFUSED, 'an address-literal sender: permerror, 550 (not a 451 forever)')
+    h.is_(d1.queries('[192.0.2.66]'), 0, '... asking no DNS')
 
 
 def cached(d1, q):
-    """A verdict is asked once, then answered from the cache."""
-    q('grandma@redirect.test', GOOD)    # not approved: a challenge; caches redirect.test for GOOD
+    """A verdict is asked once, then answered from the cache, which keys it
+    by the whole sender and HELO: a record's macros depend on them."""
+    q('a@redirect.test', GOOD)          # caches a@redirect.test for GOOD
     before = d1.queries('redirect.test')
     for _ in range(3):
         h.is_(q('a@redirect.test', GOOD), 'DUNNO', 'a verdict already known: DUNNO')
     h.is_(d1.queries('redirect.test'), before, '... with no new DNS query (the verdict is cached)')
+    h.defer_ok(q('alice@lm.test', BAD), 'a %{l} record that names alice\'s host: alice passes (challenged)')
+    h.like(q('grandma@lm.test', BAD), REFUSED,
+           'the approved grandma at the same domain from that host: fail, 550 (not alice\'s cached pass)')
 
 
 def slow_dns(d, d1, q):
@@ -193,6 +255,28 @@ def capped(d, d1, q):
     h.is_(q('new@c3.test', client), 'DEFER_IF_PERMIT Too many new senders for this recipient, try again later',
           'the third: deferred as too many')
     h.is_(d1.queries('c3.test'), 0, '... from memory, without asking DNS')
+
+
+def hup_in_flight(d, d1, q):
+    """A verdict the old resolver gives after the SIGHUP that replaced it is
+    neither answered nor cached: the evaluation is made again with the new."""
+    old = dns.Slow('v=spf1 +all', 1.5)     # the resolver being replaced (say, poisoned)
+    d.write_config(resolver=old.address)
+    d.hup()
+    good, _, _ = h.poll_until(d.log, lambda t: t.count('configuration reloaded') >= 4, 5)
+    h.ok(good, 'SIGHUP: a slow resolver that passes everyone')
+    parked = h.PolicyConnection(d.port)
+    parked.send_raw(h.request_bytes(sender='grandma@race.test', recipient=KID, client_address=BAD))
+    time.sleep(0.3)                         # the worker now waits for the old server
+    d.write_config(resolver=d1.address)
+    d.hup()
+    good, _, _ = h.poll_until(d.log, lambda t: t.count('configuration reloaded') >= 5, 5)
+    h.ok(good, 'SIGHUP: back to the real resolver while the evaluation is out')
+    parked.sock.settimeout(15)
+    h.like(parked.read_reply(), REFUSED, 'the request in flight is judged by the new resolver: 550, not the old pass')
+    parked.close()
+    h.like(q('grandma@race.test', BAD), REFUSED, '... and the old verdict was not cached')
+    old.stop()
 
 
 def queue_full(db, d1):

@@ -5,6 +5,7 @@ loopback port, answering only from its command line (nothing leaves the machine)
     d = dns.start({'pass.test': 'v=spf1 ip4:192.0.2.9 -all'},
                   dead=['broken.test'], local='test')
     h.start_daemon(db, spf='on', resolver=d.address)
+    # hosts={'a.example.test': '127.0.0.2'} adds A records (for exists:).
     d.queries('pass.test')      # TXT queries it was asked for that name
     d.stop()                    # also done by the harness at exit
 
@@ -20,6 +21,8 @@ import os
 import socket
 import struct
 import subprocess
+import threading
+import time
 
 import harness as h
 
@@ -27,7 +30,7 @@ START_TIMEOUT = 10.0
 
 
 class DNS:
-    def __init__(self, records, dead=(), silent=(), local='test', ttl=300):
+    def __init__(self, records, dead=(), silent=(), local='test', ttl=300, hosts=None):
         self.dir = h.tmpdir('guardlist-dns-')
         self.log = os.path.join(self.dir, 'queries.log')
         self.port = h.free_port()
@@ -42,6 +45,8 @@ class DNS:
         for name, texts in records.items():
             for txt in ([texts] if isinstance(texts, str) else texts):
                 cmd.append('--txt-record=%s,%s' % (name, txt))   # SPF records have no commas
+        for name, ip in (hosts or {}).items():
+            cmd.append('--host-record=%s,%s' % (name, ip))     # A records, for exists:
         for name in dead:
             cmd.append('--server=/%s/127.0.0.1#9' % name)
         if silent:
@@ -106,6 +111,41 @@ class DNS:
         if self.hole is not None:
             self.hole.close()
             self.hole = None
+
+
+class Slow:
+    """A DNS server that answers every query, after DELAY seconds, with one
+    TXT record TXT (a resolver about to be replaced): .address, .stop()."""
+
+    def __init__(self, txt, delay):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.address = '127.0.0.1:%d' % self.sock.getsockname()[1]
+        self.txt, self.delay = txt.encode(), delay
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _answer(self, q, peer):
+        time.sleep(self.delay)
+        i = 12
+        while i < len(q) and q[i]:
+            i += q[i] + 1
+        rd = bytes([len(self.txt)]) + self.txt
+        rr = b'\xc0\x0c' + struct.pack('>HHIH', 16, 1, 300, len(rd)) + rd
+        try:
+            self.sock.sendto(q[:2] + b'\x81\x80' + struct.pack('>HHHH', 1, 1, 0, 0) + q[12:i + 5] + rr, peer)
+        except OSError:
+            pass
+
+    def _loop(self):
+        while True:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(q, peer), daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
 
 
 def start(records, **kw):

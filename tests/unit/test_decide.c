@@ -26,12 +26,20 @@ static const struct rule rules[] = {
     {RS_GLOBAL, "bad@spam.test", NULL, "REJECT"},
     {RS_GLOBAL, "blocked@example.net", NULL, "REJECT"},
     {RS_GLOBAL, "postmaster@", NULL, "OK"},
+    {RS_GLOBAL, "wide.test", NULL, "OK"},
+    {RS_GLOBAL, "dunno@wide.test", NULL, "DUNNO"},
     /* sender_rules (per recipient) */
     {RS_RULE, "kid@family.test", "bad@spam.test", "OK"},
     {RS_RULE, "sis@family.test", "grandma@example.com", "REJECT"},
     {RS_RULE, "kid@family.test", "rude@example.net", "REJECT go away"},
     {RS_RULE, "kid@family.test", "code@example.net", "554 5.7.1 no"},
     {RS_RULE, "kid@family.test", "held@example.net", "HOLD"},
+    {RS_RULE, "kid@family.test", "warn@example.net", "WARN approved"},
+    {RS_RULE, "kid@family.test", "prep@example.net", "PREPEND X-Approved: yes"},
+    {RS_RULE, "kid@family.test", "num@example.net", "250"},
+    {RS_RULE, "kid@family.test", "later@example.net", "450 4.7.1 later"},
+    {RS_RULE, "kid@family.test", "dip@example.net", "DEFER_IF_PERMIT wait"},
+    {RS_RULE, "kid@family.test", "dunno@example.net", "DUNNO"},
     {RS_RULE, "kid@family.test", "example.org", "OK"},
     {RS_RULE, "sis@family.test", "<>", "OK"},
     {RS_RULE, "vague@", "friend@example.net", "OK"},
@@ -97,6 +105,9 @@ struct decide_row {
     const char *ch_recipient;
     const char *client;             /* client_address; trusted: 192.0.2.0/24, 2001:db8::/32 */
     const char *judged;             /* d.sender, NULL: not checked */
+    int allows;                     /* 1: d.allows set, -1: not set, 0: not checked */
+    int parent;                     /* 1: d.parent_domain set, -1: not set, 0: not checked */
+    int exact_domain;               /* decide with opts.exact_domain */
 };
 
 #define X10 "xxxxxxxxxx"
@@ -123,6 +134,44 @@ static struct decide_row rows[] = {
      .kind = DK_NOT_PROTECTED, .reply = "DUNNO"},
 
     /* rules */
+    /* every action that is no refusal or deferral needs the sender verified (allows) */
+    {.name = "rule OK -> allows", .state = "RCPT", .sender = "grandma@example.com",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "DUNNO", .allows = 1, .parent = -1},
+    {.name = "rule DUNNO -> allows (the mail goes on)", .state = "RCPT", .sender = "dunno@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "DUNNO", .allows = 1},
+    {.name = "rule WARN -> allows", .state = "RCPT", .sender = "warn@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "WARN approved", .allows = 1},
+    {.name = "rule PREPEND -> allows", .state = "RCPT", .sender = "prep@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "PREPEND X-Approved: yes", .allows = 1},
+    {.name = "rule numeric -> allows", .state = "RCPT", .sender = "num@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "DUNNO", .allows = 1},
+    {.name = "rule HOLD -> allows (a forger gets no rule's effect)", .state = "RCPT",
+     .sender = "held@example.net", .recipient = "kid@family.test", .kind = DK_RULE, .reply = "HOLD",
+     .allows = 1},
+    {.name = "rule REJECT -> not allows", .state = "RCPT", .sender = "rude@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .check = R_REJECT, .allows = -1},
+    {.name = "rule 5NN -> not allows", .state = "RCPT", .sender = "code@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .check = R_REJECT, .allows = -1},
+    {.name = "rule 4NN -> not allows", .state = "RCPT", .sender = "later@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .check = R_NOT_ALLOW, .allows = -1},
+    {.name = "rule DEFER_IF_PERMIT -> not allows", .state = "RCPT", .sender = "dip@example.net",
+     .recipient = "kid@family.test", .kind = DK_RULE, .check = R_NOT_ALLOW, .allows = -1},
+    /* a domain-wide rule matched through a parent domain says so */
+    {.name = "domain rule, exact domain -> not through a parent", .state = "RCPT", .sender = "x@wide.test",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "DUNNO", .rule_sender = "wide.test",
+     .allows = 1, .parent = -1},
+    {.name = "domain rule, subdomain -> through a parent", .state = "RCPT", .sender = "x@nx.wide.test",
+     .recipient = "kid@family.test", .kind = DK_RULE, .reply = "DUNNO", .rule_sender = "wide.test",
+     .allows = 1, .parent = 1},
+    {.name = "domain rule, subdomain, exact_domain -> unknown sender", .state = "RCPT",
+     .sender = "x@nx.wide.test", .recipient = "kid@family.test", .exact_domain = 1, .kind = DK_CHALLENGE,
+     .check = R_NOT_ALLOW, .ch_sender = "x@nx.wide.test", .allows = -1, .parent = -1},
+    {.name = "domain rule, exact domain, exact_domain -> still the rule", .state = "RCPT",
+     .sender = "x@wide.test", .recipient = "kid@family.test", .exact_domain = 1, .kind = DK_RULE,
+     .reply = "DUNNO", .parent = -1},
+    {.name = "address rule at a subdomain beats nothing under exact_domain", .state = "RCPT",
+     .sender = "dunno@wide.test", .recipient = "kid@family.test", .exact_domain = 1, .kind = DK_RULE,
+     .reply = "DUNNO", .rule_sender = "dunno@wide.test", .parent = -1},
     {.name = "global OK -> DUNNO", .state = "RCPT", .sender = "grandma@example.com",
      .recipient = "kid@family.test", .kind = DK_RULE, .reply = "DUNNO",
      .protected_key = "kid@family.test", .scope = "global", .rule_sender = "grandma@example.com"},
@@ -414,6 +463,7 @@ static void test_decide(void **state)
         .null_sender = row->null_mode,
         .delims = "+",
         .trusted_forwarders = &trusted,
+        .exact_domain = row->exact_domain,
     };
     struct decision d;
 
@@ -454,6 +504,10 @@ static void test_decide(void **state)
         assert_string_equal(d.challenge_recipient, row->ch_recipient);
     if (row->judged)
         assert_string_equal(d.sender, row->judged);
+    if (row->allows)
+        assert_int_equal(d.allows, row->allows > 0);
+    if (row->parent)
+        assert_int_equal(d.parent_domain, row->parent > 0);
     if (d.kind == DK_CHALLENGE && !row->kind_unchecked) {
         /* a challenge always names the pair to record */
         assert_true(d.challenge_sender[0] != '\0');

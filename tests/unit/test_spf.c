@@ -141,8 +141,42 @@ static void test_checker_new(void **state)
     assert_non_null(strstr(err, "resolver.example"));
 }
 
+struct domain_row {
+    const char *name;
+    const char *sender;
+    const char *domain;         /* spf_domain()'s, NULL: -1 (judged permerror) */
+};
+
+static struct domain_row domain_rows[] = {
+    {"domain: ASCII, lower-cased", "Grandma@Example.COM", "example.com"},
+    {"domain: UTF-8 as A-labels", "grandma@b\xc3\xbc" "cher.test", "xn--bcher-kva.test"},
+    {"domain: UTF-8 upper case mapped (UTS #46) before A-labels", "grandma@B\xc3\x9c" "CHER.test",
+     "xn--bcher-kva.test"},
+    {"domain: A-labels as given", "grandma@XN--BCHER-KVA.test", "xn--bcher-kva.test"},
+    {"domain: the last '@' counts", "\"a@b\"@pass.test", "pass.test"},
+    {"domain: invalid UTF-8 cannot be converted", "grandma@b\xfc" "cher.test", NULL},
+    {"domain: a disallowed code point cannot be converted", "grandma@a\xe2\x80\xae" "b.test", NULL},
+    {"domain: an address literal names no domain", "grandma@[192.0.2.66]", NULL},
+    {"domain: none", "grandma", NULL},
+    {"domain: empty", "grandma@", NULL},
+};
+
+static void test_domain(void **state)
+{
+    const struct domain_row *row = *state;
+    char out[300];
+
+    if (!row->domain) {
+        assert_int_equal(spf_domain(row->sender, out, sizeof(out)), -1);
+        return;
+    }
+    assert_int_equal(spf_domain(row->sender, out, sizeof(out)), 0);
+    assert_string_equal(out, row->domain);
+    assert_int_equal(spf_domain(row->sender, out, strlen(row->domain)), -1);    /* never truncated */
+}
+
 static struct CMUnitTest tests[UNIT_LEN(verdict_rows) + UNIT_LEN(ttl_rows) + UNIT_LEN(txt_rows)
-                               + UNIT_LEN(endpoint_rows) + 1];
+                               + UNIT_LEN(endpoint_rows) + UNIT_LEN(domain_rows) + 1];
 
 int main(void)
 {
@@ -158,6 +192,7 @@ int main(void)
     UNIT_ADD_ROWS(tests, n, test_ttl, ttl_rows);
     UNIT_ADD_ROWS(tests, n, test_txt, txt_rows);
     UNIT_ADD_ROWS(tests, n, test_endpoint, endpoint_rows);
+    UNIT_ADD_ROWS(tests, n, test_domain, domain_rows);
     UNIT_ADD(tests, n, test_checker_new);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);

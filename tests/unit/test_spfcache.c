@@ -1,8 +1,10 @@
 /* test_spfcache.c - unit tests of daemon/spfcache.c: a verdict is found for
  * its own (domain, client) only, until it expires; the table never holds
- * more than its bound, and a full set gives up the entry that expires first. */
+ * more than its bound, and a full set gives up the entry that expires first;
+ * and spfpool_key(), the key a verdict is kept under. */
 #include "unit.h"
 #include "spfcache.h"
+#include "spfpool.h"
 
 struct key_row {
     const char *name;
@@ -122,7 +124,38 @@ static void test_eviction(void **state)
     spfcache_free(sc);
 }
 
-static struct CMUnitTest tests[UNIT_LEN(key_rows) + UNIT_LEN(expiry_rows) + 3];
+struct pool_key_row {
+    const char *name;
+    const char *sender, *domain, *helo;
+    const char *key;            /* NULL: -1 (does not fit) */
+};
+
+static struct pool_key_row pool_key_rows[] = {
+    {"spfpool_key: local part, domain and HELO, lower case", "Alice@LM.test", "lm.test", "MX.Example",
+     "alice@lm.test\nmx.example"},
+    {"spfpool_key: another local part is another key (%{l})", "grandma@lm.test", "lm.test", "mx.example",
+     "grandma@lm.test\nmx.example"},
+    {"spfpool_key: no HELO", "a@pass.test", "pass.test", NULL, "a@pass.test\n"},
+    {"spfpool_key: the domain judged, not the one written", "a@b\xc3\xbc" "cher.test", "xn--bcher-kva.test", "",
+     "a@xn--bcher-kva.test\n"},
+    {"spfpool_key: the last '@' splits", "\"x@y\"@pass.test", "pass.test", "h", "\"x@y\"@pass.test\nh"},
+    {"spfpool_key: too long for the buffer", "a@pass.test", "pass.test", "0123456789012345678901234567890", NULL},
+};
+
+static void test_pool_key(void **state)
+{
+    const struct pool_key_row *row = *state;
+    char out[40];
+
+    if (!row->key) {
+        assert_int_equal(spfpool_key(row->sender, row->domain, row->helo, out, sizeof(out)), -1);
+        return;
+    }
+    assert_int_equal(spfpool_key(row->sender, row->domain, row->helo, out, sizeof(out)), 0);
+    assert_string_equal(out, row->key);
+}
+
+static struct CMUnitTest tests[UNIT_LEN(key_rows) + UNIT_LEN(expiry_rows) + UNIT_LEN(pool_key_rows) + 3];
 
 int main(void)
 {
@@ -133,6 +166,7 @@ int main(void)
     UNIT_ADD(tests, n, test_replace);
     UNIT_ADD(tests, n, test_bound);
     UNIT_ADD(tests, n, test_eviction);
+    UNIT_ADD_ROWS(tests, n, test_pool_key, pool_key_rows);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,7 +74,7 @@ static const char sql_upsert[] =
 static const char sql_upsert_spf[] =
     "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name, spf_result) "
     "SELECT ?, ?, ?, ?, ?, ? " UPSERT_TAIL ", spf_result = VALUES(spf_result)";
-/* A child's request to write to a new contact (lib/outbound.c): the
+/* A child's request to write to a new contact (daemon/outbound.c): the
  * direction is named only then, so an account not yet granted it (schema
  * 9) still records inbound challenges.  No SPF: it is the child's own mail. */
 static const char sql_upsert_out[] =

@@ -1,4 +1,4 @@
-/* test_outbound.c - unit tests of lib/outbound.c: a protected login's own
+/* test_outbound.c - unit tests of daemon/outbound.c: a protected login's own
  * mail against a ruleset built here.  One row a case: options, login,
  * recipient, and whether outbound control applies, the kind, the reply and
  * the pair a contact request records. */

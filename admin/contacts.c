@@ -235,7 +235,7 @@ static int vcard_drop(struct parse *p, struct pending *pend, size_t npend, unsig
 
 static int vcard_parse(struct parse *p)
 {
-    char *l = malloc(CONTACTS_MAX_LINE + 1);
+    char *l = calloc(1, CONTACTS_MAX_LINE + 1);
     char name[32];
     struct pending *pend = NULL;
     size_t npend = 0, cap = 0, n;
@@ -345,8 +345,10 @@ static int csv_record(struct parse *p, struct record *r)
                 r->buf[o++] = '\0';
             else
                 r->too_long = 1;
-            if (ch == '\n')
+            if (ch == '\n') {
+                r->buf[o < CONTACTS_MAX_LINE ? o : CONTACTS_MAX_LINE] = '\0';  /* every field ends in the buffer */
                 return 1;
+            }
             if (r->nf == CSV_MAX_FIELDS)
                 r->too_long = 1;
             else
@@ -365,7 +367,7 @@ keep:
         snprintf(p->err, p->errlen, "line %lu: a quoted field is never closed", r->line);
         return -1;
     }
-    r->buf[o] = '\0';
+    r->buf[o < CONTACTS_MAX_LINE ? o : CONTACTS_MAX_LINE] = '\0';
     return 1;
 }
 
@@ -418,7 +420,7 @@ static int csv_parse(struct parse *p)
     size_t cols[64], ncols = 0;
     int rc, header_seen = 0, single = 0;
 
-    if (!r || !(r->buf = malloc(CONTACTS_MAX_LINE + 1))) {
+    if (!r || !(r->buf = calloc(1, CONTACTS_MAX_LINE + 1))) {
         free(r);
         snprintf(p->err, p->errlen, "out of memory");
         return -1;
@@ -426,6 +428,11 @@ static int csv_parse(struct parse *p)
     while ((rc = csv_record(p, r)) == 1) {
         if (blank_record(r))
             continue;
+        if (!header_seen && r->too_long) {
+            snprintf(p->err, p->errlen, "line %lu: first record longer than %d bytes", r->line, CONTACTS_MAX_LINE);
+            rc = -1;
+            break;
+        }
         if (!header_seen) {
             header_seen = 1;
             for (size_t i = 0; i < r->nf && ncols < 64; i++)

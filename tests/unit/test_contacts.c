@@ -237,6 +237,10 @@ static void test_long_lines(void **state)
     assert_int_equal(c.ninvalid, 1);
     assert_int_equal(c.bad[0].line, 2);
     contacts_free(&c);
+    /* A header longer than the bound: refused, never read past the buffer. */
+    len = (size_t)sprintf(s, "%s,Email\nd@x.test\n", photo + 40);
+    assert_int_equal(contacts_parse(s, len, CONTACTS_CSV, &c, err, sizeof(err)), -1);
+    assert_contains(err, "line 1: first record longer");
     free(s);
     free(photo);
 }

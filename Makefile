@@ -152,7 +152,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Ilib -Idaemon -Iadmin
-FUZZ_TARGETS := policy addr config template form pftext envelope spfdns
+FUZZ_TARGETS := policy addr config template form pftext envelope spfdns contacts
 FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 fuzz_lib      = $(1:%=build/fuzz/obj/lib/%.o)
 
@@ -168,6 +168,7 @@ build/fuzz/fuzz_envelope: $(call fuzz_lib,envelope addr netlist)
 build/fuzz/fuzz_spfdns: build/fuzz/obj/daemon/spfdns.o $(call fuzz_lib,netlist)
 build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
 build/fuzz/fuzz_form: $(call fuzz_lib,form addr token crypto)
+build/fuzz/fuzz_contacts: $(call fuzz_lib,addr) build/fuzz/obj/admin/contacts.o
 build/fuzz/fuzz_pftext: $(call fuzz_lib,addr action) build/fuzz/obj/admin/pftext.o build/fuzz/obj/admin/reach.o \
     build/fuzz/obj/admin/smap.o
 $(FUZZ_BIN): build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o

@@ -40,6 +40,8 @@ static const char usage_text[] =
     "  deny ID                         refuse it\n"
     "  expire                          expire old challenges, purge old closed ones\n"
     "  check SENDER RCPT [--json]      what the daemon decides right now, and why\n"
+    "  contacts import --child ADDR [--format vcard|csv] [--dry-run] FILE\n"
+    "                                  a child's address book (vCard, CSV) as approved contacts\n"
     "  import-article [--dsn DSN]      convert the article's database in place\n"
     "  export [FILE] | import FILE     plain text backup and exact restore\n"
     "  postfix-config [--lookup-tables [--dir DIR]]   main.cf lines for Postfix\n"
@@ -73,6 +75,7 @@ static const struct {
     { "deny", cmd_deny },
     { "expire", cmd_expire },
     { "check", cmd_check },
+    { "contacts", cmd_contacts },
     { "import-article", cmd_import_article },
     { "export", cmd_export },
     { "import", cmd_import },

@@ -318,7 +318,7 @@ static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdi
     } else if (!have) {
         memset(&asked, 0, sizeof(asked));
         fill_spf_job(&asked, c, d, domain);
-        if (!spfpool_cached(asked.key, asked.client, vp)) {
+        if (!spfpool_cached(&asked, vp)) {
             park_for_spf(c, d, &asked, want_log);
             return 1;
         }

@@ -238,6 +238,7 @@ void spf_check(struct spf_checker *ck, const struct spf_query *q, struct spf_out
     }
     out->queries = spfdns_queries(ck->dns);
     out->ttl = spf_ttl_for(out->verdict, spfdns_ttl(ck->dns));
+    out->personal = spfdns_personal(ck->dns);
     if (resp)
         SPF_response_free(resp);
     if (req)

@@ -47,6 +47,7 @@ struct spf_outcome {
     enum spf_verdict verdict;
     unsigned ttl;               /* seconds the verdict may be kept (SPF_TTL_MIN..MAX, or TEMPERROR's) */
     unsigned queries;           /* DNS queries sent */
+    int personal;               /* a record used a sender or HELO macro: the verdict is that sender's only */
     char why[200];              /* libspf2's reason, or ours; printable ASCII */
 };
 

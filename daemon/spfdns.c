@@ -39,6 +39,7 @@ struct spfdns {
     struct sockaddr_in6 ns6;    /* [policy] resolver when it is IPv6 */
     unsigned ttl, queries;
     int failed;
+    int personal;               /* an SPF record used a macro of the sender or the HELO */
     time_t deadline;
     unsigned char answer[ANSWER_MAX];
 };
@@ -61,6 +62,16 @@ int spfdns_txt_refused(const char *txt)
         p += len;
         p += strspn(p, " ");
     }
+    return 0;
+}
+
+int spfdns_txt_personal(const char *txt)
+{
+    if (strncasecmp(txt, "v=spf1", 6) != 0 || (txt[6] != ' ' && txt[6] != '\0'))
+        return 0;
+    for (const char *p = txt; (p = strstr(p, "%{")) != NULL; p += 2)
+        if (p[2] && strchr("lLsSoOhH", p[2]))
+            return 1;
     return 0;
 }
 
@@ -121,7 +132,7 @@ static int txt_join(const unsigned char *rd, size_t rdlen, char *out, size_t out
 
 /* Copies the RDATA of answer RR into record CNT of SPFRR.  Returns 1 if
  * copied, 0 if RR is not one to copy, -1 when the answer is garbled. */
-static int copy_record(ns_msg *msg, ns_rr *rr, SPF_dns_rr_t *spfrr, int cnt)
+static int copy_record(struct spfdns *d, ns_msg *msg, ns_rr *rr, SPF_dns_rr_t *spfrr, int cnt)
 {
     const unsigned char *rd = ns_rr_rdata(*rr);
     size_t rdlen = ns_rr_rdlen(*rr);
@@ -156,6 +167,8 @@ static int copy_record(ns_msg *msg, ns_rr *rr, SPF_dns_rr_t *spfrr, int cnt)
             return -1;
         if (spfdns_txt_refused(txt))    /* compiles to "unknown mechanism": permerror */
             snprintf(txt, rdlen + 1 > 64 ? 64 : rdlen + 1, "v=spf1 refused-by-guardlist");
+        if (spfdns_txt_personal(txt))
+            d->personal = 1;
         return 1;
     default:
         return 0;
@@ -191,7 +204,7 @@ SPF_dns_rr_t *spfdns_parse(struct spfdns *d, const unsigned char *answer, size_t
         saw_ttl(d, ns_rr_ttl(rr));      /* CNAMEs on the way count too */
         if (ns_rr_class(rr) != ns_c_in || ns_rr_type(rr) != type)
             continue;
-        int got = copy_record(&msg, &rr, spfrr, cnt);
+        int got = copy_record(d, &msg, &rr, spfrr, cnt);
         if (got < 0) {
             SPF_dns_rr_free(spfrr);
             return no_records(d, domain, type, TRY_AGAIN);
@@ -319,12 +332,18 @@ void spfdns_begin(struct spfdns *d)
     d->ttl = UINT_MAX;
     d->queries = 0;
     d->failed = 0;
+    d->personal = 0;
     d->deadline = mono_seconds() + SPFDNS_DEADLINE_S;
 }
 
 unsigned spfdns_ttl(const struct spfdns *d)
 {
     return d->ttl;
+}
+
+int spfdns_personal(const struct spfdns *d)
+{
+    return d->personal;
 }
 
 unsigned spfdns_queries(const struct spfdns *d)

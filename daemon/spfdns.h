@@ -33,6 +33,12 @@ void spfdns_begin(struct spfdns *dns);
  * queries sent, and whether a query failed for a reason of the DNS (timeout,
  * SERVFAIL, a limit of this layer), which makes any verdict temporary. */
 unsigned spfdns_ttl(const struct spfdns *dns);
+/* Since spfdns_begin(): 1 if a record read used a macro of the sender's
+ * local part or address, or of the HELO name (%{l}, %{s}, %{o}, %{h}): the
+ * verdict then holds only for that sender and HELO, not for the domain. */
+int spfdns_personal(const struct spfdns *dns);
+/* 1 if TXT is an SPF record with such a macro. */
+int spfdns_txt_personal(const char *txt);
 unsigned spfdns_queries(const struct spfdns *dns);
 int spfdns_failed(const struct spfdns *dns);
 

@@ -61,10 +61,29 @@ int spfpool_key(const char *sender, const char *domain, const char *helo, char *
     return 0;
 }
 
-int spfpool_cached(const char *key, const char *client, enum spf_verdict *v)
+/* The key of a verdict that holds for every sender of DOMAIN (no record
+ * read used a sender or HELO macro): a sender's key never starts with a
+ * newline (its local part is never empty). */
+static void domain_key(const char *domain, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "\n%s", domain);
+}
+
+/* Caller holds mu. */
+static int lookup(const struct spf_job *j, time_t now, enum spf_verdict *v)
+{
+    char dkey[SPFPOOL_KEY_MAX];
+
+    if (!cache)
+        return 0;
+    domain_key(j->domain, dkey, sizeof(dkey));
+    return spfcache_get(cache, dkey, j->client, now, v) || spfcache_get(cache, j->key, j->client, now, v);
+}
+
+int spfpool_cached(const struct spf_job *j, enum spf_verdict *v)
 {
     pthread_mutex_lock(&mu);
-    int hit = cache && spfcache_get(cache, key, client, mono_now(), v);
+    int hit = lookup(j, mono_now(), v);
     pthread_mutex_unlock(&mu);
     return hit;
 }
@@ -138,7 +157,7 @@ static struct spf_checker *current_checker(struct spf_checker *ck, unsigned long
 
 /* Evaluates J with CK (NULL: no checker, temperror) into J->verdict and
  * *TTL.  Called without mu. */
-static void evaluate(struct spf_checker *ck, struct spf_job *j, unsigned *ttl)
+static void evaluate(struct spf_checker *ck, struct spf_job *j, unsigned *ttl, int *personal)
 {
     struct spf_query q = { j->client, j->sender, j->domain, j->helo };
     struct spf_outcome o;
@@ -146,6 +165,7 @@ static void evaluate(struct spf_checker *ck, struct spf_job *j, unsigned *ttl)
     char dom[300], why[300];
 
     *ttl = 0;
+    *personal = 1;
     if (!ck) {
         j->verdict = SPF_V_TEMPERROR;
         return;
@@ -155,6 +175,7 @@ static void evaluate(struct spf_checker *ck, struct spf_job *j, unsigned *ttl)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     j->verdict = o.verdict;
     *ttl = o.ttl;
+    *personal = o.personal;
     log_info("spf domain=\"%s\" client=%s verdict=%s ttl=%u queries=%u ms=%.0f why=\"%s\"",
              log_printable(dom, sizeof(dom), j->domain), j->client, spf_verdict_name(o.verdict), o.ttl,
              o.queries, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
@@ -171,17 +192,20 @@ static struct spf_checker *judge(struct spf_checker *ck, unsigned long *gen, str
 {
     for (int tries = 0; tries < RELOAD_TRIES; tries++) {
         unsigned ttl;
+        int personal;
 
         ck = current_checker(ck, gen);
         unsigned long used = *gen;  /* the resolver generation this evaluation asks */
         pthread_mutex_unlock(&mu);
-        evaluate(ck, j, &ttl);
+        evaluate(ck, j, &ttl, &personal);
         pthread_mutex_lock(&mu);
         if (!ck)
             return ck;              /* temperror, nothing kept */
         if (used == resolver_gen) {
             time_t now = mono_now();
-            spfcache_put(cache, j->key, j->client, j->verdict, now, now + (time_t)ttl);
+            char dkey[SPFPOOL_KEY_MAX];
+            domain_key(j->domain, dkey, sizeof(dkey));
+            spfcache_put(cache, personal ? j->key : dkey, j->client, j->verdict, now, now + (time_t)ttl);
             return ck;
         }
         log_info("spf: the resolver changed during an evaluation; evaluating again");
@@ -203,7 +227,7 @@ static void *worker_main(void *arg)
             break;
         /* A burst of one new pair queues it many times: the first
          * evaluation answers the others from the cache. */
-        if (!spfcache_get(cache, j->key, j->client, mono_now(), &j->verdict))
+        if (!lookup(j, mono_now(), &j->verdict))
             ck = judge(ck, &gen, j);
         if (stopping)
             free(j);                /* the loops are gone: nobody to hand it to */

@@ -41,14 +41,18 @@ void spfpool_stop(void);
 
 /* The verdict cache's key for SENDER (its local part), DOMAIN (the one SPF
  * judges) and HELO: "local@domain\nhelo", ASCII lower case, into OUT
- * (SPFPOOL_KEY_MAX bytes).  Whole, not just the domain: a record's macros
- * (%{l}, %{s}, %{h}, %{o}) make the verdict depend on them, and a known
- * pair repeats the same sender from the same host.  Returns 0, or -1 when
- * it does not fit (never for a job's fields). */
+ * (SPFPOOL_KEY_MAX bytes).  A verdict is kept under it only when a record
+ * read used a macro of the sender or HELO (%{l}, %{s}, %{h}, %{o}): it then
+ * holds for that sender and host alone.  Every other verdict is kept for
+ * the domain and client (spfpool_cached()), so the many senders of one
+ * domain cost one evaluation.  Returns 0, or -1 when it does not fit
+ * (never for a job's fields). */
 int spfpool_key(const char *sender, const char *domain, const char *helo, char *out, size_t outlen);
 
-/* Any thread: 1 and *V when (KEY, CLIENT) has a verdict in force. */
-int spfpool_cached(const char *key, const char *client, enum spf_verdict *v);
+/* Any thread: 1 and *V when J's pair has a verdict in force: the domain's
+ * for J's client (most records: any sender of the domain), else the one for
+ * J's very sender and HELO (a record with their macros). */
+int spfpool_cached(const struct spf_job *j, enum spf_verdict *v);
 
 /* Loop thread: queues JOB (ownership passes).  -1 when [policy] spf_queue
  * jobs already wait (the caller keeps JOB). */

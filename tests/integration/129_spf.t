@@ -196,13 +196,17 @@ def no_dns(db, d1, q):
 
 
 def cached(d1, q):
-    """A verdict is asked once, then answered from the cache, which keys it
-    by the whole sender and HELO: a record's macros depend on them."""
-    q('a@redirect.test', GOOD)          # caches a@redirect.test for GOOD
+    """A verdict is asked once, then answered from the cache: for the domain
+    and client, or, when a record used a sender or HELO macro, for that
+    sender and HELO alone."""
+    q('a@redirect.test', GOOD)          # caches redirect.test for GOOD
     before = d1.queries('redirect.test')
     for _ in range(3):
         h.is_(q('a@redirect.test', GOOD), 'DUNNO', 'a verdict already known: DUNNO')
     h.is_(d1.queries('redirect.test'), before, '... with no new DNS query (the verdict is cached)')
+    h.defer_ok(q('b@redirect.test', GOOD, helo_name='other.example'),
+               'another sender of that domain from that client, a stranger: challenged (SPF pass)')
+    h.is_(d1.queries('redirect.test'), before, '... from the domain\'s cached verdict (no macro in its records)')
     h.defer_ok(q('alice@lm.test', BAD), 'a %{l} record that names alice\'s host: alice passes (challenged)')
     h.like(q('grandma@lm.test', BAD), REFUSED,
            'the approved grandma at the same domain from that host: fail, 550 (not alice\'s cached pass)')

@@ -161,6 +161,21 @@ static struct domain_row domain_rows[] = {
     {"domain: empty", "grandma@", NULL},
 };
 
+/* Records whose verdict depends on the sender or HELO (cached for them only). */
+static void test_personal(void **state)
+{
+    (void)state;
+    assert_int_equal(spfdns_txt_personal("v=spf1 exists:%{l}.%{i}.u.example -all"), 1);
+    assert_int_equal(spfdns_txt_personal("v=spf1 exists:%{S}.x.example -all"), 1);
+    assert_int_equal(spfdns_txt_personal("v=spf1 include:%{o}._spf.example ~all"), 1);
+    assert_int_equal(spfdns_txt_personal("v=spf1 a:%{h} -all"), 1);
+    assert_int_equal(spfdns_txt_personal("v=spf1 exists:%{i}.%{d}.x.example -all"), 0);
+    assert_int_equal(spfdns_txt_personal("v=spf1 ip4:192.0.2.0/24 -all"), 0);
+    assert_int_equal(spfdns_txt_personal("v=spf1 exists:%{ir}.%{v}._spf.%{d2} -all"), 0);
+    assert_int_equal(spfdns_txt_personal("google-site-verification=%{l}"), 0);     /* not SPF */
+    assert_int_equal(spfdns_txt_personal("v=spf1 %{"), 0);
+}
+
 static void test_domain(void **state)
 {
     const struct domain_row *row = *state;
@@ -176,7 +191,7 @@ static void test_domain(void **state)
 }
 
 static struct CMUnitTest tests[UNIT_LEN(verdict_rows) + UNIT_LEN(ttl_rows) + UNIT_LEN(txt_rows)
-                               + UNIT_LEN(endpoint_rows) + UNIT_LEN(domain_rows) + 1];
+                               + UNIT_LEN(endpoint_rows) + UNIT_LEN(domain_rows) + 2];
 
 int main(void)
 {
@@ -194,6 +209,7 @@ int main(void)
     UNIT_ADD_ROWS(tests, n, test_endpoint, endpoint_rows);
     UNIT_ADD_ROWS(tests, n, test_domain, domain_rows);
     UNIT_ADD(tests, n, test_checker_new);
+    UNIT_ADD(tests, n, test_personal);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -549,6 +549,8 @@ void answer_take_results(struct challenge_job *j, time_t now)
 
         if (j->reserved && !(j->ok && j->created))
             caps_release(j->protected_key, j->client_address, j->window);
+        if (j->ok && j->db_full)    /* full in the database: the next ones answered from memory */
+            caps_fill(j->protected_key, j->client_address, j->window, j->db_full);
         if (c && c->id == j->conn_id && c->waiting) {
             c->waiting = 0;
             const char *reply = !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED

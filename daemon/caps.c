@@ -94,6 +94,23 @@ int caps_reserve(const char *protected_key, const char *client, time_t now, unsi
     return room;
 }
 
+void caps_fill(const char *protected_key, const char *client, unsigned long window, int which)
+{
+    char ckey[CAPKEY_MAX];
+
+    capkey_client(client, ckey, sizeof(ckey));
+    pthread_mutex_lock(&caps_mu);
+    if (window == cap_window) {
+        struct pair_entry *r = (which & CAP_FULL_RCPT) ? pairset_put(cap_rcpt, "", protected_key) : NULL;
+        struct pair_entry *c = (which & CAP_FULL_CLIENT) && ckey[0] ? pairset_put(cap_client, "", ckey) : NULL;
+        if (r && r->hits < (unsigned int)cfg->policy.max_new_per_recipient)
+            r->hits = (unsigned int)cfg->policy.max_new_per_recipient;
+        if (c && c->hits < (unsigned int)cfg->policy.max_new_per_client)
+            c->hits = (unsigned int)cfg->policy.max_new_per_client;
+    }
+    pthread_mutex_unlock(&caps_mu);
+}
+
 void caps_release(const char *protected_key, const char *client, unsigned long window)
 {
     char ckey[CAPKEY_MAX];

@@ -29,6 +29,17 @@ int caps_reserve(const char *protected_key, const char *client, time_t now, unsi
  * already forgotten. */
 void caps_release(const char *protected_key, const char *client, unsigned long window);
 
+/* What the database's count (every guardlistd's) says is full this hour:
+ * the protected key's cap, the client's, or both. */
+#define CAP_FULL_RCPT 1
+#define CAP_FULL_CLIENT 2
+
+/* Marks the caps WHICH (CAP_FULL_*) of PROTECTED_KEY and CLIENT full for
+ * the rest of WINDOW, as the database counted them: the next strangers are
+ * answered from memory instead of each costing a transaction to learn it
+ * again (another daemon, or this one before a restart, filled them). */
+void caps_fill(const char *protected_key, const char *client, unsigned long window, int which);
+
 /* The caps in force now ([policy] max_new_challenges_per_recipient and
  * _per_client), for the count in the database (challenge.c).  Safe from
  * any thread. */

@@ -122,7 +122,7 @@ static int in_transaction(struct challenge_writer *w, char *err, size_t errlen)
 /* Counts J's new challenge against the hourly caps of its protected key
  * and its client.  Returns 1 (both had room, both counted), 0 (a cap is
  * reached: undo the job), or -1 with ERR set. */
-static int count_caps(struct challenge_writer *w, const struct challenge_job *j, char *err, size_t errlen)
+static int count_caps(struct challenge_writer *w, struct challenge_job *j, char *err, size_t errlen)
 {
     char ckey[CAPKEY_MAX], rmax[16], cmax[16];
     unsigned int per_recipient, per_client;
@@ -134,14 +134,18 @@ static int count_caps(struct challenge_writer *w, const struct challenge_job *j,
     const char *pr[3] = { "recipient", j->protected_key, rmax };
     if (in_transaction(w, err, errlen) < 0 || db_exec(w->db, sql_cap_count, pr, 3, &affected, err, errlen) < 0)
         return -1;
-    if (affected == 0)
+    if (affected == 0) {
+        j->db_full = CAP_FULL_RCPT;
         return 0;
+    }
     capkey_client(j->client_address, ckey, sizeof(ckey));
     if (!ckey[0])
         return 1;
     const char *pc[3] = { "client", ckey, cmax };
     if (in_transaction(w, err, errlen) < 0 || db_exec(w->db, sql_cap_count, pc, 3, &affected, err, errlen) < 0)
         return -1;
+    if (affected == 0)
+        j->db_full = CAP_FULL_CLIENT;
     return affected != 0;
 }
 
@@ -178,7 +182,7 @@ static int write_job(struct challenge_writer *w, struct challenge_job *j, char *
     unsigned long long affected = 0;
     const char *ruled = NULL;
 
-    j->closed = j->created = j->none = j->ruled = 0;
+    j->closed = j->created = j->none = j->ruled = j->db_full = 0;
     /* A new pair a rule written a moment ago already decides (the rules
      * in memory are up to a refresh behind): no challenge, so the
      * guardian is not asked about what is decided (lib/cover.c). */

@@ -22,6 +22,8 @@ struct challenge_job {
     int created;                            /* set by the writer: a new challenge row */
     int none;                               /* set by the writer: capped and no open challenge */
     int ruled;                              /* set by the writer: a rule already decides the pair */
+    int db_full;                            /* set by the writer: the database's count of this hour is
+                                               full (CAP_FULL_RCPT, CAP_FULL_CLIENT; caps.h) */
     int outbound;                           /* a child's request to write to SENDER (direction 'out') */
     char sender[ADDR_MAX + 2];
     char base[ADDR_MAX + 2];                /* SENDER without its +ext: a refusal of it covers SENDER */

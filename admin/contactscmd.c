@@ -109,21 +109,6 @@ static enum verdict judge(const struct ruleset *rs, const struct decide_opts *o,
 }
 
 /* 1 if CHILD is (or falls under) a protected key. */
-static int child_protected(const struct ruleset *rs, const char *child, const char *delims)
-{
-    struct addr a;
-    struct addr_keys k;
-    char err[160];
-
-    if (addr_parse(child, delims, &a, err, sizeof(err)) < 0 || a.is_null)
-        return 0;
-    addr_keys(&a, &k);
-    for (size_t i = 0; i < k.n; i++)
-        if (ruleset_get(rs, RS_PROTECTED, k.key[i], NULL))
-            return 1;
-    return 0;
-}
-
 static void print_plan(const struct contacts *c, const struct import *im, int dry)
 {
     for (size_t i = 0; i < c->n; i++) {
@@ -207,7 +192,7 @@ static int import_run(struct cli *cli, const char *child_in, const char *path, e
         contacts_free(&c);
         return cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
     }
-    if (!child_protected(rs, child, cli->cfg.policy.recipient_delimiter)) {
+    if (!decide_protected(rs, child, cli->cfg.policy.recipient_delimiter)) {
         ruleset_free(rs);
         contacts_free(&c);
         return cli_fail(EXIT_USAGE, "%s is not protected (guardlist protect %s first); nothing imported", child, child);

@@ -15,21 +15,6 @@
 #include <string.h>
 
 /* 1 if LOGIN, read as an address, is (or falls under) a protected key. */
-static int login_protected(const struct ruleset *rs, const struct decide_opts *opts, const char *login)
-{
-    struct addr a;
-    struct addr_keys k;
-    char err[128];
-
-    if (addr_parse(login, opts->delims, &a, err, sizeof(err)) < 0 || a.is_null || !a.domain[0])
-        return 0;
-    addr_keys(&a, &k);
-    for (size_t i = 0; i < k.n; i++)
-        if (ruleset_get(rs, RS_PROTECTED, k.key[i], NULL))
-            return 1;
-    return 0;
-}
-
 static void refuse(struct decision *d, const char *reply, const char *why)
 {
     d->allows = 0;
@@ -53,7 +38,7 @@ int outbound_decide(const struct ruleset *rs, const struct decide_opts *opts, co
                     const char *login, const char *recipient, struct decision *d)
 {
     if (!opts->outbound || !rs || !login || !login[0] || !protocol_state || strcmp(protocol_state, "RCPT") != 0
-        || !login_protected(rs, opts, login))
+        || !decide_protected(rs, login, opts->delims))
         return 0;
     if (routed(recipient ? recipient : "", opts)) {
         decide(rs, opts, protocol_state, NULL, recipient, NULL, d);    /* its own refusal and words */

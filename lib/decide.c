@@ -275,3 +275,18 @@ const char *decision_rule_text(const struct decision *d, char *buf, size_t bufle
         snprintf(buf, buflen, "-");
     return buf;
 }
+
+int decide_protected(const struct ruleset *rs, const char *address, const char *delims)
+{
+    struct addr a;
+    struct addr_keys k;
+    char err[160];
+
+    if (addr_parse(address, delims, &a, err, sizeof(err)) < 0 || a.is_null || !a.domain[0])
+        return 0;
+    addr_keys(&a, &k);
+    for (size_t i = 0; i < k.n; i++)
+        if (ruleset_get(rs, RS_PROTECTED, k.key[i], NULL))
+            return 1;
+    return 0;
+}

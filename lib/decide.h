@@ -72,4 +72,8 @@ const char *decision_envelope_text(const struct decision *d);
 /* "rule=..." text naming what matched, for logs. */
 const char *decision_rule_text(const struct decision *d, char *buf, size_t buflen);
 
+/* 1 if ADDRESS (a full address, parsed with DELIMS) is protected in RS,
+ * by its own key or one that covers it (its domain, a parent domain). */
+int decide_protected(const struct ruleset *rs, const char *address, const char *delims);
+
 #endif

@@ -1,5 +1,5 @@
 """galera.py - a private 3-node MariaDB Galera cluster on 127.0.0.1 for the
-integration tests (docs/scaling.md; /work/shared/TESTBED.md has the facts it
+integration tests (docs/scaling.md has what it measured and the facts it
 follows).
 
     import harness as h, galera

@@ -28,6 +28,8 @@ import random
 import shutil
 import signal
 import socket
+import socketserver
+import threading
 import subprocess
 import sys
 import tempfile
@@ -226,6 +228,21 @@ def _die_with_parent():
         pass
 
 _ports_given = set()
+
+
+class _ThreadingServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def serve_tcp(port, handler):
+    """A threaded TCP server of HANDLER (a socketserver handler class) on
+    127.0.0.1:PORT, served from a daemon thread.  Returns (server, thread);
+    server.shutdown() stops it."""
+    server = _ThreadingServer(('127.0.0.1', port), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.1}, daemon=True)
+    thread.start()
+    return server, thread
 
 
 def free_port():

@@ -116,14 +116,7 @@ class MiniSmtp:
                     else:
                         self.reply('502 5.5.2 Error: command not recognized')
 
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(('127.0.0.1', self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.1},
-                                       daemon=True)
-        self.thread.start()
+        self.server, self.thread = h.serve_tcp(self.port, Handler)
 
     def take(self):
         """The accepted messages so far (and forgets them)."""

@@ -744,14 +744,7 @@ class PolicyRecorder:
                     attrs = {}
                     self.wfile.write(('action=%s\n\n' % rec.action).encode())
 
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(('127.0.0.1', self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.1},
-                                       daemon=True)
-        self.thread.start()
+        self.server, self.thread = h.serve_tcp(self.port, Handler)
         h._procs.append(self)
 
     def seen(self, **match):

@@ -77,6 +77,7 @@ class Conf:
     def write(self, name, text):
         with open(os.path.join(self.dir, name), 'wb') as f:
             f.write(text.encode() if isinstance(text, str) else text)
+        h.settled(os.path.join(self.dir, name))
 
     def path(self, name):
         return os.path.join(self.dir, name)

@@ -182,6 +182,16 @@ def tmpdir(prefix='guardlist-it-'):
     return d
 
 
+def settled(path, age=5):
+    """Sets PATH's times AGE seconds in the past.  Postfix's programs wait
+    while main.cf (or a table source) was modified in the last second or so,
+    in 0.3 s steps, up to about 2 s, so a file a test has just written makes
+    every postconf, postmap and `postfix start` pay that wait."""
+    t = time.time() - age
+    os.utime(path, (t, t))
+    return path
+
+
 def cleanup():
     """Stops every daemon and MariaDB still running; removes temp dirs."""
     while _procs:

@@ -351,6 +351,7 @@ class PrivatePostfix:
             with open(path, 'w') as f:
                 f.write(text)
             os.chmod(path, 0o644)
+            h.settled(path)
 
     def write_map(self, name, entries, aliases=False):
         """Writes conf/NAME from ENTRIES ((key, value) pairs, UTF-8) and builds
@@ -363,6 +364,7 @@ class PrivatePostfix:
             for key, value in entries:
                 f.write('%s%s %s\n' % (key, ':' if aliases else '', value))
         os.chmod(path, 0o644)
+        h.settled(path)
         cmd = [POSTALIAS if aliases else POSTMAP, '-c', self.conf, 'hash:' + path]
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=START_TIMEOUT)

@@ -296,6 +296,13 @@ class PrivatePostfix:
             'queue_run_delay = 1s',
             'minimal_backoff_time = 1s',
             'maximal_backoff_time = 2s',
+            # Nor smtpd's tarpit: after smtpd_soft_error_limit (10) 4xx/5xx
+            # replies on one connection every further reply waits
+            # smtpd_error_sleep_time (1 s), and clients that keep a
+            # connection for many RCPTs (load, floods) would mostly wait.
+            'smtpd_error_sleep_time = 0',
+            'smtpd_soft_error_limit = 1000',
+            'smtpd_hard_error_limit = 1000',
         ]
         return split_main_cf(lines)
 

@@ -95,6 +95,7 @@ static const struct key keys[] = {
     I("notifier", "max_per_hour", notifier.max_per_hour, 1, 100000),
     I("notifier", "digest_delay", notifier.digest_delay, 1, 86400),
     I("notifier", "poll_interval", notifier.poll_interval, 1, 3600),
+    I("notifier", "smtp_timeout", notifier.smtp_timeout, 1, 600),
     S("notifier", "template_dir", notifier.template_dir),
     S("notifier", "run_as_user", notifier.run_as_user),
     S("notifier", "run_as_group", notifier.run_as_group),
@@ -149,6 +150,7 @@ void config_defaults(struct config *cfg)
     cfg->notifier.max_per_hour = 10;
     cfg->notifier.digest_delay = 900;
     cfg->notifier.poll_interval = 5;
+    cfg->notifier.smtp_timeout = 30;
     strcpy(cfg->notifier.template_dir, "/usr/local/share/guardlist/templates");
     cfg->approver.token_ttl_days = 7;
     cfg->admin.purge_after_days = 30;

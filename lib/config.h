@@ -86,6 +86,7 @@ struct config {
         int max_per_hour;
         int digest_delay;       /* seconds: past the cap, a digest at most this often */
         int poll_interval;
+        int smtp_timeout;       /* seconds: greeting, envelope, data; the final dot 10x */
         char template_dir[CONFIG_STR_MAX];
         char run_as_user[CONFIG_NAME_MAX];
         char run_as_group[CONFIG_NAME_MAX];

@@ -86,14 +86,18 @@ static smtp_session_t open_session(const char *hostport, auth_context_t *actx)
     smtp_set_server(s, hostport);
     smtp_starttls_enable(s, cfg->notifier.starttls == STARTTLS_REQUIRED ? Starttls_REQUIRED
                             : cfg->notifier.starttls == STARTTLS_OPTIONAL ? Starttls_ENABLED : Starttls_DISABLED);
-    /* libesmtp takes milliseconds.  Shorter than RFC 5321's minutes, so a
-     * dead smarthost does not hold the queue; the final-dot wait stays long,
-     * since giving up there after the server accepted would mean a duplicate. */
-    smtp_set_timeout(s, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
-    smtp_set_timeout(s, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
-    smtp_set_timeout(s, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, 30000);
-    smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, 60000);
-    smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, 300000);
+    /* libesmtp takes milliseconds.  [notifier] smtp_timeout (30 s) is
+     * shorter than RFC 5321's minutes, so a dead smarthost does not hold the
+     * queue; the final-dot wait stays long (10x, at most 10 min), since giving
+     * up there after the server accepted would mean a duplicate. */
+    long t = (long)cfg->notifier.smtp_timeout * 1000;
+    long dot = t * 10 < 600000 ? t * 10 : 600000;
+
+    smtp_set_timeout(s, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, t);
+    smtp_set_timeout(s, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, t);
+    smtp_set_timeout(s, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, t);
+    smtp_set_timeout(s, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, t * 2);
+    smtp_set_timeout(s, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, dot);
     if (cfg->notifier.smtp_user[0]) {
         *actx = auth_create_context();
         auth_set_mechanism_flags(*actx, AUTH_PLUGIN_PLAIN, 0);

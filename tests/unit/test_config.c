@@ -216,6 +216,7 @@ static void check_defaults(void)
     assert_int_equal(cfg.log.level, LOG_LVL_INFO);
     assert_int_equal(cfg.db.port, 3306);
     assert_int_equal(cfg.notifier.smtp_port, 25);
+    assert_int_equal(cfg.notifier.smtp_timeout, 30);
     assert_int_equal(cfg.approver.token_ttl_days, 7);
     assert_int_equal(cfg.policy.trusted_forwarders.n, 0);
     assert_string_equal(cfg.policy.freemail_domains, "");
@@ -313,6 +314,7 @@ static void check_log_notifier(void)
     assert_string_equal(cfg.notifier.from, "guardlist@example.org");
     assert_int_equal(cfg.notifier.max_per_hour, 20);
     assert_int_equal(cfg.notifier.poll_interval, 3);
+    assert_int_equal(cfg.notifier.smtp_timeout, 7);
     assert_string_equal(cfg.notifier.account.user, "guardlist_notify");
     assert_int_equal(cfg.approver.token_ttl_days, 3);
 }
@@ -431,7 +433,7 @@ static struct good_row good_rows[] = {
     {"good: log, notifier and approver sections",
      "[log]\ntarget = syslog\nlevel = debug\n"
      "[notifier]\nsmtp_host = smarthost.example.org\nsmtp_port = 587\nstarttls = required\n"
-     "from = guardlist@example.org\nmax_per_hour = 20\npoll_interval = 3\n"
+     "from = guardlist@example.org\nmax_per_hour = 20\npoll_interval = 3\nsmtp_timeout = 7\n"
      "user = guardlist_notify\n"
      "[approver]\ntoken_ttl_days = 3\n",
      check_log_notifier},

@@ -153,6 +153,15 @@ def main():
         db.sql('INSERT INTO challenges (%s) VALUES (%s)' % (', '.join(cols), ', '.join(h.sql_str(v) for v in cols.values())))
         return int(db.value('SELECT MAX(id) FROM challenges'))
 
+    def sql_challenges(senders, child):
+        """Pending challenges from each of SENDERS (new senders) to CHILD in
+        one INSERT; their ids in the order of SENDERS."""
+        db.sql('INSERT INTO challenges (sender, recipient, protected_key) VALUES %s'
+               % ', '.join('(%s, %s, %s)' % (h.sql_str(s), h.sql_str(child), h.sql_str(child)) for s in senders))
+        ids = dict(db.sql('SELECT sender, id FROM challenges WHERE recipient = %s AND sender IN (%s)'
+                          % (h.sql_str(child), ', '.join(h.sql_str(s) for s in senders))))
+        return [int(ids[s]) for s in senders]
+
     def state(cid):
         rows = db.sql('SELECT status, notify_state, notify_attempts, notify_error, '
                       'TIMESTAMPDIFF(SECOND, CURRENT_TIMESTAMP, notify_next_at), notified_at, '
@@ -166,6 +175,18 @@ def main():
         # A link's token is recorded with its notification (one per guardian).
         v = db.value("SELECT challenge_id FROM notifications WHERE token_sha256 = UNHEX(SHA2('%s', 256))" % tok)
         return int(v) if v is not None else None
+
+    def token_owners(tokens):
+        """token_owner() of each of TOKENS, in order, in one query."""
+        good = [t for t in tokens if TOKEN_RE.match(t or '')]
+        owners = {}
+        for i in range(0, len(good), 500):
+            part = good[i:i + 500]
+            rows = db.sql('SELECT t.tok, n.challenge_id FROM (%s) t JOIN notifications n '
+                          'ON n.token_sha256 = UNHEX(SHA2(t.tok, 256))'
+                          % ' UNION ALL '.join("SELECT '%s' AS tok" % t for t in part))
+            owners.update((tok, int(cid)) for tok, cid in rows)
+        return [owners.get(t) for t in tokens]
 
     def run_once(desc, *args, config=None, want_rc=0):
         t0 = time.monotonic()
@@ -330,7 +351,8 @@ def main():
         h.is_(sorted(listed), sorted(others), 'digest (text): lists exactly the 20 other senders')
         h.is_(len(items), 20, 'digest (text): 20 items, none twice')
         h.ok(all(c == 'kid3@family.test' for _, c, _ in items), 'digest items name the child')
-        wrong = {s: (t, token_owner(t), ids.get(s)) for s, t in listed.items() if token_owner(t) != ids.get(s)}
+        owner = dict(zip(listed.values(), token_owners(list(listed.values()))))
+        wrong = {s: (t, owner[t], ids.get(s)) for s, t in listed.items() if owner[t] != ids.get(s)}
         h.ok(not wrong and len(set(listed.values())) == len(listed),
              'digest: each sender has its own link whose token redeems its own challenge',
              'wrong: %r' % wrong)
@@ -408,7 +430,7 @@ def main():
     for rnd in range(1, 4):
         sink.clear()
         # 40 rows with SQL: many at once
-        new = [sql_challenge('q%d-%02d@queue.example' % (rnd, i), 'kid5@family.test') for i in range(40)]
+        new = sql_challenges(['q%d-%02d@queue.example' % (rnd, i) for i in range(40)], 'kid5@family.test')
         t0 = time.monotonic()
         procs = [subprocess.Popen([binary, '-c', cfg_many, '--once'], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, preexec_fn=h._die_with_parent) for _ in range(2)]
@@ -424,7 +446,7 @@ def main():
         secs = time.monotonic() - t0
         split = [len(re.findall(r'info: sent ', e)) for _, e in results]
         mails = sink_mails(sink)
-        owners = [token_owner(t) for m in mails for t in m['tokens_text']]
+        owners = token_owners([t for m in mails for t in m['tokens_text']])
         dups = sorted(set(i for i in owners if owners.count(i) > 1))
         lost = sorted(set(new) - set(owners))
         total_dups += len(dups)
@@ -463,7 +485,7 @@ def main():
     h.diag('messages sent per polling notifier: %r' % [len(re.findall(r'info: sent ', n.log())) for n in ns])
     NOTIFY_LOGS.extend(n.log() for n in ns)
     mails = sink_mails(sink)
-    owners = [token_owner(t) for m in mails for t in m['tokens_text']]
+    owners = token_owners([t for m in mails for t in m['tokens_text']])
     dups = sorted(set(i for i in owners if owners.count(i) > 1))
     h.ok(len(mails) == 40 and not dups and set(owners) == set(live),
          'two polling notifiers: 40 messages, each challenge exactly once',
@@ -481,7 +503,7 @@ def main():
     mails = sink_mails(sink)
     h.diag('250 due challenges: one --once run sent %d messages in %.3f s (%.0f messages/s)'
            % (len(mails), secs, len(mails) / secs if secs else 0))
-    owners = [token_owner(t) for m in mails for t in m['tokens_text']]
+    owners = token_owners([t for m in mails for t in m['tokens_text']])
     h.ok(len(mails) == 250 and sorted(owners) == sorted(bulk),
          '250 due challenges: --once ("send what is due now") sends all 250, each once',
          'messages %d, distinct challenges %d' % (len(mails), len(set(owners))))
@@ -543,7 +565,7 @@ def main():
     h.ok(h.snapshot(db) == snap, '--dry-run: no table changed')
     no_new_mail('--dry-run', before)
     dry_tokens = [t for _, _, _, m in shown for t in m['tokens_text']]
-    h.ok(all(token_owner(t) is None for t in dry_tokens), '--dry-run: its links redeem nothing',
+    h.ok(all(o is None for o in token_owners(dry_tokens)), '--dry-run: its links redeem nothing',
          repr(dry_tokens))
     run_once('after --dry-run, a real run')
     h.is_(len(sink.files()) - before, 2, 'after --dry-run a real run sends the two emails')

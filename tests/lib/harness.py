@@ -931,28 +931,43 @@ def cli(config, *args, actor=None, env=None, timeout=60, stdin=None):
             r.stderr.decode('utf-8', errors='replace'))
 
 
+_snapshot_columns = {}      # (id(db), database name) -> the column rows last seen
+
+
 def snapshot(db, name='guardlist', tables=None):
     """Every row of every base table of database NAME (or of TABLES), all
     columns including invisible ones, binary columns as hex: a dict
-    table -> sorted list of row tuples.  For "nothing changed" checks."""
-    cols = db.sql("SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
-                  "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION" % sql_str(name),
-                  db=None)
-    bytable = {}
-    for t, c, typ in cols:
-        if tables is not None and t not in tables:
-            continue
-        expr = '`%s`' % c
-        if typ in ('binary', 'varbinary', 'blob', 'tinyblob', 'mediumblob', 'longblob'):
-            expr = 'HEX(%s)' % expr
-        bytable.setdefault(t, []).append(expr)
+    table -> sorted list of row tuples.  For "nothing changed" checks.
+    One client run: the column list is the one seen last time, read again
+    in the same run and compared; when it changed (a migration), once more
+    with the new one."""
+    cols_q = ("SELECT '#cols', TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+              "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION" % sql_str(name))
+    key = (id(db), name)
+    for _ in range(2):
+        cols = _snapshot_columns.get(key)
+        if cols is None:
+            cols = [tuple(r[1:]) for r in db.sql(cols_q, db=None)]
+        bytable = {}
+        for t, c, typ in cols:
+            if tables is not None and t not in tables:
+                continue
+            expr = '`%s`' % c
+            if typ in ('binary', 'varbinary', 'blob', 'tinyblob', 'mediumblob', 'longblob'):
+                expr = 'HEX(%s)' % expr
+            bytable.setdefault(t, []).append(expr)
+        q = '; '.join(['SET NAMES utf8mb4', cols_q]
+                      + ["SELECT %s, %s FROM `%s`.`%s`" % (sql_str(t), ', '.join(e), name, t)
+                         for t, e in bytable.items()])
+        rows = db.sql(q, db=None)
+        now = [tuple(r[1:]) for r in rows if r[0] == '#cols']
+        _snapshot_columns[key] = now
+        if now == cols:
+            break
     out = {t: [] for t in bytable}
-    if not bytable:
-        return out
-    q = 'SET NAMES utf8mb4; ' + '; '.join("SELECT %s, %s FROM `%s`.`%s`" % (sql_str(t), ', '.join(e), name, t)
-                                          for t, e in bytable.items())
-    for row in db.sql(q, db=None):
-        out[row[0]].append(tuple(row[1:]))
+    for row in rows:
+        if row[0] != '#cols':
+            out[row[0]].append(tuple(row[1:]))
     for t in out:
         out[t].sort(key=lambda r: tuple('' if v is None else v for v in r))
     return out

@@ -150,8 +150,8 @@ void config_defaults(struct config *cfg)
     cfg->notifier.max_per_hour = 10;
     cfg->notifier.digest_delay = 900;
     cfg->notifier.poll_interval = 5;
-    cfg->notifier.smtp_timeout = 30;
     strcpy(cfg->notifier.template_dir, "/usr/local/share/guardlist/templates");
+    cfg->notifier.smtp_timeout = 30;
     cfg->approver.token_ttl_days = 7;
     cfg->admin.purge_after_days = 30;
     strcpy(cfg->approver.template_dir, "/usr/local/share/guardlist/templates");

@@ -15,6 +15,7 @@
 #include "db.h"
 #include "log.h"
 #include "control.h"
+#include "metrics.h"
 #include "rulesdb.h"
 
 #include <errno.h>
@@ -68,12 +69,14 @@ static void *refresher_main(void *arg)
             if (!down)
                 log_warning("database unreachable, deciding from the rules in memory: %s", err);
             down = 1;
+            metrics_db_error();
             __atomic_store_n(&r->down, 1, __ATOMIC_RELAXED);
         } else {
             if (down)
                 log_info("database reachable again");
             down = 0;
             __atomic_store_n(&r->down, 0, __ATOMIC_RELAXED);
+            metrics_refreshed();
             if (truncated)
                 log_info("a table was truncated: reloading the rules");
             /* Another database server may hold another copy (a replica
@@ -108,6 +111,7 @@ static void *refresher_main(void *arg)
                     if (!load_failing)      /* once per failure, not every second */
                         log_error("loading rules failed (will keep trying): %s", err);
                     load_failing = 1;
+                    metrics_db_error();
                 } else {
                     load_failing = 0;
                     if (skips.count)
@@ -117,6 +121,9 @@ static void *refresher_main(void *arg)
                              ruleset_generation(rs), ruleset_count(rs, RS_PROTECTED),
                              ruleset_count(rs, RS_GLOBAL), ruleset_count(rs, RS_RULE),
                              ruleset_count(rs, RS_CLOSED), ruleset_bytes(rs), (mono_now() - t0) * 1000);
+                    metrics_rules_loaded(strcmp(how, "all rows") == 0, mono_now() - t0,
+                                         ruleset_count(rs, RS_GLOBAL) + ruleset_count(rs, RS_RULE),
+                                         ruleset_count(rs, RS_PROTECTED));
                     loaded_gen = ruleset_generation(rs);
                     have = 1;
                     ruleset_free(r->last);

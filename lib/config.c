@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 
 enum key_type { K_STR, K_INT, K_AUTO_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW, K_NETLIST, K_DBHOSTS,
-                K_RESOLVER };
+                K_RESOLVER, K_METRICS };
 
 struct key {
     const char *section, *name;
@@ -78,6 +78,8 @@ static const struct key keys[] = {
     { "policy", "trusted_forwarders", K_NETLIST, offsetof(struct config, policy.trusted_forwarders), 0, 0, 0, NULL },
     S("policy", "freemail_domains", policy.freemail_domains),
     E("policy", "spf", policy.spf, w_onoff),
+    { "policy", "metrics_listen", K_METRICS, offsetof(struct config, policy.metrics_listen),
+      sizeof(((struct config *)0)->policy.metrics_listen), 0, 0, NULL },
     { "policy", "resolver", K_RESOLVER, offsetof(struct config, policy.resolver),
       sizeof(((struct config *)0)->policy.resolver), 0, 0, NULL },
     I("policy", "spf_threads", policy.spf_threads, 1, 64),
@@ -97,6 +99,8 @@ static const struct key keys[] = {
     I("notifier", "poll_interval", notifier.poll_interval, 1, 3600),
     S("notifier", "template_dir", notifier.template_dir),
     S("notifier", "run_as_user", notifier.run_as_user),
+    { "notifier", "metrics_listen", K_METRICS, offsetof(struct config, notifier.metrics_listen),
+      sizeof(((struct config *)0)->notifier.metrics_listen), 0, 0, NULL },
     S("notifier", "run_as_group", notifier.run_as_group),
     ACCOUNT("notifier", notifier.account),
 
@@ -354,6 +358,7 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
     switch (k->type) {
     case K_STR:
     case K_LISTEN:
+    case K_METRICS:
     case K_DELIM:
     case K_RESOLVER:
         if (strlen(value) >= k->size) {
@@ -367,6 +372,12 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
             }
         if (k->type == K_LISTEN && !listen_ok(value, why, sizeof(why))) {
             snprintf(ctx->msg, sizeof(ctx->msg), "bad listen value '%.100s': %.100s", value, why);
+            return 0;
+        }
+        /* The /metrics listener: off when empty, TCP only (Prometheus scrapes over HTTP). */
+        if (k->type == K_METRICS && *value && (strncmp(value, "inet:", 5) != 0 || !listen_ok(value, why, sizeof(why)))) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "bad metrics_listen value '%.100s': expected inet:HOST:PORT or "
+                     "nothing (off)", value);
             return 0;
         }
         if (k->type == K_RESOLVER && *value) {

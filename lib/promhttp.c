@@ -15,6 +15,8 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +95,10 @@ struct promhttp *promhttp_start(int fd, promhttp_render_fn *render, char *err, s
         return NULL;
     }
     h->render = render;
+    /* Its thread takes no signal: they stay the program's main thread's. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, h,
                               MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned int)PROMHTTP_MAX_CONNS,
@@ -100,6 +106,7 @@ struct promhttp *promhttp_start(int fd, promhttp_render_fn *render, char *err, s
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)PROMHTTP_TIMEOUT,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)PROMHTTP_MAX_REQUEST,
                               MHD_OPTION_END);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!h->mhd) {
         snprintf(err, errlen, "cannot start the metrics listener (libmicrohttpd): %s", strerror(errno));
         close(fd);

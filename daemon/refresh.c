@@ -43,6 +43,20 @@ static double mono_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A ruleset RS built (HOW: "all rows" or "new rows") in SECS: logged and counted. */
+static void report_load(const struct ruleset *rs, const char *how, const struct rulesdb_skips *skips, double secs)
+{
+    if (skips->count)
+        log_warning("skipped %zu unusable rule rows, first: %s", skips->count, skips->first);
+    log_info("rules loaded (%s): generation=%llu protected=%zu global=%zu per_recipient=%zu "
+             "closed_challenges=%zu bytes=%zu ms=%.1f", how,
+             ruleset_generation(rs), ruleset_count(rs, RS_PROTECTED),
+             ruleset_count(rs, RS_GLOBAL), ruleset_count(rs, RS_RULE),
+             ruleset_count(rs, RS_CLOSED), ruleset_bytes(rs), secs * 1000);
+    metrics_rules_loaded(strcmp(how, "all rows") == 0, secs, ruleset_count(rs, RS_GLOBAL) + ruleset_count(rs, RS_RULE),
+                         ruleset_count(rs, RS_PROTECTED));
+}
+
 /* The thread: every interval, a delta or a full load when the rules moved. */
 static void *refresher_main(void *arg)
 {
@@ -114,16 +128,7 @@ static void *refresher_main(void *arg)
                     metrics_db_error();
                 } else {
                     load_failing = 0;
-                    if (skips.count)
-                        log_warning("skipped %zu unusable rule rows, first: %s", skips.count, skips.first);
-                    log_info("rules loaded (%s): generation=%llu protected=%zu global=%zu per_recipient=%zu "
-                             "closed_challenges=%zu bytes=%zu ms=%.1f", how,
-                             ruleset_generation(rs), ruleset_count(rs, RS_PROTECTED),
-                             ruleset_count(rs, RS_GLOBAL), ruleset_count(rs, RS_RULE),
-                             ruleset_count(rs, RS_CLOSED), ruleset_bytes(rs), (mono_now() - t0) * 1000);
-                    metrics_rules_loaded(strcmp(how, "all rows") == 0, mono_now() - t0,
-                                         ruleset_count(rs, RS_GLOBAL) + ruleset_count(rs, RS_RULE),
-                                         ruleset_count(rs, RS_PROTECTED));
+                    report_load(rs, how, &skips, mono_now() - t0);
                     loaded_gen = ruleset_generation(rs);
                     have = 1;
                     ruleset_free(r->last);

@@ -183,10 +183,11 @@ struct parse_ctx {
     int line;               /* counted by the handler for errors */
 };
 
-/* Validates "inet:HOST:PORT" / "unix:/PATH". */
-static int listen_ok(const char *v, char *why, size_t len)
+/* Validates "inet:HOST:PORT" / "unix:/PATH"; INET_ONLY: the former (the
+ * /metrics listener, HTTP over TCP; empty, its "off", is the caller's). */
+static int listen_ok(const char *v, int inet_only, char *why, size_t len)
 {
-    if (strncmp(v, "unix:", 5) == 0) {
+    if (strncmp(v, "unix:", 5) == 0 && !inet_only) {
         if (v[5] != '/') {
             snprintf(why, len, "unix socket path must be absolute");
             return 0;
@@ -214,7 +215,8 @@ static int listen_ok(const char *v, char *why, size_t len)
         }
         return 1;
     }
-    snprintf(why, len, "expected inet:HOST:PORT or unix:/PATH");
+    snprintf(why, len, inet_only ? "expected inet:HOST:PORT, or nothing (off)"
+                                 : "expected inet:HOST:PORT or unix:/PATH");
     return 0;
 }
 
@@ -370,14 +372,9 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
                 snprintf(ctx->msg, sizeof(ctx->msg), "value of %s has a control character", k->name);
                 return 0;
             }
-        if (k->type == K_LISTEN && !listen_ok(value, why, sizeof(why))) {
-            snprintf(ctx->msg, sizeof(ctx->msg), "bad listen value '%.100s': %.100s", value, why);
-            return 0;
-        }
-        /* The /metrics listener: off when empty, TCP only (Prometheus scrapes over HTTP). */
-        if (k->type == K_METRICS && *value && (strncmp(value, "inet:", 5) != 0 || !listen_ok(value, why, sizeof(why)))) {
-            snprintf(ctx->msg, sizeof(ctx->msg), "bad metrics_listen value '%.100s': expected inet:HOST:PORT or "
-                     "nothing (off)", value);
+        if ((k->type == K_LISTEN || (k->type == K_METRICS && *value))
+            && !listen_ok(value, k->type == K_METRICS, why, sizeof(why))) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "bad %s value '%.100s': %.100s", k->name, value, why);
             return 0;
         }
         if (k->type == K_RESOLVER && *value) {

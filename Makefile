@@ -3,7 +3,7 @@
 
 CC      ?= cc
 Q       ?= @            # make Q= shows the full commands
-PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc libcrypto libpsl libidn2
+PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc libcrypto libpsl libidn2 libmicrohttpd
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

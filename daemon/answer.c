@@ -38,6 +38,7 @@
 #include "conn.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "netlist.h"
 #include "outbound.h"
 #include "pairset.h"
@@ -151,14 +152,38 @@ static void build_logline(char *out, size_t outlen, const struct policy_req *r, 
              decision_rule_text(d, rule, sizeof(rule)), d->detail, spf ? " spf=" : "", spf ? spf : "");
 }
 
-/* Answers C with REPLY, and logs the decision D with it when WANT_LOG. */
-static void reply_logged(struct conn *c, const struct decision *d, const char *reply, const char *spf, int want_log)
+/* Answers C with REPLY, counted for the metrics as WHY. */
+static void reply_as(struct conn *c, enum metrics_reason why, const char *reply, const char *logline)
+{
+    metrics_decision(reply, why, c->read_ns);
+    conn_reply(c, reply, logline);
+}
+
+/* Why D answers as it does, for the metrics. */
+static enum metrics_reason reason_of(const struct decision *d)
+{
+    switch (d->kind) {
+    case DK_RULE: return d->outbound ? MR_OUTBOUND_CONTACT : MR_RULE;
+    case DK_CHALLENGE: return d->outbound ? MR_OUTBOUND_NEW_CONTACT : MR_UNKNOWN_SENDER;
+    case DK_CLOSED: return MR_CLOSED;
+    case DK_NOT_PROTECTED: return MR_NOT_PROTECTED;
+    case DK_NULL_SENDER: return MR_NULL_SENDER;
+    case DK_BAD_ADDRESS: return MR_BAD_ADDRESS;
+    case DK_NO_RULES: return MR_DB;
+    case DK_NOT_RCPT:
+    default: return MR_OTHER;
+    }
+}
+
+/* Answers C with REPLY for WHY, and logs the decision D with it when WANT_LOG. */
+static void reply_logged(struct conn *c, const struct decision *d, enum metrics_reason why, const char *reply,
+                         const char *spf, int want_log)
 {
     char logline[sizeof(c->pending_log)];
 
     if (want_log)
         build_logline(logline, sizeof(logline), &c->req, d, spf);
-    conn_reply(c, reply, want_log ? logline : NULL);
+    reply_as(c, why, reply, want_log ? logline : NULL);
 }
 
 /* A challenge write for the pair of D, asked for by the request on C.  NULL
@@ -231,7 +256,8 @@ static void count_behind(struct pair_entry *e, const struct conn *c, const struc
  * has one, refreshed behind the reply. */
 static void answer_capped(struct conn *c, const struct decision *d, unsigned long window, const char *logline)
 {
-    conn_reply(c, opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_CAPPED, logline);
+    metrics_cap_refusal(c->cap_hit);
+    reply_as(c, MR_CAP, opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_CAPPED, logline);
     pthread_mutex_lock(&pairs_mu);
     struct pair_entry *e = pairset_put(pairs, d->challenge_sender, d->challenge_recipient);
     if (e && e->none_window != window) /* else known to have no open challenge this hour: nothing to write */
@@ -292,7 +318,7 @@ static void park_for_spf(struct conn *c, const struct decision *d, const struct 
     if (!job || spfpool_submit(job) < 0) {
         free(job);
         log_warning("SPF queue full, answering 451");
-        reply_logged(c, d, REPLY_TEMPFAIL, NULL, want_log);
+        reply_logged(c, d, MR_OTHER, REPLY_TEMPFAIL, NULL, want_log);
         return;
     }
     c->waiting = 1;
@@ -332,7 +358,7 @@ static int spf_step(struct conn *c, struct decision *d, int have, enum spf_verdi
     snprintf(d->detail + n, sizeof(d->detail) - n, "; SPF %s: the sender could not be verified, %s", *spf,
              v == SPF_V_TEMPERROR ? "try again later" : d->kind == DK_CHALLENGE ? "refused, no challenge"
                                                                               : "refused");
-    reply_logged(c, d, refusal, *spf, 1);   /* always said: one line that says why */
+    reply_logged(c, d, MR_SPF, refusal, *spf, 1);   /* always said: one line that says why */
     return 1;
 }
 
@@ -346,7 +372,8 @@ static int answer_recorded(struct conn *c, const struct decision *d, int want_lo
         pthread_mutex_unlock(&pairs_mu);
         return 0;
     }
-    reply_logged(c, d, e->closed ? REPLY_ACCESS_DENIED : d->reply, NULL, want_log);
+    reply_logged(c, d, e->closed ? MR_CLOSED : reason_of(d), e->closed ? REPLY_ACCESS_DENIED : d->reply, NULL,
+                 want_log);
     if (!e->closed)
         count_behind(e, c, d, 0, 0);
     pthread_mutex_unlock(&pairs_mu);
@@ -363,7 +390,9 @@ static int capped_from_memory(struct conn *c, const struct decision *d, int want
 {
     char logline[sizeof(c->pending_log)];
 
-    *room = caps_reserve(d->protected_key, policy_get(&c->req, PA_CLIENT_ADDRESS), time(NULL), window);
+    c->cap_hit = 0;
+    *room = caps_reserve(d->protected_key, policy_get(&c->req, PA_CLIENT_ADDRESS), time(NULL), window,
+                         &c->cap_hit);
     if (*room || !challenge_writer_ok(writer) || !refresher_db_ok(refresher))
         return 0;
     if (want_log)
@@ -390,10 +419,11 @@ static void answer_challenge(struct conn *c, const struct decision *d, const cha
         if (job)
             log_warning("challenge queue full, answering 451");
         free(job);
-        conn_reply(c, REPLY_TEMPFAIL, want_log ? logline : NULL);
+        reply_as(c, MR_OTHER, REPLY_TEMPFAIL, want_log ? logline : NULL);
         return;
     }
     job->capped = !room;
+    job->cap_hit = c->cap_hit;
     job->reserved = room;
     job->window = window;
     c->waiting = 1;
@@ -413,7 +443,7 @@ static int answer_outbound(struct conn *c, const struct decision *d, int want_lo
     if (d->allows)
         return 0;
     if (d->kind != DK_CHALLENGE) {
-        reply_logged(c, d, d->reply, NULL, want_log);
+        reply_logged(c, d, reason_of(d), d->reply, NULL, want_log);
         return 1;
     }
     if (answer_recorded(c, d, want_log) || capped_from_memory(c, d, want_log, &room, &window))
@@ -477,7 +507,7 @@ again:
         goto again;
     }
     if (d.kind != DK_CHALLENGE) {
-        reply_logged(c, &d, d.reply, spf, want_log);
+        reply_logged(c, &d, reason_of(&d), d.reply, spf, want_log);
         return;
     }
     answer_challenge(c, &d, spf, room, window, want_log);
@@ -556,7 +586,12 @@ void answer_take_results(struct challenge_job *j, time_t now)
             const char *reply = !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED
                               : !j->none ? c->pending_reply
                               : opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_CAPPED;
-            conn_reply(c, reply, c->pending_log[0] ? c->pending_log : NULL);
+            enum metrics_reason why = !j->ok ? MR_DB : j->closed ? MR_CLOSED
+                                    : !j->none ? (j->outbound ? MR_OUTBOUND_NEW_CONTACT : MR_UNKNOWN_SENDER)
+                                    : MR_CAP;
+            if (why == MR_CAP)
+                metrics_cap_refusal(j->db_full ? j->db_full : j->cap_hit);
+            reply_as(c, why, reply, c->pending_log[0] ? c->pending_log : NULL);
             c->last_active = now;
             conn_process(c, now);
         }

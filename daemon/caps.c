@@ -66,7 +66,7 @@ static void refused(struct pair_entry *e, const char *what, const char *key, int
                 "with no challenge until the hour is over", limit, what, key);
 }
 
-int caps_reserve(const char *protected_key, const char *client, time_t now, unsigned long *window)
+int caps_reserve(const char *protected_key, const char *client, time_t now, unsigned long *window, int *full)
 {
     char ckey[CAPKEY_MAX];
     int room = 0;
@@ -80,8 +80,10 @@ int caps_reserve(const char *protected_key, const char *client, time_t now, unsi
     struct pair_entry *c = ckey[0] ? pairset_put(cap_client, "", ckey) : NULL;
     if (r && r->hits >= rcpt_max) {
         refused(r, "protected", protected_key, (int)rcpt_max);
+        *full = CAP_FULL_RCPT;
     } else if (c && c->hits >= client_max) {
         refused(c, "client", ckey, (int)client_max);
+        *full = CAP_FULL_CLIENT;
     } else {
         if (r)
             r->hits++;

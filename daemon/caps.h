@@ -20,9 +20,10 @@ void caps_free(void);
  * new window when the hour since the last one is over, and sets *WINDOW to
  * the current window's number (for what holds for one window only).
  * Returns 1 when both had room (both are counted), 0 when a cap is reached
- * (nothing counted; the first refusal of a key in a window is logged).
+ * (nothing counted; *FULL says which, CAP_FULL_RCPT or CAP_FULL_CLIENT; the
+ * first refusal of a key in a window is logged).
  * Safe from any thread. */
-int caps_reserve(const char *protected_key, const char *client, time_t now, unsigned long *window);
+int caps_reserve(const char *protected_key, const char *client, time_t now, unsigned long *window, int *full);
 
 /* Gives back a reservation of WINDOW that created no challenge (the pair
  * had one, or the write failed).  A reservation of an older window is

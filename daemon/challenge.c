@@ -23,6 +23,7 @@
 #include "cover.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -318,14 +319,21 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->mu);
 
         int ok = write_batch_retrying(w, batch, err, sizeof(err)) == 0;
+        unsigned int made = 0;
         if (!ok && !failing)
             log_error("recording challenges failed, answering 451: %s", err);
         else if (ok && failing)
             log_info("recording challenges works again");
         failing = !ok;
         __atomic_store_n(&w->failing, failing, __ATOMIC_RELAXED);
-        for (struct challenge_job *j = batch; j; j = j->next)
+        for (struct challenge_job *j = batch; j; j = j->next) {
             j->ok = ok;
+            made += ok && j->created;
+        }
+        if (ok)
+            metrics_challenges_created(made);
+        else
+            metrics_db_error();
         w->done(batch);
     }
     return NULL;

@@ -24,6 +24,7 @@ struct challenge_job {
     int ruled;                              /* set by the writer: a rule already decides the pair */
     int db_full;                            /* set by the writer: the database's count of this hour is
                                                full (CAP_FULL_RCPT, CAP_FULL_CLIENT; caps.h) */
+    int cap_hit;                            /* capped in memory: which cap (CAP_FULL_*), for the metrics */
     int outbound;                           /* a child's request to write to SENDER (direction 'out') */
     char sender[ADDR_MAX + 2];
     char base[ADDR_MAX + 2];                /* SENDER without its +ext: a refusal of it covers SENDER */

@@ -16,6 +16,7 @@
 #include "decide.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "pairset.h"
 
 #include <errno.h>
@@ -72,6 +73,11 @@ void conn_drop(struct conn *c)
     close(c->fd);
     client_closed(c->client);
     free(c);
+}
+
+size_t conn_open_count(void)
+{
+    return __atomic_load_n(&nconns, __ATOMIC_RELAXED);
 }
 
 size_t conn_capacity(void)
@@ -169,6 +175,7 @@ int conn_process(struct conn *c, time_t now)
                 need_input = 1;
                 break;
             }
+            c->read_ns = metrics_now_ns();
             answer_request(c);
             if (!c->spf_wait)       /* else answered again, from req, with the verdict */
                 policy_reset(&c->req);

@@ -27,6 +27,8 @@ struct conn {
     int detached;                   /* hung up while waiting: out of epoll */
     unsigned int events;            /* registered epoll mask */
     time_t last_active, req_start;
+    uint64_t read_ns;               /* the request was read whole (metrics_now_ns), for its latency */
+    int cap_hit;                    /* capped in memory: the cap (CAP_FULL_*) for the waiting request */
     size_t inlen, outlen, outoff;
     char peer[64];
     char client[INET6_ADDRSTRLEN + 8];  /* peer address without the port, "unix" */
@@ -76,6 +78,9 @@ void conn_reply(struct conn *c, const char *action, const char *logline);
 
 /* Parses and answers what is buffered.  Returns -1 if the connection closed. */
 int conn_process(struct conn *c, time_t now);
+
+/* Open connections, in every loop (any thread). */
+size_t conn_open_count(void);
 
 /* Closes this loop thread's connections past their read or idle timeout. */
 void conn_sweep(time_t now);

@@ -28,7 +28,9 @@
 #include "db.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "privs.h"
+#include "promhttp.h"
 #include "refresh.h"
 #include "settings.h"
 #include "spfpool.h"
@@ -58,6 +60,8 @@ struct start {
     uid_t sock_owner;
     gid_t sock_group;
     int listen_fd;
+    int metrics_fd;                 /* [policy] metrics_listen, bound before the drop; -1: off */
+    struct promhttp *metrics;
     struct refresher *refresher;
     struct challenge_writer *writer;
 };
@@ -179,6 +183,16 @@ static int open_listener(struct start *s)
         fprintf(stderr, "guardlistd: error: %s\n", err);
         return 1;
     }
+    /* /metrics: a socket of its own, never the policy port; bound now (a
+     * port below 1024 needs root), served once the threads may start. */
+    if (cfg->policy.metrics_listen[0]) {
+        s->metrics_fd = promhttp_bind(cfg->policy.metrics_listen, err, sizeof(err));
+        if (s->metrics_fd < 0) {
+            log_fatal("metrics_listen: %s", err);
+            fprintf(stderr, "guardlistd: error: %s: [policy] metrics_listen: %s\n", cfg->path, err);
+            return 1;
+        }
+    }
     return GO_ON;
 }
 
@@ -262,6 +276,17 @@ static int start_threads(struct start *s)
         log_fatal("cannot start worker threads or allocate their tables");
         return 1;
     }
+    if (s->metrics_fd >= 0) {
+        char err[300];
+        int fd = s->metrics_fd;
+        s->metrics_fd = -1;         /* promhttp's now, even when it fails */
+        s->metrics = promhttp_start(fd, metrics_render, err, sizeof(err));
+        if (!s->metrics) {
+            log_fatal("%s", err);
+            return 1;
+        }
+        log_info("metrics on http://%s/metrics", cfg->policy.metrics_listen + 5);
+    }
     return GO_ON;
 }
 
@@ -295,6 +320,7 @@ static int start_loops(const struct start *s)
 
 static void shut_down(const struct start *s)
 {
+    promhttp_stop(s->metrics);      /* no scrape reads what is freed below */
     listener_close(s->listen_fd);
     loop_stop();                    /* each loop closes its connections */
     spfpool_stop();                 /* nothing goes to the loops after this */
@@ -311,9 +337,10 @@ static void shut_down(const struct start *s)
 
 int main(int argc, char **argv)
 {
-    struct start s = { .sock_owner = (uid_t)-1, .sock_group = (gid_t)-1, .listen_fd = -1 };
+    struct start s = { .sock_owner = (uid_t)-1, .sock_group = (gid_t)-1, .listen_fd = -1, .metrics_fd = -1 };
     int rc = parse_options(argc, argv, &s);
 
+    metrics_init(VERSION);
     if (rc == GO_ON)
         rc = load_config(&s);
     if (rc == GO_ON)

@@ -8,10 +8,10 @@
  * server still accepts on.
  */
 #include "listener.h"
+#include "tcpbind.h"
 #include "log.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -85,49 +85,10 @@ static int open_unix(const char *path, uid_t owner, gid_t group, mode_t mode, ch
     return fd;
 }
 
-/* Binds the TCP socket of SPEC (inet:HOST:PORT, HOST may be [v6]). */
-static int open_inet(const char *spec, char *err, size_t errlen)
-{
-    char host[256];
-    const char *hp = spec + 5, *colon = strrchr(hp, ':');
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-    struct addrinfo *res;
-    size_t hl = (size_t)(colon - hp);
-    int fd, rc, one = 1;
-
-    if (hl >= sizeof(host)) {
-        snprintf(err, errlen, "listen host too long");
-        return -1;
-    }
-    if (hl >= 2 && hp[0] == '[' && hp[hl - 1] == ']') {
-        hp++;
-        hl -= 2;
-    }
-    memcpy(host, hp, hl);
-    host[hl] = '\0';
-    rc = getaddrinfo(host, colon + 1, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve listen address %s: %s", host, gai_strerror(rc));
-        return -1;
-    }
-    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
-        snprintf(err, errlen, "cannot bind %s: %s", spec, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        return -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 int listener_open(const char *spec, uid_t owner, gid_t group, mode_t mode, char *err, size_t errlen)
 {
     int fd = strncmp(spec, "unix:", 5) == 0 ? open_unix(spec + 5, owner, group, mode, err, errlen)
-                                            : open_inet(spec, err, errlen);
+                                            : tcpbind_open(spec, err, errlen);
 
     if (fd < 0)
         return -1;

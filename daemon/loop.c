@@ -15,6 +15,7 @@
 #include "challenge.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "settings.h"
 #include "spfpool.h"
 
@@ -192,6 +193,7 @@ static void *loop_main(void *arg)
     time_t last_sweep = time(NULL);
 
     self = l;
+    metrics_thread_init();
     if (conn_thread_init() < 0) {
         /* It would be given connections it cannot serve: stop the daemon
          * (the control thread reads the signal). */

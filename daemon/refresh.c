@@ -15,6 +15,7 @@
 #include "db.h"
 #include "log.h"
 #include "control.h"
+#include "metrics.h"
 #include "rulesdb.h"
 
 #include <errno.h>
@@ -40,6 +41,20 @@ static double mono_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A ruleset RS built (HOW: "all rows" or "new rows") in SECS: logged and counted. */
+static void report_load(const struct ruleset *rs, const char *how, const struct rulesdb_skips *skips, double secs)
+{
+    if (skips->count)
+        log_warning("skipped %zu unusable rule rows, first: %s", skips->count, skips->first);
+    log_info("rules loaded (%s): generation=%llu protected=%zu global=%zu per_recipient=%zu "
+             "closed_challenges=%zu bytes=%zu ms=%.1f", how,
+             ruleset_generation(rs), ruleset_count(rs, RS_PROTECTED),
+             ruleset_count(rs, RS_GLOBAL), ruleset_count(rs, RS_RULE),
+             ruleset_count(rs, RS_CLOSED), ruleset_bytes(rs), secs * 1000);
+    metrics_rules_loaded(strcmp(how, "all rows") == 0, secs, ruleset_count(rs, RS_GLOBAL) + ruleset_count(rs, RS_RULE),
+                         ruleset_count(rs, RS_PROTECTED));
 }
 
 /* The thread: every interval, a delta or a full load when the rules moved. */
@@ -68,12 +83,14 @@ static void *refresher_main(void *arg)
             if (!down)
                 log_warning("database unreachable, deciding from the rules in memory: %s", err);
             down = 1;
+            metrics_db_error();
             __atomic_store_n(&r->down, 1, __ATOMIC_RELAXED);
         } else {
             if (down)
                 log_info("database reachable again");
             down = 0;
             __atomic_store_n(&r->down, 0, __ATOMIC_RELAXED);
+            metrics_refreshed();
             if (truncated)
                 log_info("a table was truncated: reloading the rules");
             /* Another database server may hold another copy (a replica
@@ -108,15 +125,10 @@ static void *refresher_main(void *arg)
                     if (!load_failing)      /* once per failure, not every second */
                         log_error("loading rules failed (will keep trying): %s", err);
                     load_failing = 1;
+                    metrics_db_error();
                 } else {
                     load_failing = 0;
-                    if (skips.count)
-                        log_warning("skipped %zu unusable rule rows, first: %s", skips.count, skips.first);
-                    log_info("rules loaded (%s): generation=%llu protected=%zu global=%zu per_recipient=%zu "
-                             "closed_challenges=%zu bytes=%zu ms=%.1f", how,
-                             ruleset_generation(rs), ruleset_count(rs, RS_PROTECTED),
-                             ruleset_count(rs, RS_GLOBAL), ruleset_count(rs, RS_RULE),
-                             ruleset_count(rs, RS_CLOSED), ruleset_bytes(rs), (mono_now() - t0) * 1000);
+                    report_load(rs, how, &skips, mono_now() - t0);
                     loaded_gen = ruleset_generation(rs);
                     have = 1;
                     ruleset_free(r->last);

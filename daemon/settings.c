@@ -5,7 +5,7 @@
  * The configuration and the decision options keep one address for the
  * daemon's life and a reload changes them in place, so conn.c, caps.c and
  * answer.c, which read them at each use, follow at once.  A reload never
- * changes what needs a restart (the listen socket, the accounts, the
+ * changes what needs a restart (the listen sockets, /metrics's too, the accounts, the
  * database): it warns and keeps those; a file that does not load changes
  * nothing.
  */
@@ -101,6 +101,8 @@ void settings_reload(size_t max_connections, struct refresher *refresher)
     if (strcmp(fresh.policy.listen, cfg.policy.listen) != 0
         || strcmp(fresh.policy.listen_group, cfg.policy.listen_group) != 0)
         log_warning("SIGHUP: listen changed; it takes effect after a restart");
+    if (strcmp(fresh.policy.metrics_listen, cfg.policy.metrics_listen) != 0)
+        log_warning("SIGHUP: metrics_listen changed; it takes effect after a restart");
     if (strcmp(fresh.policy.run_as_user, cfg.policy.run_as_user) != 0
         || strcmp(fresh.policy.run_as_group, cfg.policy.run_as_group) != 0)
         log_warning("SIGHUP: run_as_user or run_as_group changed; it takes effect after a restart");
@@ -116,6 +118,7 @@ void settings_reload(size_t max_connections, struct refresher *refresher)
     fresh.policy.max_connections = fresh.policy.max_connections > (int)max_connections
         ? (int)max_connections : fresh.policy.max_connections;
     snprintf(fresh.policy.listen, sizeof(fresh.policy.listen), "%s", cfg.policy.listen);
+    memcpy(fresh.policy.metrics_listen, cfg.policy.metrics_listen, sizeof(fresh.policy.metrics_listen));
     memcpy(fresh.policy.listen_group, cfg.policy.listen_group, sizeof(fresh.policy.listen_group));
     memcpy(fresh.policy.run_as_user, cfg.policy.run_as_user, sizeof(fresh.policy.run_as_user));
     memcpy(fresh.policy.run_as_group, cfg.policy.run_as_group, sizeof(fresh.policy.run_as_group));

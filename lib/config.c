@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 
 enum key_type { K_STR, K_INT, K_AUTO_INT, K_ENUM, K_LISTEN, K_DELIM, K_ONALLOW, K_NETLIST, K_DBHOSTS,
-                K_RESOLVER };
+                K_RESOLVER, K_METRICS };
 
 struct key {
     const char *section, *name;
@@ -78,6 +78,8 @@ static const struct key keys[] = {
     { "policy", "trusted_forwarders", K_NETLIST, offsetof(struct config, policy.trusted_forwarders), 0, 0, 0, NULL },
     S("policy", "freemail_domains", policy.freemail_domains),
     E("policy", "spf", policy.spf, w_onoff),
+    { "policy", "metrics_listen", K_METRICS, offsetof(struct config, policy.metrics_listen),
+      sizeof(((struct config *)0)->policy.metrics_listen), 0, 0, NULL },
     { "policy", "resolver", K_RESOLVER, offsetof(struct config, policy.resolver),
       sizeof(((struct config *)0)->policy.resolver), 0, 0, NULL },
     I("policy", "spf_threads", policy.spf_threads, 1, 64),
@@ -98,6 +100,8 @@ static const struct key keys[] = {
     I("notifier", "smtp_timeout", notifier.smtp_timeout, 1, 600),
     S("notifier", "template_dir", notifier.template_dir),
     S("notifier", "run_as_user", notifier.run_as_user),
+    { "notifier", "metrics_listen", K_METRICS, offsetof(struct config, notifier.metrics_listen),
+      sizeof(((struct config *)0)->notifier.metrics_listen), 0, 0, NULL },
     S("notifier", "run_as_group", notifier.run_as_group),
     ACCOUNT("notifier", notifier.account),
 
@@ -181,10 +185,11 @@ struct parse_ctx {
     int line;               /* counted by the handler for errors */
 };
 
-/* Validates "inet:HOST:PORT" / "unix:/PATH". */
-static int listen_ok(const char *v, char *why, size_t len)
+/* Validates "inet:HOST:PORT" / "unix:/PATH"; INET_ONLY: the former (the
+ * /metrics listener, HTTP over TCP; empty, its "off", is the caller's). */
+static int listen_ok(const char *v, int inet_only, char *why, size_t len)
 {
-    if (strncmp(v, "unix:", 5) == 0) {
+    if (strncmp(v, "unix:", 5) == 0 && !inet_only) {
         if (v[5] != '/') {
             snprintf(why, len, "unix socket path must be absolute");
             return 0;
@@ -212,7 +217,8 @@ static int listen_ok(const char *v, char *why, size_t len)
         }
         return 1;
     }
-    snprintf(why, len, "expected inet:HOST:PORT or unix:/PATH");
+    snprintf(why, len, inet_only ? "expected inet:HOST:PORT, or nothing (off)"
+                                 : "expected inet:HOST:PORT or unix:/PATH");
     return 0;
 }
 
@@ -356,6 +362,7 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
     switch (k->type) {
     case K_STR:
     case K_LISTEN:
+    case K_METRICS:
     case K_DELIM:
     case K_RESOLVER:
         if (strlen(value) >= k->size) {
@@ -367,8 +374,9 @@ static int set_value(struct parse_ctx *ctx, const struct key *k, const char *val
                 snprintf(ctx->msg, sizeof(ctx->msg), "value of %s has a control character", k->name);
                 return 0;
             }
-        if (k->type == K_LISTEN && !listen_ok(value, why, sizeof(why))) {
-            snprintf(ctx->msg, sizeof(ctx->msg), "bad listen value '%.100s': %.100s", value, why);
+        if ((k->type == K_LISTEN || (k->type == K_METRICS && *value))
+            && !listen_ok(value, k->type == K_METRICS, why, sizeof(why))) {
+            snprintf(ctx->msg, sizeof(ctx->msg), "bad %s value '%.100s': %.100s", k->name, value, why);
             return 0;
         }
         if (k->type == K_RESOLVER && *value) {

@@ -73,6 +73,7 @@ struct config {
         int spf_threads;                /* SPF worker threads (they wait for DNS, the loops never do) */
         int spf_queue;                  /* SPF evaluations waiting for a worker, at most */
         int outbound;                   /* 1: a protected login writes only to its approved contacts */
+        char metrics_listen[CONFIG_STR_MAX];    /* inet:HOST:PORT of /metrics; "": off */
         struct config_account account;
     } policy;
     struct {
@@ -90,6 +91,7 @@ struct config {
         char template_dir[CONFIG_STR_MAX];
         char run_as_user[CONFIG_NAME_MAX];
         char run_as_group[CONFIG_NAME_MAX];
+        char metrics_listen[CONFIG_STR_MAX];    /* inet:HOST:PORT of /metrics; "": off */
         struct config_account account;
     } notifier;
     struct {

@@ -24,7 +24,9 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "notifystats.h"
 #include "privs.h"
+#include "promhttp.h"
 #include "record.h"
 #include "send.h"
 
@@ -43,6 +45,8 @@ struct start {
     int once, dry_run;
     struct config_db dbp;           /* with the password: wiped once the database handle has it */
     struct privs run_as;
+    int metrics_fd;                 /* [notifier] metrics_listen, bound before the drop; -1: off */
+    struct promhttp *metrics;
 };
 
 static volatile sig_atomic_t stopping;
@@ -119,6 +123,7 @@ static int cycle(struct db *db, int dry_run, long *sent_total)
         *sent_total = (long)b.nmails;
     } else {
         send_mails(b.mails, b.nmails);
+        notifystats_mails(b.mails, b.nmails);
         *sent_total = record_mails(db, b.mails, b.nmails, cfg.approver.token_ttl_days);
         record_states(db, ch, n);
         if (batch_release_locks(db, err, sizeof(err)) < 0)
@@ -150,6 +155,8 @@ static int run_cycles(struct start *s)
         } else {
             int claimed = cycle(db, s->dry_run, &sent);
             rc = claimed < 0 ? 1 : 0;
+            if (s->metrics)
+                notifystats_cycle(db);
             /* --once sends everything due: go on while a claim came back full. */
             if (s->once && !s->dry_run && claimed == CLAIM_MAX)
                 continue;
@@ -252,6 +259,40 @@ static int read_files(void)
     return GO_ON;
 }
 
+/* /metrics: its socket is bound as root (a port below 1024 may need it);
+ * not for --once or --dry-run, which end at once. */
+static int bind_metrics(struct start *s)
+{
+    char err[400];
+
+    s->metrics_fd = -1;
+    if (!cfg.notifier.metrics_listen[0] || s->once || s->dry_run)
+        return GO_ON;
+    s->metrics_fd = promhttp_bind(cfg.notifier.metrics_listen, err, sizeof(err));
+    if (s->metrics_fd < 0) {
+        fprintf(stderr, "guardlist-notify: error: %s: [notifier] metrics_listen: %s\n", cfg.path, err);
+        return 1;
+    }
+    return GO_ON;
+}
+
+/* After the drop: the listener's thread answers from the counters. */
+static int serve_metrics(struct start *s)
+{
+    char err[400];
+
+    if (s->metrics_fd < 0)
+        return GO_ON;
+    s->metrics = promhttp_start(s->metrics_fd, notifystats_render, err, sizeof(err));
+    s->metrics_fd = -1;
+    if (!s->metrics) {
+        log_fatal("%s", err);
+        return 1;
+    }
+    log_info("metrics on http://%s/metrics", cfg.notifier.metrics_listen + 5);
+    return GO_ON;
+}
+
 /* Everything that needs root is read: config, secrets, templates. */
 static int drop_privileges(const struct start *s)
 {
@@ -291,16 +332,21 @@ int main(int argc, char **argv)
         rc = check_addresses();
     if (rc == GO_ON)
         rc = read_files();
+    if (rc == GO_ON)
+        rc = bind_metrics(&s);
     if (rc == GO_ON) {
         log_init("guardlist-notify", cfg.log.target, cfg.log.level);
         db_set_notice(log_notice_line);
         rc = drop_privileges(&s);
     }
+    if (rc == GO_ON)
+        rc = serve_metrics(&s);
     if (rc == GO_ON) {
         send_start();
         catch_signals();
         rc = run_cycles(&s);
     }
+    promhttp_stop(s.metrics);
     compose_free();
     send_free();
     explicit_bzero(&s.dbp, sizeof(s.dbp));

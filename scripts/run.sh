@@ -17,6 +17,7 @@ SMTP_PORT=${GUARDLIST_SMTP_PORT:-2525}
 # The notifier's own submission port: permits before any policy check, so a
 # guardian whose own address is protected still gets guardlist's emails.
 NOTIFY_PORT=${GUARDLIST_NOTIFY_PORT:-2526}
+METRICS_PORT=${GUARDLIST_METRICS_PORT:-9310}     # guardlistd's /metrics; the notifier's is the next port
 HTTP_PORT=${GUARDLIST_HTTP_PORT:-8080}
 # Authenticated submission (the kid's mail program): SASL through Dovecot's
 # auth service, which listens on SASL_PORT (loopback) for Postfix only.
@@ -102,6 +103,7 @@ run_as_group = www-data     ; this file's group (the CGI reads it too): SIGHUP r
 spf = on                    ; an allow or a challenge needs the sender's SPF verdict first
 resolver = 127.0.0.1:$DNS_PORT   ; the demo's private dnsmasq
 outbound = on               ; the child logged in on the submission port writes only to approved contacts
+metrics_listen = inet:127.0.0.1:$METRICS_PORT   ; Prometheus text format: curl http://127.0.0.1:$METRICS_PORT/metrics
 
 [notifier]
 user = guardlist_notifier
@@ -113,6 +115,7 @@ from = guardlist@family.test
 approve_url = http://127.0.0.1:$HTTP_PORT/approve
 template_dir = $ROOT/templates
 poll_interval = 2
+metrics_listen = inet:127.0.0.1:$((METRICS_PORT + 1))
 run_as_user = nobody
 
 [approver]
@@ -369,6 +372,7 @@ guardlist demo: everything runs on 127.0.0.1 and keeps its state in var/.
 
   MariaDB            socket $SOCK (inspect: $MYSQL guardlist)
   guardlistd         policy service on 127.0.0.1:$LISTEN_PORT   (log: var/guardlistd.log)
+                       metrics: http://127.0.0.1:$METRICS_PORT/metrics (Prometheus text format)
   dnsmasq            DNS for SPF on 127.0.0.1:$DNS_PORT: example.com lets 127.0.0.1 send, nothing else has SPF
   Postfix            SMTP on 127.0.0.1:$SMTP_PORT, asks guardlistd at RCPT; mailboxes in var/mail/
                      the notifier submits on 127.0.0.1:$NOTIFY_PORT (no policy check: guardians always get it)
@@ -377,6 +381,7 @@ guardlist demo: everything runs on 127.0.0.1 and keeps its state in var/.
   Dovecot            SASL authentication only, auth on 127.0.0.1:$SASL_PORT   (log: var/dovecot.log)
                        the kid's login: kid@family.test / $KID_PW  (var/submit-logins.txt)
   guardlist-notify   emails guardians through that Postfix       (log: var/guardlist-notify.log)
+                       metrics: http://127.0.0.1:$((METRICS_PORT + 1))/metrics
   approval page      http://127.0.0.1:$HTTP_PORT/approve          (lighttpd, FastCGI guardlist-approve)
   admin page         http://127.0.0.1:$HTTP_PORT/admin            (lighttpd, FastCGI guardlist-web, Basic auth)
                        log in as admin / $ADMIN_PW  (sees and changes everything), or as

@@ -130,6 +130,12 @@ static struct err_row err_rows[] = {
     {"error: listen = unix: (empty path)", "[policy]\nlisten = unix:\n", {"t.ini:2:", NULL},
      "listen"},
     {"error: listen empty", "[policy]\nlisten =\n", {"t.ini:2:", NULL}, "listen"},
+    {"error: metrics_listen = unix:/run/m (TCP only)", "[policy]\nmetrics_listen = unix:/run/m\n",
+     {"t.ini:2:", NULL}, "metrics_listen"},
+    {"error: metrics_listen without a port", "[policy]\nmetrics_listen = inet:127.0.0.1\n",
+     {"t.ini:2:", NULL}, "metrics_listen"},
+    {"error: notifier metrics_listen = 9311", "[notifier]\nmetrics_listen = 9311\n", {"t.ini:2:", NULL},
+     "metrics_listen"},
     {"error: recipient_delimiter too long (no silent truncation)",
      "[policy]\nrecipient_delimiter = +-_.=~!#$%^&*()[]{}\n", {"t.ini:2:", NULL},
      "recipient_delimiter"},
@@ -228,6 +234,14 @@ static void check_defaults(void)
     assert_string_equal(cfg.policy.resolver, "");
     assert_int_equal(cfg.policy.spf_threads, 4);
     assert_int_equal(cfg.policy.spf_queue, 1000);
+    assert_string_equal(cfg.policy.metrics_listen, "");      /* off */
+    assert_string_equal(cfg.notifier.metrics_listen, "");
+}
+
+static void check_metrics(void)
+{
+    assert_string_equal(cfg.policy.metrics_listen, "inet:127.0.0.1:9310");
+    assert_string_equal(cfg.notifier.metrics_listen, "inet:[::1]:9311");
 }
 
 static void check_policy(void)
@@ -450,6 +464,9 @@ static struct good_row good_rows[] = {
     {"good: threads = AUTO", "[policy]\nthreads = AUTO\n", check_threads_auto},
     {"good: threads = 4", "[policy]\nthreads = 4\n", check_threads_4},
     {"good: threads not set is auto", "[policy]\n", check_threads_auto},
+    {"good: metrics_listen of both", "[policy]\nmetrics_listen = inet:127.0.0.1:9310\n"
+     "[notifier]\nmetrics_listen = inet:[::1]:9311\n", check_metrics},
+    {"good: metrics_listen empty is off", "[policy]\nmetrics_listen =\n", check_defaults},
 };
 
 static void test_good(void **state)

@@ -7,8 +7,9 @@
 #   sh scripts/deps.sh bench    those, and postgrey (the peer `make bench`
 #                               measures guardlistd against)
 #
-# postgrey's package would start its own service on port 10023, and
-# dovecot-core's its system-wide Dovecot; the benchmark runs a private
+# postgrey's package would start its own service on port 10023,
+# dovecot-core's its system-wide Dovecot, and prometheus (wanted for its
+# promtool) a Prometheus server on 9090; the benchmark runs a private
 # postgrey and the tests and `make run` a private Dovecot (tests/lib/dovecot.py)
 # instead, so the install keeps services from starting (policy-rc.d) and the
 # system services are never used.
@@ -25,7 +26,7 @@ uuid-dev libesmtp-dev libcmocka-dev mariadb-server mariadb-client swaks
 libtest-harness-perl netcat-openbsd python3 clang libclang-rt-14-dev postfix
 postfix-mysql postfix-lmdb postfix-cdb lighttpd chromium cppcheck clang-tidy clang-tools openssl libssl-dev
 libicu-dev groff-base libfcgi-dev spawn-fcgi libpsl-dev publicsuffix dovecot-core galera-4 rsync
-libspf2-dev dnsmasq-base libidn2-dev"
+libspf2-dev dnsmasq-base libidn2-dev prometheus"
 if [ "$with_bench" = 1 ]; then
     PACKAGES="$PACKAGES postgrey"
 fi
@@ -54,12 +55,12 @@ fi
 
 echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
-# postgrey's and dovecot-core's packages start their services at install:
+# postgrey's, dovecot-core's and prometheus's packages start their services at install:
 # while one of them is installed, a policy-rc.d answering 101 ("action
 # forbidden") keeps every service of that install from starting (unless a
 # policy-rc.d is there already).
 policy=/usr/sbin/policy-rc.d
-case " $missing " in *" postgrey "* | *" dovecot-core "*) need_policy=1 ;; *) need_policy=0 ;; esac
+case " $missing " in *" postgrey "* | *" dovecot-core "* | *" prometheus "*) need_policy=1 ;; *) need_policy=0 ;; esac
 if [ "$need_policy" = 1 ] && [ ! -e "$policy" ]; then
     printf '#!/bin/sh\n# guardlist deps.sh: no service starts during this install\nexit 101\n' >"$policy"
     chmod 755 "$policy"
@@ -71,11 +72,18 @@ echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-se
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# A Dovecot installed here is for the private instances only: not at boot either.
+# A Dovecot installed here is for the private instances only, and
+# Prometheus for its promtool: neither starts at boot.
 case " $missing " in
     *" dovecot-core "*)
         if command -v systemctl >/dev/null 2>&1; then
             systemctl disable --quiet dovecot.service dovecot.socket 2>/dev/null || true
+        fi ;;
+esac
+case " $missing " in
+    *" prometheus "*)
+        if command -v systemctl >/dev/null 2>&1; then
+            systemctl disable --quiet prometheus.service prometheus-node-exporter.service 2>/dev/null || true
         fi ;;
 esac
 echo "deps: done"

@@ -55,7 +55,7 @@ void overview_chart(const struct stats *s, struct buf *out)
 
     buf_addf(out, "<svg class=\"chart\" viewBox=\"0 0 %d %d\" width=\"100%%\" preserveAspectRatio=\"xMidYMid meet\" "
              "role=\"img\" aria-label=\"Challenges that arrived and were approved each day, the last %d days\" "
-             "style=\"max-width:34em;height:auto;display:block\" font-family=\"system-ui, sans-serif\" "
+             "style=\"max-width:34rem;height:auto;display:block\" font-family=\"system-ui, sans-serif\" "
              "font-size=\"9\" fill=\"#1c1c1c\">\n", CH_W, CH_H, STATS_DAYS);
     /* the legend */
     buf_addf(out, "<rect x=\"%.0f\" y=\"3\" width=\"8\" height=\"8\" fill=\"%s\"/>"
@@ -107,13 +107,13 @@ static void totals(struct buf *out, const struct stats *s)
                                s->open_now };
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         buf_addf(out, "<tr><td data-label=\"\" class=\"text\">%s</td>", names[i]);
-        figure(out, "Count", keys[i], vals[i]);
+        figure(out, "", keys[i], vals[i]);
         buf_adds(out, "</tr>\n");
     }
     buf_addf(out, "<tr><td data-label=\"\" class=\"text\">Median time to decide, last 7 days</td>"
-             "<td data-label=\"Time\" data-figure=\"median\">%s</td></tr>\n", d);
+             "<td data-label=\"\" data-figure=\"median\">%s</td></tr>\n", d);
     buf_addf(out, "<tr><td data-label=\"\" class=\"text\">Decisions by a person, last 7 days</td>");
-    figure(out, "Count", "decisions-7d", s->decisions_7d);
+    figure(out, "", "decisions-7d", s->decisions_7d);
     buf_adds(out, "</tr>\n</tbody></table></section>\n");
 }
 

@@ -131,6 +131,9 @@ static int row_daily(void *arg, int ncol, const char *const *col, const unsigned
     return 0;
 }
 
+_Static_assert(STATS_TOP == 10, "the held-off query's LIMIT is STATS_TOP");
+_Static_assert(STATS_DAYS == 30, "the daily query's INTERVAL 29 DAY is STATS_DAYS - 1");
+
 static const struct stats_query {
     const char *what;
     const char *sql;

@@ -14,7 +14,7 @@ enum stats_window { STATS_1D, STATS_7D, STATS_NWINDOW };
 
 #define STATS_TOP 10            /* senders held off most often */
 #define STATS_DAYS 30           /* the day-by-day series, today included */
-#define STATS_SENDER_MAX 255
+#define STATS_SENDER_MAX 1020        /* bytes: VARCHAR(255) of utf8mb4 */
 
 struct stats_sender {
     char sender[STATS_SENDER_MAX + 1];  /* as stored: it came from the network, escape it to show it */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "stats.h"
+#include "template.h"
 
 /* The chart's coordinates (viewBox units): the plot area and a day's slot. */
 #define CH_W 240
@@ -146,7 +147,10 @@ static void held_off(struct buf *out, const struct stats *s)
     buf_adds(out, "<table><thead><tr><th>Sender</th><th>Attempts</th><th>Recipients</th></tr></thead><tbody>\n");
     for (int i = 0; i < s->ntop; i++) {
         buf_adds(out, "<tr class=\"held\">");
-        page_cell(out, "Sender", PAGE_VALUE, s->top[i].sender[0] ? s->top[i].sender : "<>");
+        /* anywhere: a sender may be one 255-character word, wider than the card at any width */
+        buf_adds(out, "<td data-label=\"Sender\" class=\"text\" style=\"overflow-wrap:anywhere\">");
+        template_html_escape(out, s->top[i].sender[0] ? s->top[i].sender : "<>");
+        buf_adds(out, "</td>");
         figure(out, "Attempts", "attempts", s->top[i].attempts);
         figure(out, "Recipients", "recipients", s->top[i].recipients);
         buf_adds(out, "</tr>\n");

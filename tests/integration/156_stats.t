@@ -145,7 +145,7 @@ def check_web(db, want):
         for s in ('open', 'approved', 'denied', 'expired'):
             wanted['%s-%s' % (s, w)] = str(ch[w][s])
     h.is_({k: f.get(k) for k in wanted}, wanted, 'overview: the figures match the rows')
-    held = re.findall(r'<tr class="held"><td data-label="Sender">([^<]*)</td><td data-label="Attempts" '
+    held = re.findall(r'<tr class="held"><td data-label="Sender" class="text" style="overflow-wrap:anywhere">([^<]*)</td><td data-label="Attempts" '
                       r'data-figure="attempts">(\d+)</td><td data-label="Recipients" data-figure="recipients">(\d+)<',
                       page)
     esc = lambda s: s.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')  # noqa: E731

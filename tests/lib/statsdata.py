@@ -14,6 +14,7 @@ KID, KID2, FAMILY = 'kid@family.test', 'kid2@family.test', 'family.test'
 PARENT = 'parent@family.test'
 HOUR, DAY = 3600, 86400
 ODD = 'x<b>y@odd.example'           # markup in a sender: escaped on the page
+LONG = '\u00e4' * 250 + '@x.de'      # 255 characters, 505 bytes: the longest sender
 
 # (sender, recipient, status, first seen ago, decided ago or None, attempts, closed by a rule)
 NAMED = [
@@ -27,6 +28,7 @@ NAMED = [
     ('nope@bad.example', KID, 'denied', 6 * HOUR, 5 * HOUR, 2, False),               # 1 h
     ('old@bad.example', KID2, 'expired', 10 * DAY, 2 * DAY, 1, False),
     ('ancient@ok.example', KID, 'approved', 12 * DAY, 9 * DAY, 1, False),            # out of every window
+    (LONG, KID, 'pending', 30 * DAY, None, 2, False),
 ]
 # Nine more senders waiting since long ago: the list of those held off most
 # often stops at ten.

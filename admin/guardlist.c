@@ -40,6 +40,7 @@ static const char usage_text[] =
     "  deny ID                         refuse it\n"
     "  expire                          expire old challenges, purge old closed ones\n"
     "  check SENDER RCPT [--json]      what the daemon decides right now, and why\n"
+    "  stats [--json] [--prometheus FILE]   figures: rules, challenges, time to decide\n"
     "  contacts import --child ADDR [--format vcard|csv] [--dry-run] FILE\n"
     "                                  a child's address book (vCard, CSV) as approved contacts\n"
     "  import-article [--dsn DSN]      convert the article's database in place\n"
@@ -75,6 +76,7 @@ static const struct {
     { "deny", cmd_deny },
     { "expire", cmd_expire },
     { "check", cmd_check },
+    { "stats", cmd_stats },
     { "contacts", cmd_contacts },
     { "import-article", cmd_import_article },
     { "export", cmd_export },

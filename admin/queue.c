@@ -8,6 +8,7 @@
 #include "json.h"
 #include "rulesdb.h"
 #include "spfword.h"
+#include "stats.h"
 #include "store.h"
 
 #include <getopt.h>
@@ -15,18 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
+/* An age as the pending list shows it (lib/stats.c's words for a duration). */
 static void format_age(long long secs, char *out, size_t outlen)
 {
-    if (secs < 0)
-        secs = 0;
-    if (secs < 60)
-        snprintf(out, outlen, "%llds", secs);
-    else if (secs < 3600)
-        snprintf(out, outlen, "%lldm", secs / 60);
-    else if (secs < 86400)
-        snprintf(out, outlen, "%lldh%02lldm", secs / 3600, secs % 3600 / 60);
-    else
-        snprintf(out, outlen, "%lldd%02lldh", secs / 86400, secs % 86400 / 3600);
+    stats_duration(secs < 0 ? 0 : (double)secs, out, outlen);
 }
 
 /* guardlist pending: challenges waiting for a guardian (--all: every one), as a table or JSON. */

@@ -1,4 +1,4 @@
--- guardlist schema, version 8 (MariaDB 10.3+; also on a MariaDB Galera cluster).
+-- guardlist schema, version 11 (MariaDB 10.3+; also on a MariaDB Galera cluster).
 -- Idempotent: safe to load again.  The article's tables `protected_users` and
 -- `whitelist` keep their columns first and in order; the columns guardlist adds
 -- are INVISIBLE, so the article's INSERT statements (with or without a column
@@ -82,7 +82,9 @@ CREATE TABLE IF NOT EXISTS challenges (
     UNIQUE KEY open_pair (sender, recipient, is_open),
     UNIQUE KEY token (token_sha256),
     KEY status_notify (status, notify_state, notify_next_at),
-    KEY recipient (recipient)
+    KEY recipient (recipient),
+    KEY first_seen (first_seen),              -- windows of guardlist stats (version 11)
+    KEY decided_at (decided_at)               -- (version 11)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
 -- Approval emails sent: one row per (challenge, guardian), so a retry never
@@ -161,7 +163,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (11);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users

@@ -7,8 +7,9 @@
  *
  * Pages (GET ?p=..., the pages[] table, lists.c): protected recipients and
  * their guardians, rules for one recipient, global rules, the pending
- * queue, the audit log, and a search over the first four.  Changes (POST
- * do=..., the actions[] table, changes.c) go through lib/store.c, the
+ * queue, the audit log, a search over the first four, and an overview
+ * for administrators (overview.c: figures, a chart of the last 30 days).
+ * Changes (POST do=..., the actions[] table, changes.c) go through lib/store.c, the
  * CLI's own code, each with its audit row naming the user.
  *
  * SECURITY: nobody is served without a REMOTE_USER from the web server's
@@ -57,6 +58,8 @@ static const struct get_handler {
     { "pending", "Pending senders", lists_pending, NULL },
     { "audit", "Audit log", lists_audit, NULL },
     { "search", "Search", lists_search, NULL },
+    { "overview", "Overview", overview_show,
+      "The overview counts every household's senders; only an administrator sees it." },
 };
 
 /* The changes a POST makes (do=...). */
@@ -74,7 +77,8 @@ static const char usage_text[] =
     "Usage: guardlist-web   (run by a web server as a CGI or FastCGI program, behind its login)\n"
     "\n"
     "The admin page: protected recipients and guardians, rules, the pending\n"
-    "queue and the audit log.  GET ?p=protected|rules|global|pending|audit|search\n"
+    "queue, the audit log and an overview.\n"
+    "GET ?p=protected|rules|global|pending|audit|search|overview\n"
     "shows; POST changes, with the page's form token.  The web server must\n"
     "authenticate every request and pass REMOTE_USER; without it nothing is served.\n"
     "Configuration: $GUARDLIST_CONFIG, else " CONFIG_DEFAULT_PATH "\n"

@@ -54,11 +54,11 @@ void page_show(const struct web *w, int code, const char *title, const char *bod
     char err[200];
     static const char *const tabs[][2] = {
         { "protected", "Protected" }, { "rules", "Rules" }, { "global", "Global rules" },
-        { "pending", "Pending" }, { "audit", "Audit log" },
+        { "pending", "Pending" }, { "audit", "Audit log" }, { "overview", "Overview" },
     };
 
     for (size_t i = 0; i < sizeof(tabs) / sizeof(tabs[0]); i++) {
-        if (!w->is_admin && strcmp(tabs[i][0], "global") == 0)
+        if (!w->is_admin && (strcmp(tabs[i][0], "global") == 0 || strcmp(tabs[i][0], "overview") == 0))
             continue;
         buf_addf(&nav, "<a href=\"?p=%s\">%s</a>", tabs[i][0], tabs[i][1]);
     }

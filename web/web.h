@@ -145,6 +145,19 @@ lists_fn lists_protected, lists_rules, lists_global, lists_pending, lists_audit,
 /* "%Q%" for LIKE ... ESCAPE '!', Q folded as keys are (into OUT, OUTLEN >= 3). */
 void lists_like_pattern(const char *q, char *out, size_t outlen);
 
+/* ------------------------------------------------------------ overview.c */
+
+struct stats;
+
+/* The overview page (administrators): lib/stats.c's figures and the chart. */
+lists_fn overview_show;
+
+/* The last 30 days as an inline SVG bar chart into OUT: a rect of class
+ * "bar created" and one of class "bar approved" a day, each as tall as
+ * overview_bar_height() of its count and the largest count of both. */
+void overview_chart(const struct stats *s, struct buf *out);
+double overview_bar_height(long long n, long long max);
+
 /* ------------------------------------------------------------ changes.c */
 
 /* One change a POST asks for (do=...): it is made through lib/store.c.

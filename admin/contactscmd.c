@@ -92,15 +92,10 @@ static void print_plan(const struct contacts *c, const struct contactplan *p, in
 
 static void print_summary(const struct contacts *c, const struct contactplan *p, size_t added, int dry)
 {
-    printf("%s%zu contact%s %s, %zu already contact%s, %zu blocked (left alone), %zu invalid",
-           dry ? "dry run: " : "", dry ? p->add : added, (dry ? p->add : added) == 1 ? "" : "s",
-           dry ? "would be added" : "added", p->already, p->already == 1 ? "" : "s", p->blocked,
-           c->ninvalid + p->unusable);
-    if (c->ninvalid)
-        printf(" (line %lu: %s%s)", c->bad[0].line, c->bad[0].why, c->ninvalid > 1 ? "; ..." : "");
-    if (c->ndup)
-        printf(", %zu duplicate%s counted once", c->ndup, c->ndup == 1 ? "" : "s");
-    printf("%s\n", dry ? "; nothing written" : "");
+    char line[800];
+
+    contactplan_summary(c, p, added, dry, line, sizeof(line));
+    printf("%s%s%s\n", dry ? "dry run: " : "", line, dry ? "; nothing written" : "");
 }
 
 static int import_run(struct cli *cli, const char *child, const char *path, enum contacts_format fmt, int dry)

@@ -107,6 +107,21 @@ const char *contactplan_word(enum contactplan_verdict v, int dry)
     }
 }
 
+void contactplan_summary(const struct contacts *c, const struct contactplan *p, size_t added, int dry, char *out,
+                         size_t outlen)
+{
+    size_t n = dry ? p->add : added, o;
+
+    o = (size_t)snprintf(out, outlen, "%zu contact%s %s, %zu already contact%s, %zu blocked (left alone), %zu invalid",
+                         n, n == 1 ? "" : "s", dry ? "would be added" : "added", p->already,
+                         p->already == 1 ? "" : "s", p->blocked, c->ninvalid + p->unusable);
+    if (c->ninvalid && o < outlen)
+        o += (size_t)snprintf(out + o, outlen - o, " (line %lu: %s%s)", c->bad[0].line, c->bad[0].why,
+                              c->ninvalid > 1 ? "; ..." : "");
+    if (c->ndup && o < outlen)
+        snprintf(out + o, outlen - o, ", %zu duplicate%s counted once", c->ndup, c->ndup == 1 ? "" : "s");
+}
+
 int contactplan_write(struct db *db, const char *actor, const struct contacts *c, const struct contactplan *p,
                       size_t *added, char *err, size_t errlen)
 {

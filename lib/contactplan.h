@@ -37,6 +37,12 @@ void contactplan_free(struct contactplan *p);
 /* What happens to a contact with verdict V, in words ("would add" when DRY). */
 const char *contactplan_word(enum contactplan_verdict v, int dry);
 
+/* The import's one-line summary into OUT: "N contacts added (would be
+ * added, when DRY), M already contacts, K blocked (left alone), J invalid
+ * (line L: why; ...), D duplicates counted once". */
+void contactplan_summary(const struct contacts *c, const struct contactplan *p, size_t added, int dry, char *out,
+                         size_t outlen);
+
 /* Writes P's CP_ADD contacts of C as ACTOR in one transaction with their
  * audit rows and a summary row (store_contacts_import()); *ADDED gets how
  * many were new.  Returns a STORE_ code: on anything but STORE_DONE

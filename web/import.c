@@ -73,7 +73,7 @@ static int pick_form(const struct web *w, const char *child, struct buf *out, ch
         buf_free(&opts);
         return -1;
     }
-    buf_adds(out, "<section class=\"card\"><h1>" TITLE "</h1>");
+    buf_adds(out, "<section class=\"card\"><h2>" TITLE "</h2>");
     if (n == 0) {
         buf_adds(out, "<p class=\"note\">There is no protected child (a full address) you may import contacts "
                       "for.</p></section>");
@@ -112,9 +112,9 @@ static void preview(const struct web *w, const struct contacts *c, const struct 
 {
     char line[900];
 
-    buf_adds(out, "<section class=\"card\"><h1>Preview: contacts for ");
+    buf_adds(out, "<section class=\"card\"><h2>Preview: contacts for ");
     template_html_escape(out, p->child);
-    buf_addf(out, "</h1><p>%s, %zu address%s. Nothing is written until you confirm.</p>",
+    buf_addf(out, "</h2><p>%s, %zu address%s. Nothing is written until you confirm.</p>",
              c->format == CONTACTS_VCARD ? "vCard" : "CSV", c->n, c->n == 1 ? "" : "es");
     buf_adds(out, "<table id=\"import-preview\"><thead><tr><th>Address</th><th>Line</th><th>What happens</th>"
                   "</tr></thead><tbody>");

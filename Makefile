@@ -168,7 +168,7 @@ build/fuzz/fuzz_envelope: $(call fuzz_lib,envelope addr netlist)
 build/fuzz/fuzz_spfdns: build/fuzz/obj/daemon/spfdns.o $(call fuzz_lib,netlist)
 build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
 build/fuzz/fuzz_form: $(call fuzz_lib,form addr token crypto)
-build/fuzz/fuzz_contacts: $(call fuzz_lib,addr) build/fuzz/obj/admin/contacts.o
+build/fuzz/fuzz_contacts: $(call fuzz_lib,addr) build/fuzz/obj/lib/contacts.o
 build/fuzz/fuzz_pftext: $(call fuzz_lib,addr action) build/fuzz/obj/admin/pftext.o build/fuzz/obj/admin/reach.o \
     build/fuzz/obj/admin/smap.o
 $(FUZZ_BIN): build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o

@@ -2,19 +2,18 @@
  * contactscmd - guardlist contacts import: a child's existing address book
  * (admin/contacts.c reads it) becomes approved contacts of the child.
  *
- * Each contact is a rule `guardlist allow CONTACT --to CHILD` would write,
- * through the same store_rule_set() (its own transaction and audit_log
- * row, actor from --actor), so one contact covers both directions
- * (lib/outbound.c).  What the rules already decide is left alone, judged by
- * the daemon's own decide(): an allowed address is already a contact, a
- * blocked or refused one is never turned into an allow.  Nothing is written
- * for a refused file, and a database failure midway says exactly what was.
+ * Each contact is the rule `guardlist allow CONTACT --to CHILD` would write
+ * (actor from --actor), so one contact covers both directions
+ * (daemon/outbound.c).  What the rules already decide is left alone, judged
+ * by the daemon's own decide() (lib/contactplan.c): an allowed address is
+ * already a contact, a blocked or refused one is never turned into an
+ * allow.  The whole file is one transaction with its audit rows: a refused
+ * file, a rule that changed since, or a database failure midway writes
+ * nothing.
  */
 #include "admin.h"
-#include "addr.h"
+#include "contactplan.h"
 #include "contacts.h"
-#include "decide.h"
-#include "rulesdb.h"
 #include "store.h"
 
 #include <errno.h>
@@ -80,101 +79,33 @@ out:
     return buf;
 }
 
-enum verdict { V_ADD, V_ALREADY, V_BLOCKED, V_UNUSABLE };
-
-struct import {
-    enum verdict *v;            /* one a contact */
-    size_t add, already, blocked, unusable;
-};
-
-/* What the rules decide now for CONTACT writing to CHILD (the decision the
- * child's own mail to CONTACT gets too). */
-static enum verdict judge(const struct ruleset *rs, const struct decide_opts *o, const char *contact,
-                          const char *child)
+/* Prints what happens to each contact of C under plan P. */
+static void print_plan(const struct contacts *c, const struct contactplan *p, int dry)
 {
-    struct decision d;
-
-    decide(rs, o, "RCPT", contact, child, NULL, &d);
-    switch (d.kind) {
-    case DK_RULE:
-        return d.allows ? V_ALREADY : V_BLOCKED;
-    case DK_CLOSED:
-        return V_BLOCKED;
-    case DK_CHALLENGE:
-    case DK_NULL_SENDER:
-        return V_ADD;
-    default:
-        return V_UNUSABLE;
-    }
-}
-
-/* 1 if CHILD is (or falls under) a protected key. */
-static void print_plan(const struct contacts *c, const struct import *im, int dry)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        const char *what = im->v[i] == V_ADD ? (dry ? "would add" : "add")
-                           : im->v[i] == V_ALREADY ? "already a contact"
-                           : im->v[i] == V_BLOCKED ? "blocked, left alone" : "not usable here, skipped";
-        printf("  %-26s %s (line %lu)\n", what, c->e[i].addr, c->e[i].line);
-    }
+    for (size_t i = 0; i < c->n; i++)
+        printf("  %-26s %s (line %lu)\n", contactplan_word(p->v[i], dry), c->e[i].addr, c->e[i].line);
     for (size_t i = 0; i < c->ninvalid && i < SHOW_INVALID; i++)
         cli_say(stdout, "warning", "line %lu: %s", c->bad[i].line, c->bad[i].why);
     if (c->ninvalid > SHOW_INVALID)
         cli_say(stdout, "warning", "... and %zu more invalid entries", c->ninvalid - SHOW_INVALID);
 }
 
-static void print_summary(const struct contacts *c, const struct import *im, size_t added, int dry)
+static void print_summary(const struct contacts *c, const struct contactplan *p, size_t added, int dry)
 {
-    printf("%s%zu contact%s %s, %zu already contact%s, %zu blocked (left alone), %zu invalid",
-           dry ? "dry run: " : "", dry ? im->add : added, (dry ? im->add : added) == 1 ? "" : "s",
-           dry ? "would be added" : "added", im->already, im->already == 1 ? "" : "s", im->blocked,
-           c->ninvalid + im->unusable);
-    if (c->ninvalid)
-        printf(" (line %lu: %s%s)", c->bad[0].line, c->bad[0].why, c->ninvalid > 1 ? "; ..." : "");
-    if (c->ndup)
-        printf(", %zu duplicate%s counted once", c->ndup, c->ndup == 1 ? "" : "s");
-    printf("%s\n", dry ? "; nothing written" : "");
+    char line[800];
+
+    contactplan_summary(c, p, added, dry, line, sizeof(line));
+    printf("%s%s%s\n", dry ? "dry run: " : "", line, dry ? "; nothing written" : "");
 }
 
-/* Writes the V_ADD contacts one by one through store_rule_set(), as
- * `guardlist allow` does.  Returns how many were written; on a failure
- * prints which were, and sets *RC. */
-static size_t write_contacts(struct cli *cli, struct db *db, const char *child, const struct contacts *c,
-                             const struct import *im, int *rc)
+static int import_run(struct cli *cli, const char *child, const char *path, enum contacts_format fmt, int dry)
 {
     char err[600];
-    size_t added = 0;
-
-    *rc = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        if (im->v[i] != V_ADD)
-            continue;
-        int r = store_rule_set(db, cli->actor, child, c->e[i].addr, "OK", err, sizeof(err));
-        if (r != STORE_DONE) {
-            cli_say(stderr, "error", "writing %s: %s", c->e[i].addr, err);
-            cli_say(stderr, "error", "stopped: %zu of %zu contacts were written (those marked 'add' before %s); "
-                    "the rest were not", added, im->add, c->e[i].addr);
-            *rc = r == STORE_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
-            return added;
-        }
-        added++;
-    }
-    return added;
-}
-
-static int import_run(struct cli *cli, const char *child_in, const char *path, enum contacts_format fmt, int dry)
-{
-    char err[600], child[ADDR_MAX + 2], detail[900];
-    enum addr_key_kind kind;
     struct contacts c;
-    struct rulesdb_skips skips;
-    size_t len = 0;
+    struct contactplan p;
+    size_t len = 0, added = 0;
     int rc = 0;
 
-    if (addr_key_check(child_in, 0, child, sizeof(child), &kind, err, sizeof(err)) < 0)
-        return cli_fail(EXIT_USAGE, "invalid --child '%s': %s", child_in, err);
-    if (kind != AK_ADDRESS)
-        return cli_fail(EXIT_USAGE, "--child needs the child's full address (user@domain)");
     char *buf = read_bounded(path, &len, err, sizeof(err));
     if (!buf)
         return cli_fail(EXIT_USAGE, "%s; nothing imported", err);
@@ -187,52 +118,30 @@ static int import_run(struct cli *cli, const char *child_in, const char *path, e
         contacts_free(&c);
         return cli->db_status;
     }
-    struct ruleset *rs = rulesdb_load(db, &skips, NULL, err, sizeof(err));
-    if (!rs) {
+    int mrc = contactplan_make(db, &cli->cfg, child, &c, &p, err, sizeof(err));
+    if (mrc < 0) {
         contacts_free(&c);
-        return cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
+        return mrc == CONTACTPLAN_BAD_CHILD ? cli_fail(EXIT_USAGE, "--child: %s; nothing imported", err)
+                                            : cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
     }
-    if (!decide_protected(rs, child, cli->cfg.policy.recipient_delimiter)) {
-        ruleset_free(rs);
-        contacts_free(&c);
-        return cli_fail(EXIT_USAGE, "%s is not protected (guardlist protect %s first); nothing imported", child, child);
-    }
-    struct decide_opts o = {
-        .unknown_sender = cli->cfg.policy.unknown_sender,
-        .on_allow = cli->cfg.policy.on_allow,
-        .null_sender = cli->cfg.policy.null_sender,
-        .delims = cli->cfg.policy.recipient_delimiter,
-        .trusted_forwarders = &cli->cfg.policy.trusted_forwarders,
-    };
-    struct import im = { .v = calloc(c.n + 1, sizeof(*im.v)) };
-    if (!im.v) {
-        ruleset_free(rs);
-        contacts_free(&c);
-        return cli_fail(EXIT_RUNTIME, "out of memory");
-    }
-    for (size_t i = 0; i < c.n; i++) {
-        im.v[i] = judge(rs, &o, c.e[i].addr, child);
-        im.add += im.v[i] == V_ADD;
-        im.already += im.v[i] == V_ALREADY;
-        im.blocked += im.v[i] == V_BLOCKED;
-        im.unusable += im.v[i] == V_UNUSABLE;
-    }
-    ruleset_free(rs);
     printf("%s: %s, %zu address%s for %s\n", path, c.format == CONTACTS_VCARD ? "vCard" : "CSV", c.n,
-           c.n == 1 ? "" : "es", child);
-    print_plan(&c, &im, dry);
-    size_t added = 0;
-    if (!dry && im.add) {
-        added = write_contacts(cli, db, child, &c, &im, &rc);
-        snprintf(detail, sizeof(detail), "child=%s added=%zu already=%zu blocked=%zu invalid=%zu%s", child, added,
-                 im.already, im.blocked, c.ninvalid + im.unusable, rc ? " stopped-by-error" : "");
-        if (store_audit(db, cli->actor, "contacts-import", detail, err, sizeof(err)) < 0)
-            cli_say(stderr, "warning", "the import's summary was not logged: %s", err);
+           c.n == 1 ? "" : "es", p.child);
+    print_plan(&c, &p, dry);
+    if (!dry && p.add) {
+        int w = contactplan_write(db, cli->actor, &c, &p, &added, err, sizeof(err));
+        if (w != STORE_DONE) {
+            cli_say(stderr, "error", "%s", err);
+            rc = cli_fail(w == STORE_ERROR ? EXIT_RUNTIME : EXIT_USAGE,
+                          "nothing was imported (the whole file is one transaction)");
+            contactplan_free(&p);
+            contacts_free(&c);
+            return rc;
+        }
     }
-    print_summary(&c, &im, added, dry);
-    free(im.v);
+    print_summary(&c, &p, added, dry);
+    contactplan_free(&p);
     contacts_free(&c);
-    return rc;
+    return 0;
 }
 
 int cmd_contacts(struct cli *cli, int argc, char **argv)

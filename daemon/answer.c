@@ -251,13 +251,22 @@ static void count_behind(struct pair_entry *e, const struct conn *c, const struc
         free(j);
 }
 
+/* The answer to a new pair past a cap: OUTBOUND (a child's new contact)
+ * in the child's words, else the stranger's. */
+static const char *capped_reply(int outbound)
+{
+    if (outbound)
+        return REPLY_OUT_CAPPED;
+    return opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_CAPPED;
+}
+
 /* Past a cap, with the writer working: answered from memory (a deferral, or
  * the refusal of unknown_sender = reject), the pair's open challenge, if it
  * has one, refreshed behind the reply. */
 static void answer_capped(struct conn *c, const struct decision *d, unsigned long window, const char *logline)
 {
     metrics_cap_refusal(c->cap_hit);
-    reply_as(c, MR_CAP, opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_CAPPED, logline);
+    reply_as(c, MR_CAP, capped_reply(d->outbound), logline);
     pthread_mutex_lock(&pairs_mu);
     struct pair_entry *e = pairset_put(pairs, d->challenge_sender, d->challenge_recipient);
     if (e && e->none_window != window) /* else known to have no open challenge this hour: nothing to write */
@@ -584,8 +593,7 @@ void answer_take_results(struct challenge_job *j, time_t now)
         if (c && c->id == j->conn_id && c->waiting) {
             c->waiting = 0;
             const char *reply = !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED
-                              : !j->none ? c->pending_reply
-                              : opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_CAPPED;
+                              : !j->none ? c->pending_reply : capped_reply(j->outbound);
             enum metrics_reason why = !j->ok ? MR_DB : j->closed ? MR_CLOSED
                                     : !j->none ? (j->outbound ? MR_OUTBOUND_NEW_CONTACT : MR_UNKNOWN_SENDER)
                                     : MR_CAP;

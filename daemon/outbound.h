@@ -11,6 +11,12 @@
 #define REPLY_OUT_ASKED "550 5.7.1 Not in your contacts yet; your guardian has been asked, you can write once they agree"
 /* The refusal of a contact the guardian blocked or refused. */
 #define REPLY_OUT_REFUSED "550 5.7.1 Your guardian has not allowed mail to this address"
+/* A new contact past an hourly cap on new challenges (caps.c): nothing was
+ * recorded, so the child is told the guardian was not asked this time (the
+ * inbound wording, "Too many new senders for this recipient", means nothing
+ * to the child). */
+#define REPLY_OUT_CAPPED "450 4.7.1 You have asked your guardian about many new contacts this hour; " \
+    "they were not asked about this one yet, try again later"
 
 /* Decides for a request whose client logged in as LOGIN (sasl_username;
  * NULL or "" without a login).  Returns 0 when outbound control does not

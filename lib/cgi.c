@@ -142,16 +142,22 @@ const char *cgi_status_text(int code)
 
 void cgi_headers(struct cgi_request *r, int code, const char *extra)
 {
-    char h[1024];
+    cgi_headers_scripts(r, code, NULL, extra);
+}
+
+void cgi_headers_scripts(struct cgi_request *r, int code, const char *script_src, const char *extra)
+{
+    char h[1200];
     int n = snprintf(h, sizeof(h), "Status: %d %s\r\n"
                      "Content-Type: text/html; charset=utf-8\r\n"
-                     "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                     "frame-ancestors 'none'; base-uri 'none'\r\n"
+                     "Content-Security-Policy: default-src 'none'; %s%s%sstyle-src 'unsafe-inline'; "
+                     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'\r\n"
                      "X-Frame-Options: DENY\r\n"
                      "X-Content-Type-Options: nosniff\r\n"
                      "Referrer-Policy: no-referrer\r\n"
                      "Cache-Control: no-store\r\n"
-                     "%s\r\n", code, cgi_status_text(code), extra ? extra : "");
+                     "%s\r\n", code, cgi_status_text(code), script_src ? "script-src " : "",
+                     script_src ? script_src : "", script_src ? "; " : "", extra ? extra : "");
 
     if (n < 0 || (size_t)n >= sizeof(h)) {     /* EXTRA is the program's own text: never this long */
         static const char fallback[] = "Status: 500 Internal Server Error\r\nCache-Control: no-store\r\n\r\n";
@@ -181,6 +187,12 @@ static int refuse(struct cgi_error *e, int status, const char *what)
 
 int cgi_read_form(struct cgi_request *r, const char *method, size_t query_max, size_t body_max,
                   const char *const *allowed, struct form *f, struct cgi_error *e)
+{
+    return cgi_read_form_text(r, method, query_max, body_max, allowed, NULL, f, e);
+}
+
+int cgi_read_form_text(struct cgi_request *r, const char *method, size_t query_max, size_t body_max,
+                       const char *const *allowed, const char *text_name, struct form *f, struct cgi_error *e)
 {
     char err[200];
 
@@ -219,7 +231,8 @@ int cgi_read_form(struct cgi_request *r, const char *method, size_t query_max, s
         got += (size_t)k;
     }
     body[got] = '\0';
-    int bad = memchr(body, '\0', got) != NULL || form_parse(body, got, allowed, f, err, sizeof(err)) < 0;
+    int bad = memchr(body, '\0', got) != NULL
+              || form_parse_text(body, got, allowed, text_name, body_max, f, err, sizeof(err)) < 0;
     free(body);
     return bad ? refuse(e, 400, "The form could not be read.") : 0;
 }

@@ -50,6 +50,9 @@ const char *cgi_status_text(int code);
  * no-store; EXTRA (may be NULL) holds further header lines, each ending in
  * CRLF.  Ends the header block. */
 void cgi_headers(struct cgi_request *r, int code, const char *extra);
+/* As cgi_headers, and the page may run the inline scripts SCRIPT_SRC names
+ * (CSP sources, e.g. 'sha256-...'; NULL: none, as cgi_headers). */
+void cgi_headers_scripts(struct cgi_request *r, int code, const char *script_src, const char *extra);
 
 /* The page of last resort, when the templates cannot be used: the headers
  * (status CODE, or 500 for a 200) and, unless HEAD_ONLY, a minimal HTML page
@@ -71,6 +74,10 @@ struct cgi_error {
  * the caller's to refuse. */
 int cgi_read_form(struct cgi_request *r, const char *method, size_t query_max, size_t body_max,
                   const char *const *allowed, struct form *f, struct cgi_error *e);
+/* As cgi_read_form, and a POST's field TEXT_NAME may be as long as the
+ * body: it is read into F->text (form_parse_text(); form_free() frees it). */
+int cgi_read_form_text(struct cgi_request *r, const char *method, size_t query_max, size_t body_max,
+                       const char *const *allowed, const char *text_name, struct form *f, struct cgi_error *e);
 
 /* The start of a web program's setup, as a CGI or before its FastCGI
  * loop: CFG read from the configuration file ($GUARDLIST_CONFIG or the

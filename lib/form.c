@@ -8,6 +8,7 @@
 #include "addr.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int hexval(char c)
@@ -45,12 +46,50 @@ static long decode(const char *s, const char *e, char *out, size_t outlen)
     return (long)o;
 }
 
+/* The long field's value [S, E) into F->text.  Returns 0 or -1 with ERR. */
+static int take_text(const char *s, const char *e, const char *name, size_t text_max, struct form *f,
+                     char *err, size_t errlen)
+{
+    size_t room = (size_t)(e - s) < text_max ? (size_t)(e - s) : text_max;   /* decoding never grows */
+
+    if (f->text) {
+        snprintf(err, errlen, "field %s given twice", name);
+        return -1;
+    }
+    if (!(f->text = malloc(room + 1))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    long n = decode(s, e, f->text, room + 1);
+    if (n < 0) {
+        snprintf(err, errlen, n == -2 ? "value of %s too long" : "bad %%-escape in %s", name);
+        form_free(f);
+        return -1;
+    }
+    f->text_len = (size_t)n;
+    return 0;
+}
+
 int form_parse(const char *in, size_t len, const char *const *allowed, struct form *f,
                char *err, size_t errlen)
 {
+    return form_parse_text(in, len, allowed, NULL, 0, f, err, errlen);
+}
+
+void form_free(struct form *f)
+{
+    if (!f)
+        return;
+    free(f->text);
+    f->text = NULL;
+    f->text_len = 0;
+}
+
+static int parse_fields(const char *in, size_t len, const char *const *allowed, const char *text_name,
+                        size_t text_max, struct form *f, char *err, size_t errlen)
+{
     const char *p = in, *end = in + len;
 
-    f->n = 0;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *fe = amp ? amp : end;
@@ -85,6 +124,12 @@ int form_parse(const char *in, size_t len, const char *const *allowed, struct fo
             snprintf(err, errlen, "unexpected field");
             return -1;
         }
+        if (text_name && strcmp(name, text_name) == 0) {
+            if (take_text(eq + 1, fe, name, text_max, f, err, errlen) < 0)
+                return -1;
+            p = amp ? amp + 1 : end;
+            continue;
+        }
         if (form_get(f, name)) {
             snprintf(err, errlen, "field %s given twice", name);
             return -1;
@@ -113,6 +158,19 @@ int form_parse(const char *in, size_t len, const char *const *allowed, struct fo
         snprintf(f->name[f->n], sizeof(f->name[0]), "%s", name);
         f->n++;
         p = amp ? amp + 1 : end;
+    }
+    return 0;
+}
+
+int form_parse_text(const char *in, size_t len, const char *const *allowed, const char *text_name,
+                    size_t text_max, struct form *f, char *err, size_t errlen)
+{
+    f->n = 0;
+    f->text = NULL;
+    f->text_len = 0;
+    if (parse_fields(in, len, allowed, text_name, text_max, f, err, errlen) < 0) {
+        form_free(f);
+        return -1;
     }
     return 0;
 }

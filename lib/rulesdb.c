@@ -326,10 +326,13 @@ struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, struct 
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    /* One snapshot (REPEATABLE READ): the counters read first match the rows. */
+    /* One snapshot (REPEATABLE READ): the counters read first match the rows.
+     * Without MARK they are not read: a one-off reader (the CLI, the admin
+     * page, whose account may not read rule_generation) needs the rows only. */
+    memset(&m, 0, sizeof(m));
     if (db_exec(db, sql_begin, NULL, 0, NULL, err, errlen) < 0)
         goto fail;
-    if (read_mark(db, &m, 1, err, errlen) < 0)
+    if (mark && read_mark(db, &m, 1, err, errlen) < 0)
         goto fail_tx;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
         if (read_step(db, &steps[i], rs, skips, NULL, NULL, err, errlen) < 0)

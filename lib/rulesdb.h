@@ -48,7 +48,9 @@ int rulesdb_add_rule(struct ruleset *rs, enum rs_kind kind, const char *k1, cons
  * consistent read.  A row with an invalid action keeps its key but answers
  * 451 (so a less specific allow cannot take its place); a row with an
  * unusable key (which no address can match) is skipped; both are counted in
- * SKIPS.  Where two rows fold to one key, a blocking action wins.
+ * SKIPS.  Where two rows fold to one key, a blocking action wins.  MARK
+ * (may be NULL: then rule_generation is not read, and the set's generation
+ * is 0) gets the counters the rows match.
  * Returns a new ruleset (caller frees), or NULL with ERR set. */
 struct ruleset *rulesdb_load(struct db *db, struct rulesdb_skips *skips, struct rulesdb_mark *mark,
                              char *err, size_t errlen);

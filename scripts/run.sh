@@ -149,7 +149,7 @@ $GL allow grandma@example.com >/dev/null
 # ---- the approval page: lighttpd runs it as www-data, so it gets copies it
 # can read, and the two files it needs are given to group www-data.
 mkdir -p "$VAR/www/templates"
-cp "$ROOT"/templates/*.html "$VAR/www/templates/"
+cp "$ROOT"/templates/*.html "$ROOT"/templates/*.js "$VAR/www/templates/"
 cp "$ROOT/bin/guardlist-approve" "$VAR/www/guardlist-approve"
 cp "$ROOT/bin/guardlist-web" "$VAR/www/guardlist-web"
 chmod 755 "$VAR/www" "$VAR/www/templates" "$VAR/www/guardlist-approve" "$VAR/www/guardlist-web"
@@ -407,10 +407,14 @@ Try it, from another terminal:
        swaks --server 127.0.0.1:$SMTP_PORT --local-interface 127.0.0.3 --from grandma@example.com --to kid@family.test
   Why a sender gets what it gets:
        bin/guardlist -c $CONF check stranger@example.net kid@family.test
-  The kid sends, logged in, through the submission port (outbound control is
-  coming: for now the mail goes, to var/mail/outbox/):
+  The kid writes, logged in, through the submission port, to a new friend: refused (550,
+  "your guardian has been asked"), and the guardian gets "kid@family.test wants to write
+  to friend@example.net" in var/mail/parent/new/; once allowed, the same command gets 250
+  and the mail lands in var/mail/outbox/ (nothing leaves this machine):
        swaks --server 127.0.0.1:$SUBMIT_PORT --auth PLAIN --auth-user kid@family.test \\
              --auth-password $KID_PW --from kid@family.test --to friend@example.net
+  The kid's address book as contacts: the admin page's "Import contacts" tab, or
+       bin/guardlist -c $CONF contacts import --child kid@family.test FILE.vcf
 
 Postfix main.cf lines for a real server: bin/guardlist -c $CONF postfix-config
 Aliases or settings that let mail past guardlist (this demo has none):

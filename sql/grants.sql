@@ -13,7 +13,8 @@ GRANT SELECT ON guardlist.rule_generation TO 'guardlist_daemon'@'localhost';
 -- spf_result (schema 7): written only with [policy] spf = on; direction
 -- (schema 9): only for a child's own mail, with [policy] outbound = on.
 GRANT SELECT, INSERT (sender, recipient, protected_key, client_address, client_name, spf_result, direction),
-      UPDATE (sender, recipient, protected_key, attempts, last_seen, client_address, client_name, spf_result)
+      UPDATE (sender, recipient, protected_key, attempts, last_seen, client_address, client_name, spf_result,
+              direction)
       ON guardlist.challenges TO 'guardlist_daemon'@'localhost';
 -- The hourly caps, counted with each new challenge (version 8).
 GRANT SELECT, INSERT, UPDATE ON guardlist.cap_counts TO 'guardlist_daemon'@'localhost';

@@ -7,8 +7,9 @@
  *
  * Pages (GET ?p=..., the pages[] table, lists.c): protected recipients and
  * their guardians, rules for one recipient, global rules, the pending
- * queue, the audit log, a search over the first four, and an overview
- * for administrators (overview.c: figures, a chart of the last 30 days).
+ * queue, the audit log, a search over the first four, the import of a
+ * child's address book (import.c), and an overview for administrators
+ * (overview.c: figures, a chart of the last 30 days).
  * Changes (POST do=..., the actions[] table, changes.c) go through lib/store.c, the
  * CLI's own code, each with its audit row naming the user.
  *
@@ -35,7 +36,6 @@
 
 #define VERSION "0.1.0"
 #define QUERY_MAX 1024
-#define BODY_MAX 4096
 
 /* Kept from request to request: loaded by setup() at the first request
  * (again after a failed one); the database handle made by open_db(). */
@@ -60,6 +60,7 @@ static const struct get_handler {
     { "search", "Search", lists_search, NULL },
     { "overview", "Overview", overview_show,
       "The overview counts every household's senders; only an administrator sees it." },
+    { "import", "Import contacts", import_show, NULL },
 };
 
 /* The changes a POST makes (do=...). */
@@ -140,6 +141,11 @@ static void post(const struct web *w, const struct form *f, const struct get_han
                    "was changed. Open the page again and repeat your change.", NULL);
         return;
     }
+    const char *what = web_field(f, "do");
+    if (strcmp(what, "contacts-preview") == 0 || strcmp(what, "contacts-import") == 0) {
+        import_post(w, f, strcmp(what, "contacts-import") == 0);
+        return;
+    }
     int code = change(w, f, msg, sizeof(msg));
     if (code == 200)
         log_info("user %s: %s", w->user, log_printable(printable, sizeof(printable), msg));
@@ -164,7 +170,7 @@ static int read_form(const struct web *w, const char *method, struct form *f)
 {
     static const char *const get_fields[] = { "p", "q", "r", "after", "before", NULL };
     static const char *const post_fields[] = { "do", "csrf", "p", "key", "email", "rcpt", "sender", "kind",
-                                               "action", "id", "how", NULL };
+                                               "action", "id", "how", "child", "book", NULL };
     struct cgi_error ce;
     int is_post = strcmp(method, "POST") == 0;
 
@@ -172,7 +178,11 @@ static int read_form(const struct web *w, const char *method, struct form *f)
         page_error(w, 405, "Not allowed", "This page only answers GET, HEAD and POST.", NULL);
         return -1;
     }
-    if (cgi_read_form(w->io, method, QUERY_MAX, BODY_MAX, is_post ? post_fields : get_fields, f, &ce) < 0) {
+    /* Only the import page's POSTs (to ?p=import) carry an address book. */
+    const char *query = cgi_param(w->io, "QUERY_STRING");
+    int import = is_post && query && strcmp(query, WEB_IMPORT_QUERY) == 0;
+    if (cgi_read_form_text(w->io, method, QUERY_MAX, import ? WEB_IMPORT_BODY_MAX : WEB_BODY_MAX,
+                           is_post ? post_fields : get_fields, import ? "book" : NULL, f, &ce) < 0) {
         page_error(w, ce.status, "Bad request", ce.what, NULL);
         return -1;
     }
@@ -250,7 +260,7 @@ static int open_db(struct web *w)
  * the answer itself. */
 static void run(struct web *w, const char *method)
 {
-    struct form f;
+    struct form f = { .n = 0, .text = NULL };
     const struct get_handler *pg;
     struct lists_view v;
     int is_post = strcmp(method, "POST") == 0;
@@ -262,12 +272,15 @@ static void run(struct web *w, const char *method)
     }
     w->script = script_path(cgi_param(w->io, "SCRIPT_NAME"));
     if (read_form(w, method, &f) < 0 || start_tokens(w) < 0 || read_view(w, is_post, &f, &pg, &v) < 0
-        || open_db(w) < 0)
+        || open_db(w) < 0) {
+        form_free(&f);
         return;
+    }
     if (is_post)
         post(w, &f, pg, &v);
     else
         show(w, 200, pg, &v, NULL);
+    form_free(&f);
     w->db = NULL;
 }
 

@@ -6,17 +6,74 @@
  * Callers: every module of guardlist-web.  SECURITY: every value that is
  * not HTML this module or a template made is escaped here or by the
  * template (TPL_HTML); a template that fails to render never leaves a
- * half-written page: the answer falls back to cgi_unavailable().
+ * half-written page: the answer falls back to cgi_unavailable().  The one
+ * script (web-import.js, read at load) runs inline by its SHA-256 in the
+ * Content-Security-Policy; no other script runs.
  */
 #include "web.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cgi.h"
+#include "crypto.h"
 #include "log.h"
 #include "template.h"
+
+#define SCRIPT_MAX 8192
+static char script[SCRIPT_MAX + 1];     /* web-import.js */
+static char script_src[64];             /* 'sha256-BASE64' of it, for the CSP */
+
+/* 'sha256-BASE64(SHA-256(script))' into script_src.  Returns 0 or -1. */
+static int script_hash(size_t len)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char h[SHA256_LEN + 2] = { 0 };
+    size_t o = (size_t)snprintf(script_src, sizeof(script_src), "'sha256-");
+
+    if (crypto_sha256(script, len, h) < 0)
+        return -1;
+    for (size_t i = 0; i < SHA256_LEN; i += 3) {
+        unsigned v = (unsigned)h[i] << 16 | (unsigned)h[i + 1] << 8 | h[i + 2];
+        for (size_t k = 0; k < 4; k++)
+            script_src[o++] = i + k <= SHA256_LEN ? b64[(v >> (18 - 6 * k)) & 63] : '=';
+    }
+    snprintf(script_src + o, sizeof(script_src) - o, "'");
+    return 0;
+}
+
+/* Reads DIR/web-import.js, at most SCRIPT_MAX bytes.  Returns 0 or -1 (logged). */
+static int script_load(const char *dir)
+{
+    char path[4200];
+    size_t n = 0;
+
+    script[0] = script_src[0] = '\0';
+    snprintf(path, sizeof(path), "%s/web-import.js", dir);
+    FILE *fp = fopen(path, "re");
+    if (!fp) {
+        log_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    n = fread(script, 1, SCRIPT_MAX + 1, fp);
+    fclose(fp);
+    if (n > SCRIPT_MAX || memchr(script, '\0', n) || strstr(script, "</")) {
+        log_error("%s: longer than %d bytes, or holds a NUL or '</'", path, SCRIPT_MAX);
+        script[0] = '\0';
+        return -1;
+    }
+    script[n] = '\0';
+    return script_hash(n);
+}
+
+void page_script(struct buf *b)
+{
+    buf_adds(b, "<script>");
+    buf_adds(b, script);
+    buf_adds(b, "</script>");
+}
 
 static const char *const page_names[] = { "title", "user", "role", "action", "nav", "q", "message", "body", NULL };
 static const char *const list_names[] = { "heading", "intro", "forms", "head", "rows", "pager", NULL };
@@ -40,7 +97,7 @@ int page_load(const char *dir)
         log_error("%s", err);
         return -1;
     }
-    return 0;
+    return script_load(dir);
 }
 
 void page_unload(void)
@@ -55,6 +112,7 @@ void page_show(const struct web *w, int code, const char *title, const char *bod
     static const char *const tabs[][2] = {
         { "protected", "Protected" }, { "rules", "Rules" }, { "global", "Global rules" },
         { "pending", "Pending" }, { "audit", "Audit log" }, { "overview", "Overview" },
+        { "import", "Import contacts" },
     };
 
     for (size_t i = 0; i < sizeof(tabs) / sizeof(tabs[0]); i++) {
@@ -73,7 +131,8 @@ void page_show(const struct web *w, int code, const char *title, const char *bod
         cgi_unavailable(w->io, code, NULL, w->head_only);
         return;
     }
-    cgi_headers(w->io, code, code == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL);
+    cgi_headers_scripts(w->io, code, script_src[0] ? script_src : NULL,
+                        code == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL);
     if (!w->head_only)
         cgi_write(w->io, out.p, out.len);
     buf_free(&out);
@@ -156,8 +215,18 @@ void page_hidden(struct buf *b, const char *name, const char *value)
 
 void page_form_open(const struct web *w, struct buf *b, const char *what, const char *back, const char *cls)
 {
+    page_form_open_to(w, b, what, back, cls, NULL);
+}
+
+void page_form_open_to(const struct web *w, struct buf *b, const char *what, const char *back, const char *cls,
+                       const char *query)
+{
     buf_adds(b, "<form method=\"post\" action=\"");
     template_html_escape(b, w->script);
+    if (query) {
+        buf_adds(b, "?");
+        template_html_escape(b, query);
+    }
     buf_addf(b, "\" class=\"%s\">", cls);
     page_hidden(b, "do", what);
     page_hidden(b, "csrf", w->csrf);

@@ -14,6 +14,13 @@
 
 #define WEB_USER_MAX 128
 #define WEB_SEARCH_MAX 100
+#define WEB_BODY_MAX 4096               /* a POST's body */
+#define WEB_IMPORT_MAX (1024 * 1024)    /* an address book imported on the page, once decoded */
+/* The body of a POST to ?p=import (WEB_IMPORT_QUERY): an address book of
+ * WEB_IMPORT_MAX bytes %-encoded (at most three bytes each) and the
+ * form's other fields. */
+#define WEB_IMPORT_QUERY "p=import"
+#define WEB_IMPORT_BODY_MAX (3 * WEB_IMPORT_MAX + 8192)
 
 /* One request: made afresh for each by serve(), filled by it and
  * auth_identify(), read by every module. */
@@ -94,6 +101,10 @@ void page_error(const struct web *w, int code, const char *title, const char *me
 /* Answers 403 with the page that says how to put a login in front. */
 void page_refused(const struct web *w, const char *reason);
 
+/* Appends the page's one script (templates/web-import.js) as an inline
+ * <script>; page_show() lets exactly it run (its SHA-256 in the CSP). */
+void page_script(struct buf *b);
+
 /* Renders form template WHICH (posting back to page BACK, with
  * RCPT_FIELD's HTML, may be NULL) into OUT.  Returns 0 or -1. */
 int page_form(const struct web *w, enum page_form which, const char *back, const char *rcpt_field,
@@ -117,6 +128,9 @@ enum page_cell { PAGE_VALUE, PAGE_TEXT };
 void page_cell(struct buf *b, const char *label, enum page_cell kind, const char *text);
 void page_hidden(struct buf *b, const char *name, const char *value);
 void page_form_open(const struct web *w, struct buf *b, const char *what, const char *back, const char *cls);
+/* As page_form_open, posting to the script's address with ?QUERY. */
+void page_form_open_to(const struct web *w, struct buf *b, const char *what, const char *back, const char *cls,
+                       const char *query);
 
 /* Appends S %-encoded for a query string: only unreserved characters stay,
  * so the result is plain ASCII that needs no HTML escaping either. */
@@ -169,5 +183,14 @@ changes_fn changes_protect, changes_unprotect, changes_guardian_add, changes_gua
 
 /* 1 if ACTION acts on one recipient only (a guardian may set it). */
 int changes_per_recipient(const char *action);
+
+/* ------------------------------------------------------------ import.c */
+
+/* The import page (p=import): pick a child and an address book. */
+lists_fn import_show;
+
+/* A POST of the import page: the preview (do=contacts-preview), or with
+ * CONFIRM the import (do=contacts-import).  Answers with the whole page. */
+void import_post(const struct web *w, const struct form *f, int confirm);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * fuzz_contacts - libFuzzer target for admin/contacts.c, the address book
- * reader of `guardlist contacts import` (vCard and CSV files from outside).
+ * fuzz_contacts - libFuzzer target for lib/contacts.c, the address book
+ * reader of `guardlist contacts import` and the admin page (vCard and CSV files from outside).
  *
  * Input: one selector byte (its low two bits: guess, vCard or CSV), then the
  * file.  Invariants: the parse either refuses the file with a message or

@@ -11,7 +11,10 @@
  * every value is NUL-terminated inside its buffer, at most FORM_VALUE_MAX
  * bytes, valid UTF-8 without C0/C1 controls, and found by form_get; a form
  * %-encoded again parses to the same fields; a valid token is 32 lower-case
- * hex digits.  No files, no network.
+ * hex digits.  form_parse_text() (the admin page's address book field
+ * "book"): the text is at most its bound, NUL-terminated, and exactly the
+ * field's decoded bytes; it never appears among the values; a failed parse
+ * leaves no text.  No files, no network.
  */
 #include "fuzz.h"
 #include "addr.h"
@@ -112,6 +115,42 @@ static void parse(const char *in, size_t len, const char *const *list)
     }
 }
 
+/* The long-text path: the field "book" of at most TEXT_MAX bytes. */
+#define TEXT_MAX 64
+static void parse_text(const char *in, size_t len)
+{
+    static const char *const fields[] = { "do", "csrf", "book", NULL };
+    static struct form f;
+    char err[200];
+
+    memset(&f, 0xa5, sizeof(f));
+    err[0] = '\0';
+    if (form_parse_text(in, len, fields, "book", TEXT_MAX, &f, err, sizeof(err)) < 0) {
+        FUZZ_CHECK(err[0] != '\0' && fuzz_terminated(err, sizeof(err)) && f.text == NULL);
+        return;
+    }
+    FUZZ_CHECK(form_get(&f, "book") == NULL);
+    if (f.text) {
+        FUZZ_CHECK(f.text_len <= TEXT_MAX && f.text[f.text_len] == '\0');
+        /* a field spelt plainly "book=" without escapes: its bytes are the text */
+        const char *b = NULL, *end = in + len;
+        for (const char *p = in; p < end;) {
+            if ((size_t)(end - p) >= 5 && memcmp(p, "book=", 5) == 0)
+                b = p + 5;
+            const char *amp = memchr(p, '&', (size_t)(end - p));
+            p = amp ? amp + 1 : end;
+        }
+        if (b) {
+            const char *e = memchr(b, '&', (size_t)(end - b));
+            size_t n = e ? (size_t)(e - b) : (size_t)(end - b);
+            if (!memchr(b, '%', n) && !memchr(b, '+', n))
+                FUZZ_CHECK(n == f.text_len && memcmp(b, f.text, n) == 0);
+        }
+    }
+    form_free(&f);
+    FUZZ_CHECK(f.text == NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
     const char *in = (const char *)data;
@@ -124,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     if (len <= BODY_MAX && !memchr(in, '\0', len))
         parse(in, len, post_fields);
     parse(in, len, many_fields);        /* no CGI bound: the parser alone */
+    parse_text(in, len);
     FUZZ_CHECK(token_valid(NULL) == 0);
     return 0;
 }

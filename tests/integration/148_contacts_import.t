@@ -5,7 +5,8 @@ CSV address book become approved contacts: per-recipient OK rules written as
 --actor, and a contacts-import summary row; `guardlist check` then allows the
 contact to the child.  Already-allowed addresses are counted, blocked ones
 left alone, duplicates counted once, invalid ones reported with their line.
-The dry run writes nothing.  Hostile files (over 5 MB, NUL, not UTF-8, an
+The dry run writes nothing; the whole file is one transaction (a database
+error injected at the third contact writes none of them).  Hostile files (over 5 MB, NUL, not UTF-8, an
 unclosed quote, an unprotected child) are refused whole: exit 2, nothing
 written.  A vCard cut short keeps its complete cards only."""
 import os
@@ -147,6 +148,21 @@ def main():
     senders = set(r[0] for r in rules(db))
     h.ok('whole@x.example' in senders and not any(s.startswith('half@') for s in senders),
          'cut vCard: half@ not written')
+
+    # ---- one transaction: a row that fails midway (a database error
+    # injected by a trigger on the third contact) writes nothing at all
+    db.sql("CREATE TRIGGER fail_third BEFORE INSERT ON sender_rules FOR EACH ROW "
+           "SET NEW.action = IF(NEW.sender = 'third@tx.example', NULL, NEW.action)")
+    tx = write(d, 'tx.csv', 'Email\nfirst@tx.example\nsecond@tx.example\nthird@tx.example\nfourth@tx.example\n')
+    before = h.snapshot(db)
+    rc, out, err = cli('contacts', 'import', '--child', KID, tx)
+    h.is_(rc, 1, 'a database error at the third contact: exit 1') or h.diag(out, err)
+    h.ok('nothing was imported' in err and 'cannot be null' in err.lower(),
+         '... the message says the database refused and nothing was imported', err)
+    h.ok(h.snapshot(db) == before, '... nothing written: not first@ or second@, no audit row')
+    db.sql('DROP TRIGGER fail_third')
+    rc, out, err = cli('contacts', 'import', '--child', KID, tx)
+    h.ok(rc == 0 and '4 contacts added' in out, 'without the fault the same file imports whole', out + err)
     db.stop()
 
 

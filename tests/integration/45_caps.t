@@ -23,6 +23,9 @@ SIS = 'sis@family.test'
 BRO = 'bro@family.test'
 NAN = 'nan@family.test'
 CAPPED = 'DEFER_IF_PERMIT Too many new senders for this recipient, try again later'
+OUT_ASKED = '550 5.7.1 Not in your contacts yet; your guardian has been asked, you can write once they agree'
+OUT_CAPPED = ('450 4.7.1 You have asked your guardian about many new contacts this hour; '
+              'they were not asked about this one yet, try again later')
 
 
 def count(db, where):
@@ -144,7 +147,33 @@ def main():
     got = q('v4e@spam.example', '203.0.113.6')
     h.ok(h.is_defer(got) and got != CAPPED, 'the next IPv4 address is another client', 'got %r' % (got,))
     d.stop()
+    outbound_capped(db)
     db.stop()
+
+
+def outbound_capped(db):
+    """A protected child's new contacts (sasl_username, outbound = on) count
+    under the same cap; past it the child reads its own words, not the
+    stranger's "Too many new senders", from memory and from the database."""
+    kid = 'writer@family.test'
+    db.sql("INSERT INTO protected_users (recipient, class) VALUES ('%s', 'whitelist')" % kid)
+    d = h.start_daemon(db, outbound='on', max_new_challenges_per_recipient='2')
+    q = lambda pal: h.query(d.port, sender=kid, recipient=pal, sasl_username=kid,  # noqa: E731
+                            client_address='192.0.2.200')
+    for i in range(2):
+        h.is_(q('pal%d@friends.example' % i), OUT_ASKED, 'outbound: new contact %d of 2 asked for' % (i + 1))
+    h.is_(q('pal2@friends.example'), OUT_CAPPED, 'outbound past the cap (from memory): the child\'s wording')
+    h.is_(count(db, "sender = 'pal2@friends.example'"), 0, '... and no contact request recorded')
+    d.stop()
+    d = h.start_daemon(db, outbound='on', max_new_challenges_per_recipient='2')
+    same_hour = db.value("SELECT HOUR(first_seen) = HOUR(NOW()) FROM challenges "
+                         "WHERE sender = 'pal0@friends.example'") == '1'
+    got = q('pal3@friends.example')
+    if same_hour:
+        h.is_(got, OUT_CAPPED, 'a restarted daemon: the cap counted in the database, the child\'s wording too')
+    else:
+        h.ok(True, '# SKIP the clock hour turned since the first contact request')
+    d.stop()
 
 
 h.run(main)

@@ -199,7 +199,7 @@ def main():
     h.is_(rc, 0, 'protect kid (as root, for the daemon test)') or h.diag(err)
     rc, out, err = h.cli(cfg, 'allow', 'grandma@example.com')
     h.is_(rc, 0, 'allow grandma (as root)') or h.diag(err)
-    d = daemon_on(db, 'guardlist', 'guardlist_daemon', os.path.join(adir, 'db-daemon.secret'))
+    d = daemon_on(db, 'guardlist', 'guardlist_daemon', os.path.join(adir, 'db-daemon.secret'), outbound='on')
     h.is_(h.query(d.port, sender='grandma@example.com', recipient='kid@c.example'), 'DUNNO',
           'guardlistd as guardlist_daemon: grandma -> kid: DUNNO')
     h.defer_ok(h.query(d.port, sender='stranger@ext.example', recipient='kid@c.example'),
@@ -212,6 +212,14 @@ def main():
     good, rows, _ = h.poll_until(lambda: h.challenges(db, sender='stranger@ext.example'),
                                  lambda r: len(r) == 1 and r[0]['attempts'] == '2', 10)
     h.ok(good, 'guardlistd as guardlist_daemon refreshes the challenge (UPDATE grant)', 'rows: %r' % (rows,))
+    # A child's own mail (outbound = on): the contact request is an upsert
+    # naming direction, which needs INSERT and UPDATE on that column.
+    h.ok(h.query(d.port, sender='kid@c.example', recipient='pal@ext.example',
+                 sasl_username='kid@c.example').startswith('550 5.7.1 Not in your contacts yet'),
+         'guardlistd as guardlist_daemon, outbound: the kid\'s new contact is asked for, not 451')
+    good, rows, _ = h.poll_until(lambda: db.sql("SELECT direction FROM challenges WHERE sender = 'pal@ext.example'"),
+                                 lambda r: r == [['out']], 10)
+    h.ok(good, 'guardlistd as guardlist_daemon records the contact request (direction out)', 'rows: %r' % (rows,))
     t0 = time.monotonic()
     rc, out, err = h.cli(cfg, 'allow', 'stranger@ext.example', '--to', 'kid@c.example')
     good, got, _ = h.wait_reply(d.port, lambda r: r == 'DUNNO', 3, sender='stranger@ext.example',

@@ -463,8 +463,67 @@ static void test_token(void **state)
     assert_int_equal(token_valid(row->s), row->ok);
 }
 
+/* ---- form_parse_text: the admin page's address book field ---- */
+
+struct text_row {
+    const char *name;
+    const char *in;
+    size_t len;                 /* 0: strlen(in) */
+    size_t max;                 /* the text's bound */
+    int rc;
+    const char *text;           /* expected text (NULL: none) */
+    size_t text_len;
+    const char *err;            /* part of the error */
+};
+
+static struct text_row text_rows[] = {
+    {"text: lines, NUL and Latin-1 bytes kept as sent", "do=x&book=a%0D%0Ab%00c%E9&csrf=1", 0, 64, 0,
+     "a\r\nb\0c\xe9", 7, NULL},
+    {"text: '+' is a space", "book=a+b", 0, 64, 0, "a b", 3, NULL},
+    {"text: exactly the bound", "book=abcd", 0, 4, 0, "abcd", 4, NULL},
+    {"text: one byte over the bound refused", "book=abcde", 0, 4, -1, NULL, 0, "too long"},
+    {"text: %-escapes count once decoded", "book=%41%42%43%44", 0, 4, 0, "ABCD", 4, NULL},
+    {"text: empty", "book=&do=x", 0, 4, 0, "", 0, NULL},
+    {"text: absent", "do=x", 0, 4, 0, NULL, 0, NULL},
+    {"text: given twice refused", "book=a&book=b", 0, 64, -1, NULL, 0, "twice"},
+    {"text: a bad escape refused", "book=%4", 0, 64, -1, NULL, 0, "escape"},
+    {"text: another field after it still checked", "book=a&do=%01", 0, 64, -1, NULL, 0, "control"},
+    {"text: an unknown field after it refused", "book=a&x=1", 0, 64, -1, NULL, 0, "unexpected"},
+};
+
+static void test_text(void **state)
+{
+    static const char *const allowed[] = { "do", "csrf", "book", NULL };
+    const struct text_row *row = *state;
+    struct form f;
+    char err[256] = "";
+
+    memset(&f, 0x5a, sizeof f);
+    int rc = form_parse_text(row->in, row->len ? row->len : strlen(row->in), allowed, "book", row->max, &f, err,
+                             sizeof err);
+    if (rc != row->rc)
+        fail_msg("form_parse_text returned %d, expected %d (err \"%s\")", rc, row->rc, err);
+    if (rc != 0) {
+        assert_null(f.text);
+        assert_contains(err, row->err);
+        return;
+    }
+    assert_null(form_get(&f, "book"));
+    if (!row->text) {
+        assert_null(f.text);
+    } else {
+        assert_non_null(f.text);
+        assert_int_equal(f.text_len, row->text_len);
+        assert_memory_equal(f.text, row->text, row->text_len);
+        assert_int_equal(f.text[f.text_len], '\0');
+    }
+    form_free(&f);
+    assert_null(f.text);
+    form_free(&f);          /* twice is harmless */
+}
+
 static struct CMUnitTest tests[UNIT_LEN(form_rows) + UNIT_LEN(gen_rows) + UNIT_LEN(get_rows)
-                               + UNIT_LEN(token_rows)];
+                               + UNIT_LEN(token_rows) + UNIT_LEN(text_rows)];
 
 int main(void)
 {
@@ -474,6 +533,7 @@ int main(void)
     UNIT_ADD_ROWS(tests, n, test_gen, gen_rows);
     UNIT_ADD_ROWS(tests, n, test_get, get_rows);
     UNIT_ADD_ROWS(tests, n, test_token, token_rows);
+    UNIT_ADD_ROWS(tests, n, test_text, text_rows);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * (Google, Outlook, Thunderbird, or one column of addresses), into the
  * addresses `guardlist contacts import` turns into contacts.
  *
- * Caller: admin/contactscmd.c.  No I/O, no database.  The file is hostile:
+ * Callers: admin/contactscmd.c and web/import.c, through lib/contactplan.c
+ * for the verdicts.  No I/O, no database.  The file is hostile:
  * its size, its lines and the number of addresses are bounded; a NUL byte
  * or bytes that are not UTF-8 refuse the whole file (naming the line), so a
  * wrongly encoded export is never half read.  Each address is checked by

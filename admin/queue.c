@@ -3,9 +3,11 @@
  * decision for a pair right now, computed by the daemon's own decide()).
  */
 #include "admin.h"
+#include "account.h"
 #include "decide.h"
 #include "domainwide.h"
 #include "json.h"
+#include "outbound.h"
 #include "rulesdb.h"
 #include "spfword.h"
 #include "store.h"
@@ -266,24 +268,46 @@ static const char *decision_kind_name(enum decision_kind k)
     return names[k];
 }
 
+/* What guardlistd decides for SENDER to RCPT from a client that logged in
+ * as LOGIN (NULL: none), as answer.c does: a protected child's own mail
+ * first (outbound.c); an approved contact goes on to the inbound decision.
+ * Returns 1 when outbound control applied (direction 'out'). */
+static int check_decide(const struct ruleset *rs, const struct decide_opts *o, const char *login,
+                        const char *sender, const char *rcpt, const char *client, struct decision *d)
+{
+    int out = outbound_decide(rs, o, "RCPT", login, rcpt, d);
+
+    if (out && !d->allows)
+        return 1;
+    struct decision contact = *d;
+    decide(rs, o, "RCPT", sender, rcpt, client, d);
+    if (out && d->kind == DK_NOT_PROTECTED)
+        *d = contact;
+    return out;
+}
+
 /* guardlist check: what guardlistd would answer now, through the daemon's own decide(); writes nothing. */
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
-    static const char usage[] = "Usage: guardlist check SENDER RCPT [--client IP] [--json]\n"
+    static const char usage[] = "Usage: guardlist check SENDER RCPT [--client IP] [--login LOGIN] [--json]\n"
         "Shows what guardlistd would answer right now for SENDER writing to RCPT: the\n"
         "protecting key, the rule that matched, the policy reply and what the SMTP\n"
         "client sees.  Uses the daemon's own decision code; writes nothing.\n"
         "--client IP: the SMTP client's address, as Postfix sends it: an SRS sender is\n"
-        "decoded only from a [policy] trusted_forwarders client (BATV tags always go).\n";
+        "decoded only from a [policy] trusted_forwarders client (BATV tags always go).\n"
+        "--login LOGIN: the client logged in to the submission service as LOGIN\n"
+        "(Postfix's sasl_username): a protected child's own mail (direction out, with\n"
+        "[policy] outbound = on) goes only to its approved contacts.\n";
     static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { "client", required_argument, NULL, 'c' },
-                                        { "help", no_argument, NULL, 'h' }, { 0 } };
+                                        { "login", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+                                        { 0 } };
     int json = 0, opt;
-    const char *client = NULL;
+    const char *client = NULL, *login = NULL;
     char err[600], smtp[900], rule[800];
     struct decision d;
     struct rulesdb_skips skips;
 
-    while ((opt = getopt_long(argc, argv, "jc:h", lo, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "jc:l:h", lo, NULL)) != -1) {
         if (opt == 'h') {
             fputs(usage, stdout);
             return 0;
@@ -291,6 +315,8 @@ int cmd_check(struct cli *cli, int argc, char **argv)
             json = 1;
         } else if (opt == 'c') {
             client = optarg;
+        } else if (opt == 'l') {
+            login = optarg;
         } else {
             return cli_fail(EXIT_USAGE, "see guardlist check --help");
         }
@@ -301,6 +327,9 @@ int cmd_check(struct cli *cli, int argc, char **argv)
     for (const char *p = sender; *p; p++)
         if ((unsigned char)*p < 0x20)
             return cli_fail(EXIT_USAGE, "sender contains a control character");
+    for (const char *p = login ? login : ""; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return cli_fail(EXIT_USAGE, "login contains a control character");
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
@@ -316,8 +345,10 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         .null_sender = cli->cfg.policy.null_sender,
         .delims = cli->cfg.policy.recipient_delimiter,
         .trusted_forwarders = &cli->cfg.policy.trusted_forwarders,
+        .outbound = cli->cfg.policy.outbound,
     };
-    decide(rs, &o, "RCPT", sender, rcpt, client, &d);
+    int out = check_decide(rs, &o, login, sender, rcpt, client, &d);
+    const char *child = out ? account_child(rs, login, o.delims) : NULL;
     smtp_view(d.reply, rcpt, smtp, sizeof(smtp));
     decision_rule_text(&d, rule, sizeof(rule));
     if (json) {
@@ -343,8 +374,17 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         json_string(stdout, d.sender[0] ? d.sender : NULL);
         printf(",\"envelope\":");
         json_string(stdout, d.envelope ? decision_envelope_text(&d) : NULL);
+        printf(",\"direction\":\"%s\",\"login\":", out ? "out" : "in");
+        json_string(stdout, login);
+        printf(",\"child\":");
+        json_string(stdout, child);
         printf(",\"challenge\":%s}\n", d.kind == DK_CHALLENGE ? "true" : "false");
     } else {
+        if (out)
+            printf("direction:   out: login %s is the child %s, writing to %s\n", login, child, rcpt);
+        else
+            printf("direction:   in%s\n", login ? " (the login is no protected child, or [policy] outbound is off)"
+                                                 : "");
         printf("recipient:   %s\n", rcpt);
         printf("protected:   %s\n", d.protected_key[0] ? d.protected_key : "no");
         printf("sender:      %s\n", *sender ? sender : "<>");

@@ -31,6 +31,26 @@ static void format_age(long long secs, char *out, size_t outlen)
         snprintf(out, outlen, "%lldd%02lldh", secs / 86400, secs % 86400 / 3600);
 }
 
+/* 1 if row I of a pending listing (direction in column 11) is a child's
+ * request to write to a new contact. */
+static int pending_is_out(const struct rows *r, size_t i)
+{
+    const char *dir = rows_cell(r, i, 11);
+    return dir && strcmp(dir, "out") == 0;
+}
+
+/* The direction and the request in words, for --json. */
+static void pending_direction_json(const struct rows *r, size_t i)
+{
+    int out = pending_is_out(r, i);
+    const char *s = rows_cell(r, i, 1), *t = rows_cell(r, i, 2);
+    char words[2 * ADDR_MAX + 40];
+
+    snprintf(words, sizeof(words), "%s %s %s", out ? t : s, out ? "wants to write to" : "wrote to", out ? s : t);
+    printf(",\"direction\":\"%s\",\"request\":", out ? "out" : "in");
+    json_string(stdout, words);
+}
+
 /* guardlist pending: challenges waiting for a guardian (--all: every one), as a table or JSON. */
 int cmd_pending(struct cli *cli, int argc, char **argv)
 {
@@ -38,7 +58,9 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
         "Lists challenges waiting for a guardian (with --all: every challenge), with\n"
         "first and last attempt, attempts, age, the sender check (verified: the sender's\n"
         "domain allows the server it came from, by SPF; not verified; not checked) and\n"
-        "the notification state.\n";
+        "the notification state.  DIR in: SENDER wrote to the protected RECIPIENT;\n"
+        "out: the protected child RECIPIENT asked to write to SENDER, a new contact\n"
+        "(approving it allows both ways).\n";
     static const struct option lo[] = { { "all", no_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' },
                                         { "help", no_argument, NULL, 'h' }, { 0 } };
     int all = 0, json = 0, opt;
@@ -64,11 +86,11 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
     struct rows r = { 0 };
     static const char q_pending[] =
         "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
-        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result "
+        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result, direction "
         "FROM challenges WHERE status = 'pending' ORDER BY id";
     static const char q_all[] =
         "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
-        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result "
+        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result, direction "
         "FROM challenges ORDER BY id";
     if (db_query(db, all ? q_all : q_pending, NULL, 0, rows_collect, &r, err, sizeof(err)) < 0) {
         rows_free(&r);
@@ -96,23 +118,30 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
             json_string(stdout, rows_cell(&r, i, 10));
             printf(",\"sender_check\":");
             json_string(stdout, spfword_of(rows_cell(&r, i, 10)));
+            pending_direction_json(&r, i);
             printf("}");
         }
         printf("]\n");
     } else if (r.n == 0) {
         printf(all ? "no challenges\n" : "no pending challenges\n");
     } else {
-        printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s\n", "ID", "SENDER", "RECIPIENT", "FIRST SEEN",
-               "LAST SEEN", "ATTEMPTS", "STATUS", "AGE", "SENDER CHECK", "NOTIFY");
+        int outs = 0;
+        printf("%-6s %-3s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s\n", "ID", "DIR", "SENDER", "RECIPIENT",
+               "FIRST SEEN", "LAST SEEN", "ATTEMPTS", "STATUS", "AGE", "SENDER CHECK", "NOTIFY");
         for (size_t i = 0; i < r.n; i++) {
             char age[32];
             format_age(rows_cell(&r, i, 7) ? atoll(rows_cell(&r, i, 7)) : 0, age, sizeof(age));
-            printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s%s%s\n", rows_cell(&r, i, 0),
-                   rows_cell(&r, i, 1), rows_cell(&r, i, 2), rows_cell(&r, i, 3), rows_cell(&r, i, 4),
-                   rows_cell(&r, i, 5), rows_cell(&r, i, 6), age, spfword_of(rows_cell(&r, i, 10)),
+            int out = pending_is_out(&r, i);
+            outs += out;
+            printf("%-6s %-3s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s%s%s\n", rows_cell(&r, i, 0),
+                   out ? "out" : "in", rows_cell(&r, i, 1), rows_cell(&r, i, 2), rows_cell(&r, i, 3), rows_cell(&r, i, 4),
+                   rows_cell(&r, i, 5), rows_cell(&r, i, 6), age, out ? "-" : spfword_of(rows_cell(&r, i, 10)),
                    rows_cell(&r, i, 8), rows_cell(&r, i, 9) ? ": " : "",
                    rows_cell(&r, i, 9) ? rows_cell(&r, i, 9) : "");
         }
+        if (outs)
+            printf("DIR out: the protected RECIPIENT wants to write to SENDER, a new contact "
+                   "(approving it allows both ways)\n");
     }
     rows_free(&r);
     return 0;

@@ -10,6 +10,7 @@ own address.  A real Postfix with an authenticated submission service
      with the plain text and recorded once as kid's contact request
      (direction 'out'); an approved contact is delivered;
   c. `guardlist check --login` says what the daemon answered, direction out;
+     `pending` shows the request's direction, `list` that a rule is both ways;
   d. the unmapped login `mum` is untouched;
   e. `account remove kid`: back to untouched;
   f. the CLI refuses what it must (an address nobody protects, a bad login),
@@ -18,6 +19,7 @@ own address.  A real Postfix with an authenticated submission service
 Every wait is a bounded poll."""
 import json
 import os
+import re
 import sys
 import uuid
 
@@ -106,6 +108,23 @@ def main():
     rc, out, err = h.cli(cfg, 'check', '--json', '--login', 'mum', 'mum@family.test', new)
     j = json.loads(out) if rc == 0 else {}
     h.is_(j.get('direction'), 'in', 'check --login mum (unmapped): not the outbound decision')
+
+    # ------------------------------------------------------------ c2. the direction shown
+    rc, out, err = h.cli(cfg, 'pending', '--json')
+    j = {o['sender']: o for o in json.loads(out)} if rc == 0 else {}
+    h.is_((j.get(new, {}).get('direction'), j.get(new, {}).get('request')),
+          ('out', '%s wants to write to %s' % (KID, new)), 'pending --json: direction out, the request in words')
+    rc, out, err = h.cli(cfg, 'pending')
+    line = [ln for ln in out.splitlines() if new in ln]
+    h.ok(line and re.match(r'\d+\s+out\s', line[0]) and 'DIR out: the protected RECIPIENT wants to write' in out,
+         'pending (table): DIR out, and what it means', out)
+    rc, out, err = h.cli(cfg, 'list', '--json')
+    rules = json.loads(out)['rules'] if rc == 0 else []
+    h.ok(rules and all(r.get('both_ways') is True for r in rules), 'list --json: each rule both_ways (outbound on)',
+         out)
+    rc, out, err = h.cli(cfg, 'list')
+    h.ok(re.search(r'to %s\s+from %s\s+OK  \(both ways\)' % (re.escape(KID), re.escape(PAL)), out)
+         and 'Both ways: a rule decides mail from SENDER' in out, 'list (text): the rule is marked both ways', out)
 
     # ------------------------------------------------------------ d. an unmapped login
     other = 'other-%s@friends.test' % RUN

@@ -13,6 +13,8 @@ static char long_login[ACCOUNT_LOGIN_MAX + 2];
 static const struct fold_row fold_rows[] = {
     {"plain", "kid", "kid"},
     {"ASCII capitals", "KiD@Mail.Family.TEST", "kid@mail.family.test"},
+    {"A and Z, the ends of the range", "AZaz@Zed", "azaz@zed"},
+    {"the bytes around A-Z kept", "@[`{", "@[`{"},
     {"non-ASCII kept as it is", "\xc3\x89mile", "\xc3\x89mile"},
     {"digits and punctuation", "kid.2+x_y-z", "kid.2+x_y-z"},
     {"empty", "", NULL},

@@ -7,7 +7,7 @@
 #include "admin.h"
 #include "decide.h"
 #include "json.h"
-#include "rulesdb.h"
+#include "ruleset.h"
 #include "store.h"
 
 #include <string.h>
@@ -58,16 +58,13 @@ static void account_print(const struct rows *r, const struct ruleset *rs, const 
 static int account_list(struct cli *cli, int json)
 {
     char err[600];
-    struct rulesdb_skips skips;
     struct rows r = { 0 };
-    struct db *db = cli_db(cli);
+    int status;
+    struct ruleset *rs = cli_rules(cli, &status);
 
-    if (!db)
-        return cli->db_status;
-    struct ruleset *rs = rulesdb_load(db, &skips, NULL, err, sizeof(err));
     if (!rs)
-        return cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
-    if (db_query(db, "SELECT login, address, created_at, created_by FROM accounts ORDER BY login", NULL, 0,
+        return status;
+    if (db_query(cli->db, "SELECT login, address, created_at, created_by FROM accounts ORDER BY login", NULL, 0,
                  rows_collect, &r, err, sizeof(err)) < 0) {
         rows_free(&r);
         ruleset_free(rs);

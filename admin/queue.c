@@ -315,6 +315,70 @@ static int check_decide(const struct ruleset *rs, const struct decide_opts *o, c
     return out;
 }
 
+/* What guardlist check shows beside the decision. */
+struct check_view {
+    const char *sender, *rcpt, *login;
+    const char *child;          /* the protected child the login is; NULL: direction in */
+    char smtp[900], rule[800];
+};
+
+static void check_print_json(const struct decision *d, const struct check_view *v)
+{
+    printf("{\"action\":");
+    json_string(stdout, d->reply);
+    printf(",\"kind\":");
+    json_string(stdout, decision_kind_name(d->kind));
+    printf(",\"protected_key\":");
+    json_string(stdout, d->protected_key[0] ? d->protected_key : NULL);
+    printf(",\"rule_scope\":");
+    json_string(stdout, d->rule_scope[0] ? d->rule_scope : NULL);
+    printf(",\"rule_recipient\":");
+    json_string(stdout, d->rule_recipient[0] ? d->rule_recipient : NULL);
+    printf(",\"rule_sender\":");
+    json_string(stdout, d->rule_sender[0] ? d->rule_sender : NULL);
+    printf(",\"rule\":");
+    json_string(stdout, v->rule);
+    printf(",\"smtp\":");
+    json_string(stdout, v->smtp);
+    printf(",\"detail\":");
+    json_string(stdout, d->detail);
+    printf(",\"sender\":");
+    json_string(stdout, d->sender[0] ? d->sender : NULL);
+    printf(",\"envelope\":");
+    json_string(stdout, d->envelope ? decision_envelope_text(d) : NULL);
+    printf(",\"direction\":\"%s\",\"login\":", v->child ? "out" : "in");
+    json_string(stdout, v->login);
+    printf(",\"child\":");
+    json_string(stdout, v->child);
+    printf(",\"challenge\":%s}\n", d->kind == DK_CHALLENGE ? "true" : "false");
+}
+
+static void check_print_text(const struct decision *d, const struct check_view *v)
+{
+    if (v->child)
+        printf("direction:   out: login %s is the child %s, writing to %s\n", v->login, v->child, v->rcpt);
+    else
+        printf("direction:   in%s\n",
+               v->login ? " (the login is no protected child, or [policy] outbound is off)" : "");
+    printf("recipient:   %s\n", v->rcpt);
+    printf("protected:   %s\n", d->protected_key[0] ? d->protected_key : "no");
+    printf("sender:      %s\n", *v->sender ? v->sender : "<>");
+    if (d->envelope)
+        printf("judged as:   %s (%s)\n", d->sender, decision_envelope_text(d));
+    if (d->kind == DK_RULE && strcmp(d->rule_scope, "recipient") == 0)
+        printf("matched:     sender_rules row recipient='%s' sender='%s'\n", d->rule_recipient, d->rule_sender);
+    else if (d->kind == DK_RULE)
+        printf("matched:     whitelist row sender='%s'\n", d->rule_sender);
+    else
+        printf("matched:     no rule\n");
+    printf("decision:    %s (%s)\n", decision_kind_name(d->kind), d->detail);
+    if (d->kind == DK_CHALLENGE)
+        printf("             the daemon would record a challenge for %s -> %s\n", d->challenge_sender,
+               d->challenge_recipient);
+    printf("policy reply: %s\n", d->reply);
+    printf("client sees: %s\n", v->smtp);
+}
+
 /* guardlist check: what guardlistd would answer now, through the daemon's own decide(); writes nothing. */
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
@@ -332,9 +396,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
                                         { 0 } };
     int json = 0, opt;
     const char *client = NULL, *login = NULL;
-    char err[600], smtp[900], rule[800];
     struct decision d;
-    struct rulesdb_skips skips;
 
     while ((opt = getopt_long(argc, argv, "jc:l:h", lo, NULL)) != -1) {
         if (opt == 'h') {
@@ -359,15 +421,10 @@ int cmd_check(struct cli *cli, int argc, char **argv)
     for (const char *p = login ? login : ""; *p; p++)
         if ((unsigned char)*p < 0x20)
             return cli_fail(EXIT_USAGE, "login contains a control character");
-    struct db *db = cli_db(cli);
-    if (!db)
-        return cli->db_status;
-    struct ruleset *rs = rulesdb_load(db, &skips, NULL, err, sizeof(err));
+    int status;
+    struct ruleset *rs = cli_rules(cli, &status);
     if (!rs)
-        return cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
-    if (skips.count)
-        fprintf(stderr, "guardlist: warning: %zu unusable rule rows are ignored, first: %s\n", skips.count,
-                skips.first);
+        return status;
     struct decide_opts o = {
         .unknown_sender = cli->cfg.policy.unknown_sender,
         .on_allow = cli->cfg.policy.on_allow,
@@ -377,61 +434,14 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         .outbound = cli->cfg.policy.outbound,
     };
     int out = check_decide(rs, &o, login, sender, rcpt, client, &d);
-    const char *child = out ? account_child(rs, login, o.delims) : NULL;
-    smtp_view(d.reply, rcpt, smtp, sizeof(smtp));
-    decision_rule_text(&d, rule, sizeof(rule));
-    if (json) {
-        printf("{\"action\":");
-        json_string(stdout, d.reply);
-        printf(",\"kind\":");
-        json_string(stdout, decision_kind_name(d.kind));
-        printf(",\"protected_key\":");
-        json_string(stdout, d.protected_key[0] ? d.protected_key : NULL);
-        printf(",\"rule_scope\":");
-        json_string(stdout, d.rule_scope[0] ? d.rule_scope : NULL);
-        printf(",\"rule_recipient\":");
-        json_string(stdout, d.rule_recipient[0] ? d.rule_recipient : NULL);
-        printf(",\"rule_sender\":");
-        json_string(stdout, d.rule_sender[0] ? d.rule_sender : NULL);
-        printf(",\"rule\":");
-        json_string(stdout, rule);
-        printf(",\"smtp\":");
-        json_string(stdout, smtp);
-        printf(",\"detail\":");
-        json_string(stdout, d.detail);
-        printf(",\"sender\":");
-        json_string(stdout, d.sender[0] ? d.sender : NULL);
-        printf(",\"envelope\":");
-        json_string(stdout, d.envelope ? decision_envelope_text(&d) : NULL);
-        printf(",\"direction\":\"%s\",\"login\":", out ? "out" : "in");
-        json_string(stdout, login);
-        printf(",\"child\":");
-        json_string(stdout, child);
-        printf(",\"challenge\":%s}\n", d.kind == DK_CHALLENGE ? "true" : "false");
-    } else {
-        if (out)
-            printf("direction:   out: login %s is the child %s, writing to %s\n", login, child, rcpt);
-        else
-            printf("direction:   in%s\n", login ? " (the login is no protected child, or [policy] outbound is off)"
-                                                 : "");
-        printf("recipient:   %s\n", rcpt);
-        printf("protected:   %s\n", d.protected_key[0] ? d.protected_key : "no");
-        printf("sender:      %s\n", *sender ? sender : "<>");
-        if (d.envelope)
-            printf("judged as:   %s (%s)\n", d.sender, decision_envelope_text(&d));
-        if (d.kind == DK_RULE && strcmp(d.rule_scope, "recipient") == 0)
-            printf("matched:     sender_rules row recipient='%s' sender='%s'\n", d.rule_recipient, d.rule_sender);
-        else if (d.kind == DK_RULE)
-            printf("matched:     whitelist row sender='%s'\n", d.rule_sender);
-        else
-            printf("matched:     no rule\n");
-        printf("decision:    %s (%s)\n", decision_kind_name(d.kind), d.detail);
-        if (d.kind == DK_CHALLENGE)
-            printf("             the daemon would record a challenge for %s -> %s\n", d.challenge_sender,
-                   d.challenge_recipient);
-        printf("policy reply: %s\n", d.reply);
-        printf("client sees: %s\n", smtp);
-    }
+    struct check_view v = { .sender = sender, .rcpt = rcpt, .login = login,
+                            .child = out ? account_child(rs, login, o.delims) : NULL };
+    smtp_view(d.reply, rcpt, v.smtp, sizeof(v.smtp));
+    decision_rule_text(&d, v.rule, sizeof(v.rule));
+    if (json)
+        check_print_json(&d, &v);
+    else
+        check_print_text(&d, &v);
     ruleset_free(rs);
     return 0;
 }

@@ -113,11 +113,10 @@ static void *refresher_main(void *arg)
                     if (skips.count)
                         log_warning("skipped %zu unusable rule rows, first: %s", skips.count, skips.first);
                     log_info("rules loaded (%s): generation=%llu protected=%zu global=%zu per_recipient=%zu "
-                             "closed_challenges=%zu accounts=%zu bytes=%zu ms=%.1f", how,
-                             ruleset_generation(rs), ruleset_count(rs, RS_PROTECTED),
-                             ruleset_count(rs, RS_GLOBAL), ruleset_count(rs, RS_RULE),
-                             ruleset_count(rs, RS_CLOSED), ruleset_count(rs, RS_ACCOUNT), ruleset_bytes(rs),
-                             (mono_now() - t0) * 1000);
+                             "closed_challenges=%zu accounts=%zu bytes=%zu ms=%.1f", how, ruleset_generation(rs),
+                             ruleset_count(rs, RS_PROTECTED), ruleset_count(rs, RS_GLOBAL),
+                             ruleset_count(rs, RS_RULE), ruleset_count(rs, RS_CLOSED), ruleset_count(rs, RS_ACCOUNT),
+                             ruleset_bytes(rs), (mono_now() - t0) * 1000);
                     loaded_gen = ruleset_generation(rs);
                     have = 1;
                     ruleset_free(r->last);

@@ -4,9 +4,9 @@
  *
  * Format: "# guardlist export" header, then per table a line
  * "@table NAME COLUMN..." followed by one line per row, values separated by
- * TAB with \\ \t \n \r escaped and \N for NULL; "@end" last.  Import checks
- * the whole file before it changes anything, then replaces every table in
- * one transaction.  A file of schema version 2 (before the accounts table
+ * TAB with \\ \t \n \r escaped and \N for NULL; "@end" last; "# " lines
+ * are comments.  Import checks the whole file before it changes anything,
+ * then replaces every table in one transaction.  A file of schema version 2 (before the accounts table
  * and challenges.direction, version 10) is read too: its challenges are 'in'.
  */
 #include "admin.h"
@@ -23,6 +23,11 @@
 #define FILE_VERSION 10         /* what export writes */
 #define OLD_VERSION 2           /* also read by import */
 #define MAX_COLS 24
+/* For a person reading the file; import skips "# " lines (every row starts
+ * with its id, a number). */
+#define BOTH_WAYS_NOTE "# With [policy] outbound = on every rule (sender_rules, whitelist) works both ways: " \
+    "it decides mail from the sender to the protected recipient and the protected child's own mail to the " \
+    "sender; a challenge with direction out is a child asking to write to a new contact."
 
 /* A table as a file of versions SINCE..UNTIL holds it. */
 struct table_spec {
@@ -163,7 +168,7 @@ int cmd_export(struct cli *cli, int argc, char **argv)
         rc = cli_fail(EXIT_RUNTIME, "database: %s", err);
         goto out;
     }
-    fprintf(f, "%s%d\n", HEADER_PREFIX, FILE_VERSION);
+    fprintf(f, "%s%d\n%s\n", HEADER_PREFIX, FILE_VERSION, BOTH_WAYS_NOTE);
     for (size_t t = 0; t < NTABLES; t++) {
         if (!spec_in(t, FILE_VERSION))
             continue;
@@ -316,6 +321,8 @@ static int import_line(struct import_file *im, char *line, int lineno)
 {
     if (im->seen_end)
         return cli_fail(EXIT_USAGE, "%s:%d: text after @end", im->path, lineno);
+    if (strncmp(line, "# ", 2) == 0)
+        return 0;
     if (strcmp(line, "@end") == 0) {
         im->seen_end = 1;
         return 0;

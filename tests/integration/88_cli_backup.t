@@ -134,6 +134,8 @@ def main():
     rc, out, err = h.cli(cfg, 'export', f1, actor='backup-test')
     h.is_(rc, 0, 'export FILE: exit 0') or h.diag('stderr: ' + err)
     h.ok(os.path.exists(f1) and os.path.getsize(f1) > 0, 'export FILE: the file is written')
+    h.ok(os.path.exists(f1) and 'works both ways' in read(f1).decode('utf-8', 'replace').split('\n')[1],
+         'export FILE: a comment says every rule works both ways (outbound)')
     after = h.snapshot(db)
     h.ok(after == before, 'export: read-only (nothing written, no audit row)', *diff_snap(before, after))
     rc, out, err = h.cli(cfg, 'export', actor='backup-test')

@@ -30,6 +30,11 @@ void cli_say(FILE *f, const char *severity, const char *fmt, ...) __attribute__(
 /* The database handle with the [admin] account (exits with an error if it
  * cannot connect: returns NULL and prints the reason). */
 struct db *cli_db(struct cli *cli);
+/* The rules as guardlistd holds them, read through cli_db() (caller frees
+ * with ruleset_free()); unusable rows are a warning on stderr.  NULL after
+ * printing why (*STATUS: the exit status). */
+struct ruleset;
+struct ruleset *cli_rules(struct cli *cli, int *status);
 /* For db_set_notice(): a move to a later database entry, as a warning on stderr. */
 void cli_db_notice(int warning, const char *line);
 
@@ -57,6 +62,7 @@ int cmd_expire(struct cli *cli, int argc, char **argv);
 int cmd_check(struct cli *cli, int argc, char **argv);
 int cmd_stats(struct cli *cli, int argc, char **argv);
 int cmd_contacts(struct cli *cli, int argc, char **argv);
+int cmd_account(struct cli *cli, int argc, char **argv);
 int cmd_import_article(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);

@@ -4,9 +4,10 @@
  *
  * Format: "# guardlist export" header, then per table a line
  * "@table NAME COLUMN..." followed by one line per row, values separated by
- * TAB with \\ \t \n \r escaped and \N for NULL; "@end" last.  Import checks
- * the whole file before it changes anything, then replaces every table in
- * one transaction.
+ * TAB with \\ \t \n \r escaped and \N for NULL; "@end" last; "# " lines
+ * are comments.  Import checks the whole file before it changes anything,
+ * then replaces every table in one transaction.  A file of schema version 2 (before the accounts table
+ * and challenges.direction, version 10) is read too: its challenges are 'in'.
  */
 #include "admin.h"
 #include "store.h"
@@ -18,11 +19,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEADER "# guardlist export, schema version 2"
+#define HEADER_PREFIX "# guardlist export, schema version "
+#define FILE_VERSION 10         /* what export writes */
+#define OLD_VERSION 2           /* also read by import */
 #define MAX_COLS 24
+/* For a person reading the file; import skips "# " lines (every row starts
+ * with its id, a number). */
+#define BOTH_WAYS_NOTE "# With [policy] outbound = on every rule (sender_rules, whitelist) works both ways: " \
+    "it decides mail from the sender to the protected recipient and the protected child's own mail to the " \
+    "sender; a challenge with direction out is a child asking to write to a new contact."
 
+/* A table as a file of versions SINCE..UNTIL holds it. */
 struct table_spec {
     const char *name;
+    int since, until;
     const char *columns;        /* as written in the file */
     int ncol;
     const char *select;         /* constant SQL: values as text */
@@ -30,20 +40,20 @@ struct table_spec {
 };
 
 static const struct table_spec tables[] = {
-    { "protected_users", "id recipient class created_at", 4,
+    { "protected_users", OLD_VERSION, FILE_VERSION, "id recipient class created_at", 4,
       "SELECT id, recipient, class, created_at FROM protected_users ORDER BY id",
       "INSERT INTO protected_users (id, recipient, class, created_at) VALUES (?, ?, ?, ?)" },
-    { "whitelist", "id sender action created_at", 4,
+    { "whitelist", OLD_VERSION, FILE_VERSION, "id sender action created_at", 4,
       "SELECT id, sender, action, created_at FROM whitelist ORDER BY id",
       "INSERT INTO whitelist (id, sender, action, created_at) VALUES (?, ?, ?, ?)" },
-    { "guardians", "id recipient email created_at", 4,
+    { "guardians", OLD_VERSION, FILE_VERSION, "id recipient email created_at", 4,
       "SELECT id, recipient, email, created_at FROM guardians ORDER BY id",
       "INSERT INTO guardians (id, recipient, email, created_at) VALUES (?, ?, ?, ?)" },
-    { "sender_rules", "id recipient sender action created_at created_by", 6,
+    { "sender_rules", OLD_VERSION, FILE_VERSION, "id recipient sender action created_at created_by", 6,
       "SELECT id, recipient, sender, action, created_at, created_by FROM sender_rules ORDER BY id",
       "INSERT INTO sender_rules (id, recipient, sender, action, created_at, created_by) "
       "VALUES (?, ?, ?, ?, ?, ?)" },
-    { "challenges",
+    { "challenges", OLD_VERSION, OLD_VERSION,
       "id token_sha256 sender recipient protected_key status is_open client_address client_name "
       "first_seen last_seen attempts notify_state notify_claimed_until notify_attempts notify_next_at "
       "notify_error notified_at token_expires_at decided_at decided_by", 21,
@@ -55,23 +65,47 @@ static const struct table_spec tables[] = {
       "client_address, client_name, first_seen, last_seen, attempts, notify_state, notify_claimed_until, "
       "notify_attempts, notify_next_at, notify_error, notified_at, token_expires_at, decided_at, decided_by) "
       "VALUES (?, UNHEX(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" },
-    { "notifications", "id challenge_id guardian kind digest_of message_id sent_at token_sha256 token_expires_at", 9,
+    /* Version 10: who asked, the sender or the child (direction 'out'). */
+    { "challenges", FILE_VERSION, FILE_VERSION,
+      "id token_sha256 sender recipient protected_key status is_open client_address client_name "
+      "first_seen last_seen attempts notify_state notify_claimed_until notify_attempts notify_next_at "
+      "notify_error notified_at token_expires_at decided_at decided_by direction", 22,
+      "SELECT id, HEX(token_sha256), sender, recipient, protected_key, status, is_open, client_address, "
+      "client_name, first_seen, last_seen, attempts, notify_state, notify_claimed_until, notify_attempts, "
+      "notify_next_at, notify_error, notified_at, token_expires_at, decided_at, decided_by, direction "
+      "FROM challenges ORDER BY id",
+      "INSERT INTO challenges (id, token_sha256, sender, recipient, protected_key, status, is_open, "
+      "client_address, client_name, first_seen, last_seen, attempts, notify_state, notify_claimed_until, "
+      "notify_attempts, notify_next_at, notify_error, notified_at, token_expires_at, decided_at, decided_by, "
+      "direction) VALUES (?, UNHEX(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" },
+    { "accounts", FILE_VERSION, FILE_VERSION, "id login address created_at created_by", 5,
+      "SELECT id, login, address, created_at, created_by FROM accounts ORDER BY id",
+      "INSERT INTO accounts (id, login, address, created_at, created_by) VALUES (?, ?, ?, ?, ?)" },
+    { "notifications", OLD_VERSION, FILE_VERSION, "id challenge_id guardian kind digest_of message_id sent_at token_sha256 token_expires_at", 9,
       "SELECT id, challenge_id, guardian, kind, digest_of, message_id, sent_at, HEX(token_sha256), "
       "token_expires_at FROM notifications ORDER BY id",
       "INSERT INTO notifications (id, challenge_id, guardian, kind, digest_of, message_id, sent_at, "
       "token_sha256, token_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, UNHEX(?), ?)" },
-    { "audit_log", "id at actor action detail", 5,
+    { "audit_log", OLD_VERSION, FILE_VERSION, "id at actor action detail", 5,
       "SELECT id, at, actor, action, detail FROM audit_log ORDER BY id",
       "INSERT INTO audit_log (id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)" },
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
-/* Deleting in this order, inserting in the reverse, keeps any future
- * foreign keys happy; DELETE (not TRUNCATE) so it is one transaction. */
-static const char *const deletes[NTABLES] = {
-    "DELETE FROM audit_log", "DELETE FROM notifications", "DELETE FROM challenges", "DELETE FROM sender_rules",
-    "DELETE FROM guardians", "DELETE FROM whitelist", "DELETE FROM protected_users",
+/* Deleting in this order, inserting in the file's, keeps any future
+ * foreign keys happy; DELETE (not TRUNCATE) so it is one transaction.  An
+ * old file without the accounts table leaves none behind either. */
+static const char *const deletes[] = {
+    "DELETE FROM audit_log", "DELETE FROM notifications", "DELETE FROM accounts", "DELETE FROM challenges",
+    "DELETE FROM sender_rules", "DELETE FROM guardians", "DELETE FROM whitelist", "DELETE FROM protected_users",
 };
+#define NDELETES (sizeof(deletes) / sizeof(deletes[0]))
+
+/* 1 if a file of VERSION holds table spec T. */
+static int spec_in(size_t t, int version)
+{
+    return tables[t].since <= version && version <= tables[t].until;
+}
 
 static void put_escaped(FILE *f, const char *s)
 {
@@ -134,8 +168,10 @@ int cmd_export(struct cli *cli, int argc, char **argv)
         rc = cli_fail(EXIT_RUNTIME, "database: %s", err);
         goto out;
     }
-    fprintf(f, "%s\n", HEADER);
+    fprintf(f, "%s%d\n%s\n", HEADER_PREFIX, FILE_VERSION, BOTH_WAYS_NOTE);
     for (size_t t = 0; t < NTABLES; t++) {
+        if (!spec_in(t, FILE_VERSION))
+            continue;
         fprintf(f, "@table %s %s\n", tables[t].name, tables[t].columns);
         if (db_query(db, tables[t].select, NULL, 0, row_export, f, err, sizeof(err)) < 0) {
             rc = cli_fail(EXIT_RUNTIME, "exporting %s: %s", tables[t].name, err);
@@ -209,6 +245,7 @@ struct import_file {
     char *text;
     struct parsed_row *rows;
     size_t nrows, cap;
+    int version;                /* the header's: FILE_VERSION or OLD_VERSION */
     int current;                /* table of the rows that follow, -1 before any */
     int seen_end;
     int seen[NTABLES];
@@ -245,11 +282,13 @@ static int import_read(struct import_file *im)
 }
 
 /* The table an "@table NAME COLUMN..." line names (SPEC: what follows
- * "@table "), with exactly its columns; -1 if none. */
-static int table_find(const char *spec)
+ * "@table "), with exactly its columns in a file of VERSION; -1 if none. */
+static int table_find(const char *spec, int version)
 {
     for (size_t t = 0; t < NTABLES; t++) {
         size_t nl = strlen(tables[t].name);
+        if (!spec_in(t, version))
+            continue;
         if (strncmp(spec, tables[t].name, nl) == 0 && spec[nl] == ' '
             && strcmp(spec + nl + 1, tables[t].columns) == 0)
             return (int)t;
@@ -282,12 +321,14 @@ static int import_line(struct import_file *im, char *line, int lineno)
 {
     if (im->seen_end)
         return cli_fail(EXIT_USAGE, "%s:%d: text after @end", im->path, lineno);
+    if (strncmp(line, "# ", 2) == 0)
+        return 0;
     if (strcmp(line, "@end") == 0) {
         im->seen_end = 1;
         return 0;
     }
     if (strncmp(line, "@table ", 7) == 0) {
-        im->current = table_find(line + 7);
+        im->current = table_find(line + 7, im->version);
         if (im->current < 0 || im->seen[im->current]++)
             return cli_fail(EXIT_USAGE, "%s:%d: unknown or repeated table line", im->path, lineno);
         return 0;
@@ -308,14 +349,24 @@ static int import_parse(struct import_file *im)
     im->rows = malloc(im->cap * sizeof(*im->rows));
     if (!im->rows)
         return cli_fail(EXIT_RUNTIME, "out of memory");
-    if (!im->text || strncmp(im->text, HEADER "\n", strlen(HEADER) + 1) != 0)
-        return cli_fail(EXIT_USAGE, "%s:1: not a guardlist export (expected \"%s\")", im->path, HEADER);
-    for (char *line = strtok_r(im->text + strlen(HEADER) + 1, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save))
+    size_t hl = strlen(HEADER_PREFIX);
+    char *body = NULL;
+    if (im->text && strncmp(im->text, HEADER_PREFIX, hl) == 0) {
+        char *end = NULL;
+        long v = strtol(im->text + hl, &end, 10);
+        if ((v == FILE_VERSION || v == OLD_VERSION) && end && *end == '\n' && im->text[hl] >= '1' && im->text[hl] <= '9') {
+            im->version = (int)v;
+            body = end + 1;
+        }
+    }
+    if (!body)
+        return cli_fail(EXIT_USAGE, "%s:1: not a guardlist export of schema version %d or %d (expected \"%s%d\")",
+                        im->path, OLD_VERSION, FILE_VERSION, HEADER_PREFIX, FILE_VERSION);
+    for (char *line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         if ((rc = import_line(im, line, ++lineno)) != 0)
             return rc;
     for (size_t t = 0; t < NTABLES; t++)
-        if (!im->seen[t])
+        if (spec_in(t, im->version) && !im->seen[t])
             return cli_fail(EXIT_USAGE, "%s: table %s is missing; not a whole export", im->path, tables[t].name);
     if (!im->seen_end)
         return cli_fail(EXIT_USAGE, "%s: no @end line; the file is cut short", im->path);
@@ -333,7 +384,7 @@ static int import_apply(struct cli *cli, const struct import_file *im)
         return cli->db_status;
     if (db_exec(db, "START TRANSACTION", NULL, 0, NULL, err, sizeof(err)) < 0)
         return cli_fail(EXIT_RUNTIME, "database: %s", err);
-    for (size_t t = 0; t < NTABLES; t++)
+    for (size_t t = 0; t < NDELETES; t++)
         if (db_exec(db, deletes[t], NULL, 0, NULL, err, sizeof(err)) < 0)
             goto db_fail;
     for (size_t i = 0; i < im->nrows; i++) {

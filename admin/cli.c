@@ -5,6 +5,7 @@
  * unit tests can link the admin modules.
  */
 #include "admin.h"
+#include "rulesdb.h"
 #include "store.h"
 
 #include <errno.h>
@@ -83,6 +84,26 @@ struct db *cli_db(struct cli *cli)
         return NULL;
     }
     return cli->db;
+}
+
+struct ruleset *cli_rules(struct cli *cli, int *status)
+{
+    char err[600];
+    struct rulesdb_skips skips;
+    struct db *db = cli_db(cli);
+
+    *status = cli->db_status;
+    if (!db)
+        return NULL;
+    struct ruleset *rs = rulesdb_load(db, &skips, NULL, err, sizeof(err));
+    if (!rs) {
+        *status = cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
+        return NULL;
+    }
+    if (skips.count)
+        fprintf(stderr, "guardlist: warning: %zu unusable rule rows are ignored, first: %s\n", skips.count,
+                skips.first);
+    return rs;
 }
 
 int cli_store_exit(int rc, const char *err)

@@ -379,7 +379,7 @@ static int db_migrate(struct cli *cli, int argc, char **argv)
     printf("schema version %d (was %s)\n", to, from < 0 ? "empty" : from == 0 ? "the article's tables" : "older");
     /* The grants grow with the schema (version 5: the approver reads
      * guardians; 6: it reads whitelist and writes decided_rule; 7: the
-     * daemon writes spf_result; 9: and direction); db init applies them, migrate does not
+     * daemon writes spf_result; 9: and direction; 10: it reads accounts); db init applies them, migrate does not
      * touch accounts. */
     if (from >= 1 && from < 6)
         printf("run `guardlist db init` once more to give the programs' accounts this version's grants "
@@ -388,10 +388,10 @@ static int db_migrate(struct cli *cli, int argc, char **argv)
         printf("run `guardlist db init` once more to give the programs' accounts this version's grants "
                "(with [policy] spf = on guardlistd records the SPF verdict: without it every new challenge "
                "answers 451)\n");
-    else if (from >= 7 && from < 9)
+    else if (from >= 7 && from < 10)
         printf("run `guardlist db init` once more to give the programs' accounts this version's grants "
-               "(with [policy] outbound = on guardlistd records a child's new contacts: without it each "
-               "answers 451)\n");
+               "(guardlistd reads the accounts table of guardlist account and records a child's new "
+               "contacts: without them it cannot load its rules, or answers each new contact 451)\n");
     snprintf(detail, sizeof(detail), "schema %d -> %d", from, to);
     if (store_audit(db, cli->actor, "db-migrate", detail, err, sizeof(err)) < 0)
         return cli_fail(EXIT_RUNTIME, "audit: %s", err);

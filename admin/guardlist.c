@@ -43,6 +43,8 @@ static const char usage_text[] =
     "  stats [--json] [--prometheus FILE]   figures: rules, challenges, time to decide\n"
     "  contacts import --child ADDR [--format vcard|csv] [--dry-run] FILE\n"
     "                                  a child's address book (vCard, CSV) as approved contacts\n"
+    "  account add LOGIN ADDR | account remove LOGIN | account list [--json]\n"
+    "                                  a child's submission login that is not its address\n"
     "  import-article [--dsn DSN]      convert the article's database in place\n"
     "  export [FILE] | import FILE     plain text backup and exact restore\n"
     "  postfix-config [--lookup-tables [--dir DIR]]   main.cf lines for Postfix\n"
@@ -78,6 +80,7 @@ static const struct {
     { "check", cmd_check },
     { "stats", cmd_stats },
     { "contacts", cmd_contacts },
+    { "account", cmd_account },
     { "import-article", cmd_import_article },
     { "export", cmd_export },
     { "import", cmd_import },

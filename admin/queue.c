@@ -3,9 +3,11 @@
  * decision for a pair right now, computed by the daemon's own decide()).
  */
 #include "admin.h"
+#include "account.h"
 #include "decide.h"
 #include "domainwide.h"
 #include "json.h"
+#include "outbound.h"
 #include "rulesdb.h"
 #include "spfword.h"
 #include "stats.h"
@@ -22,6 +24,26 @@ static void format_age(long long secs, char *out, size_t outlen)
     stats_duration(secs < 0 ? 0 : (double)secs, out, outlen);
 }
 
+/* 1 if row I of a pending listing (direction in column 11) is a child's
+ * request to write to a new contact. */
+static int pending_is_out(const struct rows *r, size_t i)
+{
+    const char *dir = rows_cell(r, i, 11);
+    return dir && strcmp(dir, "out") == 0;
+}
+
+/* The direction and the request in words, for --json. */
+static void pending_direction_json(const struct rows *r, size_t i)
+{
+    int out = pending_is_out(r, i);
+    const char *s = rows_cell(r, i, 1), *t = rows_cell(r, i, 2);
+    char words[2 * ADDR_MAX + 40];
+
+    snprintf(words, sizeof(words), "%s %s %s", out ? t : s, out ? "wants to write to" : "wrote to", out ? s : t);
+    printf(",\"direction\":\"%s\",\"request\":", out ? "out" : "in");
+    json_string(stdout, words);
+}
+
 /* guardlist pending: challenges waiting for a guardian (--all: every one), as a table or JSON. */
 int cmd_pending(struct cli *cli, int argc, char **argv)
 {
@@ -29,7 +51,9 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
         "Lists challenges waiting for a guardian (with --all: every challenge), with\n"
         "first and last attempt, attempts, age, the sender check (verified: the sender's\n"
         "domain allows the server it came from, by SPF; not verified; not checked) and\n"
-        "the notification state.\n";
+        "the notification state.  DIR in: SENDER wrote to the protected RECIPIENT;\n"
+        "out: the protected child RECIPIENT asked to write to SENDER, a new contact\n"
+        "(approving it allows both ways).\n";
     static const struct option lo[] = { { "all", no_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' },
                                         { "help", no_argument, NULL, 'h' }, { 0 } };
     int all = 0, json = 0, opt;
@@ -55,11 +79,11 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
     struct rows r = { 0 };
     static const char q_pending[] =
         "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
-        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result "
+        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result, direction "
         "FROM challenges WHERE status = 'pending' ORDER BY id";
     static const char q_all[] =
         "SELECT id, sender, recipient, first_seen, last_seen, attempts, status, "
-        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result "
+        "TIMESTAMPDIFF(SECOND, first_seen, CURRENT_TIMESTAMP), notify_state, notify_error, spf_result, direction "
         "FROM challenges ORDER BY id";
     if (db_query(db, all ? q_all : q_pending, NULL, 0, rows_collect, &r, err, sizeof(err)) < 0) {
         rows_free(&r);
@@ -87,23 +111,30 @@ int cmd_pending(struct cli *cli, int argc, char **argv)
             json_string(stdout, rows_cell(&r, i, 10));
             printf(",\"sender_check\":");
             json_string(stdout, spfword_of(rows_cell(&r, i, 10)));
+            pending_direction_json(&r, i);
             printf("}");
         }
         printf("]\n");
     } else if (r.n == 0) {
         printf(all ? "no challenges\n" : "no pending challenges\n");
     } else {
-        printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s\n", "ID", "SENDER", "RECIPIENT", "FIRST SEEN",
-               "LAST SEEN", "ATTEMPTS", "STATUS", "AGE", "SENDER CHECK", "NOTIFY");
+        int outs = 0;
+        printf("%-6s %-3s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s\n", "ID", "DIR", "SENDER", "RECIPIENT",
+               "FIRST SEEN", "LAST SEEN", "ATTEMPTS", "STATUS", "AGE", "SENDER CHECK", "NOTIFY");
         for (size_t i = 0; i < r.n; i++) {
             char age[32];
             format_age(rows_cell(&r, i, 7) ? atoll(rows_cell(&r, i, 7)) : 0, age, sizeof(age));
-            printf("%-6s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s%s%s\n", rows_cell(&r, i, 0),
-                   rows_cell(&r, i, 1), rows_cell(&r, i, 2), rows_cell(&r, i, 3), rows_cell(&r, i, 4),
-                   rows_cell(&r, i, 5), rows_cell(&r, i, 6), age, spfword_of(rows_cell(&r, i, 10)),
+            int out = pending_is_out(&r, i);
+            outs += out;
+            printf("%-6s %-3s %-32s %-28s %-19s %-19s %8s %-8s %7s %-12s %s%s%s\n", rows_cell(&r, i, 0),
+                   out ? "out" : "in", rows_cell(&r, i, 1), rows_cell(&r, i, 2), rows_cell(&r, i, 3), rows_cell(&r, i, 4),
+                   rows_cell(&r, i, 5), rows_cell(&r, i, 6), age, out ? "-" : spfword_of(rows_cell(&r, i, 10)),
                    rows_cell(&r, i, 8), rows_cell(&r, i, 9) ? ": " : "",
                    rows_cell(&r, i, 9) ? rows_cell(&r, i, 9) : "");
         }
+        if (outs)
+            printf("DIR out: the protected RECIPIENT wants to write to SENDER, a new contact "
+                   "(approving it allows both ways)\n");
     }
     rows_free(&r);
     return 0;
@@ -259,24 +290,108 @@ static const char *decision_kind_name(enum decision_kind k)
     return names[k];
 }
 
+/* What guardlistd decides for SENDER to RCPT from a client that logged in
+ * as LOGIN (NULL: none), as answer.c does: a protected child's own mail
+ * first (outbound.c); an approved contact goes on to the inbound decision.
+ * Returns 1 when outbound control applied (direction 'out'). */
+static int check_decide(const struct ruleset *rs, const struct decide_opts *o, const char *login,
+                        const char *sender, const char *rcpt, const char *client, struct decision *d)
+{
+    int out = outbound_decide(rs, o, "RCPT", login, rcpt, d);
+
+    if (out && !d->allows)
+        return 1;
+    struct decision contact = *d;
+    decide(rs, o, "RCPT", sender, rcpt, client, d);
+    if (out && d->kind == DK_NOT_PROTECTED)
+        *d = contact;
+    return out;
+}
+
+/* What guardlist check shows beside the decision. */
+struct check_view {
+    const char *sender, *rcpt, *login;
+    const char *child;          /* the protected child the login is; NULL: direction in */
+    char smtp[900], rule[800];
+};
+
+static void check_print_json(const struct decision *d, const struct check_view *v)
+{
+    printf("{\"action\":");
+    json_string(stdout, d->reply);
+    printf(",\"kind\":");
+    json_string(stdout, decision_kind_name(d->kind));
+    printf(",\"protected_key\":");
+    json_string(stdout, d->protected_key[0] ? d->protected_key : NULL);
+    printf(",\"rule_scope\":");
+    json_string(stdout, d->rule_scope[0] ? d->rule_scope : NULL);
+    printf(",\"rule_recipient\":");
+    json_string(stdout, d->rule_recipient[0] ? d->rule_recipient : NULL);
+    printf(",\"rule_sender\":");
+    json_string(stdout, d->rule_sender[0] ? d->rule_sender : NULL);
+    printf(",\"rule\":");
+    json_string(stdout, v->rule);
+    printf(",\"smtp\":");
+    json_string(stdout, v->smtp);
+    printf(",\"detail\":");
+    json_string(stdout, d->detail);
+    printf(",\"sender\":");
+    json_string(stdout, d->sender[0] ? d->sender : NULL);
+    printf(",\"envelope\":");
+    json_string(stdout, d->envelope ? decision_envelope_text(d) : NULL);
+    printf(",\"direction\":\"%s\",\"login\":", v->child ? "out" : "in");
+    json_string(stdout, v->login);
+    printf(",\"child\":");
+    json_string(stdout, v->child);
+    printf(",\"challenge\":%s}\n", d->kind == DK_CHALLENGE ? "true" : "false");
+}
+
+static void check_print_text(const struct decision *d, const struct check_view *v)
+{
+    if (v->child)
+        printf("direction:   out: login %s is the child %s, writing to %s\n", v->login, v->child, v->rcpt);
+    else
+        printf("direction:   in%s\n",
+               v->login ? " (the login is no protected child, or [policy] outbound is off)" : "");
+    printf("recipient:   %s\n", v->rcpt);
+    printf("protected:   %s\n", d->protected_key[0] ? d->protected_key : "no");
+    printf("sender:      %s\n", *v->sender ? v->sender : "<>");
+    if (d->envelope)
+        printf("judged as:   %s (%s)\n", d->sender, decision_envelope_text(d));
+    if (d->kind == DK_RULE && strcmp(d->rule_scope, "recipient") == 0)
+        printf("matched:     sender_rules row recipient='%s' sender='%s'\n", d->rule_recipient, d->rule_sender);
+    else if (d->kind == DK_RULE)
+        printf("matched:     whitelist row sender='%s'\n", d->rule_sender);
+    else
+        printf("matched:     no rule\n");
+    printf("decision:    %s (%s)\n", decision_kind_name(d->kind), d->detail);
+    if (d->kind == DK_CHALLENGE)
+        printf("             the daemon would record a challenge for %s -> %s\n", d->challenge_sender,
+               d->challenge_recipient);
+    printf("policy reply: %s\n", d->reply);
+    printf("client sees: %s\n", v->smtp);
+}
+
 /* guardlist check: what guardlistd would answer now, through the daemon's own decide(); writes nothing. */
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
-    static const char usage[] = "Usage: guardlist check SENDER RCPT [--client IP] [--json]\n"
+    static const char usage[] = "Usage: guardlist check SENDER RCPT [--client IP] [--login LOGIN] [--json]\n"
         "Shows what guardlistd would answer right now for SENDER writing to RCPT: the\n"
         "protecting key, the rule that matched, the policy reply and what the SMTP\n"
         "client sees.  Uses the daemon's own decision code; writes nothing.\n"
         "--client IP: the SMTP client's address, as Postfix sends it: an SRS sender is\n"
-        "decoded only from a [policy] trusted_forwarders client (BATV tags always go).\n";
+        "decoded only from a [policy] trusted_forwarders client (BATV tags always go).\n"
+        "--login LOGIN: the client logged in to the submission service as LOGIN\n"
+        "(Postfix's sasl_username): a protected child's own mail (direction out, with\n"
+        "[policy] outbound = on) goes only to its approved contacts.\n";
     static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { "client", required_argument, NULL, 'c' },
-                                        { "help", no_argument, NULL, 'h' }, { 0 } };
+                                        { "login", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+                                        { 0 } };
     int json = 0, opt;
-    const char *client = NULL;
-    char err[600], smtp[900], rule[800];
+    const char *client = NULL, *login = NULL;
     struct decision d;
-    struct rulesdb_skips skips;
 
-    while ((opt = getopt_long(argc, argv, "jc:h", lo, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "jc:l:h", lo, NULL)) != -1) {
         if (opt == 'h') {
             fputs(usage, stdout);
             return 0;
@@ -284,6 +399,8 @@ int cmd_check(struct cli *cli, int argc, char **argv)
             json = 1;
         } else if (opt == 'c') {
             client = optarg;
+        } else if (opt == 'l') {
+            login = optarg;
         } else {
             return cli_fail(EXIT_USAGE, "see guardlist check --help");
         }
@@ -294,68 +411,30 @@ int cmd_check(struct cli *cli, int argc, char **argv)
     for (const char *p = sender; *p; p++)
         if ((unsigned char)*p < 0x20)
             return cli_fail(EXIT_USAGE, "sender contains a control character");
-    struct db *db = cli_db(cli);
-    if (!db)
-        return cli->db_status;
-    struct ruleset *rs = rulesdb_load(db, &skips, NULL, err, sizeof(err));
+    for (const char *p = login ? login : ""; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return cli_fail(EXIT_USAGE, "login contains a control character");
+    int status;
+    struct ruleset *rs = cli_rules(cli, &status);
     if (!rs)
-        return cli_fail(EXIT_RUNTIME, "cannot load the rules: %s", err);
-    if (skips.count)
-        fprintf(stderr, "guardlist: warning: %zu unusable rule rows are ignored, first: %s\n", skips.count,
-                skips.first);
+        return status;
     struct decide_opts o = {
         .unknown_sender = cli->cfg.policy.unknown_sender,
         .on_allow = cli->cfg.policy.on_allow,
         .null_sender = cli->cfg.policy.null_sender,
         .delims = cli->cfg.policy.recipient_delimiter,
         .trusted_forwarders = &cli->cfg.policy.trusted_forwarders,
+        .outbound = cli->cfg.policy.outbound,
     };
-    decide(rs, &o, "RCPT", sender, rcpt, client, &d);
-    smtp_view(d.reply, rcpt, smtp, sizeof(smtp));
-    decision_rule_text(&d, rule, sizeof(rule));
-    if (json) {
-        printf("{\"action\":");
-        json_string(stdout, d.reply);
-        printf(",\"kind\":");
-        json_string(stdout, decision_kind_name(d.kind));
-        printf(",\"protected_key\":");
-        json_string(stdout, d.protected_key[0] ? d.protected_key : NULL);
-        printf(",\"rule_scope\":");
-        json_string(stdout, d.rule_scope[0] ? d.rule_scope : NULL);
-        printf(",\"rule_recipient\":");
-        json_string(stdout, d.rule_recipient[0] ? d.rule_recipient : NULL);
-        printf(",\"rule_sender\":");
-        json_string(stdout, d.rule_sender[0] ? d.rule_sender : NULL);
-        printf(",\"rule\":");
-        json_string(stdout, rule);
-        printf(",\"smtp\":");
-        json_string(stdout, smtp);
-        printf(",\"detail\":");
-        json_string(stdout, d.detail);
-        printf(",\"sender\":");
-        json_string(stdout, d.sender[0] ? d.sender : NULL);
-        printf(",\"envelope\":");
-        json_string(stdout, d.envelope ? decision_envelope_text(&d) : NULL);
-        printf(",\"challenge\":%s}\n", d.kind == DK_CHALLENGE ? "true" : "false");
-    } else {
-        printf("recipient:   %s\n", rcpt);
-        printf("protected:   %s\n", d.protected_key[0] ? d.protected_key : "no");
-        printf("sender:      %s\n", *sender ? sender : "<>");
-        if (d.envelope)
-            printf("judged as:   %s (%s)\n", d.sender, decision_envelope_text(&d));
-        if (d.kind == DK_RULE && strcmp(d.rule_scope, "recipient") == 0)
-            printf("matched:     sender_rules row recipient='%s' sender='%s'\n", d.rule_recipient, d.rule_sender);
-        else if (d.kind == DK_RULE)
-            printf("matched:     whitelist row sender='%s'\n", d.rule_sender);
-        else
-            printf("matched:     no rule\n");
-        printf("decision:    %s (%s)\n", decision_kind_name(d.kind), d.detail);
-        if (d.kind == DK_CHALLENGE)
-            printf("             the daemon would record a challenge for %s -> %s\n", d.challenge_sender,
-                   d.challenge_recipient);
-        printf("policy reply: %s\n", d.reply);
-        printf("client sees: %s\n", smtp);
-    }
+    int out = check_decide(rs, &o, login, sender, rcpt, client, &d);
+    struct check_view v = { .sender = sender, .rcpt = rcpt, .login = login,
+                            .child = out ? account_child(rs, login, o.delims) : NULL };
+    smtp_view(d.reply, rcpt, v.smtp, sizeof(v.smtp));
+    decision_rule_text(&d, v.rule, sizeof(v.rule));
+    if (json)
+        check_print_json(&d, &v);
+    else
+        check_print_text(&d, &v);
     ruleset_free(rs);
     return 0;
 }

@@ -293,6 +293,7 @@ static int in_keys(const struct addr_keys *k, const char *key)
 /* What a listing shows, each table read whole before anything is printed. */
 struct list_tables {
     struct rows prot, guard, global, per;
+    int both_ways;              /* [policy] outbound = on: a rule also decides the child's own mail to SENDER */
 };
 
 static void list_tables_free(struct list_tables *t)
@@ -409,7 +410,12 @@ static void list_show_rules(const struct list_tables *t, const struct addr_keys 
 {
     int n = 0;
 
+    const char *ways = t->both_ways ? "  (both ways)" : "";
+
     printf(json ? "],\"rules\":[" : "Rules (per-recipient rules win over global ones):\n");
+    if (!json && t->both_ways)
+        printf("  Both ways: a rule decides mail from SENDER to the protected recipient, and the\n"
+               "  protected child's own mail to SENDER ([policy] outbound = on).\n");
     for (size_t i = 0; i < t->per.n; i++) {
         if (kp && !in_keys(kp, rows_cell(&t->per, i, 0)))
             continue;
@@ -420,10 +426,10 @@ static void list_show_rules(const struct list_tables *t, const struct addr_keys 
             json_string(stdout, rows_cell(&t->per, i, 1));
             printf(",\"action\":");
             json_string(stdout, rows_cell(&t->per, i, 2));
-            printf("}");
+            printf(",\"both_ways\":%s}", t->both_ways ? "true" : "false");
         } else {
-            printf("  to %-37s from %-30s %s\n", rows_cell(&t->per, i, 0), rows_cell(&t->per, i, 1),
-                   rows_cell(&t->per, i, 2));
+            printf("  to %-37s from %-30s %s%s\n", rows_cell(&t->per, i, 0), rows_cell(&t->per, i, 1),
+                   rows_cell(&t->per, i, 2), ways);
         }
         n++;
     }
@@ -433,10 +439,10 @@ static void list_show_rules(const struct list_tables *t, const struct addr_keys 
             json_string(stdout, rows_cell(&t->global, i, 0));
             printf(",\"action\":");
             json_string(stdout, rows_cell(&t->global, i, 1));
-            printf("}");
+            printf(",\"both_ways\":%s}", t->both_ways ? "true" : "false");
         } else {
-            printf("  %-40s from %-30s %s\n", "(everyone protected)", rows_cell(&t->global, i, 0),
-                   rows_cell(&t->global, i, 1));
+            printf("  %-40s from %-30s %s%s\n", "(everyone protected)", rows_cell(&t->global, i, 0),
+                   rows_cell(&t->global, i, 1), ways);
         }
         n++;
     }
@@ -451,7 +457,9 @@ int cmd_list(struct cli *cli, int argc, char **argv)
     static const char usage[] = "Usage: guardlist list [--to RCPT] [--json]\n"
         "Lists protected recipients with their guardians, then the rules: global\n"
         "ones (table whitelist) and per-recipient ones (sender_rules).  With --to,\n"
-        "only what applies to the address RCPT.\n";
+        "only what applies to the address RCPT.  With [policy] outbound = on every rule\n"
+        "works both ways (marked so; JSON both_ways): it also decides the protected\n"
+        "child's own mail to SENDER.\n";
     const char *to = NULL;
     int json = 0;
     char err[600];
@@ -470,7 +478,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
     struct db *db = cli_db(cli);
     if (!db)
         return cli->db_status;
-    struct list_tables t = { 0 };
+    struct list_tables t = { .both_ways = cli->cfg.policy.outbound };
     int rc = list_fetch(db, &t);
     if (rc == 0) {
         list_show_protected(&t, kp, json);

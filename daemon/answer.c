@@ -28,8 +28,9 @@
  * never wait for DNS.
  *
  * With [policy] outbound = on, a request whose client logged in
- * (sasl_username) as a protected key is the child's own mail, decided
- * first by daemon/outbound.c: a new contact is a challenge of (contact, child)
+ * (sasl_username) as a protected child (its address, or a login `guardlist
+ * account` maps to one) is the child's own mail, decided
+ * first by lib/outbound.c: a new contact is a challenge of (contact, child)
  * written like any other, with direction 'out'; no SPF is asked for it.
  */
 #include "answer.h"
@@ -440,7 +441,7 @@ static void answer_challenge(struct conn *c, const struct decision *d, const cha
     snprintf(c->pending_log, sizeof(c->pending_log), "%s", want_log ? logline : "");
 }
 
-/* The outbound decision D (daemon/outbound.c) for the request on C.  Returns
+/* The outbound decision D (lib/outbound.c) for the request on C.  Returns
  * 1 if C was answered or waits (a refusal, the contact request); 0 for an
  * approved contact, which goes on to the inbound decision (the recipient
  * may be protected too). */

@@ -49,10 +49,10 @@ static void report_load(const struct ruleset *rs, const char *how, const struct 
     if (skips->count)
         log_warning("skipped %zu unusable rule rows, first: %s", skips->count, skips->first);
     log_info("rules loaded (%s): generation=%llu protected=%zu global=%zu per_recipient=%zu "
-             "closed_challenges=%zu bytes=%zu ms=%.1f", how,
+             "closed_challenges=%zu accounts=%zu bytes=%zu ms=%.1f", how,
              ruleset_generation(rs), ruleset_count(rs, RS_PROTECTED),
              ruleset_count(rs, RS_GLOBAL), ruleset_count(rs, RS_RULE),
-             ruleset_count(rs, RS_CLOSED), ruleset_bytes(rs), secs * 1000);
+             ruleset_count(rs, RS_CLOSED), ruleset_count(rs, RS_ACCOUNT), ruleset_bytes(rs), secs * 1000);
     metrics_rules_loaded(strcmp(how, "all rows") == 0, secs, ruleset_count(rs, RS_GLOBAL) + ruleset_count(rs, RS_RULE),
                          ruleset_count(rs, RS_PROTECTED));
 }

@@ -50,7 +50,7 @@ struct decision {
     char rule_recipient[ADDR_MAX + 2];  /* sender_rules recipient key */
     char rule_sender[ADDR_MAX + 2];     /* matched sender key */
     char sender[ADDR_MAX + 2];          /* the sender judged: BATV tag removed, trusted SRS decoded */
-    int outbound;                       /* decided for a protected login's own mail (daemon/outbound.c) */
+    int outbound;                       /* decided for a protected login's own mail (lib/outbound.c) */
     int envelope;                       /* ENVELOPE_ bits (envelope.h): what was undone to get it */
     char challenge_sender[ADDR_MAX + 2];    /* for DK_CHALLENGE: pair to record (the sender, +ext kept) */
     char challenge_base[ADDR_MAX + 2];      /* the sender without its +ext: its refusal covers this pair */

@@ -6,6 +6,7 @@
  * a row that fails is skipped, which can only ever withhold an allow.
  */
 #include "rulesdb.h"
+#include "account.h"
 #include "action.h"
 #include "addr.h"
 #include "decide.h"
@@ -167,12 +168,36 @@ static int row_closed(void *arg, int ncol, const char *const *col, const unsigne
     return add(c, RS_CLOSED, s, r, col[2] ? col[2] : "closed", 0);
 }
 
+/* A login an admin mapped to a protected address (guardlist account). */
+static int row_account(void *arg, int ncol, const char *const *col, const unsigned long *len)
+{
+    struct load_ctx *c = arg;
+
+    if (note_id(c, col))
+        return 1;
+    char login[ACCOUNT_LOGIN_MAX + 1], address[ADDR_MAX + 2], why[96];
+
+    (void)ncol;
+    (void)len;
+    if (!col[0] || account_login_fold(col[0], login, sizeof(login), why, sizeof(why)) < 0) {
+        skip(c, col[0], "unusable login");
+        return 0;
+    }
+    if (!col[1] || addr_key_normalize(col[1], address, sizeof(address)) < 0) {
+        /* Skipped, the login is then read as an address: a mapping can
+         * make a login a child, never make a child's login free. */
+        skip(c, col[1], "unusable address");
+        return 0;
+    }
+    return add(c, RS_ACCOUNT, login, NULL, address, 0);
+}
+
 static const char sql_generation[] = "SELECT generation FROM rule_generation WHERE id = 1";
 static const char sql_counters[] =
     "SELECT generation, destructive, closes FROM rule_generation WHERE id = 1";
 static const char sql_max_ids[] =
     "SELECT (SELECT COALESCE(MAX(id), 0) FROM protected_users), (SELECT COALESCE(MAX(id), 0) FROM whitelist), "
-    "(SELECT COALESCE(MAX(id), 0) FROM sender_rules)";
+    "(SELECT COALESCE(MAX(id), 0) FROM sender_rules), (SELECT COALESCE(MAX(id), 0) FROM accounts)";
 static const char sql_begin[] = "START TRANSACTION READ ONLY";
 static const char sql_commit[] = "COMMIT";
 
@@ -191,13 +216,15 @@ static const struct step {
       "SELECT sender, action, id FROM whitelist WHERE id > ?", row_global, 2 },
     { "sender_rules", "SELECT recipient, sender, action FROM sender_rules",
       "SELECT recipient, sender, action, id FROM sender_rules WHERE id > ?", row_rule, 3 },
+    { "accounts", "SELECT login, address FROM accounts",
+      "SELECT login, address, id FROM accounts WHERE id > ?", row_account, 2 },
     /* A challenge a rule closed (decided_rule, lib/cover.c) is decided by
      * that rule alone: once the rule is removed the pair is a stranger again. */
     { "challenges", "SELECT sender, recipient, status FROM challenges "
                     "WHERE status IN ('denied', 'expired') AND is_open IS NULL AND decided_rule IS NULL",
       NULL, row_closed, -1 },
 };
-#define STEP_CLOSED 3
+#define STEP_CLOSED 4
 
 /* Adds the rows of STEP to RS: all of them, or (SINCE not NULL) those with
  * an id above *SINCE, which then gets the highest id read.  *ROWS gets the
@@ -245,16 +272,17 @@ int rulesdb_generation(struct db *db, unsigned long long *gen, char *err, size_t
 static const char sql_auto_inc[] =
     "SELECT table_name, auto_increment FROM information_schema.tables "
     "WHERE table_schema = DATABASE() "
-    "AND table_name IN ('protected_users', 'whitelist', 'sender_rules', 'challenges')";
+    "AND table_name IN ('protected_users', 'whitelist', 'sender_rules', 'challenges', 'accounts')";
 
 static int row_auto_inc(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
-    static const char *const names[4] = { "protected_users", "whitelist", "sender_rules", "challenges" };
+    static const char *const names[RULESDB_STAMPED] = { "protected_users", "whitelist", "sender_rules",
+                                                        "challenges", "accounts" };
     unsigned long long *v = arg;
 
     (void)ncol;
     (void)len;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < RULESDB_STAMPED; i++)
         if (col[0] && strcmp(col[0], names[i]) == 0)
             v[i] = col[1] ? strtoull(col[1], NULL, 10) : 0;
     return 0;
@@ -262,12 +290,12 @@ static int row_auto_inc(void *arg, int ncol, const char *const *col, const unsig
 
 int rulesdb_truncated(struct db *db, struct rulesdb_stamp *stamp, int *truncated, char *err, size_t errlen)
 {
-    unsigned long long now[4] = { 0, 0, 0, 0 };
+    unsigned long long now[RULESDB_STAMPED] = { 0 };
 
     *truncated = 0;
     if (db_query(db, sql_auto_inc, NULL, 0, row_auto_inc, now, err, errlen) < 0)
         return -1;
-    for (int i = 0; i < 4 && stamp->valid; i++)
+    for (int i = 0; i < RULESDB_STAMPED && stamp->valid; i++)
         if (now[i] < stamp->auto_inc[i])
             *truncated = 1;
     memcpy(stamp->auto_inc, now, sizeof(now));
@@ -280,7 +308,7 @@ static int row_numbers(void *arg, int ncol, const char *const *col, const unsign
     unsigned long long *v = arg;
 
     (void)len;
-    for (int i = 0; i < ncol && i < 3; i++)
+    for (int i = 0; i < ncol && i < 4; i++)
         v[i] = col[i] ? strtoull(col[i], NULL, 10) : 0;
     return 0;
 }
@@ -288,7 +316,7 @@ static int row_numbers(void *arg, int ncol, const char *const *col, const unsign
 /* Reads the three counters and (if IDS) the tables' highest ids into MARK. */
 static int read_mark(struct db *db, struct rulesdb_mark *mark, int ids, char *err, size_t errlen)
 {
-    unsigned long long v[3] = { 0, 0, 0 };
+    unsigned long long v[4] = { 0, 0, 0, 0 };
     long long n = db_query(db, sql_counters, NULL, 0, row_numbers, v, err, errlen);
 
     if (n < 0)

@@ -12,8 +12,9 @@ int rulesdb_generation(struct db *db, unsigned long long *gen, char *err, size_t
 
 /* TRUNCATE fires no trigger, but it resets a table's AUTO_INCREMENT: a value
  * that went down since the last look means rows vanished unseen. */
+#define RULESDB_STAMPED 5
 struct rulesdb_stamp {
-    unsigned long long auto_inc[4];     /* protected_users, whitelist, sender_rules, challenges */
+    unsigned long long auto_inc[RULESDB_STAMPED];  /* protected_users, whitelist, sender_rules, challenges, accounts */
     int valid;
 };
 
@@ -32,7 +33,7 @@ struct rulesdb_skips {
  * snapshot the rows came from. */
 struct rulesdb_mark {
     unsigned long long generation, destructive, closes;
-    unsigned long long max_id[3];       /* protected_users, whitelist, sender_rules */
+    unsigned long long max_id[4];       /* protected_users, whitelist, sender_rules, accounts */
 };
 
 /* Adds one rule row to RS as rulesdb_load does (KIND RS_GLOBAL or RS_RULE,
@@ -44,7 +45,7 @@ struct rulesdb_mark {
 int rulesdb_add_rule(struct ruleset *rs, enum rs_kind kind, const char *k1, const char *k2,
                      const char *raw_action, struct rulesdb_skips *skips);
 
-/* Loads protected_users, whitelist, sender_rules and closed challenges in one
+/* Loads protected_users, whitelist, sender_rules, accounts and closed challenges in one
  * consistent read.  A row with an invalid action keeps its key but answers
  * 451 (so a less specific allow cannot take its place); a row with an
  * unusable key (which no address can match) is skipped; both are counted in

@@ -11,6 +11,7 @@ enum rs_kind {
     RS_RULE,        /* k1 = recipient key, k2 = sender key; value = action (sender_rules) */
     RS_RULE_RCPT,   /* k1 = recipient key that has at least one RS_RULE; value "" */
     RS_CLOSED,      /* k1 = sender, k2 = recipient of a denied/expired challenge; value = status */
+    RS_ACCOUNT,     /* k1 = SASL login (account_login_fold); value = the protected address (table accounts) */
     RS_VALUE        /* internal: interned value strings */
 };
 

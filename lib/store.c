@@ -7,6 +7,7 @@
  * both are written or neither.
  */
 #include "store.h"
+#include "account.h"
 #include "action.h"
 #include "addr.h"
 #include "cover.h"
@@ -633,6 +634,71 @@ static int protecting_key(struct db *db, const char *email, char *out, size_t ou
         }
     }
     return 0;
+}
+
+/* ---- logins mapped to a protected child (guardlist account) ---- */
+
+int store_account_set(struct db *db, const char *actor, const char *login, const char *address,
+                      char *err, size_t errlen)
+{
+    char l[ACCOUNT_LOGIN_MAX + 1], a[ADDR_MAX + 2], key[ADDR_MAX + 2], why[120], detail[900];
+    enum addr_key_kind kind;
+    unsigned long long n = 0;
+
+    if (account_login_fold(login, l, sizeof(l), why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "invalid login '%.80s': %s", login ? login : "", why);
+        return STORE_INVALID;
+    }
+    if (check_key("address", address, 0, a, sizeof(a), &kind, err, errlen) < 0)
+        return STORE_INVALID;
+    if (kind != AK_ADDRESS) {
+        snprintf(err, errlen, "invalid address '%.80s': the child's full address (user@domain) is needed", address);
+        return STORE_INVALID;
+    }
+    if (begin(db, err, errlen) < 0)
+        return STORE_ERROR;
+    int p = protecting_key(db, a, key, sizeof(key), err, errlen);
+    if (p < 0)
+        return rollback(db, STORE_ERROR);
+    if (p == 0) {
+        /* Checked inside the transaction: a mapping to an address nobody
+         * protects would only look like control. */
+        snprintf(err, errlen, "%s is not protected: protect it first (guardlist protect %s)", a, a);
+        return rollback(db, STORE_INVALID);
+    }
+    const char *v[3] = { l, a, actor };
+    if (db_exec(db, "INSERT INTO accounts (login, address, created_by) VALUES (?, ?, ?) "
+                    "ON DUPLICATE KEY UPDATE created_by = IF(address = VALUES(address), created_by, "
+                    "VALUES(created_by)), address = VALUES(address)", v, 3, &n, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    if (n == 0) {
+        snprintf(err, errlen, "login %s already maps to %s", l, a);
+        return rollback(db, STORE_NOTFOUND);
+    }
+    snprintf(detail, sizeof(detail), "login=%s address=%s protected_by=%s", l, a, key);
+    return commit_with_audit(db, actor, "account-add", detail, err, errlen);
+}
+
+int store_account_remove(struct db *db, const char *actor, const char *login, char *err, size_t errlen)
+{
+    char l[ACCOUNT_LOGIN_MAX + 1], why[120], detail[400];
+    unsigned long long n = 0;
+
+    if (account_login_fold(login, l, sizeof(l), why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "invalid login '%.80s': %s", login ? login : "", why);
+        return STORE_INVALID;
+    }
+    const char *p[1] = { l };
+    if (begin(db, err, errlen) < 0)
+        return STORE_ERROR;
+    if (db_exec(db, "DELETE FROM accounts WHERE login = ?", p, 1, &n, err, errlen) < 0)
+        return rollback(db, STORE_ERROR);
+    if (n == 0) {
+        snprintf(err, errlen, "no account for login %s", l);
+        return rollback(db, STORE_NOTFOUND);
+    }
+    snprintf(detail, sizeof(detail), "login=%s", l);
+    return commit_with_audit(db, actor, "account-remove", detail, err, errlen);
 }
 
 static int row_guardian_email(void *arg, int ncol, const char *const *col, const unsigned long *len)

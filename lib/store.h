@@ -118,6 +118,14 @@ int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char
 int store_contacts_import(struct db *db, const char *actor, const char *child, const char *const *senders,
                           size_t n, const char *summary, size_t *added, char *err, size_t errlen);
 
+/* guardlist account: the SASL login LOGIN (stored as account_login_fold()
+ * writes it) is the child ADDRESS, a full address a protected key covers
+ * (else STORE_INVALID, nothing written); an earlier mapping of LOGIN is
+ * replaced.  STORE_NOTFOUND: it was so already. */
+int store_account_set(struct db *db, const char *actor, const char *login, const char *address,
+                      char *err, size_t errlen);
+int store_account_remove(struct db *db, const char *actor, const char *login, char *err, size_t errlen);
+
 /* Who decides a challenge.  An admin (CLI, admin on the web page) decides
  * any pending challenge.  A guardian (the approval link, a guardian on the
  * web page) only while GUARDIAN is still a guardian of the challenge's

@@ -9,6 +9,8 @@ GRANT SELECT ON guardlist.protected_users TO 'guardlist_daemon'@'localhost';
 GRANT SELECT ON guardlist.whitelist TO 'guardlist_daemon'@'localhost';
 GRANT SELECT ON guardlist.sender_rules TO 'guardlist_daemon'@'localhost';
 GRANT SELECT ON guardlist.rule_generation TO 'guardlist_daemon'@'localhost';
+-- Logins mapped to a protected child (version 10).
+GRANT SELECT ON guardlist.accounts TO 'guardlist_daemon'@'localhost';
 -- INSERT ... ON DUPLICATE KEY UPDATE needs SELECT and UPDATE on the inserted columns too.
 -- spf_result (schema 7): written only with [policy] spf = on; direction
 -- (schema 9): only for a child's own mail, with [policy] outbound = on.

@@ -144,6 +144,20 @@ CREATE TABLE IF NOT EXISTS notify_locks (
     KEY locked_by (locked_by)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 
+-- SASL logins an admin maps to a protected child (`guardlist account`): a
+-- child whose submission login is not its address is held to the contacts
+-- of ADDRESS.  login as compared (ASCII letters in lower case) (version 10).
+CREATE TABLE IF NOT EXISTS accounts (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    login VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    address VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,   -- a protected address
+    created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    created_by VARCHAR(255) NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY login (login),
+    KEY address (address)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+
 CREATE TABLE IF NOT EXISTS schema_version (
     version INT UNSIGNED NOT NULL,
     applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
@@ -163,7 +177,7 @@ CREATE TABLE IF NOT EXISTS rule_generation (
 ) ENGINE=InnoDB;
 
 INSERT IGNORE INTO rule_generation (id, generation) VALUES (1, 1);
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (11);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11);
 
 -- Change detection.  One statement per trigger, so no DELIMITER is needed.
 CREATE TRIGGER IF NOT EXISTS protected_users_ai AFTER INSERT ON protected_users
@@ -188,6 +202,14 @@ CREATE TRIGGER IF NOT EXISTS sender_rules_au AFTER UPDATE ON sender_rules
     FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
     WHERE id = 1;
 CREATE TRIGGER IF NOT EXISTS sender_rules_ad AFTER DELETE ON sender_rules
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
+    WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS accounts_ai AFTER INSERT ON accounts
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1 WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS accounts_au AFTER UPDATE ON accounts
+    FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
+    WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS accounts_ad AFTER DELETE ON accounts
     FOR EACH ROW UPDATE rule_generation SET generation = generation + 1, destructive = destructive + 1
     WHERE id = 1;
 -- Challenges matter to the daemon only when they close (denied/expired pairs

@@ -158,14 +158,28 @@ static void global_last(struct buf *b, const struct list *l, const char *const *
     buf_adds(b, "</td>");
 }
 
+/* Pending: who asked, in the words of the guardian's email: a sender who
+ * wrote to the child, or the child's own request for a new contact (direction
+ * 'out', issue 21), which no sender check concerns. */
+static void pending_request(struct buf *b, const char *const *col, int out)
+{
+    buf_adds(b, "<td data-label=\"Request\" class=\"text\">");
+    template_html_escape(b, out ? col[2] : col[1]);
+    buf_adds(b, out ? " wants to write to " : " wrote to ");
+    template_html_escape(b, out ? col[1] : col[2]);
+    buf_adds(b, "</td>");
+}
+
 static void pending_last(struct buf *b, const struct list *l, const char *const *col)
 {
     const char *at = strrchr(col[1], '@');
     int bounce = store_is_null_sender(col[1]);
+    int out = col[8] && strcmp(col[8], "out") == 0;
 
+    pending_request(b, col, out);
     /* The sender check in the words the guardian's email uses (lib/spfword.c),
      * so one who decides here knows what the email would have said. */
-    page_cell(b, "Sender check", PAGE_VALUE, bounce ? "" : spfword_of(col[7]));
+    page_cell(b, "Sender check", PAGE_VALUE, bounce || out ? "" : spfword_of(col[7]));
     buf_adds(b, "<td data-label=\"\" class=\"actions\">");
     if (bounce && !l->w->is_admin) {    /* allowing <> lets every bounce through: an admin's call */
         buf_adds(b, "<span class=\"note\">A bounce message (delivery report): only your mail administrator "
@@ -174,7 +188,8 @@ static void pending_last(struct buf *b, const struct list *l, const char *const 
     }
     page_form_open(l->w, b, "decide", l->page, "inline decide");
     page_hidden(b, "id", col[0]);
-    buf_adds(b, "<button type=\"submit\" name=\"how\" value=\"approve\">Allow sender</button>");
+    buf_adds(b, out ? "<button type=\"submit\" name=\"how\" value=\"approve\">Allow contact</button>"
+                    : "<button type=\"submit\" name=\"how\" value=\"approve\">Allow sender</button>");
     char why[300];
     /* Offered only where store.c would accept it (no public suffix, no
      * freemail domain). */
@@ -204,7 +219,7 @@ static const struct columns protected_cols = { "protected", protected_labels, "v
 static const struct columns rule_cols = { "rules", rule_labels, "vvtv", rule_last, ACTIONS_HEAD };
 static const struct columns global_cols = { "global", global_labels, "vt", global_last, ACTIONS_HEAD };
 static const struct columns pending_cols = { "pending", pending_labels, "vvvvvv", pending_last,
-                                             "<th>Sender check</th>" ACTIONS_HEAD };
+                                             "<th>Request</th><th>Sender check</th>" ACTIONS_HEAD };
 static const struct columns audit_cols = { "audit", audit_labels, "vvvt", NULL, "" };
 
 /* ------------------------------------------------------------ search and paging */
@@ -480,7 +495,7 @@ int lists_pending(const struct web *w, const struct lists_view *v, int limit, st
                   size_t errlen)
 {
     static const char sql[] = "SELECT id, sender, recipient, attempts, first_seen, last_seen, client_address, "
-             "spf_result FROM challenges WHERE status = 'pending' AND id > ? AND " AUTH_SCOPE("protected_key") " "
+             "spf_result, direction FROM challenges WHERE status = 'pending' AND id > ? AND " AUTH_SCOPE("protected_key") " "
              "AND (? = '' OR sender LIKE ? ESCAPE '!' OR recipient LIKE ? ESCAPE '!') "
              "ORDER BY id" LIMIT;
     struct list l;
@@ -490,7 +505,8 @@ int lists_pending(const struct web *w, const struct lists_view *v, int limit, st
     if (list_query(&l, sql, p, 6, err, errlen) < 0)
         return -1;
     return section(out, v, &l, "after", "Pending senders", "Senders who tried to write and are waiting for a "
-                   "decision. Allowing one lets their next retry through. Sender check: verified means the "
+                   "decision, and children asking to write to a new contact (one approval allows both ways). "
+                   "Allowing one lets their next retry through. Sender check: verified means the "
                    "sender's domain allows the server the email came from; not verified means the domain does not "
                    "say, so the address could be made up; not checked means guardlist did not check.", NULL,
                    "Nobody is waiting.");

@@ -301,6 +301,21 @@ def main():
              row.group(0) if row else r.text[-2000:])
     h.ok('<th>Sender check</th>' in r.text and 'not checked means guardlist did not check' in r.text,
          'the column is headed "Sender check" and the page says what its words mean', r.text[-3000:])
+    # Who asked (issue 21): a sender who wrote, or the child asking to write to a new contact.
+    db.sql("UPDATE challenges SET direction = 'out' WHERE id = %s" % ids['dora@pile.example'])
+    r = get('p=pending')
+    rows = {s: re.search(r'<tr><td data-label="Sender">%s</td>.*?</tr>' % re.escape(s), r.text, re.S)
+            for s in ('alice@pen.example', 'dora@pile.example')}
+    h.ok(rows['alice@pen.example'] and '<td data-label="Request" class="text">alice@pen.example wrote to %s</td>'
+         % KID in rows['alice@pen.example'].group(0), 'the pending page: "alice wrote to kid"',
+         rows['alice@pen.example'] and rows['alice@pen.example'].group(0))
+    dora = rows['dora@pile.example'].group(0) if rows['dora@pile.example'] else ''
+    h.ok('<td data-label="Request" class="text">%s wants to write to dora@pile.example</td>' % KID in dora
+         and '>Allow contact<' in dora and '<td data-label="Sender check"></td>' in dora
+         and '<th>Request</th>' in r.text,
+         'the pending page: the child\'s own request reads "kid wants to write to dora", Allow contact, no sender check',
+         dora)
+    db.sql("UPDATE challenges SET direction = 'in' WHERE id = %s" % ids['dora@pile.example'])
     for s, how, expect_rules, reply in (
             ('alice@pen.example', 'approve', (0, 1), lambda x: x == 'DUNNO'),
             ('bob@pals.example', 'approve-domain', (0, 1), lambda x: x == 'DUNNO'),

@@ -4,7 +4,8 @@ table of version 2) is brought to the current version by `guardlist db
 migrate`, keeping every row; `db status` tells an old schema apart; a schema
 newer than the program is refused with exit 1 and nothing changed.  From
 version 4, the key columns become utf8mb4_bin and the rows that matched each
-other only through the old comparison are reported, never merged or dropped."""
+other only through the old comparison are reported, never merged or dropped.
+From version 9, the accounts table (guardlist account) and its triggers."""
 import os
 import sys
 
@@ -132,6 +133,20 @@ def main():
     db.sql("DELETE FROM protected_users WHERE recipient IN ('Zed@Family.Test', 'stra\u00dfe@')")
     rc, out, err = h.cli(cfg, 'db', 'migrate')
     h.is_((rc, err), (0, ''), 'once fixed by hand, db migrate reports nothing')
+
+    # A version 9 database: no accounts table (guardlist account, version 10).
+    db.sql('DROP TABLE accounts')
+    db.sql('DELETE FROM schema_version WHERE version >= 10')
+    snap = h.snapshot(db, tables=['protected_users', 'whitelist', 'guardians', 'sender_rules', 'challenges'])
+    rc, out, err = h.cli(cfg, 'db', 'migrate')
+    h.is_(rc, 0, 'db migrate from version 9: exit 0') or h.diag(err)
+    h.ok('db init' in out and 'accounts' in out, 'db migrate from version 9 says to run db init for the grants', out)
+    h.is_(db.value('SELECT MAX(version) FROM schema_version'), current, 'schema_version is current')
+    gen = db.value('SELECT generation FROM rule_generation WHERE id = 1')
+    db.sql("INSERT INTO accounts (login, address) VALUES ('kid', 'kid@family.test')")
+    h.is_(int(db.value('SELECT generation FROM rule_generation WHERE id = 1')), int(gen) + 1,
+          'version 10: the accounts table, whose insert bumps the rule generation (its trigger)')
+    h.is_(h.snapshot(db, tables=list(snap)), snap, 'version 10: every row kept')
 
     # A schema newer than this program: refused, nothing changed.
     db.sql('INSERT INTO schema_version (version) VALUES (999)')

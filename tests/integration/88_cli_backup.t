@@ -15,7 +15,7 @@ sys.dont_write_bytecode = True     # no __pycache__ in the work tree
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lib'))
 import harness as h  # noqa: E402
 
-DATA_TABLES = ['protected_users', 'whitelist', 'guardians', 'sender_rules', 'challenges', 'audit_log']
+DATA_TABLES = ['protected_users', 'whitelist', 'guardians', 'sender_rules', 'challenges', 'accounts', 'audit_log']
 AWKWARD = 'line1\nline2\ttab \\ backslash \'single\' "double" \u00e9\u00fc \U0001F600 NULL \\N ;--'
 TOKEN_ODD = '000A090D5C27221A' + 'FF' * 8 + '80' * 8 + '2C3B' * 4    # 32 bytes incl. NUL, LF, TAB, CR, \ ' "
 
@@ -87,6 +87,10 @@ def main():
         ('allow', 'gone@ext.example', '--to', 'kid2@c.example'),
         ('rule', 'rm', 'gone@ext.example', '--to', 'kid2@c.example'),     # a gap in the ids
         ('allow', 'later@ext.example', '--to', 'kid2@c.example'),
+        ('account', 'add', 'Kid', 'kid@c.example'),
+        ('account', 'add', 'gone', 'kid2@c.example'),
+        ('account', 'remove', 'gone'),                                     # a gap in the ids
+        ('account', 'add', 'kid2@mail.c.example', 'kid2@c.example'),
     ]
     rcs = [cli(*s) for s in steps]
     h.is_(rcs, [0] * len(steps), 'the CLI filled protected_users, guardians, whitelist and sender_rules')
@@ -117,6 +121,8 @@ def main():
            % (h.sql_str('w' * 255), h.sql_str('REJECT ' + '\u00fc' * 248)))
     db.sql("INSERT INTO challenges (sender, recipient, protected_key, status, is_open, client_name, decided_by) "
            "VALUES ('spaced@ext.example', 'kid@c.example', 'kid@c.example', 'denied', NULL, '  spaced  ', ' ')")
+    db.sql("INSERT INTO challenges (sender, recipient, protected_key, status, is_open, direction) VALUES "
+           "('newpal@ext.example', 'kid@c.example', 'kid@c.example', 'pending', 1, 'out')")
     counts = dict((t, int(db.value('SELECT COUNT(*) FROM `%s`' % t))) for t in DATA_TABLES)
     h.ok(all(counts.values()), 'every table has rows', 'counts: %r' % counts)
     h.is_(db.value("SELECT HEX(token_sha256) FROM challenges WHERE sender = 'odd@ext.example'"), TOKEN_ODD,
@@ -128,6 +134,8 @@ def main():
     rc, out, err = h.cli(cfg, 'export', f1, actor='backup-test')
     h.is_(rc, 0, 'export FILE: exit 0') or h.diag('stderr: ' + err)
     h.ok(os.path.exists(f1) and os.path.getsize(f1) > 0, 'export FILE: the file is written')
+    h.ok(os.path.exists(f1) and 'works both ways' in read(f1).decode('utf-8', 'replace').split('\n')[1],
+         'export FILE: a comment says every rule works both ways (outbound)')
     after = h.snapshot(db)
     h.ok(after == before, 'export: read-only (nothing written, no audit row)', *diff_snap(before, after))
     rc, out, err = h.cli(cfg, 'export', actor='backup-test')
@@ -224,6 +232,38 @@ def main():
     h.ok(h.snapshot(db, name='restore') == target_before, 'import of a missing file: database unchanged')
     rc, out, err = h.cli(rcfg, 'import', actor='backup-test')
     h.is_(rc, 2, 'import without FILE: exit 2')
+
+    # ------------------------------------------------------------ a file of schema version 2
+    # (before accounts and challenges.direction): still imported, every challenge 'in'.
+    old, table, drop_col = [], None, None
+    for ln in body:
+        if ln.startswith('# guardlist export'):
+            ln = re.sub(r'schema version \d+', 'schema version 2', ln)
+        elif ln.startswith('@table '):
+            table = ln.split()[1]
+            cols = ln.split()[2:]
+            drop_col = cols.index('direction') if table == 'challenges' and 'direction' in cols else None
+            if table == 'accounts':
+                continue
+            if drop_col is not None:
+                ln = ' '.join(ln.split()[:2 + drop_col] + ln.split()[3 + drop_col:])
+        elif table == 'accounts' and not ln.startswith('@'):
+            continue
+        elif drop_col is not None and not ln.startswith('@'):
+            f = ln.split('\t')
+            ln = '\t'.join(f[:drop_col] + f[drop_col + 1:])
+        old.append(ln)
+    p = os.path.join(tmp, 'version2.txt')
+    with open(p, 'wb') as f:
+        f.write(enc(old))
+    rc, out, err = h.cli(rcfg, 'import', p, actor='backup-test')
+    h.is_(rc, 0, 'import of a schema version 2 file: exit 0') or h.diag(err)
+    h.is_((db.value('SELECT COUNT(*) FROM accounts', db='restore'),
+           db.value("SELECT COUNT(*) FROM challenges WHERE direction <> 'in'", db='restore'),
+           db.value('SELECT COUNT(*) FROM challenges', db='restore')),
+          ('0', '0', str(counts['challenges'])), '... no accounts, every challenge in, all of them')
+    h.is_(db.value("SELECT COUNT(*) FROM sender_rules", db='restore'), str(counts['sender_rules']),
+          '... and the rules')
 
     # ------------------------------------------------------------ export of a busy database
     # Each transaction adds a whitelist row and its audit row together; an

@@ -1,4 +1,4 @@
-/* test_outbound.c - unit tests of daemon/outbound.c: a protected login's own
+/* test_outbound.c - unit tests of lib/outbound.c: a protected login's own
  * mail against a ruleset built here.  One row a case: options, login,
  * recipient, and whether outbound control applies, the kind, the reply and
  * the pair a contact request records. */
@@ -20,6 +20,10 @@ static const struct rule rules[] = {
     {RS_RULE, "kid@family.test", "school.test", "OK"},
     {RS_RULE_RCPT, "kid@family.test", NULL, ""},
     {RS_CLOSED, "denied@example.net", "kid@family.test", "denied"},
+    {RS_ACCOUNT, "kid", NULL, "kid@family.test"},
+    {RS_ACCOUNT, "sis@mail.family.test", NULL, "sis@family.test"},
+    {RS_ACCOUNT, "gone", NULL, "gone@family.test"},             /* no longer protected */
+    {RS_ACCOUNT, "kid@family.test", NULL, "gone@family.test"},  /* a protected login mapped away */
 };
 
 static struct ruleset *rs;
@@ -79,11 +83,22 @@ static const struct outbound_row rows[] = {
      REPLY_ROUTED, NULL, NULL},
     {"empty recipient", 0, "RCPT", "kid@family.test", "", 1, DK_BAD_ADDRESS, 0, NULL, NULL, NULL},
     {"login not protected", 0, "RCPT", "mum@family.test", "new@example.org", 0, 0, 0, NULL, NULL, NULL},
-    {"login without a domain", 0, "RCPT", "kid", "new@example.org", 0, 0, 0, NULL, NULL, NULL},
+    {"login without a domain", 0, "RCPT", "nobody", "new@example.org", 0, 0, 0, NULL, NULL, NULL},
     {"no login", 0, "RCPT", NULL, "new@example.org", 0, 0, 0, NULL, NULL, NULL},
     {"empty login", 0, "RCPT", "", "new@example.org", 0, 0, 0, NULL, NULL, NULL},
     {"not RCPT", 0, "DATA", "kid@family.test", "new@example.org", 0, 0, 0, NULL, NULL, NULL},
     {"outbound off", 1, "RCPT", "kid@family.test", "new@example.org", 0, 0, 0, NULL, NULL, NULL},
+    {"mapped login, approved contact", 0, "RCPT", "kid", "pal@example.net", 1, DK_RULE, 1, "DUNNO", NULL, NULL},
+    {"mapped login in capitals", 0, "RCPT", "KiD", "rude@example.net", 1, DK_RULE, 0, REPLY_OUT_REFUSED,
+     NULL, NULL},
+    {"mapped login, new contact", 0, "RCPT", "kid", "new@example.org", 1, DK_CHALLENGE, 0, REPLY_OUT_ASKED,
+     "new@example.org", "kid@family.test"},
+    {"mapped address login", 0, "RCPT", "SIS@mail.family.test", "pal@example.net", 1, DK_CHALLENGE, 0,
+     REPLY_OUT_ASKED, "pal@example.net", "sis@family.test"},
+    {"mapped to an unprotected address", 0, "RCPT", "gone", "new@example.org", 0, 0, 0, NULL, NULL, NULL},
+    {"protected login mapped to an unprotected one", 0, "RCPT", "kid@family.test", "new@example.org", 1,
+     DK_CHALLENGE, 0, REPLY_OUT_ASKED, "new@example.org", "kid@family.test"},
+    {"unmapped login, mapping off", 1, "RCPT", "kid", "new@example.org", 0, 0, 0, NULL, NULL, NULL},
 };
 
 static void test_outbound(void **state)

@@ -2,7 +2,9 @@
  * outbound - the decision for a protected child's own mail (issue 21): a
  * request whose client authenticated (sasl_username) as a protected key.
  *
- * Callers: guardlistd's answer.c, before the inbound decision.  The child's
+ * Callers: guardlistd's answer.c, before the inbound decision, and
+ * `guardlist check --login`.  The login is the child's address, or the
+ * address an admin mapped it to (lib/account.c).  The child's
  * contacts are the rules that let an address write to the child: the
  * decision is decide() with the roles swapped (the recipient as sender, the
  * login as recipient), so one approval covers both directions and the
@@ -10,11 +12,11 @@
  * protected login through without a rule that allows the address.
  */
 #include "outbound.h"
+#include "account.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* 1 if LOGIN, read as an address, is (or falls under) a protected key. */
 static void refuse(struct decision *d, const char *reply, const char *why)
 {
     d->allows = 0;
@@ -38,7 +40,7 @@ int outbound_decide(const struct ruleset *rs, const struct decide_opts *opts, co
                     const char *login, const char *recipient, struct decision *d)
 {
     if (!opts->outbound || !rs || !login || !login[0] || !protocol_state || strcmp(protocol_state, "RCPT") != 0
-        || !decide_protected(rs, login, opts->delims))
+        || !(login = account_child(rs, login, opts->delims)))
         return 0;
     if (routed(recipient ? recipient : "", opts)) {
         decide(rs, opts, protocol_state, NULL, recipient, NULL, d);    /* its own refusal and words */

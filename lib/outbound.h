@@ -1,6 +1,6 @@
 /* outbound.h - a protected child's own mail, sent through the authenticated
  * submission service: only to approved contacts, a new one asks the guardian.
- * Shared by guardlistd and (later) `guardlist check`. */
+ * Shared by guardlistd and `guardlist check --login`. */
 #ifndef GUARDLIST_OUTBOUND_H
 #define GUARDLIST_OUTBOUND_H
 
@@ -21,8 +21,9 @@
 /* Decides for a request whose client logged in as LOGIN (sasl_username;
  * NULL or "" without a login).  Returns 0 when outbound control does not
  * apply, and the inbound decision stands: opts->outbound off, no login, no
- * rules, not a RCPT request, or a login that is no protected key.  Else 1
- * with D decided as if RECIPIENT had written to the login's protected key
+ * rules, not a RCPT request, or a login that is no protected child
+ * (account_child(): an account's mapping, else the login as an address).
+ * Else 1 with D decided as if RECIPIENT had written to the child's address
  * ("one contact, both directions") and d->outbound set: an allow
  * (d->allows), a refusal, or DK_CHALLENGE whose pair (contact, child) is
  * the contact request to record.  Never fails open for a protected login. */

@@ -14,6 +14,7 @@
 #include "decide.h"
 #include "rulesdb.h"
 #include "store.h"
+#include "storebook.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,6 +7,7 @@
  * both are written or neither.
  */
 #include "store.h"
+#include "storetx.h"
 #include "account.h"
 #include "action.h"
 #include "addr.h"
@@ -22,13 +23,13 @@ static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
 static const char sql_audit[] = "INSERT INTO audit_log (actor, action, detail) VALUES (?, ?, ?)";
 
-static int begin(struct db *db, char *err, size_t errlen)
+int store_tx_begin(struct db *db, char *err, size_t errlen)
 {
     return db_exec(db, sql_begin, NULL, 0, NULL, err, errlen) < 0 ? STORE_ERROR : 0;
 }
 
 /* Rolls back and returns RC (the error text in ERR is kept). */
-static int rollback(struct db *db, int rc)
+int store_tx_rollback(struct db *db, int rc)
 {
     char ignore[128];
 
@@ -37,12 +38,12 @@ static int rollback(struct db *db, int rc)
     return rc;
 }
 
-static int commit_with_audit(struct db *db, const char *actor, const char *action,
-                             const char *detail, char *err, size_t errlen)
+int store_tx_commit(struct db *db, const char *actor, const char *action,
+                    const char *detail, char *err, size_t errlen)
 {
     if (store_audit(db, actor, action, detail, err, errlen) < 0
         || db_exec(db, sql_commit, NULL, 0, NULL, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     return STORE_DONE;
 }
 
@@ -53,8 +54,8 @@ int store_audit(struct db *db, const char *actor, const char *action, const char
     return db_exec(db, sql_audit, p, 3, NULL, err, errlen);
 }
 
-static int check_key(const char *what, const char *in, int allow_null, char *out, size_t outlen,
-                     enum addr_key_kind *kind, char *err, size_t errlen)
+int store_check_key(const char *what, const char *in, int allow_null, char *out, size_t outlen,
+                    enum addr_key_kind *kind, char *err, size_t errlen)
 {
     char why[160];
     enum addr_key_kind k;
@@ -70,7 +71,7 @@ static int check_email(const char *in, char *out, size_t outlen, char *err, size
 {
     enum addr_key_kind kind;
 
-    if (check_key("guardian address", in, 0, out, outlen, &kind, err, errlen) < 0)
+    if (store_check_key("guardian address", in, 0, out, outlen, &kind, err, errlen) < 0)
         return STORE_INVALID;
     if (kind != AK_ADDRESS) {
         snprintf(err, errlen, "invalid guardian address '%.80s': a full address (user@domain) is needed", in);
@@ -89,34 +90,34 @@ int store_protect(struct db *db, const char *actor, const char *key, const char 
         snprintf(err, errlen, "at most 16 guardians at a time");
         return STORE_INVALID;
     }
-    if (check_key("recipient", key, 0, k, sizeof(k), NULL, err, errlen) < 0)
+    if (store_check_key("recipient", key, 0, k, sizeof(k), NULL, err, errlen) < 0)
         return STORE_INVALID;
     for (int i = 0; i < nguardians; i++)
         if (check_email(guardians[i], g[i], sizeof(g[i]), err, errlen) < 0)
             return STORE_INVALID;
-    if (begin(db, err, errlen) < 0)
+    if (store_tx_begin(db, err, errlen) < 0)
         return STORE_ERROR;
     const char *p[2] = { k, NULL };
     unsigned long long n = 0, changed = 0;
     if (db_exec(db, "INSERT IGNORE INTO protected_users (recipient, class) VALUES (?, 'whitelist')",
                 p, 1, &n, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     changed += n;
     o = (size_t)snprintf(detail, sizeof(detail), "recipient=%s%s", k, n ? "" : " (already protected)");
     for (int i = 0; i < nguardians; i++) {
         p[1] = g[i];
         if (db_exec(db, "INSERT IGNORE INTO guardians (recipient, email) VALUES (?, ?)", p, 2, &n,
                     err, errlen) < 0)
-            return rollback(db, STORE_ERROR);
+            return store_tx_rollback(db, STORE_ERROR);
         changed += n;
         if (n && o < sizeof(detail))
             o += (size_t)snprintf(detail + o, sizeof(detail) - o, " guardian=%s", g[i]);
     }
     if (changed == 0) {
         snprintf(err, errlen, "%s is already protected%s", k, nguardians ? " by these guardians" : "");
-        return rollback(db, STORE_NOTFOUND);
+        return store_tx_rollback(db, STORE_NOTFOUND);
     }
-    return commit_with_audit(db, actor, "protect", detail, err, errlen);
+    return store_tx_commit(db, actor, "protect", detail, err, errlen);
 }
 
 int store_unprotect(struct db *db, const char *actor, const char *key, char *err, size_t errlen)
@@ -125,21 +126,21 @@ int store_unprotect(struct db *db, const char *actor, const char *key, char *err
     unsigned long long n = 0;
     const char *p[1];
 
-    if (check_key("recipient", key, 0, k, sizeof(k), NULL, err, errlen) < 0)
+    if (store_check_key("recipient", key, 0, k, sizeof(k), NULL, err, errlen) < 0)
         return STORE_INVALID;
     p[0] = k;
-    if (begin(db, err, errlen) < 0)
+    if (store_tx_begin(db, err, errlen) < 0)
         return STORE_ERROR;
     if (db_exec(db, "DELETE FROM protected_users WHERE recipient = ?", p, 1, &n, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (n == 0) {
         snprintf(err, errlen, "%s is not protected", k);
-        return rollback(db, STORE_NOTFOUND);
+        return store_tx_rollback(db, STORE_NOTFOUND);
     }
     if (db_exec(db, "DELETE FROM guardians WHERE recipient = ?", p, 1, NULL, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     snprintf(detail, sizeof(detail), "recipient=%s", k);
-    return commit_with_audit(db, actor, "unprotect", detail, err, errlen);
+    return store_tx_commit(db, actor, "unprotect", detail, err, errlen);
 }
 
 static int guardian_change(struct db *db, const char *actor, const char *rcpt, const char *email,
@@ -148,32 +149,32 @@ static int guardian_change(struct db *db, const char *actor, const char *rcpt, c
     char k[ADDR_MAX + 2], e[ADDR_MAX + 2], detail[600];
     unsigned long long n = 0;
 
-    if (check_key("recipient", rcpt, 0, k, sizeof(k), NULL, err, errlen) < 0
+    if (store_check_key("recipient", rcpt, 0, k, sizeof(k), NULL, err, errlen) < 0
         || check_email(email, e, sizeof(e), err, errlen) < 0)
         return STORE_INVALID;
     const char *p[2] = { k, e };
-    if (begin(db, err, errlen) < 0)
+    if (store_tx_begin(db, err, errlen) < 0)
         return STORE_ERROR;
     if (add) {
         long long found = db_query(db, "SELECT 1 FROM protected_users WHERE recipient = ?", p, 1,
                                    NULL, NULL, err, errlen);
         if (found < 0)
-            return rollback(db, STORE_ERROR);
+            return store_tx_rollback(db, STORE_ERROR);
         if (found == 0) {
             snprintf(err, errlen, "%s is not protected (guardlist protect %s first)", k, k);
-            return rollback(db, STORE_NOTFOUND);
+            return store_tx_rollback(db, STORE_NOTFOUND);
         }
     }
     if (db_exec(db, add ? "INSERT IGNORE INTO guardians (recipient, email) VALUES (?, ?)"
                         : "DELETE FROM guardians WHERE recipient = ? AND email = ?",
                 p, 2, &n, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (n == 0) {
         snprintf(err, errlen, add ? "%s already guards %s" : "%s does not guard %s", e, k);
-        return rollback(db, STORE_NOTFOUND);
+        return store_tx_rollback(db, STORE_NOTFOUND);
     }
     snprintf(detail, sizeof(detail), "recipient=%s guardian=%s", k, e);
-    return commit_with_audit(db, actor, add ? "guardian-add" : "guardian-remove", detail, err, errlen);
+    return store_tx_commit(db, actor, add ? "guardian-add" : "guardian-remove", detail, err, errlen);
 }
 
 int store_guardian_add(struct db *db, const char *actor, const char *rcpt, const char *email,
@@ -194,39 +195,39 @@ int store_rule_set(struct db *db, const char *actor, const char *rcpt, const cha
     char r[ADDR_MAX + 2], s[ADDR_MAX + 2], a[ACTION_MAX + 1], why[200], detail[900];
     enum action_kind kind;
 
-    if (rcpt && check_key("recipient", rcpt, 0, r, sizeof(r), NULL, err, errlen) < 0)
+    if (rcpt && store_check_key("recipient", rcpt, 0, r, sizeof(r), NULL, err, errlen) < 0)
         return STORE_INVALID;
-    if (check_key("sender", sender, 1, s, sizeof(s), NULL, err, errlen) < 0)
+    if (store_check_key("sender", sender, 1, s, sizeof(s), NULL, err, errlen) < 0)
         return STORE_INVALID;
     if (action_check(action, a, sizeof(a), &kind, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "invalid action: %s", why);
         return STORE_INVALID;
     }
-    if (begin(db, err, errlen) < 0)
+    if (store_tx_begin(db, err, errlen) < 0)
         return STORE_ERROR;
     if (rcpt) {
         const char *p[4] = { r, s, a, actor };
         if (db_exec(db, "INSERT INTO sender_rules (recipient, sender, action, created_by) "
                         "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE action = VALUES(action), "
                         "created_by = VALUES(created_by)", p, 4, NULL, err, errlen) < 0)
-            return rollback(db, STORE_ERROR);
+            return store_tx_rollback(db, STORE_ERROR);
         snprintf(detail, sizeof(detail), "recipient=%s sender=%s action=%s", r, s, a);
     } else {
         const char *p[2] = { s, a };
         if (db_exec(db, "INSERT INTO whitelist (sender, action) VALUES (?, ?) "
                         "ON DUPLICATE KEY UPDATE action = VALUES(action)", p, 2, NULL, err, errlen) < 0)
-            return rollback(db, STORE_ERROR);
+            return store_tx_rollback(db, STORE_ERROR);
         snprintf(detail, sizeof(detail), "global sender=%s action=%s", s, a);
     }
     /* The challenges this rule now answers close with it. */
     unsigned long long closed = 0;
     if (cover_close(db, actor, rcpt ? r : NULL, s, &closed, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (closed) {
         size_t o = strlen(detail);
         snprintf(detail + o, sizeof(detail) - o, " closed=%llu", closed);
     }
-    int rc = commit_with_audit(db, actor, "rule-set", detail, err, errlen);
+    int rc = store_tx_commit(db, actor, "rule-set", detail, err, errlen);
     if (rc == STORE_DONE && closed)
         snprintf(err, errlen, "%llu pending request(s) it answers were closed with it", closed);
     else if (rc == STORE_DONE && errlen)
@@ -240,93 +241,29 @@ int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char
     char r[ADDR_MAX + 2], s[ADDR_MAX + 2], detail[600];
     unsigned long long n = 0;
 
-    if (rcpt && check_key("recipient", rcpt, 0, r, sizeof(r), NULL, err, errlen) < 0)
+    if (rcpt && store_check_key("recipient", rcpt, 0, r, sizeof(r), NULL, err, errlen) < 0)
         return STORE_INVALID;
-    if (check_key("sender", sender, 1, s, sizeof(s), NULL, err, errlen) < 0)
+    if (store_check_key("sender", sender, 1, s, sizeof(s), NULL, err, errlen) < 0)
         return STORE_INVALID;
-    if (begin(db, err, errlen) < 0)
+    if (store_tx_begin(db, err, errlen) < 0)
         return STORE_ERROR;
     const char *p[2] = { rcpt ? r : s, s };
     int rc = rcpt ? db_exec(db, "DELETE FROM sender_rules WHERE recipient = ? AND sender = ?", p, 2, &n, err, errlen)
                   : db_exec(db, "DELETE FROM whitelist WHERE sender = ?", p, 1, &n, err, errlen);
     if (rc < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (n == 0) {
         if (rcpt)
             snprintf(err, errlen, "no rule for sender %s and recipient %s", s, r);
         else
             snprintf(err, errlen, "no global rule for sender %s", s);
-        return rollback(db, STORE_NOTFOUND);
+        return store_tx_rollback(db, STORE_NOTFOUND);
     }
     if (rcpt)
         snprintf(detail, sizeof(detail), "recipient=%s sender=%s", r, s);
     else
         snprintf(detail, sizeof(detail), "global sender=%s", s);
-    return commit_with_audit(db, actor, "rule-rm", detail, err, errlen);
-}
-
-#define CONTACT_KEPT (-9)   /* contact_add(): another rule is there */
-
-/* Inside the import's transaction: the rule CHILD/SENDER (both valid keys)
- * written unless one exists.  Returns 1 written, 0 an OK rule was there,
- * or CONTACT_KEPT / STORE_ERROR with ERR. */
-static int contact_add(struct db *db, const char *actor, const char *child, const char *sender,
-                       char *err, size_t errlen)
-{
-    char detail[900];
-    long long other = -1;
-    unsigned long long closed = 0;
-    const char *p[4] = { child, sender, "OK", actor };
-
-    /* -1: no rule; 0: an OK rule; 1: another action, never turned into an allow */
-    if (db_query_number(db, "SELECT COALESCE(MAX(action <> 'OK'), -1) FROM sender_rules "
-                            "WHERE recipient = ? AND sender = ? FOR UPDATE", p, 2, &other, err, errlen) < 0)
-        return STORE_ERROR;
-    if (other == 0)
-        return 0;
-    if (other > 0) {
-        snprintf(err, errlen, "%s has another rule for %s (blocked?): it is left alone, and nothing was "
-                 "imported", sender, child);
-        return CONTACT_KEPT;
-    }
-    if (db_exec(db, "INSERT INTO sender_rules (recipient, sender, action, created_by) VALUES (?, ?, ?, ?)",
-                p, 4, NULL, err, errlen) < 0
-        || cover_close(db, actor, child, sender, &closed, err, errlen) < 0)
-        return STORE_ERROR;
-    snprintf(detail, sizeof(detail), "recipient=%s sender=%s action=OK contacts-import", child, sender);
-    if (closed) {
-        size_t o = strlen(detail);
-        snprintf(detail + o, sizeof(detail) - o, " closed=%llu", closed);
-    }
-    return store_audit(db, actor, "rule-set", detail, err, errlen) < 0 ? STORE_ERROR : 1;
-}
-
-int store_contacts_import(struct db *db, const char *actor, const char *child, const char *const *senders,
-                          size_t n, const char *summary, size_t *added, char *err, size_t errlen)
-{
-    char k[ADDR_MAX + 2], s[ADDR_MAX + 2];
-
-    *added = 0;
-    if (check_key("recipient", child, 0, k, sizeof(k), NULL, err, errlen) < 0)
-        return STORE_INVALID;
-    if (begin(db, err, errlen) < 0)
-        return STORE_ERROR;
-    for (size_t i = 0; i < n; i++) {
-        enum addr_key_kind kind = AK_ADDRESS;
-        if (check_key("contact", senders[i], 0, s, sizeof(s), &kind, err, errlen) < 0 || kind != AK_ADDRESS) {
-            if (kind != AK_ADDRESS)
-                snprintf(err, errlen, "invalid contact '%.80s': a full address is needed", senders[i]);
-            *added = 0;
-            return rollback(db, STORE_INVALID);
-        }
-        int rc = contact_add(db, actor, k, s, err, errlen);
-        if (rc < 0) {
-            *added = 0;
-            return rollback(db, rc == CONTACT_KEPT ? STORE_NOTFOUND : rc);
-        }
-        *added += (size_t)rc;
-    }
-    return commit_with_audit(db, actor, "contacts-import", summary, err, errlen);
+    return store_tx_commit(db, actor, "rule-rm", detail, err, errlen);
 }
 
 int store_is_outbound(const struct store_challenge *c)
@@ -499,51 +436,51 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
 
     snprintf(idbuf, sizeof(idbuf), "%llu", id);
     const char *pid[1] = { idbuf };
-    if (begin(db, err, errlen) < 0)
+    if (store_tx_begin(db, err, errlen) < 0)
         return STORE_ERROR;
     if (db_query(db, "SELECT " STORE_CHALLENGE_COLUMNS("") " FROM challenges "
                      "WHERE id = ? FOR UPDATE", pid, 1, store_challenge_row, &c, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (!c.found) {
         snprintf(err, errlen, "no challenge with id %s", idbuf);
-        return rollback(db, STORE_NOTFOUND);
+        return store_tx_rollback(db, STORE_NOTFOUND);
     }
     /* Who may decide, asked with the challenge row locked: a guardian
      * removed a moment ago decides nothing. */
     int may = store_decider_ok(db, by, id, c.key, err, errlen);
     if (may <= 0)
-        return rollback(db, may < 0 ? STORE_ERROR : STORE_NOT_GUARDIAN);
+        return store_tx_rollback(db, may < 0 ? STORE_ERROR : STORE_NOT_GUARDIAN);
     if (strcmp(c.status, "pending") != 0) {
         snprintf(err, errlen, "challenge %s is already %s", idbuf, c.status);
-        return rollback(db, STORE_NOTFOUND);
+        return store_tx_rollback(db, STORE_NOTFOUND);
     }
     if (how == STORE_APPROVE_DOMAIN_FORCED && by->role != STORE_BY_ADMIN) {
         snprintf(err, errlen, "only an administrator can approve any domain as a whole");
-        return rollback(db, STORE_ADMIN_ONLY);
+        return store_tx_rollback(db, STORE_ADMIN_ONLY);
     }
     if (by->role != STORE_BY_ADMIN && store_is_null_sender(c.sender)) {
         snprintf(err, errlen, "challenge %s is for the null sender <> (bounce messages): only an administrator "
                  "can decide it, as allowing it lets every bounce message through", idbuf);
-        return rollback(db, STORE_ADMIN_ONLY);
+        return store_tx_rollback(db, STORE_ADMIN_ONLY);
     }
     if (how != STORE_DENY) {
         int rc = rule_sender_for(c.sender, how, rule_sender, sizeof(rule_sender), err, errlen);
         if (rc < 0)
-            return rollback(db, rc);
+            return store_tx_rollback(db, rc);
         const char *p[4] = { c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK", by->actor };
         if (db_exec(db, "INSERT INTO sender_rules (recipient, sender, action, created_by) "
                         "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE action = VALUES(action), "
                         "created_by = VALUES(created_by)", p, 4, NULL, err, errlen) < 0)
-            return rollback(db, STORE_ERROR);
+            return store_tx_rollback(db, STORE_ERROR);
     }
     const char *pu[3] = { refuse ? "denied" : "approved", by->actor, idbuf };
     if (db_exec(db, "UPDATE challenges SET status = ?, is_open = NULL, decided_at = CURRENT_TIMESTAMP, "
                     "decided_by = ? WHERE id = ?", pu, 3, NULL, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     /* The other requests the new rule answers close with this one. */
     unsigned long long closed = 0;
     if (how != STORE_DENY && cover_close(db, by->actor, c.key, rule_sender, &closed, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (how == STORE_DENY)
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s denied", idbuf, c.sender,
                  c.recipient);
@@ -557,7 +494,7 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
     }
     if (result)
         snprintf(result, resultlen, "%s", detail);
-    return commit_with_audit(db, by->actor, verb, detail, err, errlen);
+    return store_tx_commit(db, by->actor, verb, detail, err, errlen);
 }
 
 int store_expire(struct db *db, const char *actor, int ttl_days, int purge_days,
@@ -569,7 +506,7 @@ int store_expire(struct db *db, const char *actor, int ttl_days, int purge_days,
     snprintf(purge, sizeof(purge), "%d", purge_days);
     const char *p1[1] = { ttl }, *p2[1] = { purge };
     *expired = *purged = 0;
-    if (begin(db, err, errlen) < 0)
+    if (store_tx_begin(db, err, errlen) < 0)
         return STORE_ERROR;
     if (db_exec(db, "UPDATE challenges SET status = 'expired', is_open = NULL, "
                     "decided_at = CURRENT_TIMESTAMP, decided_by = 'expire' "
@@ -581,14 +518,14 @@ int store_expire(struct db *db, const char *actor, int ttl_days, int purge_days,
         /* The hourly caps' counts of hours past (guardlistd counts the current one). */
         || db_exec(db, "DELETE FROM cap_counts WHERE hour_start < CURRENT_TIMESTAMP - INTERVAL 2 HOUR",
                    NULL, 0, NULL, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (*expired == 0 && *purged == 0) {
         if (db_exec(db, sql_commit, NULL, 0, NULL, err, errlen) < 0)
-            return rollback(db, STORE_ERROR);
+            return store_tx_rollback(db, STORE_ERROR);
         return STORE_NOTFOUND;
     }
     snprintf(detail, sizeof(detail), "expired=%llu purged=%llu", *expired, *purged);
-    return commit_with_audit(db, actor, "expire", detail, err, errlen);
+    return store_tx_commit(db, actor, "expire", detail, err, errlen);
 }
 
 /* ---- guardians whose own address is protected ---- */
@@ -649,34 +586,34 @@ int store_account_set(struct db *db, const char *actor, const char *login, const
         snprintf(err, errlen, "invalid login '%.80s': %s", login ? login : "", why);
         return STORE_INVALID;
     }
-    if (check_key("address", address, 0, a, sizeof(a), &kind, err, errlen) < 0)
+    if (store_check_key("address", address, 0, a, sizeof(a), &kind, err, errlen) < 0)
         return STORE_INVALID;
     if (kind != AK_ADDRESS) {
         snprintf(err, errlen, "invalid address '%.80s': the child's full address (user@domain) is needed", address);
         return STORE_INVALID;
     }
-    if (begin(db, err, errlen) < 0)
+    if (store_tx_begin(db, err, errlen) < 0)
         return STORE_ERROR;
     int p = protecting_key(db, a, key, sizeof(key), err, errlen);
     if (p < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (p == 0) {
         /* Checked inside the transaction: a mapping to an address nobody
          * protects would only look like control. */
         snprintf(err, errlen, "%s is not protected: protect it first (guardlist protect %s)", a, a);
-        return rollback(db, STORE_INVALID);
+        return store_tx_rollback(db, STORE_INVALID);
     }
     const char *v[3] = { l, a, actor };
     if (db_exec(db, "INSERT INTO accounts (login, address, created_by) VALUES (?, ?, ?) "
                     "ON DUPLICATE KEY UPDATE created_by = IF(address = VALUES(address), created_by, "
                     "VALUES(created_by)), address = VALUES(address)", v, 3, &n, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (n == 0) {
         snprintf(err, errlen, "login %s already maps to %s", l, a);
-        return rollback(db, STORE_NOTFOUND);
+        return store_tx_rollback(db, STORE_NOTFOUND);
     }
     snprintf(detail, sizeof(detail), "login=%s address=%s protected_by=%s", l, a, key);
-    return commit_with_audit(db, actor, "account-add", detail, err, errlen);
+    return store_tx_commit(db, actor, "account-add", detail, err, errlen);
 }
 
 int store_account_remove(struct db *db, const char *actor, const char *login, char *err, size_t errlen)
@@ -689,16 +626,16 @@ int store_account_remove(struct db *db, const char *actor, const char *login, ch
         return STORE_INVALID;
     }
     const char *p[1] = { l };
-    if (begin(db, err, errlen) < 0)
+    if (store_tx_begin(db, err, errlen) < 0)
         return STORE_ERROR;
     if (db_exec(db, "DELETE FROM accounts WHERE login = ?", p, 1, &n, err, errlen) < 0)
-        return rollback(db, STORE_ERROR);
+        return store_tx_rollback(db, STORE_ERROR);
     if (n == 0) {
         snprintf(err, errlen, "no account for login %s", l);
-        return rollback(db, STORE_NOTFOUND);
+        return store_tx_rollback(db, STORE_NOTFOUND);
     }
     snprintf(detail, sizeof(detail), "login=%s", l);
-    return commit_with_audit(db, actor, "account-remove", detail, err, errlen);
+    return store_tx_commit(db, actor, "account-remove", detail, err, errlen);
 }
 
 static int row_guardian_email(void *arg, int ncol, const char *const *col, const unsigned long *len)
@@ -735,7 +672,7 @@ int store_guardians_protected(struct db *db, const char *key, const char *email,
             warn_add(&s, e, k);
         return rc < 0 ? STORE_ERROR : s.found;
     }
-    if (check_key("recipient", key, 0, k, sizeof(k), NULL, err, errlen) < 0)
+    if (store_check_key("recipient", key, 0, k, sizeof(k), NULL, err, errlen) < 0)
         return STORE_INVALID;
     s.key = k;
     /* Every guardian address (of any key) the new key covers. */

@@ -107,17 +107,6 @@ int store_rule_set(struct db *db, const char *actor, const char *rcpt, const cha
 int store_rule_rm(struct db *db, const char *actor, const char *rcpt, const char *sender,
                   char *err, size_t errlen);
 
-/* An address book imported for protected key CHILD, in one transaction:
- * each of the N addresses SENDERS becomes the rule CHILD/sender OK with its
- * audit_log row "rule-set", and SUMMARY the row "contacts-import".  An
- * exact rule that exists already is never changed: an OK one counts as
- * there (*ADDED counts the new ones), any other (REJECT...) refuses the
- * whole import (STORE_NOTFOUND, ERR names it), as does an invalid address
- * (STORE_INVALID) or a database failure (STORE_ERROR): either every row
- * is written or none. */
-int store_contacts_import(struct db *db, const char *actor, const char *child, const char *const *senders,
-                          size_t n, const char *summary, size_t *added, char *err, size_t errlen);
-
 /* guardlist account: the SASL login LOGIN (stored as account_login_fold()
  * writes it) is the child ADDRESS, a full address a protected key covers
  * (else STORE_INVALID, nothing written); an earlier mapping of LOGIN is

@@ -55,3 +55,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON guardlist.sender_rules TO 'guardlist_web
 GRANT SELECT, UPDATE (status, is_open, decided_at, decided_by, decided_rule)
       ON guardlist.challenges TO 'guardlist_web'@'localhost';
 GRANT SELECT, INSERT ON guardlist.audit_log TO 'guardlist_web'@'localhost';
+-- The address book import judges contacts against the rules in memory
+-- (rulesdb_load(), which reads the login mappings with them).
+GRANT SELECT ON guardlist.accounts TO 'guardlist_web'@'localhost';

@@ -49,13 +49,28 @@ report_suite unit
 # they start (MariaDB, Postfix, lighttpd, chromium), not computing: they run
 # side by side (GUARDLIST_TEST_SERIAL=1 runs them one after the other).
 # Every server listens on a free random port in its own temp dir.
-run_suite integration GUARDLISTD="$ROOT/bin/guardlistd" prove -v --timer tests/integration/ &
+# Each suite also runs JOBS scripts at a time (GUARDLIST_TEST_JOBS, default
+# 2): most of a script's time is spent waiting on its servers.  The slowest
+# scripts start first, so none is left running alone at the end.
+JOBS=${GUARDLIST_TEST_JOBS:-2}
+SLOW="150_web 110_approve 82_cli_rules 144_galera 102_notify_faults 100_notify 129_spf 152_web_browser
+      120_journey 96_doctor 95_check_agrees 146_outbound 147_accounts 112_approve_browser 40_dbdown 44_retries"
+SCRIPTS=""
+for t in $SLOW; do
+    [ -f "tests/integration/$t.t" ] && SCRIPTS="$SCRIPTS tests/integration/$t.t"
+done
+for f in tests/integration/*.t; do
+    case " $SCRIPTS " in *" $f "*) ;; *) SCRIPTS="$SCRIPTS $f" ;; esac
+done
+# shellcheck disable=SC2086
+run_suite integration GUARDLISTD="$ROOT/bin/guardlistd" prove -v --timer -j "$JOBS" $SCRIPTS &
 [ "${GUARDLIST_TEST_SERIAL:-0}" = 1 ] && wait
+# shellcheck disable=SC2086
 run_suite integration-asan GUARDLISTD="$ROOT/build/asan/guardlistd" GUARDLIST="$ROOT/build/asan/guardlist" \
     GUARDLIST_NOTIFY="$ROOT/build/asan/guardlist-notify" GUARDLIST_APPROVE="$ROOT/build/asan/guardlist-approve" \
     GUARDLIST_WEB="$ROOT/build/asan/guardlist-web" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    prove -v --timer tests/integration/ &
+    prove -v --timer -j "$JOBS" $SCRIPTS &
 wait
 report_suite integration
 report_suite integration-asan

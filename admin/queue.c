@@ -297,7 +297,7 @@ static const char *decision_kind_name(enum decision_kind k)
 static int check_decide(const struct ruleset *rs, const struct decide_opts *o, const char *login,
                         const char *sender, const char *rcpt, const char *client, struct decision *d)
 {
-    int out = outbound_decide(rs, o, "RCPT", login, rcpt, d);
+    int out = outbound_decide(rs, o, "RCPT", login, sender, rcpt, d);
 
     if (out && !d->allows)
         return 1;

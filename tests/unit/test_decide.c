@@ -519,7 +519,7 @@ static void test_decide(void **state)
 /* decision_rule_text names the matched rule for logs. */
 static void test_rule_text(void **state)
 {
-    struct decide_opts opts = {UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+", NULL, 0, 0, 0};
+    struct decide_opts opts = {UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+", NULL, 0, 0, 0, 0};
     struct decision d;
     char buf[512];
     const char *text;

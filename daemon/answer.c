@@ -379,7 +379,9 @@ static int answer_recorded(struct conn *c, const struct decision *d, int want_lo
 {
     pthread_mutex_lock(&pairs_mu);
     struct pair_entry *e = pairset_get(pairs, d->challenge_sender, d->challenge_recipient);
-    if (!e || !e->recorded) {
+    /* A pair found closed by an inbound request may have expired: the
+     * child's request goes to the writer, which tells (decide.c). */
+    if (!e || !e->recorded || (e->closed && d->outbound)) {
         pthread_mutex_unlock(&pairs_mu);
         return 0;
     }
@@ -614,7 +616,8 @@ void answer_take_results(struct challenge_job *j, time_t now)
             caps_fill(j->protected_key, j->client_address, j->window, j->db_full);
         if (c && c->id == j->conn_id && c->waiting) {
             c->waiting = 0;
-            const char *reply = !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED
+            const char *reply = !j->ok ? REPLY_TEMPFAIL
+                              : j->closed ? (j->outbound ? REPLY_OUT_REFUSED : REPLY_ACCESS_DENIED)
                               : !j->none ? c->pending_reply : capped_reply(j->outbound);
             enum metrics_reason why = !j->ok ? MR_DB : j->closed ? MR_CLOSED
                                     : !j->none ? (j->outbound ? MR_OUTBOUND_NEW_CONTACT : MR_UNKNOWN_SENDER)

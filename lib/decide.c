@@ -232,7 +232,10 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     addr_format(&sa, 0, d->challenge_sender, sizeof(d->challenge_sender));
     addr_format(&sa, !opts->recipient_contact, base, sizeof(d->challenge_base));
     addr_format(&ra, 1, d->challenge_recipient, sizeof(d->challenge_recipient));
-    if ((v = closed_status(rs, d->challenge_sender, base, d->challenge_recipient)) != NULL) {
+    /* A child's request about a contact whose earlier challenge expired,
+     * decided by nobody, is a new request: only a denial refuses it. */
+    if ((v = closed_status(rs, d->challenge_sender, base, d->challenge_recipient)) != NULL
+        && !(opts->recipient_contact && strcmp(v, "expired") == 0)) {
         d->kind = DK_CLOSED;
         set_reply(d, REPLY_ACCESS_DENIED);
         snprintf(d->detail, sizeof(d->detail), "challenge %s", v);

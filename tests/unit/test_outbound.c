@@ -22,6 +22,8 @@ static const struct rule rules[] = {
     {RS_RULE, "kid@family.test", "school.test", "OK"},
     {RS_RULE_RCPT, "kid@family.test", NULL, ""},
     {RS_CLOSED, "denied@example.net", "kid@family.test", "denied"},
+    {RS_CLOSED, "old@example.net", "kid@family.test", "expired"},
+    {RS_CLOSED, "pal@example.org", "kid@family.test", "denied"},   /* covers no pal+x@ for a child */
     {RS_ACCOUNT, "kid", NULL, "kid@family.test"},
     {RS_ACCOUNT, "sis@mail.family.test", NULL, "sis@family.test"},
     {RS_ACCOUNT, "gone", NULL, "gone@family.test"},             /* no longer protected */
@@ -158,6 +160,13 @@ static const struct sender_row sender_rows[] = {
       REPLY_OUT_FORMAT_CHAR, NULL, NULL}, CHILD, 0},
     {{"zero-width space in the domain", 0, "RCPT", CHILD, "pal@exa\xe2\x80\x8bmple.net", 1, DK_BAD_ADDRESS, 0,
       REPLY_OUT_FORMAT_CHAR, NULL, NULL}, CHILD, 0},
+    /* An expired request was decided by nobody: asked again. */
+    {{"expired earlier request", 0, "RCPT", CHILD, "Old@example.net", 1, DK_CHALLENGE, 0, REPLY_OUT_ASKED,
+      "old@example.net", CHILD}, CHILD, 0},
+    {{"denied earlier request", 0, "RCPT", CHILD, "pal@example.org", 1, DK_CLOSED, 0, REPLY_OUT_REFUSED, NULL, NULL},
+     CHILD, 0},
+    {{"denied base is not this mailbox", 0, "RCPT", CHILD, "pal+x@example.org", 1, DK_CHALLENGE, 0, REPLY_OUT_ASKED,
+      "pal+x@example.org", CHILD}, CHILD, 0},
     {{"address literal", 0, "RCPT", CHILD, "pal@[192.0.2.1]", 1, DK_BAD_ADDRESS, 0, REPLY_ROUTED, NULL, NULL},
      CHILD, 0},
 };

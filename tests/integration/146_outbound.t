@@ -11,6 +11,10 @@ real guardlistd ([policy] outbound = on) at RCPT on both ports.
      the contact to the child over the inbound port is accepted too;
   d. a sender approved inbound: the child can write back at once;
   e. a login that is not protected is untouched;
+  g. a bare login no account maps ("kiddo", as with system users) sending
+     as the child is the child's mail: 550, a request; one warning a login;
+  h. the child's login with another envelope sender: 550 "only from your
+     own address", nothing recorded;
   f. outbound = off: the child can write anywhere.
 Every wait is a bounded poll."""
 import email
@@ -35,10 +39,14 @@ GUARDIAN = 'mum@home.example'
 PAL = 'pal@friends.test'             # a new contact
 GRAN = 'gran@friends.test'           # approved inbound beforehand
 OTHER = 'other@friends.test'
-PW = {KID: 'kid-%s' % uuid.uuid4().hex[:8], MUM: 'mum-%s' % uuid.uuid4().hex[:8]}
+NEW_G = 'g@friends.test'
+BARE = 'kiddo'                       # a login without a domain, mapped by nobody
+STRANGER = 'stranger@evil.example'   # a foreign envelope sender, a new address
+PW = {KID: 'kid-%s' % uuid.uuid4().hex[:8], MUM: 'mum-%s' % uuid.uuid4().hex[:8], BARE: 'b-%s' % uuid.uuid4().hex[:8]}
 DEFAULT_ACTION = '451 4.3.5 Policy service unavailable, try again later'
 RUN = uuid.uuid4().hex[:8]
 ASKED = 'Not in your contacts yet; your guardian has been asked'
+OWN_SENDER = 'You can only send from your own address'
 
 
 def message(sender, rcpt, marker):
@@ -144,6 +152,24 @@ def main():
     h.is_([c for _, c, _ in r['rcpt']], [250], 'a login that is not protected writes anywhere') or h.diag(repr(r))
     wait_delivered(OTHER, mark_e, '... delivered')
     h.is_(db.value("SELECT COUNT(*) FROM challenges WHERE recipient = '%s'" % MUM), '0', '... and asks nobody')
+
+    # ------------------------------------------------------------ g. a bare login sending as the kid
+    for attempt in (1, 2):
+        r = pf.submit(BARE, PW[BARE], KID, [NEW_G], message(KID, NEW_G, 'gl146-%s-bare' % RUN))
+        rc = r['rcpt'][0] if r['rcpt'] else (None, 0, '')
+        h.ok(r['auth'] and r['auth'][0] == 235 and rc[1] == 550 and ASKED in str(rc[2]),
+             'an unmapped bare login sending as the kid (try %d): 550, the guardian asked' % attempt, repr(r))
+    h.is_([tuple(x) for x in out_rows(NEW_G)], [('out', 'pending', KID)], "... one 'out' request (the address -> kid)")
+    ok, log, _ = h.poll_until(d.log, lambda t: 'login=kiddo is no protected child' in t, 10)
+    h.ok(ok and log.count('login=kiddo is no protected child') == 1, '... and one warning for the login',
+         log[-2000:])
+
+    # ------------------------------------------------------------ h. another envelope sender
+    r = pf.submit(KID, PW[KID], STRANGER, [PAL], message(STRANGER, PAL, 'gl146-%s-foreign' % RUN))
+    rc = r['rcpt'][0] if r['rcpt'] else (None, 0, '')
+    h.ok(rc[1] == 550 and OWN_SENDER in str(rc[2]),
+         "the kid's login with a stranger's envelope sender, to an approved contact: 550 with the plain text", repr(r))
+    h.is_(db.value("SELECT COUNT(*) FROM challenges WHERE sender = '%s'" % STRANGER), '0', '... nothing recorded')
 
     # ------------------------------------------------------------ f. outbound = off
     d.stop()

@@ -15,6 +15,8 @@ real guardlistd ([policy] outbound = on) at RCPT on both ports.
      as the child is the child's mail: 550, a request; one warning a login;
   h. the child's login with another envelope sender: 550 "only from your
      own address", nothing recorded;
+  i. an earlier inbound request that expired undecided: the child's request
+     is a new 'out' request (550 asked); a denied one: 550 not allowed;
   f. outbound = off: the child can write anywhere.
 Every wait is a bounded poll."""
 import email
@@ -40,12 +42,15 @@ PAL = 'pal@friends.test'             # a new contact
 GRAN = 'gran@friends.test'           # approved inbound beforehand
 OTHER = 'other@friends.test'
 NEW_G = 'g@friends.test'
+EXPIRED = 'old@friends.test'         # wrote to the kid once; nobody decided, it expired
+DENIED = 'no@friends.test'           # the guardian refused it
 BARE = 'kiddo'                       # a login without a domain, mapped by nobody
 STRANGER = 'stranger@evil.example'   # a foreign envelope sender, a new address
 PW = {KID: 'kid-%s' % uuid.uuid4().hex[:8], MUM: 'mum-%s' % uuid.uuid4().hex[:8], BARE: 'b-%s' % uuid.uuid4().hex[:8]}
 DEFAULT_ACTION = '451 4.3.5 Policy service unavailable, try again later'
 RUN = uuid.uuid4().hex[:8]
 ASKED = 'Not in your contacts yet; your guardian has been asked'
+REFUSED = 'Your guardian has not allowed mail to this address'
 OWN_SENDER = 'You can only send from your own address'
 
 
@@ -58,7 +63,10 @@ def main():
     db = h.start_db(
         "INSERT INTO protected_users (recipient, class) VALUES ('kid@family.test', 'whitelist')",
         "INSERT INTO guardians (recipient, email) VALUES ('kid@family.test', '%s')" % GUARDIAN,
-        "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid@family.test', '%s', 'OK')" % GRAN)
+        "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid@family.test', '%s', 'OK')" % GRAN,
+        *["INSERT INTO challenges (sender, recipient, protected_key, status, is_open, notify_state) "
+          "VALUES ('%s', '%s', '%s', '%s', NULL, 'sent')" % (who, KID, KID, st)
+          for who, st in ((EXPIRED, 'expired'), (DENIED, 'denied'))])
     d = h.start_daemon(db, outbound='on')
     dc = dovecot.PrivateDovecot(PW)
     dc.start()
@@ -170,6 +178,17 @@ def main():
     h.ok(rc[1] == 550 and OWN_SENDER in str(rc[2]),
          "the kid's login with a stranger's envelope sender, to an approved contact: 550 with the plain text", repr(r))
     h.is_(db.value("SELECT COUNT(*) FROM challenges WHERE sender = '%s'" % STRANGER), '0', '... nothing recorded')
+
+    # ------------------------------------------------------------ i. expired versus denied
+    r = pf.submit(KID, PW[KID], KID, [EXPIRED], message(KID, EXPIRED, 'gl146-%s-expired' % RUN))
+    rc = r['rcpt'][0] if r['rcpt'] else (None, 0, '')
+    h.ok(rc[1] == 550 and ASKED in str(rc[2]), 'an expired earlier request: the guardian is asked anew', repr(r))
+    h.is_(sorted(tuple(x) for x in out_rows(EXPIRED)), [('in', 'expired', KID), ('out', 'pending', KID)],
+          "... a new 'out' row beside the expired one")
+    r = pf.submit(KID, PW[KID], KID, [DENIED], message(KID, DENIED, 'gl146-%s-denied' % RUN))
+    rc = r['rcpt'][0] if r['rcpt'] else (None, 0, '')
+    h.ok(rc[1] == 550 and REFUSED in str(rc[2]), 'a denied one: 550 "not allowed"', repr(r))
+    h.is_(len(out_rows(DENIED)), 1, '... and no new row')
 
     # ------------------------------------------------------------ f. outbound = off
     d.stop()

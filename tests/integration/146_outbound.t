@@ -7,6 +7,7 @@ real guardlistd ([policy] outbound = on) at RCPT on both ports.
      nothing delivered, one challenge row direction='out'; a second try
      makes no second row;
   b. guardlist-notify sends one email worded "kid@ wants to write to pal@";
+  b2. the approval page refuses allow-domain for the child's request (400);
   c. `guardlist approve` -> the child's retry is delivered, and mail from
      the contact to the child over the inbound port is accepted too;
   d. a sender approved inbound: the child can write back at once;
@@ -129,6 +130,16 @@ def main():
          and 'Allow this contact' in page and 'Sender check' not in page,
          "the email's link: the approval page says the kid wants to write to the contact (no sender check)",
          page[:1500])
+
+    body_post = 't=%s&choice=allow-domain' % (link and link.group(1))
+    penv = dict(env, REQUEST_METHOD='POST', QUERY_STRING='', CONTENT_TYPE='application/x-www-form-urlencoded',
+                CONTENT_LENGTH=str(len(body_post)))
+    posted = subprocess.run([web.approve_binary()], env=penv, input=body_post.encode(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, timeout=60).stdout.decode('utf-8', 'replace')
+    h.ok(posted.startswith('Status: 400') and 'not its domain' in posted,
+         "POST allow-domain for the kid's request: 400, no domain rule", posted[:1500])
+    h.is_(db.value("SELECT COUNT(*) FROM sender_rules WHERE sender = 'friends.test'"), '0', '... none written')
+    h.ok('everyone at' not in body, "the email offers no domain-wide allow for the kid's request", body)
 
     # ------------------------------------------------------------ c. approved: both directions
     cid = db.value("SELECT id FROM challenges WHERE sender = '%s' AND recipient = '%s'" % (PAL, KID))

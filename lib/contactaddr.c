@@ -33,20 +33,21 @@ static int has_format_char(const char *s)
     return 0;
 }
 
-/* The A-label of the domain DOM (LEN bytes, no trailing dot) into OUT, ASCII
- * lower case.  Returns 0, or -1 if IDNA refuses it or it does not fit. */
-static int a_label(const char *dom, size_t len, char *out, size_t outlen)
+int contactaddr_a_label(const char *dom, size_t len, char *out, size_t outlen)
 {
     char in[ADDR_MAX + 1];
     char *ace = NULL;
+    int utf8 = 0, n;
 
     if (len >= sizeof(in))
         return -1;
     memcpy(in, dom, len);
     in[len] = '\0';
-    if (idn2_to_ascii_8z(in, &ace, IDN2_NONTRANSITIONAL) != IDN2_OK)
+    for (size_t i = 0; i < len; i++)
+        utf8 |= (unsigned char)in[i] >= 0x80;
+    if (utf8 && idn2_to_ascii_8z(in, &ace, IDN2_NONTRANSITIONAL) != IDN2_OK)
         return -1;
-    int n = snprintf(out, outlen, "%s", ace);
+    n = snprintf(out, outlen, "%s", ace ? ace : in);
     idn2_free(ace);
     if (n < 0 || (size_t)n >= outlen)
         return -1;
@@ -76,8 +77,8 @@ static int fold_crosses(const char *raw, const struct addr *a)
         ascii &= (unsigned char)*p < 0x80;
     if (ascii)
         return 0;       /* ASCII folds to ASCII lower case: the same name */
-    return a_label(at, (size_t)(e - at), x, sizeof(x)) < 0
-           || a_label(a->domain, strlen(a->domain), y, sizeof(y)) < 0 || strcmp(x, y) != 0;
+    return contactaddr_a_label(at, (size_t)(e - at), x, sizeof(x)) < 0
+           || contactaddr_a_label(a->domain, strlen(a->domain), y, sizeof(y)) < 0 || strcmp(x, y) != 0;
 }
 
 enum contactaddr_verdict contactaddr_check(const char *raw, char *err, size_t errlen)

@@ -22,4 +22,10 @@ enum contactaddr_verdict {
  * mail go to "straße.de" (xn--strae-oqa.de).  No I/O. */
 enum contactaddr_verdict contactaddr_check(const char *raw, char *err, size_t errlen);
 
+/* The A-label form of the domain DOM (LEN bytes, no trailing dot) into OUT,
+ * ASCII lower case: UTS #46 non-transitional (libidn2) for a U-label, an
+ * ASCII one as it is.  Returns 0, or -1 if IDNA refuses it or it does not
+ * fit.  Also used by guardlistd's spf_domain(). */
+int contactaddr_a_label(const char *dom, size_t len, char *out, size_t outlen);
+
 #endif

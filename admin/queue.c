@@ -427,8 +427,9 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         .outbound = cli->cfg.policy.outbound,
     };
     int out = check_decide(rs, &o, login, sender, rcpt, client, &d);
+    const char *child = out ? account_child(rs, login, o.delims) : NULL;
     struct check_view v = { .sender = sender, .rcpt = rcpt, .login = login,
-                            .child = out ? account_child(rs, login, o.delims) : NULL };
+                            .child = out && !child ? sender : child };     /* unmapped: the sender's child */
     smtp_view(d.reply, rcpt, v.smtp, sizeof(v.smtp));
     decision_rule_text(&d, v.rule, sizeof(v.rule));
     if (json)

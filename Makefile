@@ -162,18 +162,18 @@ build/fuzz/obj/%.o: %.c
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
 
 build/fuzz/fuzz_policy: build/fuzz/obj/daemon/policy.o $(call fuzz_lib,addr)
-build/fuzz/fuzz_addr: $(call fuzz_lib,addr)
+build/fuzz/fuzz_addr: $(call fuzz_lib,addr contactaddr)
 build/fuzz/fuzz_config: $(call fuzz_lib,config netlist)
 build/fuzz/fuzz_envelope: $(call fuzz_lib,envelope addr netlist)
 build/fuzz/fuzz_spfdns: build/fuzz/obj/daemon/spfdns.o $(call fuzz_lib,netlist)
 build/fuzz/fuzz_template: $(call fuzz_lib,template buf addr)
 build/fuzz/fuzz_form: $(call fuzz_lib,form addr token crypto)
-build/fuzz/fuzz_contacts: $(call fuzz_lib,addr) build/fuzz/obj/lib/contacts.o
+build/fuzz/fuzz_contacts: $(call fuzz_lib,addr contactaddr) build/fuzz/obj/lib/contacts.o
 build/fuzz/fuzz_pftext: $(call fuzz_lib,addr action) build/fuzz/obj/admin/pftext.o build/fuzz/obj/admin/reach.o \
     build/fuzz/obj/admin/smap.o
 $(FUZZ_BIN): build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o
 	@echo "  LD fuzz $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih icu-uc libcrypto 2>/dev/null) \
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs inih icu-uc libcrypto libidn2 2>/dev/null) \
 	    -lspf2 -lresolv
 
 fuzz-build: $(FUZZ_BIN)

@@ -297,7 +297,7 @@ static const char *decision_kind_name(enum decision_kind k)
 static int check_decide(const struct ruleset *rs, const struct decide_opts *o, const char *login,
                         const char *sender, const char *rcpt, const char *client, struct decision *d)
 {
-    int out = outbound_decide(rs, o, "RCPT", login, rcpt, d);
+    int out = outbound_decide(rs, o, "RCPT", login, sender, rcpt, d);
 
     if (out && !d->allows)
         return 1;
@@ -427,8 +427,9 @@ int cmd_check(struct cli *cli, int argc, char **argv)
         .outbound = cli->cfg.policy.outbound,
     };
     int out = check_decide(rs, &o, login, sender, rcpt, client, &d);
+    const char *child = out ? account_child(rs, login, o.delims) : NULL;
     struct check_view v = { .sender = sender, .rcpt = rcpt, .login = login,
-                            .child = out ? account_child(rs, login, o.delims) : NULL };
+                            .child = out && !child ? sender : child };     /* unmapped: the sender's child */
     smtp_view(d.reply, rcpt, v.smtp, sizeof(v.smtp));
     decision_rule_text(&d, v.rule, sizeof(v.rule));
     if (json)

@@ -41,6 +41,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "netlist.h"
+#include "loginwarn.h"
 #include "outbound.h"
 #include "pairset.h"
 #include "policy.h"
@@ -378,7 +379,9 @@ static int answer_recorded(struct conn *c, const struct decision *d, int want_lo
 {
     pthread_mutex_lock(&pairs_mu);
     struct pair_entry *e = pairset_get(pairs, d->challenge_sender, d->challenge_recipient);
-    if (!e || !e->recorded) {
+    /* A pair found closed by an inbound request may have expired: the
+     * child's request goes to the writer, which tells (decide.c). */
+    if (!e || !e->recorded || (e->closed && d->outbound)) {
         pthread_mutex_unlock(&pairs_mu);
         return 0;
     }
@@ -441,6 +444,19 @@ static void answer_challenge(struct conn *c, const struct decision *d, const cha
     snprintf(c->pending_log, sizeof(c->pending_log), "%s", want_log ? logline : "");
 }
 
+/* A login that is no protected child sent as one (outbound.c judged it as
+ * that child's mail): said once a login, the admin should map it. */
+static void warn_unmapped_login(const struct policy_req *r)
+{
+    const char *login = policy_get(r, PA_SASL_USERNAME), *sender = policy_get(r, PA_SENDER);
+    char l[200], s[300];
+
+    if (loginwarn_first(login))
+        log_warning("login=%s is no protected child and has no mapping, but sends as the protected %s: "
+                    "judged as that child's mail (map it: guardlist account add LOGIN ADDRESS)",
+                    log_printable(l, sizeof(l), login), log_printable(s, sizeof(s), sender));
+}
+
 /* The outbound decision D (lib/outbound.c) for the request on C.  Returns
  * 1 if C was answered or waits (a refusal, the contact request); 0 for an
  * approved contact, which goes on to the inbound decision (the recipient
@@ -477,7 +493,9 @@ void answer_request(struct conn *c)
 
     c->spf_have = 0;
     int out = outbound_decide(rules, opts, policy_get(r, PA_PROTOCOL_STATE), policy_get(r, PA_SASL_USERNAME),
-                              policy_get(r, PA_RECIPIENT), &d);
+                              policy_get(r, PA_SENDER), policy_get(r, PA_RECIPIENT), &d);
+    if (out && d.login_unmapped)
+        warn_unmapped_login(r);
     if (out && answer_outbound(c, &d, want_log))
         return;
     struct decision contact;
@@ -500,7 +518,12 @@ again:
     if (d.kind == DK_CHALLENGE
         && (answer_recorded(c, &d, want_log) || capped_from_memory(c, &d, want_log, &room, &window)))
         return;
-    if (spf_step(c, &d, have, &v, want_log, &spf)) {
+    /* A child's own mail (outbound control applied and allowed it) is sent
+     * as the child, by the client that logged in as the child: no sender to
+     * verify, and SPF would judge the child's home connection (or, for an
+     * unprotected recipient, the contact's domain). */
+    spf = NULL;
+    if (!out && spf_step(c, &d, have, &v, want_log, &spf)) {
         if (room)       /* refused or parked: no challenge now (taken again when answered again) */
             caps_release(d.protected_key, policy_get(r, PA_CLIENT_ADDRESS), window);
         return;
@@ -593,7 +616,8 @@ void answer_take_results(struct challenge_job *j, time_t now)
             caps_fill(j->protected_key, j->client_address, j->window, j->db_full);
         if (c && c->id == j->conn_id && c->waiting) {
             c->waiting = 0;
-            const char *reply = !j->ok ? REPLY_TEMPFAIL : j->closed ? REPLY_ACCESS_DENIED
+            const char *reply = !j->ok ? REPLY_TEMPFAIL
+                              : j->closed ? (j->outbound ? REPLY_OUT_REFUSED : REPLY_ACCESS_DENIED)
                               : !j->none ? c->pending_reply : capped_reply(j->outbound);
             enum metrics_reason why = !j->ok ? MR_DB : j->closed ? MR_CLOSED
                                     : !j->none ? (j->outbound ? MR_OUTBOUND_NEW_CONTACT : MR_UNKNOWN_SENDER)

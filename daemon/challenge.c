@@ -60,13 +60,14 @@ struct challenge_writer {
  * rule is about to be in force).  Either way the guardian is not asked
  * a second time.  A pair a block rule closed (decided_rule) is refused by
  * that rule while it exists, and is a stranger again once it is removed. */
-#define UPSERT_TAIL \
+#define UPSERT_TAIL_CLOSED(statuses) \
     "FROM DUAL WHERE NOT EXISTS (" \
     "SELECT 1 FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL " \
-    "AND ((status IN ('denied', 'expired') AND decided_rule IS NULL) OR (status = 'approved' " \
+    "AND ((status IN (" statuses ") AND decided_rule IS NULL) OR (status = 'approved' " \
     "AND decided_at > CURRENT_TIMESTAMP - INTERVAL 10 MINUTE))) " \
     "ON DUPLICATE KEY UPDATE attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, " \
     "client_address = VALUES(client_address), client_name = VALUES(client_name)"
+#define UPSERT_TAIL UPSERT_TAIL_CLOSED("'denied', 'expired'")
 static const char sql_upsert[] =
     "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name) "
     "SELECT ?, ?, ?, ?, ? " UPSERT_TAIL;
@@ -77,18 +78,22 @@ static const char sql_upsert_spf[] =
     "SELECT ?, ?, ?, ?, ?, ? " UPSERT_TAIL ", spf_result = VALUES(spf_result)";
 /* A child's request to write to a new contact (daemon/outbound.c): the
  * direction is named only then, so an account not yet granted it (schema
- * 9) still records inbound challenges.  No SPF: it is the child's own mail. */
+ * 9) still records inbound challenges.  No SPF: it is the child's own mail.
+ * A pair whose earlier challenge expired undecided is asked again: only a
+ * denial refuses the child (lib/decide.c, recipient_contact). */
 static const char sql_upsert_out[] =
     "INSERT INTO challenges (sender, recipient, protected_key, client_address, client_name, direction) "
-    "SELECT ?, ?, ?, ?, ?, 'out' " UPSERT_TAIL;
+    "SELECT ?, ?, ?, ?, ?, 'out' " UPSERT_TAIL_CLOSED("'denied'");
 /* Past a cap: only a challenge already open is refreshed. */
 static const char sql_refresh_open[] =
     "UPDATE challenges SET attempts = attempts + CAST(? AS UNSIGNED), last_seen = CURRENT_TIMESTAMP, "
     "client_address = ?, client_name = ? WHERE sender = ? AND recipient = ? AND is_open = 1";
 /* After the upsert wrote nothing: refused (denied/expired) or just approved? */
-static const char sql_closed[] =
-    "SELECT COUNT(*) FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL "
-    "AND status IN ('denied', 'expired') AND decided_rule IS NULL";
+#define SQL_CLOSED(statuses) \
+    "SELECT COUNT(*) FROM challenges WHERE sender IN (?, ?) AND recipient = ? AND is_open IS NULL " \
+    "AND status IN (" statuses ") AND decided_rule IS NULL"
+static const char sql_closed[] = SQL_CLOSED("'denied', 'expired'");
+static const char sql_closed_out[] = SQL_CLOSED("'denied'");
 
 /* The caps, counted in the database with each new challenge: one more for
  * the key in this clock hour unless it is at the cap (affected rows: 1 the
@@ -215,7 +220,7 @@ static int write_job(struct challenge_writer *w, struct challenge_job *j, char *
     if (affected == 0) {
         long long refused = 0;
         const char *pc[3] = { j->sender, j->base, j->recipient };
-        if (db_query_number(w->db, sql_closed, pc, 3, &refused, err, errlen) < 0)
+        if (db_query_number(w->db, j->outbound ? sql_closed_out : sql_closed, pc, 3, &refused, err, errlen) < 0)
             return -1;
         j->closed = refused > 0;    /* else just approved: the usual reply, no new challenge */
         j->none = j->capped && !j->closed;

@@ -9,6 +9,7 @@
  * nothing here can prevent.
  */
 #include "spf.h"
+#include "contactaddr.h"
 #include "spfdns.h"
 
 #include <arpa/inet.h>
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <idn2.h>
 #include <spf2/spf.h>
 
 struct spf_checker {
@@ -67,23 +67,11 @@ unsigned spf_ttl_for(enum spf_verdict v, unsigned dns_ttl)
 int spf_domain(const char *sender, char *out, size_t outlen)
 {
     const char *at = sender ? strrchr(sender, '@') : NULL;
-    char *ace = NULL;
-    int utf8 = 0;
 
     if (!at || !at[1] || at[1] == '[')
         return -1;              /* an address literal names no domain that could publish SPF */
-    for (const char *p = at + 1; *p; p++)
-        utf8 |= (unsigned char)*p >= 0x80;
-    if (utf8 && idn2_to_ascii_8z(at + 1, &ace, IDN2_NONTRANSITIONAL) != IDN2_OK)
-        return -1;              /* not a domain name DNS can hold: nobody published SPF for it */
-    int n = snprintf(out, outlen, "%s", ace ? ace : at + 1);
-    idn2_free(ace);
-    if (n < 0 || (size_t)n >= outlen)
-        return -1;
-    for (char *p = out; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    return 0;
+    /* A domain IDNA refuses is not a name DNS can hold: nobody published SPF for it. */
+    return contactaddr_a_label(at + 1, strlen(at + 1), out, outlen);
 }
 
 static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;

@@ -13,6 +13,7 @@
  * be a full address.
  */
 #include "contacts.h"
+#include "contactaddr.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -107,6 +108,9 @@ static int add_address(struct parse *p, const char *v, size_t n, unsigned long l
         return add_invalid(p, line, "'%.60s': %.120s", shown, why);
     if (kind != AK_ADDRESS)
         return add_invalid(p, line, "'%.60s': not a full address (user@domain)", shown);
+    /* What the guardian reads must be the mailbox mail goes to. */
+    if (contactaddr_check(raw, why, sizeof(why)) != CA_OK)
+        return add_invalid(p, line, "'%.60s': %.120s", shown, why);
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->e[i].addr, out) == 0) {
             c->ndup++;

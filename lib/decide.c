@@ -86,6 +86,21 @@ static void refuse_recipient(struct decision *d, const char *reply, const char *
     copy(d->detail, sizeof(d->detail), why);
 }
 
+/* The keys of a contact a child writes to (opts->recipient_contact): the
+ * full address and its domains.  A user@ key says who a sender is, not
+ * where a mailbox is (a global "noreply@" is not noreply@ at every domain);
+ * the local recipient_delimiter cut names another mailbox on a remote
+ * host (anna-x@ is not anna@). */
+static void contact_keys(struct addr_keys *k)
+{
+    size_t n = 1;       /* key[0]: the full address */
+
+    for (size_t i = 1; i < k->n; i++)
+        if (!strchr(k->key[i], '@'))
+            k->key[n++] = k->key[i];
+    k->n = n;
+}
+
 static void decide_core(const struct ruleset *rs, const struct decide_opts *opts,
                         const char *protocol_state, const char *sender, const char *recipient,
                         const char *client_address, struct decision *d)
@@ -102,7 +117,7 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     d->challenge_sender[0] = d->challenge_recipient[0] = d->detail[0] = d->sender[0] = '\0';
     d->challenge_base[0] = '\0';
     d->envelope = 0;
-    d->outbound = 0;
+    d->outbound = d->login_unmapped = 0;
 
     if (!protocol_state || strcmp(protocol_state, "RCPT") != 0) {
         set_reply(d, "DUNNO");
@@ -170,9 +185,13 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     /* One sender, whatever envelope it came in: every key below, the
      * challenge and so the rule an approval writes are of the sender it
      * stands for (envelope.c). */
-    d->envelope = envelope_unwrap(&sa, netlist_match(opts->trusted_forwarders, client_address), opts->delims);
+    if (!opts->recipient_contact)
+        d->envelope = envelope_unwrap(&sa, netlist_match(opts->trusted_forwarders, client_address),
+                                      opts->delims);
     addr_format(&sa, 0, d->sender, sizeof(d->sender));
     addr_keys(&sa, &sk);
+    if (opts->recipient_contact)
+        contact_keys(&sk);
 
     /* Per-recipient rules, most specific recipient key first, then global. */
     for (size_t i = 0; i < rk.n; i++) {
@@ -211,9 +230,12 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
      * of the plain address (or one recorded before) covers its extensions. */
     char *base = d->challenge_base;
     addr_format(&sa, 0, d->challenge_sender, sizeof(d->challenge_sender));
-    addr_format(&sa, 1, base, sizeof(d->challenge_base));
+    addr_format(&sa, !opts->recipient_contact, base, sizeof(d->challenge_base));
     addr_format(&ra, 1, d->challenge_recipient, sizeof(d->challenge_recipient));
-    if ((v = closed_status(rs, d->challenge_sender, base, d->challenge_recipient)) != NULL) {
+    /* A child's request about a contact whose earlier challenge expired,
+     * decided by nobody, is a new request: only a denial refuses it. */
+    if ((v = closed_status(rs, d->challenge_sender, base, d->challenge_recipient)) != NULL
+        && !(opts->recipient_contact && strcmp(v, "expired") == 0)) {
         d->kind = DK_CLOSED;
         set_reply(d, REPLY_ACCESS_DENIED);
         snprintf(d->detail, sizeof(d->detail), "challenge %s", v);
@@ -276,17 +298,32 @@ const char *decision_rule_text(const struct decision *d, char *buf, size_t bufle
     return buf;
 }
 
-int decide_protected(const struct ruleset *rs, const char *address, const char *delims)
+int decide_protected_key(const struct ruleset *rs, const char *address, const char *delims, char *out,
+                         size_t outlen)
 {
     struct addr a;
     struct addr_keys k;
     char err[160];
 
+    out[0] = '\0';
     if (addr_parse(address, delims, &a, err, sizeof(err)) < 0 || a.is_null || !a.domain[0])
         return 0;
     addr_keys(&a, &k);
     for (size_t i = 0; i < k.n; i++)
-        if (ruleset_get(rs, RS_PROTECTED, k.key[i], NULL))
+        if (ruleset_get(rs, RS_PROTECTED, k.key[i], NULL)) {
+            int n = snprintf(out, outlen, "%s", k.key[i]);
+            if (n < 0 || (size_t)n >= outlen) {
+                out[0] = '\0';
+                return 0;
+            }
             return 1;
+        }
     return 0;
+}
+
+int decide_protected(const struct ruleset *rs, const char *address, const char *delims)
+{
+    char key[ADDR_MAX + 2];
+
+    return decide_protected_key(rs, address, delims, key, sizeof(key));
 }

@@ -24,6 +24,9 @@ struct decide_opts {
     int outbound;                   /* a protected login's mail goes only to its contacts (outbound.c) */
     int exact_domain;               /* rules of a parent domain of the sender's do not match (guardlistd,
                                        when SPF did not pass for a domain-wide approval) */
+    int recipient_contact;          /* the "sender" is the address a child writes to (set only by
+                                       outbound.c): judged by its full address and its domains alone, no
+                                       user@ or base+delimiter key, no BATV/SRS undone */
 };
 
 enum decision_kind {
@@ -51,6 +54,7 @@ struct decision {
     char rule_sender[ADDR_MAX + 2];     /* matched sender key */
     char sender[ADDR_MAX + 2];          /* the sender judged: BATV tag removed, trusted SRS decoded */
     int outbound;                       /* decided for a protected login's own mail (lib/outbound.c) */
+    int login_unmapped;                 /* outbound: the login is no child, the envelope sender is */
     int envelope;                       /* ENVELOPE_ bits (envelope.h): what was undone to get it */
     char challenge_sender[ADDR_MAX + 2];    /* for DK_CHALLENGE: pair to record (the sender, +ext kept) */
     char challenge_base[ADDR_MAX + 2];      /* the sender without its +ext: its refusal covers this pair */
@@ -75,5 +79,11 @@ const char *decision_rule_text(const struct decision *d, char *buf, size_t bufle
 /* 1 if ADDRESS (a full address, parsed with DELIMS) is protected in RS,
  * by its own key or one that covers it (its domain, a parent domain). */
 int decide_protected(const struct ruleset *rs, const char *address, const char *delims);
+
+/* As decide_protected(), and the protected_users key that covers ADDRESS,
+ * most specific first, into OUT.  Returns 1, or 0 (OUT "") when ADDRESS is
+ * not protected or OUT is too small. */
+int decide_protected_key(const struct ruleset *rs, const char *address, const char *delims, char *out,
+                         size_t outlen);
 
 #endif

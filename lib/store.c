@@ -271,6 +271,11 @@ int store_is_outbound(const struct store_challenge *c)
     return strcmp(c->direction, "out") == 0;
 }
 
+const char *store_rule_recipient(const struct store_challenge *c)
+{
+    return store_is_outbound(c) ? c->recipient : c->key;
+}
+
 int store_challenge_read(struct store_challenge *c, int ncol, const char *const *col)
 {
     struct { char *to; size_t size; } f[STORE_CHALLENGE_NCOLS] = {
@@ -463,11 +468,17 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
                  "can decide it, as allowing it lets every bounce message through", idbuf);
         return store_tx_rollback(db, STORE_ADMIN_ONLY);
     }
+    if (store_is_outbound(&c) && (how == STORE_APPROVE_DOMAIN || how == STORE_APPROVE_DOMAIN_FORCED)) {
+        snprintf(err, errlen, "challenge %s is a child's request to write to %s: it allows that one address, "
+                 "not its domain", idbuf, c.sender);
+        return store_tx_rollback(db, STORE_INVALID);
+    }
+    const char *rcpt = store_rule_recipient(&c);
     if (how != STORE_DENY) {
         int rc = rule_sender_for(c.sender, how, rule_sender, sizeof(rule_sender), err, errlen);
         if (rc < 0)
             return store_tx_rollback(db, rc);
-        const char *p[4] = { c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK", by->actor };
+        const char *p[4] = { rcpt, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK", by->actor };
         if (db_exec(db, "INSERT INTO sender_rules (recipient, sender, action, created_by) "
                         "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE action = VALUES(action), "
                         "created_by = VALUES(created_by)", p, 4, NULL, err, errlen) < 0)
@@ -479,14 +490,14 @@ int store_challenge_decide(struct db *db, const struct store_decider *by, unsign
         return store_tx_rollback(db, STORE_ERROR);
     /* The other requests the new rule answers close with this one. */
     unsigned long long closed = 0;
-    if (how != STORE_DENY && cover_close(db, by->actor, c.key, rule_sender, &closed, err, errlen) < 0)
+    if (how != STORE_DENY && cover_close(db, by->actor, rcpt, rule_sender, &closed, err, errlen) < 0)
         return store_tx_rollback(db, STORE_ERROR);
     if (how == STORE_DENY)
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s denied", idbuf, c.sender,
                  c.recipient);
     else
         snprintf(detail, sizeof(detail), "challenge=%s sender=%s recipient=%s rule=%s/%s %s%s", idbuf,
-                 c.sender, c.recipient, c.key, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK",
+                 c.sender, c.recipient, rcpt, rule_sender, how == STORE_BLOCK ? "REJECT" : "OK",
                  how == STORE_APPROVE_DOMAIN_FORCED ? " forced" : "");
     if (closed) {
         size_t o = strlen(detail);

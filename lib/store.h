@@ -42,6 +42,13 @@ int store_challenge_read(struct store_challenge *c, int ncol, const char *const 
 int store_challenge_row(void *arg, int ncol, const char *const *col, const unsigned long *len);
 /* 1 if C is a child's request to write to C->sender (direction 'out'). */
 int store_is_outbound(const struct store_challenge *c);
+/* The sender_rules recipient an approval or block of C writes: the child's
+ * own address for a child's request (direction 'out': the guardian read
+ * "kid1@ wants to write to pal@", not every child under a domain or user@
+ * key), else the protected key the challenge matched.  Either way one rule
+ * covers both directions.  A child's request is never approved domain-wide
+ * (STORE_INVALID). */
+const char *store_rule_recipient(const struct store_challenge *c);
 
 /* Return codes of the store_ functions. */
 #define STORE_INVALID (-2)      /* bad input: nothing written, ERR says what */

@@ -1,7 +1,9 @@
 /*
  * fuzz_addr - libFuzzer target for lib/addr.c: envelope addresses from
  * policy requests (addr_parse, addr_format, addr_keys) and rule keys from
- * the database and the CLI (addr_key_normalize, addr_key_check).
+ * the database and the CLI (addr_key_normalize, addr_key_check); and
+ * lib/contactaddr.c's contactaddr_check, which judges the raw address a
+ * child writes to and an address book entry.
  *
  * Input: one selector byte, then the text.  The selector's low two bits
  * pick the recipient delimiters ("", "+", "+-", "-+_="), bit 2 allows the
@@ -11,10 +13,12 @@
  * with a domain, is a fixed point of addr_key_normalize (a rule stored as
  * that key matches it); normalising is
  * idempotent; a key accepted by addr_key_check is stored as one that
- * addr_key_normalize leaves alone.  No files, no network.
+ * addr_key_normalize leaves alone; an address contactaddr_check accepts
+ * parses, has a domain and no routed form.  No files, no network.
  */
 #include "fuzz.h"
 #include "addr.h"
+#include "contactaddr.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -98,6 +102,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         check_parsed(&a, delims);
     else
         FUZZ_CHECK(err[0] != '\0' && fuzz_terminated(err, sizeof(err)));
+
+    err[0] = '\0';
+    if (contactaddr_check(s, err, sizeof(err)) == CA_OK) {
+        FUZZ_CHECK(addr_parse(s, "", &a, err, sizeof(err)) == 0 && !a.is_null && a.domain[0]);
+        FUZZ_CHECK(!strpbrk(a.local, "%!@") && a.domain[0] != '[');
+    } else {
+        FUZZ_CHECK(err[0] != '\0' && fuzz_terminated(err, sizeof(err)));
+    }
 
     memset(out, 0xa5, sizeof(out));
     if (addr_key_normalize(s, out, sizeof(out)) == 0) {

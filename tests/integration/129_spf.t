@@ -9,7 +9,8 @@ passes or has no SPF gets its challenge with spf_result recorded.  Block
 rules, trusted forwarders and unprotected recipients never ask DNS; a
 verdict is asked once and then cached; a DNS that does not answer never
 delays a known pair on another connection; a full SPF queue is 451 4.3.0;
-spf = off is the old behaviour; SIGHUP switches spf and the resolver.
+spf = off is the old behaviour; SIGHUP switches spf and the resolver; a
+child's own mail (outbound = on) is not judged by SPF.
 Also: every rule that lets mail on (DUNNO, PREPEND, WARN, HOLD, BCC, a
 number) is judged like OK; a domain-wide rule holds for a subdomain only with
 pass (none/neutral: challenged); a UTF-8 domain is judged by its A-labels; the
@@ -72,14 +73,16 @@ def main():
              "INSERT INTO whitelist (sender, action) VALUES ('strict.test', 'OK')"]
     stmts += ["INSERT INTO whitelist (sender, action) VALUES ('%s@pass.test', '%s')" % a for a in ACTIONS]
     stmts += ["INSERT INTO whitelist (sender, action) VALUES ('%s', 'OK')" % s for s in APPROVED]
+    stmts += ["INSERT INTO sender_rules (recipient, sender, action) VALUES ('%s', 'pal@pass.test', 'OK')" % KID]
     db = h.start_db(*stmts)
     d1 = dns.start(ZONES, dead=['broken.test'], silent=['slow.test'], hosts={'alice.192.0.2.66.u.lm.test': '127.0.0.2'})
-    d = h.start_daemon(db, spf='on', resolver=d1.address, trusted_forwarders=FORWARDER)
+    d = h.start_daemon(db, spf='on', resolver=d1.address, trusted_forwarders=FORWARDER, outbound='on')
 
     def q(sender, client, recipient=KID, **kw):
         return h.query(d.port, sender=sender, recipient=recipient, client_address=client, **kw)
 
     verdicts(d, q)
+    outbound(q)
     actions(d1, q)
     domain_wide(db, q)
     strangers(db, q)
@@ -95,6 +98,18 @@ def main():
     spf_off(db)
     d1.stop()
     db.stop()
+
+
+def outbound(q):
+    """A child's own mail (outbound = on, sasl_username the kid) to an
+    approved contact is never judged by SPF: it is sent as the child, by the
+    client that logged in as the child; SPF would judge the contact's domain
+    (pass.test: -all) against the child's connection (review finding 7)."""
+    for sender in (KID, 'kid+list@family.test', ''):
+        h.is_(q(sender, BAD, recipient='pal@pass.test', sasl_username=KID), 'DUNNO',
+              "the kid's own mail (sender %r) to its contact at an SPF -all domain: DUNNO, no SPF" % sender)
+    h.like(q('grandma@pass.test', BAD, recipient='pal@pass.test', sasl_username=KID), '550 5.7.1 ',
+           "the kid's login with a stranger's sender: refused before any SPF")
 
 
 def verdicts(d, q):

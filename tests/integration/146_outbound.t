@@ -7,10 +7,17 @@ real guardlistd ([policy] outbound = on) at RCPT on both ports.
      nothing delivered, one challenge row direction='out'; a second try
      makes no second row;
   b. guardlist-notify sends one email worded "kid@ wants to write to pal@";
+  b2. the approval page refuses allow-domain for the child's request (400);
   c. `guardlist approve` -> the child's retry is delivered, and mail from
      the contact to the child over the inbound port is accepted too;
   d. a sender approved inbound: the child can write back at once;
   e. a login that is not protected is untouched;
+  g. a bare login no account maps ("kiddo", as with system users) sending
+     as the child is the child's mail: 550, a request; one warning a login;
+  h. the child's login with another envelope sender: 550 "only from your
+     own address", nothing recorded;
+  i. an earlier inbound request that expired undecided: the child's request
+     is a new 'out' request (550 asked); a denied one: 550 not allowed;
   f. outbound = off: the child can write anywhere.
 Every wait is a bounded poll."""
 import email
@@ -35,10 +42,17 @@ GUARDIAN = 'mum@home.example'
 PAL = 'pal@friends.test'             # a new contact
 GRAN = 'gran@friends.test'           # approved inbound beforehand
 OTHER = 'other@friends.test'
-PW = {KID: 'kid-%s' % uuid.uuid4().hex[:8], MUM: 'mum-%s' % uuid.uuid4().hex[:8]}
+NEW_G = 'g@friends.test'
+EXPIRED = 'old@friends.test'         # wrote to the kid once; nobody decided, it expired
+DENIED = 'no@friends.test'           # the guardian refused it
+BARE = 'kiddo'                       # a login without a domain, mapped by nobody
+STRANGER = 'stranger@evil.example'   # a foreign envelope sender, a new address
+PW = {KID: 'kid-%s' % uuid.uuid4().hex[:8], MUM: 'mum-%s' % uuid.uuid4().hex[:8], BARE: 'b-%s' % uuid.uuid4().hex[:8]}
 DEFAULT_ACTION = '451 4.3.5 Policy service unavailable, try again later'
 RUN = uuid.uuid4().hex[:8]
 ASKED = 'Not in your contacts yet; your guardian has been asked'
+REFUSED = 'Your guardian has not allowed mail to this address'
+OWN_SENDER = 'You can only send from your own address'
 
 
 def message(sender, rcpt, marker):
@@ -50,7 +64,10 @@ def main():
     db = h.start_db(
         "INSERT INTO protected_users (recipient, class) VALUES ('kid@family.test', 'whitelist')",
         "INSERT INTO guardians (recipient, email) VALUES ('kid@family.test', '%s')" % GUARDIAN,
-        "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid@family.test', '%s', 'OK')" % GRAN)
+        "INSERT INTO sender_rules (recipient, sender, action) VALUES ('kid@family.test', '%s', 'OK')" % GRAN,
+        *["INSERT INTO challenges (sender, recipient, protected_key, status, is_open, notify_state) "
+          "VALUES ('%s', '%s', '%s', '%s', NULL, 'sent')" % (who, KID, KID, st)
+          for who, st in ((EXPIRED, 'expired'), (DENIED, 'denied'))])
     d = h.start_daemon(db, outbound='on')
     dc = dovecot.PrivateDovecot(PW)
     dc.start()
@@ -114,6 +131,16 @@ def main():
          "the email's link: the approval page says the kid wants to write to the contact (no sender check)",
          page[:1500])
 
+    body_post = 't=%s&choice=allow-domain' % (link and link.group(1))
+    penv = dict(env, REQUEST_METHOD='POST', QUERY_STRING='', CONTENT_TYPE='application/x-www-form-urlencoded',
+                CONTENT_LENGTH=str(len(body_post)))
+    posted = subprocess.run([web.approve_binary()], env=penv, input=body_post.encode(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, timeout=60).stdout.decode('utf-8', 'replace')
+    h.ok(posted.startswith('Status: 400') and 'not its domain' in posted,
+         "POST allow-domain for the kid's request: 400, no domain rule", posted[:1500])
+    h.is_(db.value("SELECT COUNT(*) FROM sender_rules WHERE sender = 'friends.test'"), '0', '... none written')
+    h.ok('everyone at' not in body, "the email offers no domain-wide allow for the kid's request", body)
+
     # ------------------------------------------------------------ c. approved: both directions
     cid = db.value("SELECT id FROM challenges WHERE sender = '%s' AND recipient = '%s'" % (PAL, KID))
     arc, out, err = h.cli(cli_cfg, 'approve', str(cid), actor='ops')
@@ -144,6 +171,35 @@ def main():
     h.is_([c for _, c, _ in r['rcpt']], [250], 'a login that is not protected writes anywhere') or h.diag(repr(r))
     wait_delivered(OTHER, mark_e, '... delivered')
     h.is_(db.value("SELECT COUNT(*) FROM challenges WHERE recipient = '%s'" % MUM), '0', '... and asks nobody')
+
+    # ------------------------------------------------------------ g. a bare login sending as the kid
+    for attempt in (1, 2):
+        r = pf.submit(BARE, PW[BARE], KID, [NEW_G], message(KID, NEW_G, 'gl146-%s-bare' % RUN))
+        rc = r['rcpt'][0] if r['rcpt'] else (None, 0, '')
+        h.ok(r['auth'] and r['auth'][0] == 235 and rc[1] == 550 and ASKED in str(rc[2]),
+             'an unmapped bare login sending as the kid (try %d): 550, the guardian asked' % attempt, repr(r))
+    h.is_([tuple(x) for x in out_rows(NEW_G)], [('out', 'pending', KID)], "... one 'out' request (the address -> kid)")
+    ok, log, _ = h.poll_until(d.log, lambda t: 'login=kiddo is no protected child' in t, 10)
+    h.ok(ok and log.count('login=kiddo is no protected child') == 1, '... and one warning for the login',
+         log[-2000:])
+
+    # ------------------------------------------------------------ h. another envelope sender
+    r = pf.submit(KID, PW[KID], STRANGER, [PAL], message(STRANGER, PAL, 'gl146-%s-foreign' % RUN))
+    rc = r['rcpt'][0] if r['rcpt'] else (None, 0, '')
+    h.ok(rc[1] == 550 and OWN_SENDER in str(rc[2]),
+         "the kid's login with a stranger's envelope sender, to an approved contact: 550 with the plain text", repr(r))
+    h.is_(db.value("SELECT COUNT(*) FROM challenges WHERE sender = '%s'" % STRANGER), '0', '... nothing recorded')
+
+    # ------------------------------------------------------------ i. expired versus denied
+    r = pf.submit(KID, PW[KID], KID, [EXPIRED], message(KID, EXPIRED, 'gl146-%s-expired' % RUN))
+    rc = r['rcpt'][0] if r['rcpt'] else (None, 0, '')
+    h.ok(rc[1] == 550 and ASKED in str(rc[2]), 'an expired earlier request: the guardian is asked anew', repr(r))
+    h.is_(sorted(tuple(x) for x in out_rows(EXPIRED)), [('in', 'expired', KID), ('out', 'pending', KID)],
+          "... a new 'out' row beside the expired one")
+    r = pf.submit(KID, PW[KID], KID, [DENIED], message(KID, DENIED, 'gl146-%s-denied' % RUN))
+    rc = r['rcpt'][0] if r['rcpt'] else (None, 0, '')
+    h.ok(rc[1] == 550 and REFUSED in str(rc[2]), 'a denied one: 550 "not allowed"', repr(r))
+    h.is_(len(out_rows(DENIED)), 1, '... and no new row')
 
     # ------------------------------------------------------------ f. outbound = off
     d.stop()

@@ -4,15 +4,18 @@ own address.  A real Postfix with an authenticated submission service
 (private Dovecot SASL, as 146) asks the real guardlistd ([policy] outbound
 = on) at RCPT; Dovecot's logins are `kid` and `mum`, neither an address.
 
-  a. before any mapping the login `kid` is untouched (writes anywhere);
+  a. before any mapping the login `kid` sending as an unprotected address is
+     untouched (writes anywhere); sending as kid@family.test it is held to
+     the kid's contacts all the same (the review's finding 1);
   b. `guardlist account add kid kid@family.test`: within the refresh time
-     `kid` is held to kid@family.test's contacts: a new address is refused
+     `kid` is the kid: another envelope sender is refused ("only from your
+     own address"), and as the kid a new address is refused
      with the plain text and recorded once as kid's contact request
      (direction 'out'); an approved contact is delivered;
   c. `guardlist check --login` says what the daemon answered, direction out;
      `pending` shows the request's direction, `list` that a rule is both ways;
   d. the unmapped login `mum` is untouched;
-  e. `account remove kid`: back to untouched;
+  e. `account remove kid`: back to untouched (with another sender);
   f. the CLI refuses what it must (an address nobody protects, a bad login),
      lists the mappings, audits each change; TRUNCATE of the table is
      noticed; a mapping whose address is unprotected afterwards is not in
@@ -38,6 +41,8 @@ PW = {'kid': 'kid-%s' % uuid.uuid4().hex[:8], 'mum': 'mum-%s' % uuid.uuid4().hex
 DEFAULT_ACTION = '451 4.3.5 Policy service unavailable, try again later'
 RUN = uuid.uuid4().hex[:8]
 ASKED = 'Not in your contacts yet; your guardian has been asked'
+OWN = 'You can only send from your own address'
+ELSEWHERE = 'kid@home.example'       # an envelope sender nobody protects
 REFRESH = 15                         # seconds: refresh_interval 1 s, with room for a loaded machine
 
 
@@ -65,19 +70,27 @@ def main():
 
     # ------------------------------------------------------------ a. unmapped: untouched
     first = 'first-%s@friends.test' % RUN
-    r = pf.submit('kid', PW['kid'], KID, [first])
+    r = pf.submit('kid', PW['kid'], ELSEWHERE, [first])
     h.is_(r['auth'] and r['auth'][0], 235, 'the login kid authenticates') or h.diag(repr(r))
-    h.is_(codes(r), [250], 'no mapping yet: the login kid writes to a new address') or h.diag(repr(r))
+    h.is_(codes(r), [250], 'no mapping yet: the login kid, sending as another address, writes anywhere') \
+        or h.diag(repr(r))
     h.is_(out_rows(first), [], '... and nobody is asked')
+    unmapped = 'unmapped-%s@friends.test' % RUN
+    r = pf.submit('kid', PW['kid'], KID, [unmapped])
+    h.ok(codes(r) == [550] and ASKED in str(r['rcpt'][0][2]),
+         "no mapping yet, sending as the kid: held to the kid's contacts, the guardian asked", repr(r))
 
     # ------------------------------------------------------------ b. mapped: held to kid's contacts
     rc, out, err = h.cli(cfg, 'account', 'add', 'Kid', KID, actor='ops')
     h.is_(rc, 0, 'guardlist account add Kid %s' % KID) or h.diag(err)
     new = 'new-%s@friends.test' % RUN
-    ok, r, secs = h.poll_until(lambda: pf.submit('kid', PW['kid'], KID, [new]),
+    ok, r, secs = h.poll_until(lambda: pf.submit('kid', PW['kid'], ELSEWHERE, [new]),
                                lambda x: codes(x) == [550], REFRESH)
-    h.ok(ok and ASKED in str(r['rcpt'][0][2]),
-         'mapped within the refresh time (%.1fs): a new contact is refused with the plain text' % secs, repr(r))
+    h.ok(ok and OWN in str(r['rcpt'][0][2]),
+         'mapped within the refresh time (%.1fs): the login is the kid, another sender is refused' % secs, repr(r))
+    r = pf.submit('kid', PW['kid'], KID, [new])
+    h.ok(codes(r) == [550] and ASKED in str(r['rcpt'][0][2]),
+         '... and as the kid a new contact is refused with the plain text', repr(r))
     daemon_reply = r['rcpt'][0] if r['rcpt'] else (None, 0, '')
     h.ok('rules loaded (new rows)' in d.log() and 'accounts=1 ' in d.log(),
          "... read as a new row (the incremental refresh), the daemon's log counts it", d.log()[-1500:])
@@ -109,6 +122,14 @@ def main():
     rc, out, err = h.cli(cfg, 'check', '--json', '--login', 'mum', 'mum@family.test', new)
     j = json.loads(out) if rc == 0 else {}
     h.is_(j.get('direction'), 'in', 'check --login mum (unmapped): not the outbound decision')
+    rc, out, err = h.cli(cfg, 'check', '--json', '--login', 'nobody', KID, new)
+    j = json.loads(out) if rc == 0 else {}
+    h.ok(j.get('direction') == 'out' and j.get('child') == KID and j.get('kind') == 'challenge',
+         "check --login nobody (unmapped) sending as the kid: the kid's outbound decision", out + err)
+    rc, out, err = h.cli(cfg, 'check', '--json', '--login', 'kid', 'stranger@evil.example', PAL)
+    j = json.loads(out) if rc == 0 else {}
+    h.ok(j.get('direction') == 'out' and 'only send from your own address' in j.get('smtp', ''),
+         "check --login kid with a stranger's sender: refused", out + err)
 
     # ------------------------------------------------------------ c2. the direction shown
     rc, out, err = h.cli(cfg, 'pending', '--json')
@@ -136,11 +157,11 @@ def main():
     rc, out, err = h.cli(cfg, 'account', 'remove', 'KID', actor='ops')
     h.is_(rc, 0, 'guardlist account remove KID') or h.diag(err)
     probe = 'probe-%s@friends.test' % RUN      # asked about while the old rules hold
-    ok, r, secs = h.poll_until(lambda: pf.submit('kid', PW['kid'], KID, [probe]),
+    ok, r, secs = h.poll_until(lambda: pf.submit('kid', PW['kid'], ELSEWHERE, [probe]),
                                lambda x: codes(x) == [250], REFRESH)
-    h.ok(ok, 'mapping removed: the login kid is untouched again (%.1fs)' % secs, repr(r))
+    h.ok(ok, 'mapping removed: the login kid (another sender) is untouched again (%.1fs)' % secs, repr(r))
     later = 'later-%s@friends.test' % RUN
-    r = pf.submit('kid', PW['kid'], KID, [later])
+    r = pf.submit('kid', PW['kid'], ELSEWHERE, [later])
     h.is_(codes(r), [250], '... a new address: 250') or h.diag(repr(r))
     h.is_(out_rows(later), [], '... and nobody is asked')
     rc, out, err = h.cli(cfg, 'account', 'remove', 'kid')
@@ -174,11 +195,11 @@ def main():
     # TRUNCATE fires no trigger: guardlistd sees the table's AUTO_INCREMENT go down.
     rc, out, err = h.cli(cfg, 'account', 'add', 'kid', KID)
     h.is_(rc, 0, 'account add kid again') or h.diag(err)
-    ok, r, secs = h.poll_until(lambda: pf.submit('kid', PW['kid'], KID, ['t1-%s@friends.test' % RUN]),
+    ok, r, secs = h.poll_until(lambda: pf.submit('kid', PW['kid'], ELSEWHERE, ['t1-%s@friends.test' % RUN]),
                                lambda x: codes(x) == [550], REFRESH)
     h.ok(ok, '... in force (%.1fs)' % secs, repr(r))
     db.sql('TRUNCATE accounts')
-    ok, r, secs = h.poll_until(lambda: pf.submit('kid', PW['kid'], KID, ['t2-%s@friends.test' % RUN]),
+    ok, r, secs = h.poll_until(lambda: pf.submit('kid', PW['kid'], ELSEWHERE, ['t2-%s@friends.test' % RUN]),
                                lambda x: codes(x) == [250], REFRESH)
     h.ok(ok, 'TRUNCATE accounts: the login kid is untouched again (%.1fs)' % secs, repr(r))
     rc, out, err = h.cli(cfg, 'account', 'add', 'kid@mail.family.test', KID)

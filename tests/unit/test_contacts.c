@@ -83,6 +83,21 @@ static struct parse_row parse_rows[] = {
     {"UTF-8 names are fine", "Name,Email\nJos\xc3\xa9,z@x.test\n", 0, CONTACTS_GUESS, 0, "z@x.test", 0, 0, NULL},
     {"control characters in an address are invalid", "Email\n\"a\x01@x.test\"\n", 0, CONTACTS_GUESS, 0, "", 1, 0,
      "2:"},
+    /* addresses the rules would read as another (contactaddr.c) */
+    {"%-hack is not a contact", "Email\npal%evil.example@x.test\nok@x.test\n", 0, CONTACTS_GUESS, 0, "ok@x.test",
+     1, 0, "2:routed"},
+    {"!-path is not a contact", "Email\nevil.example!pal@x.test\n", 0, CONTACTS_GUESS, 0, "", 1, 0, "2:routed"},
+    {"address literal is not a contact", "Email\npal@[192.0.2.1]\n", 0, CONTACTS_GUESS, 0, "", 1, 0, "2:"},
+    {"bidi override is not a contact", "Email\npal\xe2\x80\xae" "moc@x.test\n", 0, CONTACTS_GUESS, 0, "", 1, 0,
+     "2:invisible"},
+    {"zero-width joiner is not a contact", "Email\npal@x\xe2\x80\x8d.test\n", 0, CONTACTS_GUESS, 0, "", 1, 0,
+     "2:invisible"},
+    {"sharp s domain would become ss", "Email\npal@stra\xc3\x9f" "e.de\n", 0, CONTACTS_GUESS, 0, "", 1, 0,
+     "2:another domain"},
+    {"final sigma domain would become sigma", "Email\npal@\xce\xb1\xcf\x82.example\n", 0, CONTACTS_GUESS, 0, "",
+     1, 0, "2:another domain"},
+    {"an IDN that folds to itself is fine", "Email\npal@B\xc3\x9c" "cher.example\n", 0, CONTACTS_GUESS, 0,
+     "pal@b\xc3\xbc" "cher.example", 0, 0, NULL},
 };
 
 static void test_parse(void **state)

@@ -108,12 +108,42 @@ struct decide_row {
     int allows;                     /* 1: d.allows set, -1: not set, 0: not checked */
     int parent;                     /* 1: d.parent_domain set, -1: not set, 0: not checked */
     int exact_domain;               /* decide with opts.exact_domain */
+    int contact;                    /* decide with opts.recipient_contact (outbound.c) */
 };
 
 #define X10 "xxxxxxxxxx"
 #define X100 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10
 
 static struct decide_row rows[] = {
+    /* recipient_contact: the "sender" is where a child's mail goes */
+    {.name = "contact: a global user@ key is no contact", .state = "RCPT", .sender = "postmaster@evil.example",
+     .recipient = "kid@family.test", .contact = 1, .kind = DK_CHALLENGE, .check = R_NOT_ALLOW,
+     .ch_sender = "postmaster@evil.example", .ch_recipient = "kid@family.test"},
+    {.name = "contact: a sender's user@ key still holds inbound", .state = "RCPT",
+     .sender = "postmaster@evil.example", .recipient = "kid@family.test", .kind = DK_RULE, .reply = "DUNNO"},
+    {.name = "contact: +ext is not the base's rule", .state = "RCPT", .sender = "grandma+x@example.com",
+     .recipient = "kid@family.test", .contact = 1, .kind = DK_CHALLENGE, .check = R_NOT_ALLOW,
+     .ch_sender = "grandma+x@example.com", .ch_recipient = "kid@family.test"},
+    {.name = "contact: BATV is not undone", .state = "RCPT", .sender = "prvs=4068eb2540=grandma@example.com",
+     .recipient = "kid@family.test", .contact = 1, .kind = DK_CHALLENGE, .check = R_NOT_ALLOW,
+     .judged = "prvs=4068eb2540=grandma@example.com"},
+    {.name = "contact: SRS is not decoded", .state = "RCPT",
+     .sender = "SRS0=abcd=TT=example.com=grandma@fwd.test", .recipient = "kid@family.test",
+     .client = "192.0.2.1", .contact = 1, .kind = DK_CHALLENGE, .check = R_NOT_ALLOW},
+    {.name = "contact: the full address and its domains still match", .state = "RCPT",
+     .sender = "pal@mail.example.org", .recipient = "kid@family.test", .contact = 1, .kind = DK_RULE,
+     .reply = "DUNNO"},
+    {.name = "contact: an expired challenge is a new request", .state = "RCPT", .sender = "gone@example.net",
+     .recipient = "vague@a.test", .contact = 1, .kind = DK_CHALLENGE, .check = R_NOT_ALLOW},
+    {.name = "inbound: an expired challenge stays closed", .state = "RCPT", .sender = "gone@example.net",
+     .recipient = "vague@a.test", .kind = DK_CLOSED, .check = R_REJECT},
+    {.name = "contact: a denied one stays closed", .state = "RCPT", .sender = "denied@example.net",
+     .recipient = "kid@family.test", .contact = 1, .kind = DK_CLOSED, .check = R_REJECT},
+    {.name = "contact: a denied base does not cover a +ext mailbox", .state = "RCPT",
+     .sender = "denied+x@example.net", .recipient = "kid@family.test", .contact = 1, .kind = DK_CHALLENGE,
+     .check = R_NOT_ALLOW},
+    {.name = "inbound: a denied base covers its +ext", .state = "RCPT", .sender = "denied+x@example.net",
+     .recipient = "kid@family.test", .kind = DK_CLOSED, .check = R_REJECT},
     /* other protocol states */
     {.name = "DATA state -> DUNNO", .state = "DATA", .sender = "stranger@unknown.test",
      .recipient = "kid@family.test", .kind = DK_NOT_RCPT, .reply = "DUNNO"},
@@ -464,6 +494,7 @@ static void test_decide(void **state)
         .delims = "+",
         .trusted_forwarders = &trusted,
         .exact_domain = row->exact_domain,
+        .recipient_contact = row->contact,
     };
     struct decision d;
 
@@ -519,7 +550,7 @@ static void test_decide(void **state)
 /* decision_rule_text names the matched rule for logs. */
 static void test_rule_text(void **state)
 {
-    struct decide_opts opts = {UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+", NULL, 0, 0, 0};
+    struct decide_opts opts = {UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+", NULL, 0, 0, 0, 0};
     struct decision d;
     char buf[512];
     const char *text;

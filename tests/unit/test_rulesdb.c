@@ -60,7 +60,7 @@ static void test_merge_decides(void **state)
 {
     struct ruleset *rs = ruleset_new();
     struct rulesdb_skips skips = { 0, "" };
-    struct decide_opts opts = { UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+", NULL, 0, 0, 0 };
+    struct decide_opts opts = { UNKNOWN_DEFER, "DUNNO", NULL_REJECT, "+", NULL, 0, 0, 0, 0 };
     struct decision d;
 
     (void)state;

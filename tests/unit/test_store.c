@@ -105,7 +105,33 @@ static void test_challenge_short(void **state)
     assert_int_equal(store_challenge_row(&c, 3, col, NULL), -1);
 }
 
-static struct CMUnitTest tests[UNIT_LEN(null_rows) + 4];
+/* The rule an approval writes: a child's request (direction 'out') is for
+ * the child's own address, not the wider protected key it matched (review
+ * finding 5: one child's request made the contact every sibling's). */
+struct rule_rcpt_row {
+    const char *name;
+    const char *recipient, *key, *direction, *expect;
+};
+
+static const struct rule_rcpt_row rule_rcpt_rows[] = {
+    {"out: a domain key, the child's address", "kid1@family.test", "family.test", "out", "kid1@family.test"},
+    {"out: a user@ key, the child's address", "kid@family.test", "kid@", "out", "kid@family.test"},
+    {"out: its own key", "kid@family.test", "kid@family.test", "out", "kid@family.test"},
+    {"in: the protected key", "kid1+x@family.test", "family.test", "in", "family.test"},
+};
+
+static void test_rule_recipient(void **state)
+{
+    const struct rule_rcpt_row *row = *state;
+    const char *col[STORE_CHALLENGE_NCOLS] = { "1", "pal@x.test", row->recipient, row->key, "pending" };
+    struct store_challenge c;
+
+    col[STORE_CHALLENGE_NCOLS - 1] = row->direction;
+    assert_int_equal(store_challenge_read(&c, STORE_CHALLENGE_NCOLS, col), STORE_CHALLENGE_NCOLS);
+    assert_string_equal(store_rule_recipient(&c), row->expect);
+}
+
+static struct CMUnitTest tests[UNIT_LEN(null_rows) + UNIT_LEN(rule_rcpt_rows) + 4];
 
 int main(void)
 {
@@ -116,6 +142,7 @@ int main(void)
     UNIT_ADD(tests, n, test_challenge_read);
     UNIT_ADD(tests, n, test_challenge_spf_null);
     UNIT_ADD(tests, n, test_challenge_short);
+    UNIT_ADD_ROWS(tests, n, test_rule_recipient, rule_rcpt_rows);
     UNIT_CHECK_COUNT(tests, n);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,8 +35,8 @@
 #define QUEUE_MAX 10000
 #define BATCH_MAX 500
 #define STOP_DRAIN_S 2
-#define CONFLICT_TRIES 5            /* runs of a batch that meets conflicts */
-#define CONFLICT_BACKOFF_MS 10      /* before run k+1: k times this, plus as much at random */
+#define CONFLICT_TRIES 8            /* runs of a batch that meets conflicts */
+#define CONFLICT_BACKOFF_MS 20      /* before run k+1: k times this, plus as much at random (1.1 s at most in all) */
 
 struct challenge_writer {
     pthread_t thread;

@@ -36,21 +36,26 @@ report() {     # report OK NAME LOG
     fi
 }
 
-# cppcheck
+# cppcheck and scan-build (one process each) run in the background while
+# clang-tidy runs two files at a time: the three share the cores.
 cppcheck --quiet --enable=warning,performance,portability --std=c11 --inline-suppr \
-    -D_GNU_SOURCE -Ilib --error-exitcode=1 $SOURCES >"$OUT/cppcheck.log" 2>&1
-report $? cppcheck cppcheck.log
+    -D_GNU_SOURCE -Ilib --error-exitcode=1 $SOURCES >"$OUT/cppcheck.log" 2>&1 &
+cppcheck_pid=$!
+# scan-build: the analyzer over every file, compiled once each into a scratch dir
+scan-build --status-bugs -o "$OUT/scan-build" sh -c "for f in $SOURCES; do \${CC:-cc} $FLAGS -c \$f -o $OUT/scratch.o || exit 1; done" \
+    >"$OUT/scan-build.log" 2>&1 &
+scan_pid=$!
 
 # clang-tidy, two files at a time
 echo "$SOURCES" | tr ' ' '\n' | xargs -P 2 -I{} sh -c \
     "clang-tidy -quiet -checks='$TIDY_CHECKS' --warnings-as-errors='*' {} -- $FLAGS >\"$OUT/tidy-\$(echo {} | tr / _).log\" 2>&1 || echo {} >>\"$OUT/tidy-failed\""
 cat "$OUT"/tidy-*.log 2>/dev/null | grep -E 'warning:|error:' >"$OUT/clang-tidy.log"
 [ ! -s "$OUT/tidy-failed" ]
-report $? clang-tidy clang-tidy.log
-
-# scan-build: the analyzer over every file, compiled once each into a scratch dir
-scan-build --status-bugs -o "$OUT/scan-build" sh -c "for f in $SOURCES; do \${CC:-cc} $FLAGS -c \$f -o $OUT/scratch.o || exit 1; done" \
-    >"$OUT/scan-build.log" 2>&1
+tidy_rc=$?
+wait "$cppcheck_pid"
+report $? cppcheck cppcheck.log
+report "$tidy_rc" clang-tidy clang-tidy.log
+wait "$scan_pid"
 report $? scan-build scan-build.log
 
 # make mutate's list: every mutant's snippet still found once (a refactor

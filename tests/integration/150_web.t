@@ -566,9 +566,12 @@ def main():
     tables = {t for t, _ in grants}
     glob = db.sql("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
                   "WHERE GRANTEE = \"'guardlist_web'@'localhost'\" AND PRIVILEGE_TYPE <> 'USAGE'", db=None)
-    h.ok(tables == {'protected_users', 'whitelist', 'guardians', 'sender_rules', 'challenges', 'audit_log'}
-         and not glob, 'guardlist_web has rights on the rule, guardian, challenge and audit tables only',
-         repr(sorted(tables)), repr(glob))
+    h.ok(tables == {'protected_users', 'whitelist', 'guardians', 'sender_rules', 'challenges', 'audit_log',
+                    'accounts'}
+         and not glob, 'guardlist_web has rights on the rule, guardian, challenge, login mapping and audit tables '
+         'only', repr(sorted(tables)), repr(glob))
+    h.is_(sorted(p for t, p in grants if t == 'accounts'), ['SELECT'],
+          'and only reads the login mappings (the import loads the rules with them)')
     h.ok(('audit_log', 'UPDATE') not in {tuple(g) for g in grants}
          and ('audit_log', 'DELETE') not in {tuple(g) for g in grants}, 'and cannot rewrite the audit log')
 

@@ -245,6 +245,12 @@ def check_notifiers(cluster, sink, ns, t0):
         rc, killed = n.stop()
         h.ok(rc == 0 and not killed, 'notifier %d exits 0 on SIGTERM' % (i + 1), n.log()[-2000:])
     h.ok(good, 'two notifiers on nodes 1 and 3: every challenge is mailed', '%s left' % left)
+    if not good:
+        h.diag('not sent: %r' % node.sql("SELECT id, notify_state, notify_attempts, notify_error, notify_next_at, "
+                                         "notify_claimed_until, CURRENT_TIMESTAMP FROM challenges "
+                                         "WHERE status = 'pending' AND notify_state <> 'sent'"))
+    h.is_(node.value("SELECT COUNT(*) FROM challenges WHERE notify_state = 'claimed'"), '0',
+          'no claim is left behind by the notifiers (a claim that committed alone would wait for its lease)')
     h.diag('two notifiers (nodes 1 and 3), %d challenges of 2 guardians each: all sent %.1f s after the '
            'notifiers started; emails sent per notifier %r'
            % (total, secs, [len(re.findall(r'info: sent ', n.log())) for n in ns]))

@@ -201,28 +201,34 @@ static int bounce_page(const struct challenge *c, int post)
  * contact is the challenge's sender; allowing writes the same rule as for
  * an inbound sender, which works both ways.  No SPF line: nobody's
  * envelope was judged. */
-static int show_out(const struct challenge *c, const char *token, const char *script)
+/* The page TITLE with template T filled from the N values V (an error page
+ * if it cannot be rendered).  Returns 0. */
+static int show_rendered(const struct template *t, const struct tpl_value *v, int n, const char *title)
 {
     struct buf body = { 0 };
-    struct tpl_value v[7] = {
-        { "child", c->row.recipient, 0 }, { "contact", c->row.sender, 0 }, { "first_seen", c->row.first_seen, 0 },
-        { "last_seen", c->row.last_seen, 0 }, { "attempts", c->row.attempts, 0 }, { "token", token, 0 },
-        { "action", script, 0 },
-    };
     char err[200];
-    int rc = template_render(t_show_out, TPL_HTML, v, 7, &body, err, sizeof(err));
-    if (rc == 0)
-        page(200, "Your child wants to write to someone new", body.p, NULL);
+
+    if (template_render(t, TPL_HTML, v, n, &body, err, sizeof(err)) == 0)
+        page(200, title, body.p, NULL);
     else
         message_page(500, "Something went wrong", "This page cannot be shown right now.", NULL);
     buf_free(&body);
     return 0;
 }
 
+static int show_out(const struct challenge *c, const char *token, const char *script)
+{
+    struct tpl_value v[7] = {
+        { "child", c->row.recipient, 0 }, { "contact", c->row.sender, 0 }, { "first_seen", c->row.first_seen, 0 },
+        { "last_seen", c->row.last_seen, 0 }, { "attempts", c->row.attempts, 0 }, { "token", token, 0 },
+        { "action", script, 0 },
+    };
+    return show_rendered(t_show_out, v, 7, "Your child wants to write to someone new");
+}
+
 static int show(const struct challenge *c, const char *token)
 {
-    struct buf body = { 0 }, button = { 0 };
-    char err[200];
+    struct buf button = { 0 };
     const char *script = cgi_param(io, "SCRIPT_NAME");
     const char *at = strrchr(c->row.sender, '@');
 
@@ -246,12 +252,7 @@ static int show(const struct challenge *c, const char *token)
         { "last_seen", c->row.last_seen, 0 }, { "attempts", c->row.attempts, 0 }, { "token", token, 0 },
         { "action", script, 0 }, { "domain_button", button.p ? button.p : "", 1 }, { "sender_check", spf, 0 },
     };
-    int rc = template_render(t_show, TPL_HTML, v, 9, &body, err, sizeof(err));
-    if (rc == 0)
-        page(200, "Someone wants to write to your child", body.p, NULL);
-    else
-        message_page(500, "Something went wrong", "This page cannot be shown right now.", NULL);
-    buf_free(&body);
+    show_rendered(t_show, v, 9, "Someone wants to write to your child");
     buf_free(&button);
     return 0;
 }

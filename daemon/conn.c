@@ -175,7 +175,7 @@ int conn_process(struct conn *c, time_t now)
                 need_input = 1;
                 break;
             }
-            c->read_ns = metrics_now_ns();
+            c->read_ns = metrics_request_start();
             answer_request(c);
             if (!c->spf_wait)       /* else answered again, from req, with the verdict */
                 policy_reset(&c->req);

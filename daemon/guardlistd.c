@@ -347,6 +347,7 @@ int main(int argc, char **argv)
         rc = choose_accounts(&s);
     if (rc == GO_ON) {
         log_init("guardlistd", s.foreground ? s.cfg->log.target : LOG_TO_SYSLOG, s.cfg->log.level);
+        metrics_enable(s.cfg->policy.metrics_listen[0] != '\0');
         db_set_notice(log_notice_line);
         rc = open_listener(&s);
     }

@@ -48,6 +48,7 @@ static __thread struct slot *mine;
 static const char *build_version = "";
 static double started;                      /* wall clock, for process_start_time_seconds */
 static uint64_t started_ns;                 /* monotonic */
+static int enabled = 1;                     /* set before the loops start */
 static uint64_t created, db_errors;         /* atomic, as is everything below */
 static uint64_t loads[2], load_hist[2][NLOAD + 1], load_sum_ns[2];     /* [0] full, [1] incremental */
 static uint64_t rules_now, protected_now, refreshed_ns;
@@ -58,6 +59,16 @@ uint64_t metrics_now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void metrics_enable(int on)
+{
+    enabled = on;
+}
+
+uint64_t metrics_request_start(void)
+{
+    return enabled ? metrics_now_ns() : 0;
 }
 
 void metrics_init(const char *version)
@@ -104,6 +115,8 @@ enum metrics_outcome metrics_outcome(const char *reply, enum metrics_reason why)
 
 void metrics_decision(const char *reply, enum metrics_reason why, uint64_t start_ns)
 {
+    if (!enabled)
+        return;
     struct slot *s = slot_of_thread();
     uint64_t took = metrics_now_ns() - start_ns;
     int b = 0;

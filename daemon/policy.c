@@ -17,13 +17,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const attr_name[PA_COUNT] = {
-    "request", "protocol_state", "sender", "recipient", "client_address",
-    "client_name", "helo_name", "instance", "queue_id", "sasl_username",
+/* The attributes kept, by enum policy_attr; STRICT ones must be UTF-8. */
+#define ATTR(name, strict) { name, sizeof(name) - 1, strict }
+static const struct {
+    const char *name;
+    size_t len;
+    int strict;
+} attrs[PA_COUNT] = {
+    ATTR("request", 1), ATTR("protocol_state", 1), ATTR("sender", 1), ATTR("recipient", 1),
+    ATTR("client_address", 1), ATTR("client_name", 0), ATTR("helo_name", 0), ATTR("instance", 1),
+    ATTR("queue_id", 1), ATTR("sasl_username", 0),
 };
-
-/* Values that decide must be valid UTF-8; the others are only logged. */
-static const int attr_strict[PA_COUNT] = { 1, 1, 1, 1, 1, 0, 0, 1, 1, 0 };
 
 void policy_reset(struct policy_req *r)
 {
@@ -71,17 +75,19 @@ static int take_line(struct policy_req *r, char *err, size_t errlen)
         return -1;
     }
     *eq = '\0';
+    size_t name_len = (size_t)(eq - line);
     for (int a = 0; a < PA_COUNT; a++) {
-        if (strcmp(line, attr_name[a]) != 0)
+        /* Most attributes Postfix sends are none of ours: the length sorts them out. */
+        if (name_len != attrs[a].len || memcmp(line, attrs[a].name, name_len) != 0)
             continue;
         const char *v = eq + 1;
         size_t vlen = len - (size_t)(eq + 1 - line);
         if (r->val[a]) {
-            snprintf(err, errlen, "attribute %s repeated", attr_name[a]);
+            snprintf(err, errlen, "attribute %s repeated", attrs[a].name);
             return -1;
         }
-        if (attr_strict[a] && !addr_utf8_valid(v, vlen)) {
-            snprintf(err, errlen, "invalid UTF-8 in %s", attr_name[a]);
+        if (attrs[a].strict && !addr_utf8_valid(v, vlen)) {
+            snprintf(err, errlen, "invalid UTF-8 in %s", attrs[a].name);
             return -1;
         }
         if (r->keep_used + vlen + 1 > sizeof(r->keep)) {

@@ -7,6 +7,7 @@
  * control character or malformed UTF-8 is an error, never silently dropped.
  */
 #include "addr.h"
+#include "strcopy.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -302,14 +303,18 @@ int addr_parse(const char *in, const char *delims, struct addr *a, char *err, si
 
 int addr_format(const struct addr *a, int base, char *out, size_t outlen)
 {
-    int n;
+    size_t at = 0;
 
+    if (outlen == 0)
+        return -1;
+    out[0] = '\0';
     if (a->is_null)
-        n = snprintf(out, outlen, "<>");
-    else
-        n = snprintf(out, outlen, "%.*s%s%s", (int)(base ? a->base_len : strlen(a->local)),
-                     a->local, a->domain[0] ? "@" : "", a->domain);
-    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+        return str_append(out, outlen, &at, "<>");
+    if (str_append_n(out, outlen, &at, a->local, base ? a->base_len : strlen(a->local)) < 0)
+        return -1;
+    if (a->domain[0] && (str_append(out, outlen, &at, "@") < 0 || str_append(out, outlen, &at, a->domain) < 0))
+        return -1;
+    return 0;
 }
 
 void addr_keys(const struct addr *a, struct addr_keys *k)
@@ -336,10 +341,14 @@ void addr_keys(const struct addr *a, struct addr_keys *k)
             for (const char *p = strchr(d, '.'); p && k->n < ADDR_MAX_KEYS - 2; p = strchr(p + 1, '.'))
                 k->key[k->n++] = p + 1;
     }
-    snprintf(k->local_at, sizeof(k->local_at), "%s@", a->local);
+    size_t at = 0;
+    str_append(k->local_at, sizeof(k->local_at), &at, a->local);
+    str_append(k->local_at, sizeof(k->local_at), &at, "@");
     k->key[k->n++] = k->local_at;
     if (has_ext) {
-        snprintf(k->base_at, sizeof(k->base_at), "%.*s@", (int)a->base_len, a->local);
+        at = 0;
+        str_append_n(k->base_at, sizeof(k->base_at), &at, a->local, a->base_len);
+        str_append(k->base_at, sizeof(k->base_at), &at, "@");
         k->key[k->n++] = k->base_at;
     }
 }

@@ -9,6 +9,7 @@
 #include "decide.h"
 #include "action.h"
 #include "envelope.h"
+#include "strcopy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,12 +17,12 @@
 
 static void set_reply(struct decision *d, const char *reply)
 {
-    snprintf(d->reply, sizeof(d->reply), "%s", reply);
+    str_copy(d->reply, sizeof(d->reply), reply);
 }
 
 static void copy(char *dst, size_t len, const char *src)
 {
-    snprintf(dst, len, "%s", src);
+    str_copy(dst, len, src);
 }
 
 /* 1 if the action TEXT (checked, of KIND) refuses or defers the mail:
@@ -285,16 +286,20 @@ const char *decision_envelope_text(const struct decision *d)
 
 const char *decision_rule_text(const struct decision *d, char *buf, size_t buflen)
 {
-    if (d->kind == DK_RULE && strcmp(d->rule_scope, "recipient") == 0)
-        snprintf(buf, buflen, "sender_rules:%s/%s", d->rule_recipient, d->rule_sender);
-    else if (d->kind == DK_RULE)
-        snprintf(buf, buflen, "whitelist:%s", d->rule_sender);
-    else if (d->kind == DK_CLOSED)
-        snprintf(buf, buflen, "challenge");
-    else if (d->kind == DK_CHALLENGE)
-        snprintf(buf, buflen, "none");
-    else
-        snprintf(buf, buflen, "-");
+    size_t at = 0;
+
+    buf[0] = '\0';
+    if (d->kind == DK_RULE && strcmp(d->rule_scope, "recipient") == 0) {
+        str_append(buf, buflen, &at, "sender_rules:");
+        str_append(buf, buflen, &at, d->rule_recipient);
+        str_append(buf, buflen, &at, "/");
+        str_append(buf, buflen, &at, d->rule_sender);
+    } else if (d->kind == DK_RULE) {
+        str_append(buf, buflen, &at, "whitelist:");
+        str_append(buf, buflen, &at, d->rule_sender);
+    } else {
+        str_copy(buf, buflen, d->kind == DK_CLOSED ? "challenge" : d->kind == DK_CHALLENGE ? "none" : "-");
+    }
     return buf;
 }
 

@@ -22,6 +22,8 @@ static const char *const level_word[] = { "debug", "info", "warning", "error", "
 
 /* Lines held by log_hold() in this thread, written by log_release(). */
 #define HOLD_MAX 32768
+#define LINE_MAX_LEN 4096           /* a line's text; longer is cut */
+#define PREFIX_MAX 80               /* the time stamp and level word, without the program */
 static __thread int hold_on;
 static __thread size_t hold_len;
 static __thread char hold_buf[HOLD_MAX];
@@ -63,47 +65,77 @@ int log_enabled(enum log_level level)
     return level >= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
+/* Writes "STAMP.mmmZ PROGRAM: LEVEL: " at OUT (room for 80 + the
+ * program's name); returns its length. */
+static size_t line_prefix(char *out, const char *stamp, long ms, enum log_level level)
+{
+    size_t n = strlen(stamp), lp = strlen(log_program), lw = strlen(level_word[level]);
+
+    memcpy(out, stamp, n);
+    out[n++] = '.';
+    out[n++] = (char)('0' + ms / 100 % 10);
+    out[n++] = (char)('0' + ms / 10 % 10);
+    out[n++] = (char)('0' + ms % 10);
+    memcpy(out + n, "Z ", 2);
+    n += 2;
+    memcpy(out + n, log_program, lp);
+    n += lp;
+    memcpy(out + n, ": ", 2);
+    n += 2;
+    memcpy(out + n, level_word[level], lw);
+    n += lw;
+    memcpy(out + n, ": ", 2);
+    return n + 2;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     static const int syslog_prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR, LOG_CRIT };
-    char line[4096];
+    char line[LINE_MAX_LEN];
     va_list ap;
 
     if (level < __atomic_load_n(&log_level, __ATOMIC_RELAXED))
         return;
+    if (log_target == LOG_TO_SYSLOG) {
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        syslog(syslog_prio[level], "%s: %s", level_word[level], line);
+        return;
+    }
+    /* One calendar conversion a second per thread, not one a line. */
+    static __thread time_t stamp_sec = (time_t)-1;
+    static __thread char stamp[32];
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != stamp_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+        stamp_sec = ts.tv_sec;
+    }
+    long ms = ts.tv_nsec / 1000000L;
+    size_t need = PREFIX_MAX + strlen(log_program) + LINE_MAX_LEN + 1;
+    if (hold_on && level <= LOG_LVL_INFO && need <= HOLD_MAX) {
+        /* Formatted once, straight into the held lines. */
+        if (HOLD_MAX - hold_len < need)
+            hold_flush();
+        char *at = hold_buf + hold_len;
+        size_t p = line_prefix(at, stamp, ms, level);
+        va_start(ap, fmt);
+        int n = vsnprintf(at + p, LINE_MAX_LEN, fmt, ap);
+        va_end(ap);
+        size_t len = n < 0 ? 0 : (size_t)n < LINE_MAX_LEN ? (size_t)n : LINE_MAX_LEN - 1;
+        at[p + len] = '\n';
+        hold_len += p + len + 1;
+        return;
+    }
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (log_target == LOG_TO_SYSLOG) {
-        syslog(syslog_prio[level], "%s: %s", level_word[level], line);
-    } else {
-        /* One calendar conversion a second per thread, not one a line. */
-        static __thread time_t stamp_sec = (time_t)-1;
-        static __thread char stamp[32];
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        if (ts.tv_sec != stamp_sec) {
-            struct tm tm;
-            gmtime_r(&ts.tv_sec, &tm);
-            strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-            stamp_sec = ts.tv_sec;
-        }
-        if (hold_on && level <= LOG_LVL_INFO) {
-            char *at = hold_buf + hold_len;
-            size_t room = HOLD_MAX - hold_len;
-            int n = snprintf(at, room, "%s.%03ldZ %s: %s: %s\n", stamp, ts.tv_nsec / 1000000L,
-                             log_program, level_word[level], line);
-
-            if (n >= 0 && (size_t)n < room) {
-                hold_len += (size_t)n;
-                return;
-            }
-        }
-        hold_flush();       /* keeps the order: held lines first */
-        fprintf(stderr, "%s.%03ldZ %s: %s: %s\n", stamp, ts.tv_nsec / 1000000L,
-                log_program, level_word[level], line);
-    }
+    hold_flush();       /* keeps the order: held lines first */
+    fprintf(stderr, "%s.%03ldZ %s: %s: %s\n", stamp, ms, log_program, level_word[level], line);
 }
 
 void log_notice_line(int warning, const char *line)

@@ -9,8 +9,9 @@
  * challenge is committed.  A pair already recorded (pairset.c), and a new
  * one past an hourly cap (caps.c), is answered at once from memory, and
  * what must be written (attempts, last seen, an open challenge refreshed)
- * is counted in the pair and handed to the writer once a second, one write
- * per pair at a time: a flood costs no database round trip per request.
+ * is counted in the pair and handed to the writer once a second (every
+ * few seconds while many pairs retry, control.c), one write per pair at a
+ * time: a flood costs no database round trip per request.
  *
  * Shared between the loops: the published ruleset (a mutex around the
  * pointer; each loop holds its own reference and reads it with no lock),
@@ -652,9 +653,10 @@ void answer_take_results(struct challenge_job *j, time_t now)
     }
 }
 
-void answer_flush(void)
+size_t answer_flush(void)
 {
     struct challenge_job *list, *keep = NULL;
+    size_t handed = 0;
 
     pthread_mutex_lock(&pairs_mu);
     list = behind;
@@ -677,7 +679,9 @@ void answer_flush(void)
             free(j);
             continue;
         }
-        if (challenge_submit_behind(writer, j) < 0) {
+        if (challenge_submit_behind(writer, j) == 0) {
+            handed++;
+        } else {
             pthread_mutex_lock(&pairs_mu);  /* the writer is busy: next second */
             e = pairset_get(pairs, j->sender, j->recipient);
             if (e)
@@ -699,4 +703,5 @@ void answer_flush(void)
         }
         pthread_mutex_unlock(&pairs_mu);
     }
+    return handed;
 }

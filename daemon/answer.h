@@ -51,8 +51,9 @@ void answer_take_results(struct challenge_job *done, time_t now);
  * order; ownership passes) and answers the requests parked on them. */
 void answer_take_spf(struct spf_job *jobs, time_t now);
 
-/* Control thread, once a second: hands the writes counted behind the
- * replies (attempts, last seen, client) to the writer, one per pair. */
-void answer_flush(void);
+/* Control thread, every second or few (control.c): hands the writes
+ * counted behind the replies (attempts, last seen, client) to the writer,
+ * one per pair.  Returns how many it handed over. */
+size_t answer_flush(void);
 
 #endif

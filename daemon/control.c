@@ -5,7 +5,10 @@
  * It accepts connections and gives each to a loop thread (loop.c), which
  * answers it; publishes the rulesets the refresher builds (answer.c) and
  * wakes the loops to take them; once a second hands the writes counted
- * behind the replies to the challenge writer (answer_flush); and on SIGHUP
+ * behind the replies to the challenge writer (answer_flush; every few
+ * seconds while many pairs retry: a write per pair counts every retry it
+ * carries, so a flood of retries costs the database one write a pair
+ * every few seconds, not every second); and on SIGHUP
  * re-reads the configuration under the settings' write lock.  It answers no
  * request itself, so nothing it does delays one but that lock.
  */
@@ -28,6 +31,9 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#define FLUSH_QUIET 50              /* pairs written in one flush that keep the next one a second away */
+#define FLUSH_MAX_S 3               /* the longest wait between flushes, however many */
 
 static int epfd = -1, listen_fd = -1, wake_fd = -1, sig_fd = -1;
 
@@ -111,6 +117,7 @@ int control_run(struct refresher *refresher)
 {
     struct epoll_event ev[8];
     time_t last_flush = time(NULL);
+    long flush_every = 1;
 
     for (;;) {
         int n = epoll_wait(epfd, ev, 8, 250);
@@ -130,9 +137,12 @@ int control_run(struct refresher *refresher)
             else if (fd == sig_fd && signalled(refresher))
                 return 0;
         }
-        if (now != last_flush) {
+        if (now - last_flush >= flush_every || now < last_flush) {
+            size_t handed = answer_flush();
             last_flush = now;
-            answer_flush();
+            flush_every = 1 + (long)(handed / FLUSH_QUIET);
+            if (flush_every > FLUSH_MAX_S)
+                flush_every = FLUSH_MAX_S;
         }
     }
 }

@@ -146,7 +146,8 @@ void conn_reply(struct conn *c, const char *action, const char *logline)
     }
     c->outlen += (size_t)n;
     if (logline)
-        log_info("%s reply=\"%s\"", logline, log_printable(printable, sizeof(printable), action));
+        log_concat(LOG_LVL_INFO, logline, " reply=\"", log_printable(printable, sizeof(printable), action), "\"",
+                   (const char *)NULL);
 }
 
 int conn_process(struct conn *c, time_t now)

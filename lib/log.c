@@ -88,22 +88,10 @@ static size_t line_prefix(char *out, const char *stamp, long ms, enum log_level 
     return n + 2;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+/* The time stamp of now, converted to a calendar date once a second per
+ * thread, not once a line; *MS gets the milliseconds. */
+static const char *stamp_now(long *ms)
 {
-    static const int syslog_prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR, LOG_CRIT };
-    char line[LINE_MAX_LEN];
-    va_list ap;
-
-    if (level < __atomic_load_n(&log_level, __ATOMIC_RELAXED))
-        return;
-    if (log_target == LOG_TO_SYSLOG) {
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof(line), fmt, ap);
-        va_end(ap);
-        syslog(syslog_prio[level], "%s: %s", level_word[level], line);
-        return;
-    }
-    /* One calendar conversion a second per thread, not one a line. */
     static __thread time_t stamp_sec = (time_t)-1;
     static __thread char stamp[32];
     struct timespec ts;
@@ -115,27 +103,95 @@ void log_msg(enum log_level level, const char *fmt, ...)
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
         stamp_sec = ts.tv_sec;
     }
-    long ms = ts.tv_nsec / 1000000L;
-    size_t need = PREFIX_MAX + strlen(log_program) + LINE_MAX_LEN + 1;
-    if (hold_on && level <= LOG_LVL_INFO && need <= HOLD_MAX) {
+    *ms = ts.tv_nsec / 1000000L;
+    return stamp;
+}
+
+/* Where a held line of LEVEL goes: past the prefix, with LINE_MAX_LEN
+ * bytes of room; NULL when the line is not held.  log_held_end() ends it. */
+static char *held_line(enum log_level level)
+{
+    long ms;
+
+    if (!hold_on || level > LOG_LVL_INFO || PREFIX_MAX + strlen(log_program) + LINE_MAX_LEN + 1 > HOLD_MAX)
+        return NULL;
+    if (HOLD_MAX - hold_len < PREFIX_MAX + strlen(log_program) + LINE_MAX_LEN + 1)
+        hold_flush();
+    const char *stamp = stamp_now(&ms);
+    char *at = hold_buf + hold_len;
+    size_t p = line_prefix(at, stamp, ms, level);
+    hold_len += p;
+    return at + p;
+}
+
+static void held_end(size_t len)
+{
+    hold_buf[hold_len + len] = '\n';
+    hold_len += len + 1;
+}
+
+/* Writes LINE (the text, formatted) of LEVEL where it goes now. */
+static void emit(enum log_level level, const char *line)
+{
+    static const int syslog_prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR, LOG_CRIT };
+    long ms;
+
+    if (log_target == LOG_TO_SYSLOG) {
+        syslog(syslog_prio[level], "%s: %s", level_word[level], line);
+        return;
+    }
+    const char *stamp = stamp_now(&ms);
+    hold_flush();       /* keeps the order: held lines first */
+    fprintf(stderr, "%s.%03ldZ %s: %s: %s\n", stamp, ms, log_program, level_word[level], line);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    char line[LINE_MAX_LEN], *at;
+    va_list ap;
+
+    if (level < __atomic_load_n(&log_level, __ATOMIC_RELAXED))
+        return;
+    if (log_target == LOG_TO_STDERR && (at = held_line(level)) != NULL) {
         /* Formatted once, straight into the held lines. */
-        if (HOLD_MAX - hold_len < need)
-            hold_flush();
-        char *at = hold_buf + hold_len;
-        size_t p = line_prefix(at, stamp, ms, level);
         va_start(ap, fmt);
-        int n = vsnprintf(at + p, LINE_MAX_LEN, fmt, ap);
+        int n = vsnprintf(at, LINE_MAX_LEN, fmt, ap);
         va_end(ap);
-        size_t len = n < 0 ? 0 : (size_t)n < LINE_MAX_LEN ? (size_t)n : LINE_MAX_LEN - 1;
-        at[p + len] = '\n';
-        hold_len += p + len + 1;
+        held_end(n < 0 ? 0 : (size_t)n < LINE_MAX_LEN ? (size_t)n : LINE_MAX_LEN - 1);
         return;
     }
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    hold_flush();       /* keeps the order: held lines first */
-    fprintf(stderr, "%s.%03ldZ %s: %s: %s\n", stamp, ms, log_program, level_word[level], line);
+    emit(level, line);
+}
+
+void log_concat(enum log_level level, ...)
+{
+    char line[LINE_MAX_LEN], *at = NULL;
+    size_t n = 0;
+    va_list ap;
+
+    if (level < __atomic_load_n(&log_level, __ATOMIC_RELAXED))
+        return;
+    if (log_target == LOG_TO_STDERR)
+        at = held_line(level);
+    char *out = at ? at : line;
+    va_start(ap, level);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *)) {
+        size_t len = strlen(s);
+        if (len > LINE_MAX_LEN - 1 - n)
+            len = LINE_MAX_LEN - 1 - n;
+        memcpy(out + n, s, len);
+        n += len;
+    }
+    va_end(ap);
+    if (at) {
+        held_end(n);
+        return;
+    }
+    line[n] = '\0';
+    emit(level, line);
 }
 
 void log_notice_line(int warning, const char *line)

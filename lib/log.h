@@ -12,6 +12,11 @@ void log_set_level(enum log_level level);
 int log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Logs the concatenation of the strings after LEVEL, up to a NULL: the
+ * same line as log_msg(level, "%s%s...", ...) without printf, for the one
+ * line a request. */
+void log_concat(enum log_level level, ...) __attribute__((sentinel));
+
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)

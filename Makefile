@@ -3,10 +3,13 @@
 
 CC      ?= cc
 Q       ?= @            # make Q= shows the full commands
-PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc libcrypto libpsl libidn2 libmicrohttpd
+PKGS    := libmariadb inih uuid libesmtp-1.0 icu-uc libcrypto libpsl libidn2
+# libmicrohttpd: its header only; lib/promhttp.c loads the library when a
+# metrics listener starts (linked, it would bring GnuTLS into every daemon).
+PKGS_HEADERS := libmicrohttpd
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wshadow
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Idaemon -Iadmin -Inotifier $(shell pkg-config --cflags $(PKGS) $(PKGS_HEADERS) 2>/dev/null)
 # libspf2 (Debian's libspf2-dev) has no .pc file; our DNS layer under it uses libresolv.
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lspf2 -lresolv -lpthread
 # The web programs also run as FastCGI processes (libfcgi, Debian's

@@ -191,6 +191,7 @@ static void *loop_main(void *arg)
     struct loop *l = arg;
     struct epoll_event ev[256];
     time_t last_sweep = time(NULL);
+    int held = 0;                   /* log lines held: wake up in time to write them */
 
     self = l;
     metrics_thread_init();
@@ -202,7 +203,7 @@ static void *loop_main(void *arg)
         return NULL;
     }
     while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
-        int n = epoll_wait(l->epfd, ev, 256, 500);
+        int n = epoll_wait(l->epfd, ev, 256, held ? HOLD_WAIT_MS : 500);
         time_t now = time(NULL);
 
         if (n < 0 && errno != EINTR) {
@@ -223,9 +224,10 @@ static void *loop_main(void *arg)
             last_sweep = now;
             conn_sweep(now);
         }
-        log_release();
+        held = log_release();
         settings_read_unlock();
     }
+    log_flush();
     conn_thread_close_all();
     answer_thread_done();
     return NULL;

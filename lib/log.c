@@ -20,13 +20,25 @@ static enum log_level log_level = LOG_LVL_INFO;     /* atomic: a reload sets it 
 
 static const char *const level_word[] = { "debug", "info", "warning", "error", "fatal" };
 
-/* Lines held by log_hold() in this thread, written by log_release(). */
-#define HOLD_MAX 32768
+/* Lines held by log_hold() in this thread, written by log_release() once
+ * there are HOLD_WRITE bytes or the oldest is HOLD_WAIT_MS old: one
+ * write(2) for a few hundred decision lines rather than one a wake-up. */
+#define HOLD_MAX (256 * 1024)
+#define HOLD_WRITE (64 * 1024)
 #define LINE_MAX_LEN 4096           /* a line's text; longer is cut */
 #define PREFIX_MAX 80               /* the time stamp and level word, without the program */
 static __thread int hold_on;
 static __thread size_t hold_len;
+static __thread long hold_since_ms;     /* when the oldest held line came */
 static __thread char hold_buf[HOLD_MAX];
+
+static long coarse_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void hold_flush(void)
 {
@@ -40,10 +52,17 @@ void log_hold(void)
     hold_on = log_target == LOG_TO_STDERR;
 }
 
-void log_release(void)
+int log_release(void)
+{
+    hold_on = 0;
+    if (hold_len > 0 && (hold_len >= HOLD_WRITE || coarse_ms() - hold_since_ms >= HOLD_WAIT_MS))
+        hold_flush();
+    return hold_len > 0;
+}
+
+void log_flush(void)
 {
     hold_flush();
-    hold_on = 0;
 }
 
 void log_init(const char *program, enum log_target target, enum log_level level)
@@ -117,6 +136,8 @@ static char *held_line(enum log_level level)
         return NULL;
     if (HOLD_MAX - hold_len < PREFIX_MAX + strlen(log_program) + LINE_MAX_LEN + 1)
         hold_flush();
+    if (hold_len == 0)
+        hold_since_ms = coarse_ms();
     const char *stamp = stamp_now(&ms);
     char *at = hold_buf + hold_len;
     size_t p = line_prefix(at, stamp, ms, level);

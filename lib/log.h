@@ -24,13 +24,19 @@ void log_concat(enum log_level level, ...) __attribute__((sentinel));
 #define log_fatal(...) log_msg(LOG_LVL_FATAL, __VA_ARGS__)
 
 /* Between log_hold() and log_release(), this thread's debug and info lines
- * to stderr are kept in memory (32 KB, written early when full) and written
- * with one write(2) at log_release(); a warning or worse writes them first,
+ * to stderr are kept in memory and written with one write(2): at
+ * log_release() once 64 KB are held or the oldest is HOLD_WAIT_MS old
+ * (earlier when 256 KB are full); a warning or worse writes them first,
  * then itself.  The daemon holds its decision lines while it answers the
- * requests of one wake-up, so the replies leave before the log is written.
- * No effect with syslog. */
+ * requests of one wake-up, so the replies leave before the log is written,
+ * and a busy daemon writes its log in large pieces.  No effect with syslog. */
+#define HOLD_WAIT_MS 100
 void log_hold(void);
-void log_release(void);
+/* Returns 1 while lines are still held: call it again (log_hold() ...
+ * log_release()) within HOLD_WAIT_MS, or log_flush(). */
+int log_release(void);
+/* Writes this thread's held lines now (a thread's end). */
+void log_flush(void);
 
 /* Logs LINE as a warning (WARNING non-zero) or as info: the function
  * db_set_notice() takes, so every program logs its moves between database

@@ -15,7 +15,7 @@ Sections (one run, one machine):
            1,500 strangers all come from one client address, a flood past
            the per-client cap of 200): requests/s, p50, p99, errors, and
            the ratios guardlistd/postgrey and guardlistd/reference (at 64
-           connections the median of three rounds, the three servers run
+           connections the median of five rounds, the three servers run
            back to back, in turn in the other order).  A warm-up run before each measured run.  Beside the 8-connection
            figure, "metrics on": a second guardlistd on the same rules with
            [policy] metrics_listen set, scraped every second meanwhile (the
@@ -408,15 +408,15 @@ def section_policy(res, ctx, args, grey, ref):
             figures[name][conns] = r
             say('%-10s %3d conn: %8.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d'
                 % (name, conns, r['rps'], r['p50_ms'], r['p99_ms'], r['errors']))
-    # The ratios at 64 connections, paired: two more rounds of guardlistd,
+    # The ratios at 64 connections, paired: four more rounds of guardlistd,
     # the reference and postgrey back to back (in turn the other way round),
-    # the median of the three rounds' ratios, so a drift of the machine
+    # the median of the five rounds' ratios, so a drift of the machine
     # between the servers' runs does not decide them.
     pairs = {}
     if 64 in args.conns:
         ports = dict(servers)
         pairs = {name: [figures[name][64]['rps']] for name in ports}
-        for order in (('postgrey', 'reference', 'guardlistd'), ('guardlistd', 'reference', 'postgrey')):
+        for order in (('postgrey', 'reference', 'guardlistd'), ('guardlistd', 'reference', 'postgrey')) * 2:
             for name in order:
                 port = ports[name]
                 policyload(port, 64, args.warmup, args.rules)

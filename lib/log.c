@@ -9,6 +9,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -30,7 +31,7 @@ static const char *const level_word[] = { "debug", "info", "warning", "error", "
 static __thread int hold_on;
 static __thread size_t hold_len;
 static __thread long hold_since_ms;     /* when the oldest held line came */
-static __thread char hold_buf[HOLD_MAX];
+static __thread char *hold_buf;         /* HOLD_MAX bytes, allocated by the first log_hold() */
 
 static long coarse_ms(void)
 {
@@ -49,7 +50,11 @@ static void hold_flush(void)
 
 void log_hold(void)
 {
-    hold_on = log_target == LOG_TO_STDERR;
+    /* A thread's own buffer, on the heap: in thread-local storage every
+     * thread of the program would carry it. */
+    if (!hold_buf && log_target == LOG_TO_STDERR)
+        hold_buf = malloc(HOLD_MAX);
+    hold_on = hold_buf != NULL;
 }
 
 int log_release(void)
@@ -63,6 +68,9 @@ int log_release(void)
 void log_flush(void)
 {
     hold_flush();
+    free(hold_buf);
+    hold_buf = NULL;
+    hold_on = 0;
 }
 
 void log_init(const char *program, enum log_target target, enum log_level level)

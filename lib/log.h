@@ -35,7 +35,7 @@ void log_hold(void);
 /* Returns 1 while lines are still held: call it again (log_hold() ...
  * log_release()) within HOLD_WAIT_MS, or log_flush(). */
 int log_release(void);
-/* Writes this thread's held lines now (a thread's end). */
+/* Writes this thread's held lines now and frees its buffer (a thread's end). */
 void log_flush(void);
 
 /* Logs LINE as a warning (WARNING non-zero) or as info: the function

@@ -25,6 +25,7 @@ CAP = 20                # max_new_challenges_per_client
 FLOODERS = 200          # new senders past the cap
 CONNS = 8
 RETRIES = 3             # each recorded stranger retries this often during the flood
+MANY = 120              # recorded strangers retrying at once: more than a flush's quiet 50
 CAPPED = 'DEFER_IF_PERMIT Too many new senders for this recipient, try again later'
 BOUND = 15.0
 
@@ -108,6 +109,26 @@ def main():
     h.is_(int(db.value("SELECT COUNT(*) FROM challenges WHERE sender = 'flood0@spam.example'")), 1,
           '... with a challenge')
     h.is_(q('flood1@spam.example', KID), CAPPED, 'a capped stranger asked again from the flooding client: capped')
+
+    # Many recorded strangers retrying at once: guardlistd then hands their
+    # writes to the writer every few seconds instead of every second; each
+    # write carries all the retries counted meanwhile, so none is lost.
+    many = ['many%d@bulk.example' % i for i in range(MANY)]
+    ips = ['203.0.113.%d' % (i + 1) for i in range(MANY)]     # one each: under the per-client cap
+    got = [q(s, KID, ip) for s, ip in zip(many, ips)]
+    h.ok(all(h.is_defer(r) and r != CAPPED for r in got), '%d new senders from %d clients are challenged'
+         % (MANY, MANY), 'replies %r' % sorted(set(got)))
+    with h.PolicyConnection(d.port) as c:
+        for n in range(RETRIES):
+            for s, ip in zip(many, ips):
+                c.request(sender=s, recipient=KID, client_address=ip)
+    want = {s: 1 + RETRIES for s in many}
+    good, got, secs = h.poll_until(
+        lambda: {r['sender']: int(r['attempts']) for r in h.challenges(db) if r['sender'] in want},
+        lambda a: a == want, BOUND)
+    h.diag('attempts of %d retrying strangers complete %.3f s after their retries' % (MANY, secs))
+    h.ok(good, 'attempts of each of %d strangers retrying at once = its first contact and its %d retries'
+         % (MANY, RETRIES), 'wrong: %r' % ({k: v for k, v in (got or {}).items() if v != 1 + RETRIES},))
 
     # The database down: nothing that waits for it today comes from memory.
     db.stop()

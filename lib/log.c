@@ -7,6 +7,7 @@
  * stopping is the program's decision.
  */
 #include "log.h"
+#include "strcopy.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -92,27 +93,21 @@ int log_enabled(enum log_level level)
     return level >= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
-/* Writes "STAMP.mmmZ PROGRAM: LEVEL: " at OUT (room for 80 + the
+/* Writes "STAMP.mmmZ PROGRAM: LEVEL: " at OUT (room for PREFIX_MAX + the
  * program's name); returns its length. */
 static size_t line_prefix(char *out, const char *stamp, long ms, enum log_level level)
 {
-    size_t n = strlen(stamp), lp = strlen(log_program), lw = strlen(level_word[level]);
+    size_t room = PREFIX_MAX + strlen(log_program), n = 0;
+    char millis[] = { '.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z',
+                      ' ', '\0' };
 
-    memcpy(out, stamp, n);
-    out[n++] = '.';
-    out[n++] = (char)('0' + ms / 100 % 10);
-    out[n++] = (char)('0' + ms / 10 % 10);
-    out[n++] = (char)('0' + ms % 10);
-    memcpy(out + n, "Z ", 2);
-    n += 2;
-    memcpy(out + n, log_program, lp);
-    n += lp;
-    memcpy(out + n, ": ", 2);
-    n += 2;
-    memcpy(out + n, level_word[level], lw);
-    n += lw;
-    memcpy(out + n, ": ", 2);
-    return n + 2;
+    str_append(out, room, &n, stamp);
+    str_append(out, room, &n, millis);
+    str_append(out, room, &n, log_program);
+    str_append(out, room, &n, ": ");
+    str_append(out, room, &n, level_word[level]);
+    str_append(out, room, &n, ": ");
+    return n;
 }
 
 /* The time stamp of now, converted to a calendar date once a second per
@@ -207,19 +202,14 @@ void log_concat(enum log_level level, ...)
         at = held_line(level);
     char *out = at ? at : line;
     va_start(ap, level);
-    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *)) {
-        size_t len = strlen(s);
-        if (len > LINE_MAX_LEN - 1 - n)
-            len = LINE_MAX_LEN - 1 - n;
-        memcpy(out + n, s, len);
-        n += len;
-    }
+    out[0] = '\0';
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        str_append(out, LINE_MAX_LEN, &n, s);
     va_end(ap);
     if (at) {
         held_end(n);
         return;
     }
-    line[n] = '\0';
     emit(level, line);
 }
 

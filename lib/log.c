@@ -10,8 +10,8 @@
 #include "strcopy.h"
 
 #include <stdarg.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
@@ -130,7 +130,7 @@ static const char *stamp_now(long *ms)
 }
 
 /* Where a held line of LEVEL goes: past the prefix, with LINE_MAX_LEN
- * bytes of room; NULL when the line is not held.  log_held_end() ends it. */
+ * bytes of room; NULL when the line is not held.  held_end() ends it. */
 static char *held_line(enum log_level level)
 {
     long ms;

@@ -70,7 +70,7 @@ static unsigned long pub_gen;               /* atomic; changed under pub_mu */
 static __thread struct ruleset *rules;      /* this loop thread's reference */
 static __thread unsigned long rules_gen;
 
-static pthread_mutex_t pairs_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pairs_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;  /* held for a lookup: spin, not sleep */
 static struct pairset *pairs;               /* under pairs_mu, as are the two below */
 static struct challenge_job *behind;        /* writes behind replies, not yet handed over */
 static size_t nbehind;
@@ -327,13 +327,13 @@ static void fill_spf_job(struct spf_job *job, const struct conn *c, const struct
     job->fd = c->fd;
     job->conn_id = c->id;
     if (ca && strlen(ca) < sizeof(job->client))
-        snprintf(job->client, sizeof(job->client), "%s", ca);
-    snprintf(job->domain, sizeof(job->domain), "%s", domain);
-    snprintf(job->sender, sizeof(job->sender), "%s",
+        str_copy(job->client, sizeof(job->client), ca);
+    str_copy(job->domain, sizeof(job->domain), domain);
+    str_copy(job->sender, sizeof(job->sender),
              sender && strlen(sender) < sizeof(job->sender) && addr_utf8_valid(sender, strlen(sender)) ? sender
                                                                                                     : d->sender);
     if (helo && strlen(helo) < sizeof(job->helo) && addr_utf8_valid(helo, strlen(helo)))
-        snprintf(job->helo, sizeof(job->helo), "%s", helo);
+        str_copy(job->helo, sizeof(job->helo), helo);
     (void)spfpool_key(job->sender, job->domain, job->helo, job->key, sizeof(job->key));  /* always fits */
 }
 

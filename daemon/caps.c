@@ -24,7 +24,7 @@
 #define CAP_KEYS_MAX 100000         /* protected keys / client keys counted */
 
 static const struct config *cfg;
-static pthread_mutex_t caps_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t caps_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;  /* held for a lookup: spin, not sleep */
 static struct pairset *cap_rcpt, *cap_client;  /* new challenges this hour: ("", key) -> hits */
 static time_t cap_start;
 static unsigned long cap_window = 1;

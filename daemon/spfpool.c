@@ -13,6 +13,7 @@
 #include "spfpool.h"
 #include "log.h"
 #include "spfcache.h"
+#include "strcopy.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -29,7 +30,9 @@
 static const struct config *cfg;
 static spfpool_done_fn *done_fn;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  /* guards everything below */
+/* Guards everything below; adaptive: the event loops hold it for a cache
+ * lookup, and spin that long rather than sleep in the kernel. */
+static pthread_mutex_t mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t exited_cv = PTHREAD_COND_INITIALIZER;
 static struct spf_job *head, *tail;
@@ -51,9 +54,14 @@ static time_t mono_now(void)
 int spfpool_key(const char *sender, const char *domain, const char *helo, char *out, size_t outlen)
 {
     const char *at = strrchr(sender, '@');
-    int n = snprintf(out, outlen, "%.*s@%s\n%s", at ? (int)(at - sender) : 0, sender, domain, helo ? helo : "");
+    size_t n = 0;
 
-    if (n < 0 || (size_t)n >= outlen)
+    if (outlen == 0)
+        return -1;
+    out[0] = '\0';
+    if (str_append_n(out, outlen, &n, sender, at ? (size_t)(at - sender) : 0) < 0
+        || str_append(out, outlen, &n, "@") < 0 || str_append(out, outlen, &n, domain) < 0
+        || str_append(out, outlen, &n, "\n") < 0 || str_append(out, outlen, &n, helo ? helo : "") < 0)
         return -1;
     for (char *p = out; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
@@ -66,7 +74,11 @@ int spfpool_key(const char *sender, const char *domain, const char *helo, char *
  * newline (its local part is never empty). */
 static void domain_key(const char *domain, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "\n%s", domain);
+    size_t n = 0;
+
+    out[0] = '\0';
+    str_append(out, outlen, &n, "\n");
+    str_append(out, outlen, &n, domain);
 }
 
 /* Caller holds mu. */

@@ -147,30 +147,18 @@ void answer_thread_done(void)
 static void build_logline(char *out, size_t outlen, const struct policy_req *r, const struct decision *d,
                           const char *spf)
 {
-    char field[600];
-    const char *cn = policy_get(r, PA_CLIENT_NAME), *ca = policy_get(r, PA_CLIENT_ADDRESS);
+    char s[300], rc[300], ca[80], cn[300], rule[600], pk[300];
+    const char *name = policy_get(r, PA_CLIENT_NAME), *addr = policy_get(r, PA_CLIENT_ADDRESS);
     size_t n = 0;
 
     out[0] = '\0';
-    str_append(out, outlen, &n, "decision sender=\"");
-    str_append(out, outlen, &n, log_printable(field, 300, policy_get(r, PA_SENDER)));
-    str_append(out, outlen, &n, "\" recipient=\"");
-    str_append(out, outlen, &n, log_printable(field, 300, policy_get(r, PA_RECIPIENT)));
-    str_append(out, outlen, &n, "\" client=");
-    str_append(out, outlen, &n, log_printable(field, 300, cn ? cn : "unknown"));
-    str_append(out, outlen, &n, "[");
-    str_append(out, outlen, &n, log_printable(field, 80, ca ? ca : "?"));
-    str_append(out, outlen, &n, "] protected=\"");
-    str_append(out, outlen, &n, log_printable(field, 300, d->protected_key[0] ? d->protected_key : "-"));
-    str_append(out, outlen, &n, "\" rule=\"");
-    str_append(out, outlen, &n, decision_rule_text(d, field, sizeof(field)));
-    str_append(out, outlen, &n, "\" why=\"");
-    str_append(out, outlen, &n, d->detail);
-    str_append(out, outlen, &n, "\"");
-    if (spf) {
-        str_append(out, outlen, &n, " spf=");
-        str_append(out, outlen, &n, spf);
-    }
+    str_concat(out, outlen, &n, "decision sender=\"", log_printable(s, sizeof(s), policy_get(r, PA_SENDER)),
+               "\" recipient=\"", log_printable(rc, sizeof(rc), policy_get(r, PA_RECIPIENT)),
+               "\" client=", log_printable(cn, sizeof(cn), name ? name : "unknown"),
+               "[", log_printable(ca, sizeof(ca), addr ? addr : "?"),
+               "] protected=\"", log_printable(pk, sizeof(pk), d->protected_key[0] ? d->protected_key : "-"),
+               "\" rule=\"", decision_rule_text(d, rule, sizeof(rule)), "\" why=\"", d->detail, "\"",
+               spf ? " spf=" : "", spf ? spf : "", (const char *)NULL);
 }
 
 /* Answers C with REPLY, counted for the metrics as WHY. */

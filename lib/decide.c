@@ -20,11 +20,6 @@ static void set_reply(struct decision *d, const char *reply)
     str_copy(d->reply, sizeof(d->reply), reply);
 }
 
-static void copy(char *dst, size_t len, const char *src)
-{
-    str_copy(dst, len, src);
-}
-
 /* 1 if the action TEXT (checked, of KIND) refuses or defers the mail:
  * REJECT and 5NN, 4NN, DEFER and DEFER_IF_*.  Every other action (OK, a
  * number, DUNNO, WARN, INFO, PREPEND, BCC, FILTER, HOLD, DISCARD, REDIRECT)
@@ -50,13 +45,13 @@ static void rule_reply(struct decision *d, const struct decide_opts *opts, const
     d->allows = !action_refuses(text, kind);
     if (kind == ACTION_ALLOW) {
         set_reply(d, opts->on_allow);
-        copy(d->detail, sizeof(d->detail), "sender allowed");
+        str_copy(d->detail, sizeof(d->detail), "sender allowed");
     } else if (strcasecmp(text, "REJECT") == 0) {
         set_reply(d, REPLY_ACCESS_DENIED);
-        copy(d->detail, sizeof(d->detail), "sender blocked");
+        str_copy(d->detail, sizeof(d->detail), "sender blocked");
     } else {
         set_reply(d, text);
-        copy(d->detail, sizeof(d->detail), kind == ACTION_BLOCK ? "sender blocked" : "rule action");
+        str_copy(d->detail, sizeof(d->detail), kind == ACTION_BLOCK ? "sender blocked" : "rule action");
     }
 }
 
@@ -84,7 +79,7 @@ static void refuse_recipient(struct decision *d, const char *reply, const char *
 {
     d->kind = DK_BAD_ADDRESS;
     set_reply(d, reply);
-    copy(d->detail, sizeof(d->detail), why);
+    str_copy(d->detail, sizeof(d->detail), why);
 }
 
 /* The keys of a contact a child writes to (opts->recipient_contact): the
@@ -122,13 +117,13 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
 
     if (!protocol_state || strcmp(protocol_state, "RCPT") != 0) {
         set_reply(d, "DUNNO");
-        copy(d->detail, sizeof(d->detail), "not a RCPT request");
+        str_copy(d->detail, sizeof(d->detail), "not a RCPT request");
         return;
     }
     if (!rs) {
         d->kind = DK_NO_RULES;
         set_reply(d, REPLY_TEMPFAIL);
-        copy(d->detail, sizeof(d->detail), "rules not loaded yet (database unreachable or failing)");
+        str_copy(d->detail, sizeof(d->detail), "rules not loaded yet (database unreachable or failing)");
         return;
     }
     if (addr_parse(recipient, opts->delims, &ra, err, sizeof(err)) < 0 || ra.is_null) {
@@ -159,14 +154,14 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
     addr_keys(&ra, &rk);
     for (size_t i = 0; i < rk.n; i++) {
         if (ruleset_get(rs, RS_PROTECTED, rk.key[i], NULL)) {
-            copy(d->protected_key, sizeof(d->protected_key), rk.key[i]);
+            str_copy(d->protected_key, sizeof(d->protected_key), rk.key[i]);
             break;
         }
     }
     if (!d->protected_key[0]) {
         d->kind = DK_NOT_PROTECTED;
         set_reply(d, "DUNNO");
-        copy(d->detail, sizeof(d->detail), "recipient not protected");
+        str_copy(d->detail, sizeof(d->detail), "recipient not protected");
         return;
     }
     if (addr_parse(sender, opts->delims, &sa, err, sizeof(err)) < 0) {
@@ -203,9 +198,9 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
                 continue;
             if ((v = ruleset_get(rs, RS_RULE, rk.key[i], sk.key[j])) != NULL) {
                 d->kind = DK_RULE;
-                copy(d->rule_scope, sizeof(d->rule_scope), "recipient");
-                copy(d->rule_recipient, sizeof(d->rule_recipient), rk.key[i]);
-                copy(d->rule_sender, sizeof(d->rule_sender), sk.key[j]);
+                str_copy(d->rule_scope, sizeof(d->rule_scope), "recipient");
+                str_copy(d->rule_recipient, sizeof(d->rule_recipient), rk.key[i]);
+                str_copy(d->rule_sender, sizeof(d->rule_sender), sk.key[j]);
                 d->parent_domain = parent_domain_key(&sa, &sk, sk.key[j]);
                 rule_reply(d, opts, v);
                 return;
@@ -217,8 +212,8 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
             continue;
         if ((v = ruleset_get(rs, RS_GLOBAL, sk.key[j], NULL)) != NULL) {
             d->kind = DK_RULE;
-            copy(d->rule_scope, sizeof(d->rule_scope), "global");
-            copy(d->rule_sender, sizeof(d->rule_sender), sk.key[j]);
+            str_copy(d->rule_scope, sizeof(d->rule_scope), "global");
+            str_copy(d->rule_sender, sizeof(d->rule_sender), sk.key[j]);
             d->parent_domain = parent_domain_key(&sa, &sk, sk.key[j]);
             rule_reply(d, opts, v);
             return;
@@ -247,14 +242,14 @@ static void decide_core(const struct ruleset *rs, const struct decide_opts *opts
         d->kind = DK_NULL_SENDER;
         set_reply(d, opts->null_sender == NULL_ALLOW ? opts->on_allow : REPLY_ACCESS_DENIED);
         d->allows = opts->null_sender == NULL_ALLOW;
-        copy(d->detail, sizeof(d->detail),
+        str_copy(d->detail, sizeof(d->detail),
              opts->null_sender == NULL_ALLOW ? "null sender allowed" : "null sender refused");
         d->challenge_sender[0] = d->challenge_recipient[0] = '\0';
         return;
     }
     d->kind = DK_CHALLENGE;
     set_reply(d, opts->unknown_sender == UNKNOWN_REJECT ? REPLY_ACCESS_DENIED : REPLY_DEFER);
-    copy(d->detail, sizeof(d->detail), "unknown sender: challenge");
+    str_copy(d->detail, sizeof(d->detail), "unknown sender: challenge");
 }
 
 void decide(const struct ruleset *rs, const struct decide_opts *opts,

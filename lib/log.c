@@ -135,9 +135,11 @@ static char *held_line(enum log_level level)
 {
     long ms;
 
-    if (!hold_on || level > LOG_LVL_INFO || PREFIX_MAX + strlen(log_program) + LINE_MAX_LEN + 1 > HOLD_MAX)
+    size_t need = PREFIX_MAX + strlen(log_program) + LINE_MAX_LEN + 1;     /* the longest line */
+
+    if (!hold_on || level > LOG_LVL_INFO || need > HOLD_MAX)
         return NULL;
-    if (HOLD_MAX - hold_len < PREFIX_MAX + strlen(log_program) + LINE_MAX_LEN + 1)
+    if (HOLD_MAX - hold_len < need)
         hold_flush();
     if (hold_len == 0)
         hold_since_ms = coarse_ms();
@@ -203,8 +205,7 @@ void log_concat(enum log_level level, ...)
     char *out = at ? at : line;
     va_start(ap, level);
     out[0] = '\0';
-    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
-        str_append(out, LINE_MAX_LEN, &n, s);
+    str_vconcat(out, LINE_MAX_LEN, &n, ap);
     va_end(ap);
     if (at) {
         held_end(n);

@@ -4,6 +4,7 @@
 #ifndef GUARDLIST_STRCOPY_H
 #define GUARDLIST_STRCOPY_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -29,6 +30,29 @@ static inline int str_append_n(char *dst, size_t len, size_t *at, const char *sr
 static inline int str_append(char *dst, size_t len, size_t *at, const char *src)
 {
     return str_append_n(dst, len, at, src, strlen(src));
+}
+
+/* Appends each string of AP up to a NULL, as str_append() does; -1 when
+ * one was cut. */
+static inline int str_vconcat(char *dst, size_t len, size_t *at, va_list ap)
+{
+    int cut = 0;
+
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        cut |= str_append(dst, len, at, s);
+    return cut;
+}
+
+/* str_vconcat() of the strings after AT, up to a NULL. */
+static inline int str_concat(char *dst, size_t len, size_t *at, ...) __attribute__((sentinel));
+static inline int str_concat(char *dst, size_t len, size_t *at, ...)
+{
+    va_list ap;
+
+    va_start(ap, at);
+    int cut = str_vconcat(dst, len, at, ap);
+    va_end(ap);
+    return cut;
 }
 
 /* snprintf(DST, LEN, "%s", SRC) without the printf. */

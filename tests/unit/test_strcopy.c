@@ -55,7 +55,7 @@ static void test_copy_like_snprintf(void **state)
         }
 }
 
-/* str_append_n() copies a prefix: the base of kid+ext@. */
+/* str_append_n() copies a prefix: the base of kid+ext@; str_concat() joins. */
 static void test_append_n(void **state)
 {
     char buf[16];
@@ -68,6 +68,11 @@ static void test_append_n(void **state)
     at = sizeof(buf);
     assert_int_equal(str_append(buf, sizeof(buf), &at, "x"), -1);    /* past the end: nothing */
     assert_string_equal(buf, "kid@");
+    at = 0;                                                             /* str_concat: joined, cut reported */
+    assert_int_equal(str_concat(buf, sizeof(buf), &at, "whitelist:", "kid@", (const char *)NULL), 0);
+    assert_string_equal(buf, "whitelist:kid@");
+    assert_int_equal(str_concat(buf, sizeof(buf), &at, "family", ".test", (const char *)NULL), -1);
+    assert_string_equal(buf, "whitelist:kid@f");
 }
 
 static struct CMUnitTest tests[UNIT_LEN(copy_rows) + 2];

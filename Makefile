@@ -15,6 +15,8 @@ LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lspf2 -lresolv -lpthre
 # The web programs also run as FastCGI processes (libfcgi, Debian's
 # libfcgi-dev, has no .pc file); the others do not link it.
 FCGI_LIBS := -lfcgi
+# guardlistd batches its socket reads and writes through io_uring (liburing).
+URING_LIBS := $(shell pkg-config --libs liburing 2>/dev/null)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Each program: its folder, its binary, and the file that holds its main().
@@ -115,6 +117,7 @@ $(foreach p,$(PROGS),$(eval bin/$(BIN_$(p)): $(call objs_of,$(p),build/obj) buil
 $(foreach p,$(PROGS),$(eval build/asan/$(BIN_$(p)): $(call objs_of,$(p),build/asan) build/asan/lib.a))
 WEB_PROGRAMS := bin/guardlist-approve bin/guardlist-web build/asan/guardlist-approve build/asan/guardlist-web
 $(WEB_PROGRAMS): PROG_LIBS = $(FCGI_LIBS)
+bin/guardlistd build/asan/guardlistd: PROG_LIBS = $(URING_LIBS)
 $(PROGRAMS):
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
@@ -131,7 +134,7 @@ asan: $(ASAN_PROGRAMS)
 build/tests/%: tests/unit/%.c $(PROG_ARCHIVES) build/obj/lib.a
 	@mkdir -p build/tests
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) -Iweb -o $@ $< $(PROG_ARCHIVES) build/obj/lib.a $(LIBS) $(FCGI_LIBS) -lcmocka
+	$(Q)$(CC) $(ALL_CFLAGS) -Iweb -o $@ $< $(PROG_ARCHIVES) build/obj/lib.a $(LIBS) $(FCGI_LIBS) $(URING_LIBS) -lcmocka
 
 build/bench/policyload: tests/bench/policyload.c
 	@mkdir -p build/bench

@@ -6,13 +6,16 @@
  * The control thread accepts (conn_accept_all) and gives each connection
  * to a loop thread (loop.c), which from then on owns it alone, in its own
  * table indexed by fd; answer.c hands a reply back with conn_reply() when a
- * challenge write it waited for is done.  Shared by all: the count of open
+ * challenge write it waited for is done.  A wake-up's reads are made
+ * together, then its requests answered, then its replies written together
+ * (batchio.c: one system call each way where io_uring is allowed).  Shared by all: the count of open
  * connections (atomic) and the count per client (a mutex; taken on accept
  * and close only).  The peer is untrusted: a malformed request closes its
  * connection after the answers already given, and nothing here ever blocks.
  */
 #include "conn.h"
 #include "answer.h"
+#include "batchio.h"
 #include "decide.h"
 #include "log.h"
 #include "loop.h"
@@ -37,6 +40,19 @@ static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pairset *open_per_client;         /* ("", address) -> open connections */
 static __thread struct conn **conns;            /* this loop thread's, by fd */
 
+/* A connection queued for this wake-up's reads or writes: by fd and id, so
+ * one closed meanwhile (its fd maybe reused) is passed over. */
+struct queued {
+    int fd;
+    long op;                                    /* its batchio_op, or -1 */
+    uint64_t id;
+};
+static __thread struct queued *to_read, *to_send;   /* conns_cap each */
+static __thread size_t nto_read, nto_send;
+static __thread struct batchio_op *ops;             /* conns_cap */
+static __thread int deferring;                      /* replies wait for the wake-up's writes */
+static int told_io;                                 /* atomic: the I/O way is logged once */
+
 int conn_init(const struct config *conf)
 {
     cfg = conf;
@@ -54,7 +70,16 @@ void conn_free(void)
 int conn_thread_init(void)
 {
     conns = calloc(conns_cap, sizeof(*conns));     /* NOLINT(bugprone-sizeof-expression): pointers */
-    return conns ? 0 : -1;
+    to_read = calloc(conns_cap, sizeof(*to_read));
+    to_send = calloc(conns_cap, sizeof(*to_send));
+    ops = calloc(conns_cap, sizeof(*ops));
+    if (!conns || !to_read || !to_send || !ops)
+        return -1;
+    int uring = batchio_thread_init(1);
+    if (!__atomic_exchange_n(&told_io, 1, __ATOMIC_RELAXED))
+        log_info("policy connections: reads and writes %s", uring ? "batched through io_uring"
+                 : "by plain system calls (io_uring not available)");
+    return 0;
 }
 
 /* One connection of CLIENT less (any thread). */
@@ -116,7 +141,7 @@ static void conn_update_events(struct conn *c)
     }
 }
 
-/* Returns -1 if the connection was closed. */
+/* Writes C's pending replies now.  Returns -1 if the connection was closed. */
 static int conn_flush(struct conn *c)
 {
     while (c->outoff < c->outlen) {
@@ -132,6 +157,40 @@ static int conn_flush(struct conn *c)
         c->outoff += (size_t)n;
     }
     c->outoff = c->outlen = 0;
+    return 0;
+}
+
+/* Queues C in Q (one of to_read, to_send; N its count).  Returns -1 when Q
+ * is full (it holds conns_cap: only a wake-up that closes and opens many
+ * connections could fill it). */
+static int queue(struct queued *q, size_t *n, struct conn *c, int bit)
+{
+    if (c->queued & bit)
+        return 0;
+    if (*n >= conns_cap)
+        return -1;
+    c->queued |= bit;
+    q[*n].fd = c->fd;
+    q[*n].id = c->id;
+    q[*n].op = -1;
+    (*n)++;
+    return 0;
+}
+
+/* The connection Q names, if it is still open. */
+static struct conn *queued_conn(const struct queued *q)
+{
+    struct conn *c = conn_find(q->fd);
+
+    return c && c->id == q->id ? c : NULL;
+}
+
+/* Writes C's replies now or, during a wake-up, with the wake-up's other
+ * writes.  Returns -1 if the connection was closed. */
+static int conn_send(struct conn *c)
+{
+    if (!deferring || queue(to_send, &nto_send, c, CONN_Q_SEND) < 0)
+        return conn_flush(c);
     return 0;
 }
 
@@ -181,11 +240,13 @@ int conn_process(struct conn *c, time_t now)
             if (!c->spf_wait)       /* else answered again, from req, with the verdict */
                 policy_reset(&c->req);
         }
-        if (c->outlen > c->outoff && conn_flush(c) < 0)
+        if (c->outlen > c->outoff && conn_send(c) < 0)
             return -1;
         if (need_input || c->waiting || c->inlen == 0 || c->outlen > 0)
             break;
     }
+    if (deferring && (c->queued & CONN_Q_SEND))
+        return 0;       /* again once the replies are written (conn_batch_end) */
     if (c->eof && !c->waiting && c->outlen == 0 && c->inlen == 0) {
         if (policy_in_progress(&c->req))
             log_warning("connection from %s closed in the middle of a request", c->peer);
@@ -196,30 +257,21 @@ int conn_process(struct conn *c, time_t now)
     return 0;
 }
 
-static void conn_readable(struct conn *c, time_t now)
+/* What a read of C gave (bytes, 0 at end of file, -errno).  Returns -1 if
+ * the connection was closed. */
+static int conn_got(struct conn *c, ssize_t n, time_t now)
 {
-    while (c->inlen < CONN_IN_BUF) {
-        ssize_t n = read(c->fd, c->in + c->inlen, CONN_IN_BUF - c->inlen);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            break;
-        if (n < 0) {
-            conn_close(c, "read failed");
-            return;
-        }
-        if (n == 0) {
-            c->eof = 1;
-            break;
-        }
-        c->inlen += (size_t)n;
-        c->last_active = now;
-        /* A short read emptied the socket: the listening is level-triggered,
-         * so whatever arrives next wakes us again; no read(2) to see EAGAIN. */
-        if ((size_t)n < CONN_IN_BUF - (c->inlen - (size_t)n))
-            break;
+    if (n == -EAGAIN)
+        return 0;
+    if (n < 0) {
+        conn_close(c, "read failed");
+        return -1;
     }
-    conn_process(c, now);
+    if (n == 0)
+        c->eof = 1;
+    c->inlen += (size_t)n;
+    c->last_active = now;
+    return 0;
 }
 
 /* Sets C's peer ("address:port") and client (the address) for the log and
@@ -320,18 +372,15 @@ void conn_adopt(struct conn *c)
     conns[c->fd] = c;
 }
 
-void conn_event(int fd, unsigned int events, time_t now)
+void conn_event(int fd, unsigned int events)
 {
     struct conn *c = conn_find(fd);
 
     if (!c)
         return;
-    if (events & EPOLLOUT) {
-        if (conn_flush(c) < 0)
-            return;
-        if (conn_process(c, now) < 0)
-            return;
-    }
+    /* Queues full: level-triggered epoll tells again at the next wake-up. */
+    if (events & EPOLLOUT)
+        (void)queue(to_send, &nto_send, c, CONN_Q_SEND);
     if ((events & (EPOLLHUP | EPOLLERR)) && c->eof && c->waiting) {
         /* Nothing more to read and the answer is not ready:
          * stop the level-triggered hang-up from spinning. */
@@ -340,7 +389,80 @@ void conn_event(int fd, unsigned int events, time_t now)
         return;
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        conn_readable(c, now);
+        (void)queue(to_read, &nto_read, c, CONN_Q_READ);
+}
+
+void conn_batch_begin(void)
+{
+    deferring = 1;
+}
+
+/* Reads what the queued connections sent, all in one batch, and answers it. */
+static void read_queued(time_t now)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < nto_read; i++) {
+        struct conn *c = queued_conn(&to_read[i]);
+        if (c && c->inlen < CONN_IN_BUF) {
+            to_read[i].op = (long)n;
+            ops[n++] = (struct batchio_op){ .fd = c->fd, .buf = c->in + c->inlen, .len = CONN_IN_BUF - c->inlen };
+        }
+    }
+    batchio_run(ops, n);
+    for (size_t i = 0; i < nto_read; i++) {
+        struct conn *c = queued_conn(&to_read[i]);
+        if (!c)
+            continue;
+        c->queued &= ~CONN_Q_READ;
+        if (to_read[i].op >= 0 && conn_got(c, ops[to_read[i].op].result, now) < 0)
+            continue;
+        conn_process(c, now);
+    }
+    nto_read = 0;
+}
+
+/* Writes the queued replies, all in one batch; then each connection goes on
+ * (requests it sent ahead, end of file, what epoll waits for). */
+static void send_queued(time_t now)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < nto_send; i++) {
+        struct conn *c = queued_conn(&to_send[i]);
+        if (c && c->outlen > c->outoff) {
+            to_send[i].op = (long)n;
+            ops[n++] = (struct batchio_op){ .fd = c->fd, .send = 1, .buf = c->out + c->outoff,
+                                            .len = c->outlen - c->outoff };
+        }
+    }
+    batchio_run(ops, n);
+    deferring = 0;
+    for (size_t i = 0; i < nto_send; i++) {
+        struct conn *c = queued_conn(&to_send[i]);
+        if (!c)
+            continue;
+        c->queued &= ~CONN_Q_SEND;
+        if (to_send[i].op >= 0) {
+            ssize_t r = ops[to_send[i].op].result;
+            if (r <= 0 && r != -EAGAIN) {
+                conn_close(c, "write failed");
+                continue;
+            }
+            if (r > 0)
+                c->outoff += (size_t)r;
+            if (c->outoff == c->outlen)
+                c->outoff = c->outlen = 0;
+        }
+        conn_process(c, now);
+    }
+    nto_send = 0;
+}
+
+void conn_batch_end(time_t now)
+{
+    read_queued(now);
+    send_queued(now);
 }
 
 void conn_sweep(time_t now)
@@ -364,5 +486,11 @@ void conn_thread_close_all(void)
         if (conns[fd])
             conn_close(conns[fd], NULL);
     free(conns);
+    free(to_read);
+    free(to_send);
+    free(ops);
     conns = NULL;
+    to_read = to_send = NULL;
+    ops = NULL;
+    batchio_thread_done();
 }

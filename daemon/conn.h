@@ -14,6 +14,8 @@
 
 #define CONN_IN_BUF 4096
 #define CONN_OUT_BUF 4096
+#define CONN_Q_READ 1
+#define CONN_Q_SEND 2
 
 struct conn {
     struct conn *next_given;        /* loop.c: in a loop thread's inbox */
@@ -25,6 +27,7 @@ struct conn {
     enum spf_verdict spf_verdict;
     int eof;                        /* peer closed its side */
     int detached;                   /* hung up while waiting: out of epoll */
+    int queued;                     /* CONN_Q_*: in this wake-up's reads, writes */
     unsigned int events;            /* registered epoll mask */
     time_t last_active, req_start;
     uint64_t read_ns;               /* the request was read whole (metrics_now_ns), for its latency */
@@ -70,8 +73,17 @@ void conn_adopt(struct conn *c);
 /* Closes and frees C, which no loop thread took (at shutdown). */
 void conn_drop(struct conn *c);
 
-/* Handles EVENTS (an epoll mask) on FD, if FD is a connection. */
-void conn_event(int fd, unsigned int events, time_t now);
+/* A wake-up of a loop thread: conn_batch_begin(), then conn_event() for
+ * each epoll event (and whatever else answers requests), then
+ * conn_batch_end(), which reads what the events announced, answers it and
+ * writes every reply of the wake-up, each batch in one system call where
+ * io_uring is allowed. */
+void conn_batch_begin(void);
+void conn_batch_end(time_t now);
+
+/* Notes EVENTS (an epoll mask) on FD, if FD is a connection, for
+ * conn_batch_end(). */
+void conn_event(int fd, unsigned int events);
 
 /* Queues the reply ACTION on C and logs LOGLINE (NULL: nothing) with it. */
 void conn_reply(struct conn *c, const char *action, const char *logline);

@@ -214,12 +214,14 @@ static void *loop_main(void *arg)
         answer_thread_rules();
         /* The replies of this wake-up go out first, its log lines after. */
         log_hold();
+        conn_batch_begin();
         for (int i = 0; i < n; i++) {
             if (ev[i].data.fd == l->wake_fd)
                 woken(l, now);
             else
-                conn_event(ev[i].data.fd, ev[i].events, now);
+                conn_event(ev[i].data.fd, ev[i].events);
         }
+        conn_batch_end(now);
         if (now != last_sweep) {
             last_sweep = now;
             conn_sweep(now);

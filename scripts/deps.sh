@@ -26,7 +26,7 @@ uuid-dev libesmtp-dev libcmocka-dev mariadb-server mariadb-client swaks
 libtest-harness-perl netcat-openbsd python3 clang libclang-rt-14-dev postfix
 postfix-mysql postfix-lmdb postfix-cdb lighttpd chromium cppcheck clang-tidy clang-tools openssl libssl-dev
 libicu-dev groff-base libfcgi-dev spawn-fcgi libpsl-dev publicsuffix dovecot-core galera-4 rsync
-libspf2-dev dnsmasq-base libidn2-dev libmicrohttpd-dev prometheus"
+libspf2-dev dnsmasq-base libidn2-dev libmicrohttpd-dev prometheus liburing-dev"
 if [ "$with_bench" = 1 ]; then
     PACKAGES="$PACKAGES postgrey"
 fi

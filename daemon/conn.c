@@ -47,9 +47,9 @@ struct queued {
     long op;                                    /* its batchio_op, or -1 */
     uint64_t id;
 };
-static __thread struct queued *to_read, *to_send;   /* conns_cap each */
+static __thread struct queued *to_read, *to_send;   /* CONN_BATCH each */
 static __thread size_t nto_read, nto_send;
-static __thread struct batchio_op *ops;             /* conns_cap */
+static __thread struct batchio_op *ops;             /* CONN_BATCH */
 static __thread int deferring;                      /* replies wait for the wake-up's writes */
 static int told_io;                                 /* atomic: the I/O way is logged once */
 
@@ -70,9 +70,9 @@ void conn_free(void)
 int conn_thread_init(void)
 {
     conns = calloc(conns_cap, sizeof(*conns));     /* NOLINT(bugprone-sizeof-expression): pointers */
-    to_read = calloc(conns_cap, sizeof(*to_read));
-    to_send = calloc(conns_cap, sizeof(*to_send));
-    ops = calloc(conns_cap, sizeof(*ops));
+    to_read = calloc(CONN_BATCH, sizeof(*to_read));
+    to_send = calloc(CONN_BATCH, sizeof(*to_send));
+    ops = calloc(CONN_BATCH, sizeof(*ops));
     if (!conns || !to_read || !to_send || !ops)
         return -1;
     int uring = batchio_thread_init(1);
@@ -161,13 +161,13 @@ static int conn_flush(struct conn *c)
 }
 
 /* Queues C in Q (one of to_read, to_send; N its count).  Returns -1 when Q
- * is full (it holds conns_cap: only a wake-up that closes and opens many
- * connections could fill it). */
+ * is full: it holds CONN_BATCH, the events of one wake-up, so only the
+ * replies the writer and the SPF workers hand back can overflow it. */
 static int queue(struct queued *q, size_t *n, struct conn *c, int bit)
 {
     if (c->queued & bit)
         return 0;
-    if (*n >= conns_cap)
+    if (*n >= CONN_BATCH)
         return -1;
     c->queued |= bit;
     q[*n].fd = c->fd;

@@ -14,6 +14,7 @@
 
 #define CONN_IN_BUF 4096
 #define CONN_OUT_BUF 4096
+#define CONN_BATCH 256          /* epoll events a loop wake-up takes */
 #define CONN_Q_READ 1
 #define CONN_Q_SEND 2
 

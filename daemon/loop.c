@@ -189,7 +189,7 @@ static void woken(struct loop *l, time_t now)
 static void *loop_main(void *arg)
 {
     struct loop *l = arg;
-    struct epoll_event ev[256];
+    struct epoll_event ev[CONN_BATCH];
     time_t last_sweep = time(NULL);
     int held = 0;                   /* log lines held: wake up in time to write them */
 
@@ -203,7 +203,7 @@ static void *loop_main(void *arg)
         return NULL;
     }
     while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
-        int n = epoll_wait(l->epfd, ev, 256, held ? HOLD_WAIT_MS : 500);
+        int n = epoll_wait(l->epfd, ev, CONN_BATCH, held ? HOLD_WAIT_MS : 500);
         time_t now = time(NULL);
 
         if (n < 0 && errno != EINTR) {

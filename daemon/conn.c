@@ -8,10 +8,11 @@
  * table indexed by fd; answer.c hands a reply back with conn_reply() when a
  * challenge write it waited for is done.  A wake-up's reads are made
  * together, then its requests answered, then its replies written together
- * (batchio.c: one system call each way where io_uring is allowed).  Shared by all: the count of open
- * connections (atomic) and the count per client (a mutex; taken on accept
- * and close only).  The peer is untrusted: a malformed request closes its
- * connection after the answers already given, and nothing here ever blocks.
+ * (batchio.c: one system call each way where io_uring is allowed).  Shared
+ * by all: the count of open connections (atomic) and the count per client
+ * (a mutex; taken on accept and close only).  The peer is untrusted: a
+ * malformed request closes its connection after the answers already given,
+ * and nothing here ever blocks.
  */
 #include "conn.h"
 #include "answer.h"

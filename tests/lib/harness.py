@@ -459,6 +459,9 @@ _announced = set()
 
 
 DEFAULT_POLICY = {
+    # Two event loops whatever the machine (auto makes one on two cores):
+    # every test then crosses threads (hand-overs, results handed back).
+    'threads': '2',
     'unknown_sender': 'defer',
     'on_allow': 'DUNNO',
     'null_sender': 'reject',

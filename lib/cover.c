@@ -169,32 +169,37 @@ static int read_candidates(struct db *db, const char *rule_sender, struct candid
 
 struct rule_rows {
     struct ruleset *rs;
-    const char *sender_key;
     int oom;
 };
+
+/* The rules of up to RULE_KEYS sender keys in one round trip: for each key
+ * its sender_rules rows and its whitelist row, each tagged with the table
+ * ('r' or 'g') and the key asked for (so a row matched by the column's
+ * collation is filed under the key decide() looks up, as one query a key
+ * did).  Unused slots are NULL and match nothing. */
+#define RULE_KEYS 8
+#define RULES_OF_KEY \
+    "SELECT 'r', ?, recipient, action FROM sender_rules WHERE sender = ? " \
+    "UNION ALL SELECT 'g', ?, NULL, action FROM whitelist WHERE sender = ?"
+#define RULES_OF_2_KEYS RULES_OF_KEY " UNION ALL " RULES_OF_KEY
+#define RULES_OF_4_KEYS RULES_OF_2_KEYS " UNION ALL " RULES_OF_2_KEYS
+static const char sql_rules_of_keys[] = RULES_OF_4_KEYS " UNION ALL " RULES_OF_4_KEYS;
 
 static int row_rule(void *arg, int ncol, const char *const *col, const unsigned long *len)
 {
     struct rule_rows *r = arg;
 
     (void)len;
-    if (ncol < 2 || !col[0] || !col[1])
+    if (ncol < 4 || !col[0] || !col[1] || !col[3])
         return 0;
-    if (ruleset_add(r->rs, RS_RULE, col[0], r->sender_key, col[1], 0) < 0
-        || ruleset_add(r->rs, RS_RULE_RCPT, col[0], NULL, "", 0) < 0)
+    if (col[0][0] == 'g') {
+        if (ruleset_add(r->rs, RS_GLOBAL, col[1], NULL, col[3], 0) < 0)
+            r->oom = 1;
+    } else if (col[2]
+               && (ruleset_add(r->rs, RS_RULE, col[2], col[1], col[3], 0) < 0
+                   || ruleset_add(r->rs, RS_RULE_RCPT, col[2], NULL, "", 0) < 0)) {
         r->oom = 1;
-    return 0;
-}
-
-static int row_global(void *arg, int ncol, const char *const *col, const unsigned long *len)
-{
-    struct rule_rows *r = arg;
-
-    (void)len;
-    if (ncol < 1 || !col[0])
-        return 0;
-    if (ruleset_add(r->rs, RS_GLOBAL, r->sender_key, NULL, col[0], 0) < 0)
-        r->oom = 1;
+    }
     return 0;
 }
 
@@ -205,20 +210,20 @@ static struct ruleset *rules_for(struct db *db, const struct candidate *c, char 
     struct addr sa;
     struct addr_keys sk;
     struct ruleset *rs = ruleset_new();
-    struct rule_rows r = { rs, NULL, 0 };
+    struct rule_rows r = { rs, 0 };
 
     if (!rs || keys_of(c->sender, &sa, &sk) < 0 || ruleset_add(rs, RS_PROTECTED, c->key, NULL, "whitelist", 0) < 0) {
         snprintf(err, errlen, "challenge %s: cannot read its sender or out of memory", c->id);
         ruleset_free(rs);
         return NULL;
     }
-    for (size_t j = 0; j < sk.n; j++) {
-        const char *p[1] = { sk.key[j] };
-        r.sender_key = sk.key[j];
-        if (db_query(db, "SELECT recipient, action FROM sender_rules WHERE sender = ?", p, 1, row_rule, &r,
-                     err, errlen) < 0
-            || db_query(db, "SELECT action FROM whitelist WHERE sender = ?", p, 1, row_global, &r,
-                        err, errlen) < 0) {
+    for (size_t j = 0; j < sk.n; j += RULE_KEYS) {
+        const char *p[4 * RULE_KEYS];
+        for (size_t i = 0; i < RULE_KEYS; i++) {
+            const char *k = j + i < sk.n ? sk.key[j + i] : NULL;
+            p[4 * i] = p[4 * i + 1] = p[4 * i + 2] = p[4 * i + 3] = k;
+        }
+        if (db_query(db, sql_rules_of_keys, p, 4 * RULE_KEYS, row_rule, &r, err, errlen) < 0) {
             ruleset_free(rs);
             return NULL;
         }

@@ -139,6 +139,19 @@ def main():
     h.is_(status(u), 'approved', 'a user@ rule closes someone@any.example -> kid')
     h.is_(status(other), 'pending', 'and nothing else')
 
+    # A sender with more keys than one database round trip reads (lib/cover.c
+    # asks 8 keys at a time): its user@ key, the longest, comes last in the
+    # second round, after short parent domains.
+    deep_user = 'l' * 60
+    deep = challenge(deep_user + '@a.b.c.d.e.f.g.h.i.example')
+    rc, out, err = h.cli(admin, 'rule', 'set', deep_user + '@', 'OK', '--to', KID)
+    h.is_(rc, 0, 'a rule for a 60-letter user@ to kid') or h.diag(out, err)
+    h.is_(status(deep), 'approved', 'it closes that user at a domain of ten labels (its 12th key)')
+    deep_global = challenge('m' * 60 + '@a.b.c.d.e.f.g.h.i.example')
+    rc, out, err = h.cli(admin, 'allow', 'm' * 60 + '@')
+    h.is_(rc, 0, 'a global allow of another 60-letter user@') or h.diag(out, err)
+    h.is_(status(deep_global), 'approved', 'it closes that one too')
+
     marks = www.sanitizer_report()
     h.ok(not marks, "the CGI's stderr has no sanitizer report", repr(marks))
     www.stop()

@@ -142,20 +142,39 @@ static void conn_update_events(struct conn *c)
     }
 }
 
-/* Writes C's pending replies now.  Returns -1 if the connection was closed. */
+/* The send of C's pending replies. */
+static struct batchio_op send_op(struct conn *c)
+{
+    return (struct batchio_op){ .fd = c->fd, .send = 1, .buf = c->out + c->outoff, .len = c->outlen - c->outoff };
+}
+
+/* What that send gave, R (bytes, -errno): the bytes written leave the
+ * buffer, EAGAIN leaves it as it is (epoll waits for room), anything else
+ * closes C.  Returns -1 if the connection was closed. */
+static int conn_sent(struct conn *c, ssize_t r)
+{
+    if (r <= 0 && r != -EAGAIN) {
+        conn_close(c, "write failed");
+        return -1;
+    }
+    if (r > 0)
+        c->outoff += (size_t)r;
+    if (c->outoff == c->outlen)
+        c->outoff = c->outlen = 0;
+    return 0;
+}
+
+/* Writes C's pending replies now, until done or the socket is full.
+ * Returns -1 if the connection was closed. */
 static int conn_flush(struct conn *c)
 {
     while (c->outoff < c->outlen) {
-        ssize_t n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return 0;
-        if (n <= 0) {
-            conn_close(c, "write failed");
+        struct batchio_op op = send_op(c);
+        batchio_run(&op, 1);
+        if (conn_sent(c, op.result) < 0)
             return -1;
-        }
-        c->outoff += (size_t)n;
+        if (op.result == -EAGAIN)
+            return 0;
     }
     c->outoff = c->outlen = 0;
     return 0;
@@ -268,8 +287,10 @@ static int conn_got(struct conn *c, ssize_t n, time_t now)
         conn_close(c, "read failed");
         return -1;
     }
-    if (n == 0)
+    if (n == 0) {
         c->eof = 1;
+        return 0;
+    }
     c->inlen += (size_t)n;
     c->last_active = now;
     return 0;
@@ -433,8 +454,7 @@ static void send_queued(time_t now)
         struct conn *c = queued_conn(&to_send[i]);
         if (c && c->outlen > c->outoff) {
             to_send[i].op = (long)n;
-            ops[n++] = (struct batchio_op){ .fd = c->fd, .send = 1, .buf = c->out + c->outoff,
-                                            .len = c->outlen - c->outoff };
+            ops[n++] = send_op(c);
         }
     }
     batchio_run(ops, n);
@@ -444,17 +464,8 @@ static void send_queued(time_t now)
         if (!c)
             continue;
         c->queued &= ~CONN_Q_SEND;
-        if (to_send[i].op >= 0) {
-            ssize_t r = ops[to_send[i].op].result;
-            if (r <= 0 && r != -EAGAIN) {
-                conn_close(c, "write failed");
-                continue;
-            }
-            if (r > 0)
-                c->outoff += (size_t)r;
-            if (c->outoff == c->outlen)
-                c->outoff = c->outlen = 0;
-        }
+        if (to_send[i].op >= 0 && conn_sent(c, ops[to_send[i].op].result) < 0)
+            continue;
         conn_process(c, now);
     }
     nto_send = 0;

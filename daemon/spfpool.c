@@ -60,8 +60,7 @@ int spfpool_key(const char *sender, const char *domain, const char *helo, char *
         return -1;
     out[0] = '\0';
     if (str_append_n(out, outlen, &n, sender, at ? (size_t)(at - sender) : 0) < 0
-        || str_append(out, outlen, &n, "@") < 0 || str_append(out, outlen, &n, domain) < 0
-        || str_append(out, outlen, &n, "\n") < 0 || str_append(out, outlen, &n, helo ? helo : "") < 0)
+        || str_concat(out, outlen, &n, "@", domain, "\n", helo ? helo : "", (const char *)NULL) < 0)
         return -1;
     for (char *p = out; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
@@ -77,8 +76,7 @@ static void domain_key(const char *domain, char *out, size_t outlen)
     size_t n = 0;
 
     out[0] = '\0';
-    str_append(out, outlen, &n, "\n");
-    str_append(out, outlen, &n, domain);
+    str_concat(out, outlen, &n, "\n", domain, (const char *)NULL);
 }
 
 /* Caller holds mu. */

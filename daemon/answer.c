@@ -601,10 +601,15 @@ static int learn(struct challenge_job *j)
             e->none_window = j->window;     /* capped, no open challenge: nothing to write */
             e->hits = 0;
         }
-        if (!j->ok && j->fd < 0)
-            e->hits += j->attempts;         /* not written: goes with the next write */
+        /* Not written: held again with the retries counted meanwhile, and
+         * written once the database answers (answer_flush()), whether or
+         * not the sender tries again. */
+        if (!j->ok && j->fd < 0) {
+            e->hits += j->attempts;
+            taken = hold_behind(e, j, j->capped);
+        }
         /* Retries answered while this write was out go in one more. */
-        if (e->recorded && !e->closed && !e->refresh_out && e->hits > 0)
+        if (!taken && e->recorded && !e->closed && !e->refresh_out && e->hits > 0)
             taken = hold_behind(e, j, 0);
     }
     pthread_mutex_unlock(&pairs_mu);
@@ -646,6 +651,10 @@ size_t answer_flush(void)
     struct challenge_job *list, *keep = NULL;
     size_t handed = 0;
 
+    /* The writer failing and the database unreachable: held until the
+     * refresher reaches it again, not failed once a flush. */
+    if (!challenge_writer_ok(writer) && !refresher_db_ok(refresher))
+        return 0;
     pthread_mutex_lock(&pairs_mu);
     list = behind;
     behind = NULL;

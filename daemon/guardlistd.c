@@ -324,8 +324,8 @@ static void shut_down(const struct start *s)
     listener_close(s->listen_fd);
     loop_stop();                    /* each loop closes its connections */
     spfpool_stop();                 /* nothing goes to the loops after this */
-    refresher_stop(s->refresher);
     answer_flush();                 /* the writes behind the last replies ... */
+    refresher_stop(s->refresher);   /* (after the flush, which asks it whether the database answers) */
     challenge_writer_stop(s->writer);   /* ... written before it stops */
     loop_free();                    /* after the writer: its last results went to the loops */
     answer_free();

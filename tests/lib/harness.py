@@ -22,6 +22,7 @@ by bounded polling of the real condition, never by a fixed sleep.
 """
 
 import atexit
+import fcntl
 import os
 import pwd
 import random
@@ -238,6 +239,7 @@ def _die_with_parent():
         pass
 
 _ports_given = set()
+_port_locks = {}    # port -> its lock file, open for the life of this process
 
 
 class _ThreadingServer(socketserver.ThreadingTCPServer):
@@ -255,8 +257,27 @@ def serve_tcp(port, handler):
     return server, thread
 
 
+def _reserve_port(port):
+    """Reserves PORT among the test processes of this machine (the suites
+    run side by side, several scripts each): an exclusive flock on a file
+    named by the port, held until this process ends, so no other script
+    picks it while the server it is for still starts (mariadbd binds its
+    port only after InnoDB is up).  Returns False if another holds it."""
+    d = os.path.join(tempfile.gettempdir(), 'guardlist-test-ports')
+    os.makedirs(d, exist_ok=True)
+    f = open(os.path.join(d, str(port)), 'a')
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return False
+    _port_locks[port] = f
+    return True
+
+
 def free_port():
-    """A random TCP port outside ip_local_port_range that binds on 127.0.0.1 now."""
+    """A random TCP port outside ip_local_port_range that binds on 127.0.0.1
+    now and that no other test process on this machine was given."""
     try:
         with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
             lo, hi = (int(x) for x in f.read().split())
@@ -269,6 +290,9 @@ def free_port():
         port = random.randint(r0, r1)
         if port in _ports_given:
             continue
+        _ports_given.add(port)          # tried once: bound by someone, or ours
+        if not _reserve_port(port):
+            continue
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             s.bind(('127.0.0.1', port))
@@ -276,7 +300,6 @@ def free_port():
             continue
         finally:
             s.close()
-        _ports_given.add(port)
         return port
     raise RuntimeError('no free port found outside the ephemeral range')
 

@@ -325,9 +325,13 @@ static int answer(struct db *db, struct challenge *c, const char *token, const c
         return message_page(404, "Unknown link", "This approval link is not known. It may have been "
                             "replaced by a newer email, or mistyped.", NULL);
     /* First whether the link still belongs to a guardian: someone removed
-     * learns nothing more, not even what was decided. */
+     * learns nothing more, not even what was decided.  A POST that goes on
+     * to decide is asked that inside the decision's transaction
+     * (store_challenge_decide(), the same gone page): not twice. */
+    int decides = choice && strcmp(c->row.status, "pending") == 0 && strcmp(c->expired, "0") == 0
+                  && !store_is_null_sender(c->row.sender);
     struct store_decider by = { c->guardian[0] ? STORE_BY_GUARDIAN : STORE_BY_OLD_LINK, "", c->guardian };
-    int may = store_decider_ok(db, &by, c->row.id, c->row.key, err, sizeof(err));
+    int may = decides ? 1 : store_decider_ok(db, &by, c->row.id, c->row.key, err, sizeof(err));
     if (may < 0) {
         log_error("%s", err);
         return message_page(503, "Not available", "This page is not available right now. Please try again later.", NULL);

@@ -607,10 +607,9 @@ static int learn(struct challenge_job *j)
         if (!j->ok && j->fd < 0) {
             e->hits += j->attempts;
             taken = hold_behind(e, j, j->capped);
+        } else if (e->recorded && !e->closed && !e->refresh_out && e->hits > 0) {
+            taken = hold_behind(e, j, 0);   /* the retries answered while J was out */
         }
-        /* Retries answered while this write was out go in one more. */
-        if (!taken && e->recorded && !e->closed && !e->refresh_out && e->hits > 0)
-            taken = hold_behind(e, j, 0);
     }
     pthread_mutex_unlock(&pairs_mu);
     return taken;
@@ -648,7 +647,7 @@ void answer_take_results(struct challenge_job *j, time_t now)
 
 size_t answer_flush(void)
 {
-    struct challenge_job *list, *keep = NULL;
+    struct challenge_job *list;
     size_t handed = 0;
 
     /* The writer failing and the database unreachable: held until the
@@ -679,26 +678,16 @@ size_t answer_flush(void)
         if (challenge_submit_behind(writer, j) == 0) {
             handed++;
         } else {
-            pthread_mutex_lock(&pairs_mu);  /* the writer is busy: next second */
+            pthread_mutex_lock(&pairs_mu);  /* the writer is busy: held again, for the next flush */
             e = pairset_get(pairs, j->sender, j->recipient);
             if (e)
                 e->hits += j->attempts;
             j->attempts = 0;
-            j->next = keep;
-            keep = j;
-            pthread_mutex_unlock(&pairs_mu);
-        }
-    }
-    if (keep) {
-        pthread_mutex_lock(&pairs_mu);
-        while (keep) {
-            struct challenge_job *j = keep;
-            keep = j->next;
             j->next = behind;
             behind = j;
             nbehind++;
+            pthread_mutex_unlock(&pairs_mu);
         }
-        pthread_mutex_unlock(&pairs_mu);
     }
     return handed;
 }

@@ -164,13 +164,15 @@ def main():
     d = h.start_daemon(db)
     port = d.port
 
-    log = d.log()
+    # The first loop thread to start says it; another may answer the probe
+    # before that line is written, so wait for it (bounded).
+    said, log, _ = h.poll_until(d.log, lambda t: 'policy connections: reads and writes' in t, 10)
     if kernel_has_uring():
-        h.ok('reads and writes batched through io_uring' in log,
+        h.ok(said and 'reads and writes batched through io_uring' in log,
              'the kernel allows io_uring: the daemon batches its reads and writes through it',
              'log: %r' % log[-600:])
     else:
-        h.ok('by plain system calls (io_uring not available)' in log,
+        h.ok(said and 'by plain system calls (io_uring not available)' in log,
              'no io_uring here: the daemon says it uses plain system calls', 'log: %r' % log[-600:])
 
     many_at_once(port)

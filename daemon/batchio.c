@@ -28,6 +28,7 @@
 #define ENTER_TRIES 100                 /* io_uring_enter(2) interrupted or short of memory */
 
 static __thread struct io_uring ring;
+static __thread const char *why_plain = "";
 static __thread int have_ring;
 
 static void run_plain(struct batchio_op *op)
@@ -147,16 +148,24 @@ int batchio_thread_init(int want_uring)
 {
     struct io_uring_params p;
 
-    if (have_ring || !want_uring)
-        return have_ring;
+    if (have_ring)
+        return 1;
+    if (!want_uring) {
+        why_plain = "not asked for";
+        return 0;
+    }
     memset(&p, 0, sizeof(p));
     p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     if (io_uring_queue_init_params(RING_ENTRIES, &ring, &p) < 0) {
         memset(&p, 0, sizeof(p));       /* a kernel before 6.1 */
-        if (io_uring_queue_init_params(RING_ENTRIES, &ring, &p) < 0)
+        int r = io_uring_queue_init_params(RING_ENTRIES, &ring, &p);
+        if (r < 0) {
+            why_plain = strerror(-r);
             return 0;
+        }
     }
     if (probe() < 0) {
+        why_plain = "a non-blocking receive was not finished within the call";
         io_uring_queue_exit(&ring);
         return 0;
     }
@@ -169,4 +178,9 @@ void batchio_thread_done(void)
     if (have_ring)
         io_uring_queue_exit(&ring);
     have_ring = 0;
+}
+
+const char *batchio_why_plain(void)
+{
+    return why_plain;
 }

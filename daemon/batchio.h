@@ -21,6 +21,9 @@ struct batchio_op {
  * Returns 1 when io_uring is in use, 0 when plain recv(2)/send(2) are. */
 int batchio_thread_init(int want_uring);
 
+/* Why this thread's last batchio_thread_init() chose plain calls. */
+const char *batchio_why_plain(void);
+
 /* Makes OPS[0..N), each non-blocking (MSG_DONTWAIT; sends MSG_NOSIGNAL),
  * and sets each result.  Every operation is finished when it returns:
  * no buffer is used by the kernel after that. */

@@ -77,9 +77,13 @@ int conn_thread_init(void)
     if (!conns || !to_read || !to_send || !ops)
         return -1;
     int uring = batchio_thread_init(1);
-    if (!__atomic_exchange_n(&told_io, 1, __ATOMIC_RELAXED))
-        log_info("policy connections: reads and writes %s", uring ? "batched through io_uring"
-                 : "by plain system calls (io_uring not available)");
+    if (__atomic_exchange_n(&told_io, 1, __ATOMIC_RELAXED))
+        return 0;
+    if (uring)
+        log_info("policy connections: reads and writes batched through io_uring");
+    else
+        log_info("policy connections: reads and writes by plain system calls (io_uring not available: %s)",
+                 batchio_why_plain());
     return 0;
 }
 

@@ -49,6 +49,8 @@ static void start(const struct mode_row *row)
     if (row->uring && !got && !kernel_has_uring())
         skip();
     assert_int_equal(got, row->uring);
+    if (!got)
+        assert_string_equal(batchio_why_plain(), "not asked for");
 }
 
 static void pair(int sv[2])

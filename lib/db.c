@@ -516,20 +516,16 @@ long long db_query(struct db *db, const char *sql, const char *const *params, in
 out:
     if (meta)
         mysql_free_result(meta);
-    /* The reset is a round trip of its own.  On Galera a replicated write
-     * can abort this transaction between the last row and the reset: the
-     * server then answers the reset with the abort (a deadlock, 1213),
-     * and the client still believes the transaction open.  Ignored, the
-     * caller's next statement would run alone in autocommit (a notifier's
-     * claim committed by itself, never mailed until its lease ends). */
+    /* With every row read the statement is ready to run again, and no
+     * reset (a round trip of its own) is sent.  On Galera a replicated
+     * write may abort this transaction after the last row: the server
+     * answers the caller's next statement with the abort (a deadlock,
+     * 1213), which fails and rolls back like any other error.  Rows left
+     * unread (an error, a handler that stopped) are dropped by the reset. */
     if (st && db->m) {
         mysql_stmt_free_result(st);
-        if (mysql_stmt_reset(st) != 0 && rows >= 0) {
-            unsigned int code = mysql_stmt_errno(st) ? mysql_stmt_errno(st) : mysql_errno(db->m);
-            snprintf(err, errlen, "after the rows: %s (error %u)", mysql_stmt_error(st), code);
-            check_gone(db, code);
-            rows = -1;
-        }
+        if (rows < 0)
+            (void)mysql_stmt_reset(st);
     }
     if (buf)
         for (unsigned int i = 0; meta && i < ncol; i++)

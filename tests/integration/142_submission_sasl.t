@@ -158,11 +158,10 @@ def main():
                       and x.get('sender') == KID for x in seen),
          'each carries sasl_username=%s, sasl_method=PLAIN and the kid as sender' % KID, repr(seen))
     # A loop thread holds its decision lines up to 0.1 s (lib/log.c): wait for them, bounded.
-    _, log, _ = h.poll_until(d.log, lambda t: all('sender="%s" recipient="%s"' % (KID, r) in t
-                                                  for r in (PAL, OUTSIDE)), 10)
-    for rcpt in (PAL, OUTSIDE):
-        h.ok('sender="%s" recipient="%s"' % (KID, rcpt) in log,
-             'guardlistd answered the request for %s too' % rcpt, log[-2000:])
+    lines = {rcpt: 'sender="%s" recipient="%s"' % (KID, rcpt) for rcpt in (PAL, OUTSIDE)}
+    _, log, _ = h.poll_until(d.log, lambda t: all(line in t for line in lines.values()), 10)
+    for rcpt, line in lines.items():
+        h.ok(line in log, 'guardlistd answered the request for %s too' % rcpt, log[-2000:])
 
     pf.stop()
     dc.stop(check=True)

@@ -116,23 +116,26 @@ void batchio_run(struct batchio_op *ops, size_t n)
 }
 
 /* Does the ring finish a non-blocking receive within the call?  An empty
- * socket must answer EAGAIN at once; one the kernel keeps is ended. */
-static int probe(void)
+ * socket must answer EAGAIN at once; one the kernel keeps is ended.
+ * Returns NULL when it does, else why not. */
+static const char *probe(void)
 {
     struct io_uring_cqe *cqe;
-    int sv[2], ok = -1;
+    int sv[2];
+    const char *why = "the check's receive could not be submitted";
     char b;
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return -1;
+        return "no socket pair to check the ring on";
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
     if (sqe) {
         io_uring_prep_recv(sqe, sv[0], &b, 1, MSG_DONTWAIT);
         if (io_uring_submit(&ring) == 1) {
             if (io_uring_peek_cqe(&ring, &cqe) == 0) {
-                ok = cqe->res == -EAGAIN ? 0 : -1;
+                why = cqe->res == -EAGAIN ? NULL : "a non-blocking receive on an empty socket did not answer EAGAIN";
                 io_uring_cqe_seen(&ring, cqe);
             } else {
+                why = "a non-blocking receive was not finished within the call";
                 shutdown(sv[1], SHUT_RDWR);     /* kept by the kernel: end it */
                 if (io_uring_wait_cqe(&ring, &cqe) == 0)
                     io_uring_cqe_seen(&ring, cqe);
@@ -141,7 +144,7 @@ static int probe(void)
     }
     close(sv[0]);
     close(sv[1]);
-    return ok;
+    return why;
 }
 
 int batchio_thread_init(int want_uring)
@@ -164,8 +167,9 @@ int batchio_thread_init(int want_uring)
             return 0;
         }
     }
-    if (probe() < 0) {
-        why_plain = "a non-blocking receive was not finished within the call";
+    const char *why = probe();
+    if (why) {
+        why_plain = why;
         io_uring_queue_exit(&ring);
         return 0;
     }
